@@ -1,0 +1,5 @@
+"""`python -m rollover`."""
+
+from rollover.cli import main
+
+main()

@@ -1,0 +1,314 @@
+"""The command line: parse options, configure logs, call one core entry point, print a summary.
+
+The only place where errors become `Error: ...` lines, hints and exit codes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import os
+import sys
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import click
+
+from rollover import __version__, log_setup, runner
+from rollover.engine import RunOptions
+from rollover.errors import ManifestInvalid, RolloverError, UsageError
+from rollover.ledger import LedgerRow
+from rollover.manifest import Manifest
+from rollover.window import Window
+
+F = TypeVar("F", bound=Callable[..., Any])
+STATUSES = ("done", "failed", "needs_review", "pending")
+
+
+def _reports_errors(command: F) -> F:
+    """Turn the core's errors into `Error:` lines and the contract's exit codes."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        debug = click.get_current_context().find_root().params.get("debug", False)
+        try:
+            return command(*args, **kwargs)
+        except RolloverError as exc:
+            if debug:
+                raise
+            if isinstance(exc, ManifestInvalid):
+                for problem in exc.problems:
+                    click.echo(f"{exc.path}: {problem}", err=True)
+            click.echo(f"Error: {exc.message}", err=True)
+            if exc.hint:
+                click.echo(f"Hint: {exc.hint}", err=True)
+            sys.exit(exc.exit_code)
+        except (OSError, ValueError) as exc:
+            if debug:
+                raise
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(2)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _timezone(name: str | None) -> tzinfo:
+    if not name:
+        local = datetime.now().astimezone().tzinfo
+        assert local is not None
+        return local
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UsageError(f"--timezone {name!r} is not a known time zone",
+                         hint="use an IANA name such as America/Chicago") from None
+
+
+def _manifest(path: Path, tz: tzinfo) -> Manifest:
+    manifest = runner.read_manifest(path, tz)
+    for warning in manifest.warnings:
+        click.echo(f"Warning: {path}: {warning}", err=True)
+    return manifest
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="rollover")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug events (never secrets).")
+def cli(debug: bool) -> None:
+    """Term rollover for Blackboard Learn: copy courses, wait for each copy, rename and re-date
+    them, and write a results CSV. Every step is kept in a ledger, so a re-run resumes."""
+
+
+_manifest_argument = click.argument(
+    "manifest", type=click.Path(dir_okay=False, path_type=Path))
+_timezone_option = click.option(
+    "--timezone", metavar="ZONE",
+    help="Time zone of dates without a time and of --window (default: this machine's).")
+
+
+@cli.command()
+@_manifest_argument
+@click.option("--base-url", envvar="LEARN_BASE_URL", metavar="URL",
+              help="The Learn site, e.g. https://learn.example.edu (env LEARN_BASE_URL). "
+                   "Credentials come from env LEARN_KEY and LEARN_SECRET.")
+@click.option("--sandbox", is_flag=True,
+              help="Rehearse against the embedded Learn simulator on loopback, seeded from the "
+                   "manifest; no credentials needed. Its state is kept beside the ledger.")
+@click.option("--sandbox-config", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="TOML file for the simulator (durations, slots, quota, faults) on its "
+                   "first start.")
+@click.option("--ledger", type=click.Path(dir_okay=False, path_type=Path),
+              help="The SQLite ledger (default: <manifest>.ledger.sqlite beside it).")
+@click.option("--results", type=click.Path(dir_okay=False, path_type=Path),
+              help="The results CSV (default: <manifest>.results.csv beside it).")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=4, show_default=True,
+              help="Copies in flight at once.")
+@click.option("--poll-min", type=click.FloatRange(0, min_open=True), default=1.0,
+              show_default=True, help="Seconds from an accepted copy to its first poll.")
+@click.option("--poll-max", type=click.FloatRange(0, min_open=True), default=60.0,
+              show_default=True, help="Longest gap in seconds between two polls of one task.")
+@click.option("--task-timeout", type=click.FloatRange(0, min_open=True), default=21600.0,
+              show_default=True,
+              help="Seconds after which this run stops polling a copy; a re-run resumes it.")
+@click.option("--adopt-settle", type=click.FloatRange(0), default=900.0, show_default=True,
+              help="When a copy's answer was lost and its new course turns out to exist, wait "
+                   "this long after the request before patching it.")
+@click.option("--window", metavar="HH:MM-HH:MM",
+              help="Start new copies only inside this daily window (local time); copies in "
+                   "flight still finish. Outside it the run writes results and exits 3.")
+@click.option("--quota-reserve", type=click.IntRange(0), metavar="N",
+              help="Start no new copy while Learn's X-Rate-Limit-Remaining is below N.")
+@_timezone_option
+@click.option("--ca-bundle", type=click.Path(dir_okay=False, exists=True),
+              help="CA certificates file for an institutional TLS CA.")
+@click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also append JSON log lines to this file.")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
+@_reports_errors
+def run(manifest: Path, base_url: str | None, sandbox: bool, sandbox_config: Path | None,
+        ledger: Path | None, results: Path | None, concurrency: int, poll_min: float,
+        poll_max: float, task_timeout: float, adopt_settle: float, window: str | None,
+        quota_reserve: int | None, timezone: str | None, ca_bundle: str | None,
+        log_file: Path | None, quiet: bool) -> None:
+    """Copy, poll, patch and report every course in MANIFEST. Safe to re-run: it resumes from
+    the ledger, and finished rows cost no API call."""
+    debug = click.get_current_context().find_root().params.get("debug", False)
+    log_setup.configure(verbose=debug, quiet=quiet, log_file=log_file)
+    tz = _timezone(timezone)
+    if poll_min > poll_max:
+        raise UsageError(f"--poll-min {poll_min} is larger than --poll-max {poll_max}")
+    options = RunOptions(
+        concurrency=concurrency, poll_min=poll_min, poll_max=poll_max,
+        task_timeout=task_timeout, adopt_settle=adopt_settle,
+        window=Window.parse(window, tz) if window else None, quota_reserve=quota_reserve)
+    default_ledger, default_results = runner.default_paths(manifest)
+    ledger_path, results_path = ledger or default_ledger, results or default_results
+    loaded = _manifest(manifest, tz)
+
+    def go(site: runner.Site) -> runner.RunReport:
+        return asyncio.run(runner.run(loaded, site, ledger_path=ledger_path,
+                                      results_path=results_path, options=options,
+                                      handle_signals=True))
+
+    if sandbox:
+        from rollover.rehearsal import sandbox_site, state_path_for
+
+        with sandbox_site(loaded, state_path_for(ledger_path), sandbox_config) as site:
+            click.echo(f"Sandbox: simulated Learn at {site.base_url} "
+                       f"(state in {state_path_for(ledger_path)})")
+            report = go(site)
+    else:
+        report = go(_real_site(base_url, ca_bundle))
+    _print_run_summary(report)
+    sys.exit(report.exit_code)
+
+
+def _real_site(base_url: str | None, ca_bundle: str | None) -> runner.Site:
+    if not base_url:
+        raise UsageError("no Learn site given",
+                         hint="pass --base-url https://learn.example.edu (or set "
+                              "LEARN_BASE_URL), or --sandbox to rehearse")
+    url = runner.checked_base_url(base_url)
+    key, secret = os.environ.get("LEARN_KEY"), os.environ.get("LEARN_SECRET")
+    if not key or not secret:
+        raise UsageError("LEARN_KEY and LEARN_SECRET must be set in the environment",
+                         hint="export the REST application's key and secret; they are never "
+                              "accepted as options")
+    return runner.Site(base_url=url, key=key, secret=secret, identity=url,
+                       verify=ca_bundle or True)
+
+
+def _counts_line(counts: Counter[str]) -> str:
+    total = sum(counts.values())
+    return f"{total} rows: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in STATUSES)
+
+
+def _print_run_summary(report: runner.RunReport) -> None:
+    calls = sum(report.calls.values())
+    rows = sum(report.counts.values())
+    click.echo(f"Rollover: {_counts_line(report.counts)}")
+    per_course = f" ({calls / rows:.2f} per course)" if rows and calls else ""
+    click.echo(f"API calls: {calls}{per_course} in {report.elapsed:.1f} s"
+               + (f"; quota remaining {report.quota_remaining}"
+                  if report.quota_remaining is not None else ""))
+    for endpoint, count in sorted(report.calls.items()):
+        click.echo(f"  {endpoint}: {count}")
+    if report.stopped:
+        click.echo(f"Stopped early: {report.stopped}")
+    _print_needs_person(report.needs_person)
+    click.echo(f"Results: {report.results_path}")
+    if report.exit_code == 3:
+        click.echo("Run the same command again to continue; finished rows are not repeated.")
+
+
+def _print_needs_person(rows: list[LedgerRow]) -> None:
+    if rows:
+        click.echo("Needs a person:")
+        for row in rows:
+            click.echo(f"  line {row.line} {row.target_course_id} [{row.state.value}]: "
+                       f"{row.error}")
+
+
+@cli.command()
+@_manifest_argument
+@_timezone_option
+@click.option("--sandbox", is_flag=True, help="Accepted for symmetry with `run`; the offline "
+                                              "plan is the same.")
+@_reports_errors
+def validate(manifest: Path, timezone: str | None, sandbox: bool) -> None:
+    """Check MANIFEST offline and print the plan and its API-call estimate. Sends nothing."""
+    loaded = _manifest(manifest, _timezone(timezone))
+    plan = runner.validate(loaded)
+    click.echo(f"{manifest}: valid, {plan.rows} courses")
+    click.echo(f"  new courses to copy:        {plan.new_courses}")
+    click.echo(f"  copies into existing shells: {plan.into_existing}")
+    click.echo(f"  courses to patch afterwards: {plan.to_patch}")
+    click.echo(f"Estimated API calls: {plan.calls} (about {plan.per_course:.1f} per course)")
+
+
+_ledger_option = click.option(
+    "--ledger", type=click.Path(dir_okay=False, path_type=Path),
+    help="The ledger (default: the one beside MANIFEST).")
+
+
+def _ledger_path(manifest: Path | None, ledger: Path | None) -> Path:
+    if ledger is not None:
+        return ledger
+    if manifest is None:
+        raise UsageError("which ledger?", hint="pass MANIFEST or --ledger PATH")
+    return runner.default_paths(manifest)[0]
+
+
+@cli.command()
+@click.argument("manifest", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@_ledger_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@_reports_errors
+def status(manifest: Path | None, ledger: Path | None, as_json: bool) -> None:
+    """Counts by status from the ledger, and the rows that need a person."""
+    counts, stages, needs = runner.status(_ledger_path(manifest, ledger))
+    if as_json:
+        click.echo(json.dumps({
+            "counts": {s: counts.get(s, 0) for s in STATUSES},
+            "stages": dict(stages),
+            "needs_person": [{"line": r.line, "target_course_id": r.target_course_id,
+                              "status": r.state.value, "error": r.error} for r in needs],
+        }, indent=2))
+        return
+    click.echo(_counts_line(counts))
+    click.echo("Stages: " + ", ".join(f"{n} {s}" for s, n in sorted(stages.items())))
+    _print_needs_person(needs)
+
+
+@cli.command()
+@click.argument("manifest", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@_ledger_option
+@click.option("--results", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the results CSV (default: beside MANIFEST, or beside the "
+                   "ledger).")
+@_reports_errors
+def report(manifest: Path | None, ledger: Path | None, results: Path | None) -> None:
+    """Rewrite the results CSV from the ledger (also while a run is going)."""
+    ledger_path = _ledger_path(manifest, ledger)
+    if results is None:
+        results = (runner.default_paths(manifest)[1] if manifest else
+                   ledger_path.with_name(ledger_path.name.removesuffix(".ledger.sqlite")
+                                         + ".results.csv"))
+    counts = runner.report(ledger_path, results)
+    click.echo(f"{_counts_line(counts)}\nResults: {results}")
+
+
+@cli.command()
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True,
+              help="Port on 127.0.0.1 to serve on.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True,
+                                                         path_type=Path),
+              help="TOML file: seed courses and terms, durations, slots, quota, faults.")
+@click.option("--state", type=click.Path(dir_okay=False, path_type=Path),
+              help="Keep the simulated site's state in this JSON file (resumes if it exists).")
+@_reports_errors
+def sandbox(port: int, config_path: Path | None, state: Path | None) -> None:
+    """Serve the embedded Learn simulator on 127.0.0.1 until stopped."""
+    from rollover.sandbox import LearnSandbox, SandboxConfig, create_app, serve_forever
+
+    if state is not None and state.exists():
+        simulated = LearnSandbox.load(state)
+    else:
+        simulated = LearnSandbox(SandboxConfig.from_toml(config_path) if config_path
+                                 else SandboxConfig())
+    click.echo(f"LEARN_BASE_URL=http://127.0.0.1:{port}")
+    click.echo(f"LEARN_KEY={simulated.config.key}")
+    click.echo(f"LEARN_SECRET={simulated.config.secret}")
+    click.echo("Serving the simulated Learn; Ctrl-C stops it.", err=True)
+    sys.stdout.flush()
+    serve_forever(create_app(simulated, state_path=state), port=port)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="rollover")

@@ -1,0 +1,380 @@
+"""The engine: drives every ledger row to a final state (submit, poll, patch).
+
+Per row the order is fixed and each step is committed to the ledger before the next is taken:
+intent, copy POST, Location, polls, course id, PATCH, done. A row whose copy answer was lost is
+never POSTed again on a guess: it is reconciled against Learn's courses (new targets) or handed
+to a person (copies into existing courses, which Learn applies additively).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import structlog
+
+from rollover.client import LearnClient, TaskPoll
+from rollover.errors import (
+    CopyOutcomeUnknown,
+    LearnAuthError,
+    LearnConflict,
+    LearnError,
+    LearnNotFound,
+    LearnProtocolError,
+    LearnRateLimited,
+    LearnServerError,
+    LearnUnreachable,
+    RolloverError,
+)
+from rollover.ledger import TERMINAL, Ledger, LedgerRow, State
+from rollover.plan import copy_body, id_form
+from rollover.window import Window
+
+log = structlog.get_logger("rollover.engine")
+
+# A course Learn says was created up to this long before our intent is still ours: the two
+# clocks (this machine's and Learn's) are not the same clock.
+CLOCK_TOLERANCE = timedelta(seconds=5)
+UNFINISHED_TASK = ("CompleteWithErrors", "Incomplete")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """The knobs of one run (see `rollover run --help`)."""
+
+    concurrency: int = 4
+    poll_min: float = 1.0
+    poll_max: float = 60.0
+    task_timeout: float = 6 * 3600.0
+    adopt_settle: float = 900.0
+    window: Window | None = None
+    quota_reserve: int | None = None
+
+
+@dataclass
+class RunOutcome:
+    """How a run ended."""
+
+    stopped: str | None = None  # why it stopped early (resumable), None if it ran out of work
+    fatal: RolloverError | None = None
+    parked: list[str] = field(default_factory=list)  # rows left polling past --task-timeout
+
+
+def next_poll_gap(previous: float | None, poll: TaskPoll | None, options: RunOptions) -> float:
+    """Seconds until the next poll: --poll-min first, then doubling up to --poll-max."""
+    if previous is None:
+        return options.poll_min
+    return min(options.poll_max, max(options.poll_min, previous * 2))
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Rollover:
+    """One run over a ledger: every non-final row is driven until final, parked or stopped."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        client: LearnClient,
+        options: RunOptions,
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        stop: asyncio.Event | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.client = client
+        self.options = options
+        self._clock = clock
+        self._sleep = sleep
+        self._stop = stop or asyncio.Event()
+        self._in_flight = 0
+        self._admission = asyncio.Condition()
+        self.outcome = RunOutcome()
+
+    def request_stop(self, reason: str) -> None:
+        """Start no new copy; in-flight calls finish, then every worker returns."""
+        if self.outcome.stopped is None:
+            self.outcome.stopped = reason
+        self._stop.set()
+
+    async def run(self) -> RunOutcome:
+        """Drive every unfinished row of the manifest."""
+        rows = [row for row in self.ledger.rows() if row.state not in TERMINAL]
+        async with asyncio.TaskGroup() as group:
+            for row in rows:  # copies already in Learn's hands count against --concurrency
+                if row.state in (State.INTENT, State.LOCATED):
+                    self._in_flight += 1
+                    group.create_task(self._drive(row.target_course_id, holds_slot=True))
+                elif row.state in (State.COPIED, State.PATCHED):
+                    group.create_task(self._drive(row.target_course_id, holds_slot=False))
+            for row in rows:
+                if row.state is not State.PENDING:
+                    continue
+                if not await self._admit():
+                    break
+                group.create_task(self._drive(row.target_course_id, holds_slot=True))
+        if self._stop.is_set() and self.outcome.stopped is None:
+            self.outcome.stopped = "stop requested"
+        return self.outcome
+
+    async def _admit(self) -> bool:
+        async with self._admission:
+            await self._admission.wait_for(
+                lambda: self._in_flight < self.options.concurrency or self._stop.is_set())
+            if self._stop.is_set():
+                return False
+            refusal = self._start_refused()
+            if refusal is not None:
+                # Copies in flight are still polled and patched; only new ones wait.
+                self.outcome.stopped = self.outcome.stopped or refusal
+                return False
+            self._in_flight += 1
+            return True
+
+    def _start_refused(self) -> str | None:
+        """Why no new copy may start now (window closed, quota reserve), or None."""
+        window = self.options.window
+        if window is not None and not window.contains(self._clock()):
+            return f"outside the window {window}: new copies start at {window.start:%H:%M}"
+        reserve, remaining = self.options.quota_reserve, self.client.quota_remaining
+        if reserve is not None and remaining is not None and remaining < reserve:
+            return (f"quota reserve reached: {remaining} calls left, --quota-reserve {reserve}; "
+                    "run again when the site's quota has refilled")
+        return None
+
+    async def _release(self) -> None:
+        async with self._admission:
+            self._in_flight -= 1
+            self._admission.notify_all()
+
+    async def _drive(self, target: str, *, holds_slot: bool) -> None:
+        try:
+            row = self.ledger.row(target)
+            while row.state not in TERMINAL and not self._stop.is_set():
+                if holds_slot and row.state in (State.COPIED, State.PATCHED):
+                    holds_slot = False
+                    await self._release()
+                if not await self._step(row):
+                    break
+                row = self.ledger.row(target)
+        except (LearnUnreachable, LearnAuthError) as exc:
+            if isinstance(exc, LearnAuthError):
+                self.outcome.fatal = exc
+            self.request_stop(exc.message)
+        except LearnError as exc:
+            # A transient error that outlasted its retries: Learn is sick. Stop, resumable.
+            log.error("learn.unavailable", target=target, error=exc.message)
+            self.request_stop(f"Learn kept failing: {exc.message}")
+        finally:
+            if holds_slot:
+                await self._release()
+
+    async def _step(self, row: LedgerRow) -> bool:
+        """Take one step of a row's state machine; False parks the row for this run."""
+        if row.state is State.PENDING:
+            await self._request_copy(row)
+        elif row.state is State.INTENT:
+            await self._reconcile(row)
+        elif row.state is State.LOCATED:
+            return await self._await_task(row)
+        elif row.state is State.COPIED:
+            return await self._patch(row)
+        elif row.state is State.PATCHED:
+            self._finish(row)
+        return True
+
+    async def _request_copy(self, row: LedgerRow) -> None:
+        target = row.target_course_id
+        if row.copy_into_existing and row.target_pk is None:
+            try:
+                course = await self.client.get_course(id_form(target), "id")
+            except LearnNotFound:
+                self.ledger.record_failed(
+                    target, f"copy_into_existing is true but Learn has no course {target}: "
+                            "create the shell first, or set copy_into_existing to false")
+                return
+            self.ledger.record_target_pk(target, str(course["id"]))
+            row = self.ledger.row(target)
+        body = copy_body(row.spec, target, row.target_pk)
+        self.ledger.record_intent(target)
+        try:
+            location = await self.client.copy_course(id_form(row.source_course_id), body)
+        except LearnRateLimited:
+            self.ledger.record_not_sent(target, "rate limited (429): not applied")
+        except LearnUnreachable:
+            self.ledger.record_not_sent(target, "could not connect: not sent")
+            raise
+        except LearnConflict as exc:
+            if row.copy_into_existing:
+                self.ledger.record_failed(target, exc.learn_message)
+            # else: the courseId exists. Ours from an earlier lost answer, or someone else's:
+            # the row stays at `intent` and reconciliation decides.
+        except (LearnServerError, CopyOutcomeUnknown, LearnProtocolError) as exc:
+            log.warning("copy.outcome_unknown", target=target, error=exc.message)
+        except LearnError as exc:
+            if exc.status in (401, 403):
+                raise LearnAuthError(exc.status, exc.learn_message, endpoint=exc.endpoint) from exc
+            self.ledger.record_failed(target, f"Learn refused the copy: {exc.learn_message}")
+        else:
+            self.ledger.record_location(target, location)
+
+    async def _reconcile(self, row: LedgerRow) -> None:
+        """A copy was (maybe) requested but no task Location is known: ask Learn's courses."""
+        target = row.target_course_id
+        if row.copy_into_existing:
+            self.ledger.record_needs_review(
+                target,
+                f"the copy of {row.source_course_id} into existing course {target} "
+                f"({row.target_pk}) may or may not have been applied: its answer was lost. "
+                f"Open {target} in Learn and check whether {row.source_course_id}'s content is "
+                "there once; the tool will not copy into it again")
+            return
+        try:
+            course = await self.client.get_course(id_form(target), "id,courseId,created")
+        except LearnNotFound:
+            self.ledger.record_not_sent(target, "no course found: the copy did not happen")
+            return
+        created = _learn_datetime(course.get("created"))
+        intent_at = row.intent_at or self._clock()
+        if created is None:
+            self.ledger.record_needs_review(
+                target, f"course {target} exists but Learn did not say when it was created; "
+                        "check whether it is this rollover's copy")
+        elif created >= intent_at - CLOCK_TOLERANCE:
+            self.ledger.record_copied(target, str(course["id"]), adopted=True,
+                                      detail="adopted: created after this row's copy request")
+        else:
+            self.ledger.record_failed(
+                target, f"courseId {target} already belongs to a course created "
+                        f"{created.isoformat()}, before this rollover asked for it: "
+                        "choose another target_course_id")
+
+    async def _await_task(self, row: LedgerRow) -> bool:
+        """Poll the recorded task Location until the copy is complete."""
+        target, location = row.target_course_id, row.task_location or ""
+        started = row.requested_at or self._clock()
+        gap: float | None = None
+        poll: TaskPoll | None = None
+        while True:
+            gap = next_poll_gap(gap, poll, self.options)
+            if not await self._pause(gap):
+                return False
+            try:
+                poll = await self.client.poll_task(location)
+            except (LearnNotFound, LearnProtocolError) as exc:
+                await self._task_lost(row, exc.learn_message)
+                return True
+            if poll.course_pk is not None:
+                warning = (f"Learn finished the copy with status {poll.status}"
+                           if poll.status in UNFINISHED_TASK else None)
+                self.ledger.record_copied(target, poll.course_pk, warning=warning)
+                return True
+            if poll.finished:  # CompleteWithErrors / Incomplete answered as a 200
+                await self._task_lost(row, f"Learn finished the copy with status {poll.status}")
+                return True
+            elapsed = (self._clock() - started).total_seconds()
+            if elapsed > self.options.task_timeout:
+                log.warning("task.timeout", target=target, task=location, elapsed=elapsed)
+                self.outcome.parked.append(target)
+                return False
+
+    async def _task_lost(self, row: LedgerRow, reason: str) -> None:
+        """The task can no longer tell us how the copy ended: find the course, never re-POST."""
+        target = row.target_course_id
+        if row.copy_into_existing and row.target_pk:
+            self.ledger.record_copied(target, row.target_pk, adopted=True,
+                                      detail=f"task lost ({reason})", warning=_warning(reason))
+            return
+        try:
+            course = await self.client.get_course(id_form(target), "id")
+        except LearnNotFound:
+            self.ledger.record_needs_review(
+                target, f"Learn accepted the copy ({row.task_location}) but {reason} and no "
+                        f"course {target} exists; check the copy in Learn before re-running")
+            return
+        self.ledger.record_copied(target, str(course["id"]), adopted=True,
+                                  detail=f"task lost ({reason})", warning=_warning(reason))
+
+    async def _patch(self, row: LedgerRow) -> bool:
+        target = row.target_course_id
+        if row.adopted and row.intent_at is not None:
+            # Adopted without seeing the task finish: give the copy time to end before
+            # patching, since a running copy overwrites what a PATCH writes.
+            settle = row.intent_at + timedelta(seconds=self.options.adopt_settle) - self._clock()
+            if settle.total_seconds() > 0 and not await self._pause(settle.total_seconds()):
+                return False
+        body = row.spec.get("patch") or {}
+        if body:
+            try:
+                await self.client.patch_course(row.course_pk or "", body)
+            except (LearnAuthError, LearnUnreachable):
+                raise
+            except LearnError as exc:
+                if exc.status in (408, 429) or exc.status >= 500:
+                    raise
+                self.ledger.record_failed(
+                    target, f"copied as {row.course_pk} but Learn refused the PATCH: "
+                            f"{exc.learn_message}")
+                return True
+            self.ledger.record_patched(target)
+        self._finish(self.ledger.row(target))
+        return True
+
+    def _finish(self, row: LedgerRow) -> None:
+        if row.error:  # the copy ended with a warning from Learn: a person must look
+            self.ledger.record_needs_review(
+                row.target_course_id, f"{row.error}; the course was patched, check its content")
+        else:
+            self.ledger.record_done(row.target_course_id)
+
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep, unless a stop is requested first; True if the sleep ran out."""
+        if self._stop.is_set():
+            return False
+        if seconds <= 0:
+            return True
+        sleeper = asyncio.ensure_future(self._sleep(seconds))
+        stopper = asyncio.ensure_future(self._stop.wait())
+        done, pending = await asyncio.wait({sleeper, stopper},
+                                           return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        return sleeper in done and not self._stop.is_set()
+
+
+def _warning(reason: str) -> str | None:
+    return reason if any(status in reason for status in UNFINISHED_TASK) else None
+
+
+def _learn_datetime(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def results_status(state: State) -> str:
+    """The results CSV's status for a ledger state."""
+    if state in TERMINAL:
+        return state.value
+    return "pending"
+
+
+def exit_code(statuses: Counter[str], outcome: RunOutcome) -> int:
+    """The contract's exit code for a finished run."""
+    if outcome.fatal is not None:
+        return outcome.fatal.exit_code
+    if statuses.get("pending"):
+        return 3
+    if statuses.get("failed") or statuses.get("needs_review"):
+        return 1
+    return 0

@@ -1,0 +1,136 @@
+"""Every error `rollover` raises on purpose, in one tree.
+
+Only the CLI turns these into ``Error: ...`` lines, a hint and an exit code::
+
+    RolloverError                  exit 2 unless a subclass says otherwise
+    ├── UsageError                 bad option or environment (missing key, non-loopback http://)
+    ├── ManifestInvalid            the manifest has problems; carries every Problem
+    ├── LedgerError                the ledger is in use, foreign, corrupt or newer than this tool
+    ├── LearnUnreachable           exit 3: transport failures outlasted the retries
+    ├── CopyOutcomeUnknown         a copy request left but its answer was lost (reconcile)
+    └── LearnError                 Learn answered with an error status (row-level unless fatal)
+        ├── LearnAuthError         the key/secret were refused (exit 2: fix the credentials)
+        ├── LearnNotFound          404
+        ├── LearnConflict          409
+        ├── LearnRateLimited       429, carries retry_after seconds
+        ├── LearnServerError       5xx
+        └── LearnProtocolError     an answer Learn's API never gives (malformed JSON, 303 without
+                                   Location, a Location to another host)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class RolloverError(Exception):
+    """Base of every deliberate error; `hint` says what the user should do next."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class UsageError(RolloverError):
+    """A command-line option or environment variable is wrong or missing."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the manifest: where it is, what it holds and how to fix it."""
+
+    line: int | None
+    column: str | None
+    value: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = []
+        if self.line is not None:
+            where.append(f"line {self.line}")
+        if self.column:
+            where.append(f"column {self.column}")
+        prefix = ", ".join(where)
+        shown = f" (value {self.value!r})" if self.value is not None else ""
+        return f"{prefix}: {self.message}{shown}" if prefix else f"{self.message}{shown}"
+
+
+class ManifestInvalid(RolloverError):
+    """The manifest cannot be used; `problems` lists every one found."""
+
+    def __init__(self, path: str, problems: list[Problem]) -> None:
+        count = len(problems)
+        noun = "problem" if count == 1 else "problems"
+        super().__init__(
+            f"{path}: {count} {noun}; nothing was sent to Learn",
+            hint="fix the lines listed above and run the same command again",
+        )
+        self.path = path
+        self.problems = problems
+
+
+class LedgerError(RolloverError):
+    """The ledger cannot be used as it is."""
+
+
+class LearnUnreachable(RolloverError):
+    """Learn could not be reached (connection or timeout) after the allowed retries."""
+
+    exit_code = 3
+
+
+class CopyOutcomeUnknown(RolloverError):
+    """A copy request was sent but no answer came back: Learn may or may not have applied it."""
+
+    exit_code = 3
+
+
+class LearnError(RolloverError):
+    """Learn answered with an error status; `message` is Learn's own message."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        endpoint: str = "",
+    ) -> None:
+        super().__init__(f"Learn answered {status} on {endpoint}: {message}" if endpoint
+                         else f"Learn answered {status}: {message}")
+        self.status = status
+        self.learn_message = message
+        self.code = code
+        self.endpoint = endpoint
+
+
+class LearnAuthError(LearnError):
+    """The REST application's key or secret was refused."""
+
+
+class LearnNotFound(LearnError):
+    """404: the course, term or task does not exist (any more)."""
+
+
+class LearnConflict(LearnError):
+    """409: a course with that courseId or externalId already exists."""
+
+
+class LearnRateLimited(LearnError):
+    """429: the site's API quota is exhausted for now."""
+
+    def __init__(self, status: int, message: str, *, retry_after: float | None = None,
+                 code: str | None = None, endpoint: str = "") -> None:
+        super().__init__(status, message, code=code, endpoint=endpoint)
+        self.retry_after = retry_after
+
+
+class LearnServerError(LearnError):
+    """5xx: Learn (or a proxy in front of it) failed."""
+
+
+class LearnProtocolError(LearnError):
+    """Learn's answer does not follow its API (bad JSON, missing or foreign Location)."""

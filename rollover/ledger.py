@@ -1,0 +1,414 @@
+"""The SQLite ledger: one row per manifest course, moved through a state machine.
+
+States, in order::
+
+    pending -> intent -> located -> copied -> patched -> done
+                  \\          \\          \\
+                   +----------+----------+--> failed | needs_review
+
+Each transition is one short transaction, committed before the tool acts on it: the intent before
+the copy POST, the task Location before the first poll, the new course's id before the PATCH.
+That order is what lets a re-run after ``kill -9`` finish the job without copying anything twice.
+The `events` table is an append-only history of every transition (no secrets, no bodies).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from rollover.errors import LedgerError
+
+SCHEMA_VERSION = 1
+
+
+class State(StrEnum):
+    """Where a row is in its journey from manifest line to finished course."""
+
+    PENDING = "pending"
+    INTENT = "intent"
+    LOCATED = "located"
+    COPIED = "copied"
+    PATCHED = "patched"
+    DONE = "done"
+    FAILED = "failed"
+    NEEDS_REVIEW = "needs_review"
+
+
+TERMINAL = frozenset({State.DONE, State.FAILED, State.NEEDS_REVIEW})
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rows (
+    target_course_id TEXT PRIMARY KEY,
+    line INTEGER NOT NULL,
+    in_manifest INTEGER NOT NULL DEFAULT 1,
+    source_course_id TEXT NOT NULL,
+    copy_into_existing INTEGER NOT NULL,
+    spec TEXT NOT NULL,
+    state TEXT NOT NULL,
+    target_pk TEXT,
+    task_location TEXT,
+    course_pk TEXT,
+    adopted INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    intent_at TEXT,
+    requested_at TEXT,
+    copied_at TEXT,
+    completed_at TEXT,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rows_by_line ON rows (in_manifest, line);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    target_course_id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    from_state TEXT,
+    to_state TEXT NOT NULL,
+    detail TEXT
+);
+"""
+
+
+@dataclass(frozen=True)
+class RowSpec:
+    """What the manifest asks for one target course, as the ledger keeps it."""
+
+    target_course_id: str
+    line: int
+    source_course_id: str
+    copy_into_existing: bool
+    spec: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    """One course as the ledger knows it."""
+
+    target_course_id: str
+    line: int
+    source_course_id: str
+    copy_into_existing: bool
+    spec: dict[str, Any]
+    state: State
+    target_pk: str | None
+    task_location: str | None
+    course_pk: str | None
+    adopted: bool
+    error: str | None
+    attempts: int
+    intent_at: datetime | None
+    requested_at: datetime | None
+    copied_at: datetime | None
+    completed_at: datetime | None
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds") if moment else None
+
+
+def _parse(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+class Ledger:
+    """The record of a rollover; the only place SQL is written."""
+
+    def __init__(self, path: Path, *, clock: Callable[[], datetime] = _utc_now) -> None:
+        self.path = path
+        self._clock = clock
+        self._lock_file: Any = None
+        self._db = self._connect(path)
+        self.observer: Callable[[LedgerRow, str | None, str | None], None] | None = None
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        created = not path.exists()
+        if created:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Owner-only from the first byte: the ledger is an audit record of an admin's work.
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        try:
+            db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.executescript(_SCHEMA)
+            version = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if version is None:
+                db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            elif int(version["value"]) > SCHEMA_VERSION:
+                raise LedgerError(
+                    f"{path} was written by a newer rollover (schema {version['value']})",
+                    hint="upgrade rollover, or use another --ledger",
+                )
+        except sqlite3.DatabaseError as exc:
+            raise LedgerError(
+                f"{path} is not a rollover ledger or is damaged ({exc})",
+                hint="move the file aside or pass another --ledger",
+            ) from exc
+        return db
+
+    def close(self) -> None:
+        """Close the database and release the run lock if held."""
+        self._db.close()
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- ownership ---------------------------------------------------------------------------
+
+    def acquire_run_lock(self) -> None:
+        """Take the one-run-per-ledger lock; a lock of a dead process is released by the OS."""
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        handle = open(lock_path, "a+")  # noqa: SIM115 - held for the whole run
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise LedgerError(
+                f"another rollover run is using {self.path}",
+                hint="wait for it to finish (see `rollover status`), then run again",
+            ) from None
+        self._lock_file = handle
+
+    def bind_site(self, site: str) -> None:
+        """Record which Learn site this ledger belongs to; refuse a ledger of another site."""
+        row = self._db.execute("SELECT value FROM meta WHERE key='site'").fetchone()
+        if row is None:
+            self._db.execute("INSERT INTO meta VALUES ('site', ?)", (site,))
+        elif row["value"] != site:
+            raise LedgerError(
+                f"{self.path} records a rollover against {row['value']}, not {site}",
+                hint="pass the --ledger of this site, or --base-url of the ledger's site",
+            )
+
+    # -- manifest ----------------------------------------------------------------------------
+
+    def sync_manifest(self, specs: Sequence[RowSpec]) -> None:
+        """Add new rows and refresh known ones, in one transaction.
+
+        Refuses (LedgerError, nothing changed) when a row's source changed after its copy was
+        requested: copying again would give the target two copies.
+        """
+        refusals: list[str] = []
+        now = _iso(self._clock())
+        with self._transaction() as db:
+            db.execute("UPDATE rows SET in_manifest = 0")
+            for spec in specs:
+                known = db.execute(
+                    "SELECT * FROM rows WHERE target_course_id = ?", (spec.target_course_id,)
+                ).fetchone()
+                spec_json = json.dumps(spec.spec, sort_keys=True)
+                if known is None:
+                    db.execute(
+                        "INSERT INTO rows (target_course_id, line, source_course_id,"
+                        " copy_into_existing, spec, state, updated_at) VALUES (?,?,?,?,?,?,?)",
+                        (spec.target_course_id, spec.line, spec.source_course_id,
+                         int(spec.copy_into_existing), spec_json, State.PENDING, now),
+                    )
+                    self._event(db, spec.target_course_id, None, State.PENDING, "added", now)
+                    continue
+                state = State(known["state"])
+                same_copy = (known["source_course_id"] == spec.source_course_id
+                             and bool(known["copy_into_existing"]) == spec.copy_into_existing)
+                if not same_copy and state not in (State.PENDING, State.FAILED):
+                    refusals.append(
+                        f"line {spec.line}: {spec.target_course_id} was already copied from "
+                        f"{known['source_course_id']}; the manifest now says "
+                        f"{spec.source_course_id}. Copying again would duplicate it: use a new "
+                        f"target_course_id or restore the old source"
+                    )
+                    db.execute("UPDATE rows SET in_manifest = 1, line = ? WHERE "
+                               "target_course_id = ?", (spec.line, spec.target_course_id))
+                    continue
+                new_state = state
+                if state is State.FAILED and (not same_copy or known["spec"] != spec_json):
+                    new_state = State.PENDING  # the user changed what failed: try it again
+                elif (state in (State.DONE, State.PATCHED)
+                      and json.loads(known["spec"]).get("patch") != spec.spec.get("patch")):
+                    new_state = State.COPIED  # corrected name or dates: patch again
+                db.execute(
+                    "UPDATE rows SET in_manifest = 1, line = ?, source_course_id = ?,"
+                    " copy_into_existing = ?, spec = ?, state = ?, updated_at = ?,"
+                    " error = CASE WHEN ? THEN NULL ELSE error END"
+                    " WHERE target_course_id = ?",
+                    (spec.line, spec.source_course_id, int(spec.copy_into_existing), spec_json,
+                     new_state, now, new_state != state, spec.target_course_id),
+                )
+                if new_state != state:
+                    self._event(db, spec.target_course_id, state, new_state, "manifest changed",
+                                now)
+            if refusals:
+                raise LedgerError(
+                    "the manifest changed the source of courses already copied:\n  "
+                    + "\n  ".join(refusals),
+                    hint="nothing was sent to Learn; fix those lines and run again")
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def rows(self, *, in_manifest_only: bool = True) -> list[LedgerRow]:
+        """Rows in manifest order."""
+        where = "WHERE in_manifest = 1" if in_manifest_only else ""
+        cursor = self._db.execute(f"SELECT * FROM rows {where} ORDER BY line")
+        return [self._row(record) for record in cursor]
+
+    def row(self, target_course_id: str) -> LedgerRow:
+        """One row by its target courseId."""
+        record = self._db.execute(
+            "SELECT * FROM rows WHERE target_course_id = ?", (target_course_id,)
+        ).fetchone()
+        if record is None:
+            raise KeyError(target_course_id)
+        return self._row(record)
+
+    def history(self, target_course_id: str) -> list[tuple[str, str | None, str, str | None]]:
+        """Every transition of a row: (at, from, to, detail)."""
+        cursor = self._db.execute(
+            "SELECT at, from_state, to_state, detail FROM events WHERE target_course_id = ?"
+            " ORDER BY id", (target_course_id,))
+        return [(r["at"], r["from_state"], r["to_state"], r["detail"]) for r in cursor]
+
+    @staticmethod
+    def _row(record: sqlite3.Row) -> LedgerRow:
+        return LedgerRow(
+            target_course_id=record["target_course_id"],
+            line=record["line"],
+            source_course_id=record["source_course_id"],
+            copy_into_existing=bool(record["copy_into_existing"]),
+            spec=json.loads(record["spec"]),
+            state=State(record["state"]),
+            target_pk=record["target_pk"],
+            task_location=record["task_location"],
+            course_pk=record["course_pk"],
+            adopted=bool(record["adopted"]),
+            error=record["error"],
+            attempts=record["attempts"],
+            intent_at=_parse(record["intent_at"]),
+            requested_at=_parse(record["requested_at"]),
+            copied_at=_parse(record["copied_at"]),
+            completed_at=_parse(record["completed_at"]),
+        )
+
+    # -- transitions -------------------------------------------------------------------------
+
+    def record_target_pk(self, target: str, target_pk: str) -> None:
+        """Remember the primary id of an existing course that content is copied into."""
+        self._transition(target, (State.PENDING,), State.PENDING, "target resolved",
+                         target_pk=target_pk)
+
+    def record_intent(self, target: str) -> datetime:
+        """Commit that a copy is about to be requested; must precede the POST."""
+        now = self._clock()
+        self._transition(target, (State.PENDING,), State.INTENT, "copy requested",
+                         intent_at=_iso(now), attempts_increment=True)
+        return now
+
+    def record_not_sent(self, target: str, reason: str) -> None:
+        """The copy provably did not happen (rejected, or absent on reconciliation)."""
+        self._transition(target, (State.INTENT,), State.PENDING, reason)
+
+    def record_location(self, target: str, location: str) -> None:
+        """Commit the task Location Learn returned; must precede the first poll."""
+        self._transition(target, (State.INTENT,), State.LOCATED, location,
+                         task_location=location, requested_at=_iso(self._clock()))
+
+    def record_copied(self, target: str, course_pk: str, *, adopted: bool = False,
+                      detail: str = "copy complete", warning: str | None = None) -> None:
+        """Commit the new course's primary id once its copy is complete (or adopted).
+
+        `warning` keeps what Learn said of an unclean end (CompleteWithErrors), so the row is
+        handed to a person after its PATCH.
+        """
+        self._transition(target, (State.INTENT, State.LOCATED), State.COPIED, detail,
+                         course_pk=course_pk, adopted=int(adopted), error=warning,
+                         copied_at=_iso(self._clock()))
+
+    def record_patched(self, target: str) -> None:
+        """Commit that Learn accepted the PATCH."""
+        self._transition(target, (State.COPIED,), State.PATCHED, "patched")
+
+    def record_done(self, target: str, note: str | None = None) -> None:
+        """Finish a row."""
+        self._transition(target, (State.COPIED, State.PATCHED), State.DONE, note or "done",
+                         completed_at=_iso(self._clock()), error=None)
+
+    def record_failed(self, target: str, error: str) -> None:
+        """A permanent error for this row; Learn's message goes in `error`."""
+        self._transition(target, tuple(s for s in State if s not in TERMINAL), State.FAILED,
+                         error, error=error, completed_at=_iso(self._clock()))
+
+    def record_needs_review(self, target: str, error: str) -> None:
+        """The outcome is uncertain; a person must look. The tool will not guess."""
+        self._transition(target, tuple(s for s in State if s not in TERMINAL),
+                         State.NEEDS_REVIEW, error, error=error,
+                         completed_at=_iso(self._clock()))
+
+    def _transition(self, target: str, allowed: tuple[State, ...], to: State, detail: str,
+                    *, attempts_increment: bool = False, **fields: Any) -> None:
+        now = _iso(self._clock())
+        assignments = ["state = ?", "updated_at = ?"]
+        values: list[Any] = [to, now]
+        for name, value in fields.items():
+            assignments.append(f"{name} = ?")
+            values.append(value)
+        if attempts_increment:
+            assignments.append("attempts = attempts + 1")
+        marks = ",".join("?" * len(allowed))
+        with self._transaction() as db:
+            found = db.execute(
+                "SELECT state FROM rows WHERE target_course_id = ?", (target,)).fetchone()
+            if found is None or State(found["state"]) not in allowed:
+                raise LedgerError(
+                    f"ledger refused {target}: {found['state'] if found else 'missing'} -> {to}")
+            db.execute(
+                f"UPDATE rows SET {', '.join(assignments)} WHERE target_course_id = ?"
+                f" AND state IN ({marks})", (*values, target, *allowed))
+            self._event(db, target, found["state"], to, detail, now)
+        if self.observer is not None:
+            self.observer(self.row(target), found["state"], detail)
+
+    @staticmethod
+    def _event(db: sqlite3.Connection, target: str, frm: str | None, to: str,
+               detail: str | None, at: str | None) -> None:
+        db.execute("INSERT INTO events (target_course_id, at, from_state, to_state, detail)"
+                   " VALUES (?,?,?,?,?)", (target, at, frm, to, detail))
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[Ledger]:
+        """A consistent read view for reports while another process writes."""
+        self._db.execute("BEGIN")
+        try:
+            yield self
+        finally:
+            self._db.execute("COMMIT")

@@ -1,0 +1,448 @@
+"""The CSV manifest: read it, check every cell, hand back frozen rows.
+
+pandas reads the file and stops here: the rest of the tool sees only `Manifest` and `ManifestRow`.
+Every problem in the file is collected before `ManifestInvalid` is raised, each with the physical
+line a person sees in an editor (the header is line 1, a quoted cell may span several lines).
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import re
+import warnings
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
+from typing import TypeVar
+
+import pandas as pd
+
+from rollover.errors import ManifestInvalid, Problem
+from rollover.profiles import PROFILES
+
+COLUMNS = (
+    "source_course_id", "target_course_id", "copy_into_existing", "name", "description",
+    "external_id", "term_id", "available", "start_date", "end_date", "copy_profile",
+)
+REQUIRED_COLUMNS = ("source_course_id", "target_course_id")
+
+MAX_TARGET_ID = 100
+MAX_NAME = 333
+MAX_EXTERNAL_ID = 256
+
+_TRUE = frozenset({"true", "yes", "1"})
+_FALSE = frozenset({"false", "no", "0"})
+_AVAILABLE = {word.lower(): word for word in ("Yes", "No", "Disabled", "Term")}
+_TARGET_ID = re.compile(r"[A-Za-z0-9._-]+")
+_EXCEL_HINT = "in Excel use File > Save As > 'CSV UTF-8 (Comma delimited)'"
+_DATE_HINT = "write a date like 2027-01-11 or a date-time like 2027-01-11T08:00-06:00"
+
+# Lines that carry nothing (spaces, commas) before the header: pandas would take the first of them
+# as the header and size every row by it, so they are cut off before pandas sees the text.
+_LEADING_BLANK_LINES = re.compile(r"\A(?:(?:[^\S\r\n]|,)*(?:\r\n|\r|\n))+")
+_QUOTE_OR_NEWLINE = re.compile(r'"|\r\n|\r|\n')
+_SKIPPED_LINE = re.compile(r"Skipping line (\d+): expected (\d+) fields, saw (\d+)")
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class ManifestRow:
+    """One course to produce, as the manifest asks for it; None means leave the field as copied."""
+
+    line: int
+    source_course_id: str
+    target_course_id: str
+    copy_into_existing: bool
+    name: str | None
+    description: str | None
+    external_id: str | None
+    term_id: str | None
+    available: str | None
+    start_date: datetime | None
+    end_date: datetime | None
+    copy_profile: str | None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A manifest that passed every check: its rows in file order and what was ignored."""
+
+    path: Path
+    rows: tuple[ManifestRow, ...]
+    warnings: tuple[Problem, ...]
+
+
+def load_manifest(
+    path: Path, *, timezone: tzinfo, profiles: Collection[str] = PROFILES
+) -> Manifest:
+    """Read and check a manifest; raise ManifestInvalid listing every problem in it."""
+    problems: list[Problem] = []
+    notes: list[Problem] = []
+    rows: list[ManifestRow] = []
+    text = _read_text(path, problems)
+    if text is not None:
+        table = _read_table(text, problems)
+        if table is not None:
+            rows = _check_table(table, timezone, profiles, problems, notes)
+    if problems:
+        problems.sort(key=lambda problem: problem.line or 0)
+        raise ManifestInvalid(str(path), problems)
+    return Manifest(path=path, rows=tuple(rows), warnings=tuple(notes))
+
+
+def _read_text(path: Path, problems: list[Problem]) -> str | None:
+    """The file's text, or None after recording why it cannot be read."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        problems.append(Problem(None, None, str(path), "file not found: check the path"))
+        return None
+    except OSError as exc:
+        problems.append(Problem(None, None, str(path), f"cannot read the file: {exc.strerror}"))
+        return None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        bad = repr(data[exc.start:exc.end])[2:-1]
+        problems.append(Problem(line, None, bad, f"the file is not UTF-8 text: {_EXCEL_HINT}"))
+        return None
+
+
+@dataclass(frozen=True)
+class _Table:
+    """The header and the non-blank rows, each with the physical line it starts on."""
+
+    header: list[str]
+    header_line: int
+    rows: list[tuple[int, list[str]]]
+
+
+def _read_table(text: str, problems: list[Problem]) -> _Table | None:
+    """Parse the CSV text with pandas and pin each record to its physical line."""
+    leading = _LEADING_BLANK_LINES.match(text)
+    first_line = 1
+    if leading:
+        first_line += len(_QUOTE_OR_NEWLINE.findall(leading.group()))
+        text = text[leading.end():]
+    # pandas drops a byte order mark at the very start itself; a second one (a file saved twice
+    # with a BOM) must go too, or pandas and the scanner would disagree about a quote after it.
+    text = text.lstrip("\ufeff")
+    starts, offsets, open_quote = _scan_records(text, first_line)
+    if open_quote is not None:
+        record = len(offsets) - 1
+        problems.append(Problem(
+            open_quote, None, _excerpt(text, offsets[record]),
+            "a quoted cell starts here and its closing double quote is missing: add it "
+            "(a double quote inside a quoted cell is written twice, \"\")",
+        ))
+        # Everything after the open quote is one endless cell; check the rows before it.
+        text = text[:offsets[record]]
+        del starts[record:], offsets[record:]
+    if not starts:
+        if not problems:
+            problems.append(Problem(None, None, None, "the file is empty: the first line must "
+                                    f"be the header ({', '.join(COLUMNS)})"))
+        return None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            frame = pd.read_csv(
+                io.StringIO(text), header=None, index_col=False, dtype=str, engine="c",
+                keep_default_na=False, na_filter=False, skip_blank_lines=False,
+                on_bad_lines="warn",
+            )
+        except pd.errors.EmptyDataError:
+            problems.append(Problem(None, None, None, "the file is empty: the first line must "
+                                    f"be the header ({', '.join(COLUMNS)})"))
+            return None
+        except pd.errors.ParserError as exc:
+            problems.append(Problem(None, None, None, f"the file cannot be read as CSV ({exc}); "
+                                    f"{_EXCEL_HINT}"))
+            return None
+    skipped: set[int] = set()
+    for warning in caught:
+        for found in _SKIPPED_LINE.finditer(str(warning.message)):
+            record, expected, saw = (int(group) for group in found.groups())
+            skipped.add(record - 1)
+            problems.append(Problem(
+                starts[record - 1], None, _excerpt(text, offsets[record - 1]),
+                f"this row has {saw} cells but the header has {expected}: remove the extra "
+                "cells, or put a cell that contains a comma in double quotes",
+            ))
+    lines = [line for record, line in enumerate(starts) if record not in skipped]
+    if len(lines) != len(frame):
+        problems.append(Problem(None, None, None, f"found {len(lines)} rows but pandas read "
+                                f"{len(frame)}, so line numbers cannot be trusted; {_EXCEL_HINT}"))
+        return None
+    columns = [frame[column].tolist() for column in frame.columns]
+    cells = [list(row) for row in zip(*columns, strict=True)]
+    if not cells or _is_blank(cells[0]):
+        problems.append(Problem(first_line, None, None, "the first line must be the header "
+                                f"({', '.join(COLUMNS)})"))
+        return None
+    rows = [(line, row) for line, row in zip(lines[1:], cells[1:], strict=True)
+            if not _is_blank(row)]
+    return _Table(header=cells[0], header_line=lines[0], rows=rows)
+
+
+def _scan_records(text: str, first_line: int) -> tuple[list[int], list[int], int | None]:
+    """Start line and offset of every CSV record, and the line of a quote never closed.
+
+    Mirrors pandas' C tokenizer: a double quote opens a quoted cell only at the start of a cell,
+    a doubled quote inside one is a literal quote, and a line break inside one does not end the
+    record. Only quotes and line breaks are visited, so a 100,000-row file scans in milliseconds.
+    """
+    starts, offsets = [first_line], [0]
+    line = first_line
+    quoted_since: int | None = None
+    escaped_quote_at = -1
+    for found in _QUOTE_OR_NEWLINE.finditer(text):
+        at = found.start()
+        if text[at] != '"':
+            line += 1
+            if quoted_since is None:
+                starts.append(line)
+                offsets.append(found.end())
+        elif quoted_since is not None:
+            if at == escaped_quote_at:
+                continue
+            if text.startswith('"', at + 1):
+                escaped_quote_at = at + 1
+            else:
+                quoted_since = None
+        elif at == offsets[-1] or text[at - 1] == ",":
+            quoted_since = line
+    if offsets[-1] == len(text):
+        starts.pop()
+        offsets.pop()
+    return starts, offsets, quoted_since
+
+
+def _excerpt(text: str, offset: int) -> str:
+    """The first line of the record at offset, shortened for a message."""
+    end = len(text)
+    for stop in ("\r", "\n"):
+        found = text.find(stop, offset, offset + 80)
+        if found != -1:
+            end = min(end, found)
+    end = min(end, offset + 80)
+    return text[offset:end]
+
+
+def _is_blank(cells: list[str]) -> bool:
+    """True when every cell is empty or whitespace."""
+    return all(not cell.strip() for cell in cells)
+
+
+def _check_table(
+    table: _Table,
+    timezone: tzinfo,
+    profiles: Collection[str],
+    problems: list[Problem],
+    notes: list[Problem],
+) -> list[ManifestRow]:
+    """Check the header, then every row; return the rows when none of them has a problem."""
+    index = _check_header(table, problems, notes)
+    if not table.rows:
+        problems.append(Problem(table.header_line, None, None,
+                                "no course rows: add one line per course below the header"))
+        return []
+    checker = _RowChecker(timezone, profiles, problems)
+    rows: list[ManifestRow] = []
+    for line, cells in table.rows:
+        values = {column: cells[position].strip() for column, position in index.items()}
+        row = checker.check(line, values)
+        if row is not None:
+            rows.append(row)
+    return rows
+
+
+def _check_header(table: _Table, problems: list[Problem], notes: list[Problem]) -> dict[str, int]:
+    """Map each known column to its position; record missing, duplicate and unknown columns."""
+    line = table.header_line
+    index: dict[str, int] = {}
+    unknown: list[str] = []
+    for position, raw in enumerate(table.header):
+        shown = raw.strip().strip("\ufeff").strip()
+        name = shown.lower()
+        if not name:
+            if any(cells[position].strip() for _, cells in table.rows):
+                notes.append(Problem(line, None, None, f"column {position + 1} has no name in the "
+                                     "header: its cells are ignored"))
+        elif name in index:
+            problems.append(Problem(line, shown, raw, f"column {name} appears twice in the header "
+                                    f"(columns {index[name] + 1} and {position + 1}): keep one"))
+        elif name in COLUMNS:
+            index[name] = position
+        else:
+            unknown.append(shown)
+            notes.append(Problem(line, shown, raw, "unknown column: its cells are ignored"
+                                 f"{_did_you_mean(name, COLUMNS)}"))
+    for column in REQUIRED_COLUMNS:
+        if column not in index:
+            typo = _did_you_mean(column, unknown)
+            problems.append(Problem(line, column, None, f"required column {column} is missing "
+                                    f"from the header{typo or ': add it'}"))
+    return index
+
+
+def _did_you_mean(word: str, choices: Collection[str]) -> str:
+    """'; did you mean X?' when a choice is close to word, else ''."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.75)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+class _Invalid(ValueError):
+    """A cell breaks a rule; the message says what is wrong and how to fix it."""
+
+
+class _RowChecker:
+    """Checks rows one by one, remembering which targets earlier rows already produce."""
+
+    def __init__(self, timezone: tzinfo, profiles: Collection[str], problems: list[Problem]):
+        self.timezone = timezone
+        self.profiles = {name.lower(): name for name in profiles}
+        self.known_profiles = ", ".join(sorted(profiles))
+        self.problems = problems
+        self.target_lines: dict[str, int] = {}
+
+    def check(self, line: int, values: dict[str, str]) -> ManifestRow | None:
+        """The row, or None after recording each of its problems."""
+        before = len(self.problems)
+
+        def cell(column: str, parse: Callable[[str], _T]) -> _T | None:
+            value = values.get(column, "")
+            if not value:
+                return None
+            try:
+                return parse(value)
+            except _Invalid as exc:
+                self.problems.append(Problem(line, column, value, str(exc)))
+                return None
+
+        source = cell("source_course_id", _parse_source)
+        target = cell("target_course_id", self._parse_target)
+        for column in REQUIRED_COLUMNS:
+            if column in values and not values[column]:
+                self.problems.append(Problem(line, column, "", f"{column} is required: fill it in"))
+        if source is not None and target is not None and source.lower() == target.lower():
+            self.problems.append(Problem(line, "target_course_id", target, "target_course_id is "
+                                         "the same course as source_course_id: copy into a new "
+                                         "course id"))
+        if target is not None:
+            first = self.target_lines.setdefault(target.lower(), line)
+            if first != line:
+                self.problems.append(Problem(line, "target_course_id", target, "duplicate "
+                                             f"target_course_id: line {first} already produces "
+                                             "this course (course ids are compared ignoring case); "
+                                             "each target may appear once"))
+        into_existing = cell("copy_into_existing", _parse_flag)
+        name = cell("name", _limit(MAX_NAME))
+        description = cell("description", str)
+        external_id = cell("external_id", _limit(MAX_EXTERNAL_ID))
+        term_id = cell("term_id", str)
+        available = cell("available", _parse_available)
+        start = cell("start_date", self._parse_when)
+        end = cell("end_date", self._parse_when)
+        profile = cell("copy_profile", self._parse_profile)
+        self._check_dates(line, values, start, end)
+        if len(self.problems) > before or source is None or target is None:
+            return None
+        return ManifestRow(
+            line=line, source_course_id=source, target_course_id=target,
+            copy_into_existing=bool(into_existing), name=name, description=description,
+            external_id=external_id, term_id=term_id, available=available,
+            start_date=start, end_date=end, copy_profile=profile,
+        )
+
+    def _check_dates(
+        self, line: int, values: dict[str, str], start: datetime | None, end: datetime | None
+    ) -> None:
+        """Both dates or neither, and the start strictly before the end."""
+        start_text, end_text = values.get("start_date", ""), values.get("end_date", "")
+        if bool(start_text) != bool(end_text):
+            given, blank = ("start_date", "end_date") if start_text else ("end_date", "start_date")
+            self.problems.append(Problem(line, blank, "", f"{given} is given but {blank} is "
+                                         "blank: give both dates or neither"))
+        elif start is not None and end is not None and start >= end:
+            self.problems.append(Problem(line, "end_date", end_text, "end_date must be after "
+                                         f"start_date ({start_text})"))
+
+    def _parse_target(self, value: str) -> str:
+        """A target course id: Learn's allowed characters and length."""
+        if not _TARGET_ID.fullmatch(value):
+            bad = sorted({char for char in value if not _TARGET_ID.fullmatch(char)})
+            raise _Invalid("target_course_id may contain only letters, digits, '-', '_' and '.';"
+                           f" remove {', '.join(repr(char) for char in bad)}")
+        if len(value) > MAX_TARGET_ID:
+            raise _Invalid(f"target_course_id is {len(value)} characters long; Learn allows at "
+                           f"most {MAX_TARGET_ID}: shorten it")
+        return value
+
+    def _parse_when(self, value: str) -> datetime:
+        """An ISO 8601 date or date-time as an aware UTC datetime; naive means self.timezone."""
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise _Invalid(f"not an ISO 8601 date or date-time: {_DATE_HINT}") from None
+        try:
+            if moment.tzinfo is None:
+                local = moment.replace(tzinfo=self.timezone)
+                if local.astimezone(UTC).astimezone(self.timezone).replace(tzinfo=None) != moment:
+                    raise _Invalid(f"this time does not exist in {self.timezone} (the clocks "
+                                   "jump forward then): pick another time or give an offset")
+                moment = local
+            return moment.astimezone(UTC)
+        except OverflowError:
+            raise _Invalid(f"this date is out of range: {_DATE_HINT}") from None
+
+    def _parse_profile(self, value: str) -> str:
+        """A known copy profile's name."""
+        try:
+            return self.profiles[value.lower()]
+        except KeyError:
+            raise _Invalid(f"unknown copy profile; the known profiles are: "
+                           f"{self.known_profiles}") from None
+
+
+def _parse_source(value: str) -> str:
+    """A source course id or primary id: one word."""
+    if any(char.isspace() for char in value):
+        raise _Invalid("source_course_id must not contain spaces: use the courseId or the "
+                       "_123_1 primary id exactly as Learn shows it")
+    return value
+
+
+def _parse_flag(value: str) -> bool:
+    """true/false (also yes/no, 1/0), in any case."""
+    word = value.lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise _Invalid("copy_into_existing must be true or false (or leave it blank for false)")
+
+
+def _parse_available(value: str) -> str:
+    """Yes, No, Disabled or Term, in Learn's spelling."""
+    try:
+        return _AVAILABLE[value.lower()]
+    except KeyError:
+        raise _Invalid("available must be Yes, No, Disabled or Term (or blank to leave it as "
+                       "copied)") from None
+
+
+def _limit(most: int) -> Callable[[str], str]:
+    """A parser that accepts text of at most `most` characters."""
+
+    def parse(value: str) -> str:
+        if len(value) > most:
+            raise _Invalid(f"is {len(value)} characters long; Learn allows at most {most}: "
+                           "shorten it")
+        return value
+
+    return parse

@@ -1,0 +1,100 @@
+"""From manifest rows to what will be asked of Learn: request bodies and the call estimate."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from rollover.ledger import RowSpec
+from rollover.manifest import ManifestRow
+from rollover.profiles import DEFAULT_PROFILE, copy_options
+
+_PRIMARY_ID = re.compile(r"^_\d+_\d+$")
+
+
+def learn_time(moment: datetime) -> str:
+    """A datetime as Learn writes them: UTC, milliseconds, Z."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + \
+        f"{moment.astimezone(UTC).microsecond // 1000:03d}Z"
+
+
+def id_form(value: str) -> str:
+    """An id as Learn's paths take it: primary ids as they are, anything else as `courseId:`."""
+    return value if _PRIMARY_ID.match(value) or ":" in value else f"courseId:{value}"
+
+
+def term_reference(term_id: str) -> str:
+    """A manifest term_id as PATCH's termId takes it: `_N_1`, else `externalId:<id>`."""
+    return term_id if _PRIMARY_ID.match(term_id) or ":" in term_id else f"externalId:{term_id}"
+
+
+def patch_body(row: ManifestRow) -> dict[str, Any]:
+    """The PATCH body for a row; empty when the row asks for no change."""
+    body: dict[str, Any] = {}
+    if row.external_id is not None:
+        body["externalId"] = row.external_id
+    if row.name is not None:
+        body["name"] = row.name
+    if row.description is not None:
+        body["description"] = row.description
+    if row.term_id is not None:
+        body["termId"] = term_reference(row.term_id)
+    availability: dict[str, Any] = {}
+    if row.available is not None:
+        availability["available"] = row.available
+    if row.start_date is not None and row.end_date is not None:
+        availability["duration"] = {
+            "type": "DateRange", "start": learn_time(row.start_date),
+            "end": learn_time(row.end_date),
+        }
+    if availability:
+        body["availability"] = availability
+    return body
+
+
+def copy_body(row_spec: dict[str, Any], target_course_id: str, target_pk: str | None) -> dict[
+        str, Any]:
+    """The copy POST body: a new course by courseId, or an existing course by primary id."""
+    target = {"id": target_pk} if target_pk else {"courseId": target_course_id}
+    return {"targetCourse": target, "copy": copy_options(row_spec.get("profile"))}
+
+
+def row_spec(row: ManifestRow) -> RowSpec:
+    """What the ledger keeps of a manifest row."""
+    return RowSpec(
+        target_course_id=row.target_course_id,
+        line=row.line,
+        source_course_id=row.source_course_id,
+        copy_into_existing=row.copy_into_existing,
+        spec={"patch": patch_body(row), "profile": row.copy_profile or DEFAULT_PROFILE},
+    )
+
+
+@dataclass(frozen=True)
+class CallEstimate:
+    """How many API calls a run is expected to cost."""
+
+    rows: int
+    new_courses: int
+    into_existing: int
+    to_patch: int
+    calls: int
+
+    @property
+    def per_course(self) -> float:
+        """Calls per manifest row."""
+        return self.calls / self.rows if self.rows else 0.0
+
+
+POLLS_PER_COPY = 2  # first poll at --poll-min usually sees a sub-second copy finished
+
+
+def estimate(rows: Sequence[ManifestRow]) -> CallEstimate:
+    """Calls a run of these rows costs: token, target look-ups, POSTs, polls, PATCHes."""
+    into_existing = sum(1 for row in rows if row.copy_into_existing)
+    to_patch = sum(1 for row in rows if patch_body(row))
+    calls = (1 if rows else 0) + into_existing + len(rows) * (1 + POLLS_PER_COPY) + to_patch
+    return CallEstimate(len(rows), len(rows) - into_existing, into_existing, to_patch, calls)

@@ -1,0 +1,75 @@
+"""`--sandbox`: a rehearsal against the embedded Learn simulator, served on loopback in-process.
+
+The only module of the tool that imports `rollover.sandbox`. The simulated site is seeded from
+the manifest (its sources, terms and shells) and kept in a state file beside the ledger, so an
+interrupted rehearsal resumes against the same simulated Learn.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+from rollover.errors import UsageError
+from rollover.manifest import Manifest
+from rollover.runner import Site
+
+_PRIMARY_ID = re.compile(r"^_\d+_\d+$")
+
+
+def state_path_for(ledger_path: Path) -> Path:
+    """Where the simulated site's state lives: beside the ledger."""
+    return ledger_path.with_name(ledger_path.name.removesuffix(".ledger.sqlite") + ".sandbox.json")
+
+
+@contextlib.contextmanager
+def sandbox_site(manifest: Manifest, state_path: Path,
+                 config_path: Path | None = None) -> Iterator[Site]:
+    """Serve a simulated Learn seeded from the manifest for the duration of the block."""
+    try:
+        from rollover.sandbox import (
+            LearnSandbox,
+            SandboxConfig,
+            SandboxServer,
+            SeedCourse,
+            SeedTerm,
+            create_app,
+        )
+    except ImportError as exc:  # pragma: no cover - depends on how rollover was installed
+        raise UsageError("--sandbox needs the sandbox extra",
+                         hint="pip install 'rollover[sandbox]'") from exc
+
+    if state_path.exists():
+        sandbox = LearnSandbox.load(state_path)
+    else:
+        try:
+            config = SandboxConfig.from_toml(config_path) if config_path else SandboxConfig(
+                copy_seconds=0.4, copy_sigma=0.6, copy_max_seconds=5.0)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--sandbox-config: {exc}") from exc
+        sources = dict.fromkeys(row.source_course_id for row in manifest.rows
+                                if not _PRIMARY_ID.match(row.source_course_id))
+        shells = dict.fromkeys(row.target_course_id for row in manifest.rows
+                               if row.copy_into_existing)
+        terms = dict.fromkeys(row.term_id for row in manifest.rows
+                              if row.term_id and not _PRIMARY_ID.match(row.term_id))
+        known_courses = {course.course_id for course in config.courses}
+        known_terms = {term.external_id for term in config.terms}
+        config = replace(
+            config,
+            courses=[*config.courses,
+                     *(SeedCourse(source, f"{source} (last term)") for source in sources
+                       if source not in known_courses),
+                     *(SeedCourse(shell, f"{shell} (SIS shell)") for shell in shells
+                       if shell not in known_courses)],
+            terms=[*config.terms,
+                   *(SeedTerm(term, term) for term in terms if term and term not in known_terms)],
+        )
+        sandbox = LearnSandbox(config)
+        sandbox.save(state_path)
+    with SandboxServer(create_app(sandbox, state_path=state_path)) as server:
+        yield Site(base_url=server.base_url, key=sandbox.config.key,
+                   secret=sandbox.config.secret, identity=f"sandbox:{state_path.name}")

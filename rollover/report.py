@@ -1,0 +1,80 @@
+"""The results CSV: one row per manifest course, written atomically from the ledger."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rollover.engine import results_status
+from rollover.ledger import LedgerRow
+
+COLUMNS = (
+    "line", "source_course_id", "target_course_id", "status", "course_pk", "task_location",
+    "error", "attempts", "requested_at", "completed_at",
+)
+EXTRA_COLUMNS = ("stage",)  # the ledger state behind `pending`: where a re-run resumes
+
+# Excel evaluates a cell that starts with one of these (OWASP "CSV injection").
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def result_record(row: LedgerRow) -> dict[str, str]:
+    """One results CSV row for a ledger row."""
+    values: dict[str, object] = {
+        "line": row.line,
+        "source_course_id": row.source_course_id,
+        "target_course_id": row.target_course_id,
+        "status": results_status(row.state),
+        "course_pk": row.course_pk,
+        "task_location": row.task_location,
+        "error": row.error,
+        "attempts": row.attempts,
+        "requested_at": row.requested_at or row.intent_at,
+        "completed_at": row.completed_at,
+        "stage": row.state.value,
+    }
+    return {name: _cell(value) for name, value in values.items()}
+
+
+def render(rows: Iterable[LedgerRow]) -> str:
+    """The whole results CSV as text."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS + EXTRA_COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(result_record(row) for row in rows)
+    return buffer.getvalue()
+
+
+def write_results(rows: Sequence[LedgerRow], path: Path) -> None:
+    """Write the results CSV so that a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+            out.write(render(rows))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def status_counts(rows: Iterable[LedgerRow]) -> Counter[str]:
+    """How many rows have each results status."""
+    return Counter(results_status(row.state) for row in rows)

@@ -1,0 +1,26 @@
+"""The embedded Blackboard Learn simulator: `LearnSandbox` (state and rules), `create_app` (HTTP).
+
+Used by `--sandbox` wiring and by tests; the tool itself never imports it otherwise.
+"""
+
+from .app import create_app
+from .config import SandboxConfig, SeedCourse, SeedTerm
+from .model import LearnSandbox
+from .record import CopyEvent, PatchEvent, SandboxRecord
+from .server import SandboxServer, serve_forever
+from .spec import request_body_schema, validate_request_body
+
+__all__ = [
+    "CopyEvent",
+    "LearnSandbox",
+    "PatchEvent",
+    "SandboxConfig",
+    "SandboxRecord",
+    "SandboxServer",
+    "SeedCourse",
+    "SeedTerm",
+    "create_app",
+    "request_body_schema",
+    "serve_forever",
+    "validate_request_body",
+]

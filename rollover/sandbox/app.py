@@ -1,0 +1,118 @@
+"""The HTTP face of the sandbox: Starlette routes translating requests to `LearnSandbox` calls."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from .model import API, LearnSandbox
+from .replies import InvalidJson, Reply
+
+Handler = Callable[[Request], Awaitable[Response]]
+Work = Callable[[Request, bytes], Reply]
+
+ANY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+
+def create_app(sandbox: LearnSandbox, *, state_path: Path | None = None) -> Starlette:
+    """A Starlette app serving `sandbox` as Learn's REST API; saves to `state_path` after calls."""
+
+    def endpoint(work: Work) -> Handler:
+        async def handle(request: Request) -> Response:
+            if sandbox.config.latency > 0:
+                await asyncio.sleep(sandbox.config.latency)
+            raw = await request.body()
+            # From here to the response nothing awaits: a check and its write cannot interleave.
+            reply = work(request, raw)
+            if state_path is not None:
+                sandbox.save(state_path)
+            return _to_response(reply)
+
+        return handle
+
+    def token(request: Request, raw: bytes) -> Reply:
+        form = dict(request.query_params)
+        form.update(parse_qsl(raw.decode("latin-1")))
+        return sandbox.request_token(_auth(request), form)
+
+    def copy(request: Request, raw: bytes) -> Reply:
+        course = request.path_params["course"]
+        return sandbox.copy_course(course, _json_body(raw), _auth(request))
+
+    def task(request: Request, raw: bytes) -> Reply:
+        params = request.path_params
+        return sandbox.get_task(params["course"], params["task"], _auth(request))
+
+    def course_getter(version: str) -> Work:
+        def get_course(request: Request, raw: bytes) -> Reply:
+            return sandbox.get_course(
+                version, request.path_params["course"], _auth(request),
+                request.query_params.get("fields"),
+            )
+
+        return get_course
+
+    def list_courses(request: Request, raw: bytes) -> Reply:
+        return sandbox.list_courses(dict(request.query_params), _auth(request))
+
+    def patch(request: Request, raw: bytes) -> Reply:
+        course = request.path_params["course"]
+        return sandbox.patch_course(course, _json_body(raw), _auth(request))
+
+    def term(request: Request, raw: bytes) -> Reply:
+        return sandbox.get_term(request.path_params["term"], _auth(request))
+
+    def terms(request: Request, raw: bytes) -> Reply:
+        return sandbox.list_terms(dict(request.query_params), _auth(request))
+
+    def unknown(request: Request, raw: bytes) -> Reply:
+        return sandbox.unknown_endpoint(request.method, _auth(request))
+
+    async def record(request: Request) -> Response:
+        return JSONResponse(sandbox.record.to_dict())
+
+    routes = [
+        Route(f"{API}/v1/oauth2/token", endpoint(token), methods=["POST"]),
+        Route(f"{API}/v2/courses/{{course}}/copy", endpoint(copy), methods=["POST"]),
+        Route(f"{API}/v1/courses/{{course}}/tasks/{{task}}", endpoint(task), methods=["GET"]),
+        Route(f"{API}/v3/courses", endpoint(list_courses), methods=["GET"]),
+        Route(f"{API}/v3/courses/{{course}}", endpoint(patch), methods=["PATCH"]),
+        *(
+            Route(f"{API}/{version}/courses/{{course}}", endpoint(course_getter(version)),
+                  methods=["GET"])
+            for version in ("v1", "v2", "v3")
+        ),
+        Route(f"{API}/v1/terms", endpoint(terms), methods=["GET"]),
+        Route(f"{API}/v1/terms/{{term}}", endpoint(term), methods=["GET"]),
+        Route("/__sandbox__/record", record, methods=["GET"]),
+        Route("/{path:path}", endpoint(unknown), methods=ANY_METHOD),
+    ]
+    return Starlette(routes=routes)
+
+
+def _auth(request: Request) -> str | None:
+    return request.headers.get("authorization")
+
+
+def _json_body(raw: bytes) -> Any:
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return InvalidJson()
+
+
+def _to_response(reply: Reply) -> Response:
+    if reply.text is not None:
+        return PlainTextResponse(reply.text, status_code=reply.status, headers=reply.headers)
+    return JSONResponse(reply.body, status_code=reply.status, headers=reply.headers)

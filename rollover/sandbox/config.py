@@ -1,0 +1,127 @@
+"""What the simulated Learn site holds and how it misbehaves: `SandboxConfig` and its seed data."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+
+@dataclass(frozen=True)
+class SeedCourse:
+    """A course that exists on the simulated site before anything is copied."""
+
+    course_id: str
+    name: str
+    description: str = ""
+    external_id: str | None = None
+    term_id: str | None = None  # the term's externalId
+
+    @property
+    def effective_external_id(self) -> str:
+        """The externalId Learn shows: the given one, or the courseId as Learn defaults it."""
+        return self.external_id if self.external_id is not None else self.course_id
+
+
+@dataclass(frozen=True)
+class SeedTerm:
+    """A term that exists on the simulated site, named by its externalId."""
+
+    external_id: str
+    name: str
+
+
+_Seed = TypeVar("_Seed", SeedCourse, SeedTerm)
+
+
+def _default_courses() -> list[SeedCourse]:
+    return [
+        SeedCourse("BIO101-SP26", "Biology 101 (Spring 2026)", "Cells and life", term_id="SP26"),
+        SeedCourse("CHEM110-SP26", "Chemistry 110 (Spring 2026)", term_id="SP26"),
+        SeedCourse("HIST200-SP26", "History 200 (Spring 2026)", term_id="SP26"),
+    ]
+
+
+def _default_terms() -> list[SeedTerm]:
+    return [SeedTerm("SP26", "Spring 2026"), SeedTerm("FA26", "Fall 2026")]
+
+
+@dataclass
+class SandboxConfig:
+    """Everything that shapes one simulated Learn site; `seed` makes its randomness repeatable."""
+
+    key: str = "rollover-sandbox-key"
+    secret: str = "rollover-sandbox-secret"
+    courses: list[SeedCourse] = field(default_factory=_default_courses)
+    terms: list[SeedTerm] = field(default_factory=_default_terms)
+    copy_seconds: float = 0.5
+    copy_sigma: float = 0.0
+    copy_max_seconds: float = 600.0
+    slots: int = 4
+    quota_limit: int = 10000
+    quota_refill_per_second: float = 10000 / 86400
+    token_lifetime: float = 3600.0
+    error_rate: float = 0.0
+    drop_copy_response_rate: float = 0.0
+    latency: float = 0.0
+    forget_tasks_after: float | None = None
+    complete_with_errors_rate: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.slots < 1:
+            raise ValueError(f"slots must be at least 1, got {self.slots}")
+        for name in ("error_rate", "drop_copy_response_rate", "complete_with_errors_rate"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, got {value}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SandboxConfig:
+        """Build a config from plain data (TOML or JSON shaped); unknown keys are an error."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown sandbox config key(s): {', '.join(unknown)}; "
+                f"known keys are: {', '.join(sorted(known))}"
+            )
+        values = dict(data)
+        if "courses" in values:
+            values["courses"] = [_seed(SeedCourse, c, "courses") for c in values["courses"]]
+        if "terms" in values:
+            values["terms"] = [_seed(SeedTerm, t, "terms") for t in values["terms"]]
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-safe data that `from_dict` turns back into an equal config."""
+        return asdict(self)
+
+    @classmethod
+    def from_toml(cls, path: Path) -> SandboxConfig:
+        """Read a TOML file whose top-level keys are field names, `[[courses]]` and `[[terms]]`."""
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+        try:
+            return cls.from_dict(data)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: {exc}") from exc
+
+
+def _seed(kind: type[_Seed], data: Any, table: str) -> _Seed:
+    if isinstance(data, kind):
+        return data
+    if not isinstance(data, dict):
+        raise ValueError(f"each [[{table}]] entry must be a table, got {data!r}")
+    known = {f.name for f in fields(kind)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(
+            f"unknown key(s) in [[{table}]]: {', '.join(unknown)}; "
+            f"known keys are: {', '.join(sorted(known))}"
+        )
+    try:
+        return kind(**data)
+    except TypeError as exc:
+        raise ValueError(f"[[{table}]] entry {data!r}: {exc}") from exc

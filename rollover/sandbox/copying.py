@@ -1,0 +1,108 @@
+"""Learn's copy queue: tasks served by a fixed number of server copy slots, first come first served.
+
+Each task's duration is drawn when it is posted, so its start and end are known at once:
+start = max(post time, the earliest moment a slot frees), end = start + duration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .replies import iso_time
+
+
+@dataclass
+class CopyTask:
+    """One course copy: who is copied where, when it runs, and how it ends."""
+
+    id: str
+    source_primary_id: str
+    source_course_id: str
+    target_primary_id: str
+    into_existing: bool
+    posted: float
+    start: float
+    end: float
+    outcome: str  # "Complete" or "CompleteWithErrors"
+    applied: bool = False
+
+    def done_at(self, now: float) -> bool:
+        """Whether the copy has finished by `now`."""
+        return now >= self.end
+
+    def view(self, now: float) -> dict[str, Any]:
+        """The CourseTask body Learn returns for this task at `now`."""
+        if now < self.start:
+            return {"id": self.id, "status": "Queued", "percentComplete": 0}
+        started = iso_time(self.start)
+        if now < self.end:
+            share = (now - self.start) / (self.end - self.start)
+            percent = min(99, int(99 * share))
+            return {"id": self.id, "status": "Running", "percentComplete": percent,
+                    "started": started}
+        return {"id": self.id, "status": self.outcome, "percentComplete": 100, "started": started}
+
+
+@dataclass
+class CopyQueue:
+    """All copy tasks ever posted and when each server copy slot is next free."""
+
+    slot_free_at: list[float]
+    tasks: dict[str, CopyTask] = field(default_factory=dict)
+    next_id: int = 1
+
+    @classmethod
+    def with_slots(cls, slots: int) -> CopyQueue:
+        """An idle queue with `slots` copy slots."""
+        return cls(slot_free_at=[0.0] * slots)
+
+    def schedule(
+        self,
+        *,
+        source_primary_id: str,
+        source_course_id: str,
+        target_primary_id: str,
+        into_existing: bool,
+        now: float,
+        duration: float,
+        outcome: str,
+    ) -> CopyTask:
+        """Queue a copy behind the ones already posted and fix when it will run."""
+        slot = min(range(len(self.slot_free_at)), key=lambda i: self.slot_free_at[i])
+        start = max(now, self.slot_free_at[slot])
+        end = start + duration
+        self.slot_free_at[slot] = end
+        task = CopyTask(
+            id=f"_{self.next_id}_1",
+            source_primary_id=source_primary_id,
+            source_course_id=source_course_id,
+            target_primary_id=target_primary_id,
+            into_existing=into_existing,
+            posted=now,
+            start=start,
+            end=end,
+            outcome=outcome,
+        )
+        self.next_id += 1
+        self.tasks[task.id] = task
+        return task
+
+    def finished_unapplied(self, now: float) -> list[CopyTask]:
+        """Tasks that have ended by `now` but whose effect is not applied yet, in end order."""
+        due = [t for t in self.tasks.values() if not t.applied and t.done_at(now)]
+        return sorted(due, key=lambda t: (t.end, t.posted))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form."""
+        return {
+            "slot_free_at": self.slot_free_at,
+            "tasks": [asdict(t) for t in self.tasks.values()],
+            "next_id": self.next_id,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CopyQueue:
+        """The queue `to_dict` described."""
+        tasks = [CopyTask(**t) for t in data["tasks"]]
+        return cls(list(data["slot_free_at"]), {t.id: t for t in tasks}, data["next_id"])

@@ -1,0 +1,64 @@
+"""What the simulated Learn saw and did, kept so tests can assert exactly-once behaviour."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CopyEvent:
+    """One copy request Learn applied (whether or not its answer reached the client)."""
+
+    source_course_id: str
+    target_course_id: str
+    target_primary_id: str
+    into_existing: bool
+    task_id: str
+    at: float
+
+
+@dataclass(frozen=True)
+class PatchEvent:
+    """One PATCH Learn applied, and whether the course's copy had finished by then."""
+
+    primary_id: str
+    course_id: str
+    body: dict[str, Any]
+    at: float
+    copy_complete: bool
+
+
+@dataclass
+class SandboxRecord:
+    """Applied copies and patches, calls per endpoint template, and injected faults by kind."""
+
+    copies: list[CopyEvent] = field(default_factory=list)
+    patches: list[PatchEvent] = field(default_factory=list)
+    calls: Counter[str] = field(default_factory=Counter)
+    faults: Counter[str] = field(default_factory=Counter)
+
+    def copies_per_target(self) -> dict[str, int]:
+        """How many applied copy requests each target courseId received."""
+        return dict(Counter(event.target_course_id for event in self.copies))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form; `from_dict` reads it back."""
+        return {
+            "copies": [asdict(event) for event in self.copies],
+            "patches": [asdict(event) for event in self.patches],
+            "calls": dict(self.calls),
+            "faults": dict(self.faults),
+            "copies_per_target": self.copies_per_target(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SandboxRecord:
+        """The record `to_dict` described."""
+        return cls(
+            copies=[CopyEvent(**event) for event in data["copies"]],
+            patches=[PatchEvent(**event) for event in data["patches"]],
+            calls=Counter(data["calls"]),
+            faults=Counter(data["faults"]),
+        )
