@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rollover.sandbox import (
     LearnSandbox,
@@ -21,6 +23,7 @@ from rollover.sandbox import (
     request_body_schema,
     validate_request_body,
 )
+from rollover.sandbox.copying import CopyQueue
 from rollover.sandbox.spec import load_spec
 
 API = "/learn/api/public"
@@ -229,6 +232,32 @@ def test_slots_serve_tasks_fifo_and_percent_complete_rises() -> None:
     run(sandbox, scenario)
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    slots=st.integers(1, 4),
+    posts=st.lists(
+        st.tuples(st.floats(0, 5), st.floats(0, 10)), min_size=1, max_size=25
+    ),
+)
+def test_copy_queue_never_runs_more_than_its_slots_and_starts_fifo(
+    slots: int, posts: list[tuple[float, float]]
+) -> None:
+    """At every moment at most `slots` copies run, and tasks start in the order posted."""
+    queue = CopyQueue.with_slots(slots)
+    now = 1000.0
+    for gap, duration in posts:
+        now += gap
+        queue.schedule(source_primary_id="_1_1", source_course_id="S", target_primary_id="_2_1",
+                       into_existing=True, now=now, duration=duration, outcome="Complete")
+    tasks = list(queue.tasks.values())
+    assert [t.start for t in tasks] == sorted(t.start for t in tasks)
+    assert all(t.start >= t.posted for t in tasks)
+    for moment in {t.start for t in tasks}:
+        running = [t for t in tasks if t.start <= moment < t.end]
+        assert len(running) <= slots
+        assert all(t.view(moment)["status"] == "Running" for t in running)
+
+
 def test_finished_task_answers_303_whose_location_is_the_new_course() -> None:
     """A done task answers 303 with a Location that GETs the new course."""
     clock = FakeClock()
@@ -301,6 +330,41 @@ def test_copy_into_existing_course_is_additive() -> None:
     assert shell.data["name"] == "History 200 (Spring 2026)"
     assert sandbox.record.copies_per_target() == {"HIST200-SP26": 2}
     assert all(event.into_existing for event in sandbox.record.copies)
+
+
+def test_concurrent_copies_to_one_new_course_id_apply_exactly_once() -> None:
+    """Racing POSTs for the same new courseId: one 202, the rest 409, one copy recorded."""
+    sandbox = make(FakeClock())
+
+    async def scenario(client: httpx.AsyncClient) -> list[int]:
+        headers = await bearer(client)
+        answers = await asyncio.gather(
+            *(copy_new(client, headers, "BIO101-SP26", "NEW") for _ in range(5))
+        )
+        return sorted(answer.status_code for answer in answers)
+
+    assert run(sandbox, scenario) == [202, 409, 409, 409, 409]
+    assert sandbox.record.copies_per_target() == {"NEW": 1}
+
+
+def test_copy_options_are_recorded_and_a_self_copy_is_refused() -> None:
+    """The body's `copy` options are kept with the event (None = exact copy); self-copy is 400."""
+    sandbox = make(FakeClock())
+    options = {"announcements": True, "discussions": "ForumsOnly", "settings": {"duration": False}}
+
+    async def scenario(client: httpx.AsyncClient) -> int:
+        headers = await bearer(client)
+        url = f"{API}/v2/courses/courseId:BIO101-SP26/copy"
+        await client.post(url, json={"targetCourse": {"courseId": "A"}, "copy": options},
+                          headers=headers)
+        await copy_new(client, headers, "BIO101-SP26", "B")
+        itself = await client.post(
+            url, json={"targetCourse": {"id": "externalId:BIO101-SP26"}}, headers=headers
+        )
+        return itself.status_code
+
+    assert run(sandbox, scenario) == 400
+    assert [event.options for event in sandbox.record.copies] == [options, None]
 
 
 def test_forgotten_and_unknown_tasks_answer_404() -> None:
@@ -592,6 +656,18 @@ def test_save_and_load_round_trip_the_whole_state(tmp_path: Path) -> None:
 
     assert run(loaded, more) == run(sandbox, more)
     assert loaded.to_state() == sandbox.to_state()
+
+
+def test_load_or_create_starts_fresh_then_resumes(tmp_path: Path) -> None:
+    """load_or_create builds from config when no file exists and resumes once one does."""
+    path = tmp_path / "learn.sandbox.json"
+    config = SandboxConfig(courses=[SeedCourse("ONLY-1", "Only")], terms=[])
+    fresh = LearnSandbox.load_or_create(path, config, clock=FakeClock())
+    assert [c.course_id for c in fresh.catalog.courses.values()] == ["ONLY-1"]
+    fresh.record.calls["GET /v1/terms"] += 1
+    fresh.save(path)
+    resumed = LearnSandbox.load_or_create(path, SandboxConfig(), clock=FakeClock())
+    assert resumed.to_state() == fresh.to_state()
 
 
 def test_config_from_toml_and_dict_round_trip(tmp_path: Path) -> None:

@@ -138,6 +138,22 @@ class Catalog:
             return next((t for t in self.terms.values() if t["externalId"] == value), None)
         return None
 
+    def finish_copy(
+        self, source_primary_id: str, target_primary_id: str, *, into_existing: bool, end_iso: str
+    ) -> None:
+        """Apply a finished copy: content is added; a new course also takes the source's fields."""
+        source = self.courses[source_primary_id]
+        target = self.courses[target_primary_id]
+        if not into_existing:
+            # Learn's trap: the copy overwrites whatever was patched while it ran.
+            for name in COPIED_COURSE_FIELDS:
+                if name in source.data:
+                    target.data[name] = copy.deepcopy(source.data[name])
+                else:
+                    target.data.pop(name, None)
+        target.content.append(source.course_id)
+        target.data["modified"] = end_iso
+
     def course_id_taken(self, course_id: str) -> bool:
         """Whether any course (one still being copied included) already has this courseId."""
         return any(c.course_id == course_id for c in self.courses.values())

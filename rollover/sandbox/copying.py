@@ -6,9 +6,12 @@ start = max(post time, the earliest moment a slot frees), end = start + duration
 
 from __future__ import annotations
 
+import math
+import random
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .config import SandboxConfig
 from .replies import iso_time
 
 
@@ -106,3 +109,10 @@ class CopyQueue:
         """The queue `to_dict` described."""
         tasks = [CopyTask(**t) for t in data["tasks"]]
         return cls(list(data["slot_free_at"]), {t.id: t for t in tasks}, data["next_id"])
+
+
+def draw_duration(rng: random.Random, config: SandboxConfig) -> float:
+    """A copy's duration: lognormal around the median `copy_seconds`, capped at the maximum."""
+    median, sigma = config.copy_seconds, config.copy_sigma
+    drawn = median if sigma <= 0 else median * math.exp(rng.gauss(0.0, sigma))
+    return min(max(0.0, drawn), config.copy_max_seconds)

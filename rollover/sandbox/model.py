@@ -7,8 +7,8 @@ returns a `Reply`. Nothing awaits, so concurrent requests cannot interleave a ch
 
 from __future__ import annotations
 
+import copy
 import json
-import math
 import random
 import time
 from collections.abc import Callable
@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from .access import AccessToken, QuotaBucket, basic_credentials
-from .catalog import COPIED_COURSE_FIELDS, Catalog, Course
+from .catalog import Catalog, Course
 from .config import SandboxConfig
-from .copying import CopyQueue, CopyTask
+from .copying import CopyQueue, CopyTask, draw_duration
 from .record import CopyEvent, PatchEvent, SandboxRecord
 from .replies import (
     InvalidJson,
@@ -79,8 +79,6 @@ class LearnSandbox:
     def _hex(self) -> str:
         return f"{self.id_rng.getrandbits(128):032x}"
 
-    # -- lookups for tests -------------------------------------------------------------------
-
     def course(self, ref: str) -> Course | None:
         """The course named by `ref` in any id form, hidden state included."""
         return self.catalog.find_course(ref)
@@ -89,11 +87,7 @@ class LearnSandbox:
         """The copy task with this id, if one was ever posted."""
         return self.queue.tasks.get(task_id)
 
-    # -- endpoints ---------------------------------------------------------------------------
-
-    def request_token(
-        self, authorization: str | None, form: dict[str, str]
-    ) -> Reply:
+    def request_token(self, authorization: str | None, form: dict[str, str]) -> Reply:
         """POST /v1/oauth2/token: the application's one token, with its remaining lifetime."""
         now = self._begin("POST /v1/oauth2/token")
         if not self.bucket.take(now):
@@ -101,19 +95,14 @@ class LearnSandbox:
                 LearnRefusal(429, "Too many requests", headers=self._retry_after()), rate=False
             )
         if basic_credentials(authorization) != (self.config.key, self.config.secret):
-            return Reply(401, {"error": "invalid_client",
-                               "error_description": "Client authentication failed"})
+            return _oauth_error(401, "Client authentication failed")
         if form.get("grant_type") != "client_credentials":
-            return Reply(400, {"error": "invalid_client",
-                               "error_description": "Unsupported or missing grant_type"})
+            return _oauth_error(400, "Unsupported or missing grant_type")
         if self.token is None or not self.token.valid_at(now):
             self.token = AccessToken(self._hex(), now + self.config.token_lifetime)
-        body = {
-            "access_token": self.token.value,
-            "token_type": "bearer",
-            "expires_in": self.token.expires_in(now),
-        }
-        return Reply(200, body)
+        expires_in = self.token.expires_in(now)
+        return Reply(200, {"access_token": self.token.value, "token_type": "bearer",
+                           "expires_in": expires_in})
 
     def copy_course(self, source_ref: str, body: Any, authorization: str | None) -> Reply:
         """POST /v2/courses/{id}/copy: queue a copy into a new or an existing course."""
@@ -171,8 +160,6 @@ class LearnSandbox:
 
         return self._serve(f"{method} <unknown>", authorization, refuse)
 
-    # -- the gate every non-OAuth call passes --------------------------------------------------
-
     def _begin(self, call: str) -> float:
         now = self.clock()
         self._apply_finished_copies(now)
@@ -228,8 +215,6 @@ class LearnSandbox:
             headers.update(self._rate_headers())
         return Reply(refusal.status, learn_error_body(refusal, self._hex()), headers)
 
-    # -- copies --------------------------------------------------------------------------------
-
     def _copy(self, source_ref: str, body: Any, now: float) -> Reply:
         _require_json(body)
         problems = validate_request_body("post", COPY_PATH, body)
@@ -265,6 +250,8 @@ class LearnSandbox:
             found = self.catalog.find_course(target["id"])
             if found is None:
                 raise LearnRefusal(404, f"Target course {target['id']} not found")
+            if found is source:
+                raise LearnRefusal(400, "A course cannot be copied into itself")
             course, into_existing = found, True
         task = self.queue.schedule(
             source_primary_id=source.primary_id,
@@ -272,13 +259,13 @@ class LearnSandbox:
             target_primary_id=course.primary_id,
             into_existing=into_existing,
             now=now,
-            duration=self._draw_duration(),
+            duration=draw_duration(self.duration_rng, self.config),
             outcome=self._draw_outcome(),
         )
         course.copy_task = task.id
         self.record.copies.append(
             CopyEvent(source.course_id, course.course_id, course.primary_id, into_existing,
-                      task.id, now)
+                      task.id, now, options=copy.deepcopy(body.get("copy")))
         )
         if self.config.drop_copy_response_rate and (
             self.fault_rng.random() < self.config.drop_copy_response_rate
@@ -287,11 +274,6 @@ class LearnSandbox:
             return Reply(502, text="<html><body><h1>502 Bad Gateway</h1></body></html>\n")
         location = f"{API}/v1/courses/{source.primary_id}/tasks/{task.id}"
         return Reply(202, {}, {"Location": location})
-
-    def _draw_duration(self) -> float:
-        median, sigma = self.config.copy_seconds, self.config.copy_sigma
-        drawn = median if sigma <= 0 else median * math.exp(self.duration_rng.gauss(0.0, sigma))
-        return min(max(0.0, drawn), self.config.copy_max_seconds)
 
     def _draw_outcome(self) -> str:
         rate = self.config.complete_with_errors_rate
@@ -302,17 +284,10 @@ class LearnSandbox:
     def _apply_finished_copies(self, now: float) -> None:
         for task in self.queue.finished_unapplied(now):
             task.applied = True
-            source = self.catalog.courses[task.source_primary_id]
-            target = self.catalog.courses[task.target_primary_id]
-            if not task.into_existing:
-                # Learn's trap: the copy overwrites whatever was patched while it ran.
-                for name in COPIED_COURSE_FIELDS:
-                    if name in source.data:
-                        target.data[name] = json.loads(json.dumps(source.data[name]))
-                    else:
-                        target.data.pop(name, None)
-            target.content.append(source.course_id)
-            target.data["modified"] = iso_time(task.end)
+            self.catalog.finish_copy(
+                task.source_primary_id, task.target_primary_id,
+                into_existing=task.into_existing, end_iso=iso_time(task.end),
+            )
 
     def _task(self, course_ref: str, task_id: str, now: float) -> Reply:
         course = self.catalog.find_course(course_ref)
@@ -330,8 +305,6 @@ class LearnSandbox:
         location = f"{API}/v1/courses/{task.target_primary_id}"
         return Reply(303, task.view(now), {"Location": location})
 
-    # -- courses and terms ---------------------------------------------------------------------
-
     def _course(self, ref: str) -> Course:
         course = self.catalog.find_course(ref)
         if course is None:
@@ -344,7 +317,7 @@ class LearnSandbox:
         self.catalog.patch_course(course, body, iso_time(now))
         task = self.queue.tasks.get(course.copy_task) if course.copy_task else None
         self.record.patches.append(
-            PatchEvent(course.primary_id, course.course_id, body, now,
+            PatchEvent(course.primary_id, course.course_id, copy.deepcopy(body), now,
                        copy_complete=task is None or task.applied)
         )
         return Reply(200, course.data)
@@ -354,8 +327,6 @@ class LearnSandbox:
         if term is None:
             raise LearnRefusal(404, f"Term not found: {ref}")
         return Reply(200, term)
-
-    # -- persistence ---------------------------------------------------------------------------
 
     def to_state(self) -> dict[str, Any]:
         """The whole site as JSON-safe data, RNG states and counters included."""
@@ -395,6 +366,15 @@ class LearnSandbox:
             setattr(sandbox, name, restored_rng(saved))
         return sandbox
 
+    @classmethod
+    def load_or_create(
+        cls, path: Path, config: SandboxConfig | None = None, clock: Clock = time.time
+    ) -> LearnSandbox:
+        """Resume the site saved at `path`, or start a fresh one from `config` if none is."""
+        if Path(path).exists():
+            return cls.load(path, clock)
+        return cls(config, clock)
+
     def save(self, path: Path) -> None:
         """Write the state atomically: a reader sees the old file or the new one, never half."""
         write_json_atomically(Path(path), self.to_state())
@@ -404,6 +384,10 @@ class LearnSandbox:
         """Read a state file written by `save`."""
         with Path(path).open(encoding="utf-8") as handle:
             return cls.from_state(json.load(handle), clock)
+
+
+def _oauth_error(status: int, description: str) -> Reply:
+    return Reply(status, {"error": "invalid_client", "error_description": description})
 
 
 def _require_json(body: Any) -> None:

@@ -17,6 +17,7 @@ class CopyEvent:
     into_existing: bool
     task_id: str
     at: float
+    options: dict[str, Any] | None = None  # the body's `copy` object; None means an exact copy
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -17,6 +18,20 @@ def _config(app: Starlette, host: str, port: int) -> Any:
     return uvicorn.Config(
         app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
     )
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    # Binding here, not inside uvicorn, makes port 0 knowable before serving starts.
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((host, port))
+    listener.listen(128)
+    return listener
+
+
+def _base_url(listener: socket.socket) -> str:
+    host, port = listener.getsockname()[:2]
+    return f"http://{host}:{port}"
 
 
 class SandboxServer:
@@ -35,17 +50,13 @@ class SandboxServer:
         """Where the server listens, e.g. http://127.0.0.1:54321."""
         if self._socket is None:
             raise RuntimeError("the sandbox server is not started")
-        host, port = self._socket.getsockname()[:2]
-        return f"http://{host}:{port}"
+        return _base_url(self._socket)
 
     def start(self) -> None:
         """Bind, start serving in the background and return once connections are accepted."""
         if self._thread is not None:
             raise RuntimeError("the sandbox server is already started")
-        # Binding here, not inside uvicorn, makes port 0 knowable before the thread runs.
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((self._host, self._port))
+        listener = _listen(self._host, self._port)
         self._socket = listener
         self._server = uvicorn.Server(_config(self._app, self._host, self._port))
         self._thread = threading.Thread(
@@ -87,6 +98,21 @@ class SandboxServer:
         self.stop()
 
 
-def serve_forever(app: Starlette, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Serve `app` in the foreground until interrupted (Ctrl-C or SIGTERM)."""
-    uvicorn.Server(_config(app, host, port)).run()
+def serve_forever(
+    app: Starlette,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve `app` in the foreground until Ctrl-C (then return); `on_ready` gets the base URL."""
+    listener = _listen(host, port)
+    try:
+        if on_ready is not None:
+            on_ready(_base_url(listener))
+        uvicorn.Server(_config(app, host, port)).run(sockets=[listener])
+    except KeyboardInterrupt:
+        # uvicorn shuts down gracefully, then re-raises Ctrl-C; stopping is the normal end here.
+        pass
+    finally:
+        listener.close()

@@ -1,0 +1,197 @@
+"""The engine against the sandbox application in-process: exactly-once, order, failures."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+from harness import engine_run, make_learn, row, sections
+
+from rollover.engine import RunOptions
+from rollover.ledger import State
+from rollover.window import Window
+
+
+def _states(rows: list) -> Counter[str]:
+    return Counter(r.state.value for r in rows)
+
+
+def test_every_row_copied_once_and_patched_after_completion(tmp_path: Path) -> None:
+    """A clean run copies each target once, patches only completed copies, and ends done."""
+    learn = make_learn(copy_seconds=40.0, copy_sigma=0.8, slots=3, seed=7)
+    rows = sections(12, start_date=datetime(2027, 1, 11, 6, tzinfo=UTC),
+                    end_date=datetime(2027, 5, 7, 6, tzinfo=UTC), term_id="SP27",
+                    available="No")
+    outcome, final = engine_run(learn, rows, tmp_path / "l.sqlite")
+    assert outcome.stopped is None
+    assert _states(final) == {"done": 12}
+    record = learn.sandbox.record
+    assert record.copies_per_target() == {r.target_course_id: 1 for r in rows}
+    assert len(record.patches) == 12
+    assert all(patch.copy_complete for patch in record.patches)
+    course = learn.sandbox.catalog.find_course("courseId:BIO-101-003-SP27")
+    assert course is not None and course.data["name"] == "Biology 101 section 003"
+    assert all(r.course_pk and r.task_location and r.attempts == 1 for r in final)
+
+
+def test_concurrency_bounds_copies_in_flight(tmp_path: Path) -> None:
+    """No more than --concurrency copies are ever requested and not yet seen complete."""
+    learn = make_learn(copy_seconds=30.0, slots=8)
+    outcome, final = engine_run(learn, sections(10), tmp_path / "l.sqlite",
+                                RunOptions(concurrency=2, poll_min=5, poll_max=10))
+    assert _states(final) == {"done": 10}
+    tasks = learn.sandbox.queue.tasks
+    starts = sorted(task.posted for task in tasks.values())
+    for moment in starts:
+        running = [t for t in tasks.values() if t.posted <= moment < t.end]
+        assert len(running) <= 2
+
+
+def test_second_run_makes_no_call(tmp_path: Path) -> None:
+    """Re-running a finished manifest touches nothing: zero API calls, all rows still done."""
+    learn = make_learn()
+    rows = sections(4)
+    engine_run(learn, rows, tmp_path / "l.sqlite")
+    calls_before = sum(learn.sandbox.record.calls.values())
+    outcome, final = engine_run(learn, rows, tmp_path / "l.sqlite")
+    assert sum(learn.sandbox.record.calls.values()) == calls_before
+    assert _states(final) == {"done": 4}
+
+
+def test_no_patch_when_row_asks_no_change(tmp_path: Path) -> None:
+    """A row with every optional cell blank is copied and never patched."""
+    learn = make_learn()
+    outcome, final = engine_run(learn, [row(2, "BIO-101-FA26", "PLAIN-SP27")],
+                                tmp_path / "l.sqlite")
+    assert _states(final) == {"done": 1}
+    assert learn.sandbox.record.patches == []
+
+
+def test_copy_into_existing_shell(tmp_path: Path) -> None:
+    """copy_into_existing resolves the shell's primary id and copies into it once."""
+    learn = make_learn()
+    rows = [row(2, "CHEM-110-FA26", "HIST-210-SP27", copy_into_existing=True, name="Shell")]
+    outcome, final = engine_run(learn, rows, tmp_path / "l.sqlite")
+    assert _states(final) == {"done": 1}
+    shell = learn.sandbox.catalog.find_course("courseId:HIST-210-SP27")
+    assert shell is not None
+    assert final[0].course_pk == shell.primary_id == final[0].target_pk
+    assert shell.content == ["CHEM-110-FA26"]
+    assert learn.sandbox.record.copies_per_target() == {"HIST-210-SP27": 1}
+
+
+def test_missing_source_and_missing_shell_fail_with_learns_words(tmp_path: Path) -> None:
+    """A 404 source fails the row with Learn's message; a missing shell is never POSTed."""
+    learn = make_learn()
+    rows = [row(2, "NOPE-FA26", "A-SP27"),
+            row(3, "BIO-101-FA26", "NO-SHELL-SP27", copy_into_existing=True)]
+    outcome, final = engine_run(learn, rows, tmp_path / "l.sqlite")
+    by_target = {r.target_course_id: r for r in final}
+    assert by_target["A-SP27"].state is State.FAILED
+    assert "Learn refused the copy" in (by_target["A-SP27"].error or "")
+    assert by_target["NO-SHELL-SP27"].state is State.FAILED
+    assert "has no course NO-SHELL-SP27" in (by_target["NO-SHELL-SP27"].error or "")
+    assert learn.sandbox.record.copies == []
+
+
+def test_target_taken_by_someone_else_fails_without_touching_it(tmp_path: Path) -> None:
+    """A 409 for a courseId that existed before the intent fails the row; nothing is patched."""
+    learn = make_learn()
+    outcome, final = engine_run(learn, [row(2, "BIO-101-FA26", "TAKEN-SP27", name="Mine")],
+                                tmp_path / "l.sqlite")
+    assert final[0].state is State.FAILED
+    assert "already belongs to a course created" in (final[0].error or "")
+    assert learn.sandbox.record.patches == []
+    assert learn.sandbox.record.copies == []
+
+
+def test_lost_copy_answers_are_adopted_not_copied_again(tmp_path: Path) -> None:
+    """Copies applied but answered 502 are found, adopted and patched after --adopt-settle."""
+    learn = make_learn(drop_copy_response_rate=1.0, copy_seconds=20.0)
+    rows = sections(3)
+    outcome, final = engine_run(learn, rows, tmp_path / "l.sqlite",
+                                RunOptions(poll_min=1, poll_max=10, adopt_settle=120))
+    assert _states(final) == {"done": 3}
+    assert learn.sandbox.record.copies_per_target() == {r.target_course_id: 1 for r in rows}
+    assert all(r.adopted for r in final)
+    assert all(patch.copy_complete for patch in learn.sandbox.record.patches)
+
+
+def test_lost_answer_into_existing_course_needs_review(tmp_path: Path) -> None:
+    """An into-existing copy whose answer was lost is never POSTed again: needs_review."""
+    learn = make_learn(drop_copy_response_rate=1.0)
+    rows = [row(2, "CHEM-110-FA26", "HIST-210-SP27", copy_into_existing=True)]
+    outcome, final = engine_run(learn, rows, tmp_path / "l.sqlite")
+    assert final[0].state is State.NEEDS_REVIEW
+    assert "will not copy into it again" in (final[0].error or "")
+    assert learn.sandbox.record.copies_per_target() == {"HIST-210-SP27": 1}
+    engine_run(learn, rows, tmp_path / "l.sqlite")
+    assert learn.sandbox.record.copies_per_target() == {"HIST-210-SP27": 1}
+
+
+def test_forgotten_tasks_are_reconciled_through_the_course(tmp_path: Path) -> None:
+    """A task that 404s after completion is resolved via the course, never re-POSTed."""
+    learn = make_learn(forget_tasks_after=0.0, copy_seconds=5.0)
+    rows = sections(3, name="Renamed")
+    outcome, final = engine_run(learn, rows, tmp_path / "l.sqlite",
+                                RunOptions(poll_min=10, poll_max=20, adopt_settle=30))
+    assert _states(final) == {"done": 3}
+    assert learn.sandbox.record.copies_per_target() == {r.target_course_id: 1 for r in rows}
+    assert all(patch.copy_complete for patch in learn.sandbox.record.patches)
+
+
+def test_complete_with_errors_is_patched_then_needs_review(tmp_path: Path) -> None:
+    """CompleteWithErrors: the course is patched, and the row goes to a person."""
+    learn = make_learn(complete_with_errors_rate=1.0)
+    outcome, final = engine_run(learn, sections(1), tmp_path / "l.sqlite")
+    assert final[0].state is State.NEEDS_REVIEW
+    assert "CompleteWithErrors" in (final[0].error or "")
+    assert len(learn.sandbox.record.patches) == 1
+
+
+def test_server_errors_are_retried_and_every_row_still_done_once(tmp_path: Path) -> None:
+    """With 20% injected 500s everywhere, every row ends done with exactly one copy."""
+    learn = make_learn(error_rate=0.2, seed=3, copy_seconds=10.0)
+    rows = sections(15, name="x")
+    outcome, final = engine_run(learn, rows, tmp_path / "l.sqlite")
+    assert _states(final) == {"done": 15}
+    assert learn.sandbox.record.copies_per_target() == {r.target_course_id: 1 for r in rows}
+    assert learn.sandbox.record.faults["server_error"] > 0
+
+
+def test_stopped_run_resumes_on_the_same_ledger(tmp_path: Path) -> None:
+    """A run stopped midway leaves rows pending; the next run finishes them, each copied once."""
+    learn = make_learn(copy_seconds=30.0, slots=2)
+    rows = sections(8, name="Resumed")
+    ledger = tmp_path / "l.sqlite"
+    outcome, middle = engine_run(learn, rows, ledger, stop_after=9)
+    assert outcome.stopped == "test stop"
+    assert 0 < _states(middle)["pending"] < 8
+    assert any(r.state in (State.INTENT, State.LOCATED, State.COPIED) for r in middle)
+    outcome, final = engine_run(learn, rows, ledger)
+    assert _states(final) == {"done": 8}
+    assert learn.sandbox.record.copies_per_target() == {r.target_course_id: 1 for r in rows}
+    assert all(patch.copy_complete for patch in learn.sandbox.record.patches)
+
+
+def test_window_closed_starts_no_copy(tmp_path: Path) -> None:
+    """Outside --window nothing new starts and the run says when copies resume."""
+    learn = make_learn()
+    now = learn.clock.datetime()
+    closed = Window.parse(f"{(now.hour + 2) % 24:02d}:00-{(now.hour + 3) % 24:02d}:00", UTC)
+    outcome, final = engine_run(learn, sections(2), tmp_path / "l.sqlite",
+                                RunOptions(window=closed))
+    assert outcome.stopped is not None and "outside the window" in outcome.stopped
+    assert _states(final) == {"pending": 2}
+    assert learn.sandbox.record.calls.total() == 0
+
+
+def test_quota_reserve_stops_new_copies(tmp_path: Path) -> None:
+    """Below --quota-reserve no new copy starts; in-flight ones still finish."""
+    learn = make_learn(quota_limit=200, quota_refill_per_second=0.0)
+    outcome, final = engine_run(learn, sections(6), tmp_path / "l.sqlite",
+                                RunOptions(concurrency=1, quota_reserve=198))
+    assert outcome.stopped is not None and "quota reserve" in outcome.stopped
+    counts = _states(final)
+    assert counts["done"] >= 1 and counts["pending"] >= 1
