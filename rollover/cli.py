@@ -284,8 +284,8 @@ def report(manifest: Path | None, ledger: Path | None, results: Path | None) -> 
 
 
 @cli.command()
-@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True,
-              help="Port on 127.0.0.1 to serve on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="Port on 127.0.0.1 to serve on (0: any free port, printed).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True,
                                                          path_type=Path),
               help="TOML file: seed courses and terms, durations, slots, quota, faults.")
@@ -301,12 +301,15 @@ def sandbox(port: int, config_path: Path | None, state: Path | None) -> None:
     else:
         simulated = LearnSandbox(SandboxConfig.from_toml(config_path) if config_path
                                  else SandboxConfig())
-    click.echo(f"LEARN_BASE_URL=http://127.0.0.1:{port}")
-    click.echo(f"LEARN_KEY={simulated.config.key}")
-    click.echo(f"LEARN_SECRET={simulated.config.secret}")
-    click.echo("Serving the simulated Learn; Ctrl-C stops it.", err=True)
-    sys.stdout.flush()
-    serve_forever(create_app(simulated, state_path=state), port=port)
+
+    def announce(base_url: str) -> None:
+        click.echo(f"LEARN_BASE_URL={base_url}")
+        click.echo(f"LEARN_KEY={simulated.config.key}")
+        click.echo(f"LEARN_SECRET={simulated.config.secret}")
+        click.echo("Serving the simulated Learn; Ctrl-C stops it.", err=True)
+        sys.stdout.flush()
+
+    serve_forever(create_app(simulated, state_path=state), port=port, on_ready=announce)
 
 
 def main() -> None:

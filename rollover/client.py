@@ -186,7 +186,7 @@ class LearnClient:
             ) from exc
         if response.status_code != 202:
             raise learn_error(response, endpoint)
-        location = response.headers.get("Location")
+        location = str(response.headers.get("Location") or "")
         if not location:
             raise LearnProtocolError(202, "copy accepted without a Location header",
                                      endpoint=endpoint)

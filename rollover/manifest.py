@@ -27,6 +27,7 @@ COLUMNS = (
     "external_id", "term_id", "available", "start_date", "end_date", "copy_profile",
 )
 REQUIRED_COLUMNS = ("source_course_id", "target_course_id")
+_COLUMN_ORDER = {column: position for position, column in enumerate(COLUMNS)}
 
 MAX_TARGET_ID = 100
 MAX_NAME = 333
@@ -36,7 +37,9 @@ _TRUE = frozenset({"true", "yes", "1"})
 _FALSE = frozenset({"false", "no", "0"})
 _AVAILABLE = {word.lower(): word for word in ("Yes", "No", "Disabled", "Term")}
 _TARGET_ID = re.compile(r"[A-Za-z0-9._-]+")
+_WHITESPACE = re.compile(r"\s")
 _EXCEL_HINT = "in Excel use File > Save As > 'CSV UTF-8 (Comma delimited)'"
+_EMPTY = f"the file is empty: the first line must be the header ({', '.join(COLUMNS)})"
 _DATE_HINT = "write a date like 2027-01-11 or a date-time like 2027-01-11T08:00-06:00"
 
 # Lines that carry nothing (spaces, commas) before the header: pandas would take the first of them
@@ -88,9 +91,16 @@ def load_manifest(
         if table is not None:
             rows = _check_table(table, timezone, profiles, problems, notes)
     if problems:
-        problems.sort(key=lambda problem: problem.line or 0)
+        problems.sort(key=_reading_order)
         raise ManifestInvalid(str(path), problems)
     return Manifest(path=path, rows=tuple(rows), warnings=tuple(notes))
+
+
+def _reading_order(problem: Problem) -> tuple[int, int]:
+    """Sort key: by line, then in contract column order (whole-row problems first)."""
+    if problem.column is None:
+        return problem.line or 0, -1
+    return problem.line or 0, _COLUMN_ORDER.get(problem.column.lower(), len(COLUMNS))
 
 
 def _read_text(path: Path, problems: list[Problem]) -> str | None:
@@ -114,11 +124,12 @@ def _read_text(path: Path, problems: list[Problem]) -> str | None:
 
 @dataclass(frozen=True)
 class _Table:
-    """The header and the non-blank rows, each with the physical line it starts on."""
+    """The header and the non-blank rows, column by column, each row with its physical line."""
 
     header: list[str]
     header_line: int
-    rows: list[tuple[int, list[str]]]
+    lines: list[int]
+    columns: list[list[str]]
 
 
 def _read_table(text: str, problems: list[Problem]) -> _Table | None:
@@ -144,8 +155,7 @@ def _read_table(text: str, problems: list[Problem]) -> _Table | None:
         del starts[record:], offsets[record:]
     if not starts:
         if not problems:
-            problems.append(Problem(None, None, None, "the file is empty: the first line must "
-                                    f"be the header ({', '.join(COLUMNS)})"))
+            problems.append(Problem(None, None, None, _EMPTY))
         return None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -156,8 +166,7 @@ def _read_table(text: str, problems: list[Problem]) -> _Table | None:
                 on_bad_lines="warn",
             )
         except pd.errors.EmptyDataError:
-            problems.append(Problem(None, None, None, "the file is empty: the first line must "
-                                    f"be the header ({', '.join(COLUMNS)})"))
+            problems.append(Problem(None, None, None, _EMPTY))
             return None
         except pd.errors.ParserError as exc:
             problems.append(Problem(None, None, None, f"the file cannot be read as CSV ({exc}); "
@@ -178,15 +187,16 @@ def _read_table(text: str, problems: list[Problem]) -> _Table | None:
         problems.append(Problem(None, None, None, f"found {len(lines)} rows but pandas read "
                                 f"{len(frame)}, so line numbers cannot be trusted; {_EXCEL_HINT}"))
         return None
-    columns = [frame[column].tolist() for column in frame.columns]
-    cells = [list(row) for row in zip(*columns, strict=True)]
-    if not cells or _is_blank(cells[0]):
+    # Whole columns at a time: per-cell pandas access would cost seconds on 100,000 rows.
+    columns = [[cell.strip() for cell in frame[column].tolist()] for column in frame.columns]
+    if not lines or not any(column[0] for column in columns):
         problems.append(Problem(first_line, None, None, "the first line must be the header "
                                 f"({', '.join(COLUMNS)})"))
         return None
-    rows = [(line, row) for line, row in zip(lines[1:], cells[1:], strict=True)
-            if not _is_blank(row)]
-    return _Table(header=cells[0], header_line=lines[0], rows=rows)
+    header = [str(frame[column].iat[0]) for column in frame.columns]
+    keep = [at for at, cells in enumerate(zip(*columns, strict=True)) if at and any(cells)]
+    return _Table(header=header, header_line=lines[0], lines=[lines[at] for at in keep],
+                  columns=[[column[at] for at in keep] for column in columns])
 
 
 def _scan_records(text: str, first_line: int) -> tuple[list[int], list[int], int | None]:
@@ -233,11 +243,6 @@ def _excerpt(text: str, offset: int) -> str:
     return text[offset:end]
 
 
-def _is_blank(cells: list[str]) -> bool:
-    """True when every cell is empty or whitespace."""
-    return all(not cell.strip() for cell in cells)
-
-
 def _check_table(
     table: _Table,
     timezone: tzinfo,
@@ -245,20 +250,48 @@ def _check_table(
     problems: list[Problem],
     notes: list[Problem],
 ) -> list[ManifestRow]:
-    """Check the header, then every row; return the rows when none of them has a problem."""
+    """Check the header, every cell, then each row as a whole; return rows only if all is well."""
     index = _check_header(table, problems, notes)
-    if not table.rows:
+    lines = table.lines
+    if not lines:
         problems.append(Problem(table.header_line, None, None,
                                 "no course rows: add one line per course below the header"))
         return []
-    checker = _RowChecker(timezone, profiles, problems)
-    rows: list[ManifestRow] = []
-    for line, cells in table.rows:
-        values = {column: cells[position].strip() for column, position in index.items()}
-        row = checker.check(line, values)
-        if row is not None:
-            rows.append(row)
-    return rows
+    blank = [""] * len(lines)
+    text = {column: table.columns[index[column]] if column in index else blank
+            for column in COLUMNS}
+
+    def parse(column: str, parser: Callable[[str], _T], *, repeats: bool = False
+              ) -> list[_T | None]:
+        return _parse_column(column, text[column], lines, parser, problems, repeats=repeats)
+
+    source = parse("source_course_id", _parse_source)
+    target = parse("target_course_id", _parse_target)
+    into_existing = parse("copy_into_existing", _parse_flag, repeats=True)
+    name = parse("name", _limit(MAX_NAME))
+    description = parse("description", str)
+    external_id = parse("external_id", _limit(MAX_EXTERNAL_ID))
+    term_id = parse("term_id", str, repeats=True)
+    available = parse("available", _parse_available, repeats=True)
+    start = parse("start_date", _moment_parser(timezone), repeats=True)
+    end = parse("end_date", _moment_parser(timezone), repeats=True)
+    profile = parse("copy_profile", _profile_parser(profiles), repeats=True)
+    _check_required(lines, text, [column for column in REQUIRED_COLUMNS if column in index],
+                    problems)
+    _check_targets(lines, source, target, problems)
+    _check_dates(lines, text, start, end, problems)
+    if problems:
+        return []
+    return [
+        ManifestRow(
+            line=line, source_course_id=str(row[0]), target_course_id=str(row[1]),
+            copy_into_existing=bool(row[2]), name=row[3], description=row[4],
+            external_id=row[5], term_id=row[6], available=row[7], start_date=row[8],
+            end_date=row[9], copy_profile=row[10],
+        )
+        for line, *row in zip(lines, source, target, into_existing, name, description,
+                              external_id, term_id, available, start, end, profile, strict=True)
+    ]
 
 
 def _check_header(table: _Table, problems: list[Problem], notes: list[Problem]) -> dict[str, int]:
@@ -270,7 +303,7 @@ def _check_header(table: _Table, problems: list[Problem], notes: list[Problem]) 
         shown = raw.strip().strip("\ufeff").strip()
         name = shown.lower()
         if not name:
-            if any(cells[position].strip() for _, cells in table.rows):
+            if any(table.columns[position]):
                 notes.append(Problem(line, None, None, f"column {position + 1} has no name in the "
                                      "header: its cells are ignored"))
         elif name in index:
@@ -300,120 +333,106 @@ class _Invalid(ValueError):
     """A cell breaks a rule; the message says what is wrong and how to fix it."""
 
 
-class _RowChecker:
-    """Checks rows one by one, remembering which targets earlier rows already produce."""
+def _parse_column(
+    column: str,
+    values: list[str],
+    lines: list[int],
+    parse: Callable[[str], _T],
+    problems: list[Problem],
+    *,
+    repeats: bool,
+) -> list[_T | None]:
+    """Parse each cell of a column: blank is None, a bad cell is None plus a Problem.
 
-    def __init__(self, timezone: tzinfo, profiles: Collection[str], problems: list[Problem]):
-        self.timezone = timezone
-        self.profiles = {name.lower(): name for name in profiles}
-        self.known_profiles = ", ".join(sorted(profiles))
-        self.problems = problems
-        self.target_lines: dict[str, int] = {}
-
-    def check(self, line: int, values: dict[str, str]) -> ManifestRow | None:
-        """The row, or None after recording each of its problems."""
-        before = len(self.problems)
-
-        def cell(column: str, parse: Callable[[str], _T]) -> _T | None:
-            value = values.get(column, "")
-            if not value:
-                return None
+    With `repeats`, each distinct value is parsed once: dates, flags and terms repeat on
+    nearly every row of a real manifest.
+    """
+    parsed: list[_T | None] = []
+    known: dict[str, _T] = {}
+    for line, value in zip(lines, values, strict=True):
+        if not value:
+            parsed.append(None)
+        elif value in known:
+            parsed.append(known[value])
+        else:
             try:
-                return parse(value)
+                result = parse(value)
             except _Invalid as exc:
-                self.problems.append(Problem(line, column, value, str(exc)))
-                return None
+                problems.append(Problem(line, column, value, str(exc)))
+                parsed.append(None)
+                continue
+            if repeats:
+                known[value] = result
+            parsed.append(result)
+    return parsed
 
-        source = cell("source_course_id", _parse_source)
-        target = cell("target_course_id", self._parse_target)
-        for column in REQUIRED_COLUMNS:
-            if column in values and not values[column]:
-                self.problems.append(Problem(line, column, "", f"{column} is required: fill it in"))
-        if source is not None and target is not None and source.lower() == target.lower():
-            self.problems.append(Problem(line, "target_course_id", target, "target_course_id is "
-                                         "the same course as source_course_id: copy into a new "
-                                         "course id"))
-        if target is not None:
-            first = self.target_lines.setdefault(target.lower(), line)
-            if first != line:
-                self.problems.append(Problem(line, "target_course_id", target, "duplicate "
-                                             f"target_course_id: line {first} already produces "
-                                             "this course (course ids are compared ignoring case); "
-                                             "each target may appear once"))
-        into_existing = cell("copy_into_existing", _parse_flag)
-        name = cell("name", _limit(MAX_NAME))
-        description = cell("description", str)
-        external_id = cell("external_id", _limit(MAX_EXTERNAL_ID))
-        term_id = cell("term_id", str)
-        available = cell("available", _parse_available)
-        start = cell("start_date", self._parse_when)
-        end = cell("end_date", self._parse_when)
-        profile = cell("copy_profile", self._parse_profile)
-        self._check_dates(line, values, start, end)
-        if len(self.problems) > before or source is None or target is None:
-            return None
-        return ManifestRow(
-            line=line, source_course_id=source, target_course_id=target,
-            copy_into_existing=bool(into_existing), name=name, description=description,
-            external_id=external_id, term_id=term_id, available=available,
-            start_date=start, end_date=end, copy_profile=profile,
-        )
 
-    def _check_dates(
-        self, line: int, values: dict[str, str], start: datetime | None, end: datetime | None
-    ) -> None:
-        """Both dates or neither, and the start strictly before the end."""
-        start_text, end_text = values.get("start_date", ""), values.get("end_date", "")
+def _check_required(
+    lines: list[int], text: dict[str, list[str]], present: list[str], problems: list[Problem]
+) -> None:
+    """A problem for each blank cell of a required column that the header has."""
+    for column in present:
+        for line, value in zip(lines, text[column], strict=True):
+            if not value:
+                problems.append(Problem(line, column, "", f"{column} is required: fill it in"))
+
+
+def _check_targets(
+    lines: list[int], source: list[str | None], target: list[str | None], problems: list[Problem]
+) -> None:
+    """Each target appears once (ignoring case, as course ids are matched) and is not its source."""
+    first_line: dict[str, int] = {}
+    for line, source_id, target_id in zip(lines, source, target, strict=True):
+        if target_id is None:
+            continue
+        if source_id is not None and source_id.lower() == target_id.lower():
+            problems.append(Problem(line, "target_course_id", target_id, "target_course_id is the "
+                                    "same course as source_course_id: give the new course's id"))
+        first = first_line.setdefault(target_id.lower(), line)
+        if first != line:
+            problems.append(Problem(line, "target_course_id", target_id, "duplicate "
+                                    f"target_course_id: line {first} already produces this "
+                                    "course (course ids are compared ignoring case); list each "
+                                    "target once"))
+
+
+def _check_dates(
+    lines: list[int],
+    text: dict[str, list[str]],
+    start: list[datetime | None],
+    end: list[datetime | None],
+    problems: list[Problem],
+) -> None:
+    """Both dates or neither, and the start strictly before the end."""
+    for line, start_text, end_text, start_at, end_at in zip(
+        lines, text["start_date"], text["end_date"], start, end, strict=True
+    ):
         if bool(start_text) != bool(end_text):
             given, blank = ("start_date", "end_date") if start_text else ("end_date", "start_date")
-            self.problems.append(Problem(line, blank, "", f"{given} is given but {blank} is "
-                                         "blank: give both dates or neither"))
-        elif start is not None and end is not None and start >= end:
-            self.problems.append(Problem(line, "end_date", end_text, "end_date must be after "
-                                         f"start_date ({start_text})"))
-
-    def _parse_target(self, value: str) -> str:
-        """A target course id: Learn's allowed characters and length."""
-        if not _TARGET_ID.fullmatch(value):
-            bad = sorted({char for char in value if not _TARGET_ID.fullmatch(char)})
-            raise _Invalid("target_course_id may contain only letters, digits, '-', '_' and '.';"
-                           f" remove {', '.join(repr(char) for char in bad)}")
-        if len(value) > MAX_TARGET_ID:
-            raise _Invalid(f"target_course_id is {len(value)} characters long; Learn allows at "
-                           f"most {MAX_TARGET_ID}: shorten it")
-        return value
-
-    def _parse_when(self, value: str) -> datetime:
-        """An ISO 8601 date or date-time as an aware UTC datetime; naive means self.timezone."""
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            raise _Invalid(f"not an ISO 8601 date or date-time: {_DATE_HINT}") from None
-        try:
-            if moment.tzinfo is None:
-                local = moment.replace(tzinfo=self.timezone)
-                if local.astimezone(UTC).astimezone(self.timezone).replace(tzinfo=None) != moment:
-                    raise _Invalid(f"this time does not exist in {self.timezone} (the clocks "
-                                   "jump forward then): pick another time or give an offset")
-                moment = local
-            return moment.astimezone(UTC)
-        except OverflowError:
-            raise _Invalid(f"this date is out of range: {_DATE_HINT}") from None
-
-    def _parse_profile(self, value: str) -> str:
-        """A known copy profile's name."""
-        try:
-            return self.profiles[value.lower()]
-        except KeyError:
-            raise _Invalid(f"unknown copy profile; the known profiles are: "
-                           f"{self.known_profiles}") from None
+            problems.append(Problem(line, blank, "", f"{given} is given but {blank} is blank: "
+                                    "give both dates or neither"))
+        elif start_at is not None and end_at is not None and start_at >= end_at:
+            problems.append(Problem(line, "end_date", end_text, "end_date must be after "
+                                    f"start_date ({start_text})"))
 
 
 def _parse_source(value: str) -> str:
     """A source course id or primary id: one word."""
-    if any(char.isspace() for char in value):
+    if _WHITESPACE.search(value):
         raise _Invalid("source_course_id must not contain spaces: use the courseId or the "
                        "_123_1 primary id exactly as Learn shows it")
+    return value
+
+
+def _parse_target(value: str) -> str:
+    """A target course id: Learn's allowed characters and length."""
+    if not _TARGET_ID.fullmatch(value):
+        bad = sorted({char for char in value if not _TARGET_ID.fullmatch(char)})
+        raise _Invalid("target_course_id may contain only letters, digits, '-', '_' and '.'; "
+                       f"remove {', '.join(repr(char) for char in bad)}")
+    if len(value) > MAX_TARGET_ID:
+        raise _Invalid(f"target_course_id is {len(value)} characters long; Learn allows at most "
+                       f"{MAX_TARGET_ID}: shorten it")
     return value
 
 
@@ -444,5 +463,41 @@ def _limit(most: int) -> Callable[[str], str]:
             raise _Invalid(f"is {len(value)} characters long; Learn allows at most {most}: "
                            "shorten it")
         return value
+
+    return parse
+
+
+def _moment_parser(timezone: tzinfo) -> Callable[[str], datetime]:
+    """A parser of ISO 8601 dates and date-times to aware UTC; naive ones are in `timezone`."""
+
+    def parse(value: str) -> datetime:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise _Invalid(f"not an ISO 8601 date or date-time: {_DATE_HINT}") from None
+        try:
+            if moment.tzinfo is None:
+                local = moment.replace(tzinfo=timezone)
+                if local.astimezone(UTC).astimezone(timezone).replace(tzinfo=None) != moment:
+                    raise _Invalid(f"this time does not exist in {timezone} (the clocks jump "
+                                   "forward then): pick another time or give an offset")
+                moment = local
+            return moment.astimezone(UTC)
+        except OverflowError:
+            raise _Invalid(f"this date is out of range: {_DATE_HINT}") from None
+
+    return parse
+
+
+def _profile_parser(profiles: Collection[str]) -> Callable[[str], str]:
+    """A parser of copy profile names, in any case, to the name as `profiles` spells it."""
+    by_lower = {name.lower(): name for name in profiles}
+    known = ", ".join(sorted(profiles))
+
+    def parse(value: str) -> str:
+        try:
+            return by_lower[value.lower()]
+        except KeyError:
+            raise _Invalid(f"unknown copy profile; the known profiles are: {known}") from None
 
     return parse

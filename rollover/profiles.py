@@ -22,7 +22,7 @@ _SETTINGS = (
 
 
 def _everything() -> dict[str, Any]:
-    """All content areas and settings, discussions with their starter posts (Anthology's example)."""
+    """All content areas and settings, discussions with starter posts (Anthology's example)."""
     copy: dict[str, Any] = {area: True for area in _CONTENT_AREAS}
     copy["discussions"] = "ForumsAndStarterPosts"
     copy["settings"] = {setting: True for setting in _SETTINGS}

@@ -38,7 +38,7 @@ def test_every_row_copied_once_and_patched_after_completion(tmp_path: Path) -> N
 def test_concurrency_bounds_copies_in_flight(tmp_path: Path) -> None:
     """No more than --concurrency copies are ever requested and not yet seen complete."""
     learn = make_learn(copy_seconds=30.0, slots=8)
-    outcome, final = engine_run(learn, sections(10), tmp_path / "l.sqlite",
+    _outcome, final = engine_run(learn, sections(10), tmp_path / "l.sqlite",
                                 RunOptions(concurrency=2, poll_min=5, poll_max=10))
     assert _states(final) == {"done": 10}
     tasks = learn.sandbox.queue.tasks
@@ -54,7 +54,7 @@ def test_second_run_makes_no_call(tmp_path: Path) -> None:
     rows = sections(4)
     engine_run(learn, rows, tmp_path / "l.sqlite")
     calls_before = sum(learn.sandbox.record.calls.values())
-    outcome, final = engine_run(learn, rows, tmp_path / "l.sqlite")
+    _outcome, final = engine_run(learn, rows, tmp_path / "l.sqlite")
     assert sum(learn.sandbox.record.calls.values()) == calls_before
     assert _states(final) == {"done": 4}
 
@@ -62,7 +62,7 @@ def test_second_run_makes_no_call(tmp_path: Path) -> None:
 def test_no_patch_when_row_asks_no_change(tmp_path: Path) -> None:
     """A row with every optional cell blank is copied and never patched."""
     learn = make_learn()
-    outcome, final = engine_run(learn, [row(2, "BIO-101-FA26", "PLAIN-SP27")],
+    _outcome, final = engine_run(learn, [row(2, "BIO-101-FA26", "PLAIN-SP27")],
                                 tmp_path / "l.sqlite")
     assert _states(final) == {"done": 1}
     assert learn.sandbox.record.patches == []
@@ -72,7 +72,7 @@ def test_copy_into_existing_shell(tmp_path: Path) -> None:
     """copy_into_existing resolves the shell's primary id and copies into it once."""
     learn = make_learn()
     rows = [row(2, "CHEM-110-FA26", "HIST-210-SP27", copy_into_existing=True, name="Shell")]
-    outcome, final = engine_run(learn, rows, tmp_path / "l.sqlite")
+    _outcome, final = engine_run(learn, rows, tmp_path / "l.sqlite")
     assert _states(final) == {"done": 1}
     shell = learn.sandbox.catalog.find_course("courseId:HIST-210-SP27")
     assert shell is not None
@@ -86,7 +86,7 @@ def test_missing_source_and_missing_shell_fail_with_learns_words(tmp_path: Path)
     learn = make_learn()
     rows = [row(2, "NOPE-FA26", "A-SP27"),
             row(3, "BIO-101-FA26", "NO-SHELL-SP27", copy_into_existing=True)]
-    outcome, final = engine_run(learn, rows, tmp_path / "l.sqlite")
+    _outcome, final = engine_run(learn, rows, tmp_path / "l.sqlite")
     by_target = {r.target_course_id: r for r in final}
     assert by_target["A-SP27"].state is State.FAILED
     assert "Learn refused the copy" in (by_target["A-SP27"].error or "")
@@ -98,7 +98,7 @@ def test_missing_source_and_missing_shell_fail_with_learns_words(tmp_path: Path)
 def test_target_taken_by_someone_else_fails_without_touching_it(tmp_path: Path) -> None:
     """A 409 for a courseId that existed before the intent fails the row; nothing is patched."""
     learn = make_learn()
-    outcome, final = engine_run(learn, [row(2, "BIO-101-FA26", "TAKEN-SP27", name="Mine")],
+    _outcome, final = engine_run(learn, [row(2, "BIO-101-FA26", "TAKEN-SP27", name="Mine")],
                                 tmp_path / "l.sqlite")
     assert final[0].state is State.FAILED
     assert "already belongs to a course created" in (final[0].error or "")
@@ -110,7 +110,7 @@ def test_lost_copy_answers_are_adopted_not_copied_again(tmp_path: Path) -> None:
     """Copies applied but answered 502 are found, adopted and patched after --adopt-settle."""
     learn = make_learn(drop_copy_response_rate=1.0, copy_seconds=20.0)
     rows = sections(3)
-    outcome, final = engine_run(learn, rows, tmp_path / "l.sqlite",
+    _outcome, final = engine_run(learn, rows, tmp_path / "l.sqlite",
                                 RunOptions(poll_min=1, poll_max=10, adopt_settle=120))
     assert _states(final) == {"done": 3}
     assert learn.sandbox.record.copies_per_target() == {r.target_course_id: 1 for r in rows}
@@ -122,7 +122,7 @@ def test_lost_answer_into_existing_course_needs_review(tmp_path: Path) -> None:
     """An into-existing copy whose answer was lost is never POSTed again: needs_review."""
     learn = make_learn(drop_copy_response_rate=1.0)
     rows = [row(2, "CHEM-110-FA26", "HIST-210-SP27", copy_into_existing=True)]
-    outcome, final = engine_run(learn, rows, tmp_path / "l.sqlite")
+    _outcome, final = engine_run(learn, rows, tmp_path / "l.sqlite")
     assert final[0].state is State.NEEDS_REVIEW
     assert "will not copy into it again" in (final[0].error or "")
     assert learn.sandbox.record.copies_per_target() == {"HIST-210-SP27": 1}
@@ -134,7 +134,7 @@ def test_forgotten_tasks_are_reconciled_through_the_course(tmp_path: Path) -> No
     """A task that 404s after completion is resolved via the course, never re-POSTed."""
     learn = make_learn(forget_tasks_after=0.0, copy_seconds=5.0)
     rows = sections(3, name="Renamed")
-    outcome, final = engine_run(learn, rows, tmp_path / "l.sqlite",
+    _outcome, final = engine_run(learn, rows, tmp_path / "l.sqlite",
                                 RunOptions(poll_min=10, poll_max=20, adopt_settle=30))
     assert _states(final) == {"done": 3}
     assert learn.sandbox.record.copies_per_target() == {r.target_course_id: 1 for r in rows}
@@ -144,7 +144,7 @@ def test_forgotten_tasks_are_reconciled_through_the_course(tmp_path: Path) -> No
 def test_complete_with_errors_is_patched_then_needs_review(tmp_path: Path) -> None:
     """CompleteWithErrors: the course is patched, and the row goes to a person."""
     learn = make_learn(complete_with_errors_rate=1.0)
-    outcome, final = engine_run(learn, sections(1), tmp_path / "l.sqlite")
+    _outcome, final = engine_run(learn, sections(1), tmp_path / "l.sqlite")
     assert final[0].state is State.NEEDS_REVIEW
     assert "CompleteWithErrors" in (final[0].error or "")
     assert len(learn.sandbox.record.patches) == 1
@@ -154,7 +154,7 @@ def test_server_errors_are_retried_and_every_row_still_done_once(tmp_path: Path)
     """With 20% injected 500s everywhere, every row ends done with exactly one copy."""
     learn = make_learn(error_rate=0.2, seed=3, copy_seconds=10.0)
     rows = sections(15, name="x")
-    outcome, final = engine_run(learn, rows, tmp_path / "l.sqlite")
+    _outcome, final = engine_run(learn, rows, tmp_path / "l.sqlite")
     assert _states(final) == {"done": 15}
     assert learn.sandbox.record.copies_per_target() == {r.target_course_id: 1 for r in rows}
     assert learn.sandbox.record.faults["server_error"] > 0

@@ -257,9 +257,9 @@ def test_header_problems_name_the_column(tmp_path: Path) -> None:
     """Missing required columns and duplicate headers are problems naming the column."""
     path = write(tmp_path, "source_course_id,targt_course_id,Name,name\nA,B,x,y\n")
     problems = problems_of(path)
-    assert where(problems) == [(1, "name", "name"), (1, "target_course_id", None)]
-    assert "appears twice" in problems[0].message
-    assert "did you mean targt_course_id?" in problems[1].message
+    assert where(problems) == [(1, "target_course_id", None), (1, "name", "name")]
+    assert "did you mean targt_course_id?" in problems[0].message
+    assert "appears twice" in problems[1].message
 
 
 def test_unknown_column_is_a_warning(tmp_path: Path) -> None:

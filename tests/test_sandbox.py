@@ -61,6 +61,7 @@ def run(sandbox: LearnSandbox, scenario: Scenario, **app_options: Any) -> Any:
 
 
 async def bearer(client: httpx.AsyncClient) -> dict[str, str]:
+    """Authorization headers carrying a fresh (or the current) bearer token."""
     response = await client.post(
         TOKEN_URL, auth=(KEY, SECRET), data={"grant_type": "client_credentials"}
     )
@@ -71,6 +72,7 @@ async def bearer(client: httpx.AsyncClient) -> dict[str, str]:
 async def copy_new(
     client: httpx.AsyncClient, headers: dict[str, str], source: str, target: str
 ) -> httpx.Response:
+    """POST a copy of `source` into a new course `target`."""
     return await client.post(
         f"{API}/v2/courses/courseId:{source}/copy",
         json={"targetCourse": {"courseId": target}},
@@ -79,6 +81,7 @@ async def copy_new(
 
 
 def make(clock: FakeClock, **options: Any) -> LearnSandbox:
+    """A sandbox with the default config changed by `options`, running on `clock`."""
     return LearnSandbox(SandboxConfig(**options), clock=clock)
 
 

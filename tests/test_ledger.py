@@ -1,0 +1,145 @@
+"""The ledger: its state machine, manifest sync, ownership and durability settings."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+from rollover.errors import LedgerError
+from rollover.ledger import Ledger, RowSpec, State
+
+
+def spec(target: str = "BIO-101-SP27", source: str = "BIO-101-FA26", line: int = 2,
+         patch: dict | None = None, into: bool = False) -> RowSpec:
+    return RowSpec(target, line, source, into, {"patch": patch or {"name": "B"},
+                                                "profile": "default"})
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Ledger:
+    with Ledger(tmp_path / "l.sqlite") as opened:
+        opened.sync_manifest([spec()])
+        yield opened
+
+
+def test_happy_path_walks_every_state_in_order(ledger: Ledger) -> None:
+    """pending -> intent -> located -> copied -> patched -> done, each recorded in history."""
+    ledger.record_intent("BIO-101-SP27")
+    ledger.record_location("BIO-101-SP27", "/learn/api/public/v1/courses/_1_1/tasks/_9_1")
+    ledger.record_copied("BIO-101-SP27", "_5_1")
+    ledger.record_patched("BIO-101-SP27")
+    ledger.record_done("BIO-101-SP27")
+    row = ledger.row("BIO-101-SP27")
+    assert (row.state, row.course_pk, row.attempts) == (State.DONE, "_5_1", 1)
+    assert row.task_location == "/learn/api/public/v1/courses/_1_1/tasks/_9_1"
+    assert row.intent_at and row.requested_at and row.completed_at
+    assert [to for _, _, to, _ in ledger.history("BIO-101-SP27")] == [
+        "pending", "intent", "located", "copied", "patched", "done"]
+
+
+def test_out_of_order_transitions_are_refused(ledger: Ledger) -> None:
+    """No Location without an intent, no patch before the copy: the ledger refuses."""
+    with pytest.raises(LedgerError):
+        ledger.record_location("BIO-101-SP27", "/x")
+    with pytest.raises(LedgerError):
+        ledger.record_patched("BIO-101-SP27")
+    assert ledger.row("BIO-101-SP27").state is State.PENDING
+
+
+def test_every_transition_is_durable_at_once(tmp_path: Path) -> None:
+    """A second connection sees each transition as soon as the call returns (no open txn)."""
+    path = tmp_path / "l.sqlite"
+    with Ledger(path) as writer:
+        writer.sync_manifest([spec()])
+        writer.record_intent("BIO-101-SP27")
+        with Ledger(path) as reader:
+            assert reader.row("BIO-101-SP27").state is State.INTENT
+
+
+def test_wal_and_full_sync_and_owner_only(tmp_path: Path) -> None:
+    """The ledger is WAL, synchronous=FULL, and readable only by its owner."""
+    path = tmp_path / "l.sqlite"
+    with Ledger(path) as opened:
+        db = opened._db
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.execute("PRAGMA synchronous").fetchone()[0] == 2
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_changed_patch_fields_patch_a_done_row_again(ledger: Ledger) -> None:
+    """A corrected name on a re-run sends a done row back to `copied`, to be patched again."""
+    for step in (lambda: ledger.record_intent("BIO-101-SP27"),
+                 lambda: ledger.record_location("BIO-101-SP27", "/t"),
+                 lambda: ledger.record_copied("BIO-101-SP27", "_5_1"),
+                 lambda: ledger.record_done("BIO-101-SP27")):
+        step()
+    ledger.sync_manifest([spec(patch={"name": "Corrected"})])
+    row = ledger.row("BIO-101-SP27")
+    assert row.state is State.COPIED and row.spec["patch"] == {"name": "Corrected"}
+
+
+def test_changed_source_after_copy_is_refused_and_nothing_changes(ledger: Ledger) -> None:
+    """A new source for an already-requested copy is refused, naming the line; no row changes."""
+    ledger.record_intent("BIO-101-SP27")
+    with pytest.raises(LedgerError) as refused:
+        ledger.sync_manifest([spec(source="OTHER-FA26", line=7), spec("NEW-SP27", line=8)])
+    assert "line 7" in refused.value.message and "OTHER-FA26" in refused.value.message
+    assert [r.target_course_id for r in ledger.rows()] == ["BIO-101-SP27"]
+    assert ledger.row("BIO-101-SP27").source_course_id == "BIO-101-FA26"
+
+
+def test_failed_row_with_changed_input_is_tried_again(ledger: Ledger) -> None:
+    """A failed row whose source was corrected goes back to pending."""
+    ledger.record_intent("BIO-101-SP27")
+    ledger.record_failed("BIO-101-SP27", "Learn refused the copy: not found")
+    ledger.sync_manifest([spec(source="BIO-101-FA26-FIXED")])
+    row = ledger.row("BIO-101-SP27")
+    assert row.state is State.PENDING and row.error is None
+
+
+def test_rows_removed_from_the_manifest_are_kept_but_not_listed(ledger: Ledger) -> None:
+    """A row dropped from the manifest stays in the ledger, outside the manifest's rows."""
+    ledger.sync_manifest([spec("OTHER-SP27")])
+    assert [r.target_course_id for r in ledger.rows()] == ["OTHER-SP27"]
+    assert {r.target_course_id for r in ledger.rows(in_manifest_only=False)} == {
+        "BIO-101-SP27", "OTHER-SP27"}
+
+
+def test_one_run_per_ledger(tmp_path: Path) -> None:
+    """A second run lock on the same ledger is refused; closing the first releases it."""
+    path = tmp_path / "l.sqlite"
+    first = Ledger(path)
+    first.acquire_run_lock()
+    with Ledger(path) as second, pytest.raises(LedgerError, match="another rollover run"):
+        second.acquire_run_lock()
+    first.close()
+    with Ledger(path) as third:
+        third.acquire_run_lock()
+
+
+def test_ledger_of_another_site_is_refused(tmp_path: Path) -> None:
+    """A ledger bound to one Learn site refuses to be used against another."""
+    with Ledger(tmp_path / "l.sqlite") as opened:
+        opened.bind_site("https://learn.example.edu")
+        opened.bind_site("https://learn.example.edu")
+        with pytest.raises(LedgerError, match="records a rollover against"):
+            opened.bind_site("https://other.example.edu")
+
+
+def test_foreign_or_newer_files_get_clear_errors(tmp_path: Path) -> None:
+    """A file that is not a ledger, or one from a newer rollover, is a LedgerError."""
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"this is not sqlite at all" * 100)
+    with pytest.raises(LedgerError, match="not a rollover ledger"):
+        Ledger(junk)
+    newer = tmp_path / "newer.sqlite"
+    Ledger(newer).close()
+    db = sqlite3.connect(newer)
+    db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+    with pytest.raises(LedgerError, match="newer rollover"):
+        Ledger(newer)

@@ -1,0 +1,64 @@
+"""Results CSV, off-peak windows and the poll schedule: small pure pieces."""
+
+from __future__ import annotations
+
+import csv
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from rollover.client import TaskPoll
+from rollover.engine import RunOptions, next_poll_gap
+from rollover.errors import UsageError
+from rollover.ledger import Ledger, RowSpec
+from rollover.report import COLUMNS, write_results
+from rollover.window import Window
+
+
+def test_results_columns_order_and_formula_neutralised(tmp_path: Path) -> None:
+    """Contract columns come first in order; a cell Excel would evaluate is neutralised."""
+    with Ledger(tmp_path / "l.sqlite") as ledger:
+        ledger.sync_manifest([RowSpec("A-SP27", 2, "=HYPERLINK(\"x\")", False, {"patch": {}})])
+        ledger.record_intent("A-SP27")
+        ledger.record_failed("A-SP27", "-bad")
+        write_results(ledger.rows(), tmp_path / "r.csv")
+    with open(tmp_path / "r.csv", newline="", encoding="utf-8") as handle:
+        records = list(csv.reader(handle))
+    assert tuple(records[0][: len(COLUMNS)]) == COLUMNS
+    record = dict(zip(records[0], records[1], strict=True))
+    assert record["source_course_id"] == "'=HYPERLINK(\"x\")"
+    assert record["error"] == "'-bad"
+    assert record["status"] == "failed" and record["attempts"] == "1"
+    assert record["requested_at"].endswith("Z")
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".r.csv")] == []
+
+
+@pytest.mark.parametrize(("window", "hour", "inside"), [
+    ("22:00-06:00", 23, True), ("22:00-06:00", 3, True), ("22:00-06:00", 6, False),
+    ("22:00-06:00", 12, False), ("09:00-17:00", 9, True), ("09:00-17:00", 17, False),
+])
+def test_window_contains_local_time(window: str, hour: int, inside: bool) -> None:
+    """Windows are local time, start inclusive, end exclusive, and may cross midnight."""
+    tz = ZoneInfo("America/Chicago")
+    moment = datetime(2027, 1, 15, hour, 0, tzinfo=tz).astimezone(UTC)
+    assert Window.parse(window, tz).contains(moment) is inside
+
+
+@pytest.mark.parametrize("text", ["22-06", "25:00-06:00", "10:00-10:00", ""])
+def test_bad_window_is_a_usage_error(text: str) -> None:
+    """A malformed --window names itself and the expected form."""
+    with pytest.raises(UsageError, match="--window"):
+        Window.parse(text, UTC)
+
+
+def test_poll_gaps_start_at_min_and_back_off_to_max() -> None:
+    """First poll at --poll-min, then doubling, never beyond --poll-max."""
+    options = RunOptions(poll_min=1.0, poll_max=10.0)
+    running = TaskPoll("Running", 10, None)
+    gaps, gap = [], None
+    for _ in range(6):
+        gap = next_poll_gap(gap, running if gap else None, options)
+        gaps.append(gap)
+    assert gaps == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]

@@ -1,0 +1,65 @@
+"""Every request body the tool sends validates against Learn's official REST specification."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from harness import engine_run, make_learn, row
+
+from rollover.profiles import PROFILES
+from rollover.sandbox import validate_request_body
+
+SHARED_SPEC = (Path(__file__).resolve().parents[2] / "shared" / "learn-openapi"
+               / "learn-swagger-3900.65.0.json")
+VENDORED_SPEC = (Path(__file__).resolve().parents[1] / "rollover" / "sandbox"
+                 / "learn-swagger-3900.65.0.json")
+TEMPLATES = {
+    "POST": "/learn/api/public/v2/courses/{courseId}/copy",
+    "PATCH": "/learn/api/public/v3/courses/{courseId}",
+}
+
+
+def test_vendored_spec_is_the_official_one() -> None:
+    """The spec the sandbox and these tests use is byte-identical to ../shared's official copy."""
+    if not SHARED_SPEC.exists():
+        pytest.skip(f"{SHARED_SPEC} is not beside this checkout")
+    digest = hashlib.sha256
+    assert digest(VENDORED_SPEC.read_bytes()).digest() == digest(SHARED_SPEC.read_bytes()).digest()
+
+
+def test_every_body_of_a_varied_run_validates(tmp_path: Path) -> None:
+    """Copies (new and into shells, every profile) and PATCHes of every field kind are valid."""
+    learn = make_learn()
+    start, end = datetime(2027, 1, 11, 6, tzinfo=UTC), datetime(2027, 5, 7, 5, tzinfo=UTC)
+    rows = [
+        row(2, "BIO-101-FA26", "BIO-101-001-SP27", name="Biology 101 (Spring 2027)",
+            description="Cells & life", external_id="BIO-101-001-SP27", term_id="SP27",
+            available="No", start_date=start, end_date=end),
+        row(3, "BIO-101-FA26", "BIO-101-002-SP27", available="Term", term_id="SP27",
+            copy_profile="no-discussions"),
+        row(4, "CHEM-110-FA26", "HIST-210-SP27", copy_into_existing=True, name="History 210"),
+        row(5, "CHEM-110-FA26", "CHEM-110-001-SP27", start_date=start, end_date=end),
+    ]
+    engine_run(learn, rows, tmp_path / "l.sqlite")
+    checked = 0
+    for method, path, body in learn.transport.sent:
+        is_copy = method == "POST" and path.endswith("/copy")
+        is_patch = method == "PATCH" and path.startswith("/learn/api/public/v3/courses/")
+        if is_copy or is_patch:
+            assert validate_request_body(method, TEMPLATES[method], body) == [], (path, body)
+            checked += 1
+    assert checked == 4 + 4  # four copies, four patches
+    assert {p for p in PROFILES} == {"default", "no-discussions"}
+
+
+def test_every_profile_sends_an_explicit_copy_object() -> None:
+    """No profile omits `copy`: without it Learn makes an exact copy that carries enrolments."""
+    from rollover.plan import copy_body
+
+    for name in PROFILES:
+        body = copy_body({"profile": name}, "X-SP27", None)
+        assert body["copy"], name
+        assert validate_request_body("POST", TEMPLATES["POST"], body) == []
