@@ -115,11 +115,6 @@ def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, httpx.TransportError)
 
 
-def _retry_transient(state: RetryCallState) -> bool:
-    exc = state.outcome.exception() if state.outcome else None
-    return exc is not None and _is_transient(exc)
-
-
 class LearnClient:
     """An authenticated Learn site; share one instance between all workers."""
 
@@ -239,6 +234,19 @@ class LearnClient:
                           expect: tuple[int, ...] = (200,), **kwargs: Any) -> httpx.Response:
         """Send a call that is safe to repeat, with retries on transient failures."""
 
+        async def once() -> httpx.Response:
+            response = await self._send(method, url, endpoint, **kwargs)
+            if response.status_code not in expect:
+                raise learn_error(response, endpoint)
+            return response
+
+        return await self._with_retries(endpoint, once)
+
+    async def _with_retries(self, endpoint: str,
+                            call: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:
+        """Run `call` under tenacity: transient failures only, Retry-After as the floor of the
+        full-jitter wait, a per-call attempt limit and the run-wide retry budget."""
+
         def should_retry(state: RetryCallState) -> bool:
             exc = state.outcome.exception() if state.outcome else None
             return exc is not None and _is_transient(exc) and self._retries_left > 0
@@ -260,15 +268,11 @@ class LearnClient:
             before_sleep=before_sleep, sleep=self._sleep, reraise=True,
         )
         try:
-            async for attempt in retrying:
-                with attempt:
-                    response = await self._send(method, url, endpoint, **kwargs)
-                    if response.status_code not in expect:
-                        raise learn_error(response, endpoint)
+            response: httpx.Response = await retrying(call)
         except httpx.TransportError as exc:
             raise LearnUnreachable(
                 f"{self.base_url} did not answer {endpoint} ({type(exc).__name__})",
-                hint="check the network and the site, then run again: the ledger resumes",
+                hint="check --base-url and the network, then run again: the ledger resumes",
             ) from exc
         return response
 
@@ -318,25 +322,18 @@ class LearnClient:
             if self._token is not None and self._monotonic() < self._token_expires:
                 return self._token
             endpoint = "POST /v1/oauth2/token"
+
+            async def ask() -> httpx.Response:
+                self.calls[endpoint] += 1
+                response = await self._http.post(
+                    f"{API}/v1/oauth2/token", auth=self._auth,
+                    data={"grant_type": "client_credentials"})
+                if response.status_code != 200:
+                    raise learn_error(response, endpoint)
+                return response
+
             try:
-                async for attempt in AsyncRetrying(
-                    stop=stop_after_attempt(self._retry.attempts),
-                    wait=wait_random_exponential(multiplier=0.5, max=self._retry.max_wait),
-                    retry=_retry_transient,
-                    sleep=self._sleep, reraise=True,
-                ):
-                    with attempt:
-                        self.calls[endpoint] += 1
-                        response = await self._http.post(
-                            f"{API}/v1/oauth2/token", auth=self._auth,
-                            data={"grant_type": "client_credentials"})
-                        if response.status_code != 200:
-                            raise learn_error(response, endpoint)
-            except httpx.TransportError as exc:
-                raise LearnUnreachable(
-                    f"{self.base_url} did not answer the token request ({type(exc).__name__})",
-                    hint="check --base-url and the network, then run again",
-                ) from exc
+                response = await self._with_retries(endpoint, ask)
             except LearnError as exc:
                 if exc.status in (400, 401, 403):
                     raise LearnAuthError(
