@@ -157,6 +157,26 @@ def _read_table(text: str, problems: list[Problem]) -> _Table | None:
         if not problems:
             problems.append(Problem(None, None, None, _EMPTY))
         return None
+    parsed = _parse_records(text, starts, offsets, problems)
+    if parsed is None:
+        return None
+    frame, lines = parsed
+    # Whole columns at a time: per-cell pandas access would cost seconds on 100,000 rows.
+    columns = [[cell.strip() for cell in frame[column].tolist()] for column in frame.columns]
+    if not lines or not any(column[0] for column in columns):
+        problems.append(Problem(first_line, None, None, "the first line must be the header "
+                                f"({', '.join(COLUMNS)})"))
+        return None
+    header = [str(frame[column].iat[0]) for column in frame.columns]
+    keep = [at for at, cells in enumerate(zip(*columns, strict=True)) if at and any(cells)]
+    return _Table(header=header, header_line=lines[0], lines=[lines[at] for at in keep],
+                  columns=[[column[at] for at in keep] for column in columns])
+
+
+def _parse_records(
+    text: str, starts: list[int], offsets: list[int], problems: list[Problem]
+) -> tuple[pd.DataFrame, list[int]] | None:
+    """pandas' reading of the text, every cell as text, and the start line of each row it kept."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -187,16 +207,7 @@ def _read_table(text: str, problems: list[Problem]) -> _Table | None:
         problems.append(Problem(None, None, None, f"found {len(lines)} rows but pandas read "
                                 f"{len(frame)}, so line numbers cannot be trusted; {_EXCEL_HINT}"))
         return None
-    # Whole columns at a time: per-cell pandas access would cost seconds on 100,000 rows.
-    columns = [[cell.strip() for cell in frame[column].tolist()] for column in frame.columns]
-    if not lines or not any(column[0] for column in columns):
-        problems.append(Problem(first_line, None, None, "the first line must be the header "
-                                f"({', '.join(COLUMNS)})"))
-        return None
-    header = [str(frame[column].iat[0]) for column in frame.columns]
-    keep = [at for at, cells in enumerate(zip(*columns, strict=True)) if at and any(cells)]
-    return _Table(header=header, header_line=lines[0], lines=[lines[at] for at in keep],
-                  columns=[[column[at] for at in keep] for column in columns])
+    return frame, lines
 
 
 def _scan_records(text: str, first_line: int) -> tuple[list[int], list[int], int | None]:

@@ -336,7 +336,7 @@ def _valid_rows(draw: st.DrawFn) -> list[dict[str, str]]:
     rows = []
     for target in targets:
         dates = draw(st.none() | st.lists(_MOMENT, min_size=2, max_size=2, unique=True))
-        start, end = sorted(dates) if dates else ("", "")
+        start, end = (moment.isoformat() for moment in sorted(dates)) if dates else ("", "")
         rows.append({
             "source_course_id": "SRC" + draw(_ID).replace("-", ","),
             "target_course_id": target,
@@ -346,8 +346,8 @@ def _valid_rows(draw: st.DrawFn) -> list[dict[str, str]]:
             "external_id": draw(_FREE),
             "term_id": draw(_FREE),
             "available": draw(st.sampled_from(["", "Yes", "No", "Disabled", "Term"])),
-            "start_date": start and start.isoformat(),
-            "end_date": end and end.isoformat(),
+            "start_date": start,
+            "end_date": end,
             "copy_profile": draw(st.sampled_from(["", "default", "no-discussions"])),
         })
     return rows

@@ -1,0 +1,281 @@
+"""End to end: `rollover sandbox` and `rollover run` as real processes talking HTTP on loopback.
+
+The only waiting here is what real processes need: for the server to accept connections and for
+the ledger to show progress before a signal is sent. Copies are short and polls are fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+import queue
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "sample_manifests" / "fall2026.csv"
+FAST = ["--poll-min", "0.05", "--poll-max", "0.2"]
+START_TIMEOUT = 30.0
+RUN_TIMEOUT = 120.0
+
+pytestmark = pytest.mark.e2e
+
+
+def rollover_command(*args: str | Path) -> list[str]:
+    """The command line of `python -m rollover ARGS` with this interpreter."""
+    return [sys.executable, "-m", "rollover", *(str(a) for a in args)]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without any Learn settings, plus `extra`."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("LEARN_BASE_URL", "LEARN_KEY", "LEARN_SECRET")}
+    return {**env, **extra}
+
+
+def free_port() -> int:
+    """A free loopback port: bind port 0, read the port, release it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = START_TIMEOUT) -> None:
+    """Poll `condition` until it holds; fail the test naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def results_of(path: Path) -> list[dict[str, str]]:
+    """The rows of a results CSV."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def write_manifest(path: Path, rows: list[tuple[str, str, bool]]) -> Path:
+    """A manifest of (source, target, into_existing) rows, each renamed into term SP27."""
+    lines = ["source_course_id,target_course_id,copy_into_existing,name,term_id"]
+    lines += [f"{source},{target},{str(into).lower()},{target} (Spring 2027),SP27"
+              for source, target, into in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def write_config(path: Path, courses: list[str], **settings: float) -> Path:
+    """A sandbox TOML seeding `courses` and the SP27 term, with the given settings."""
+    lines = [f"{name} = {value}" for name, value in settings.items()]
+    for course in courses:
+        lines += ["[[courses]]", f'course_id = "{course}"', f'name = "{course} (seeded)"']
+    lines += ["[[terms]]", 'external_id = "SP27"', 'name = "Spring 2027"']
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@dataclass
+class SandboxProcess:
+    """A running `rollover sandbox` and the settings it printed."""
+
+    process: subprocess.Popen[str]
+    settings: dict[str, str]
+
+    @property
+    def base_url(self) -> str:
+        """The base URL the server printed."""
+        return self.settings["LEARN_BASE_URL"]
+
+    def env(self) -> dict[str, str]:
+        """An environment with this sandbox's key and secret (not its URL: that is an option)."""
+        return clean_env(LEARN_KEY=self.settings["LEARN_KEY"],
+                         LEARN_SECRET=self.settings["LEARN_SECRET"])
+
+    def record(self) -> dict[str, Any]:
+        """What the simulated Learn applied: copies, patches and calls."""
+        response = httpx.get(f"{self.base_url}/__sandbox__/record", timeout=10)
+        response.raise_for_status()
+        data: dict[str, Any] = response.json()
+        return data
+
+
+def _read_settings(process: subprocess.Popen[str]) -> dict[str, str]:
+    """The KEY=value lines the server prints before it serves, read without blocking forever."""
+    lines: queue.Queue[str] = queue.Queue()
+    assert process.stdout is not None
+    stdout = process.stdout
+
+    def pump() -> None:
+        for line in stdout:
+            lines.put(line)
+        lines.put("")
+
+    threading.Thread(target=pump, daemon=True).start()
+    settings: dict[str, str] = {}
+    deadline = time.monotonic() + START_TIMEOUT
+    while "LEARN_SECRET" not in settings:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            pytest.fail("`rollover sandbox` printed no settings")
+        if not line:
+            pytest.fail(f"`rollover sandbox` exited with {process.wait()}")
+        name, _, value = line.strip().partition("=")
+        settings[name] = value
+    return settings
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def start_sandbox(tmp_path: Path) -> Iterator[Callable[[Path], SandboxProcess]]:
+    """Start `rollover sandbox --port P --config CFG`; every server started is terminated."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(config: Path) -> SandboxProcess:
+        port = free_port()
+        log = (tmp_path / f"sandbox-{port}.log").open("w")
+        process = subprocess.Popen(
+            rollover_command("sandbox", "--port", str(port), "--config", config),
+            stdout=subprocess.PIPE, stderr=log, text=True, env=clean_env(), cwd=tmp_path)
+        log.close()
+        started.append(process)
+        settings = _read_settings(process)
+        assert settings["LEARN_BASE_URL"] == f"http://127.0.0.1:{port}"
+        wait_until(lambda: _accepts(port) or process.poll() is not None, "the sandbox port")
+        assert process.poll() is None, "`rollover sandbox` exited"
+        return SandboxProcess(process, settings)
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def run_rollover(*args: str | Path, env: dict[str, str] | None = None,
+                 cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """`python -m rollover ARGS` to completion, output captured."""
+    return subprocess.run(rollover_command(*args), capture_output=True, text=True,
+                          env=env or clean_env(), cwd=cwd, timeout=RUN_TIMEOUT, check=False)
+
+
+def assert_each_copied_once(record: dict[str, Any], targets: list[str]) -> None:
+    """Each target was copied exactly once, nothing else was, and every patch came after."""
+    assert record["copies_per_target"] == dict.fromkeys(targets, 1)
+    assert sorted(event["course_id"] for event in record["patches"]) == sorted(targets)
+    assert all(event["copy_complete"] for event in record["patches"])
+
+
+ROWS = [
+    ("BIO-101-FA26", "BIO-101-001-SP27", False),
+    ("BIO-101-FA26", "BIO-101-002-SP27", False),
+    ("CHEM-110-FA26", "CHEM-110-001-SP27", False),
+    ("HIST-210-FA26", "HIST-210-001-SP27", True),
+]
+SOURCES = ["BIO-101-FA26", "CHEM-110-FA26", "HIST-210-FA26", "HIST-210-001-SP27"]
+
+
+def test_run_against_sandbox_process(tmp_path: Path,
+                                     start_sandbox: Callable[[Path], SandboxProcess]) -> None:
+    """A real run against a real sandbox server copies each target once and patches after."""
+    server = start_sandbox(write_config(tmp_path / "cfg.toml", SOURCES, copy_seconds=0.05))
+    manifest = write_manifest(tmp_path / "spring.csv", ROWS)
+    result = run_rollover("run", manifest, "--base-url", server.base_url, *FAST,
+                          env=server.env())
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Rollover: 4 rows: 4 done, 0 failed, 0 needs_review, 0 pending" in result.stdout
+    rows = results_of(tmp_path / "spring.results.csv")
+    assert [r["target_course_id"] for r in rows] == [target for _, target, _ in ROWS]
+    assert {r["status"] for r in rows} == {"done"}
+    assert_each_copied_once(server.record(), [target for _, target, _ in ROWS])
+    for text in (result.stdout, result.stderr):
+        assert server.settings["LEARN_SECRET"] not in text
+
+
+def _rows_past_pending(ledger: Path) -> int:
+    """How many ledger rows have left `pending`, read without writing (0 while unreadable)."""
+    if not ledger.exists():
+        return 0
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{ledger}?mode=ro", uri=True,
+                                                timeout=1)) as db:
+            return int(db.execute("SELECT count(*) FROM rows WHERE state != 'pending'")
+                       .fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+def test_sigterm_then_rerun_resumes(tmp_path: Path,
+                                    start_sandbox: Callable[[Path], SandboxProcess]) -> None:
+    """SIGTERM mid-run exits 3 with rows pending; a re-run finishes with each copy made once."""
+    rows = [("BIO-101-FA26", f"BIO-101-{i:03d}-SP27", False) for i in range(1, 7)]
+    targets = [target for _, target, _ in rows]
+    server = start_sandbox(write_config(tmp_path / "cfg.toml", ["BIO-101-FA26"],
+                                        copy_seconds=0.5, slots=1))
+    manifest = write_manifest(tmp_path / "spring.csv", rows)
+    ledger, results = tmp_path / "spring.ledger.sqlite", tmp_path / "spring.results.csv"
+    command = rollover_command("run", manifest, "--base-url", server.base_url, *FAST)
+    with (tmp_path / "first.out").open("w") as out, (tmp_path / "first.err").open("w") as err:
+        first = subprocess.Popen(command, stdout=out, stderr=err, env=server.env(), text=True)
+        try:
+            wait_until(lambda: _rows_past_pending(ledger) > 0 or first.poll() is not None,
+                       "the first row to leave pending")
+            first.send_signal(signal.SIGTERM)
+            code = first.wait(timeout=RUN_TIMEOUT)
+        finally:
+            if first.poll() is None:
+                first.kill()
+                first.wait()
+    output = (tmp_path / "first.out").read_text()
+    assert code == 3, output + (tmp_path / "first.err").read_text()
+    assert "Stopped early: SIGTERM" in output
+    statuses = [r["status"] for r in results_of(results)]
+    assert "pending" in statuses
+    assert set(statuses) <= {"pending", "done"}
+
+    second = run_rollover("run", manifest, "--base-url", server.base_url, *FAST,
+                          env=server.env())
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert [r["status"] for r in results_of(results)] == ["done"] * 6
+    assert_each_copied_once(server.record(), targets)
+
+
+def test_demo_twice_in_process_sandbox(tmp_path: Path) -> None:
+    """`make demo`: the sample manifest runs to done with --sandbox; the second run calls nothing."""
+    manifest = Path(shutil.copy(SAMPLE, tmp_path / "fall2026.csv"))
+    first = run_rollover("run", manifest, "--sandbox", "--concurrency", "8", *FAST, cwd=tmp_path)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "Rollover: 25 rows: 25 done, 0 failed, 0 needs_review, 0 pending" in first.stdout
+    assert "API calls: " in first.stdout
+    second = run_rollover("run", manifest, "--sandbox", *FAST, cwd=tmp_path)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "Rollover: 25 rows: 25 done, 0 failed, 0 needs_review, 0 pending" in second.stdout
+    assert "API calls: 0 " in second.stdout
+    assert {r["status"] for r in results_of(tmp_path / "fall2026.results.csv")} == {"done"}

@@ -1,0 +1,43 @@
+"""The README stays true: its commands exist, its options exist, its quick start is the Makefile's."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from rollover.cli import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _help(*args: str) -> str:
+    result = CliRunner().invoke(cli, [*args, "--help"])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_every_command_in_the_readme_exists() -> None:
+    """Each `rollover <command>` the README shows is a real command with --help."""
+    commands = set(re.findall(r"rollover (run|validate|status|report|sandbox)\b", README))
+    assert commands == {"run", "validate", "status", "report", "sandbox"}
+    for command in commands:
+        _help(command)
+
+
+def test_every_option_in_the_readme_exists() -> None:
+    """Each `--option` the README names is accepted by some command."""
+    helps = "".join(_help(c) for c in ("run", "validate", "status", "report", "sandbox"))
+    helps += _help()
+    for option in set(re.findall(r"(--[a-z][a-z-]+)", README)):
+        assert option in helps, option
+
+
+def test_quick_start_is_two_make_targets_that_exist() -> None:
+    """`make demo` and `make test` are in the README and are real Makefile targets."""
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    for target in ("demo", "test"):
+        assert f"make {target}" in README
+        assert re.search(rf"^{target}:", makefile, re.MULTILINE)
