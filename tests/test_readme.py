@@ -1,4 +1,4 @@
-"""The README stays true: its commands exist, its options exist, its quick start is the Makefile's."""
+"""The README stays true: its commands, its options and its two-command quick start."""
 
 from __future__ import annotations
 
