@@ -168,9 +168,12 @@ class Rollover:
                 self.outcome.fatal = exc
             self.request_stop(exc.message)
         except LearnError as exc:
-            # A transient error that outlasted its retries: Learn is sick. Stop, resumable.
-            log.error("learn.unavailable", target=target, error=exc.message)
-            self.request_stop(f"Learn kept failing: {exc.message}")
+            if exc.status in (408, 429) or exc.status >= 500 or exc.status == 0:
+                # A transient error that outlasted its retries: Learn is sick. Stop, resumable.
+                log.error("learn.unavailable", target=target, error=exc.message)
+                self.request_stop(f"Learn kept failing: {exc.message}")
+            else:
+                self.ledger.record_failed(target, f"Learn refused a request: {exc.learn_message}")
         finally:
             if holds_slot:
                 await self._release()

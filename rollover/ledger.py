@@ -134,6 +134,9 @@ class Ledger:
         self._lock_file: Any = None
         self._db = self._connect(path)
         self.observer: Callable[[LedgerRow, str | None, str | None], None] | None = None
+        # Called with (target, new state) just before a transition is written: a seam for
+        # crash-point tests and nothing else.
+        self.before_transition: Callable[[str, State], None] | None = None
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
@@ -244,7 +247,12 @@ class Ledger:
                     continue
                 new_state = state
                 if state is State.FAILED and (not same_copy or known["spec"] != spec_json):
-                    new_state = State.PENDING  # the user changed what failed: try it again
+                    # The user changed what failed: try it again, from the right place. A row
+                    # whose copy exists (its PATCH failed) is patched again, never re-copied.
+                    if known["course_pk"]:
+                        new_state = State.COPIED if same_copy else state
+                    elif known["task_location"] is None:
+                        new_state = State.PENDING
                 elif (state in (State.DONE, State.PATCHED)
                       and json.loads(known["spec"]).get("patch") != spec.spec.get("patch")):
                     new_state = State.COPIED  # corrected name or dates: patch again
@@ -375,6 +383,8 @@ class Ledger:
         if attempts_increment:
             assignments.append("attempts = attempts + 1")
         marks = ",".join("?" * len(allowed))
+        if self.before_transition is not None:
+            self.before_transition(target, to)
         with self._transaction() as db:
             found = db.execute(
                 "SELECT state FROM rows WHERE target_course_id = ?", (target,)).fetchone()

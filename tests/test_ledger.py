@@ -143,3 +143,14 @@ def test_foreign_or_newer_files_get_clear_errors(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(LedgerError, match="newer rollover"):
         Ledger(newer)
+
+
+def test_failed_patch_with_corrected_input_is_patched_not_copied_again(ledger: Ledger) -> None:
+    """A row whose copy exists but whose PATCH failed goes back to `copied` when corrected."""
+    ledger.record_intent("BIO-101-SP27")
+    ledger.record_location("BIO-101-SP27", "/t")
+    ledger.record_copied("BIO-101-SP27", "_5_1")
+    ledger.record_failed("BIO-101-SP27", "copied as _5_1 but Learn refused the PATCH: taken")
+    ledger.sync_manifest([spec(patch={"externalId": "FIXED"})])
+    row = ledger.row("BIO-101-SP27")
+    assert row.state is State.COPIED and row.course_pk == "_5_1"
