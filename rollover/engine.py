@@ -213,6 +213,10 @@ class Rollover:
         except LearnUnreachable:
             self.ledger.record_not_sent(target, "could not connect: not sent")
             raise
+        except LearnAuthError:
+            # Refused at sign-in (or the POST itself answered 401): Learn applied nothing.
+            self.ledger.record_not_sent(target, "credentials refused: not applied")
+            raise
         except LearnConflict as exc:
             if row.copy_into_existing:
                 self.ledger.record_failed(target, exc.learn_message)

@@ -287,6 +287,20 @@ def test_run_outside_window_starts_nothing_and_exits_3(tmp_path: Path, small: Pa
     assert "Run the same command again to continue" in result.stdout
 
 
+def test_quota_reserve_stops_new_copies_and_exits_3(tmp_path: Path) -> None:
+    """Below `--quota-reserve`, no new copy starts; the run writes results and exits 3."""
+    manifest = write(tmp_path / "m.csv", "source_course_id,target_course_id\n" + "".join(
+        f"BIO-101-FA26,BIO-101-{i:03d}-SP27\n" for i in range(1, 4)))
+    config = sandbox_config(tmp_path, "quota_limit = 50\n")
+    result = invoke("run", manifest, "--sandbox", "--sandbox-config", config, *FAST,
+                    "--quota-reserve", "100", "--concurrency", "1")
+    assert result.exit_code == 3, result.output
+    assert "Stopped early: quota reserve reached" in result.stdout
+    statuses = [r["status"] for r in results_of(tmp_path / "m.results.csv")[1]]
+    assert statuses.count("pending") >= 2
+    assert set(statuses) <= {"pending", "done"}
+
+
 @pytest.mark.parametrize(("option", "value", "message"), [
     ("--window", "25:00-06:00", "out of range"),
     ("--window", "10pm-6am", "is not HH:MM-HH:MM"),

@@ -204,9 +204,13 @@ SOURCES = ["BIO-101-FA26", "CHEM-110-FA26", "HIST-210-FA26", "HIST-210-001-SP27"
 
 def test_run_against_sandbox_process(tmp_path: Path,
                                      start_sandbox: Callable[[Path], SandboxProcess]) -> None:
-    """A real run against a real sandbox server copies each target once and patches after."""
+    """Against a real sandbox server: bad secret exits 2; then each target copied once, patched."""
     server = start_sandbox(write_config(tmp_path / "cfg.toml", SOURCES, copy_seconds=0.05))
     manifest = write_manifest(tmp_path / "spring.csv", ROWS)
+    refused = run_rollover("run", manifest, "--base-url", server.base_url, *FAST,
+                           env={**server.env(), "LEARN_SECRET": "not-the-secret"})
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert server.record()["copies"] == []
     result = run_rollover("run", manifest, "--base-url", server.base_url, *FAST,
                           env=server.env())
     assert result.returncode == 0, result.stdout + result.stderr
@@ -232,30 +236,41 @@ def _rows_past_pending(ledger: Path) -> int:
         return 0
 
 
+SIX_ROWS = [("BIO-101-FA26", f"BIO-101-{i:03d}-SP27", False) for i in range(1, 7)]
+
+
+def interrupt_run(tmp_path: Path, server: SandboxProcess, manifest: Path,
+                  signum: signal.Signals) -> tuple[int, str]:
+    """Start `rollover run`, send `signum` once a row has left pending; its exit code, stdout."""
+    ledger = tmp_path / "spring.ledger.sqlite"
+    command = rollover_command("run", manifest, "--base-url", server.base_url, *FAST)
+    out_path, err_path = tmp_path / "interrupted.out", tmp_path / "interrupted.err"
+    with out_path.open("w") as out, err_path.open("w") as err:
+        run = subprocess.Popen(command, stdout=out, stderr=err, env=server.env(), text=True)
+        try:
+            wait_until(lambda: _rows_past_pending(ledger) > 0 or run.poll() is not None,
+                       "the first row to leave pending")
+            assert run.poll() is None, "the run finished before it could be interrupted"
+            run.send_signal(signum)
+            code = run.wait(timeout=RUN_TIMEOUT)
+        finally:
+            if run.poll() is None:
+                run.kill()
+                run.wait()
+    return code, out_path.read_text() + err_path.read_text()
+
+
 def test_sigterm_then_rerun_resumes(tmp_path: Path,
                                     start_sandbox: Callable[[Path], SandboxProcess]) -> None:
     """SIGTERM mid-run exits 3 with rows pending; a re-run finishes with each copy made once."""
-    rows = [("BIO-101-FA26", f"BIO-101-{i:03d}-SP27", False) for i in range(1, 7)]
-    targets = [target for _, target, _ in rows]
     server = start_sandbox(write_config(tmp_path / "cfg.toml", ["BIO-101-FA26"],
                                         copy_seconds=0.5, slots=1))
-    manifest = write_manifest(tmp_path / "spring.csv", rows)
-    ledger, results = tmp_path / "spring.ledger.sqlite", tmp_path / "spring.results.csv"
-    command = rollover_command("run", manifest, "--base-url", server.base_url, *FAST)
-    with (tmp_path / "first.out").open("w") as out, (tmp_path / "first.err").open("w") as err:
-        first = subprocess.Popen(command, stdout=out, stderr=err, env=server.env(), text=True)
-        try:
-            wait_until(lambda: _rows_past_pending(ledger) > 0 or first.poll() is not None,
-                       "the first row to leave pending")
-            first.send_signal(signal.SIGTERM)
-            code = first.wait(timeout=RUN_TIMEOUT)
-        finally:
-            if first.poll() is None:
-                first.kill()
-                first.wait()
-    output = (tmp_path / "first.out").read_text()
-    assert code == 3, output + (tmp_path / "first.err").read_text()
+    manifest = write_manifest(tmp_path / "spring.csv", SIX_ROWS)
+    results = tmp_path / "spring.results.csv"
+    code, output = interrupt_run(tmp_path, server, manifest, signal.SIGTERM)
+    assert code == 3, output
     assert "Stopped early: SIGTERM" in output
+    assert "Run the same command again to continue" in output
     statuses = [r["status"] for r in results_of(results)]
     assert "pending" in statuses
     assert set(statuses) <= {"pending", "done"}
@@ -264,11 +279,27 @@ def test_sigterm_then_rerun_resumes(tmp_path: Path,
                           env=server.env())
     assert second.returncode == 0, second.stdout + second.stderr
     assert [r["status"] for r in results_of(results)] == ["done"] * 6
-    assert_each_copied_once(server.record(), targets)
+    assert_each_copied_once(server.record(), [target for _, target, _ in SIX_ROWS])
+
+
+def test_kill_9_then_rerun_copies_each_target_once(
+        tmp_path: Path, start_sandbox: Callable[[Path], SandboxProcess]) -> None:
+    """`kill -9` mid-run, then a re-run: every row done and no target copied twice."""
+    server = start_sandbox(write_config(tmp_path / "cfg.toml", ["BIO-101-FA26"],
+                                        copy_seconds=0.3, slots=1))
+    manifest = write_manifest(tmp_path / "spring.csv", SIX_ROWS)
+    code, output = interrupt_run(tmp_path, server, manifest, signal.SIGKILL)
+    assert code == -signal.SIGKILL, output
+    # A copy whose answer died with the process is adopted; settle past the queue's last copy.
+    second = run_rollover("run", manifest, "--base-url", server.base_url, *FAST,
+                          "--adopt-settle", "3", env=server.env())
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert [r["status"] for r in results_of(tmp_path / "spring.results.csv")] == ["done"] * 6
+    assert_each_copied_once(server.record(), [target for _, target, _ in SIX_ROWS])
 
 
 def test_demo_twice_in_process_sandbox(tmp_path: Path) -> None:
-    """`make demo`: the sample manifest runs to done with --sandbox; the second run calls nothing."""
+    """`make demo`: the sample manifest runs to done in a sandbox; a second run calls nothing."""
     manifest = Path(shutil.copy(SAMPLE, tmp_path / "fall2026.csv"))
     first = run_rollover("run", manifest, "--sandbox", "--concurrency", "8", *FAST, cwd=tmp_path)
     assert first.returncode == 0, first.stdout + first.stderr

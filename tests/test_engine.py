@@ -195,3 +195,39 @@ def test_quota_reserve_stops_new_copies(tmp_path: Path) -> None:
     assert outcome.stopped is not None and "quota reserve" in outcome.stopped
     counts = _states(final)
     assert counts["done"] >= 1 and counts["pending"] >= 1
+
+
+def test_refused_credentials_leave_the_row_pending_not_ambiguous(tmp_path: Path) -> None:
+    """A sign-in refused right before a shell copy leaves it pending; the next run copies once."""
+    import asyncio
+
+    from harness import BASE_URL
+
+    from rollover.client import LearnClient
+    from rollover.engine import Rollover
+    from rollover.ledger import Ledger
+    from rollover.plan import row_spec
+
+    learn = make_learn()
+    rows = [row(2, "CHEM-110-FA26", "HIST-210-SP27", copy_into_existing=True, name="Shell")]
+    ledger_path = tmp_path / "l.sqlite"
+    shell = learn.sandbox.course("courseId:HIST-210-SP27")
+    assert shell is not None
+
+    async def with_rotated_secret() -> None:
+        with Ledger(ledger_path, clock=learn.clock.datetime) as ledger:
+            ledger.sync_manifest([row_spec(r) for r in rows])
+            ledger.record_target_pk("HIST-210-SP27", shell.primary_id)  # from an earlier run
+            client = LearnClient(BASE_URL, learn.sandbox.config.key, "rotated",
+                                 transport=learn.transport, sleep=learn.clock.sleep,
+                                 monotonic=learn.clock.time)
+            async with client:
+                outcome = await Rollover(ledger, client, RunOptions(),
+                                         clock=learn.clock.datetime, sleep=learn.clock.sleep).run()
+            assert outcome.fatal is not None
+            assert ledger.row("HIST-210-SP27").state is State.PENDING
+
+    asyncio.run(with_rotated_secret())
+    _, final = engine_run(learn, rows, ledger_path)
+    assert final[0].state is State.DONE
+    assert learn.sandbox.record.copies_per_target() == {"HIST-210-SP27": 1}
