@@ -445,3 +445,18 @@ def test_report_by_ledger_defaults_beside_it(tmp_path: Path, finished: Path) -> 
     result = invoke("report", "--ledger", tmp_path / "spring.ledger.sqlite")
     assert result.exit_code == 0, result.output
     assert results.read_bytes() == expected
+
+
+def test_second_run_on_a_ledger_in_use_is_refused(tmp_path: Path, small: Path) -> None:
+    """While another run holds the ledger, `run` exits 2 with a clear message."""
+    from rollover.ledger import Ledger
+    from rollover.runner import default_paths
+
+    holder = Ledger(default_paths(small)[0])
+    holder.acquire_run_lock()
+    try:
+        result = sandbox_run(tmp_path, small)
+    finally:
+        holder.close()
+    assert result.exit_code == 2, result.output
+    assert "another rollover run is using" in result.stderr
