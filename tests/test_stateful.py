@@ -1,0 +1,192 @@
+"""Random crash / fault / resume sequences against the real engine, ledger and sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import shutil
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+from harness import Learn, engine_run, make_learn, row
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from rollover.engine import Rollover, RunOptions
+from rollover.ledger import Ledger, LedgerRow, State
+from rollover.manifest import ManifestRow
+from rollover.plan import row_spec
+from rollover.sandbox import SeedCourse
+
+SHELLS = ("ENG-150-SP27", "MATH-120-SP27")
+# Every copy ends within 6 x copy_max_seconds of its request, well inside adopt_settle: the
+# tool's one stated assumption about adopted copies, whose task it cannot see.
+COPY_MAX_SECONDS = 30.0
+OPTIONS = RunOptions(concurrency=3, poll_min=1.0, poll_max=30.0, adopt_settle=300.0)
+MANIFEST: list[ManifestRow] = [
+    row(2, "BIO-101-FA26", "BIO-101-A-SP27", name="Biology 101 A", term_id="SP27"),
+    row(3, "BIO-101-FA26", "BIO-101-B-SP27", name="Biology 101 B", available="No"),
+    row(4, "CHEM-110-FA26", "CHEM-110-A-SP27", description="Spring section"),
+    row(5, "CHEM-110-FA26", "CHEM-110-B-SP27"),  # no patch at all
+    row(6, "BIO-101-FA26", SHELLS[0], copy_into_existing=True, name="English 150 (Spring)"),
+    row(7, "CHEM-110-FA26", SHELLS[1], copy_into_existing=True),
+]
+NEW_TARGETS = [r.target_course_id for r in MANIFEST if not r.copy_into_existing]
+INTO_EXISTING = [r.target_course_id for r in MANIFEST if r.copy_into_existing]
+
+
+class SimulatedKill(Exception):
+    """Raised from the ledger observer: the process dies right after a committed transition."""
+
+
+async def _run_until_killed(learn: Learn, ledger_path: Path, kill_after: int) -> None:
+    """The real engine, killed (every task torn down) just after its `kill_after`-th commit."""
+    with Ledger(ledger_path, clock=learn.clock.datetime) as ledger:
+        ledger.sync_manifest([row_spec(r) for r in MANIFEST])
+        async with learn.client() as client:
+            engine = Rollover(ledger, client, OPTIONS, clock=learn.clock.datetime,
+                              sleep=learn.clock.sleep)
+            seen = itertools.count(1)
+
+            def kill(*_: object) -> None:
+                if next(seen) >= kill_after:
+                    raise SimulatedKill
+
+            ledger.observer = kill
+            try:
+                await engine.run()
+            except* SimulatedKill:
+                pass
+
+
+class RolloverCrashResume(RuleBasedStateMachine):
+    """One simulated Learn site and one ledger, driven through crashes, faults and resumes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.workdir = Path(tempfile.mkdtemp(prefix="rollover-stateful-"))
+        self.ledger_path = self.workdir / "rollover.ledger.sqlite"
+        self.learn: Learn | None = None
+
+    @initialize(copy_seconds=st.sampled_from([0.5, 5.0, 20.0]),
+                copy_sigma=st.sampled_from([0.0, 0.6]),
+                slots=st.integers(1, 4),
+                forget_tasks_after=st.sampled_from([None, 0.0, 30.0]),
+                seed=st.integers(0, 2**16))
+    def site(self, copy_seconds: float, copy_sigma: float, slots: int,
+             forget_tasks_after: float | None, seed: int) -> None:
+        """A fresh sandbox seeded with the shells the into-existing rows name."""
+        self.learn = make_learn(
+            courses=[SeedCourse(shell, f"{shell} shell", term_id="SP27") for shell in SHELLS],
+            copy_seconds=copy_seconds, copy_sigma=copy_sigma, copy_max_seconds=COPY_MAX_SECONDS,
+            slots=slots, forget_tasks_after=forget_tasks_after, seed=seed)
+
+    @property
+    def site_ready(self) -> Learn:
+        assert self.learn is not None
+        return self.learn
+
+    def _set_faults(self, **rates: float) -> None:
+        sandbox = self.site_ready.sandbox
+        sandbox.config = replace(sandbox.config, **rates)  # read per request by the model
+
+    def _ledger_rows(self) -> list[LedgerRow]:
+        with Ledger(self.ledger_path, clock=self.site_ready.clock.datetime) as ledger:
+            return ledger.rows()
+
+    @rule(transitions=st.integers(1, 14))
+    def run_until_crash(self, transitions: int) -> None:
+        """Run the engine and stop it after `transitions` ledger commits."""
+        engine_run(self.site_ready, MANIFEST, self.ledger_path, OPTIONS, stop_after=transitions)
+
+    @rule(transitions=st.integers(1, 14))
+    def kill_at_transition(self, transitions: int) -> None:
+        """Run the engine and tear every task down right after a commit, as kill -9 would."""
+        asyncio.run(_run_until_killed(self.site_ready, self.ledger_path, transitions))
+
+    @rule(rate=st.sampled_from([0.0, 0.5, 1.0]))
+    def lose_responses(self, rate: float) -> None:
+        """Learn applies copies but their answers are lost (502) at this rate."""
+        self._set_faults(drop_copy_response_rate=rate)
+
+    @rule(rate=st.sampled_from([0.0, 0.2, 0.5]))
+    def server_errors(self, rate: float) -> None:
+        """Learn answers 500 without doing anything, at this rate, on every endpoint."""
+        self._set_faults(error_rate=rate)
+
+    @rule(seconds=st.sampled_from([1.0, 10.0, 45.0, 400.0]))
+    def advance(self, seconds: float) -> None:
+        """Time passes between runs: copies finish, tasks may be forgotten."""
+        self.site_ready.clock.now += seconds
+
+    @rule()
+    def resume_to_end(self) -> None:
+        """Run the engine until it returns by itself."""
+        engine_run(self.site_ready, MANIFEST, self.ledger_path, OPTIONS)
+
+    @invariant()
+    def copied_at_most_once(self) -> None:
+        """No target ever receives a second copy."""
+        if self.learn is None:
+            return
+        counts = self.learn.sandbox.record.copies_per_target()
+        assert all(count <= 1 for count in counts.values()), counts
+        assert set(counts) <= {r.target_course_id for r in MANIFEST}, counts
+
+    @invariant()
+    def patched_only_after_copy_completed(self) -> None:
+        """Every PATCH Learn applied came after its course's copy had finished."""
+        if self.learn is None:
+            return
+        early = [p for p in self.learn.sandbox.record.patches if not p.copy_complete]
+        assert not early, early
+
+    @invariant()
+    def ledger_consistent_with_learn(self) -> None:
+        """done rows name their course; pending new-target rows have no copy in Learn."""
+        if self.learn is None or not self.ledger_path.exists():
+            return
+        counts = self.learn.sandbox.record.copies_per_target()
+        for ledger_row in self._ledger_rows():
+            target = ledger_row.target_course_id
+            if ledger_row.state is State.DONE:
+                course = self.learn.sandbox.catalog.find_course(f"courseId:{target}")
+                assert course is not None and ledger_row.course_pk == course.primary_id, (
+                    target, ledger_row.course_pk)
+            if ledger_row.state is State.PENDING and not ledger_row.copy_into_existing:
+                assert counts.get(target, 0) == 0, (target, "pending but copied")
+
+    def teardown(self) -> None:
+        """With faults off, one more run finishes every row, each target copied at most once."""
+        try:
+            if self.learn is None:
+                return
+            self._set_faults(error_rate=0.0, drop_copy_response_rate=0.0)
+            outcome, final = engine_run(self.learn, MANIFEST, self.ledger_path, OPTIONS)
+            assert outcome.stopped is None and outcome.fatal is None, outcome
+            counts = self.learn.sandbox.record.copies_per_target()
+            states = {r.target_course_id: r.state for r in final}
+            for target in NEW_TARGETS:
+                assert states[target] is State.DONE, (target, states[target])
+            for target in INTO_EXISTING:
+                assert states[target] in (State.DONE, State.NEEDS_REVIEW), (target, states)
+            for target, state in states.items():
+                if state is State.DONE:
+                    assert counts.get(target, 0) == 1, (target, counts)
+            self.copied_at_most_once()
+            self.patched_only_after_copy_completed()
+            self.ledger_consistent_with_learn()
+        finally:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+RolloverCrashResume.TestCase.settings = settings(
+    max_examples=40, stateful_step_count=12, deadline=None,
+    # Each step is a whole engine run; slow steps are the point, not a symptom.
+    suppress_health_check=[HealthCheck.too_slow],
+)
+test_crash_fault_resume_sequences = RolloverCrashResume.TestCase
+test_crash_fault_resume_sequences.__doc__ = (
+    "Any sequence of crashes, lost answers, 500s and waits copies each target at most once.")
