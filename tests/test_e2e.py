@@ -9,14 +9,12 @@ from __future__ import annotations
 import contextlib
 import csv
 import os
-import queue
 import shutil
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
+from processes import read_sandbox_settings
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "sample_manifests" / "fall2026.csv"
@@ -113,32 +112,6 @@ class SandboxProcess:
         return data
 
 
-def _read_settings(process: subprocess.Popen[str]) -> dict[str, str]:
-    """The KEY=value lines the server prints before it serves, read without blocking forever."""
-    lines: queue.Queue[str] = queue.Queue()
-    assert process.stdout is not None
-    stdout = process.stdout
-
-    def pump() -> None:
-        for line in stdout:
-            lines.put(line)
-        lines.put("")
-
-    threading.Thread(target=pump, daemon=True).start()
-    settings: dict[str, str] = {}
-    deadline = time.monotonic() + START_TIMEOUT
-    while "LEARN_SECRET" not in settings:
-        try:
-            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Empty:
-            pytest.fail("`rollover sandbox` printed no settings")
-        if not line:
-            pytest.fail(f"`rollover sandbox` exited with {process.wait()}")
-        name, _, value = line.strip().partition("=")
-        settings[name] = value
-    return settings
-
-
 def _accepts(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5):
@@ -160,7 +133,7 @@ def start_sandbox(tmp_path: Path) -> Iterator[Callable[[Path], SandboxProcess]]:
             stdout=subprocess.PIPE, stderr=log, text=True, env=clean_env(), cwd=tmp_path)
         log.close()
         started.append(process)
-        settings = _read_settings(process)
+        settings = read_sandbox_settings(process, START_TIMEOUT)
         assert settings["LEARN_BASE_URL"] == f"http://127.0.0.1:{port}"
         wait_until(lambda: _accepts(port) or process.poll() is not None, "the sandbox port")
         assert process.poll() is None, "`rollover sandbox` exited"

@@ -12,12 +12,10 @@ from __future__ import annotations
 import contextlib
 import csv
 import os
-import queue
 import random
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -27,6 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
+from processes import read_sandbox_settings
 
 pytestmark = pytest.mark.e2e
 
@@ -96,33 +95,6 @@ def write_manifest(path: Path) -> list[str]:
     return targets
 
 
-def _read_settings(process: subprocess.Popen[str]) -> dict[str, str]:
-    """The KEY=value lines the server prints once it is ready, without blocking forever."""
-    assert process.stdout is not None
-    stdout = process.stdout
-    lines: queue.Queue[str] = queue.Queue()
-
-    def pump() -> None:
-        for line in stdout:
-            lines.put(line)
-        lines.put("")
-
-    threading.Thread(target=pump, daemon=True).start()
-    settings: dict[str, str] = {}
-    deadline = time.monotonic() + START_TIMEOUT
-    while not {"LEARN_BASE_URL", "LEARN_KEY", "LEARN_SECRET"} <= settings.keys():
-        try:
-            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Empty:
-            pytest.fail("`rollover sandbox` printed no settings")
-        if not line:
-            pytest.fail(f"`rollover sandbox` exited with {process.wait()}")
-        name, sep, value = line.strip().partition("=")
-        if sep:
-            settings[name] = value
-    return settings
-
-
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
     """`rollover sandbox --port 0` as a real process; killed when the test ends."""
@@ -132,7 +104,7 @@ def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
             [sys.executable, "-m", "rollover", "sandbox", "--port", "0", "--config", str(config)],
             stdout=subprocess.PIPE, stderr=log, text=True, cwd=tmp_path)
     try:
-        settings = _read_settings(process)
+        settings = read_sandbox_settings(process, START_TIMEOUT)
         yield Sandbox(process, settings["LEARN_BASE_URL"], settings["LEARN_KEY"],
                       settings["LEARN_SECRET"])
     finally:

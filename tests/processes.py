@@ -1,0 +1,39 @@
+"""Helpers for tests that run `rollover sandbox` as a real process."""
+
+from __future__ import annotations
+
+import queue
+import subprocess
+import threading
+import time
+
+import pytest
+
+SETTINGS = frozenset({"LEARN_BASE_URL", "LEARN_KEY", "LEARN_SECRET"})
+
+
+def read_sandbox_settings(process: subprocess.Popen[str], timeout: float) -> dict[str, str]:
+    """The KEY=value lines `rollover sandbox` prints once it is ready, without blocking forever."""
+    assert process.stdout is not None
+    stdout = process.stdout
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        for line in stdout:
+            lines.put(line)
+        lines.put("")
+
+    threading.Thread(target=pump, daemon=True).start()
+    settings: dict[str, str] = {}
+    deadline = time.monotonic() + timeout
+    while not settings.keys() >= SETTINGS:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            pytest.fail("`rollover sandbox` printed no settings")
+        if not line:
+            pytest.fail(f"`rollover sandbox` exited with {process.wait()}")
+        name, sep, value = line.strip().partition("=")
+        if sep:
+            settings[name] = value
+    return settings
