@@ -48,6 +48,7 @@ class TaskPoll:
     status: str
     percent_complete: int | None
     course_pk: str | None  # set once the task answered 303
+    started: datetime | None = None  # when Learn says the copy began running, on Learn's clock
 
     @property
     def finished(self) -> bool:
@@ -62,6 +63,17 @@ class RetryPolicy:
     attempts: int = 5
     max_wait: float = 60.0
     budget: int = 500
+
+
+def learn_datetime(value: object) -> datetime | None:
+    """A timestamp as Learn writes it (ISO 8601, UTC when no zone is given), or None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def course_path(course_id: str, version: str = "v3") -> str:
@@ -196,14 +208,16 @@ class LearnClient:
         status = str(body.get("status") or ("Complete" if response.status_code == 303 else ""))
         percent = body.get("percentComplete")
         percent_complete = int(percent) if isinstance(percent, int | float) else None
+        started = learn_datetime(body.get("started"))
         if response.status_code == 200:
-            return TaskPoll(status, percent_complete, None)
+            return TaskPoll(status, percent_complete, None, started)
         course_location = response.headers.get("Location")
         if not course_location:
             raise LearnProtocolError(303, "task finished without a Location header",
                                      endpoint=endpoint)
         course_pk = urlsplit(self.resolve(course_location)).path.rstrip("/").rsplit("/", 1)[-1]
-        return TaskPoll(status, 100 if percent_complete is None else percent_complete, course_pk)
+        return TaskPoll(status, 100 if percent_complete is None else percent_complete, course_pk,
+                        started)
 
     async def get_course(self, course_id: str, fields: str) -> dict[str, Any]:
         """GET one course (any id form) trimmed to `fields`; LearnNotFound if absent."""

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 
-from rollover.client import LearnClient, TaskPoll
+from rollover.client import LearnClient, TaskPoll, learn_datetime
 from rollover.errors import (
     CopyOutcomeUnknown,
     LearnAuthError,
@@ -30,6 +30,7 @@ from rollover.errors import (
     RolloverError,
 )
 from rollover.ledger import TERMINAL, Ledger, LedgerRow, State
+from rollover.pacing import CopyPace, Sighting
 from rollover.plan import copy_body, id_form
 from rollover.window import Window
 
@@ -63,13 +64,6 @@ class RunOutcome:
     parked: list[str] = field(default_factory=list)  # rows left polling past --task-timeout
 
 
-def next_poll_gap(previous: float | None, poll: TaskPoll | None, options: RunOptions) -> float:
-    """Seconds until the next poll: --poll-min first, then doubling up to --poll-max."""
-    if previous is None:
-        return options.poll_min
-    return min(options.poll_max, max(options.poll_min, previous * 2))
-
-
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -94,6 +88,9 @@ class Rollover:
         self._sleep = sleep
         self._stop = stop or asyncio.Event()
         self._in_flight = 0
+        self._posted_here: set[str] = set()
+        self.pace = CopyPace(poll_min=options.poll_min, poll_max=options.poll_max,
+                             concurrency=options.concurrency)
         self._admission = asyncio.Condition()
         self.outcome = RunOutcome()
 
@@ -126,7 +123,7 @@ class Rollover:
     async def _admit(self) -> bool:
         async with self._admission:
             await self._admission.wait_for(
-                lambda: self._in_flight < self.options.concurrency or self._stop.is_set())
+                lambda: self._in_flight < self.pace.window or self._stop.is_set())
             if self._stop.is_set():
                 return False
             refusal = self._start_refused()
@@ -230,6 +227,7 @@ class Rollover:
             self.ledger.record_failed(target, f"Learn refused the copy: {exc.learn_message}")
         else:
             self.ledger.record_location(target, location)
+            self._posted_here.add(target)
 
     async def _reconcile(self, row: LedgerRow) -> None:
         """A copy was (maybe) requested but no task Location is known: ask Learn's courses."""
@@ -247,7 +245,7 @@ class Rollover:
         except LearnNotFound:
             self.ledger.record_not_sent(target, "no course found: the copy did not happen")
             return
-        created = _learn_datetime(course.get("created"))
+        created = learn_datetime(course.get("created"))
         intent_at = row.intent_at or self._clock()
         if created is None:
             self.ledger.record_needs_review(
@@ -265,11 +263,14 @@ class Rollover:
     async def _await_task(self, row: LedgerRow) -> bool:
         """Poll the recorded task Location until the copy is complete."""
         target, location = row.target_course_id, row.task_location or ""
-        started = row.requested_at or self._clock()
-        gap: float | None = None
-        poll: TaskPoll | None = None
+        posted = row.requested_at or self._clock()
+        # Only a copy posted by this run tells when first polls should be made; one resumed
+        # from an earlier run is simply polled as soon as allowed.
+        learning = target in self._posted_here
+        gap = max(self.options.poll_min, self.pace.first_poll - _seconds(posted, self._clock()))
+        sighting: Sighting | None = None
+        was_queued, first = False, True
         while True:
-            gap = next_poll_gap(gap, poll, self.options)
             if not await self._pause(gap):
                 return False
             try:
@@ -277,7 +278,11 @@ class Rollover:
             except (LearnNotFound, LearnProtocolError) as exc:
                 await self._task_lost(row, exc.learn_message)
                 return True
+            if first and learning:
+                self.pace.learn_first_poll(poll.finished)
+            first = False
             if poll.course_pk is not None:
+                self.pace.copy_completed(was_queued=was_queued)
                 warning = (f"Learn finished the copy with status {poll.status}"
                            if poll.status in UNFINISHED_TASK else None)
                 self.ledger.record_copied(target, poll.course_pk, warning=warning)
@@ -285,11 +290,22 @@ class Rollover:
             if poll.finished:  # CompleteWithErrors / Incomplete answered as a 200
                 await self._task_lost(row, f"Learn finished the copy with status {poll.status}")
                 return True
-            elapsed = (self._clock() - started).total_seconds()
+            if poll.status == "Queued":
+                if was_queued:  # sitting in Learn's queue, not just caught before its start
+                    self.pace.copy_queued()
+                was_queued = True
+            now = self._clock()
+            elapsed = _seconds(posted, now)
             if elapsed > self.options.task_timeout:
                 log.warning("task.timeout", target=target, task=location, elapsed=elapsed)
                 self.outcome.parked.append(target)
                 return False
+            gap = self.pace.next_gap(
+                status=poll.status, percent=poll.percent_complete, now=now.timestamp(),
+                running_since=_running_since(poll, posted, now), previous=sighting,
+                previous_gap=gap)
+            if poll.status == "Running" and poll.percent_complete:
+                sighting = Sighting(now.timestamp(), poll.percent_complete)
 
     async def _task_lost(self, row: LedgerRow, reason: str) -> None:
         """The task can no longer tell us how the copy ended: find the course, never re-POST."""
@@ -355,18 +371,20 @@ class Rollover:
         return sleeper in done and not self._stop.is_set()
 
 
+def _seconds(since: datetime, until: datetime) -> float:
+    return (until - since).total_seconds()
+
+
+def _running_since(poll: TaskPoll, posted: datetime, now: datetime) -> float | None:
+    """When the task began running, on this machine's clock: Learn's `started`, kept between
+    our POST and now, since the two clocks differ."""
+    if poll.started is None:
+        return None
+    return min(now, max(posted, poll.started)).timestamp()
+
+
 def _warning(reason: str) -> str | None:
     return reason if any(status in reason for status in UNFINISHED_TASK) else None
-
-
-def _learn_datetime(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def results_status(state: State) -> str:

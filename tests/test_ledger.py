@@ -59,13 +59,24 @@ def test_every_transition_is_durable_at_once(tmp_path: Path) -> None:
             assert reader.row("BIO-101-SP27").state is State.INTENT
 
 
-def test_wal_and_full_sync_and_owner_only(tmp_path: Path) -> None:
-    """The ledger is WAL, synchronous=FULL, and readable only by its owner."""
+def test_wal_owner_only_and_the_intent_synced_to_disk(tmp_path: Path) -> None:
+    """WAL, owner-only; the intent before a POST is committed FULL, other writes NORMAL."""
     path = tmp_path / "l.sqlite"
     with Ledger(path) as opened:
         db = opened._db
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert db.execute("PRAGMA synchronous").fetchone()[0] == 2
+        opened.sync_manifest([spec()])
+        statements: list[str] = []
+        db.set_trace_callback(statements.append)
+        opened.record_intent("BIO-101-SP27")
+        intent = statements[:]
+        statements.clear()
+        opened.record_location("BIO-101-SP27", "/t")
+        db.set_trace_callback(None)
+        assert intent[0] == "PRAGMA synchronous=FULL"
+        assert intent.index("COMMIT") < intent.index("PRAGMA synchronous=NORMAL")
+        assert not any("synchronous" in statement for statement in statements)
+        assert db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 

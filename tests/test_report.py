@@ -1,4 +1,4 @@
-"""Results CSV, off-peak windows and the poll schedule: small pure pieces."""
+"""Results CSV and off-peak windows: small pure pieces."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from rollover.client import TaskPoll
-from rollover.engine import RunOptions, next_poll_gap
 from rollover.errors import UsageError
 from rollover.ledger import Ledger, RowSpec
 from rollover.report import COLUMNS, write_results
@@ -51,14 +49,3 @@ def test_bad_window_is_a_usage_error(text: str) -> None:
     """A malformed --window names itself and the expected form."""
     with pytest.raises(UsageError, match="--window"):
         Window.parse(text, UTC)
-
-
-def test_poll_gaps_start_at_min_and_back_off_to_max() -> None:
-    """First poll at --poll-min, then doubling, never beyond --poll-max."""
-    options = RunOptions(poll_min=1.0, poll_max=10.0)
-    running = TaskPoll("Running", 10, None)
-    gaps, gap = [], None
-    for _ in range(6):
-        gap = next_poll_gap(gap, running if gap else None, options)
-        gaps.append(gap)
-    assert gaps == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
