@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,9 @@ from rollover.sandbox import (
     request_body_schema,
     validate_request_body,
 )
+from rollover.sandbox.catalog import Catalog, Course
 from rollover.sandbox.copying import CopyQueue
+from rollover.sandbox.server import _listen
 from rollover.sandbox.spec import load_spec
 
 API = "/learn/api/public"
@@ -78,6 +81,12 @@ async def copy_new(
         json={"targetCourse": {"courseId": target}},
         headers=headers,
     )
+
+
+def primary_id_of(find: Callable[[str], Course | None], ref: str) -> str | None:
+    """The primary id of the course `find` returns for `ref`, or None when it finds none."""
+    course = find(ref)
+    return course.primary_id if course is not None else None
 
 
 def make(clock: FakeClock, **options: Any) -> LearnSandbox:
@@ -425,6 +434,88 @@ def test_lognormal_durations_are_seeded_and_capped() -> None:
     assert max(durations(3)) == 5.0 and len(set(durations(3))) > 2
 
 
+def post(queue: CopyQueue, now: float, duration: float) -> None:
+    """Schedule one copy of _1_1 into _2_1 at `now` taking `duration` seconds."""
+    queue.schedule(source_primary_id="_1_1", source_course_id="S", target_primary_id="_2_1",
+                   into_existing=True, now=now, duration=duration, outcome="Complete")
+
+
+@pytest.mark.parametrize(
+    ("slots", "durations", "ideal"),
+    [
+        # Slot A takes 3; slot B takes 1, then 1 (free at 1), then 2 (free at 2): B ends at 4.
+        (2, [3.0, 1.0, 1.0, 2.0], 4.0),
+        # FIFO, not the best packing: 1 and 1 fill both slots, so 2 ends at 3 (optimal is 2).
+        (2, [1.0, 1.0, 2.0], 3.0),
+        (1, [2.0, 0.5, 1.5], 4.0),
+    ],
+)
+def test_ideal_makespan_replays_durations_fifo_on_the_slots_with_no_posting_delay(
+    slots: int, durations: list[float], ideal: float
+) -> None:
+    """ideal_makespan ignores when tasks were posted; busy_span is first post to last end."""
+    queue = CopyQueue.with_slots(slots)
+    for n, duration in enumerate(durations):
+        post(queue, 100.0 + 10.0 * n, duration)
+    assert queue.ideal_makespan() == ideal
+    last_end = 100.0 + 10.0 * (len(durations) - 1) + durations[-1]
+    assert queue.busy_span() == last_end - 100.0
+    assert queue.summary() == {
+        "slots": slots, "tasks": len(durations), "ideal_makespan": ideal,
+        "busy_span": last_end - 100.0, "first_posted": 100.0, "last_end": last_end,
+    }
+
+
+def test_empty_queue_has_zero_spans_and_no_first_post() -> None:
+    """With no copies both spans are 0 and first_posted/last_end are None."""
+    assert CopyQueue.with_slots(3).summary() == {
+        "slots": 3, "tasks": 0, "ideal_makespan": 0.0, "busy_span": 0.0,
+        "first_posted": None, "last_end": None,
+    }
+
+
+def test_finished_copies_are_taken_once_in_end_order_ties_in_posting_order() -> None:
+    """take_finished hands out ended tasks by (end, posted, posting order), each only once."""
+    queue = CopyQueue.with_slots(4)
+    for now, duration in [(0.0, 9.0), (1.0, 2.0), (2.0, 1.0), (3.0, 5.0), (3.0, 5.0)]:
+        post(queue, now, duration)
+    # Ends: _1_1 at 9, _2_1 and _3_1 at 3; _4_1 takes the last free slot and _5_1 the slot _2_1
+    # frees, so both end at 8 having been posted at 3: only posting order tells them apart.
+    assert [t.id for t in queue.take_finished(2.9)] == []
+    assert [t.id for t in queue.take_finished(3.0)] == ["_2_1", "_3_1"]
+    restored = CopyQueue.from_dict(queue.to_dict())
+    for current in (queue, restored):
+        assert [t.id for t in current.take_finished(100.0)] == ["_4_1", "_5_1", "_1_1"]
+        assert current.take_finished(200.0) == []
+        assert all(t.applied for t in current.tasks.values())
+
+
+def test_copies_into_one_course_land_in_the_order_they_finish() -> None:
+    """Copies with varied durations into one shell add content in end order, not posting order."""
+    clock = FakeClock()
+    sandbox = make(clock, slots=3, copy_sigma=1.5, seed=2)
+    shell = sandbox.course("courseId:HIST200-SP26")
+    assert shell is not None
+    sources = ["BIO101-SP26", "CHEM110-SP26", "BIO101-SP26", "CHEM110-SP26", "BIO101-SP26"]
+
+    async def scenario(client: httpx.AsyncClient) -> None:
+        headers = await bearer(client)
+        for source in sources:
+            response = await client.post(
+                f"{API}/v2/courses/courseId:{source}/copy",
+                json={"targetCourse": {"id": shell.primary_id}}, headers=headers,
+            )
+            assert response.status_code == 202
+            clock.advance(0.1)
+        clock.advance(3600)
+        await client.get(f"{API}/v1/terms", headers=headers)
+
+    run(sandbox, scenario)
+    by_end = sorted(sandbox.queue.tasks.values(), key=lambda t: t.end)
+    assert shell.content == [t.source_course_id for t in by_end]
+    assert shell.content != sources
+
+
 # -- courses, terms and PATCH --------------------------------------------------------------------
 
 
@@ -541,6 +632,79 @@ def test_course_list_filter_matches_substrings_and_pages_host_relative() -> None
     run(sandbox, scenario)
 
 
+def test_lookups_follow_a_patched_external_id_and_survive_a_reload() -> None:
+    """A PATCHed externalId finds the course; the old one finds nothing and is free again."""
+    sandbox = make(FakeClock())
+    course = sandbox.course("courseId:BIO101-SP26")
+    assert course is not None
+
+    async def scenario(client: httpx.AsyncClient) -> None:
+        headers = await bearer(client)
+        moved = await client.patch(f"{API}/v3/courses/courseId:BIO101-SP26",
+                                   json={"externalId": "BIO-MOVED"}, headers=headers)
+        assert moved.status_code == 200, moved.text
+        old = await client.get(f"{API}/v3/courses/externalId:BIO101-SP26", headers=headers)
+        assert old.status_code == 404
+        new = await client.get(f"{API}/v3/courses/externalId:BIO-MOVED", headers=headers)
+        assert new.status_code == 200 and new.json()["id"] == course.primary_id
+        reuse = await client.patch(f"{API}/v3/courses/courseId:CHEM110-SP26",
+                                   json={"externalId": "BIO101-SP26"}, headers=headers)
+        assert reuse.status_code == 200, "the old externalId is no longer taken"
+
+    run(sandbox, scenario)
+    reloaded = LearnSandbox.from_state(json.loads(json.dumps(sandbox.to_state())))
+    chem = sandbox.course("courseId:CHEM110-SP26")
+    assert chem is not None
+    for loaded in (sandbox, reloaded):
+        assert primary_id_of(loaded.course, "externalId:BIO-MOVED") == course.primary_id
+        assert primary_id_of(loaded.course, "courseId:BIO101-SP26") == course.primary_id
+        assert primary_id_of(loaded.course, "externalId:BIO101-SP26") == chem.primary_id
+
+
+def test_a_repeated_external_id_finds_the_oldest_holder_and_blocks_patches() -> None:
+    """A new course may repeat an externalId (Learn defaults it to the courseId, unchecked)."""
+    sandbox = make(FakeClock(), courses=[SeedCourse("OLD-1", "Old", external_id="SHARED")])
+
+    async def scenario(client: httpx.AsyncClient) -> None:
+        headers = await bearer(client)
+        assert (await copy_new(client, headers, "OLD-1", "SHARED")).status_code == 202
+        assert (await copy_new(client, headers, "OLD-1", "OTHER")).status_code == 202
+        found = await client.get(f"{API}/v3/courses/externalId:SHARED", headers=headers)
+        assert found.json()["courseId"] == "OLD-1"
+        taken = await client.patch(f"{API}/v3/courses/courseId:OTHER",
+                                   json={"externalId": "SHARED"}, headers=headers)
+        assert taken.status_code == 409
+        unchanged = await client.patch(f"{API}/v3/courses/courseId:OLD-1",
+                                       json={"name": "Old, renamed"}, headers=headers)
+        assert unchanged.status_code == 200
+        found = await client.get(f"{API}/v3/courses/externalId:SHARED", headers=headers)
+        assert found.json()["courseId"] == "OLD-1", "a PATCH keeps the holders' order"
+        await client.patch(f"{API}/v3/courses/courseId:OLD-1",
+                           json={"externalId": "OLD-1"}, headers=headers)
+        found = await client.get(f"{API}/v3/courses/externalId:SHARED", headers=headers)
+        assert found.json()["courseId"] == "SHARED"
+
+    run(sandbox, scenario)
+
+
+def test_course_id_taken_and_lookups_hold_after_many_courses() -> None:
+    """Every courseId added is taken and found, by courseId, externalId and uuid; others are not."""
+    catalog = Catalog()
+    for n in range(500):
+        catalog.add_course(course_id=f"C-{n}", name=f"C {n}", description="",
+                           external_id=f"E-{n}", term_primary_id=None, uuid=f"{n:032x}",
+                           now_iso="2026-01-01T00:00:00.000Z")
+    assert all(catalog.course_id_taken(f"C-{n}") for n in range(500))
+    assert not catalog.course_id_taken("C-500") and not catalog.course_id_taken("E-1")
+    for n in (0, 257, 499):
+        primary_id = primary_id_of(catalog.find_course, f"courseId:C-{n}")
+        assert primary_id is not None
+        assert primary_id_of(catalog.find_course, f"externalId:E-{n}") == primary_id
+        assert primary_id_of(catalog.find_course, f"uuid:{n:032x}") == primary_id
+    assert catalog.find_course("courseId:E-1") is None
+    assert catalog.find_course("name:C 1") is None
+
+
 def test_unknown_path_is_a_learn_shaped_404() -> None:
     """A path Learn does not serve answers 404 in Learn's error shape."""
     sandbox = make(FakeClock())
@@ -630,6 +794,46 @@ def test_calls_are_counted_per_endpoint_template_and_served_as_json() -> None:
         "GET /v3/courses/{id}": 1,
     }
     assert record["copies_per_target"] == {"NEW": 1}
+
+
+def test_summary_serves_counts_and_queue_spans_without_the_events() -> None:
+    """/__sandbox__/summary has only counts and the queue; /record adds the same queue."""
+    clock = FakeClock()
+    sandbox = make(clock, slots=2, copy_seconds=10.0)
+
+    async def scenario(client: httpx.AsyncClient) -> tuple[dict[str, Any], dict[str, Any]]:
+        headers = await bearer(client)
+        for target in ("A", "B", "C"):
+            await copy_new(client, headers, "BIO101-SP26", target)
+            clock.advance(1)
+        await client.patch(f"{API}/v3/courses/courseId:A", json={"name": "Early"},
+                           headers=headers)
+        await client.post(f"{API}/v2/courses/courseId:BIO101-SP26/copy",
+                          json={"targetCourse": {"id": "courseId:A"}}, headers=headers)
+        clock.advance(60)
+        await client.patch(f"{API}/v3/courses/courseId:B", json={"name": "Late"},
+                           headers=headers)
+        summary = (await client.get("/__sandbox__/summary")).json()
+        record = (await client.get("/__sandbox__/record")).json()
+        return summary, record
+
+    summary, record = run(sandbox, scenario)
+    start = 1_790_000_000.0
+    # Slots: A 0-10 then C 10-20 (posted at 2); B 1-11 then the copy into A 11-21 (posted at 3).
+    queue = {"slots": 2, "tasks": 4, "ideal_makespan": 20.0, "busy_span": 21.0,
+             "first_posted": start, "last_end": start + 21}
+    assert summary == {
+        "calls": {"POST /v1/oauth2/token": 1, "POST /v2/courses/{id}/copy": 4,
+                  "PATCH /v3/courses/{id}": 2},
+        "faults": {},
+        "queue": queue,
+        "copies": 4,
+        "patches": 2,
+        "patches_before_copy_complete": 1,
+        "max_copies_per_target": 2,
+    }
+    assert record["queue"] == queue
+    assert len(record["copies"]) == 4 and record["copies_per_target"]["A"] == 2
 
 
 # -- persistence, config, spec, server -----------------------------------------------------------
@@ -725,3 +929,26 @@ def test_sandbox_server_serves_on_loopback() -> None:
         )
         assert response.status_code == 200
     assert sandbox.record.calls["POST /v1/oauth2/token"] == 1
+
+
+def test_served_connections_have_nagle_off() -> None:
+    """Connections accepted on the server's listener get TCP_NODELAY from asyncio (Nagle off)."""
+
+    async def nodelay_of_accepted_connection() -> int:
+        listener = _listen("127.0.0.1", 0)
+        accepted: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        class Probe(asyncio.Protocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                sock = transport.get_extra_info("socket")
+                accepted.set_result(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                transport.close()
+
+        server = await asyncio.get_running_loop().create_server(Probe, sock=listener)
+        async with server:
+            _, writer = await asyncio.open_connection(*listener.getsockname()[:2])
+            nodelay = await accepted
+            writer.close()
+            return nodelay
+
+    assert asyncio.run(nodelay_of_accepted_connection()) != 0

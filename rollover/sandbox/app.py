@@ -78,7 +78,10 @@ def create_app(sandbox: LearnSandbox, *, state_path: Path | None = None) -> Star
         return sandbox.unknown_endpoint(request.method, _auth(request))
 
     async def record(request: Request) -> Response:
-        return JSONResponse(sandbox.record.to_dict())
+        return JSONResponse({**sandbox.record.to_dict(), "queue": sandbox.queue.summary()})
+
+    async def summary(request: Request) -> Response:
+        return JSONResponse({**sandbox.record.summary(), "queue": sandbox.queue.summary()})
 
     routes = [
         Route(f"{API}/v1/oauth2/token", endpoint(token), methods=["POST"]),
@@ -94,6 +97,7 @@ def create_app(sandbox: LearnSandbox, *, state_path: Path | None = None) -> Star
         Route(f"{API}/v1/terms", endpoint(terms), methods=["GET"]),
         Route(f"{API}/v1/terms/{{term}}", endpoint(term), methods=["GET"]),
         Route("/__sandbox__/record", record, methods=["GET"]),
+        Route("/__sandbox__/summary", summary, methods=["GET"]),
         Route("/{path:path}", endpoint(unknown), methods=ANY_METHOD),
     ]
     return Starlette(routes=routes)

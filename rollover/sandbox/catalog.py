@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import copy
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .replies import LearnRefusal, iso_time, parse_iso
+from .replies import LearnRefusal, iso_time, json_copy, parse_iso
 from .spec import validate_request_body
 
 COURSE_PATCH_PATH = "/learn/api/public/v3/courses/{courseId}"
@@ -28,6 +28,10 @@ READ_ONLY_COURSE_FIELDS = (
 
 # What a finished copy carries over from its source onto a new course, over anything set before.
 COPIED_COURSE_FIELDS = ("name", "description", "termId", "availability")
+
+# The course fields a `{courseId}` path value may name a course by, besides the primary id.
+# `Catalog` indexes them, so only `add_course` and `patch_course` may change them.
+INDEXED_COURSE_FIELDS = ("courseId", "externalId", "uuid")
 
 
 @dataclass
@@ -60,6 +64,22 @@ class Catalog:
     courses: dict[str, Course] = field(default_factory=dict)
     terms: dict[str, dict[str, Any]] = field(default_factory=dict)
     next_id: int = 1
+    # value -> courses holding it, in creation order. Lists, not single courses, because Learn
+    # lets externalIds repeat (a new course takes its courseId as externalId unchecked), and a
+    # lookup then finds the oldest holder, as a scan in creation order would.
+    _by_field: dict[str, dict[str, list[Course]]] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
+    _terms_by_external_id: dict[str, dict[str, Any]] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        self._by_field = {name: {} for name in INDEXED_COURSE_FIELDS}
+        for course in self.courses.values():
+            self._index_course(course)
+        for term in self.terms.values():
+            self._terms_by_external_id.setdefault(term["externalId"], term)
 
     def new_primary_id(self) -> str:
         """A fresh `_N_1` primary id."""
@@ -77,6 +97,7 @@ class Catalog:
             "availability": {"available": "Yes", "duration": {"type": "Continuous"}},
         }
         self.terms[term["id"]] = term
+        self._terms_by_external_id.setdefault(external_id, term)
         return term
 
     def add_course(
@@ -117,6 +138,7 @@ class Catalog:
             data["termId"] = term_primary_id
         course = Course(data)
         self.courses[primary_id] = course
+        self._index_course(course)
         return course
 
     def find_course(self, ref: str) -> Course | None:
@@ -124,10 +146,8 @@ class Catalog:
         key, value = _split_ref(ref)
         if key == "id":
             return self.courses.get(value)
-        json_key = {"courseId": "courseId", "externalId": "externalId", "uuid": "uuid"}.get(key)
-        if json_key is None:
-            return None
-        return next((c for c in self.courses.values() if c.data.get(json_key) == value), None)
+        holders = self._holders(key, value)
+        return holders[0] if holders else None
 
     def find_term(self, ref: str) -> dict[str, Any] | None:
         """The term named by `ref`: `_N_1` or `externalId:X`."""
@@ -135,7 +155,7 @@ class Catalog:
         if key == "id":
             return self.terms.get(value)
         if key == "externalId":
-            return next((t for t in self.terms.values() if t["externalId"] == value), None)
+            return self._terms_by_external_id.get(value)
         return None
 
     def finish_copy(
@@ -148,7 +168,7 @@ class Catalog:
             # Learn's trap: the copy overwrites whatever was patched while it ran.
             for name in COPIED_COURSE_FIELDS:
                 if name in source.data:
-                    target.data[name] = copy.deepcopy(source.data[name])
+                    target.data[name] = json_copy(source.data[name])
                 else:
                     target.data.pop(name, None)
         target.content.append(source.course_id)
@@ -156,7 +176,7 @@ class Catalog:
 
     def course_id_taken(self, course_id: str) -> bool:
         """Whether any course (one still being copied included) already has this courseId."""
-        return any(c.course_id == course_id for c in self.courses.values())
+        return bool(self._holders("courseId", course_id))
 
     def search(self, query: dict[str, str]) -> list[dict[str, Any]]:
         """Courses whose courseId/externalId/name contain the filter, as Learn's list matches."""
@@ -180,7 +200,7 @@ class Catalog:
         problems = validate_request_body("patch", COURSE_PATCH_PATH, body)
         if problems:
             raise LearnRefusal(400, "Invalid request body: " + "; ".join(problems))
-        changes = copy.deepcopy(body)
+        changes = json_copy(body)
         if "termId" in changes:
             term = self.find_term(changes["termId"])
             if term is None:
@@ -188,8 +208,7 @@ class Catalog:
             changes["termId"] = term["id"]
         external_id = changes.get("externalId")
         if external_id is not None and any(
-            c.data.get("externalId") == external_id and c is not course
-            for c in self.courses.values()
+            c is not course for c in self._holders("externalId", external_id)
         ):
             raise LearnRefusal(
                 409,
@@ -199,7 +218,31 @@ class Catalog:
         merged = _merge(course.data, changes)
         _check_availability(merged, changes)
         merged["modified"] = now_iso
+        moved = [name for name in INDEXED_COURSE_FIELDS
+                 if merged.get(name) != course.data.get(name)]
+        self._unindex_course(course, moved)
         course.data = merged
+        self._index_course(course, moved)
+
+    def _holders(self, name: str, value: str) -> list[Course]:
+        return self._by_field.get(name, {}).get(value, [])
+
+    def _index_course(self, course: Course, names: Iterable[str] = INDEXED_COURSE_FIELDS) -> None:
+        # Appending keeps each list in creation order: courses are indexed as they are created,
+        # and a PATCH only moves a course to an externalId no other course holds (the 409 rule).
+        for name in names:
+            value = course.data.get(name)
+            if isinstance(value, str):
+                self._by_field[name].setdefault(value, []).append(course)
+
+    def _unindex_course(self, course: Course, names: Iterable[str]) -> None:
+        for name in names:
+            value = course.data.get(name)
+            if isinstance(value, str):
+                holders = self._by_field[name][value]
+                holders.remove(course)
+                if not holders:
+                    del self._by_field[name][value]
 
 
 def _split_ref(ref: str) -> tuple[str, str]:
@@ -212,12 +255,12 @@ def _split_ref(ref: str) -> tuple[str, str]:
 
 
 def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    merged = copy.deepcopy(base)
+    merged: dict[str, Any] = json_copy(base)
     for key, value in changes.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = _merge(merged[key], value)
         else:
-            merged[key] = copy.deepcopy(value)
+            merged[key] = json_copy(value)
     return merged
 
 

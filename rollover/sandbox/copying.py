@@ -6,6 +6,7 @@ start = max(post time, the earliest moment a slot frees), end = start + duration
 
 from __future__ import annotations
 
+import heapq
 import math
 import random
 from dataclasses import asdict, dataclass, field
@@ -54,6 +55,19 @@ class CopyQueue:
     slot_free_at: list[float]
     tasks: dict[str, CopyTask] = field(default_factory=dict)
     next_id: int = 1
+    # A heap of the unapplied tasks as (end, posted, place in `tasks`, id): finished copies are
+    # applied by end time, ties in posting order, without every request scanning every task.
+    _unapplied: list[tuple[float, float, int, str]] = field(
+        init=False, repr=False, compare=False, default_factory=list
+    )
+
+    def __post_init__(self) -> None:
+        self._unapplied = [
+            (task.end, task.posted, place, task.id)
+            for place, task in enumerate(self.tasks.values())
+            if not task.applied
+        ]
+        heapq.heapify(self._unapplied)
 
     @classmethod
     def with_slots(cls, slots: int) -> CopyQueue:
@@ -88,13 +102,50 @@ class CopyQueue:
             outcome=outcome,
         )
         self.next_id += 1
+        heapq.heappush(self._unapplied, (task.end, task.posted, len(self.tasks), task.id))
         self.tasks[task.id] = task
         return task
 
-    def finished_unapplied(self, now: float) -> list[CopyTask]:
-        """Tasks that have ended by `now` but whose effect is not applied yet, in end order."""
-        due = [t for t in self.tasks.values() if not t.applied and t.done_at(now)]
-        return sorted(due, key=lambda t: (t.end, t.posted))
+    def take_finished(self, now: float) -> list[CopyTask]:
+        """Mark applied and return the tasks ended by `now` and not applied yet, in end order."""
+        due = []
+        while self._unapplied and self._unapplied[0][0] <= now:
+            task = self.tasks[heapq.heappop(self._unapplied)[3]]
+            task.applied = True
+            due.append(task)
+        return due
+
+    def ideal_makespan(self) -> float:
+        """How long these tasks would take if all were posted at once: FIFO on the same slots."""
+        # The floor under any client's makespan: no posting delay, each task (in posting order)
+        # to the slot that frees first, as `schedule` does. Not the optimal packing.
+        slot_free_at = [0.0] * len(self.slot_free_at)
+        for task in self.tasks.values():
+            heapq.heapreplace(slot_free_at, slot_free_at[0] + (task.end - task.start))
+        return max(slot_free_at)
+
+    def busy_span(self) -> float:
+        """Seconds from the first copy posted to the last copy finished; 0 with no copies."""
+        if not self.tasks:
+            return 0.0
+        return self._last_end() - self._first_posted()
+
+    def summary(self) -> dict[str, Any]:
+        """Slots, task count and the spans above, as /__sandbox__/record and summary show them."""
+        return {
+            "slots": len(self.slot_free_at),
+            "tasks": len(self.tasks),
+            "ideal_makespan": self.ideal_makespan(),
+            "busy_span": self.busy_span(),
+            "first_posted": self._first_posted() if self.tasks else None,
+            "last_end": self._last_end() if self.tasks else None,
+        }
+
+    def _first_posted(self) -> float:
+        return min(task.posted for task in self.tasks.values())
+
+    def _last_end(self) -> float:
+        return max(task.end for task in self.tasks.values())
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""

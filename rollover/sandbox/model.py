@@ -7,7 +7,6 @@ returns a `Reply`. Nothing awaits, so concurrent requests cannot interleave a ch
 
 from __future__ import annotations
 
-import copy
 import json
 import random
 import time
@@ -25,6 +24,7 @@ from .replies import (
     LearnRefusal,
     Reply,
     iso_time,
+    json_copy,
     learn_error_body,
     page_of,
     trim_fields,
@@ -265,7 +265,7 @@ class LearnSandbox:
         course.copy_task = task.id
         self.record.copies.append(
             CopyEvent(source.course_id, course.course_id, course.primary_id, into_existing,
-                      task.id, now, options=copy.deepcopy(body.get("copy")))
+                      task.id, now, options=json_copy(body.get("copy")))
         )
         if self.config.drop_copy_response_rate and (
             self.fault_rng.random() < self.config.drop_copy_response_rate
@@ -282,8 +282,7 @@ class LearnSandbox:
         return "Complete"
 
     def _apply_finished_copies(self, now: float) -> None:
-        for task in self.queue.finished_unapplied(now):
-            task.applied = True
+        for task in self.queue.take_finished(now):
             self.catalog.finish_copy(
                 task.source_primary_id, task.target_primary_id,
                 into_existing=task.into_existing, end_iso=iso_time(task.end),
@@ -317,7 +316,7 @@ class LearnSandbox:
         self.catalog.patch_course(course, body, iso_time(now))
         task = self.queue.tasks.get(course.copy_task) if course.copy_task else None
         self.record.patches.append(
-            PatchEvent(course.primary_id, course.course_id, copy.deepcopy(body), now,
+            PatchEvent(course.primary_id, course.course_id, json_copy(body), now,
                        copy_complete=task is None or task.applied)
         )
         return Reply(200, course.data)

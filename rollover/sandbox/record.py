@@ -44,6 +44,17 @@ class SandboxRecord:
         """How many applied copy requests each target courseId received."""
         return dict(Counter(event.target_course_id for event in self.copies))
 
+    def summary(self) -> dict[str, Any]:
+        """Counts without the events: small enough to fetch after a 10,000-course run."""
+        return {
+            "calls": dict(self.calls),
+            "faults": dict(self.faults),
+            "copies": len(self.copies),
+            "patches": len(self.patches),
+            "patches_before_copy_complete": sum(not p.copy_complete for p in self.patches),
+            "max_copies_per_target": max(self.copies_per_target().values(), default=0),
+        }
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form; `from_dict` reads it back."""
         return {

@@ -21,8 +21,10 @@ def _config(app: Starlette, host: str, port: int) -> Any:
 
 
 def _listen(host: str, port: int) -> socket.socket:
-    # Binding here, not inside uvicorn, makes port 0 knowable before serving starts.
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # Binding here, not inside uvicorn, makes port 0 knowable before serving starts. The explicit
+    # IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and
+    # without it a keep-alive answer's body waits out the client's delayed ACK (~40 ms a call).
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind((host, port))
     listener.listen(128)
