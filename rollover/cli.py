@@ -24,6 +24,7 @@ from rollover.engine import RunOptions
 from rollover.errors import ManifestInvalid, RolloverError, UsageError
 from rollover.ledger import LedgerRow
 from rollover.manifest import Manifest
+from rollover.plan import ASSUMED_COPY_SECONDS, ASSUMED_SLOTS, DEFAULT_DAILY_QUOTA, CallEstimate
 from rollover.window import Window
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -107,9 +108,12 @@ _timezone_option = click.option(
 @click.option("--results", type=click.Path(dir_okay=False, path_type=Path),
               help="The results CSV (default: <manifest>.results.csv beside it).")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=4, show_default=True,
-              help="Copies in flight at once.")
+              help="Most copies in flight at once; within it the run adapts to how fast "
+                   "Learn's copy queue drains.")
 @click.option("--poll-min", type=click.FloatRange(0, min_open=True), default=1.0,
-              show_default=True, help="Seconds from an accepted copy to its first poll.")
+              show_default=True,
+              help="Seconds from an accepted copy to its first poll, at least, and the "
+                   "shortest gap between polls; later first polls follow the copy times seen.")
 @click.option("--poll-max", type=click.FloatRange(0, min_open=True), default=60.0,
               show_default=True, help="Longest gap in seconds between two polls of one task.")
 @click.option("--task-timeout", type=click.FloatRange(0, min_open=True), default=21600.0,
@@ -150,10 +154,17 @@ def run(manifest: Path, base_url: str | None, sandbox: bool, sandbox_config: Pat
     ledger_path, results_path = ledger or default_ledger, results or default_results
     loaded = _manifest(manifest, tz)
 
+    def announce(plan: CallEstimate) -> None:
+        if not plan.rows:
+            click.echo("Plan: no copy left to start; finishing what the ledger has in flight.")
+            return
+        click.echo(f"Plan: {plan.rows} of {len(loaded.rows)} rows to copy; "
+                   f"about {plan.calls} API calls; {_duration_text(plan, concurrency)}")
+
     def go(site: runner.Site) -> runner.RunReport:
         return asyncio.run(runner.run(loaded, site, ledger_path=ledger_path,
                                       results_path=results_path, options=options,
-                                      handle_signals=True))
+                                      handle_signals=True, on_plan=announce))
 
     if sandbox:
         from rollover.rehearsal import sandbox_site, state_path_for
@@ -229,6 +240,21 @@ def validate(manifest: Path, timezone: str | None, sandbox: bool) -> None:
     click.echo(f"  copies into existing shells: {plan.into_existing}")
     click.echo(f"  courses to patch afterwards: {plan.to_patch}")
     click.echo(f"Estimated API calls: {plan.calls} (about {plan.per_course:.1f} per course)")
+    click.echo(f"Estimated duration: {_duration_text(plan, RunOptions().concurrency)}")
+    if plan.shortfall(None):
+        click.echo(f"Warning: {plan.calls} calls is more than Learn's default daily quota of "
+                   f"{DEFAULT_DAILY_QUOTA}, which every integration on the key shares. Run "
+                   "with --quota-reserve N so the run stops before the quota does; re-runs "
+                   "continue where it stopped.")
+    else:
+        click.echo(f"Quota: {plan.calls} of Learn's default {DEFAULT_DAILY_QUOTA} calls a day "
+                   "(the site's remaining quota is checked when the run starts).")
+
+
+def _duration_text(plan: CallEstimate, concurrency: int) -> str:
+    minutes = plan.duration(concurrency) / 60
+    return (f"about {minutes:.0f} min if copies take ~{ASSUMED_COPY_SECONDS:.0f} s each with "
+            f"{min(concurrency, ASSUMED_SLOTS)} at once (Learn's copy queue decides)")
 
 
 _ledger_option = click.option(

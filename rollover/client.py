@@ -65,6 +65,9 @@ class RetryPolicy:
     budget: int = 500
 
 
+POOL_CONNECTIONS = 2
+
+
 def learn_datetime(value: object) -> datetime | None:
     """A timestamp as Learn writes it (ISO 8601, UTC when no zone is given), or None."""
     if not isinstance(value, str):
@@ -149,7 +152,13 @@ class LearnClient:
         self._http = httpx.AsyncClient(
             base_url=self.base_url, transport=transport, timeout=timeout,
             follow_redirects=False, verify=verify,
+            limits=httpx.Limits(max_connections=POOL_CONNECTIONS,
+                                max_keepalive_connections=POOL_CONNECTIONS),
         )
+        # A few kept-alive connections serve every worker. Requests wait for one here rather
+        # than inside httpcore, whose pool rescans every waiting request on each event: with
+        # dozens of workers that scan costs more CPU than the requests themselves.
+        self._connections = asyncio.Semaphore(POOL_CONNECTIONS)
         self._retry = retry or RetryPolicy()
         self._retries_left = self._retry.budget
         self._sleep = sleep
@@ -306,9 +315,10 @@ class LearnClient:
     async def _raw(self, method: str, url: str, endpoint: str, token: str,
                    **kwargs: Any) -> httpx.Response:
         self.calls[endpoint] += 1
-        response = await self._http.request(
-            method, url, headers={"Authorization": f"Bearer {token}"}, **kwargs)
-        await response.aread()
+        async with self._connections:
+            response = await self._http.request(
+                method, url, headers={"Authorization": f"Bearer {token}"}, **kwargs)
+            await response.aread()
         self._note_rate_headers(response)
         return response
 

@@ -31,7 +31,7 @@ from rollover.errors import (
 )
 from rollover.ledger import TERMINAL, Ledger, LedgerRow, State
 from rollover.pacing import CopyPace, Sighting
-from rollover.plan import copy_body, id_form
+from rollover.plan import POLLS_PER_COPY, copy_body, id_form
 from rollover.window import Window
 
 log = structlog.get_logger("rollover.engine")
@@ -80,6 +80,7 @@ class Rollover:
         clock: Callable[[], datetime] = _utc_now,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         stop: asyncio.Event | None = None,
+        planned_calls: int | None = None,
     ) -> None:
         self.ledger = ledger
         self.client = client
@@ -89,6 +90,9 @@ class Rollover:
         self._stop = stop or asyncio.Event()
         self._in_flight = 0
         self._posted_here: set[str] = set()
+        self._planned_calls = planned_calls
+        self._quota_checked = False
+        self._pending_left = 0
         self.pace = CopyPace(poll_min=options.poll_min, poll_max=options.poll_max,
                              concurrency=options.concurrency)
         self._admission = asyncio.Condition()
@@ -110,11 +114,12 @@ class Rollover:
                     group.create_task(self._drive(row.target_course_id, holds_slot=True))
                 elif row.state in (State.COPIED, State.PATCHED):
                     group.create_task(self._drive(row.target_course_id, holds_slot=False))
-            for row in rows:
-                if row.state is not State.PENDING:
-                    continue
+            pending = [row for row in rows if row.state is State.PENDING]
+            self._pending_left = len(pending)
+            for row in pending:
                 if not await self._admit():
                     break
+                self._pending_left -= 1
                 group.create_task(self._drive(row.target_course_id, holds_slot=True))
         if self._stop.is_set() and self.outcome.stopped is None:
             self.outcome.stopped = "stop requested"
@@ -140,10 +145,33 @@ class Rollover:
         if window is not None and not window.contains(self._clock()):
             return f"outside the window {window}: new copies start at {window.start:%H:%M}"
         reserve, remaining = self.options.quota_reserve, self.client.quota_remaining
+        if remaining is not None and not self._quota_checked:
+            self._quota_checked = True
+            self._check_quota(remaining, reserve or 0)
         if reserve is not None and remaining is not None and remaining < reserve:
             return (f"quota reserve reached: {remaining} calls left, --quota-reserve {reserve}; "
-                    "run again when the site's quota has refilled")
+                    f"{self._when_to_rerun(remaining, reserve)}")
         return None
+
+    def _check_quota(self, remaining: int, reserve: int) -> None:
+        """Say once, as soon as Learn's remaining quota is known, if the plan does not fit."""
+        planned = self._planned_calls
+        if planned is not None and planned > remaining - reserve:
+            log.warning("quota.short", planned_calls=planned, quota_remaining=remaining,
+                        quota_reserve=reserve,
+                        message=f"this run needs about {planned} calls but Learn has "
+                                f"{remaining} left (reserve {reserve}): rows it cannot reach "
+                                "stay pending for the next run")
+
+    def _when_to_rerun(self, remaining: int, reserve: int) -> str:
+        """When the quota will have refilled enough for the rows still pending."""
+        limit = self.client.quota_limit
+        if not limit:
+            return "run again when the site's quota has refilled"
+        needed = reserve + round(self._pending_left * (2 + POLLS_PER_COPY)) - remaining
+        hours = max(0.0, needed) / (limit / 24)
+        return (f"the {self._pending_left} rows left need about {needed} more calls, which "
+                f"Learn's {limit} calls per 24 h refill in about {hours:.1f} h: run again then")
 
     async def _release(self) -> None:
         async with self._admission:
@@ -279,7 +307,7 @@ class Rollover:
                 await self._task_lost(row, exc.learn_message)
                 return True
             if first and learning:
-                self.pace.learn_first_poll(poll.finished)
+                self.pace.learn_first_poll(poll.finished, _seconds(posted, self._clock()))
             first = False
             if poll.course_pk is not None:
                 self.pace.copy_completed(was_queued=was_queued)

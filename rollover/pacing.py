@@ -8,7 +8,8 @@ learned from what the run sees instead of fixed:
   done could have ended at any earlier moment), so the quantile is tracked by stochastic
   approximation from that bit alone: a miss lengthens the interval, a hit shortens it, and the
   two balance where the quantile is. Steps are taken on a log scale because copy durations
-  span orders of magnitude.
+  span orders of magnitude, and until a first poll finds a copy done, the interval doubles
+  per round of misses (slow start, as TCP's), since `--poll-min` may be far below them.
 - **Later polls** follow the task itself: a `Running` task's `percentComplete`, over the time
   it has been running, gives its remaining time; a `Queued` one, or one that says nothing
   useful, waits another first-poll interval, doubling while it keeps saying nothing.
@@ -66,15 +67,21 @@ class CopyPace:
         """Seconds from a copy's POST to its first poll."""
         return self._bounded(math.exp(self._log_first))
 
-    def learn_first_poll(self, done: bool) -> None:
-        """Take in whether a first poll, made `first_poll` after its POST, found the copy done."""
+    def learn_first_poll(self, done: bool, waited: float) -> None:
+        """Take in whether a first poll, made `waited` seconds after its POST, found it done."""
         self.first_polls += 1
         self.first_poll_hits += done
-        target = FIRST_POLL_QUANTILE - (1.0 if done else 0.0)
         low, high = math.log(max(self.poll_min, 1e-3)), math.log(max(self.poll_max, 1e-3))
+        if self.first_poll_hits == 0:
+            # Slow start: until one first poll finds a copy done, double per round of misses
+            # (a miss made at an interval already doubled past says nothing new).
+            if waited >= 0.99 * self.first_poll:
+                self._log_first = min(high, self._log_first + math.log(2))
+            return
         # Up to `window` first polls are made on the same interval before any of them is
         # learned from; damping the step keeps that burst of answers from overshooting.
         step = LOG_STEP / math.sqrt(self.window)
+        target = FIRST_POLL_QUANTILE - (1.0 if done else 0.0)
         self._log_first = min(high, max(low, self._log_first + step * target))
 
     def next_gap(self, *, status: str, percent: int | None, now: float, running_since: float | None,

@@ -110,6 +110,7 @@ async def run(
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     handle_signals: bool = False,
+    on_plan: Callable[[CallEstimate], None] | None = None,
 ) -> RunReport:
     """Copy, poll, patch and write the results for every row of the manifest."""
     started = time.monotonic()
@@ -117,11 +118,19 @@ async def run(
         ledger.acquire_run_lock()
         ledger.bind_site(site.identity)
         ledger.sync_manifest([row_spec(row) for row in manifest.rows])
+        unfinished = {row.target_course_id for row in ledger.rows()
+                      if row.state is State.PENDING}
+        plan = estimate([row for row in manifest.rows if row.target_course_id in unfinished])
+        log.info("run.plan", rows=len(manifest.rows), rows_to_start=plan.rows,
+                 planned_calls=plan.calls)
+        if on_plan is not None:
+            on_plan(plan)
         ledger.observer = _log_transition
         client = LearnClient(site.base_url, site.key, site.secret, transport=site.transport,
                              sleep=sleep, verify=site.verify)
         async with client:
-            engine = Rollover(ledger, client, options, clock=clock, sleep=sleep)
+            engine = Rollover(ledger, client, options, clock=clock, sleep=sleep,
+                              planned_calls=plan.calls)
             if handle_signals:
                 _install_signal_handlers(engine)
             try:

@@ -6,6 +6,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from harness import engine_run, make_learn, row, sections
 
 from rollover.engine import RunOptions
@@ -231,3 +232,71 @@ def test_refused_credentials_leave_the_row_pending_not_ambiguous(tmp_path: Path)
     _, final = engine_run(learn, rows, ledger_path)
     assert final[0].state is State.DONE
     assert learn.sandbox.record.copies_per_target() == {"HIST-210-SP27": 1}
+
+
+def test_quota_reserve_says_when_to_run_again(tmp_path: Path) -> None:
+    """The reserve's stop message names the rows left and when the refill will cover them."""
+    import re
+
+    learn = make_learn(quota_limit=240, quota_refill_per_second=0.0)
+    outcome, final = engine_run(learn, sections(6), tmp_path / "l.sqlite",
+                                RunOptions(concurrency=1, quota_reserve=238))
+    assert outcome.stopped is not None
+    found = re.search(r"(\d+) calls left, --quota-reserve 238; the (\d+) rows left need about "
+                      r"(-?\d+) more calls, which Learn's 240 calls per 24 h refill in about "
+                      r"([\d.]+) h: run again then", outcome.stopped)
+    assert found is not None, outcome.stopped
+    remaining, left, needed, hours = (int(found[1]), int(found[2]), int(found[3]),
+                                      float(found[4]))
+    assert left == _states(final)["pending"]
+    assert needed == 238 + round(left * 3.2) - remaining
+    assert hours == pytest.approx(needed / 10, abs=0.05)  # 240 calls a day = 10 an hour
+
+
+def test_copies_in_flight_stay_within_concurrency_and_polls_stay_few(tmp_path: Path) -> None:
+    """On 120 lognormal copies: never more than --concurrency in flight, ~1 poll per copy."""
+    learn = make_learn(copy_seconds=10.0, copy_sigma=1.0, copy_max_seconds=600.0, slots=4,
+                       seed=3)
+    outcome, final = engine_run(learn, sections(120), tmp_path / "l.sqlite",
+                                RunOptions(concurrency=6, poll_min=1.0, poll_max=60.0))
+    assert outcome.stopped is None and _states(final) == {"done": 120}
+    tasks = {task.target_primary_id: task for task in learn.sandbox.queue.tasks.values()}
+    spans = [(round(tasks[r.course_pk or ""].posted, 3), round(r.copied_at.timestamp(), 3))
+             for r in final if r.copied_at is not None]  # the ledger keeps milliseconds
+    events = sorted([(posted, 1) for posted, _ in spans] + [(seen, -1) for _, seen in spans])
+    in_flight = peak = 0
+    for _, change in events:
+        in_flight += change
+        peak = max(peak, in_flight)
+    assert peak <= 6
+    polls = learn.sandbox.record.calls["GET /v1/courses/{id}/tasks/{id}"]
+    assert polls / 120 < 1.45  # doubling from 1 s would poll a 10 s copy about 4 times
+
+
+def test_a_plan_larger_than_the_remaining_quota_is_warned_at_once(tmp_path: Path) -> None:
+    """As soon as Learn's remaining quota is known, a plan that cannot fit is logged."""
+    import asyncio
+
+    from structlog.testing import capture_logs
+
+    from rollover.engine import Rollover
+    from rollover.ledger import Ledger
+    from rollover.plan import row_spec
+
+    learn = make_learn(quota_limit=30, quota_refill_per_second=0.0)
+    rows = sections(3)
+
+    async def run() -> None:
+        with Ledger(tmp_path / "l.sqlite", clock=learn.clock.datetime) as ledger:
+            ledger.sync_manifest([row_spec(r) for r in rows])
+            async with learn.client() as client:
+                await Rollover(ledger, client, RunOptions(concurrency=1, quota_reserve=5),
+                               clock=learn.clock.datetime, sleep=learn.clock.sleep,
+                               planned_calls=40).run()
+
+    with capture_logs() as logs:
+        asyncio.run(run())
+    short = [entry for entry in logs if entry["event"] == "quota.short"]
+    assert len(short) == 1
+    assert short[0]["planned_calls"] == 40 and short[0]["quota_reserve"] == 5
+    assert short[0]["quota_remaining"] < 30

@@ -17,26 +17,31 @@ def pace(**kwargs: float) -> CopyPace:
                     concurrency=int(settings["concurrency"]))
 
 
-def test_first_poll_starts_at_poll_min_and_follows_hits_and_misses() -> None:
-    """Before anything is known the first poll is --poll-min; a miss waits longer, a hit less."""
+def test_first_poll_slow_starts_from_poll_min_doubling_per_round_of_misses() -> None:
+    """First poll at --poll-min; each round of misses doubles it until a copy is found done."""
     p = pace()
     assert p.first_poll == 1.0
-    p.learn_first_poll(done=False)
-    longer = p.first_poll
-    assert longer > 1.0
-    p.learn_first_poll(done=True)
-    assert 1.0 < p.first_poll < longer
+    p.learn_first_poll(done=False, waited=1.0)
+    assert p.first_poll == pytest.approx(2.0)
+    p.learn_first_poll(done=False, waited=1.0)  # made before the doubling: nothing new
+    assert p.first_poll == pytest.approx(2.0)
+    p.learn_first_poll(done=False, waited=2.0)
+    assert p.first_poll == pytest.approx(4.0)
+    p.learn_first_poll(done=True, waited=4.0)
+    assert 3.5 < p.first_poll < 4.0  # a hit now shortens it, gently
+    p.learn_first_poll(done=False, waited=4.0)
+    assert 4.0 < p.first_poll < 6.0  # and a miss lengthens it more than a hit shortens it
 
 
 def test_first_poll_converges_to_the_quantile_of_copy_durations() -> None:
-    """On lognormal copies the first poll settles where ~85% of copies are already done."""
+    """On lognormal copies the first poll settles where ~90% of copies are already done."""
     rng = random.Random(7)
     p = pace(poll_min=0.01, poll_max=60.0)
     durations = [0.3 * math.exp(rng.gauss(0, 1)) for _ in range(4000)]
     hits = 0
     for i, duration in enumerate(durations):
         done = duration <= p.first_poll
-        p.learn_first_poll(done)
+        p.learn_first_poll(done, waited=p.first_poll)
         hits += done and i >= 2000
     assert abs(hits / 2000 - FIRST_POLL_QUANTILE) < 0.03
     true_quantile = sorted(durations)[int(FIRST_POLL_QUANTILE * len(durations))]
@@ -47,10 +52,10 @@ def test_first_poll_never_leaves_the_user_bounds() -> None:
     """However many misses or hits, the first poll stays within --poll-min..--poll-max."""
     p = pace(poll_min=2.0, poll_max=30.0)
     for _ in range(100):
-        p.learn_first_poll(done=False)
+        p.learn_first_poll(done=False, waited=p.first_poll)
     assert p.first_poll == 30.0
-    for _ in range(1000):
-        p.learn_first_poll(done=True)
+    for _ in range(3000):
+        p.learn_first_poll(done=True, waited=p.first_poll)
     assert p.first_poll == 2.0
 
 
