@@ -19,6 +19,9 @@ demo: $(STAMP)  ## run the sample manifest against the embedded Learn sandbox (t
 test: $(STAMP)  ## the whole test suite
 	$(BIN)/python -m pytest -q
 
+bench: $(STAMP)  ## performance figures against the sandbox on loopback (about 15 minutes; not part of test)
+	$(BIN)/python tests/bench.py
+
 lint: $(STAMP)  ## ruff and strict mypy
 	$(BIN)/ruff check rollover tests
 	$(BIN)/mypy

@@ -242,19 +242,28 @@ def validate(manifest: Path, timezone: str | None, sandbox: bool) -> None:
     click.echo(f"Estimated API calls: {plan.calls} (about {plan.per_course:.1f} per course)")
     click.echo(f"Estimated duration: {_duration_text(plan, RunOptions().concurrency)}")
     if plan.shortfall(None):
+        days = plan.calls / DEFAULT_DAILY_QUOTA
         click.echo(f"Warning: {plan.calls} calls is more than Learn's default daily quota of "
-                   f"{DEFAULT_DAILY_QUOTA}, which every integration on the key shares. Run "
-                   "with --quota-reserve N so the run stops before the quota does; re-runs "
-                   "continue where it stopped.")
+                   f"{DEFAULT_DAILY_QUOTA} (about {days:.1f} days of it), which every "
+                   "integration on the key shares. Run with --quota-reserve N so each run "
+                   "stops before the quota does; re-runs continue where it stopped.")
     else:
         click.echo(f"Quota: {plan.calls} of Learn's default {DEFAULT_DAILY_QUOTA} calls a day "
                    "(the site's remaining quota is checked when the run starts).")
 
 
 def _duration_text(plan: CallEstimate, concurrency: int) -> str:
-    minutes = plan.duration(concurrency) / 60
-    return (f"about {minutes:.0f} min if copies take ~{ASSUMED_COPY_SECONDS:.0f} s each with "
-            f"{min(concurrency, ASSUMED_SLOTS)} at once (Learn's copy queue decides)")
+    return (f"about {_humanized(plan.duration(concurrency))} if copies take "
+            f"~{ASSUMED_COPY_SECONDS:.0f} s each with {min(concurrency, ASSUMED_SLOTS)} at once "
+            "(Learn's copy queue decides)")
+
+
+def _humanized(seconds: float) -> str:
+    if seconds < 90 * 60:
+        return f"{max(1, round(seconds / 60))} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
 
 
 _ledger_option = click.option(

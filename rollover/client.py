@@ -65,7 +65,7 @@ class RetryPolicy:
     budget: int = 500
 
 
-POOL_CONNECTIONS = 2
+POOL_CONNECTIONS = 4
 
 
 def learn_datetime(value: object) -> datetime | None:

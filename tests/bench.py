@@ -118,10 +118,17 @@ def sandbox(settings: dict[str, Any], workdir: Path) -> Iterator[dict[str, str]]
             name, sep, value = line.strip().partition("=")
             if sep:
                 found[name] = value
+        found["pid"] = str(process.pid)
         yield found
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def cpu_seconds(pid: str) -> float:
+    """CPU seconds a running process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def summary(learn: dict[str, str]) -> dict[str, Any]:

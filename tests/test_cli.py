@@ -147,6 +147,40 @@ def test_validate_sample_prints_plan_and_estimate(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fall2026.csv"]
 
 
+def test_validate_prints_duration_and_the_share_of_the_daily_quota(tmp_path: Path) -> None:
+    """`validate` states its duration assumption and what share of the daily quota it needs."""
+    manifest = Path(shutil.copy(SAMPLE, tmp_path / "fall2026.csv"))
+    result = invoke("validate", manifest)
+    assert "Estimated API calls: 84 (about 3.4 per course)" in result.stdout
+    assert ("Estimated duration: about 4 min if copies take ~30 s each with 4 at once "
+            "(Learn's copy queue decides)") in result.stdout
+    assert "Quota: 84 of Learn's default 10000 calls a day" in result.stdout
+    assert "Warning" not in result.stdout
+
+
+def test_validate_warns_when_the_plan_exceeds_the_daily_quota(tmp_path: Path) -> None:
+    """A plan beyond the default daily quota is named with the days it needs and the remedy."""
+    manifest = write(tmp_path / "big.csv", "source_course_id,target_course_id,name\n" + "".join(
+        f"BIO-101-FA26,BIO-{i:05d}-SP27,Section {i}\n" for i in range(4000)))
+    result = invoke("validate", manifest)
+    assert result.exit_code == 0, result.output
+    assert "Estimated API calls: 12801 (about 3.2 per course)" in result.stdout
+    assert ("Warning: 12801 calls is more than Learn's default daily quota of 10000 (about 1.3 "
+            "days of it)") in result.stdout
+    assert "Run with --quota-reserve N so each run stops before the quota does" in result.stdout
+
+
+def test_run_prints_its_plan_before_starting_and_only_what_is_left(tmp_path: Path,
+                                                                   small: Path) -> None:
+    """`run` opens with the rows it will copy and their calls; a re-run plans only the rest."""
+    first = sandbox_run(tmp_path, small)
+    assert first.exit_code == 0, first.output
+    assert first.stdout.splitlines()[1].startswith("Plan: 4 of 4 rows to copy; about 14 API "
+                                                   "calls; about 1 min if copies take")
+    again = sandbox_run(tmp_path, small)
+    assert "Plan: no copy left to start" in again.stdout
+
+
 def test_validate_accepts_sandbox_flag(tmp_path: Path, small: Path) -> None:
     """`validate --sandbox` prints the same offline plan and writes nothing."""
     result = invoke("validate", small, "--sandbox")
