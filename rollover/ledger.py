@@ -133,6 +133,7 @@ class Ledger:
         self._clock = clock
         self._lock_file: Any = None
         self._db = self._connect(path)
+        self._latest: dict[str, LedgerRow] = {}
         self.observer: Callable[[LedgerRow, str | None, str | None], None] | None = None
         # Called with (target, new state) just before a transition is written: a seam for
         # crash-point tests and nothing else.
@@ -219,6 +220,7 @@ class Ledger:
         """
         refusals: list[str] = []
         now = _iso(self._clock())
+        self._latest.clear()
         with self._transaction() as db:
             db.execute("UPDATE rows SET in_manifest = 0")
             for spec in specs:
@@ -286,6 +288,10 @@ class Ledger:
 
     def row(self, target_course_id: str) -> LedgerRow:
         """One row by its target courseId."""
+        # The run holds the ledger's lock and is its only writer, so a row this object last
+        # wrote is the row on disk: the engine re-reads each row after every step.
+        if target_course_id in self._latest:
+            return self._latest[target_course_id]
         record = self._db.execute(
             "SELECT * FROM rows WHERE target_course_id = ?", (target_course_id,)
         ).fetchone()
@@ -398,12 +404,13 @@ class Ledger:
             if found is None or State(found["state"]) not in allowed:
                 raise LedgerError(
                     f"ledger refused {target}: {found['state'] if found else 'missing'} -> {to}")
-            db.execute(
+            updated = db.execute(
                 f"UPDATE rows SET {', '.join(assignments)} WHERE target_course_id = ?"
-                f" AND state IN ({marks})", (*values, target, *allowed))
+                f" AND state IN ({marks}) RETURNING *", (*values, target, *allowed)).fetchall()
             self._event(db, target, found["state"], to, detail, now)
+        row = self._latest[target] = self._row(updated[0])
         if self.observer is not None:
-            self.observer(self.row(target), found["state"], detail)
+            self.observer(row, found["state"], detail)
 
     @staticmethod
     def _event(db: sqlite3.Connection, target: str, frm: str | None, to: str,
