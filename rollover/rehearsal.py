@@ -1,8 +1,9 @@
 """`--sandbox`: a rehearsal against the embedded Learn simulator, served on loopback in-process.
 
 The only module of the tool that imports `rollover.sandbox`. The simulated site is seeded from
-the manifest (its sources, terms and shells) and kept in a state file beside the ledger, so an
-interrupted rehearsal resumes against the same simulated Learn.
+the manifest (its sources, terms and shells) and kept beside the ledger, as a snapshot plus a
+journal of every call since, so an interrupted rehearsal, even one killed with SIGKILL, resumes
+against the same simulated Learn.
 """
 
 from __future__ import annotations
@@ -37,13 +38,19 @@ def sandbox_site(manifest: Manifest, state_path: Path,
             SeedCourse,
             SeedTerm,
             create_app,
+            journal_path,
         )
     except ImportError as exc:  # pragma: no cover - depends on how rollover was installed
         raise UsageError("--sandbox needs the sandbox extra",
                          hint="pip install 'rollover[sandbox]'") from exc
 
     if state_path.exists():
-        sandbox = LearnSandbox.load(state_path)
+        try:
+            sandbox = LearnSandbox.load(state_path)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise UsageError(f"the sandbox state {state_path} cannot be read: {exc}",
+                             hint=f"delete it, {journal_path(state_path).name} and the ledger "
+                                  "beside them to start the rehearsal afresh") from exc
     else:
         try:
             config = SandboxConfig.from_toml(config_path) if config_path else SandboxConfig(
@@ -69,7 +76,7 @@ def sandbox_site(manifest: Manifest, state_path: Path,
                    *(SeedTerm(term, term) for term in terms if term and term not in known_terms)],
         )
         sandbox = LearnSandbox(config)
-        sandbox.save(state_path)
+    # The app writes a fresh snapshot now, then journals each call before answering it.
     with SandboxServer(create_app(sandbox, state_path=state_path)) as server:
         yield Site(base_url=server.base_url, key=sandbox.config.key,
                    secret=sandbox.config.secret, identity=f"sandbox:{state_path.name}")

@@ -5,6 +5,7 @@ Used by `--sandbox` wiring and by tests; the tool itself never imports it otherw
 
 from .app import create_app
 from .config import SandboxConfig, SeedCourse, SeedTerm
+from .journal import journal_path
 from .model import LearnSandbox
 from .record import CopyEvent, PatchEvent, SandboxRecord
 from .server import SandboxServer, serve_forever
@@ -20,6 +21,7 @@ __all__ = [
     "SeedCourse",
     "SeedTerm",
     "create_app",
+    "journal_path",
     "request_body_schema",
     "serve_forever",
     "validate_request_body",

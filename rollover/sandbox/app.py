@@ -14,68 +14,68 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from .journal import EndpointCall, SiteJournal
 from .model import API, LearnSandbox
 from .replies import InvalidJson, Reply
 
 Handler = Callable[[Request], Awaitable[Response]]
-Work = Callable[[Request, bytes], Reply]
+Work = Callable[[Request, bytes], EndpointCall]
 
 ANY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
 def create_app(sandbox: LearnSandbox, *, state_path: Path | None = None) -> Starlette:
-    """A Starlette app serving `sandbox` as Learn's REST API; saves to `state_path` after calls."""
+    """A Starlette app serving `sandbox` as Learn's REST API; journals each call to `state_path`."""
+    journal = SiteJournal(sandbox, state_path) if state_path is not None else None
 
     def endpoint(work: Work) -> Handler:
         async def handle(request: Request) -> Response:
             if sandbox.config.latency > 0:
                 await asyncio.sleep(sandbox.config.latency)
-            raw = await request.body()
+            call = work(request, await request.body())
             # From here to the response nothing awaits: a check and its write cannot interleave.
-            reply = work(request, raw)
-            if state_path is not None:
-                sandbox.save(state_path)
+            reply = journal.answer(call) if journal is not None else call.apply(sandbox)
             return _to_response(reply)
 
         return handle
 
-    def token(request: Request, raw: bytes) -> Reply:
+    def token(request: Request, raw: bytes) -> EndpointCall:
         form = dict(request.query_params)
         form.update(parse_qsl(raw.decode("latin-1")))
-        return sandbox.request_token(_auth(request), form)
+        return EndpointCall("request_token", (_auth(request), form))
 
-    def copy(request: Request, raw: bytes) -> Reply:
+    def copy(request: Request, raw: bytes) -> EndpointCall:
         course = request.path_params["course"]
-        return sandbox.copy_course(course, _json_body(raw), _auth(request))
+        return EndpointCall("copy_course", (course, _json_body(raw), _auth(request)))
 
-    def task(request: Request, raw: bytes) -> Reply:
+    def task(request: Request, raw: bytes) -> EndpointCall:
         params = request.path_params
-        return sandbox.get_task(params["course"], params["task"], _auth(request))
+        return EndpointCall("get_task", (params["course"], params["task"], _auth(request)))
 
     def course_getter(version: str) -> Work:
-        def get_course(request: Request, raw: bytes) -> Reply:
-            return sandbox.get_course(
+        def get_course(request: Request, raw: bytes) -> EndpointCall:
+            return EndpointCall("get_course", (
                 version, request.path_params["course"], _auth(request),
                 request.query_params.get("fields"),
-            )
+            ))
 
         return get_course
 
-    def list_courses(request: Request, raw: bytes) -> Reply:
-        return sandbox.list_courses(dict(request.query_params), _auth(request))
+    def list_courses(request: Request, raw: bytes) -> EndpointCall:
+        return EndpointCall("list_courses", (dict(request.query_params), _auth(request)))
 
-    def patch(request: Request, raw: bytes) -> Reply:
+    def patch(request: Request, raw: bytes) -> EndpointCall:
         course = request.path_params["course"]
-        return sandbox.patch_course(course, _json_body(raw), _auth(request))
+        return EndpointCall("patch_course", (course, _json_body(raw), _auth(request)))
 
-    def term(request: Request, raw: bytes) -> Reply:
-        return sandbox.get_term(request.path_params["term"], _auth(request))
+    def term(request: Request, raw: bytes) -> EndpointCall:
+        return EndpointCall("get_term", (request.path_params["term"], _auth(request)))
 
-    def terms(request: Request, raw: bytes) -> Reply:
-        return sandbox.list_terms(dict(request.query_params), _auth(request))
+    def terms(request: Request, raw: bytes) -> EndpointCall:
+        return EndpointCall("list_terms", (dict(request.query_params), _auth(request)))
 
-    def unknown(request: Request, raw: bytes) -> Reply:
-        return sandbox.unknown_endpoint(request.method, _auth(request))
+    def unknown(request: Request, raw: bytes) -> EndpointCall:
+        return EndpointCall("unknown_endpoint", (request.method, _auth(request)))
 
     async def record(request: Request) -> Response:
         return JSONResponse({**sandbox.record.to_dict(), "queue": sandbox.queue.summary()})

@@ -18,6 +18,7 @@ from .access import AccessToken, QuotaBucket, basic_credentials
 from .catalog import Catalog, Course
 from .config import SandboxConfig
 from .copying import CopyQueue, CopyTask, draw_duration
+from .journal import replay_journal, write_snapshot
 from .record import CopyEvent, PatchEvent, SandboxRecord
 from .replies import (
     InvalidJson,
@@ -30,7 +31,7 @@ from .replies import (
     trim_fields,
 )
 from .spec import validate_request_body
-from .state import restored_rng, rng_state, write_json_atomically
+from .state import restored_rng, rng_state
 
 COPY_PATH = "/learn/api/public/v2/courses/{courseId}/copy"
 API = "/learn/api/public"
@@ -375,14 +376,17 @@ class LearnSandbox:
         return cls(config, clock)
 
     def save(self, path: Path) -> None:
-        """Write the state atomically: a reader sees the old file or the new one, never half."""
-        write_json_atomically(Path(path), self.to_state())
+        """Write a snapshot atomically; a journal beside `path` from before it no longer counts."""
+        write_snapshot(self, Path(path))
 
     @classmethod
     def load(cls, path: Path, clock: Clock = time.time) -> LearnSandbox:
-        """Read a state file written by `save`."""
+        """Read the snapshot at `path`, then replay the calls journaled beside it since."""
         with Path(path).open(encoding="utf-8") as handle:
-            return cls.from_state(json.load(handle), clock)
+            state = json.load(handle)
+        sandbox = cls.from_state(state, clock)
+        replay_journal(sandbox, Path(path), state.get("journal_id"))
+        return sandbox
 
 
 def _oauth_error(status: int, description: str) -> Reply:
