@@ -26,14 +26,16 @@ def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
 class _Tee:
     """Write each JSON line to the log file as well as to the main stream."""
 
-    def __init__(self, main: TextIO, extra: TextIO) -> None:
-        self.main, self.extra = main, extra
+    def __init__(self, main: TextIO, log_file: Path) -> None:
+        self.main, self.log_file = main, log_file
 
     def msg(self, message: str) -> None:
         self.main.write(message + "\n")
         self.main.flush()
-        self.extra.write(message + "\n")
-        self.extra.flush()
+        # Opened per line, in append mode: nothing is held open past the event, and lines
+        # from an earlier run or a concurrent `status` are never overwritten.
+        with open(self.log_file, "a", encoding="utf-8") as extra:
+            extra.write(message + "\n")
 
     log = debug = info = warning = warn = error = critical = exception = fatal = msg
 
@@ -56,8 +58,7 @@ def configure(*, verbose: bool = False, quiet: bool = False, log_file: Path | No
     else:
         processors.append(structlog.processors.JSONRenderer())
         if log_file is not None:
-            extra = open(log_file, "a", encoding="utf-8")  # noqa: SIM115 - lives for the process
-            factory = lambda *_: _Tee(stream, extra)  # noqa: E731
+            factory = lambda *_: _Tee(stream, log_file)  # noqa: E731
         else:
             factory = structlog.PrintLoggerFactory(stream)
     structlog.configure(
