@@ -6,6 +6,7 @@ The only place where errors become `Error: ...` lines, hints and exit codes.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import functools
 import json
 import os
@@ -71,7 +72,9 @@ def _timezone(name: str | None) -> tzinfo:
 
 
 def _manifest(path: Path, tz: tzinfo) -> Manifest:
-    manifest = runner.read_manifest(path, tz)
+    meta = click.get_current_context().meta
+    manifest = runner.read_manifest(path, tz, delimiter=meta.get("manifest.delimiter", ","),
+                                    encoding=meta.get("manifest.encoding", "utf-8"))
     for warning in manifest.warnings:
         click.echo(f"Warning: {path}: {warning}", err=True)
     return manifest
@@ -85,8 +88,37 @@ def cli(debug: bool) -> None:
     them, and write a results CSV. Every step is kept in a ledger, so a re-run resumes."""
 
 
-_manifest_argument = click.argument(
-    "manifest", type=click.Path(dir_okay=False, path_type=Path))
+def _manifest_argument(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The MANIFEST argument and how to read it (kept in the context, read by `_manifest`)."""
+    command = click.option(
+        "--encoding", default="utf-8", show_default=True, expose_value=False,
+        callback=_manifest_encoding,
+        help="The manifest's text encoding, e.g. cp1252 for a plain 'CSV' saved by Windows "
+             "Excel.")(command)
+    command = click.option(
+        "--delimiter", default=",", show_default=True, expose_value=False,
+        callback=_manifest_delimiter,
+        help="The manifest's cell separator: ',' or ';' (European Excel) or 'tab'.")(command)
+    return click.argument("manifest", type=click.Path(dir_okay=False, path_type=Path))(command)
+
+
+def _manifest_encoding(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    try:
+        codecs.lookup(value)
+    except LookupError:
+        raise click.BadParameter(f"{value!r} is not a text encoding Python knows; try utf-8, "
+                                 "cp1252 or latin-1") from None
+    ctx.meta["manifest.encoding"] = value
+    return value
+
+
+def _manifest_delimiter(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    delimiter = "\t" if value.lower() in ("tab", "\\t", "\t") else value
+    if len(delimiter) != 1 or delimiter in "\"\r\n":
+        raise click.BadParameter(f"{value!r} must be a single character such as ',' or ';', "
+                                 "or 'tab'")
+    ctx.meta["manifest.delimiter"] = delimiter
+    return delimiter
 _timezone_option = click.option(
     "--timezone", metavar="ZONE",
     help="Time zone of dates without a time and of --window (default: this machine's).")

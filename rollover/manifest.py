@@ -7,6 +7,7 @@ line a person sees in an editor (the header is line 1, a quoted cell may span se
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import io
 import re
@@ -79,15 +80,16 @@ class Manifest:
 
 
 def load_manifest(
-    path: Path, *, timezone: tzinfo, profiles: Collection[str] = PROFILES
+    path: Path, *, timezone: tzinfo, profiles: Collection[str] = PROFILES,
+    delimiter: str = ",", encoding: str = "utf-8",
 ) -> Manifest:
     """Read and check a manifest; raise ManifestInvalid listing every problem in it."""
     problems: list[Problem] = []
     notes: list[Problem] = []
     rows: list[ManifestRow] = []
-    text = _read_text(path, problems)
+    text = _read_text(path, encoding, problems)
     if text is not None:
-        table = _read_table(text, problems)
+        table = _read_table(text, delimiter, problems)
         if table is not None:
             rows = _check_table(table, timezone, profiles, problems, notes)
     if problems:
@@ -103,7 +105,7 @@ def _reading_order(problem: Problem) -> tuple[int, int]:
     return problem.line or 0, _COLUMN_ORDER.get(problem.column.lower(), len(COLUMNS))
 
 
-def _read_text(path: Path, problems: list[Problem]) -> str | None:
+def _read_text(path: Path, encoding: str, problems: list[Problem]) -> str | None:
     """The file's text, or None after recording why it cannot be read."""
     try:
         data = path.read_bytes()
@@ -113,12 +115,16 @@ def _read_text(path: Path, problems: list[Problem]) -> str | None:
     except OSError as exc:
         problems.append(Problem(None, None, str(path), f"cannot read the file: {exc.strerror}"))
         return None
+    utf8 = codecs.lookup(encoding).name == "utf-8"
     try:
-        return data.decode("utf-8-sig")
+        # Excel's "CSV UTF-8" starts with a byte order mark; it is not part of the header.
+        return data.decode("utf-8-sig" if utf8 else encoding)
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         bad = repr(data[exc.start:exc.end])[2:-1]
-        problems.append(Problem(line, None, bad, f"the file is not UTF-8 text: {_EXCEL_HINT}"))
+        hint = (f"{_EXCEL_HINT}, or pass --encoding cp1252 if Excel saved it as plain 'CSV'"
+                if utf8 else f"check --encoding {encoding}, or {_EXCEL_HINT}")
+        problems.append(Problem(line, None, bad, f"the file is not {encoding} text: {hint}"))
         return None
 
 
@@ -132,7 +138,7 @@ class _Table:
     columns: list[list[str]]
 
 
-def _read_table(text: str, problems: list[Problem]) -> _Table | None:
+def _read_table(text: str, delimiter: str, problems: list[Problem]) -> _Table | None:
     """Parse the CSV text with pandas and pin each record to its physical line."""
     leading = _LEADING_BLANK_LINES.match(text)
     first_line = 1
@@ -157,7 +163,7 @@ def _read_table(text: str, problems: list[Problem]) -> _Table | None:
         if not problems:
             problems.append(Problem(None, None, None, _EMPTY))
         return None
-    parsed = _parse_records(text, starts, offsets, problems)
+    parsed = _parse_records(text, delimiter, starts, offsets, problems)
     if parsed is None:
         return None
     frame, lines = parsed
@@ -168,20 +174,40 @@ def _read_table(text: str, problems: list[Problem]) -> _Table | None:
                                 f"({', '.join(COLUMNS)})"))
         return None
     header = [str(frame[column].iat[0]) for column in frame.columns]
+    other = _other_delimiter(header, delimiter)
+    if other is not None:
+        shown = "\\t" if other == "\t" else other
+        problems.append(Problem(
+            lines[0], None, header[0][:120],
+            f"this file uses {shown!r} as its delimiter, not {delimiter!r}: pass "
+            f"--delimiter '{shown}' (or in Excel save it as 'CSV UTF-8 (Comma delimited)')"))
+        return None
     keep = [at for at, cells in enumerate(zip(*columns, strict=True)) if at and any(cells)]
     return _Table(header=header, header_line=lines[0], lines=[lines[at] for at in keep],
                   columns=[[column[at] for at in keep] for column in columns])
 
 
+def _other_delimiter(header: list[str], delimiter: str) -> str | None:
+    """The delimiter a one-column header was really written with (European Excel uses ';')."""
+    if len(header) != 1:
+        return None
+    for other in (";", "\t", ",", "|"):
+        if other != delimiter and other in header[0] and any(
+                name.strip().lower() in _COLUMN_ORDER for name in header[0].split(other)):
+            return other
+    return None
+
+
 def _parse_records(
-    text: str, starts: list[int], offsets: list[int], problems: list[Problem]
+    text: str, delimiter: str, starts: list[int], offsets: list[int], problems: list[Problem]
 ) -> tuple[pd.DataFrame, list[int]] | None:
     """pandas' reading of the text, every cell as text, and the start line of each row it kept."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             frame = pd.read_csv(
-                io.StringIO(text), header=None, index_col=False, dtype=str, engine="c",
+                io.StringIO(text), sep=delimiter, header=None, index_col=False, dtype=str,
+                engine="c",
                 keep_default_na=False, na_filter=False, skip_blank_lines=False,
                 on_bad_lines="warn",
             )

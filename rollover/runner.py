@@ -90,9 +90,10 @@ class RunReport:
     needs_person: list[LedgerRow] = field(default_factory=list)
 
 
-def read_manifest(path: Path, tz: tzinfo) -> Manifest:
+def read_manifest(path: Path, tz: tzinfo, *, delimiter: str = ",",
+                  encoding: str = "utf-8") -> Manifest:
     """Load and validate the manifest (ManifestInvalid lists every problem)."""
-    return load_manifest(path, timezone=tz)
+    return load_manifest(path, timezone=tz, delimiter=delimiter, encoding=encoding)
 
 
 def validate(manifest: Manifest) -> CallEstimate:

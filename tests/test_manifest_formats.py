@@ -1,0 +1,78 @@
+"""Manifests as people really save them: `;` or tab delimiters, and Windows encodings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from click.testing import CliRunner
+
+from rollover.cli import cli
+from rollover.errors import ManifestInvalid
+from rollover.manifest import load_manifest
+
+UTC = ZoneInfo("UTC")
+
+
+def write_bytes(tmp_path: Path, data: bytes) -> Path:
+    """A manifest file holding exactly `data`."""
+    path = tmp_path / "m.csv"
+    path.write_bytes(data)
+    return path
+
+
+def messages(path: Path, **options: str) -> list[str]:
+    """The problems `load_manifest` reports, as their one-line texts."""
+    with pytest.raises(ManifestInvalid) as caught:
+        load_manifest(path, timezone=UTC, **options)
+    return [str(problem) for problem in caught.value.problems]
+
+
+def test_a_semicolon_file_names_the_delimiter_to_pass(tmp_path: Path) -> None:
+    """European Excel's ';' file read as ',' is one problem naming --delimiter ';'."""
+    path = write_bytes(tmp_path, b"source_course_id;target_course_id;name\n"
+                                 b"BIO-101-FA26;BIO-101-SP27;Biology\n")
+    assert messages(path) == [
+        "line 1: this file uses ';' as its delimiter, not ',': pass --delimiter ';' (or in "
+        "Excel save it as 'CSV UTF-8 (Comma delimited)') (value 'source_course_id;"
+        "target_course_id;name')"]
+    rows = load_manifest(path, timezone=UTC, delimiter=";").rows
+    assert [(r.source_course_id, r.target_course_id, r.name) for r in rows] == [
+        ("BIO-101-FA26", "BIO-101-SP27", "Biology")]
+
+
+def test_a_tab_file_is_read_with_delimiter_tab(tmp_path: Path) -> None:
+    """A tab-separated export is recognised and read with `--delimiter tab`."""
+    path = write_bytes(tmp_path, b"source_course_id\ttarget_course_id\tname\n"
+                                 b"BIO-101-FA26\tBIO-101-SP27\tBiology, Spring\n")
+    assert "pass --delimiter '\\t'" in messages(path)[0]
+    result = CliRunner().invoke(cli, ["validate", str(path), "--delimiter", "tab"])
+    assert result.exit_code == 0, result.output
+    assert "valid, 1 courses" in result.stdout
+
+
+def test_a_windows_encoded_file_names_the_encoding_to_pass(tmp_path: Path) -> None:
+    """A cp1252 file read as UTF-8 names the byte and --encoding cp1252; with it, it reads."""
+    path = write_bytes(tmp_path, b"source_course_id,target_course_id,name\n"
+                                 b"BIO-101-FA26,BIO-101-SP27,Biolog\xeda\n")
+    assert messages(path) == [
+        "line 2: the file is not utf-8 text: in Excel use File > Save As > 'CSV UTF-8 (Comma "
+        "delimited)', or pass --encoding cp1252 if Excel saved it as plain 'CSV' "
+        "(value '\\\\xed')"]
+    rows = load_manifest(path, timezone=UTC, encoding="cp1252").rows
+    assert rows[0].name == "Biología"
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--encoding", "klingon", "'klingon' is not a text encoding Python knows"),
+    ("--delimiter", ";;", "';;' must be a single character"),
+    ("--delimiter", '"', "must be a single character"),
+])
+def test_bad_format_options_are_usage_errors(tmp_path: Path, option: str, value: str,
+                                             message: str) -> None:
+    """An unknown encoding or an impossible delimiter is refused before the file is read."""
+    path = write_bytes(tmp_path, b"source_course_id,target_course_id\nA,B\n")
+    result = CliRunner().invoke(cli, ["validate", str(path), option, value])
+    assert result.exit_code == 2
+    assert message in result.output
