@@ -19,17 +19,27 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
+from click.core import ParameterSource
 
-from rollover import __version__, log_setup, runner
+from rollover import __version__, log_setup, progress, runner, status_text
+from rollover.config import CONFIG_NAME, Config, config_for
 from rollover.engine import RunOptions
-from rollover.errors import ManifestInvalid, RolloverError, UsageError
+from rollover.errors import LearnCheckFailed, ManifestInvalid, RolloverError, UsageError
 from rollover.ledger import LedgerRow
 from rollover.manifest import Manifest
-from rollover.plan import ASSUMED_COPY_SECONDS, ASSUMED_SLOTS, DEFAULT_DAILY_QUOTA, CallEstimate
+from rollover.plan import (
+    ASSUMED_COPY_SECONDS,
+    ASSUMED_SLOTS,
+    DEFAULT_DAILY_QUOTA,
+    CallEstimate,
+    exact_copy_warning,
+    refuse_exact_copies,
+)
+from rollover.preflight import PreflightReport, summary_lines
+from rollover.status_text import STATUSES
 from rollover.window import Window
 
 F = TypeVar("F", bound=Callable[..., Any])
-STATUSES = ("done", "failed", "needs_review", "pending")
 
 
 def _reports_errors(command: F) -> F:
@@ -74,7 +84,8 @@ def _timezone(name: str | None) -> tzinfo:
 def _manifest(path: Path, tz: tzinfo) -> Manifest:
     meta = click.get_current_context().meta
     manifest = runner.read_manifest(path, tz, delimiter=meta.get("manifest.delimiter", ","),
-                                    encoding=meta.get("manifest.encoding", "utf-8"))
+                                    encoding=meta.get("manifest.encoding", "utf-8"),
+                                    profiles=_config().all_profiles())
     for warning in manifest.warnings:
         click.echo(f"Warning: {path}: {warning}", err=True)
     return manifest
@@ -122,6 +133,44 @@ def _manifest_delimiter(ctx: click.Context, param: click.Parameter, value: str) 
 _timezone_option = click.option(
     "--timezone", metavar="ZONE",
     help="Time zone of dates without a time and of --window (default: this machine's).")
+_config_option = click.option(
+    "--config", "config_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help=f"Settings and copy profiles (TOML; default: {CONFIG_NAME} beside MANIFEST, if there "
+         "is one). Options given on the command line win over the file.")
+
+
+def _configured(command: F) -> F:
+    """Read the config file, and let it fill each option the command line left at its default.
+
+    The file's place depends on MANIFEST, so click's default_map (which must be set before the
+    command's options are parsed) cannot carry it; the command reads it first thing instead,
+    inside `_reports_errors`, with the same precedence: command line, environment, file, default.
+    """
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        config = config_for(kwargs["manifest"], kwargs.pop("config_path"))
+        for name, value in config.option_defaults().items():
+            if name in kwargs and ctx.get_parameter_source(name) is ParameterSource.DEFAULT:
+                kwargs[name] = value
+        ctx.meta["rollover.config"] = config
+        if config.path is not None:
+            click.echo(f"Config: {config.path}")
+        return command(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _config() -> Config:
+    config: Config = click.get_current_context().meta.get("rollover.config", Config())
+    return config
+
+
+def _exact_copy_warning(manifest: Manifest, allowed: bool) -> None:
+    warning = exact_copy_warning(manifest, allowed=allowed)
+    if warning:
+        click.echo(f"Warning: {warning}", err=True)
 
 
 @cli.command()
@@ -135,6 +184,9 @@ _timezone_option = click.option(
 @click.option("--sandbox-config", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="TOML file for the simulator (durations, slots, quota, faults) on its "
                    "first start.")
+@click.option("--preflight", "check_first", is_flag=True,
+              help="First check the manifest against Learn as `validate --check-learn` does; "
+                   "on any problem stop with exit 2 before anything is copied.")
 @click.option("--ledger", type=click.Path(dir_okay=False, path_type=Path),
               help="The SQLite ledger (default: <manifest>.ledger.sqlite beside it).")
 @click.option("--results", type=click.Path(dir_okay=False, path_type=Path),
@@ -164,17 +216,32 @@ _timezone_option = click.option(
               help="CA certificates file for an institutional TLS CA.")
 @click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path),
               help="Also append JSON log lines to this file.")
-@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
+@click.option("--retry-failed", is_flag=True,
+              help="Re-attempt the failed rows as they are: from the start, or only the PATCH "
+                   "when their course exists (never a second copy). needs_review rows are "
+                   "left to a person.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="Only warnings and errors on stderr: no live progress on a terminal and no "
+                   "minute `progress` events otherwise.")
+@_config_option
+@click.option("--allow-exact", is_flag=True,
+              help="Let rows with copy_profile exact make Learn's exact copy, which also copies "
+                   "the source's enrolled users; without it such a manifest is refused.")
 @_reports_errors
+@_configured
 def run(manifest: Path, base_url: str | None, sandbox: bool, sandbox_config: Path | None,
         ledger: Path | None, results: Path | None, concurrency: int, poll_min: float,
         poll_max: float, task_timeout: float, adopt_settle: float, window: str | None,
         quota_reserve: int | None, timezone: str | None, ca_bundle: str | None,
-        log_file: Path | None, quiet: bool) -> None:
+        log_file: Path | None, retry_failed: bool, quiet: bool, allow_exact: bool,
+        check_first: bool) -> None:
     """Copy, poll, patch and report every course in MANIFEST. Safe to re-run: it resumes from
     the ledger, and finished rows cost no API call."""
     debug = click.get_current_context().find_root().params.get("debug", False)
-    log_setup.configure(verbose=debug, quiet=quiet, log_file=log_file)
+    live = progress.LiveDisplay(sys.stderr) if not quiet and sys.stderr.isatty() else None
+    log_setup.configure(verbose=debug, quiet=quiet, log_file=log_file,
+                        stream=live.log_stream if live else None)
+    watcher = None if quiet else progress.Progress(live or progress.MinuteSummary())
     tz = _timezone(timezone)
     if poll_min > poll_max:
         raise UsageError(f"--poll-min {poll_min} is larger than --poll-max {poll_max}")
@@ -185,6 +252,9 @@ def run(manifest: Path, base_url: str | None, sandbox: bool, sandbox_config: Pat
     default_ledger, default_results = runner.default_paths(manifest)
     ledger_path, results_path = ledger or default_ledger, results or default_results
     loaded = _manifest(manifest, tz)
+    if not allow_exact:
+        refuse_exact_copies(loaded)
+    _exact_copy_warning(loaded, allowed=True)
 
     def announce(plan: CallEstimate) -> None:
         if not plan.rows:
@@ -194,9 +264,14 @@ def run(manifest: Path, base_url: str | None, sandbox: bool, sandbox_config: Pat
                    f"about {plan.calls} API calls; {_duration_text(plan, concurrency)}")
 
     def go(site: runner.Site) -> runner.RunReport:
+        if check_first:
+            checked = _check_learn(loaded, site, ledger_path, retry_failed=retry_failed)
+            if checked.problems:
+                raise LearnCheckFailed(len(checked.problems), copied_nothing=True)
         return asyncio.run(runner.run(loaded, site, ledger_path=ledger_path,
                                       results_path=results_path, options=options,
-                                      handle_signals=True, on_plan=announce))
+                                      handle_signals=True, on_plan=announce,
+                                      retry_failed=retry_failed, progress=watcher))
 
     if sandbox:
         from rollover.rehearsal import sandbox_site, state_path_for
@@ -243,36 +318,60 @@ def _print_run_summary(report: runner.RunReport) -> None:
         click.echo(f"  {endpoint}: {count}")
     if report.stopped:
         click.echo(f"Stopped early: {report.stopped}")
+    if report.retried:
+        click.echo(status_text.retried_line(report.retried))
     _print_needs_person(report.needs_person)
+    if report.left_alone:
+        click.echo(status_text.left_alone_line(report.left_alone))
     click.echo(f"Results: {report.results_path}")
     if report.exit_code == 3:
         click.echo("Run the same command again to continue; finished rows are not repeated.")
 
 
 def _print_needs_person(rows: list[LedgerRow]) -> None:
-    if rows:
-        click.echo("Needs a person:")
-        for row in rows:
-            click.echo(f"  line {row.line} {row.target_course_id} [{row.state.value}]: "
-                       f"{row.error}")
+    for line in status_text.needs_person_lines(rows):
+        click.echo(line)
 
 
 @cli.command()
 @_manifest_argument
 @_timezone_option
-@click.option("--sandbox", is_flag=True, help="Accepted for symmetry with `run`; the offline "
-                                              "plan is the same.")
+@click.option("--check-learn", is_flag=True,
+              help="Also check against Learn, changing nothing: sources, shells and terms "
+                   "exist, new targets are free (or made by the ledger beside MANIFEST).")
+@click.option("--base-url", envvar="LEARN_BASE_URL", metavar="URL",
+              help="With --check-learn: the Learn site (env LEARN_BASE_URL); credentials come "
+                   "from env LEARN_KEY and LEARN_SECRET.")
+@click.option("--sandbox", is_flag=True,
+              help="With --check-learn: check against the embedded Learn simulator (the "
+                   "rehearsal's state beside the ledger, else one seeded from MANIFEST and not "
+                   "kept). Without it, accepted for symmetry with `run`.")
+@click.option("--sandbox-config", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="With --check-learn --sandbox: TOML file for a simulator not started yet.")
+@click.option("--ca-bundle", type=click.Path(dir_okay=False, exists=True),
+              help="CA certificates file for an institutional TLS CA.")
+@_config_option
+@click.option("--allow-exact", is_flag=True,
+              help="Rows with copy_profile exact pass either way, with a warning; this says "
+                   "`run` will be given --allow-exact.")
 @_reports_errors
-def validate(manifest: Path, timezone: str | None, sandbox: bool) -> None:
-    """Check MANIFEST offline and print the plan and its API-call estimate. Sends nothing."""
+@_configured
+def validate(manifest: Path, timezone: str | None, check_learn: bool, base_url: str | None,
+             sandbox: bool, sandbox_config: Path | None, ca_bundle: str | None,
+             allow_exact: bool) -> None:
+    """Check MANIFEST offline and print the plan and its API-call estimate; with --check-learn
+    also against Learn. Sends nothing that changes Learn."""
     loaded = _manifest(manifest, _timezone(timezone))
+    site = _real_site(base_url, ca_bundle) if check_learn and not sandbox else None
+    _exact_copy_warning(loaded, allowed=allow_exact)
     plan = runner.validate(loaded)
     click.echo(f"{manifest}: valid, {plan.rows} courses")
     click.echo(f"  new courses to copy:        {plan.new_courses}")
     click.echo(f"  copies into existing shells: {plan.into_existing}")
     click.echo(f"  courses to patch afterwards: {plan.to_patch}")
     click.echo(f"Estimated API calls: {plan.calls} (about {plan.per_course:.1f} per course)")
-    click.echo(f"Estimated duration: {_duration_text(plan, RunOptions().concurrency)}")
+    click.echo("Estimated duration: "
+               f"{_duration_text(plan, _config().concurrency or RunOptions().concurrency)}")
     if plan.shortfall(None):
         days = plan.calls / DEFAULT_DAILY_QUOTA
         click.echo(f"Warning: {plan.calls} calls is more than Learn's default daily quota of "
@@ -282,6 +381,30 @@ def validate(manifest: Path, timezone: str | None, sandbox: bool) -> None:
     else:
         click.echo(f"Quota: {plan.calls} of Learn's default {DEFAULT_DAILY_QUOTA} calls a day "
                    "(the site's remaining quota is checked when the run starts).")
+    if not check_learn:
+        return
+    log_setup.configure(verbose=click.get_current_context().find_root().params.get("debug",
+                                                                                   False))
+    ledger_path = runner.default_paths(manifest)[0]
+    if site is None:
+        from rollover.rehearsal import sandbox_site, state_path_for
+
+        with sandbox_site(loaded, state_path_for(ledger_path), sandbox_config,
+                          keep_new=False) as simulated:
+            checked = _check_learn(loaded, simulated, ledger_path)
+    else:
+        checked = _check_learn(loaded, site, ledger_path)
+    if checked.problems:
+        raise LearnCheckFailed(len(checked.problems))
+
+
+def _check_learn(loaded: Manifest, site: runner.Site, ledger_path: Path, *,
+                 retry_failed: bool = False) -> PreflightReport:
+    checked = asyncio.run(runner.preflight(loaded, site, ledger_path=ledger_path,
+                                           retry_failed=retry_failed))
+    for line in summary_lines(checked):
+        click.echo(line)
+    return checked
 
 
 def _duration_text(plan: CallEstimate, concurrency: int) -> str:
@@ -315,21 +438,28 @@ def _ledger_path(manifest: Path | None, ledger: Path | None) -> Path:
 @click.argument("manifest", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @_ledger_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.option("--row", "row_ref", metavar="LINE|TARGET",
+              help="Show one row's audit trail instead: every transition, when, and why. Name "
+                   "it by its manifest line or its target_course_id.")
 @_reports_errors
-def status(manifest: Path | None, ledger: Path | None, as_json: bool) -> None:
-    """Counts by status from the ledger, and the rows that need a person."""
-    counts, stages, needs = runner.status(_ledger_path(manifest, ledger))
-    if as_json:
-        click.echo(json.dumps({
-            "counts": {s: counts.get(s, 0) for s in STATUSES},
-            "stages": dict(stages),
-            "needs_person": [{"line": r.line, "target_course_id": r.target_course_id,
-                              "status": r.state.value, "error": r.error} for r in needs],
-        }, indent=2))
+def status(manifest: Path | None, ledger: Path | None, as_json: bool,
+           row_ref: str | None) -> None:
+    """Counts by status and stage from the ledger, the quota last seen, and the rows that need
+    a person with what to do (also while a run is going)."""
+    ledger_path = _ledger_path(manifest, ledger)
+    if row_ref is not None:
+        trail = runner.row_trail(ledger_path, row_ref)
+        if as_json:
+            click.echo(json.dumps(status_text.trail_json(trail), indent=2))
+        else:
+            click.echo("\n".join(status_text.trail_lines(trail)))
         return
-    click.echo(_counts_line(counts))
-    click.echo("Stages: " + ", ".join(f"{n} {s}" for s, n in sorted(stages.items())))
-    _print_needs_person(needs)
+    state = runner.status(ledger_path)
+    if as_json:
+        click.echo(json.dumps(status_text.status_json(state), indent=2))
+        return
+    click.echo(_counts_line(state.counts))
+    click.echo("\n".join(status_text.status_lines(state)))
 
 
 @cli.command()

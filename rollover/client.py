@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import re
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -65,6 +66,7 @@ class RetryPolicy:
     budget: int = 500
 
 
+_PRIMARY_ID = re.compile(r"^_\d+_\d+$")
 POOL_CONNECTIONS = 4
 
 
@@ -220,20 +222,50 @@ class LearnClient:
         started = learn_datetime(body.get("started"))
         if response.status_code == 200:
             return TaskPoll(status, percent_complete, None, started)
-        course_location = response.headers.get("Location")
+        locations = response.headers.get_list("Location")
+        if len(locations) > 1:  # which one names the course? Not a guess to make
+            raise LearnProtocolError(303, f"task finished with {len(locations)} Location "
+                                          "headers", endpoint=endpoint)
+        course_location = locations[0] if locations else None
         if not course_location:
             raise LearnProtocolError(303, "task finished without a Location header",
                                      endpoint=endpoint)
         course_pk = urlsplit(self.resolve(course_location)).path.rstrip("/").rsplit("/", 1)[-1]
+        if not _PRIMARY_ID.match(course_pk):  # e.g. two Location headers joined by a proxy
+            raise LearnProtocolError(303, f"task finished with an unusable Location "
+                                          f"{course_location[:200]!r}", endpoint=endpoint)
         return TaskPoll(status, 100 if percent_complete is None else percent_complete, course_pk,
                         started)
 
     async def get_course(self, course_id: str, fields: str) -> dict[str, Any]:
         """GET one course (any id form) trimmed to `fields`; LearnNotFound if absent."""
-        endpoint = "GET /v3/courses/{id}"
-        response = await self._idempotent("GET", course_path(course_id), endpoint,
-                                          params={"fields": fields})
-        return self._json(response, endpoint, required=True)
+        return await self._get_one(course_path(course_id), "GET /v3/courses/{id}", fields)
+
+    async def get_term(self, term_id: str, fields: str) -> dict[str, Any]:
+        """GET one term (`_1_1` or `externalId:X`) trimmed to `fields`; LearnNotFound if absent."""
+        path = f"{API}/v1/terms/{quote(term_id, safe=':_-.~')}"
+        return await self._get_one(path, "GET /v1/terms/{id}", fields)
+
+    async def list_courses(self, params: dict[str, str],
+                           ) -> AsyncGenerator[tuple[list[dict[str, Any]], bool], None]:
+        """GET /v3/courses with `params`, one page as each is consumed: (results, more follow).
+
+        A consumer that stops early costs no further call; Learn's `paging.nextPage` is followed.
+        """
+        endpoint, url = "GET /v3/courses", f"{API}/v3/courses"
+        query: dict[str, str] | None = dict(params)
+        while True:
+            response = await self._idempotent("GET", url, endpoint, params=query)
+            body = self._json(response, endpoint, required=True)
+            results, paging = body.get("results"), body.get("paging")
+            if not isinstance(results, list):
+                raise LearnProtocolError(200, "a list without results", endpoint=endpoint)
+            following = paging.get("nextPage") if isinstance(paging, dict) else None
+            more = isinstance(following, str) and bool(following)
+            yield [item for item in results if isinstance(item, dict)], more
+            if not more:
+                return
+            url, query = self.resolve(str(following)), None  # host-relative, offset and all
 
     async def patch_course(self, course_pk: str, body: dict[str, Any]) -> dict[str, Any]:
         """PATCH a course by primary id; the same body twice gives the same course."""
@@ -252,6 +284,10 @@ class LearnClient:
         return absolute
 
     # -- plumbing ------------------------------------------------------------------------------
+
+    async def _get_one(self, path: str, endpoint: str, fields: str) -> dict[str, Any]:
+        response = await self._idempotent("GET", path, endpoint, params={"fields": fields})
+        return self._json(response, endpoint, required=True)
 
     async def _idempotent(self, method: str, url: str, endpoint: str, *,
                           expect: tuple[int, ...] = (200,), **kwargs: Any) -> httpx.Response:

@@ -40,6 +40,10 @@ log = structlog.get_logger("rollover.engine")
 # clocks (this machine's and Learn's) are not the same clock.
 CLOCK_TOLERANCE = timedelta(seconds=5)
 UNFINISHED_TASK = ("CompleteWithErrors", "Incomplete")
+# Answers to a copy POST that say Learn did not make it (the spec's 400, 404, and request
+# shapes a server rejects before any work). Any other unexpected answer leaves the row to
+# reconciliation: a 200 or a 302 from some proxy does not prove that nothing was copied.
+REFUSED_COPY = frozenset({400, 404, 405, 413, 415, 422})
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,10 @@ class Rollover:
                 group.create_task(self._drive(row.target_course_id, holds_slot=True))
         if self._stop.is_set() and self.outcome.stopped is None:
             self.outcome.stopped = "stop requested"
+        pace = self.pace
+        log.info("run.pace", first_poll=round(pace.first_poll, 3), window=pace.window,
+                 first_polls=pace.first_polls, first_poll_hits=pace.first_poll_hits,
+                 queued_sightings=pace.queued_sightings)
         return self.outcome
 
     async def _admit(self) -> bool:
@@ -252,7 +260,10 @@ class Rollover:
         except LearnError as exc:
             if exc.status in (401, 403):
                 raise LearnAuthError(exc.status, exc.learn_message, endpoint=exc.endpoint) from exc
-            self.ledger.record_failed(target, f"Learn refused the copy: {exc.learn_message}")
+            if exc.status in REFUSED_COPY:
+                self.ledger.record_failed(target, f"Learn refused the copy: {exc.learn_message}")
+            else:  # an answer Learn does not document for this call: applied or not, unknown
+                log.warning("copy.outcome_unknown", target=target, error=exc.message)
         else:
             self.ledger.record_location(target, location)
             self._posted_here.add(target)
@@ -303,7 +314,9 @@ class Rollover:
                 return False
             try:
                 poll = await self.client.poll_task(location)
-            except (LearnNotFound, LearnProtocolError) as exc:
+            except LearnError as exc:
+                if not _task_gone(exc):
+                    raise
                 await self._task_lost(row, exc.learn_message)
                 return True
             if first and learning:
@@ -409,6 +422,17 @@ def _running_since(poll: TaskPoll, posted: datetime, now: datetime) -> float | N
     if poll.started is None:
         return None
     return min(now, max(posted, poll.started)).timestamp()
+
+
+def _task_gone(exc: LearnError) -> bool:
+    """Whether a poll's error means the task can no longer say how the copy ended.
+
+    404s, malformed answers and undocumented 4xx statuses do; credentials (401/403) and
+    transient trouble (408, 429, 5xx) are the run's problem, not the row's.
+    """
+    if isinstance(exc, LearnProtocolError | LearnNotFound):
+        return True
+    return 400 <= exc.status < 500 and exc.status not in (401, 403, 408, 429)
 
 
 def _warning(reason: str) -> str | None:

@@ -4,8 +4,12 @@ Only the CLI turns these into ``Error: ...`` lines, a hint and an exit code::
 
     RolloverError                  exit 2 unless a subclass says otherwise
     ├── UsageError                 bad option or environment (missing key, non-loopback http://)
+    ├── ConfigInvalid              rollover.toml has problems (unknown key, bad value, a secret)
     ├── ManifestInvalid            the manifest has problems; carries every Problem
+    │   └── ExactCopyRefused       rows ask for Learn's exact copy (it carries enrolled users)
+    │                              and `run` was not given --allow-exact
     ├── LedgerError                the ledger is in use, foreign, corrupt or newer than this tool
+    ├── LearnCheckFailed           the live preflight found rows Learn cannot carry out
     ├── LearnUnreachable           exit 3: transport failures outlasted the retries
     ├── CopyOutcomeUnknown         a copy request left but its answer was lost (reconcile)
     └── LearnError                 Learn answered with an error status (row-level unless fatal)
@@ -72,8 +76,45 @@ class ManifestInvalid(RolloverError):
         self.problems = problems
 
 
+class ExactCopyRefused(ManifestInvalid):
+    """Rows ask for an exact copy, which carries last term's enrolled users, unasked for."""
+
+    def __init__(self, path: str, problems: list[Problem]) -> None:
+        super().__init__(path, problems)
+        count = len(problems)
+        rows = "1 row asks" if count == 1 else f"{count} rows ask"
+        self.message = (f"{path}: {rows} for copy_profile exact, Learn's exact copy, which "
+                        "also copies enrolled users; nothing was sent to Learn")
+        self.hint = ("give those lines another copy_profile (default copies all content and no "
+                     "users), or if the users must come along, run again with --allow-exact")
+
+
+class ConfigInvalid(RolloverError):
+    """The configuration file cannot be used; `problems` lists every one found."""
+
+    def __init__(self, path: str, problems: list[str]) -> None:
+        message = f"{path}: {problems[0]}" if len(problems) == 1 else \
+            f"{path}: {len(problems)} problems:\n  " + "\n  ".join(problems)
+        super().__init__(message, hint=f"fix {path} and run the same command again; nothing "
+                                       "was sent to Learn")
+        self.path = path
+        self.problems = problems
+
+
 class LedgerError(RolloverError):
     """The ledger cannot be used as it is."""
+
+
+class LearnCheckFailed(RolloverError):
+    """`--check-learn` or `--preflight` found problems (listed before it); nothing was changed."""
+
+    def __init__(self, count: int, *, copied_nothing: bool = False) -> None:
+        noun = "problem" if count == 1 else "problems"
+        done = "nothing was copied" if copied_nothing else "nothing in Learn was changed"
+        super().__init__(f"Learn check: {count} {noun} listed above; {done}",
+                         hint="fix those lines (or create in Learn what is missing), then "
+                              "run the same command again")
+        self.count = count
 
 
 class LearnUnreachable(RolloverError):

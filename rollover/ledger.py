@@ -113,8 +113,35 @@ class LedgerRow:
     completed_at: datetime | None
 
 
+@dataclass(frozen=True)
+class QuotaSeen:
+    """Learn's API quota as last reported (X-Rate-Limit-Remaining and -Limit), and when."""
+
+    remaining: int
+    limit: int | None
+    at: datetime
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _refuse_foreign_or_damaged(db: sqlite3.Connection, path: Path) -> None:
+    """Refuse another program's database (writing our tables into it would spoil it) and a
+    ledger SQLite finds damaged, before anything is written."""
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if tables and not {"meta", "rows", "events"} <= tables:
+        raise LedgerError(
+            f"{path} is an SQLite database but not a rollover ledger (its tables: "
+            f"{', '.join(sorted(tables)[:5])})",
+            hint="pass --ledger with a new path, or the ledger this manifest was run with")
+    problems = [row[0] for row in db.execute("PRAGMA integrity_check(5)")]
+    if problems != ["ok"]:
+        raise LedgerError(
+            f"the ledger {path} is damaged: {'; '.join(problems)}",
+            hint="keep the file, it records which copies were requested: restore it from a "
+                 "backup, or copy it aside and ask for help. A new ledger would not know those "
+                 "copies, and copies into existing courses could be made twice")
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -148,7 +175,12 @@ class Ledger:
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
         try:
             db = sqlite3.connect(path, isolation_level=None, timeout=30)
+        except sqlite3.Error as exc:
+            raise LedgerError(f"cannot open the ledger {path} ({exc})",
+                              hint="check the path and its permissions, or pass --ledger") from exc
+        try:
             db.row_factory = sqlite3.Row
+            _refuse_foreign_or_damaged(db, path)
             db.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL mode survives any crash of this process; only a power cut can lose
             # the last commits. The one write that must outlive a power cut too, the intent
@@ -164,10 +196,15 @@ class Ledger:
                     hint="upgrade rollover, or use another --ledger",
                 )
         except sqlite3.DatabaseError as exc:
+            db.close()
             raise LedgerError(
                 f"{path} is not a rollover ledger or is damaged ({exc})",
-                hint="move the file aside or pass another --ledger",
+                hint="pass another --ledger; if this file is a ledger, keep it: it records "
+                     "which copies were requested",
             ) from exc
+        except LedgerError:
+            db.close()
+            raise
         return db
 
     def close(self) -> None:
@@ -210,6 +247,20 @@ class Ledger:
                 hint="pass the --ledger of this site, or --base-url of the ledger's site",
             )
 
+    def record_quota(self, remaining: int, limit: int | None) -> None:
+        """Remember Learn's remaining quota, so `status` can show it between runs."""
+        seen = json.dumps({"remaining": remaining, "limit": limit,
+                           "at": _iso(self._clock())})
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('quota', ?)", (seen,))
+
+    def last_quota(self) -> QuotaSeen | None:
+        """The quota a run last saw, or None if no run has seen one."""
+        row = self._db.execute("SELECT value FROM meta WHERE key='quota'").fetchone()
+        if row is None:
+            return None
+        seen = json.loads(row["value"])
+        return QuotaSeen(seen["remaining"], seen["limit"], datetime.fromisoformat(seen["at"]))
+
     # -- manifest ----------------------------------------------------------------------------
 
     def sync_manifest(self, specs: Sequence[RowSpec]) -> None:
@@ -219,6 +270,7 @@ class Ledger:
         requested: copying again would give the target two copies.
         """
         refusals: list[str] = []
+        changed: list[tuple[str, State]] = []
         now = _iso(self._clock())
         self._latest.clear()
         with self._transaction() as db:
@@ -272,11 +324,15 @@ class Ledger:
                 if new_state != state:
                     self._event(db, spec.target_course_id, state, new_state, "manifest changed",
                                 now)
+                    changed.append((spec.target_course_id, state))
             if refusals:
                 raise LedgerError(
                     "the manifest changed the source of courses already copied:\n  "
                     + "\n  ".join(refusals),
                     hint="nothing was sent to Learn; fix those lines and run again")
+        if self.observer is not None:
+            for target, state in changed:
+                self.observer(self.row(target), state.value, "manifest changed")
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -298,6 +354,21 @@ class Ledger:
         if record is None:
             raise KeyError(target_course_id)
         return self._row(record)
+
+    def left_alone(self) -> list[LedgerRow]:
+        """Rows the ledger keeps that the last synced manifest no longer lists."""
+        cursor = self._db.execute("SELECT * FROM rows WHERE in_manifest = 0 ORDER BY line")
+        return [self._row(record) for record in cursor]
+
+    def find(self, ref: str) -> LedgerRow | None:
+        """A row by target courseId, else by manifest line (a row still listed first)."""
+        record = self._db.execute(
+            "SELECT * FROM rows WHERE target_course_id = ?", (ref,)).fetchone()
+        if record is None and ref.isdigit():
+            record = self._db.execute(
+                "SELECT * FROM rows WHERE line = ? ORDER BY in_manifest DESC LIMIT 1",
+                (int(ref),)).fetchone()
+        return self._row(record) if record is not None else None
 
     def history(self, target_course_id: str) -> list[tuple[str, str | None, str, str | None]]:
         """Every transition of a row: (at, from, to, detail)."""
@@ -383,6 +454,34 @@ class Ledger:
         self._transition(target, tuple(s for s in State if s not in TERMINAL),
                          State.NEEDS_REVIEW, error, error=error,
                          completed_at=_iso(self._clock()))
+
+    def retry_failed(self) -> list[LedgerRow]:
+        """Re-open the manifest's failed rows as they are; the rows re-opened, in line order.
+
+        A row whose course exists goes back to `copied` (patched again) and one whose task is
+        known to `located` (polled again): neither is copied twice. The rest return to
+        `pending`: Learn refused their copy or never got it. `needs_review` stays a person's.
+        """
+        now = _iso(self._clock())
+        reopened: list[tuple[LedgerRow, str]] = []
+        with self._transaction() as db:
+            failed = db.execute("SELECT * FROM rows WHERE in_manifest = 1 AND state = ?"
+                                " ORDER BY line", (State.FAILED,)).fetchall()
+            for record in failed:
+                to = (State.COPIED if record["course_pk"] else
+                      State.LOCATED if record["task_location"] else State.PENDING)
+                detail = f"retry of a failed row (was: {record['error']})"
+                updated = db.execute(
+                    "UPDATE rows SET state = ?, error = NULL, completed_at = NULL,"
+                    " updated_at = ? WHERE target_course_id = ? RETURNING *",
+                    (to, now, record["target_course_id"])).fetchone()
+                self._event(db, record["target_course_id"], State.FAILED, to, detail, now)
+                reopened.append((self._row(updated), detail))
+        for row, detail in reopened:
+            self._latest[row.target_course_id] = row
+            if self.observer is not None:
+                self.observer(row, State.FAILED.value, detail)
+        return [row for row, _ in reopened]
 
     def _transition(self, target: str, allowed: tuple[State, ...], to: State, detail: str,
                     *, attempts_increment: bool = False, durable: bool = False,

@@ -12,8 +12,8 @@ import difflib
 import io
 import re
 import warnings
-from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import TypeVar
@@ -21,7 +21,7 @@ from typing import TypeVar
 import pandas as pd
 
 from rollover.errors import ManifestInvalid, Problem
-from rollover.profiles import PROFILES
+from rollover.profiles import PROFILES, CopyOptions
 
 COLUMNS = (
     "source_course_id", "target_course_id", "copy_into_existing", "name", "description",
@@ -77,10 +77,12 @@ class Manifest:
     path: Path
     rows: tuple[ManifestRow, ...]
     warnings: tuple[Problem, ...]
+    # The copy profiles the copy_profile cells were checked against (built-in and configured).
+    profiles: Mapping[str, CopyOptions | None] = field(default_factory=lambda: PROFILES)
 
 
 def load_manifest(
-    path: Path, *, timezone: tzinfo, profiles: Collection[str] = PROFILES,
+    path: Path, *, timezone: tzinfo, profiles: Mapping[str, CopyOptions | None] = PROFILES,
     delimiter: str = ",", encoding: str = "utf-8",
 ) -> Manifest:
     """Read and check a manifest; raise ManifestInvalid listing every problem in it."""
@@ -95,7 +97,7 @@ def load_manifest(
     if problems:
         problems.sort(key=_reading_order)
         raise ManifestInvalid(str(path), problems)
-    return Manifest(path=path, rows=tuple(rows), warnings=tuple(notes))
+    return Manifest(path=path, rows=tuple(rows), warnings=tuple(notes), profiles=profiles)
 
 
 def _reading_order(problem: Problem) -> tuple[int, int]:
@@ -535,6 +537,7 @@ def _profile_parser(profiles: Collection[str]) -> Callable[[str], str]:
         try:
             return by_lower[value.lower()]
         except KeyError:
-            raise _Invalid(f"unknown copy profile; the known profiles are: {known}") from None
+            raise _Invalid(f"unknown copy profile; the known profiles are: {known} (more can be "
+                           "defined under [profiles.NAME] in rollover.toml)") from None
 
     return parse

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from rollover.errors import ExactCopyRefused, Problem
 from rollover.ledger import RowSpec
-from rollover.manifest import ManifestRow
-from rollover.profiles import DEFAULT_PROFILE, copy_options
+from rollover.manifest import Manifest, ManifestRow
+from rollover.profiles import DEFAULT_PROFILE, EXACT_PROFILE, PROFILES, CopyOptions, copy_options
 
 _PRIMARY_ID = re.compile(r"^_\d+_\d+$")
 
@@ -60,18 +61,55 @@ def copy_body(row_spec: dict[str, Any], target_course_id: str, target_pk: str | 
         str, Any]:
     """The copy POST body: a new course by courseId, or an existing course by primary id."""
     target = {"id": target_pk} if target_pk else {"courseId": target_course_id}
-    return {"targetCourse": target, "copy": copy_options(row_spec.get("profile"))}
+    options = row_spec["copy"] if "copy" in row_spec else copy_options(row_spec.get("profile"))
+    if options is None:  # `exact`: no `copy` object, so Learn copies the enrolled users too
+        return {"targetCourse": target}
+    return {"targetCourse": target, "copy": options}
 
 
-def row_spec(row: ManifestRow) -> RowSpec:
+def row_spec(row: ManifestRow, profiles: Mapping[str, CopyOptions | None] = PROFILES) -> RowSpec:
     """What the ledger keeps of a manifest row."""
+    profile = row.copy_profile or DEFAULT_PROFILE
+    spec: dict[str, Any] = {"patch": patch_body(row), "profile": profile}
+    if profile not in PROFILES:
+        # A profile from rollover.toml is kept with its options, as they are in this run's file:
+        # the copy asks for what the file says when the copy is requested. Built-in profiles stay
+        # names only, so ledgers written before configured profiles existed see no change.
+        spec["copy"] = profiles[profile]
     return RowSpec(
         target_course_id=row.target_course_id,
         line=row.line,
         source_course_id=row.source_course_id,
         copy_into_existing=row.copy_into_existing,
-        spec={"patch": patch_body(row), "profile": row.copy_profile or DEFAULT_PROFILE},
+        spec=spec,
     )
+
+
+def exact_copies(manifest: Manifest) -> list[Problem]:
+    """One Problem per row asking for Learn's exact copy, which carries its enrolled users."""
+    return [Problem(row.line, "copy_profile", row.copy_profile,
+                    "an exact copy also copies the source course's enrolled users (last term's "
+                    "students and instructors) into the target")
+            for row in manifest.rows if row.copy_profile == EXACT_PROFILE]
+
+
+def exact_copy_warning(manifest: Manifest, *, allowed: bool) -> str | None:
+    """One line naming the rows that ask for an exact copy, or None when none does."""
+    lines = [str(problem.line) for problem in exact_copies(manifest)]
+    if not lines:
+        return None
+    which = f"line {lines[0]} asks" if len(lines) == 1 else f"lines {', '.join(lines)} ask"
+    return (f"{manifest.path}: {which} for copy_profile exact, Learn's exact copy, which also "
+            "copies the source courses' enrolled users"
+            + (" (allowed by --allow-exact)" if allowed
+               else "; `rollover run` refuses it unless given --allow-exact"))
+
+
+def refuse_exact_copies(manifest: Manifest) -> None:
+    """Raise ExactCopyRefused naming every row that asks for an exact copy, if any does."""
+    problems = exact_copies(manifest)
+    if problems:
+        raise ExactCopyRefused(str(manifest.path), problems)
 
 
 # Learn's default quota (LEARN_API.md): 10,000 calls per 24 h, shared with every integration.

@@ -27,9 +27,13 @@ def state_path_for(ledger_path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def sandbox_site(manifest: Manifest, state_path: Path,
-                 config_path: Path | None = None) -> Iterator[Site]:
-    """Serve a simulated Learn seeded from the manifest for the duration of the block."""
+def sandbox_site(manifest: Manifest, state_path: Path, config_path: Path | None = None, *,
+                 keep_new: bool = True) -> Iterator[Site]:
+    """Serve a simulated Learn seeded from the manifest for the duration of the block.
+
+    With `keep_new` false (`validate`), a site that has no state yet lives in memory only, so
+    a later `run --sandbox` still starts afresh with its own --sandbox-config.
+    """
     try:
         from rollover.sandbox import (
             LearnSandbox,
@@ -77,6 +81,7 @@ def sandbox_site(manifest: Manifest, state_path: Path,
         )
         sandbox = LearnSandbox(config)
     # The app writes a fresh snapshot now, then journals each call before answering it.
-    with SandboxServer(create_app(sandbox, state_path=state_path)) as server:
+    kept = state_path if keep_new or state_path.exists() else None
+    with SandboxServer(create_app(sandbox, state_path=kept)) as server:
         yield Site(base_url=server.base_url, key=sandbox.config.key,
                    secret=sandbox.config.secret, identity=f"sandbox:{state_path.name}")

@@ -1,4 +1,5 @@
-"""The core's entry points, one per command: run, validate, status, report.
+"""The core's entry points, one per command: run, validate (and its live preflight), status,
+report.
 
 The CLI parses options and calls exactly one of these; they never print. Each returns a small
 result object the CLI turns into a human summary and an exit code.
@@ -11,7 +12,7 @@ import ipaddress
 import signal
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -23,9 +24,12 @@ import structlog
 from rollover.client import LearnClient
 from rollover.engine import Rollover, RunOptions, exit_code
 from rollover.errors import LedgerError, UsageError
-from rollover.ledger import Ledger, LedgerRow, State
+from rollover.ledger import Ledger, LedgerRow, QuotaSeen, State
 from rollover.manifest import Manifest, load_manifest
 from rollover.plan import CallEstimate, estimate, row_spec
+from rollover.preflight import PAGE_SIZE, PreflightReport, check_learn
+from rollover.profiles import PROFILES, CopyOptions
+from rollover.progress import Progress, stage_counts, stop_ticking
 from rollover.report import status_counts, write_results
 
 log = structlog.get_logger("rollover")
@@ -88,17 +92,41 @@ class RunReport:
     results_path: Path
     quota_remaining: int | None
     needs_person: list[LedgerRow] = field(default_factory=list)
+    retried: list[LedgerRow] = field(default_factory=list)  # failed rows re-opened
+    left_alone: list[LedgerRow] = field(default_factory=list)  # in the ledger, not the manifest
 
 
-def read_manifest(path: Path, tz: tzinfo, *, delimiter: str = ",",
-                  encoding: str = "utf-8") -> Manifest:
+def read_manifest(path: Path, tz: tzinfo, *, delimiter: str = ",", encoding: str = "utf-8",
+                  profiles: Mapping[str, CopyOptions | None] = PROFILES) -> Manifest:
     """Load and validate the manifest (ManifestInvalid lists every problem)."""
-    return load_manifest(path, timezone=tz, delimiter=delimiter, encoding=encoding)
+    return load_manifest(path, timezone=tz, delimiter=delimiter, encoding=encoding,
+                         profiles=profiles)
 
 
 def validate(manifest: Manifest) -> CallEstimate:
     """The offline plan of a manifest: what it asks and what it will cost in API calls."""
     return estimate(manifest.rows)
+
+
+async def preflight(
+    manifest: Manifest,
+    site: Site,
+    *,
+    ledger_path: Path,
+    retry_failed: bool = False,
+    page_size: int = PAGE_SIZE,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> PreflightReport:
+    """Check the manifest against Learn and the ledger (if there is one yet); changes nothing."""
+    ledger_rows: list[LedgerRow] = []
+    if ledger_path.exists():
+        with open_existing_ledger(ledger_path) as ledger, ledger.snapshot():
+            ledger_rows = ledger.rows(in_manifest_only=False)
+    client = LearnClient(site.base_url, site.key, site.secret, transport=site.transport,
+                         sleep=sleep, verify=site.verify)
+    async with client:
+        return await check_learn(manifest.rows, ledger_rows, client, page_size=page_size,
+                                 retry_failed=retry_failed)
 
 
 async def run(
@@ -112,34 +140,54 @@ async def run(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     handle_signals: bool = False,
     on_plan: Callable[[CallEstimate], None] | None = None,
+    retry_failed: bool = False,
+    progress: Progress | None = None,
 ) -> RunReport:
     """Copy, poll, patch and write the results for every row of the manifest."""
     started = time.monotonic()
     with Ledger(ledger_path, clock=clock) as ledger:
         ledger.acquire_run_lock()
         ledger.bind_site(site.identity)
-        ledger.sync_manifest([row_spec(row) for row in manifest.rows])
-        unfinished = {row.target_course_id for row in ledger.rows()
-                      if row.state is State.PENDING}
+        log_transition = transition_logger(clock, clock())
+        ledger.observer = log_transition
+        ledger.sync_manifest([row_spec(row, manifest.profiles) for row in manifest.rows])
+        retried = ledger.retry_failed() if retry_failed else []
+        rows = ledger.rows()
+        unfinished = {row.target_course_id for row in rows if row.state is State.PENDING}
         plan = estimate([row for row in manifest.rows if row.target_course_id in unfinished])
         log.info("run.plan", rows=len(manifest.rows), rows_to_start=plan.rows,
                  planned_calls=plan.calls)
         if on_plan is not None:
             on_plan(plan)
-        ledger.observer = _log_transition
         client = LearnClient(site.base_url, site.key, site.secret, transport=site.transport,
                              sleep=sleep, verify=site.verify)
+
+        def save_quota() -> None:
+            if client.quota_remaining is not None:
+                ledger.record_quota(client.quota_remaining, client.quota_limit)
+
+        if progress is not None:
+            progress.start(rows, quota=client, save_quota=save_quota)
+            ledger.observer = both(log_transition, progress.observe)
         async with client:
             engine = Rollover(ledger, client, options, clock=clock, sleep=sleep,
                               planned_calls=plan.calls)
             if handle_signals:
                 _install_signal_handlers(engine)
+            ticking = (asyncio.create_task(progress.keep_showing(sleep))
+                       if progress is not None else None)
             try:
                 outcome = await engine.run()
             finally:
                 if handle_signals:
                     _remove_signal_handlers()
+                if ticking is not None:
+                    await stop_ticking(ticking)
+                if progress is not None:
+                    progress.finish()
+        save_quota()
         rows = ledger.rows()
+        left_alone = ledger.left_alone()
         write_results(rows, results_path)
     counts = status_counts(rows)
     return RunReport(
@@ -147,13 +195,34 @@ async def run(
         exit_code=exit_code(counts, outcome), stopped=outcome.fatal.message if outcome.fatal
         else outcome.stopped, results_path=results_path, quota_remaining=client.quota_remaining,
         needs_person=[r for r in rows if r.state in (State.FAILED, State.NEEDS_REVIEW)],
+        retried=retried, left_alone=left_alone,
     )
 
 
-def _log_transition(row: LedgerRow, from_state: str | None, detail: str | None) -> None:
-    log.info("row." + row.state.value, line=row.line, source=row.source_course_id,
-             target=row.target_course_id, previous=from_state, task=row.task_location,
-             attempt=row.attempts, detail=detail)
+Observer = Callable[[LedgerRow, str | None, str | None], None]
+
+
+def transition_logger(clock: Callable[[], datetime], run_started: datetime) -> Observer:
+    """The ledger observer that logs each row's state change, with seconds since its intent."""
+
+    def log_transition(row: LedgerRow, from_state: str | None, detail: str | None) -> None:
+        since = row.intent_at or run_started
+        log.info("row." + row.state.value, line=row.line, source=row.source_course_id,
+                 target=row.target_course_id, previous=from_state, task=row.task_location,
+                 attempt=row.attempts, elapsed=round((clock() - since).total_seconds(), 3),
+                 detail=detail)
+
+    return log_transition
+
+
+def both(first: Observer, second: Observer) -> Observer:
+    """One ledger observer that calls two, in order."""
+
+    def observe(row: LedgerRow, from_state: str | None, detail: str | None) -> None:
+        first(row, from_state, detail)
+        second(row, from_state, detail)
+
+    return observe
 
 
 def _install_signal_handlers(engine: Rollover) -> None:
@@ -184,10 +253,48 @@ def report(ledger_path: Path, results_path: Path) -> Counter[str]:
     return status_counts(rows)
 
 
-def status(ledger_path: Path) -> tuple[Counter[str], Counter[str], list[LedgerRow]]:
-    """Counts by results status and by ledger stage, and the rows that need a person."""
+@dataclass(frozen=True)
+class LedgerStatus:
+    """What `status` shows: counts, the quota last seen, rows for a person, rows left alone."""
+
+    counts: Counter[str]  # by results status
+    stages: Counter[str]  # by ledger state
+    progress: dict[str, int]  # by the live display's stages: queued, copying, patching, ...
+    quota: QuotaSeen | None
+    needs_person: list[LedgerRow]
+    left_alone: list[LedgerRow]  # in the ledger, not in the manifest of its last run
+
+
+@dataclass(frozen=True)
+class RowTrail:
+    """One row and every transition it went through, for `status --row`."""
+
+    row: LedgerRow
+    in_manifest: bool
+    events: list[tuple[str, str | None, str, str | None]]  # (at, from, to, detail)
+
+
+def status(ledger_path: Path) -> LedgerStatus:
+    """Counts by results status and by stage, the quota last seen, and the rows to look at."""
     with open_existing_ledger(ledger_path) as ledger, ledger.snapshot():
         rows = ledger.rows()
-    stages = Counter(row.state.value for row in rows)
-    return (status_counts(rows), stages,
-            [row for row in rows if row.state in (State.FAILED, State.NEEDS_REVIEW)])
+        quota = ledger.last_quota()
+        left_alone = ledger.left_alone()
+    return LedgerStatus(
+        counts=status_counts(rows), stages=Counter(row.state.value for row in rows),
+        progress=stage_counts(row.state for row in rows), quota=quota,
+        needs_person=[row for row in rows if row.state in (State.FAILED, State.NEEDS_REVIEW)],
+        left_alone=left_alone)
+
+
+def row_trail(ledger_path: Path, ref: str) -> RowTrail:
+    """The audit trail of one row, named by its target courseId or its manifest line."""
+    with open_existing_ledger(ledger_path) as ledger, ledger.snapshot():
+        row = ledger.find(ref)
+        if row is None:
+            raise UsageError(f"no row {ref!r} in {ledger_path}",
+                             hint="pass a target_course_id or a manifest line number; "
+                                  "`rollover status --json` lists the rows that need a person")
+        left_alone = {r.target_course_id for r in ledger.left_alone()}
+        events = ledger.history(row.target_course_id)
+    return RowTrail(row=row, in_manifest=row.target_course_id not in left_alone, events=events)

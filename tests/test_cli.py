@@ -16,9 +16,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
-
-from rollover.cli import cli
+from cli_runs import FAST, invoke, sandbox_config, sandbox_run, write
+from click.testing import Result
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "sample_manifests" / "fall2026.csv"
@@ -27,8 +26,6 @@ RESULT_COLUMNS = ["line", "source_course_id", "target_course_id", "status", "cou
 RUN_OPTIONS = ["--ledger", "--results", "--concurrency", "--poll-min", "--poll-max",
                "--task-timeout", "--window", "--quota-reserve", "--adopt-settle", "--base-url",
                "--sandbox"]
-FAST = ["--poll-min", "0.05", "--poll-max", "0.2"]
-NO_CREDENTIALS = {"LEARN_KEY": None, "LEARN_SECRET": None, "LEARN_BASE_URL": None}
 
 SMALL = """\
 source_course_id,target_course_id,copy_into_existing,name,term_id,available,start_date,end_date
@@ -39,33 +36,11 @@ HIST-210-FA26,HIST-210-001-SP27,true,,SP27,,,
 """
 
 
-def invoke(*args: str | Path, env: dict[str, str | None] | None = None) -> Result:
-    """Run the CLI in-process; credentials are cleared unless `env` sets them."""
-    return CliRunner().invoke(cli, [str(a) for a in args], env={**NO_CREDENTIALS, **(env or {})})
-
-
-def write(path: Path, text: str) -> Path:
-    """Write `text` to `path` and return the path."""
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def sandbox_config(tmp_path: Path, extra: str = "") -> Path:
-    """A simulator config with near-instant copies (plus any extra TOML lines)."""
-    return write(tmp_path / "sandbox.toml", "copy_seconds = 0.05\n" + extra)
-
-
 def results_of(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     """The header and the rows of a results CSV."""
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         return list(reader.fieldnames or []), list(reader)
-
-
-def sandbox_run(tmp_path: Path, manifest: Path, *extra: str | Path) -> Result:
-    """`rollover run MANIFEST --sandbox` with fast copies and fast polls."""
-    return invoke("run", manifest, "--sandbox", "--sandbox-config", sandbox_config(tmp_path),
-                  *FAST, *extra)
 
 
 @pytest.fixture
@@ -408,13 +383,20 @@ def test_unreachable_learn_exits_3_pending_without_leaking_secrets(tmp_path: Pat
 
 
 def test_status_json_shape(tmp_path: Path, finished: Path) -> None:
-    """`status --json` gives counts for all four statuses, ledger stages and needs_person."""
+    """`status --json` gives counts for all four statuses, stages, needs_person and quota."""
     result = invoke("status", finished, "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {
+    data = json.loads(result.stdout)
+    quota = data.pop("quota")
+    assert quota["limit"] == 10000 and 0 < quota["remaining"] < 10000
+    assert quota["seen_at"].endswith("Z") or "+00:00" in quota["seen_at"]
+    assert data == {
         "counts": {"done": 4, "failed": 0, "needs_review": 0, "pending": 0},
         "stages": {"done": 4},
+        "progress": {"queued": 0, "copying": 0, "patching": 0, "done": 4, "failed": 0,
+                     "needs_review": 0},
         "needs_person": [],
+        "left_alone": [],
     }
 
 
@@ -435,8 +417,11 @@ def test_failed_row_exits_1_and_is_listed(tmp_path: Path) -> None:
     data = json.loads(invoke("status", "--ledger", tmp_path / "m.ledger.sqlite",
                              "--json").stdout)
     assert data["counts"] == {"done": 1, "failed": 1, "needs_review": 0, "pending": 0}
-    assert data["needs_person"] == [{"line": 3, "target_course_id": "NO-SUCH-SHELL",
-                                     "status": "failed", "error": rows[1]["error"]}]
+    assert data["needs_person"] == [{
+        "line": 3, "target_course_id": "NO-SUCH-SHELL", "status": "failed",
+        "error": rows[1]["error"],
+        "hint": "create NO-SUCH-SHELL in Learn (or set copy_into_existing to false in the "
+                "manifest), then run again with --retry-failed"}]
 
 
 def test_status_text(tmp_path: Path, finished: Path) -> None:

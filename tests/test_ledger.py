@@ -156,6 +156,38 @@ def test_foreign_or_newer_files_get_clear_errors(tmp_path: Path) -> None:
         Ledger(newer)
 
 
+def test_another_programs_database_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    """An SQLite file of another program is named as such, and no table is added to it."""
+    other = tmp_path / "grades.sqlite"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE grades (student TEXT, grade TEXT)")
+    before = other.read_bytes()
+    with pytest.raises(LedgerError, match="SQLite database but not a rollover ledger "
+                                          r"\(its tables: grades\)") as caught:
+        Ledger(other)
+    assert "pass --ledger with a new path" in (caught.value.hint or "")
+    assert other.read_bytes() == before
+
+
+def test_a_damaged_ledger_is_refused_with_keep_it_advice(tmp_path: Path) -> None:
+    """A ledger SQLite finds damaged is refused before any write, with advice to keep it."""
+    path = tmp_path / "l.sqlite"
+    with Ledger(path) as ledger:
+        ledger.sync_manifest([spec(target=f"T-{i:04d}", line=i + 2) for i in range(400)])
+    with sqlite3.connect(path) as db:  # fold the WAL in, so the damage below is in the file
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = bytearray(path.read_bytes())
+    page = int.from_bytes(data[16:18], "big")
+    for start in range(2 * page, len(data), page):  # spoil the b-tree header of pages 3..n
+        data[start:start + 8] = b"\xa5" * 8
+    path.write_bytes(bytes(data))
+    with pytest.raises(LedgerError) as caught:
+        Ledger(path)
+    message = str(caught.value.message)
+    assert "damaged" in message
+    assert "keep" in (caught.value.hint or "")
+
+
 def test_failed_patch_with_corrected_input_is_patched_not_copied_again(ledger: Ledger) -> None:
     """A row whose copy exists but whose PATCH failed goes back to `copied` when corrected."""
     ledger.record_intent("BIO-101-SP27")

@@ -168,7 +168,7 @@ def test_messages_name_the_fix(tmp_path: Path) -> None:
                  + "N" * 334 + ",,,,,,,\n")
     messages = [problem.message for problem in problems_of(path)]
     assert "letters, digits, '-', '_' and '.'; remove ' '" in messages[0]
-    assert "known profiles are: default, no-discussions" in messages[1]
+    assert "known profiles are: default, exact, no-discussions" in messages[1]
     assert "at most 333" in messages[2]
 
 

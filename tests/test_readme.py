@@ -41,3 +41,29 @@ def test_quick_start_is_two_make_targets_that_exist() -> None:
     for target in ("demo", "test"):
         assert f"make {target}" in README
         assert re.search(rf"^{target}:", makefile, re.MULTILINE)
+
+
+def test_the_walkthrough_runs_against_the_sandbox(tmp_path: Path) -> None:
+    """The README's sample manifest and walkthrough commands work as shown (on the sandbox)."""
+    sample = re.search(r"```csv\n(.*?)```", README, re.DOTALL)
+    assert sample is not None
+    manifest = tmp_path / "spring2027.csv"
+    manifest.write_text(sample.group(1), encoding="utf-8")
+    fast = ["--sandbox-config", str(tmp_path / "fast.toml"), "--poll-min", "0.05",
+            "--poll-max", "0.2"]
+    (tmp_path / "fast.toml").write_text("copy_seconds = 0.05\n", encoding="utf-8")
+    steps: list[tuple[list[str], int]] = [
+        (["validate", str(manifest)], 0),
+        (["validate", str(manifest), "--check-learn", "--sandbox"], 0),
+        (["run", str(manifest), "--sandbox", "--preflight", "--quota-reserve", "2000", *fast], 0),
+        (["status", str(manifest)], 0),
+        (["status", str(manifest), "--row", "2"], 0),
+        (["status", str(manifest), "--json"], 0),
+        (["report", str(manifest)], 0),
+        (["run", str(manifest), "--sandbox", *fast], 0),
+    ]
+    for args, code in steps:
+        result = CliRunner().invoke(cli, args, env={"LEARN_KEY": None, "LEARN_SECRET": None,
+                                                    "LEARN_BASE_URL": None})
+        assert result.exit_code == code, (args, result.output)
+    assert "3 rows: 3 done" in result.stdout

@@ -52,14 +52,15 @@ def test_every_body_of_a_varied_run_validates(tmp_path: Path) -> None:
             assert validate_request_body(method, TEMPLATES[method], body) == [], (path, body)
             checked += 1
     assert checked == 4 + 4  # four copies, four patches
-    assert {p for p in PROFILES} == {"default", "no-discussions"}
+    assert {p for p in PROFILES} == {"default", "no-discussions", "exact"}
 
 
-def test_every_profile_sends_an_explicit_copy_object() -> None:
-    """No profile omits `copy`: without it Learn makes an exact copy that carries enrolments."""
+def test_every_profile_but_exact_sends_an_explicit_copy_object() -> None:
+    """Only `exact` omits `copy`: without it Learn makes an exact copy that carries enrolments."""
     from rollover.plan import copy_body
 
-    for name in PROFILES:
+    assert "copy" not in copy_body({"profile": "exact"}, "X-SP27", None)
+    for name in set(PROFILES) - {"exact"}:
         body = copy_body({"profile": name}, "X-SP27", None)
         assert body["copy"], name
         assert validate_request_body("POST", TEMPLATES["POST"], body) == []

@@ -1,0 +1,366 @@
+"""Live preflight: check a manifest against Learn before anything is copied, changing nothing.
+
+Per row that still has work: its source exists, its new target's courseId is free (or this
+ledger made that course), its shell exists (`copy_into_existing`) and its term exists. Each
+course and term is asked about once, by id (`GET /v3/courses/courseId:X?fields=id`) or, when
+many courseIds share a part, by one list filtered on it (`GET /v3/courses?courseId=part`).
+Learn's filter matches substrings, so membership is decided here on exact courseIds. Only GETs
+are sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+from collections.abc import Collection, Coroutine, Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from rollover.client import LearnClient
+from rollover.errors import LearnNotFound
+from rollover.ledger import LedgerRow, State
+from rollover.manifest import ManifestRow
+from rollover.plan import POLLS_PER_COPY, estimate, id_form, patch_body, term_reference
+from rollover.profiles import DEFAULT_PROFILE
+
+# The most courses Learn's course list gives in one page: a larger `limit` is not honoured.
+PAGE_SIZE = 100
+# Shorter filters match a large share of any site's courses; fewer ids are cheaper one by one.
+MIN_FILTER = 4
+MIN_LIST_GROUP = 4
+COURSE_ID = "courseId:"
+# Ledger states in which the row's own copy request is known to Learn: its target is ours.
+PRODUCED = frozenset({State.LOCATED, State.COPIED, State.PATCHED, State.DONE})
+
+
+class Stage(StrEnum):
+    """What a run would do with a row, judged from the ledger beside the manifest."""
+
+    COPY = "to copy"
+    PATCH = "to patch only"
+    DONE = "already done per the ledger"
+    IN_FLIGHT = "in flight per the ledger (the run resumes them)"
+    HELD = "failed or needing review per the ledger (left as they are)"
+
+
+@dataclass(frozen=True)
+class PreflightProblem:
+    """One row Learn cannot carry out as written: its line, column, value and why."""
+
+    line: int
+    column: str
+    value: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}, {self.column} {self.value!r}: {self.message}"
+
+
+@dataclass(frozen=True)
+class ListGroup:
+    """courseIds asked about by one list, filtered on a part they all share."""
+
+    part: str
+    course_ids: frozenset[str]
+
+
+@dataclass(frozen=True)
+class CourseList:
+    """One list read instead of per-id GETs: its filter, the ids it covered, its pages."""
+
+    part: str
+    course_ids: int
+    pages: int
+    complete: bool  # False: it grew too long and the ids it had not found were asked by id
+
+
+@dataclass(frozen=True)
+class PreflightReport:
+    """What the check found: the plan by stage, the problems, its cost and the quota left."""
+
+    stages: dict[Stage, int]
+    problems: tuple[PreflightProblem, ...]
+    courses_asked: int
+    terms_asked: int
+    course_gets: int
+    lists: tuple[CourseList, ...]
+    calls: int
+    run_calls: int
+    quota_remaining: int | None
+    quota_limit: int | None
+
+    @property
+    def rows(self) -> int:
+        """Manifest rows checked."""
+        return sum(self.stages.values())
+
+
+def stage_of(row: ManifestRow, known: LedgerRow | None, *, retry_failed: bool = False) -> Stage:
+    """The stage a run would give this row, as the ledger will decide it when the run starts."""
+    if known is None or known.state is State.PENDING:
+        return Stage.COPY
+    if known.state in (State.INTENT, State.LOCATED):
+        return Stage.IN_FLIGHT
+    if known.state in (State.COPIED, State.PATCHED):
+        return Stage.PATCH
+    changed = known.spec.get("patch") != patch_body(row)
+    if known.state is State.DONE:
+        return Stage.PATCH if changed else Stage.DONE
+    if known.state is not State.FAILED:
+        return Stage.HELD
+    same = _same_copy(row, known)
+    changed = changed or known.spec.get("profile") != (row.copy_profile or DEFAULT_PROFILE)
+    # A failed row is tried again from where it stopped, never copied a second time: when its
+    # line was changed, and with --retry-failed.
+    if changed or not same:
+        if known.course_pk and same:
+            return Stage.PATCH
+        if not known.course_pk and not known.task_location:
+            return Stage.COPY
+    if retry_failed:
+        return (Stage.PATCH if known.course_pk else
+                Stage.IN_FLIGHT if known.task_location else Stage.COPY)
+    return Stage.HELD
+
+
+def _same_copy(row: ManifestRow, known: LedgerRow) -> bool:
+    return (known.source_course_id == row.source_course_id
+            and known.copy_into_existing == row.copy_into_existing)
+
+
+def group_by_shared_part(course_ids: Collection[str], *, min_group: int = MIN_LIST_GROUP,
+                         ) -> tuple[list[ListGroup], list[str]]:
+    """Split courseIds into list groups (many ids sharing a prefix or suffix) and the rest.
+
+    Greedy: the part shared by the most ids first, the longest (most selective) on a tie.
+    """
+    holders: dict[str, set[str]] = {}
+    for course_id in course_ids:
+        for part in _parts(course_id):
+            holders.setdefault(part, set()).add(course_id)
+    heap = [(-len(ids), -len(part), part) for part, ids in holders.items()
+            if len(ids) >= min_group]
+    heapq.heapify(heap)
+    remaining, groups = set(course_ids), []
+    while heap:
+        size, length, part = heapq.heappop(heap)
+        members = holders[part] & remaining
+        if len(members) < min_group:
+            continue
+        if len(members) < -size:  # some ids went to an earlier group: rank it again
+            heapq.heappush(heap, (-len(members), length, part))
+            continue
+        groups.append(ListGroup(part, frozenset(members)))
+        remaining -= members
+    return groups, sorted(remaining)
+
+
+def _parts(course_id: str) -> set[str]:
+    # Institutions build courseIds from a department/course prefix and a term/section suffix.
+    lengths = range(MIN_FILTER, len(course_id) + 1)
+    return {course_id[:n] for n in lengths} | {course_id[-n:] for n in lengths}
+
+
+class _Asker:
+    """Asks Learn about each course and term once, the cheaper way, and keeps the answers."""
+
+    def __init__(self, client: LearnClient, page_size: int) -> None:
+        self.client = client
+        self.page_size = page_size
+        self.courses: dict[str, str | None] = {}  # ref -> primary id, None if Learn has none
+        self.terms: dict[str, bool] = {}
+        self.lists: list[CourseList] = []
+        self.course_gets = 0
+
+    async def ask(self, course_refs: Collection[str], term_refs: Collection[str]) -> None:
+        """Learn's answer for every course and term ref."""
+        listable = [ref.removeprefix(COURSE_ID) for ref in course_refs
+                    if ref.startswith(COURSE_ID)]
+        groups, singles = group_by_shared_part(listable)
+        direct = [ref for ref in course_refs if not ref.startswith(COURSE_ID)]
+        await _together([
+            *(self._list(group) for group in groups),
+            *(self._get_course(ref) for ref in [*direct, *(COURSE_ID + c for c in singles)]),
+            *(self._get_term(ref) for ref in term_refs),
+        ])
+
+    async def _get_course(self, ref: str) -> None:
+        self.course_gets += 1
+        try:
+            course = await self.client.get_course(ref, "id")
+        except LearnNotFound:
+            self.courses[ref] = None
+        else:
+            self.courses[ref] = str(course.get("id") or "")
+
+    async def _get_term(self, ref: str) -> None:
+        try:
+            await self.client.get_term(ref, "id")
+        except LearnNotFound:
+            self.terms[ref] = False
+        else:
+            self.terms[ref] = True
+
+    async def _list(self, group: ListGroup) -> None:
+        """Read the filtered list while it is cheaper than asking its ids one by one.
+
+        Learn does not say how long a list is until it has been read, so a list may take at
+        most half the calls its GETs would cost; past that, what it has not found is asked by id.
+        """
+        wanted = set(group.course_ids)
+        budget, pages, complete = max(1, len(wanted) // 2), 0, False
+        params = {"courseId": group.part, "fields": "id,courseId", "limit": str(self.page_size)}
+        async with contextlib.aclosing(self.client.list_courses(params)) as listing:
+            async for results, more in listing:
+                pages += 1
+                for course in results:
+                    course_id = course.get("courseId")
+                    if course_id in wanted:  # exact: the filter also matches longer courseIds
+                        self.courses[COURSE_ID + str(course_id)] = str(course.get("id") or "")
+                        wanted.discard(str(course_id))
+                complete = not more
+                if complete or len(wanted) <= 1 or pages >= budget:
+                    break
+        self.lists.append(CourseList(group.part, len(group.course_ids), pages, complete))
+        if complete:
+            self.courses.update((COURSE_ID + course_id, None) for course_id in wanted)
+        else:
+            await _together(self._get_course(COURSE_ID + c) for c in sorted(wanted))
+
+
+async def _together(calls: Iterable[Coroutine[Any, Any, None]]) -> None:
+    """Run the calls at once (the client bounds connections); the first failure is raised."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            for call in calls:
+                group.create_task(call)
+    except BaseExceptionGroup as failed:
+        raise _first_failure(failed) from None
+
+
+def _first_failure(failed: BaseExceptionGroup[BaseException]) -> BaseException:
+    first = failed.exceptions[0]
+    return _first_failure(first) if isinstance(first, BaseExceptionGroup) else first
+
+
+async def check_learn(rows: Sequence[ManifestRow], ledger_rows: Sequence[LedgerRow],
+                      client: LearnClient, *, page_size: int = PAGE_SIZE,
+                      retry_failed: bool = False) -> PreflightReport:
+    """Check every row that still has work against Learn; only GETs are sent."""
+    known = {row.target_course_id: row for row in ledger_rows}
+    staged = [(row, known.get(row.target_course_id),
+               stage_of(row, known.get(row.target_course_id), retry_failed=retry_failed))
+              for row in rows]
+    course_refs: dict[str, None] = {}
+    term_refs: dict[str, None] = {}
+    for row, ledger_row, stage in staged:
+        if _needs_source(stage, ledger_row):
+            course_refs[id_form(row.source_course_id)] = None
+        if stage is Stage.COPY:
+            course_refs[id_form(row.target_course_id)] = None
+        if row.term_id and stage in (Stage.COPY, Stage.IN_FLIGHT, Stage.PATCH):
+            term_refs[term_reference(row.term_id)] = None
+    calls_before = sum(client.calls.values())
+    asker = _Asker(client, page_size)
+    await asker.ask(list(course_refs), list(term_refs))
+    problems = [problem for row, ledger_row, stage in staged
+                for problem in _problems(row, ledger_row, stage, asker)]
+    return PreflightReport(
+        stages={stage: sum(1 for *_, s in staged if s is stage) for stage in Stage},
+        problems=tuple(problems), courses_asked=len(course_refs), terms_asked=len(term_refs),
+        course_gets=asker.course_gets, lists=tuple(asker.lists),
+        calls=sum(client.calls.values()) - calls_before,
+        run_calls=_run_calls(staged), quota_remaining=client.quota_remaining,
+        quota_limit=client.quota_limit,
+    )
+
+
+def _needs_source(stage: Stage, known: LedgerRow | None) -> bool:
+    # A new course's copy left at `intent` may turn out never to have been sent, and is then
+    # requested again; one into an existing course is handed to a person instead.
+    return stage is Stage.COPY or (known is not None and known.state is State.INTENT
+                                   and not known.copy_into_existing)
+
+
+def _problems(row: ManifestRow, known: LedgerRow | None, stage: Stage,
+              asker: _Asker) -> Iterable[PreflightProblem]:
+    def problem(column: str, value: str, message: str) -> PreflightProblem:
+        return PreflightProblem(row.line, column, value, message)
+
+    if known is not None and not _same_copy(row, known) and known.state not in (
+            State.PENDING, State.FAILED):
+        yield problem("source_course_id", row.source_course_id,
+                      f"this ledger already copied {row.target_course_id} from "
+                      f"{known.source_course_id!r} (copy_into_existing "
+                      f"{str(known.copy_into_existing).lower()}); copying again would duplicate "
+                      "it: restore that line or use a new target_course_id")
+    if _needs_source(stage, known) and asker.courses.get(id_form(row.source_course_id)) is None:
+        yield problem("source_course_id", row.source_course_id, "no such course in Learn")
+    if stage is Stage.COPY:
+        target_pk = asker.courses.get(id_form(row.target_course_id))
+        produced = known is not None and (known.course_pk is not None or known.state in PRODUCED)
+        if row.copy_into_existing and target_pk is None:
+            yield problem("target_course_id", row.target_course_id,
+                          "copy_into_existing is true but Learn has no such course: create the "
+                          "shell first, or set copy_into_existing to false")
+        elif not row.copy_into_existing and target_pk is not None and not produced:
+            yield problem("target_course_id", row.target_course_id,
+                          f"Learn already has a course with this courseId ({target_pk}) that "
+                          "this ledger did not make: choose another target_course_id")
+    if row.term_id and stage in (Stage.COPY, Stage.IN_FLIGHT, Stage.PATCH) \
+            and not asker.terms.get(term_reference(row.term_id)):
+        yield problem("term_id", row.term_id, "no such term in Learn")
+
+
+def _run_calls(staged: Sequence[tuple[ManifestRow, LedgerRow | None, Stage]]) -> int:
+    """About how many calls the run still needs: copies as planned, then resumes and PATCHes."""
+    to_copy = [row for row, _, stage in staged if stage is Stage.COPY]
+    in_flight = [row for row, _, stage in staged if stage is Stage.IN_FLIGHT]
+    to_patch = [row for row, _, stage in staged if stage is Stage.PATCH]
+    calls = estimate(to_copy).calls + round(len(in_flight) * POLLS_PER_COPY)
+    calls += sum(1 for row in [*in_flight, *to_patch] if patch_body(row))
+    return calls + (1 if not to_copy and (in_flight or to_patch) else 0)
+
+
+def summary_lines(report: PreflightReport) -> list[str]:
+    """The check in words, for `validate --check-learn` and `run --preflight`."""
+    shown = [stage for stage in Stage
+             if report.stages[stage] or stage in (Stage.COPY, Stage.PATCH, Stage.DONE)]
+    width = max(len(stage.value) for stage in shown) + 1
+    lines = [f"Learn check: {report.rows} rows"]
+    lines += [f"  {stage.value + ':':<{width}} {report.stages[stage]}" for stage in shown]
+    lines.append(_asked_line(report))
+    lines.append(f"Problems: {len(report.problems)}" if report.problems else "Problems: none")
+    lines += [f"  {problem}" for problem in report.problems]
+    remaining, limit = report.quota_remaining, report.quota_limit
+    needs = f"Quota: the run needs about {report.run_calls} API calls"
+    if remaining is None:
+        lines.append(f"{needs}; Learn did not report its remaining quota.")
+        return lines
+    lines.append(f"{needs}; Learn reports {remaining}"
+                 + (f" of {limit}" if limit is not None else "") + " left.")
+    if report.run_calls > remaining:
+        lines.append("Warning: the run needs more calls than Learn has left, and every "
+                     "integration on the key shares them. Run with --quota-reserve N so it stops "
+                     "before the quota does; re-runs continue where it stopped.")
+    return lines
+
+
+def _asked_line(report: PreflightReport) -> str:
+    ways = [f"a list filtered on {found.part!r} for {_count(found.course_ids, 'course')} "
+            f"({_count(found.pages, 'page')}"
+            + ("" if found.complete else ", cut short: the rest by id") + ")"
+            for found in report.lists]
+    if report.course_gets:
+        ways.append(f"{_count(report.course_gets, 'course')} by id")
+    if report.terms_asked:
+        ways.append(f"{_count(report.terms_asked, 'term')} by id")
+    return (f"Asked Learn about {_count(report.courses_asked, 'course')} and "
+            f"{_count(report.terms_asked, 'term')} in {_count(report.calls, 'API call')}, "
+            "sign-in included" + (f": {'; '.join(ways)}" if ways else ""))
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"

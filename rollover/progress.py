@@ -1,0 +1,280 @@
+"""Progress of a run: rows by stage, rate, ETA and quota, live on a terminal or logged each minute.
+
+Counts are kept in memory from the ledger's observer hook (one dictionary update per transition),
+so watching a run never costs the engine a query. A view shows them: `LiveDisplay` redraws one
+line in place on a terminal; `MinuteSummary` logs a `progress` event a minute for cron's logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import shutil
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol, TextIO, cast
+
+import structlog
+
+from rollover.ledger import TERMINAL, LedgerRow, State
+
+log = structlog.get_logger("rollover")
+
+STAGES = ("queued", "copying", "patching", "done", "failed", "needs_review")
+STAGE_OF_STATE = {
+    State.PENDING: "queued",
+    State.INTENT: "copying",
+    State.LOCATED: "copying",
+    State.COPIED: "patching",
+    State.PATCHED: "patching",
+    State.DONE: "done",
+    State.FAILED: "failed",
+    State.NEEDS_REVIEW: "needs_review",
+}
+_STAGE_OF_VALUE = {state.value: stage for state, stage in STAGE_OF_STATE.items()}
+_FINAL_VALUES = frozenset(state.value for state in TERMINAL)
+QUOTA_SAVE_EVERY = 60.0  # seconds between saves of the quota to the ledger during a run
+
+
+def stage_counts(states: Iterable[State]) -> dict[str, int]:
+    """How many rows are in each stage, every stage named (zero included), in stage order."""
+    counts = Counter(STAGE_OF_STATE[state] for state in states)
+    return {stage: counts.get(stage, 0) for stage in STAGES}
+
+
+class QuotaSource(Protocol):
+    """Where the quota last seen comes from: the Learn client's fields."""
+
+    quota_remaining: int | None
+    quota_limit: int | None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The numbers a view shows at one moment."""
+
+    stages: dict[str, int]
+    finished: int  # rows that reached a final state during this run
+    elapsed: float
+    quota_remaining: int | None
+    quota_limit: int | None
+
+    @property
+    def rows_per_minute(self) -> float | None:
+        """Rows finished per minute this run, once one has finished."""
+        if not self.finished or self.elapsed <= 0:
+            return None
+        return self.finished * 60.0 / self.elapsed
+
+    @property
+    def eta_seconds(self) -> float | None:
+        """Seconds until every unfinished row is final, at the rate so far."""
+        rate = self.rows_per_minute
+        left = sum(self.stages[stage] for stage in ("queued", "copying", "patching"))
+        if not left:
+            return 0.0
+        return left * 60.0 / rate if rate else None
+
+    def event_fields(self) -> dict[str, Any]:
+        """The numbers as the `progress` log event carries them."""
+        rate, eta = self.rows_per_minute, self.eta_seconds
+        return {**self.stages,
+                "rows_per_minute": None if rate is None else round(rate, 1),
+                "eta_seconds": None if eta is None else round(eta),
+                "quota_remaining": self.quota_remaining, "quota_limit": self.quota_limit,
+                "elapsed_seconds": round(self.elapsed)}
+
+    def line(self) -> str:
+        """The numbers as the live display's one line."""
+        stages = " | ".join(f"{stage.replace('_', ' ')} {self.stages[stage]}"
+                            for stage in STAGES)
+        rate, eta = self.rows_per_minute, self.eta_seconds
+        rate_text = "-- rows/min" if rate is None else f"{rate:.1f} rows/min"
+        eta_text = "--" if eta is None else humanized(eta)
+        quota = ("?" if self.quota_remaining is None else
+                 f"{self.quota_remaining}" + (f"/{self.quota_limit}" if self.quota_limit else ""))
+        return f"{stages} | {rate_text} | ETA {eta_text} | quota {quota}"
+
+
+def humanized(seconds: float) -> str:
+    """A short duration: 45s, 12m 05s, 3h 20m."""
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m {whole % 60:02d}s"
+    return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
+
+
+class View(Protocol):
+    """Something that shows snapshots: at most once per `every` seconds, and once at the end."""
+
+    every: float
+
+    def show(self, snapshot: Snapshot) -> None:
+        """Show the numbers now."""
+
+    def finish(self, snapshot: Snapshot) -> None:
+        """Show the final numbers and let go of the output."""
+
+
+class LiveDisplay:
+    """One line on a terminal, redrawn in place; log lines are printed above it."""
+
+    def __init__(self, stream: TextIO, *, every: float = 0.25, width: int | None = None) -> None:
+        self.stream = stream
+        self.every = every
+        self._width = width
+        self._line = ""
+        self._closed = False
+        # structlog's console writes here, so its lines land above the redrawn one.
+        self.log_stream = cast(TextIO, _AboveTheLine(self))
+
+    def show(self, snapshot: Snapshot) -> None:
+        """Redraw the line with these numbers."""
+        if self._closed:
+            return
+        width = self._width or shutil.get_terminal_size(fallback=(100, 24)).columns
+        # A line wider than the terminal wraps, and `\r` would then redraw only its last part.
+        self._line = snapshot.line()[: max(1, width - 1)]
+        self._draw()
+
+    def finish(self, snapshot: Snapshot) -> None:
+        """Draw the final numbers and end the line, so what follows starts on its own."""
+        self.show(snapshot)
+        if not self._closed:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._closed = True
+
+    def _draw(self) -> None:
+        self.stream.write("\r" + self._line + "\x1b[K")
+        self.stream.flush()
+
+    def _erase(self) -> None:
+        if self._line and not self._closed:
+            self.stream.write("\r\x1b[K")
+
+    def _redraw(self) -> None:
+        if self._line and not self._closed:
+            self._draw()
+
+
+class _AboveTheLine(io.TextIOBase):
+    """The stream log lines go to while a live display holds the terminal's last line."""
+
+    def __init__(self, display: LiveDisplay) -> None:
+        super().__init__()
+        self._display = display
+        self._mid_line = False
+
+    def write(self, text: str) -> int:
+        """Erase the live line, write the log text, and redraw the line once the text ends."""
+        if not self._mid_line:
+            self._display._erase()
+        self._display.stream.write(text)
+        self._mid_line = not text.endswith("\n")
+        if not self._mid_line:
+            self._display._redraw()
+        return len(text)
+
+    def flush(self) -> None:
+        """Flush the terminal."""
+        self._display.stream.flush()
+
+    def isatty(self) -> bool:
+        """Whether the terminal is one (log_setup picks console lines by it)."""
+        return self._display.stream.isatty()
+
+    def writable(self) -> bool:
+        """Always: this is an output stream."""
+        return True
+
+
+class MinuteSummary:
+    """A structured `progress` event a minute, for runs without a terminal (cron)."""
+
+    def __init__(self, *, every: float = 60.0) -> None:
+        self.every = every
+
+    def show(self, snapshot: Snapshot) -> None:
+        """Log the numbers."""
+        log.info("progress", **snapshot.event_fields())
+
+    def finish(self, snapshot: Snapshot) -> None:
+        """Log the final numbers."""
+        log.info("progress", final=True, **snapshot.event_fields())
+
+
+class Progress:
+    """A run's rows counted by stage from ledger transitions, shown through a view."""
+
+    def __init__(self, view: View, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.view = view
+        self._clock = clock
+        self._stages: Counter[str] = Counter()
+        self._finished = 0
+        self._started = 0.0
+        self._next_show = 0.0
+        self._next_save = 0.0
+        self._quota: QuotaSource | None = None
+        self._save_quota: Callable[[], None] | None = None
+
+    def start(self, rows: Iterable[LedgerRow], *, quota: QuotaSource | None = None,
+              save_quota: Callable[[], None] | None = None) -> None:
+        """Count the run's rows as they are now; `save_quota` is called about once a minute."""
+        self._stages = Counter(stage_counts(row.state for row in rows))
+        self._finished = 0
+        self._quota, self._save_quota = quota, save_quota
+        self._started = self._clock()
+        self._next_show = self._started + self.view.every
+        self._next_save = self._started + QUOTA_SAVE_EVERY
+
+    def observe(self, row: LedgerRow, from_state: str | None, detail: str | None) -> None:
+        """The ledger's observer hook: move one row between stages."""
+        if from_state is not None:
+            self._stages[_STAGE_OF_VALUE[from_state]] -= 1
+        self._stages[STAGE_OF_STATE[row.state]] += 1
+        if row.state.value in _FINAL_VALUES and from_state not in _FINAL_VALUES:
+            self._finished += 1
+        if self._clock() >= self._next_show:
+            self.tick()
+
+    def snapshot(self) -> Snapshot:
+        """The numbers now."""
+        quota = self._quota
+        return Snapshot(
+            stages={stage: self._stages[stage] for stage in STAGES},
+            finished=self._finished, elapsed=self._clock() - self._started,
+            quota_remaining=quota.quota_remaining if quota else None,
+            quota_limit=quota.quota_limit if quota else None)
+
+    def tick(self) -> None:
+        """Show the numbers if the view is due, and save the quota if a minute has passed."""
+        now = self._clock()
+        if now >= self._next_show:
+            self._next_show = now + self.view.every
+            self.view.show(self.snapshot())
+        if now >= self._next_save and self._save_quota is not None:
+            self._next_save = now + QUOTA_SAVE_EVERY
+            self._save_quota()
+
+    async def keep_showing(self, sleep: Callable[[float], Awaitable[None]]) -> None:
+        """Tick until cancelled, so the numbers move even while no row changes."""
+        while True:
+            await sleep(self.view.every)
+            self.tick()
+
+    def finish(self) -> None:
+        """Show the final numbers."""
+        self.view.finish(self.snapshot())
+
+
+async def stop_ticking(ticking: asyncio.Task[None]) -> None:
+    """Cancel a `keep_showing` task and wait until it has ended."""
+    ticking.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await ticking

@@ -1,0 +1,132 @@
+"""The ledger's state in words: `status` and the run summary's lines for people, JSON for scripts.
+
+Pure functions from the core's result objects to text lines and JSON-safe dicts; the CLI only
+echoes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC
+from typing import Any
+
+from rollover.advice import next_step
+from rollover.engine import results_status
+from rollover.ledger import LedgerRow, QuotaSeen
+from rollover.runner import LedgerStatus, RowTrail
+
+STATUSES = ("done", "failed", "needs_review", "pending")
+NAMED_AT_MOST = 5  # targets named in one summary line before "and N more"
+
+
+def status_lines(status: LedgerStatus) -> list[str]:
+    """`status` after its counts line: stages, quota, rows for a person, rows left alone."""
+    lines = ["Stages: " + ", ".join(f"{n} {s}" for s, n in sorted(status.stages.items())),
+             "By stage: " + ", ".join(f"{n} {s.replace('_', ' ')}"
+                                      for s, n in status.progress.items()),
+             quota_line(status.quota)]
+    lines += needs_person_lines(status.needs_person)
+    if status.left_alone:
+        lines.append(left_alone_line(status.left_alone))
+    return lines
+
+
+def status_json(status: LedgerStatus) -> dict[str, Any]:
+    """`status --json`."""
+    quota = status.quota
+    return {
+        "counts": {s: status.counts.get(s, 0) for s in STATUSES},
+        "stages": dict(status.stages),
+        "needs_person": [{"line": r.line, "target_course_id": r.target_course_id,
+                          "status": r.state.value, "error": r.error, "hint": next_step(r)}
+                         for r in status.needs_person],
+        "quota": None if quota is None else {
+            "remaining": quota.remaining, "limit": quota.limit,
+            "seen_at": quota.at.isoformat(timespec="seconds")},
+        "progress": status.progress,
+        "left_alone": [{"line": r.line, "target_course_id": r.target_course_id,
+                        "status": results_status(r.state)} for r in status.left_alone],
+    }
+
+
+def quota_line(quota: QuotaSeen | None) -> str:
+    """The quota a run last saw, and when."""
+    if quota is None:
+        return "Quota: not seen yet (no run has talked to Learn)"
+    limit = f" of {quota.limit}" if quota.limit is not None else ""
+    return (f"Quota: {quota.remaining}{limit} calls left when last seen, "
+            f"{quota.at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC")
+
+
+def needs_person_lines(rows: Sequence[LedgerRow]) -> list[str]:
+    """Each row a person must look at, its error and what to do."""
+    if not rows:
+        return []
+    lines = ["Needs a person:"]
+    for row in rows:
+        lines.append(f"  line {row.line} {row.target_course_id} [{row.state.value}]: "
+                     f"{row.error}")
+        lines.append(f"    What to do: {next_step(row)}")
+    return lines
+
+
+def left_alone_line(rows: Sequence[LedgerRow]) -> str:
+    """One line on the ledger's rows that the manifest no longer lists."""
+    count = len(rows)
+    return (f"Left alone: {count} {_rows(count)} in the ledger no longer in the manifest, "
+            f"not touched: {_named(rows, with_status=True)}")
+
+
+def retried_line(rows: Sequence[LedgerRow]) -> str:
+    """One line on the failed rows `--retry-failed` re-opened."""
+    count = len(rows)
+    return f"Retried: {count} failed {_rows(count)} re-opened: {_named(rows)}"
+
+
+def trail_lines(trail: RowTrail) -> list[str]:
+    """`status --row`: the row as it stands, what to do, and every transition it went through."""
+    row = trail.row
+    into = " (into the existing course)" if row.copy_into_existing else ""
+    lines = [f"Row: line {row.line}, {row.target_course_id} from {row.source_course_id}{into}"]
+    if not trail.in_manifest:
+        lines.append("  no longer in the manifest: runs leave it alone")
+    lines.append(f"Status: {results_status(row.state)} (stage {row.state.value}), "
+                 f"attempts {row.attempts}" + (f", course {row.course_pk}"
+                                               if row.course_pk else ""))
+    if row.task_location:
+        lines.append(f"Task: {row.task_location}")
+    if row.error:
+        lines.append(f"Error: {row.error}")
+    hint = next_step(row)
+    if hint:
+        lines.append(f"What to do: {hint}")
+    lines.append("History:")
+    lines += [f"  {at}  {frm or '(new)'} -> {to}" + (f": {detail}" if detail else "")
+              for at, frm, to, detail in trail.events]
+    return lines
+
+
+def trail_json(trail: RowTrail) -> dict[str, Any]:
+    """`status --row --json`."""
+    row = trail.row
+    return {
+        "line": row.line, "target_course_id": row.target_course_id,
+        "source_course_id": row.source_course_id,
+        "copy_into_existing": row.copy_into_existing, "status": results_status(row.state),
+        "stage": row.state.value, "course_pk": row.course_pk,
+        "task_location": row.task_location, "error": row.error, "attempts": row.attempts,
+        "in_manifest": trail.in_manifest, "hint": next_step(row),
+        "events": [{"at": at, "from": frm, "to": to, "detail": detail}
+                   for at, frm, to, detail in trail.events],
+    }
+
+
+def _rows(count: int) -> str:
+    return "row" if count == 1 else "rows"
+
+
+def _named(rows: Sequence[LedgerRow], *, with_status: bool = False) -> str:
+    names = [r.target_course_id + (f" ({results_status(r.state)})" if with_status else "")
+             for r in rows[:NAMED_AT_MOST]]
+    more = len(rows) - len(names)
+    return ", ".join(names) + (f" and {more} more" if more else "")
