@@ -171,6 +171,8 @@ class LearnClient:
         self._paused_until = 0.0
         self.calls: Counter[str] = Counter()
         self.quota_limit: int | None = None
+        # Told (endpoint template, HTTP status) of every answer: the engine's audit trail.
+        self.on_answer: Callable[[str, int], None] | None = None
         self.quota_remaining: int | None = None
 
     async def aclose(self) -> None:
@@ -355,6 +357,8 @@ class LearnClient:
             response = await self._http.request(
                 method, url, headers={"Authorization": f"Bearer {token}"}, **kwargs)
             await response.aread()
+        if self.on_answer is not None:
+            self.on_answer(endpoint, response.status_code)
         self._note_rate_headers(response)
         return response
 

@@ -9,6 +9,7 @@ to a person (copies into existing courses, which Learn applies additively).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from rollover.plan import POLLS_PER_COPY, copy_body, id_form
 from rollover.window import Window
 
 log = structlog.get_logger("rollover.engine")
+_ROW: contextvars.ContextVar[str | None] = contextvars.ContextVar("row", default=None)
 
 # A course Learn says was created up to this long before our intent is still ours: the two
 # clocks (this machine's and Learn's) are not the same clock.
@@ -97,6 +99,7 @@ class Rollover:
         self._planned_calls = planned_calls
         self._quota_checked = False
         self._pending_left = 0
+        client.on_answer = self._note_answer
         self.pace = CopyPace(poll_min=options.poll_min, poll_max=options.poll_max,
                              concurrency=options.concurrency)
         self._admission = asyncio.Condition()
@@ -186,7 +189,13 @@ class Rollover:
             self._in_flight -= 1
             self._admission.notify_all()
 
+    def _note_answer(self, endpoint: str, status: int) -> None:
+        target = _ROW.get()
+        if target is not None:
+            self.ledger.note_answer(target, endpoint, status)
+
     async def _drive(self, target: str, *, holds_slot: bool) -> None:
+        _ROW.set(target)  # each row's task has its own context: the answers it gets are its own
         try:
             row = self.ledger.row(target)
             while row.state not in TERMINAL and not self._stop.is_set():

@@ -165,6 +165,9 @@ class Ledger:
         # Called with (target, new state) just before a transition is written: a seam for
         # crash-point tests and nothing else.
         self.before_transition: Callable[[str, State], None] | None = None
+        # HTTP answers per row, written with the row's next transition (or at close), so the
+        # audit trail has every status without a commit per call.
+        self._answers: dict[str, list[tuple[str, str]]] = {}
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
@@ -207,8 +210,26 @@ class Ledger:
             raise
         return db
 
+    def note_answer(self, target: str, endpoint: str, status: int) -> None:
+        """Remember an HTTP answer Learn gave about a row, for its audit trail (no bodies)."""
+        self._answers.setdefault(target, []).append(
+            (_iso(self._clock()) or "", f"HTTP {status} {endpoint}"))
+
+    def _write_answers(self, db: sqlite3.Connection, target: str, state: str) -> None:
+        for at, detail in self._answers.pop(target, []):
+            self._event(db, target, state, state, detail, at)
+
     def close(self) -> None:
         """Close the database and release the run lock if held."""
+        if self._answers:
+            with self._transaction() as db:
+                for target in list(self._answers):
+                    found = db.execute("SELECT state FROM rows WHERE target_course_id = ?",
+                                       (target,)).fetchone()
+                    if found is None:
+                        self._answers.pop(target)
+                    else:
+                        self._write_answers(db, target, found["state"])
         self._db.close()
         if self._lock_file is not None:
             self._lock_file.close()
@@ -506,6 +527,7 @@ class Ledger:
             updated = db.execute(
                 f"UPDATE rows SET {', '.join(assignments)} WHERE target_course_id = ?"
                 f" AND state IN ({marks}) RETURNING *", (*values, target, *allowed)).fetchall()
+            self._write_answers(db, target, found["state"])
             self._event(db, target, found["state"], to, detail, now)
         row = self._latest[target] = self._row(updated[0])
         if self.observer is not None:

@@ -101,9 +101,14 @@ def trail_lines(trail: RowTrail) -> list[str]:
     if hint:
         lines.append(f"What to do: {hint}")
     lines.append("History:")
-    lines += [f"  {at}  {frm or '(new)'} -> {to}" + (f": {detail}" if detail else "")
-              for at, frm, to, detail in trail.events]
+    lines += [_history_line(at, frm, to, detail) for at, frm, to, detail in trail.events]
     return lines
+
+
+def _history_line(at: str, frm: str | None, to: str, detail: str | None) -> str:
+    if _is_answer(frm, to, detail):
+        return f"  {at}    {to}: {detail}"
+    return f"  {at}  {frm or '(new)'} -> {to}" + (f": {detail}" if detail else "")
 
 
 def trail_json(trail: RowTrail) -> dict[str, Any]:
@@ -117,8 +122,21 @@ def trail_json(trail: RowTrail) -> dict[str, Any]:
         "task_location": row.task_location, "error": row.error, "attempts": row.attempts,
         "in_manifest": trail.in_manifest, "hint": next_step(row),
         "events": [{"at": at, "from": frm, "to": to, "detail": detail}
-                   for at, frm, to, detail in trail.events],
+                   for at, frm, to, detail in trail.events
+                   if not _is_answer(frm, to, detail)],
+        "answers": [_answer_json(at, to, detail or "") for at, frm, to, detail in trail.events
+                    if _is_answer(frm, to, detail)],
     }
+
+
+def _is_answer(frm: str | None, to: str, detail: str | None) -> bool:
+    """Whether a history entry is an HTTP answer Learn gave (the row did not move)."""
+    return frm == to and bool(detail) and str(detail).startswith("HTTP ")
+
+
+def _answer_json(at: str, stage: str, detail: str) -> dict[str, Any]:
+    _, status, endpoint = detail.split(" ", 2)
+    return {"at": at, "stage": stage, "status": int(status), "endpoint": endpoint}
 
 
 def _rows(count: int) -> str:

@@ -212,11 +212,16 @@ def test_status_row_shows_the_trail_by_target_or_line(tmp_path: Path, finished: 
     assert lines[0] == "Row: line 2, BIO-101-001-SP27 from BIO-101-FA26"
     assert lines[1].startswith("Status: done (stage done), attempts 1, course _")
     assert lines[2].startswith("Task: /learn/api/public/v1/courses/")
-    history = lines[lines.index("History:") + 1:]
+    everything = lines[lines.index("History:") + 1:]
+    history = [line for line in everything if ": HTTP " not in line]
     assert [line.split("  ")[2].split(":")[0] for line in history] == [
         "(new) -> pending", "pending -> intent", "intent -> located", "located -> copied",
         "copied -> patched", "patched -> done"]
     assert history[1].endswith("pending -> intent: copy requested")
+    answers = [line.split("    ")[1] for line in everything if ": HTTP " in line]
+    assert answers[0] == "intent: HTTP 202 POST /v2/courses/{id}/copy"
+    assert answers[-2] == "located: HTTP 303 GET /v1/courses/{id}/tasks/{id}"
+    assert answers[-1] == "copied: HTTP 200 PATCH /v3/courses/{id}"
     for line in history:
         datetime.fromisoformat(line.split()[0])
     data = json.loads(invoke("status", finished, "--row", "5", "--json").stdout)
@@ -225,6 +230,8 @@ def test_status_row_shows_the_trail_by_target_or_line(tmp_path: Path, finished: 
     assert [(e["from"], e["to"]) for e in data["events"]][:2] == [
         (None, "pending"), ("pending", "pending")]  # the shell's primary id, then the copy
     assert data["events"][-1]["to"] == "done" and data["hint"] is None
+    assert [(a["stage"], a["status"], a["endpoint"]) for a in data["answers"]][:2] == [
+        ("pending", 200, "GET /v3/courses/{id}"), ("intent", 202, "POST /v2/courses/{id}/copy")]
 
 
 def test_status_row_unknown_exits_2(tmp_path: Path, finished: Path) -> None:
