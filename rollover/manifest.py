@@ -1,25 +1,21 @@
-"""The CSV manifest: read it, check every cell, hand back frozen rows.
+"""The CSV manifest: check every cell of its table, hand back frozen rows.
 
-pandas reads the file and stops here: the rest of the tool sees only `Manifest` and `ManifestRow`.
-Every problem in the file is collected before `ManifestInvalid` is raised, each with the physical
-line a person sees in an editor (the header is line 1, a quoted cell may span several lines).
+`csv_table` turns the file into cells pinned to their physical lines (pandas stays there); the rest
+of the tool sees only `Manifest` and `ManifestRow`. Every problem in the file is collected before
+`ManifestInvalid` is raised, each with the line a person sees in an editor.
 """
 
 from __future__ import annotations
 
-import codecs
 import difflib
-import io
 import re
-import warnings
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import TypeVar
 
-import pandas as pd
-
+from rollover.csv_table import Table, read_table
 from rollover.errors import ManifestInvalid, Problem
 from rollover.profiles import PROFILES, CopyOptions
 
@@ -39,15 +35,7 @@ _FALSE = frozenset({"false", "no", "0"})
 _AVAILABLE = {word.lower(): word for word in ("Yes", "No", "Disabled", "Term")}
 _TARGET_ID = re.compile(r"[A-Za-z0-9._-]+")
 _WHITESPACE = re.compile(r"\s")
-_EXCEL_HINT = "in Excel use File > Save As > 'CSV UTF-8 (Comma delimited)'"
-_EMPTY = f"the file is empty: the first line must be the header ({', '.join(COLUMNS)})"
 _DATE_HINT = "write a date like 2027-01-11 or a date-time like 2027-01-11T08:00-06:00"
-
-# Lines that carry nothing (spaces, commas) before the header: pandas would take the first of them
-# as the header and size every row by it, so they are cut off before pandas sees the text.
-_LEADING_BLANK_LINES = re.compile(r"\A(?:(?:[^\S\r\n]|,)*(?:\r\n|\r|\n))+")
-_QUOTE_OR_NEWLINE = re.compile(r'"|\r\n|\r|\n')
-_SKIPPED_LINE = re.compile(r"Skipping line (\d+): expected (\d+) fields, saw (\d+)")
 
 _T = TypeVar("_T")
 
@@ -89,11 +77,9 @@ def load_manifest(
     problems: list[Problem] = []
     notes: list[Problem] = []
     rows: list[ManifestRow] = []
-    text = _read_text(path, encoding, problems)
-    if text is not None:
-        table = _read_table(text, delimiter, problems)
-        if table is not None:
-            rows = _check_table(table, timezone, profiles, problems, notes)
+    table = read_table(path, COLUMNS, delimiter=delimiter, encoding=encoding, problems=problems)
+    if table is not None:
+        rows = _check_table(table, timezone, profiles, problems, notes)
     if problems:
         problems.sort(key=_reading_order)
         raise ManifestInvalid(str(path), problems)
@@ -107,183 +93,8 @@ def _reading_order(problem: Problem) -> tuple[int, int]:
     return problem.line or 0, _COLUMN_ORDER.get(problem.column.lower(), len(COLUMNS))
 
 
-def _read_text(path: Path, encoding: str, problems: list[Problem]) -> str | None:
-    """The file's text, or None after recording why it cannot be read."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        problems.append(Problem(None, None, str(path), "file not found: check the path"))
-        return None
-    except OSError as exc:
-        problems.append(Problem(None, None, str(path), f"cannot read the file: {exc.strerror}"))
-        return None
-    utf8 = codecs.lookup(encoding).name == "utf-8"
-    try:
-        # Excel's "CSV UTF-8" starts with a byte order mark; it is not part of the header.
-        return data.decode("utf-8-sig" if utf8 else encoding)
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        bad = repr(data[exc.start:exc.end])[2:-1]
-        hint = (f"{_EXCEL_HINT}, or pass --encoding cp1252 if Excel saved it as plain 'CSV'"
-                if utf8 else f"check --encoding {encoding}, or {_EXCEL_HINT}")
-        problems.append(Problem(line, None, bad, f"the file is not {encoding} text: {hint}"))
-        return None
-
-
-@dataclass(frozen=True)
-class _Table:
-    """The header and the non-blank rows, column by column, each row with its physical line."""
-
-    header: list[str]
-    header_line: int
-    lines: list[int]
-    columns: list[list[str]]
-
-
-def _read_table(text: str, delimiter: str, problems: list[Problem]) -> _Table | None:
-    """Parse the CSV text with pandas and pin each record to its physical line."""
-    leading = _LEADING_BLANK_LINES.match(text)
-    first_line = 1
-    if leading:
-        first_line += len(_QUOTE_OR_NEWLINE.findall(leading.group()))
-        text = text[leading.end():]
-    # pandas drops a byte order mark at the very start itself; a second one (a file saved twice
-    # with a BOM) must go too, or pandas and the scanner would disagree about a quote after it.
-    text = text.lstrip("\ufeff")
-    starts, offsets, open_quote = _scan_records(text, first_line)
-    if open_quote is not None:
-        record = len(offsets) - 1
-        problems.append(Problem(
-            open_quote, None, _excerpt(text, offsets[record]),
-            "a quoted cell starts here and its closing double quote is missing: add it "
-            "(a double quote inside a quoted cell is written twice, \"\")",
-        ))
-        # Everything after the open quote is one endless cell; check the rows before it.
-        text = text[:offsets[record]]
-        del starts[record:], offsets[record:]
-    if not starts:
-        if not problems:
-            problems.append(Problem(None, None, None, _EMPTY))
-        return None
-    parsed = _parse_records(text, delimiter, starts, offsets, problems)
-    if parsed is None:
-        return None
-    frame, lines = parsed
-    # Whole columns at a time: per-cell pandas access would cost seconds on 100,000 rows.
-    columns = [[cell.strip() for cell in frame[column].tolist()] for column in frame.columns]
-    if not lines or not any(column[0] for column in columns):
-        problems.append(Problem(first_line, None, None, "the first line must be the header "
-                                f"({', '.join(COLUMNS)})"))
-        return None
-    header = [str(frame[column].iat[0]) for column in frame.columns]
-    other = _other_delimiter(header, delimiter)
-    if other is not None:
-        shown = "\\t" if other == "\t" else other
-        problems.append(Problem(
-            lines[0], None, header[0][:120],
-            f"this file uses {shown!r} as its delimiter, not {delimiter!r}: pass "
-            f"--delimiter '{shown}' (or in Excel save it as 'CSV UTF-8 (Comma delimited)')"))
-        return None
-    keep = [at for at, cells in enumerate(zip(*columns, strict=True)) if at and any(cells)]
-    return _Table(header=header, header_line=lines[0], lines=[lines[at] for at in keep],
-                  columns=[[column[at] for at in keep] for column in columns])
-
-
-def _other_delimiter(header: list[str], delimiter: str) -> str | None:
-    """The delimiter a one-column header was really written with (European Excel uses ';')."""
-    if len(header) != 1:
-        return None
-    for other in (";", "\t", ",", "|"):
-        if other != delimiter and other in header[0] and any(
-                name.strip().lower() in _COLUMN_ORDER for name in header[0].split(other)):
-            return other
-    return None
-
-
-def _parse_records(
-    text: str, delimiter: str, starts: list[int], offsets: list[int], problems: list[Problem]
-) -> tuple[pd.DataFrame, list[int]] | None:
-    """pandas' reading of the text, every cell as text, and the start line of each row it kept."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            frame = pd.read_csv(
-                io.StringIO(text), sep=delimiter, header=None, index_col=False, dtype=str,
-                engine="c",
-                keep_default_na=False, na_filter=False, skip_blank_lines=False,
-                on_bad_lines="warn",
-            )
-        except pd.errors.EmptyDataError:
-            problems.append(Problem(None, None, None, _EMPTY))
-            return None
-        except pd.errors.ParserError as exc:
-            problems.append(Problem(None, None, None, f"the file cannot be read as CSV ({exc}); "
-                                    f"{_EXCEL_HINT}"))
-            return None
-    skipped: set[int] = set()
-    for warning in caught:
-        for found in _SKIPPED_LINE.finditer(str(warning.message)):
-            record, expected, saw = (int(group) for group in found.groups())
-            skipped.add(record - 1)
-            problems.append(Problem(
-                starts[record - 1], None, _excerpt(text, offsets[record - 1]),
-                f"this row has {saw} cells but the header has {expected}: remove the extra "
-                "cells, or put a cell that contains a comma in double quotes",
-            ))
-    lines = [line for record, line in enumerate(starts) if record not in skipped]
-    if len(lines) != len(frame):
-        problems.append(Problem(None, None, None, f"found {len(lines)} rows but pandas read "
-                                f"{len(frame)}, so line numbers cannot be trusted; {_EXCEL_HINT}"))
-        return None
-    return frame, lines
-
-
-def _scan_records(text: str, first_line: int) -> tuple[list[int], list[int], int | None]:
-    """Start line and offset of every CSV record, and the line of a quote never closed.
-
-    Mirrors pandas' C tokenizer: a double quote opens a quoted cell only at the start of a cell,
-    a doubled quote inside one is a literal quote, and a line break inside one does not end the
-    record. Only quotes and line breaks are visited, so a 100,000-row file scans in milliseconds.
-    """
-    starts, offsets = [first_line], [0]
-    line = first_line
-    quoted_since: int | None = None
-    escaped_quote_at = -1
-    for found in _QUOTE_OR_NEWLINE.finditer(text):
-        at = found.start()
-        if text[at] != '"':
-            line += 1
-            if quoted_since is None:
-                starts.append(line)
-                offsets.append(found.end())
-        elif quoted_since is not None:
-            if at == escaped_quote_at:
-                continue
-            if text.startswith('"', at + 1):
-                escaped_quote_at = at + 1
-            else:
-                quoted_since = None
-        elif at == offsets[-1] or text[at - 1] == ",":
-            quoted_since = line
-    if offsets[-1] == len(text):
-        starts.pop()
-        offsets.pop()
-    return starts, offsets, quoted_since
-
-
-def _excerpt(text: str, offset: int) -> str:
-    """The first line of the record at offset, shortened for a message."""
-    end = len(text)
-    for stop in ("\r", "\n"):
-        found = text.find(stop, offset, offset + 80)
-        if found != -1:
-            end = min(end, found)
-    end = min(end, offset + 80)
-    return text[offset:end]
-
-
 def _check_table(
-    table: _Table,
+    table: Table,
     timezone: tzinfo,
     profiles: Collection[str],
     problems: list[Problem],
@@ -333,7 +144,7 @@ def _check_table(
     ]
 
 
-def _check_header(table: _Table, problems: list[Problem], notes: list[Problem]) -> dict[str, int]:
+def _check_header(table: Table, problems: list[Problem], notes: list[Problem]) -> dict[str, int]:
     """Map each known column to its position; record missing, duplicate and unknown columns."""
     line = table.header_line
     index: dict[str, int] = {}
