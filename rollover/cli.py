@@ -6,37 +6,33 @@ The only place where errors become `Error: ...` lines, hints and exit codes.
 from __future__ import annotations
 
 import asyncio
-import codecs
 import functools
 import json
 import os
 import sys
-from collections import Counter
 from collections.abc import Callable
-from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
-from click.core import ParameterSource
 
-from rollover import __version__, log_setup, progress, runner, status_text
-from rollover.config import CONFIG_NAME, Config, config_for
+from rollover import __version__, log_setup, plan_text, progress, runner, status_text
+from rollover.cli_options import (
+    chosen_ledger,
+    config_option,
+    configured,
+    current_config,
+    ledger_option,
+    manifest_argument,
+    manifest_at,
+    time_zone,
+    timezone_option,
+)
 from rollover.engine import RunOptions
 from rollover.errors import LearnCheckFailed, ManifestInvalid, RolloverError, UsageError
-from rollover.ledger import LedgerRow
 from rollover.manifest import Manifest
-from rollover.plan import (
-    ASSUMED_COPY_SECONDS,
-    ASSUMED_SLOTS,
-    DEFAULT_DAILY_QUOTA,
-    CallEstimate,
-    exact_copy_warning,
-    refuse_exact_copies,
-)
+from rollover.plan import CallEstimate, exact_copy_warning, refuse_exact_copies
 from rollover.preflight import PreflightReport, summary_lines
-from rollover.status_text import STATUSES
 from rollover.window import Window
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -69,102 +65,12 @@ def _reports_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _timezone(name: str | None) -> tzinfo:
-    if not name:
-        local = datetime.now().astimezone().tzinfo
-        assert local is not None
-        return local
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise UsageError(f"--timezone {name!r} is not a known time zone",
-                         hint="use an IANA name such as America/Chicago") from None
-
-
-def _manifest(path: Path, tz: tzinfo) -> Manifest:
-    meta = click.get_current_context().meta
-    manifest = runner.read_manifest(path, tz, delimiter=meta.get("manifest.delimiter", ","),
-                                    encoding=meta.get("manifest.encoding", "utf-8"),
-                                    profiles=_config().all_profiles())
-    for warning in manifest.warnings:
-        click.echo(f"Warning: {path}: {warning}", err=True)
-    return manifest
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="rollover")
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug events (never secrets).")
 def cli(debug: bool) -> None:
     """Term rollover for Blackboard Learn: copy courses, wait for each copy, rename and re-date
     them, and write a results CSV. Every step is kept in a ledger, so a re-run resumes."""
-
-
-def _manifest_argument(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The MANIFEST argument and how to read it (kept in the context, read by `_manifest`)."""
-    command = click.option(
-        "--encoding", default="utf-8", show_default=True, expose_value=False,
-        callback=_manifest_encoding,
-        help="The manifest's text encoding, e.g. cp1252 for a plain 'CSV' saved by Windows "
-             "Excel.")(command)
-    command = click.option(
-        "--delimiter", default=",", show_default=True, expose_value=False,
-        callback=_manifest_delimiter,
-        help="The manifest's cell separator: ',' or ';' (European Excel) or 'tab'.")(command)
-    return click.argument("manifest", type=click.Path(dir_okay=False, path_type=Path))(command)
-
-
-def _manifest_encoding(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    try:
-        codecs.lookup(value)
-    except LookupError:
-        raise click.BadParameter(f"{value!r} is not a text encoding Python knows; try utf-8, "
-                                 "cp1252 or latin-1") from None
-    ctx.meta["manifest.encoding"] = value
-    return value
-
-
-def _manifest_delimiter(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    delimiter = "\t" if value.lower() in ("tab", "\\t", "\t") else value
-    if len(delimiter) != 1 or delimiter in "\"\r\n":
-        raise click.BadParameter(f"{value!r} must be a single character such as ',' or ';', "
-                                 "or 'tab'")
-    ctx.meta["manifest.delimiter"] = delimiter
-    return delimiter
-_timezone_option = click.option(
-    "--timezone", metavar="ZONE",
-    help="Time zone of dates without a time and of --window (default: this machine's).")
-_config_option = click.option(
-    "--config", "config_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help=f"Settings and copy profiles (TOML; default: {CONFIG_NAME} beside MANIFEST, if there "
-         "is one). Options given on the command line win over the file.")
-
-
-def _configured(command: F) -> F:
-    """Read the config file, and let it fill each option the command line left at its default.
-
-    The file's place depends on MANIFEST, so click's default_map (which must be set before the
-    command's options are parsed) cannot carry it; the command reads it first thing instead,
-    inside `_reports_errors`, with the same precedence: command line, environment, file, default.
-    """
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        ctx = click.get_current_context()
-        config = config_for(kwargs["manifest"], kwargs.pop("config_path"))
-        for name, value in config.option_defaults().items():
-            if name in kwargs and ctx.get_parameter_source(name) is ParameterSource.DEFAULT:
-                kwargs[name] = value
-        ctx.meta["rollover.config"] = config
-        if config.path is not None:
-            click.echo(f"Config: {config.path}")
-        return command(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _config() -> Config:
-    config: Config = click.get_current_context().meta.get("rollover.config", Config())
-    return config
 
 
 def _exact_copy_warning(manifest: Manifest, allowed: bool) -> None:
@@ -174,7 +80,7 @@ def _exact_copy_warning(manifest: Manifest, allowed: bool) -> None:
 
 
 @cli.command()
-@_manifest_argument
+@manifest_argument
 @click.option("--base-url", envvar="LEARN_BASE_URL", metavar="URL",
               help="The Learn site, e.g. https://learn.example.edu (env LEARN_BASE_URL). "
                    "Credentials come from env LEARN_KEY and LEARN_SECRET.")
@@ -211,7 +117,7 @@ def _exact_copy_warning(manifest: Manifest, allowed: bool) -> None:
                    "flight still finish. Outside it the run writes results and exits 3.")
 @click.option("--quota-reserve", type=click.IntRange(0), metavar="N",
               help="Start no new copy while Learn's X-Rate-Limit-Remaining is below N.")
-@_timezone_option
+@timezone_option
 @click.option("--ca-bundle", type=click.Path(dir_okay=False, exists=True),
               help="CA certificates file for an institutional TLS CA.")
 @click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path),
@@ -223,12 +129,12 @@ def _exact_copy_warning(manifest: Manifest, allowed: bool) -> None:
 @click.option("-q", "--quiet", is_flag=True,
               help="Only warnings and errors on stderr: no live progress on a terminal and no "
                    "minute `progress` events otherwise.")
-@_config_option
+@config_option
 @click.option("--allow-exact", is_flag=True,
               help="Let rows with copy_profile exact make Learn's exact copy, which also copies "
                    "the source's enrolled users; without it such a manifest is refused.")
 @_reports_errors
-@_configured
+@configured
 def run(manifest: Path, base_url: str | None, sandbox: bool, sandbox_config: Path | None,
         ledger: Path | None, results: Path | None, concurrency: int, poll_min: float,
         poll_max: float, task_timeout: float, adopt_settle: float, window: str | None,
@@ -242,7 +148,7 @@ def run(manifest: Path, base_url: str | None, sandbox: bool, sandbox_config: Pat
     log_setup.configure(verbose=debug, quiet=quiet, log_file=log_file,
                         stream=live.log_stream if live else None)
     watcher = None if quiet else progress.Progress(live or progress.MinuteSummary())
-    tz = _timezone(timezone)
+    tz = time_zone(timezone)
     if poll_min > poll_max:
         raise UsageError(f"--poll-min {poll_min} is larger than --poll-max {poll_max}")
     options = RunOptions(
@@ -251,17 +157,13 @@ def run(manifest: Path, base_url: str | None, sandbox: bool, sandbox_config: Pat
         window=Window.parse(window, tz) if window else None, quota_reserve=quota_reserve)
     default_ledger, default_results = runner.default_paths(manifest)
     ledger_path, results_path = ledger or default_ledger, results or default_results
-    loaded = _manifest(manifest, tz)
+    loaded = manifest_at(manifest, tz)
     if not allow_exact:
         refuse_exact_copies(loaded)
     _exact_copy_warning(loaded, allowed=True)
 
     def announce(plan: CallEstimate) -> None:
-        if not plan.rows:
-            click.echo("Plan: no copy left to start; finishing what the ledger has in flight.")
-            return
-        click.echo(f"Plan: {plan.rows} of {len(loaded.rows)} rows to copy; "
-                   f"about {plan.calls} API calls; {_duration_text(plan, concurrency)}")
+        click.echo(plan_text.run_plan_line(plan, len(loaded.rows), concurrency))
 
     def go(site: runner.Site) -> runner.RunReport:
         if check_first:
@@ -282,7 +184,8 @@ def run(manifest: Path, base_url: str | None, sandbox: bool, sandbox_config: Pat
             report = go(site)
     else:
         report = go(_real_site(base_url, ca_bundle))
-    _print_run_summary(report)
+    for line in status_text.run_summary_lines(report):
+        click.echo(line)
     sys.exit(report.exit_code)
 
 
@@ -301,41 +204,9 @@ def _real_site(base_url: str | None, ca_bundle: str | None) -> runner.Site:
                        verify=ca_bundle or True)
 
 
-def _counts_line(counts: Counter[str]) -> str:
-    total = sum(counts.values())
-    return f"{total} rows: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in STATUSES)
-
-
-def _print_run_summary(report: runner.RunReport) -> None:
-    calls = sum(report.calls.values())
-    rows = sum(report.counts.values())
-    click.echo(f"Rollover: {_counts_line(report.counts)}")
-    per_course = f" ({calls / rows:.2f} per course)" if rows and calls else ""
-    click.echo(f"API calls: {calls}{per_course} in {report.elapsed:.1f} s"
-               + (f"; quota remaining {report.quota_remaining}"
-                  if report.quota_remaining is not None else ""))
-    for endpoint, count in sorted(report.calls.items()):
-        click.echo(f"  {endpoint}: {count}")
-    if report.stopped:
-        click.echo(f"Stopped early: {report.stopped}")
-    if report.retried:
-        click.echo(status_text.retried_line(report.retried))
-    _print_needs_person(report.needs_person)
-    if report.left_alone:
-        click.echo(status_text.left_alone_line(report.left_alone))
-    click.echo(f"Results: {report.results_path}")
-    if report.exit_code == 3:
-        click.echo("Run the same command again to continue; finished rows are not repeated.")
-
-
-def _print_needs_person(rows: list[LedgerRow]) -> None:
-    for line in status_text.needs_person_lines(rows):
-        click.echo(line)
-
-
 @cli.command()
-@_manifest_argument
-@_timezone_option
+@manifest_argument
+@timezone_option
 @click.option("--check-learn", is_flag=True,
               help="Also check against Learn, changing nothing: sources, shells and terms "
                    "exist, new targets are free (or made by the ledger beside MANIFEST).")
@@ -350,37 +221,24 @@ def _print_needs_person(rows: list[LedgerRow]) -> None:
               help="With --check-learn --sandbox: TOML file for a simulator not started yet.")
 @click.option("--ca-bundle", type=click.Path(dir_okay=False, exists=True),
               help="CA certificates file for an institutional TLS CA.")
-@_config_option
+@config_option
 @click.option("--allow-exact", is_flag=True,
               help="Rows with copy_profile exact pass either way, with a warning; this says "
                    "`run` will be given --allow-exact.")
 @_reports_errors
-@_configured
+@configured
 def validate(manifest: Path, timezone: str | None, check_learn: bool, base_url: str | None,
              sandbox: bool, sandbox_config: Path | None, ca_bundle: str | None,
              allow_exact: bool) -> None:
     """Check MANIFEST offline and print the plan and its API-call estimate; with --check-learn
     also against Learn. Sends nothing that changes Learn."""
-    loaded = _manifest(manifest, _timezone(timezone))
+    loaded = manifest_at(manifest, time_zone(timezone))
     site = _real_site(base_url, ca_bundle) if check_learn and not sandbox else None
     _exact_copy_warning(loaded, allowed=allow_exact)
     plan = runner.validate(loaded)
-    click.echo(f"{manifest}: valid, {plan.rows} courses")
-    click.echo(f"  new courses to copy:        {plan.new_courses}")
-    click.echo(f"  copies into existing shells: {plan.into_existing}")
-    click.echo(f"  courses to patch afterwards: {plan.to_patch}")
-    click.echo(f"Estimated API calls: {plan.calls} (about {plan.per_course:.1f} per course)")
-    click.echo("Estimated duration: "
-               f"{_duration_text(plan, _config().concurrency or RunOptions().concurrency)}")
-    if plan.shortfall(None):
-        days = plan.calls / DEFAULT_DAILY_QUOTA
-        click.echo(f"Warning: {plan.calls} calls is more than Learn's default daily quota of "
-                   f"{DEFAULT_DAILY_QUOTA} (about {days:.1f} days of it), which every "
-                   "integration on the key shares. Run with --quota-reserve N so each run "
-                   "stops before the quota does; re-runs continue where it stopped.")
-    else:
-        click.echo(f"Quota: {plan.calls} of Learn's default {DEFAULT_DAILY_QUOTA} calls a day "
-                   "(the site's remaining quota is checked when the run starts).")
+    concurrency = current_config().concurrency or RunOptions().concurrency
+    for line in plan_text.validate_lines(manifest, plan, concurrency):
+        click.echo(line)
     if not check_learn:
         return
     log_setup.configure(verbose=click.get_current_context().find_root().params.get("debug",
@@ -407,36 +265,9 @@ def _check_learn(loaded: Manifest, site: runner.Site, ledger_path: Path, *,
     return checked
 
 
-def _duration_text(plan: CallEstimate, concurrency: int) -> str:
-    return (f"about {_humanized(plan.duration(concurrency))} if copies take "
-            f"~{ASSUMED_COPY_SECONDS:.0f} s each with {min(concurrency, ASSUMED_SLOTS)} at once "
-            "(Learn's copy queue decides)")
-
-
-def _humanized(seconds: float) -> str:
-    if seconds < 90 * 60:
-        return f"{max(1, round(seconds / 60))} min"
-    if seconds < 48 * 3600:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"
-
-
-_ledger_option = click.option(
-    "--ledger", type=click.Path(dir_okay=False, path_type=Path),
-    help="The ledger (default: the one beside MANIFEST).")
-
-
-def _ledger_path(manifest: Path | None, ledger: Path | None) -> Path:
-    if ledger is not None:
-        return ledger
-    if manifest is None:
-        raise UsageError("which ledger?", hint="pass MANIFEST or --ledger PATH")
-    return runner.default_paths(manifest)[0]
-
-
 @cli.command()
 @click.argument("manifest", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@_ledger_option
+@ledger_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @click.option("--row", "row_ref", metavar="LINE|TARGET",
               help="Show one row's audit trail instead: every transition, when, and why. Name "
@@ -446,7 +277,7 @@ def status(manifest: Path | None, ledger: Path | None, as_json: bool,
            row_ref: str | None) -> None:
     """Counts by status and stage from the ledger, the quota last seen, and the rows that need
     a person with what to do (also while a run is going)."""
-    ledger_path = _ledger_path(manifest, ledger)
+    ledger_path = chosen_ledger(manifest, ledger)
     if row_ref is not None:
         trail = runner.row_trail(ledger_path, row_ref)
         if as_json:
@@ -458,26 +289,26 @@ def status(manifest: Path | None, ledger: Path | None, as_json: bool,
     if as_json:
         click.echo(json.dumps(status_text.status_json(state), indent=2))
         return
-    click.echo(_counts_line(state.counts))
+    click.echo(status_text.counts_line(state.counts))
     click.echo("\n".join(status_text.status_lines(state)))
 
 
 @cli.command()
 @click.argument("manifest", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@_ledger_option
+@ledger_option
 @click.option("--results", type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the results CSV (default: beside MANIFEST, or beside the "
                    "ledger).")
 @_reports_errors
 def report(manifest: Path | None, ledger: Path | None, results: Path | None) -> None:
     """Rewrite the results CSV from the ledger (also while a run is going)."""
-    ledger_path = _ledger_path(manifest, ledger)
+    ledger_path = chosen_ledger(manifest, ledger)
     if results is None:
         results = (runner.default_paths(manifest)[1] if manifest else
                    ledger_path.with_name(ledger_path.name.removesuffix(".ledger.sqlite")
                                          + ".results.csv"))
     counts = runner.report(ledger_path, results)
-    click.echo(f"{_counts_line(counts)}\nResults: {results}")
+    click.echo(f"{status_text.counts_line(counts)}\nResults: {results}")
 
 
 @cli.command()

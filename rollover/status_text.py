@@ -6,17 +6,46 @@ echoes them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC
 from typing import Any
 
 from rollover.advice import next_step
 from rollover.engine import results_status
 from rollover.ledger import LedgerRow, QuotaSeen
-from rollover.runner import LedgerStatus, RowTrail
+from rollover.runner import LedgerStatus, RowTrail, RunReport
 
 STATUSES = ("done", "failed", "needs_review", "pending")
 NAMED_AT_MOST = 5  # targets named in one summary line before "and N more"
+
+
+def counts_line(counts: Mapping[str, int]) -> str:
+    """The rows in all and by results status, every status named even at 0."""
+    total = sum(counts.values())
+    return f"{total} rows: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in STATUSES)
+
+
+def run_summary_lines(report: RunReport) -> list[str]:
+    """`run`'s closing summary: counts, API calls by endpoint, rows for a person, results."""
+    calls = sum(report.calls.values())
+    rows = sum(report.counts.values())
+    per_course = f" ({calls / rows:.2f} per course)" if rows and calls else ""
+    lines = [f"Rollover: {counts_line(report.counts)}",
+             f"API calls: {calls}{per_course} in {report.elapsed:.1f} s"
+             + (f"; quota remaining {report.quota_remaining}"
+                if report.quota_remaining is not None else "")]
+    lines += [f"  {endpoint}: {count}" for endpoint, count in sorted(report.calls.items())]
+    if report.stopped:
+        lines.append(f"Stopped early: {report.stopped}")
+    if report.retried:
+        lines.append(retried_line(report.retried))
+    lines += needs_person_lines(report.needs_person)
+    if report.left_alone:
+        lines.append(left_alone_line(report.left_alone))
+    lines.append(f"Results: {report.results_path}")
+    if report.exit_code == 3:
+        lines.append("Run the same command again to continue; finished rows are not repeated.")
+    return lines
 
 
 def status_lines(status: LedgerStatus) -> list[str]:

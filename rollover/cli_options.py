@@ -1,0 +1,137 @@
+"""The options the commands share, and how their values reach a command.
+
+MANIFEST with its `--delimiter` and `--encoding`, `--timezone`, `--config` and `--ledger`; the
+config file filling options the command line left at their defaults.
+"""
+
+from __future__ import annotations
+
+import codecs
+import functools
+from collections.abc import Callable
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import click
+from click.core import ParameterSource
+
+from rollover import runner
+from rollover.config import CONFIG_NAME, Config, config_for
+from rollover.errors import UsageError
+from rollover.manifest import Manifest
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def manifest_argument(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The MANIFEST argument and how to read it (kept in the context, read by `manifest_at`)."""
+    command = click.option(
+        "--encoding", default="utf-8", show_default=True, expose_value=False,
+        callback=_manifest_encoding,
+        help="The manifest's text encoding, e.g. cp1252 for a plain 'CSV' saved by Windows "
+             "Excel.")(command)
+    command = click.option(
+        "--delimiter", default=",", show_default=True, expose_value=False,
+        callback=_manifest_delimiter,
+        help="The manifest's cell separator: ',' or ';' (European Excel) or 'tab'.")(command)
+    return click.argument("manifest", type=click.Path(dir_okay=False, path_type=Path))(command)
+
+
+def _manifest_encoding(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    try:
+        codecs.lookup(value)
+    except LookupError:
+        raise click.BadParameter(f"{value!r} is not a text encoding Python knows; try utf-8, "
+                                 "cp1252 or latin-1") from None
+    ctx.meta["manifest.encoding"] = value
+    return value
+
+
+def _manifest_delimiter(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    delimiter = "\t" if value.lower() in ("tab", "\\t", "\t") else value
+    if len(delimiter) != 1 or delimiter in "\"\r\n":
+        raise click.BadParameter(f"{value!r} must be a single character such as ',' or ';', "
+                                 "or 'tab'")
+    ctx.meta["manifest.delimiter"] = delimiter
+    return delimiter
+
+
+def manifest_at(path: Path, tz: tzinfo) -> Manifest:
+    """Read MANIFEST as its options say, with the config's profiles; warn about what it found."""
+    meta = click.get_current_context().meta
+    manifest = runner.read_manifest(path, tz, delimiter=meta.get("manifest.delimiter", ","),
+                                    encoding=meta.get("manifest.encoding", "utf-8"),
+                                    profiles=current_config().all_profiles())
+    for warning in manifest.warnings:
+        click.echo(f"Warning: {path}: {warning}", err=True)
+    return manifest
+
+
+timezone_option = click.option(
+    "--timezone", metavar="ZONE",
+    help="Time zone of dates without a time and of --window (default: this machine's).")
+
+
+def time_zone(name: str | None) -> tzinfo:
+    """The zone `--timezone` names, or this machine's when it names none."""
+    if not name:
+        local = datetime.now().astimezone().tzinfo
+        assert local is not None
+        return local
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UsageError(f"--timezone {name!r} is not a known time zone",
+                         hint="use an IANA name such as America/Chicago") from None
+
+
+config_option = click.option(
+    "--config", "config_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help=f"Settings and copy profiles (TOML; default: {CONFIG_NAME} beside MANIFEST, if there "
+         "is one). Options given on the command line win over the file.")
+
+
+def configured(command: F) -> F:
+    """Read the config file, and let it fill each option the command line left at its default.
+
+    The file's place depends on MANIFEST, so click's default_map (which must be set before the
+    command's options are parsed) cannot carry it; the command reads it first thing instead,
+    inside the CLI's `_reports_errors`, with the same precedence: command line, environment,
+    file, default.
+    """
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        config = config_for(kwargs["manifest"], kwargs.pop("config_path"))
+        for name, value in config.option_defaults().items():
+            if name in kwargs and ctx.get_parameter_source(name) is ParameterSource.DEFAULT:
+                kwargs[name] = value
+        ctx.meta["rollover.config"] = config
+        if config.path is not None:
+            click.echo(f"Config: {config.path}")
+        return command(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def current_config() -> Config:
+    """The config `configured` read for this command, or the defaults."""
+    config: Config = click.get_current_context().meta.get("rollover.config", Config())
+    return config
+
+
+ledger_option = click.option(
+    "--ledger", type=click.Path(dir_okay=False, path_type=Path),
+    help="The ledger (default: the one beside MANIFEST).")
+
+
+def chosen_ledger(manifest: Path | None, ledger: Path | None) -> Path:
+    """`--ledger` if given, else the ledger beside MANIFEST."""
+    if ledger is not None:
+        return ledger
+    if manifest is None:
+        raise UsageError("which ledger?", hint="pass MANIFEST or --ledger PATH")
+    return runner.default_paths(manifest)[0]
