@@ -1,7 +1,8 @@
 """What a person should do about a row the tool handed over: one short hint per kind of trouble.
 
-The kinds are told apart by the engine's own error texts (rollover/engine.py), so a new error
-there falls back to the general hint of its state until it is given one here.
+The kinds are told apart by the engine's own error texts (rollover/engine.py and
+rollover/reconcile.py), so a new error there falls back to the general hint of its state until
+it is given one here.
 """
 
 from __future__ import annotations

@@ -1,45 +1,52 @@
-"""The Learn REST client: the only module that speaks HTTP.
+"""The Learn REST client: the only module that sends HTTP requests.
 
 One `httpx.AsyncClient` with redirects off (a client that follows the task's 303 turns it into a
 GET of the course and never sees completion), one bearer token shared by every worker, tenacity
-retries for idempotent calls only. The copy POST is never retried here: whether it may be sent
-again is the engine's decision, made from the ledger and Learn's state.
+retries for idempotent calls only (`client_retry`). The copy POST is never retried here: whether
+it may be sent again is the engine's decision, made from the ledger and Learn's state. How an
+answer is read, errors included, is `client_answers`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import re
 import time
 from collections import Counter
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
-import structlog
-from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt, wait_random_exponential
 
+from rollover.client_answers import json_object, learn_datetime, learn_error, retry_after
+from rollover.client_retry import RetryBudget, RetryPolicy, Sleep
 from rollover.errors import (
     CopyOutcomeUnknown,
     LearnAuthError,
-    LearnConflict,
     LearnError,
-    LearnNotFound,
     LearnProtocolError,
-    LearnRateLimited,
-    LearnServerError,
     LearnUnreachable,
 )
 
-API = "/learn/api/public"
-TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-Sleep = Callable[[float], Awaitable[None]]
+__all__ = [
+    "API",
+    "POOL_CONNECTIONS",
+    "UNFINISHED_TASK",
+    "LearnClient",
+    "RetryPolicy",
+    "Sleep",
+    "TaskPoll",
+    "course_path",
+    "learn_datetime",
+    "learn_error",
+]
 
-log = structlog.get_logger("rollover.client")
+API = "/learn/api/public"
+# Task statuses Learn ends a copy with when it did not fully succeed.
+UNFINISHED_TASK = ("CompleteWithErrors", "Incomplete")
 
 
 @dataclass(frozen=True)
@@ -54,82 +61,16 @@ class TaskPoll:
     @property
     def finished(self) -> bool:
         """Whether the task will not change any more."""
-        return self.course_pk is not None or self.status in ("CompleteWithErrors", "Incomplete")
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How hard to insist on idempotent calls: attempts per call and a run-wide budget."""
-
-    attempts: int = 5
-    max_wait: float = 60.0
-    budget: int = 500
+        return self.course_pk is not None or self.status in UNFINISHED_TASK
 
 
 _PRIMARY_ID = re.compile(r"^_\d+_\d+$")
 POOL_CONNECTIONS = 4
 
 
-def learn_datetime(value: object) -> datetime | None:
-    """A timestamp as Learn writes it (ISO 8601, UTC when no zone is given), or None."""
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def course_path(course_id: str, version: str = "v3") -> str:
     """The path of a course given any of Learn's id forms (`_1_1`, `courseId:X`, ...)."""
     return f"{API}/{version}/courses/{quote(course_id, safe=':_-.~')}"
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def learn_error(response: httpx.Response, endpoint: str) -> LearnError:
-    """Turn an error response into the typed error for its status, with Learn's own message."""
-    message = f"HTTP {response.status_code}"
-    code: str | None = None
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        raw = body.get("message") or body.get("error_description") or body.get("error")
-        if isinstance(raw, str) and raw:
-            message = raw
-        code = str(body["code"]) if body.get("code") is not None else None
-    status = response.status_code
-    if status == 429:
-        return LearnRateLimited(status, message, retry_after=_retry_after(response),
-                                code=code, endpoint=endpoint)
-    kind: type[LearnError] = {
-        401: LearnAuthError, 404: LearnNotFound, 409: LearnConflict,
-    }.get(status, LearnServerError if status >= 500 else LearnError)
-    return kind(status, message, code=code, endpoint=endpoint)
-
-
-def _is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, LearnError):
-        return exc.status in TRANSIENT_STATUSES
-    return isinstance(exc, httpx.TransportError)
 
 
 class LearnClient:
@@ -161,8 +102,7 @@ class LearnClient:
         # than inside httpcore, whose pool rescans every waiting request on each event: with
         # dozens of workers that scan costs more CPU than the requests themselves.
         self._connections = asyncio.Semaphore(POOL_CONNECTIONS)
-        self._retry = retry or RetryPolicy()
-        self._retries_left = self._retry.budget
+        self._retries = RetryBudget(retry or RetryPolicy(), sleep)
         self._sleep = sleep
         self._monotonic = monotonic
         self._token: str | None = None
@@ -217,7 +157,7 @@ class LearnClient:
         endpoint = "GET /v1/courses/{id}/tasks/{id}"
         response = await self._idempotent("GET", self.resolve(location), endpoint,
                                           expect=(200, 303))
-        body = self._json(response, endpoint, required=response.status_code == 200)
+        body = json_object(response, endpoint, required=response.status_code == 200)
         status = str(body.get("status") or ("Complete" if response.status_code == 303 else ""))
         percent = body.get("percentComplete")
         percent_complete = int(percent) if isinstance(percent, int | float) else None
@@ -258,7 +198,7 @@ class LearnClient:
         query: dict[str, str] | None = dict(params)
         while True:
             response = await self._idempotent("GET", url, endpoint, params=query)
-            body = self._json(response, endpoint, required=True)
+            body = json_object(response, endpoint, required=True)
             results, paging = body.get("results"), body.get("paging")
             if not isinstance(results, list):
                 raise LearnProtocolError(200, "a list without results", endpoint=endpoint)
@@ -274,7 +214,7 @@ class LearnClient:
         endpoint = "PATCH /v3/courses/{id}"
         response = await self._idempotent("PATCH", course_path(course_pk), endpoint, json=body,
                                           params={"fields": "id"})
-        return self._json(response, endpoint, required=False)
+        return json_object(response, endpoint, required=False)
 
     def resolve(self, location: str) -> str:
         """Join a (usually relative) Location to the site; refuse any other host."""
@@ -289,7 +229,7 @@ class LearnClient:
 
     async def _get_one(self, path: str, endpoint: str, fields: str) -> dict[str, Any]:
         response = await self._idempotent("GET", path, endpoint, params={"fields": fields})
-        return self._json(response, endpoint, required=True)
+        return json_object(response, endpoint, required=True)
 
     async def _idempotent(self, method: str, url: str, endpoint: str, *,
                           expect: tuple[int, ...] = (200,), **kwargs: Any) -> httpx.Response:
@@ -305,31 +245,9 @@ class LearnClient:
 
     async def _with_retries(self, endpoint: str,
                             call: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:
-        """Run `call` under tenacity: transient failures only, Retry-After as the floor of the
-        full-jitter wait, a per-call attempt limit and the run-wide retry budget."""
-
-        def should_retry(state: RetryCallState) -> bool:
-            exc = state.outcome.exception() if state.outcome else None
-            return exc is not None and _is_transient(exc) and self._retries_left > 0
-
-        def wait(state: RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            floor = exc.retry_after or 0.0 if isinstance(exc, LearnRateLimited) else 0.0
-            jitter = wait_random_exponential(multiplier=0.5, max=self._retry.max_wait)(state)
-            return max(floor, jitter)
-
-        def before_sleep(state: RetryCallState) -> None:
-            self._retries_left -= 1
-            exc = state.outcome.exception() if state.outcome else None
-            log.warning("learn.retry", endpoint=endpoint, attempt=state.attempt_number,
-                        error=str(exc) or type(exc).__name__)
-
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._retry.attempts), wait=wait, retry=should_retry,
-            before_sleep=before_sleep, sleep=self._sleep, reraise=True,
-        )
+        """Run `call` with the client's retries; a network still failing is LearnUnreachable."""
         try:
-            response: httpx.Response = await retrying(call)
+            response = await self._retries.run(endpoint, call)
         except httpx.TransportError as exc:
             raise LearnUnreachable(
                 f"{self.base_url} did not answer {endpoint} ({type(exc).__name__})",
@@ -372,7 +290,7 @@ class LearnClient:
             pass
         if response.status_code == 429:
             # One 429 pauses every worker: otherwise each would spend a call to learn the same.
-            pause = _retry_after(response)
+            pause = retry_after(response)
             pause = 1.0 if pause is None else pause
             self._paused_until = max(self._paused_until, self._monotonic() + pause)
 
@@ -403,7 +321,7 @@ class LearnClient:
                     raise LearnAuthError(
                         exc.status, exc.learn_message, endpoint=endpoint) from None
                 raise
-            body = self._json(response, endpoint, required=True)
+            body = json_object(response, endpoint, required=True)
             token, lifetime = body.get("access_token"), body.get("expires_in")
             if not isinstance(token, str) or not isinstance(lifetime, int | float):
                 raise LearnProtocolError(200, "token answer without access_token/expires_in",
@@ -417,21 +335,3 @@ class LearnClient:
         """Drop a token Learn refused, unless another worker already replaced it."""
         if self._token == token:
             self._token = None
-
-    @staticmethod
-    def _json(response: httpx.Response, endpoint: str, *, required: bool) -> dict[str, Any]:
-        if not response.content:
-            if required:
-                raise LearnProtocolError(response.status_code, "empty answer", endpoint=endpoint)
-            return {}
-        try:
-            body = response.json()
-        except ValueError:
-            if required:
-                raise LearnProtocolError(response.status_code, "answer is not JSON",
-                                         endpoint=endpoint) from None
-            return {}
-        if not isinstance(body, dict):
-            raise LearnProtocolError(response.status_code, "answer is not a JSON object",
-                                     endpoint=endpoint)
-        return body

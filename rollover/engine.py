@@ -3,21 +3,20 @@
 Per row the order is fixed and each step is committed to the ledger before the next is taken:
 intent, copy POST, Location, polls, course id, PATCH, done. A row whose copy answer was lost is
 never POSTed again on a guess: it is reconciled against Learn's courses (new targets) or handed
-to a person (copies into existing courses, which Learn applies additively).
+to a person (copies into existing courses, which Learn applies additively); see `reconcile`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import structlog
 
-from rollover.client import LearnClient, TaskPoll, learn_datetime
+from rollover.client import UNFINISHED_TASK, LearnClient, TaskPoll
 from rollover.errors import (
     CopyOutcomeUnknown,
     LearnAuthError,
@@ -28,20 +27,19 @@ from rollover.errors import (
     LearnRateLimited,
     LearnServerError,
     LearnUnreachable,
-    RolloverError,
 )
 from rollover.ledger import TERMINAL, Ledger, LedgerRow, State
+from rollover.outcome import RunOutcome, exit_code, results_status
 from rollover.pacing import CopyPace, Sighting
 from rollover.plan import POLLS_PER_COPY, copy_body, id_form
+from rollover.reconcile import Reconciliation, task_gone
 from rollover.window import Window
+
+__all__ = ["Rollover", "RunOptions", "RunOutcome", "exit_code", "results_status"]
 
 log = structlog.get_logger("rollover.engine")
 _ROW: contextvars.ContextVar[str | None] = contextvars.ContextVar("row", default=None)
 
-# A course Learn says was created up to this long before our intent is still ours: the two
-# clocks (this machine's and Learn's) are not the same clock.
-CLOCK_TOLERANCE = timedelta(seconds=5)
-UNFINISHED_TASK = ("CompleteWithErrors", "Incomplete")
 # Answers to a copy POST that say Learn did not make it (the spec's 400, 404, and request
 # shapes a server rejects before any work). Any other unexpected answer leaves the row to
 # reconciliation: a 200 or a 302 from some proxy does not prove that nothing was copied.
@@ -59,15 +57,6 @@ class RunOptions:
     adopt_settle: float = 900.0
     window: Window | None = None
     quota_reserve: int | None = None
-
-
-@dataclass
-class RunOutcome:
-    """How a run ended."""
-
-    stopped: str | None = None  # why it stopped early (resumable), None if it ran out of work
-    fatal: RolloverError | None = None
-    parked: list[str] = field(default_factory=list)  # rows left polling past --task-timeout
 
 
 def _utc_now() -> datetime:
@@ -93,6 +82,7 @@ class Rollover:
         self.options = options
         self._clock = clock
         self._sleep = sleep
+        self._reconciliation = Reconciliation(ledger, client, clock)
         self._stop = stop or asyncio.Event()
         self._in_flight = 0
         self._posted_here: set[str] = set()
@@ -225,7 +215,7 @@ class Rollover:
         if row.state is State.PENDING:
             await self._request_copy(row)
         elif row.state is State.INTENT:
-            await self._reconcile(row)
+            await self._reconciliation.copy_answer_lost(row)
         elif row.state is State.LOCATED:
             return await self._await_task(row)
         elif row.state is State.COPIED:
@@ -277,37 +267,6 @@ class Rollover:
             self.ledger.record_location(target, location)
             self._posted_here.add(target)
 
-    async def _reconcile(self, row: LedgerRow) -> None:
-        """A copy was (maybe) requested but no task Location is known: ask Learn's courses."""
-        target = row.target_course_id
-        if row.copy_into_existing:
-            self.ledger.record_needs_review(
-                target,
-                f"the copy of {row.source_course_id} into existing course {target} "
-                f"({row.target_pk}) may or may not have been applied: its answer was lost. "
-                f"Open {target} in Learn and check whether {row.source_course_id}'s content is "
-                "there once; the tool will not copy into it again")
-            return
-        try:
-            course = await self.client.get_course(id_form(target), "id,courseId,created")
-        except LearnNotFound:
-            self.ledger.record_not_sent(target, "no course found: the copy did not happen")
-            return
-        created = learn_datetime(course.get("created"))
-        intent_at = row.intent_at or self._clock()
-        if created is None:
-            self.ledger.record_needs_review(
-                target, f"course {target} exists but Learn did not say when it was created; "
-                        "check whether it is this rollover's copy")
-        elif created >= intent_at - CLOCK_TOLERANCE:
-            self.ledger.record_copied(target, str(course["id"]), adopted=True,
-                                      detail="adopted: created after this row's copy request")
-        else:
-            self.ledger.record_failed(
-                target, f"courseId {target} already belongs to a course created "
-                        f"{created.isoformat()}, before this rollover asked for it: "
-                        "choose another target_course_id")
-
     async def _await_task(self, row: LedgerRow) -> bool:
         """Poll the recorded task Location until the copy is complete."""
         target, location = row.target_course_id, row.task_location or ""
@@ -324,9 +283,9 @@ class Rollover:
             try:
                 poll = await self.client.poll_task(location)
             except LearnError as exc:
-                if not _task_gone(exc):
+                if not task_gone(exc):
                     raise
-                await self._task_lost(row, exc.learn_message)
+                await self._reconciliation.task_lost(row, exc.learn_message)
                 return True
             if first and learning:
                 self.pace.learn_first_poll(poll.finished, _seconds(posted, self._clock()))
@@ -338,7 +297,8 @@ class Rollover:
                 self.ledger.record_copied(target, poll.course_pk, warning=warning)
                 return True
             if poll.finished:  # CompleteWithErrors / Incomplete answered as a 200
-                await self._task_lost(row, f"Learn finished the copy with status {poll.status}")
+                await self._reconciliation.task_lost(
+                    row, f"Learn finished the copy with status {poll.status}")
                 return True
             if poll.status == "Queued":
                 if was_queued:  # sitting in Learn's queue, not just caught before its start
@@ -356,23 +316,6 @@ class Rollover:
                 previous_gap=gap)
             if poll.status == "Running" and poll.percent_complete:
                 sighting = Sighting(now.timestamp(), poll.percent_complete)
-
-    async def _task_lost(self, row: LedgerRow, reason: str) -> None:
-        """The task can no longer tell us how the copy ended: find the course, never re-POST."""
-        target = row.target_course_id
-        if row.copy_into_existing and row.target_pk:
-            self.ledger.record_copied(target, row.target_pk, adopted=True,
-                                      detail=f"task lost ({reason})", warning=_warning(reason))
-            return
-        try:
-            course = await self.client.get_course(id_form(target), "id")
-        except LearnNotFound:
-            self.ledger.record_needs_review(
-                target, f"Learn accepted the copy ({row.task_location}) but {reason} and no "
-                        f"course {target} exists; check the copy in Learn before re-running")
-            return
-        self.ledger.record_copied(target, str(course["id"]), adopted=True,
-                                  detail=f"task lost ({reason})", warning=_warning(reason))
 
     async def _patch(self, row: LedgerRow) -> bool:
         target = row.target_course_id
@@ -431,36 +374,3 @@ def _running_since(poll: TaskPoll, posted: datetime, now: datetime) -> float | N
     if poll.started is None:
         return None
     return min(now, max(posted, poll.started)).timestamp()
-
-
-def _task_gone(exc: LearnError) -> bool:
-    """Whether a poll's error means the task can no longer say how the copy ended.
-
-    404s, malformed answers and undocumented 4xx statuses do; credentials (401/403) and
-    transient trouble (408, 429, 5xx) are the run's problem, not the row's.
-    """
-    if isinstance(exc, LearnProtocolError | LearnNotFound):
-        return True
-    return 400 <= exc.status < 500 and exc.status not in (401, 403, 408, 429)
-
-
-def _warning(reason: str) -> str | None:
-    return reason if any(status in reason for status in UNFINISHED_TASK) else None
-
-
-def results_status(state: State) -> str:
-    """The results CSV's status for a ledger state."""
-    if state in TERMINAL:
-        return state.value
-    return "pending"
-
-
-def exit_code(statuses: Counter[str], outcome: RunOutcome) -> int:
-    """The contract's exit code for a finished run."""
-    if outcome.fatal is not None:
-        return outcome.fatal.exit_code
-    if statuses.get("pending"):
-        return 3
-    if statuses.get("failed") or statuses.get("needs_review"):
-        return 1
-    return 0

@@ -1,0 +1,94 @@
+"""Reconciliation: settling a row whose copy answer was lost or whose task vanished.
+
+Such a row is never POSTed again on a guess. Learn's courses decide instead: a new target course
+created after the row's intent is adopted as the copy, one created before belongs to someone
+else, and copies into existing courses (which Learn applies additively) are handed to a person.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from rollover.client import UNFINISHED_TASK, LearnClient
+from rollover.client_answers import learn_datetime
+from rollover.errors import LearnError, LearnNotFound, LearnProtocolError
+from rollover.ledger import Ledger, LedgerRow
+from rollover.plan import id_form
+
+# A course Learn says was created up to this long before our intent is still ours: the two
+# clocks (this machine's and Learn's) are not the same clock.
+CLOCK_TOLERANCE = timedelta(seconds=5)
+
+
+class Reconciliation:
+    """Settles rows from Learn's courses when no task can say how their copy ended."""
+
+    def __init__(self, ledger: Ledger, client: LearnClient,
+                 clock: Callable[[], datetime]) -> None:
+        self.ledger = ledger
+        self.client = client
+        self._clock = clock
+
+    async def copy_answer_lost(self, row: LedgerRow) -> None:
+        """A copy was (maybe) requested but no task Location is known: ask Learn's courses."""
+        target = row.target_course_id
+        if row.copy_into_existing:
+            self.ledger.record_needs_review(
+                target,
+                f"the copy of {row.source_course_id} into existing course {target} "
+                f"({row.target_pk}) may or may not have been applied: its answer was lost. "
+                f"Open {target} in Learn and check whether {row.source_course_id}'s content is "
+                "there once; the tool will not copy into it again")
+            return
+        try:
+            course = await self.client.get_course(id_form(target), "id,courseId,created")
+        except LearnNotFound:
+            self.ledger.record_not_sent(target, "no course found: the copy did not happen")
+            return
+        created = learn_datetime(course.get("created"))
+        intent_at = row.intent_at or self._clock()
+        if created is None:
+            self.ledger.record_needs_review(
+                target, f"course {target} exists but Learn did not say when it was created; "
+                        "check whether it is this rollover's copy")
+        elif created >= intent_at - CLOCK_TOLERANCE:
+            self.ledger.record_copied(target, str(course["id"]), adopted=True,
+                                      detail="adopted: created after this row's copy request")
+        else:
+            self.ledger.record_failed(
+                target, f"courseId {target} already belongs to a course created "
+                        f"{created.isoformat()}, before this rollover asked for it: "
+                        "choose another target_course_id")
+
+    async def task_lost(self, row: LedgerRow, reason: str) -> None:
+        """The task can no longer tell us how the copy ended: find the course, never re-POST."""
+        target = row.target_course_id
+        if row.copy_into_existing and row.target_pk:
+            self.ledger.record_copied(target, row.target_pk, adopted=True,
+                                      detail=f"task lost ({reason})", warning=_warning(reason))
+            return
+        try:
+            course = await self.client.get_course(id_form(target), "id")
+        except LearnNotFound:
+            self.ledger.record_needs_review(
+                target, f"Learn accepted the copy ({row.task_location}) but {reason} and no "
+                        f"course {target} exists; check the copy in Learn before re-running")
+            return
+        self.ledger.record_copied(target, str(course["id"]), adopted=True,
+                                  detail=f"task lost ({reason})", warning=_warning(reason))
+
+
+def task_gone(exc: LearnError) -> bool:
+    """Whether a poll's error means the task can no longer say how the copy ended.
+
+    404s, malformed answers and undocumented 4xx statuses do; credentials (401/403) and
+    transient trouble (408, 429, 5xx) are the run's problem, not the row's.
+    """
+    if isinstance(exc, LearnProtocolError | LearnNotFound):
+        return True
+    return 400 <= exc.status < 500 and exc.status not in (401, 403, 408, 429)
+
+
+def _warning(reason: str) -> str | None:
+    return reason if any(status in reason for status in UNFINISHED_TASK) else None
