@@ -19,6 +19,7 @@ import pandas as pd
 
 from rollover.errors import Problem
 
+MAX_COLUMNS = 16_384  # Excel's widest sheet
 _EXCEL_HINT = "in Excel use File > Save As > 'CSV UTF-8 (Comma delimited)'"
 
 # Lines that carry nothing (spaces, commas) before the header: pandas would take the first of them
@@ -59,15 +60,27 @@ def _read_text(path: Path, encoding: str, problems: list[Problem]) -> str | None
         problems.append(Problem(None, None, str(path), f"cannot read the file: {exc.strerror}"))
         return None
     utf8 = codecs.lookup(encoding).name == "utf-8"
+    if data.startswith(b"PK\x03\x04"):
+        problems.append(Problem(None, None, None, "this is an Excel workbook (.xlsx), not a CSV "
+                                f"file: {_EXCEL_HINT}"))
+        return None
+    if utf8 and data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        problems.append(Problem(None, None, None, "this file is UTF-16 text (Excel's 'Unicode "
+                                f"Text'): pass --encoding utf-16, or {_EXCEL_HINT}"))
+        return None
     try:
         # Excel's "CSV UTF-8" starts with a byte order mark; it is not part of the header.
         return data.decode("utf-8-sig" if utf8 else encoding)
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        bad = repr(data[exc.start:exc.end])[2:-1]
+        start = data.rfind(b"\n", 0, exc.start) + 1
+        end = data.find(b"\n", exc.start)
+        shown = data[start:end if end >= 0 else len(data)][:120].decode(encoding, "replace")
         hint = (f"{_EXCEL_HINT}, or pass --encoding cp1252 if Excel saved it as plain 'CSV'"
                 if utf8 else f"check --encoding {encoding}, or {_EXCEL_HINT}")
-        problems.append(Problem(line, None, bad, f"the file is not {encoding} text: {hint}"))
+        problems.append(Problem(line, None, shown.rstrip("\r"),
+                                f"the file is not {encoding} text (byte "
+                                f"0x{data[exc.start]:02x} is not {encoding}): {hint}"))
         return None
 
 
@@ -93,7 +106,7 @@ def _table_from_text(
     # pandas drops a byte order mark at the very start itself; a second one (a file saved twice
     # with a BOM) must go too, or pandas and the scanner would disagree about a quote after it.
     text = text.lstrip("\ufeff")
-    starts, offsets, open_quote = _scan_records(text, first_line)
+    starts, offsets, open_quote = _scan_records(text, first_line, delimiter)
     if open_quote is not None:
         record = len(offsets) - 1
         problems.append(Problem(
@@ -108,10 +121,16 @@ def _table_from_text(
         if not problems:
             problems.append(_empty_file(expected))
         return None
+    before = len(problems)
     parsed = _parse_records(text, delimiter, starts, offsets, expected, problems)
     if parsed is None:
         return None
     frame, lines = parsed
+    if len(frame.columns) > MAX_COLUMNS:  # not a manifest; reading it cell by cell takes minutes
+        problems.append(Problem(first_line, None, None, f"the file has {len(frame.columns)} "
+                                f"columns, more than any spreadsheet: is this the manifest? "
+                                f"{_header_wanted(expected)}"))
+        return None
     # Whole columns at a time: per-cell pandas access would cost seconds on 100,000 rows.
     columns = [[cell.strip() for cell in frame[column].tolist()] for column in frame.columns]
     if not lines or not any(column[0] for column in columns):
@@ -120,11 +139,14 @@ def _table_from_text(
     header = [str(frame[column].iat[0]) for column in frame.columns]
     other = _other_delimiter(header, delimiter, expected)
     if other is not None:
-        shown = "\\t" if other == "\t" else other
+        # Rows read with the wrong delimiter say nothing true about cell counts: drop that noise.
+        del problems[before:]
+        used = "tabs" if other == "\t" else repr(other)
+        option = "tab" if other == "\t" else f"'{other}'"
         problems.append(Problem(
             lines[0], None, header[0][:120],
-            f"this file uses {shown!r} as its delimiter, not {delimiter!r}: pass "
-            f"--delimiter '{shown}' (or in Excel save it as 'CSV UTF-8 (Comma delimited)')"))
+            f"this file uses {used} as its delimiter, not {delimiter!r}: pass "
+            f"--delimiter {option} (or in Excel save it as 'CSV UTF-8 (Comma delimited)')"))
         return None
     keep = [at for at, cells in enumerate(zip(*columns, strict=True)) if at and any(cells)]
     return Table(header=header, header_line=lines[0], lines=[lines[at] for at in keep],
@@ -181,7 +203,8 @@ def _parse_records(
     return frame, lines
 
 
-def _scan_records(text: str, first_line: int) -> tuple[list[int], list[int], int | None]:
+def _scan_records(text: str, first_line: int,
+                  delimiter: str = ",") -> tuple[list[int], list[int], int | None]:
     """Start line and offset of every CSV record, and the line of a quote never closed.
 
     Mirrors pandas' C tokenizer: a double quote opens a quoted cell only at the start of a cell,
@@ -206,7 +229,7 @@ def _scan_records(text: str, first_line: int) -> tuple[list[int], list[int], int
                 escaped_quote_at = at + 1
             else:
                 quoted_since = None
-        elif at == offsets[-1] or text[at - 1] == ",":
+        elif at == offsets[-1] or text[at - 1] == delimiter:
             quoted_since = line
     if offsets[-1] == len(text):
         starts.pop()

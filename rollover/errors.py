@@ -42,6 +42,14 @@ class UsageError(RolloverError):
     """A command-line option or environment variable is wrong or missing."""
 
 
+MAX_SHOWN = 200
+
+
+def _printable(text: str) -> str:
+    """`text` with control characters escaped, so a terminal never acts on them."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with the manifest: where it is, what it holds and how to fix it."""
@@ -56,10 +64,14 @@ class Problem:
         if self.line is not None:
             where.append(f"line {self.line}")
         if self.column:
-            where.append(f"column {self.column}")
+            where.append(f"column {_printable(self.column)}")
         prefix = ", ".join(where)
-        shown = f" (value {self.value!r})" if self.value is not None else ""
-        return f"{prefix}: {self.message}{shown}" if prefix else f"{self.message}{shown}"
+        value = self.value
+        if value is not None and len(value) > MAX_SHOWN:  # a 10 MB cell is named, not echoed
+            value = f"{value[:MAX_SHOWN]}... ({len(value)} characters)"
+        shown = f" (value {value!r})" if value is not None else ""
+        message = _printable(self.message)  # messages quote header cells, for one
+        return f"{prefix}: {message}{shown}" if prefix else f"{message}{shown}"
 
 
 class ManifestInvalid(RolloverError):

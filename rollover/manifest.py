@@ -35,6 +35,8 @@ _FALSE = frozenset({"false", "no", "0"})
 _AVAILABLE = {word.lower(): word for word in ("Yes", "No", "Disabled", "Term")}
 _TARGET_ID = re.compile(r"[A-Za-z0-9._-]+")
 _WHITESPACE = re.compile(r"\s")
+# Control characters other than tab and line breaks: never meant, and a terminal acts on them.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _DATE_HINT = "write a date like 2027-01-11 or a date-time like 2027-01-11T08:00-06:00"
 
 _T = TypeVar("_T")
@@ -104,9 +106,11 @@ def _check_table(
     index = _check_header(table, problems, notes)
     lines = table.lines
     if not lines:
-        problems.append(Problem(table.header_line, None, None,
-                                "no course rows: add one line per course below the header"))
+        if not problems:  # rows the reader already refused are not "no rows"
+            problems.append(Problem(table.header_line, None, None,
+                                    "no course rows: add one line per course below the header"))
         return []
+    _check_repeated_header(table, problems)
     blank = [""] * len(lines)
     text = {column: table.columns[index[column]] if column in index else blank
             for column in COLUMNS}
@@ -119,9 +123,9 @@ def _check_table(
     target = parse("target_course_id", _parse_target)
     into_existing = parse("copy_into_existing", _parse_flag, repeats=True)
     name = parse("name", _limit(MAX_NAME))
-    description = parse("description", str)
+    description = parse("description", _free_text)
     external_id = parse("external_id", _limit(MAX_EXTERNAL_ID))
-    term_id = parse("term_id", str, repeats=True)
+    term_id = parse("term_id", _free_text, repeats=True)
     available = parse("available", _parse_available, repeats=True)
     start = parse("start_date", _moment_parser(timezone), repeats=True)
     end = parse("end_date", _moment_parser(timezone), repeats=True)
@@ -217,6 +221,19 @@ def _parse_column(
     return parsed
 
 
+def _check_repeated_header(table: Table, problems: list[Problem]) -> None:
+    """Refuse a row that is the header again (two exports pasted into one file)."""
+    names = [_header_name(cell) for cell in table.header]
+    for at, line in enumerate(table.lines):
+        if [_header_name(column[at]) for column in table.columns] == names:
+            problems.append(Problem(line, None, None, "this line repeats the header (two files "
+                                    "pasted together?): remove it"))
+
+
+def _header_name(cell: str) -> str:
+    return cell.lstrip("\ufeff").strip().lower()
+
+
 def _check_required(
     lines: list[int], text: dict[str, list[str]], present: list[str], problems: list[Problem]
 ) -> None:
@@ -266,8 +283,17 @@ def _check_dates(
                                     f"start_date ({start_text})"))
 
 
+def _no_control(value: str) -> None:
+    """Refuse a control character, naming it."""
+    found = _CONTROL.search(value)
+    if found:
+        raise _Invalid(f"contains the control character {found.group()!r}: remove it (it is "
+                       "invisible in Excel; retyping the cell removes it)")
+
+
 def _parse_source(value: str) -> str:
     """A source course id or primary id: one word."""
+    _no_control(value)
     if _WHITESPACE.search(value):
         raise _Invalid("source_course_id must not contain spaces: use the courseId or the "
                        "_123_1 primary id exactly as Learn shows it")
@@ -305,10 +331,17 @@ def _parse_available(value: str) -> str:
                        "copied)") from None
 
 
+def _free_text(value: str) -> str:
+    """Text of any length, without control characters."""
+    _no_control(value)
+    return value
+
+
 def _limit(most: int) -> Callable[[str], str]:
     """A parser that accepts text of at most `most` characters."""
 
     def parse(value: str) -> str:
+        _no_control(value)
         if len(value) > most:
             raise _Invalid(f"is {len(value)} characters long; Learn allows at most {most}: "
                            "shorten it")

@@ -46,7 +46,10 @@ def test_a_tab_file_is_read_with_delimiter_tab(tmp_path: Path) -> None:
     """A tab-separated export is recognised and read with `--delimiter tab`."""
     path = write_bytes(tmp_path, b"source_course_id\ttarget_course_id\tname\n"
                                  b"BIO-101-FA26\tBIO-101-SP27\tBiology, Spring\n")
-    assert "pass --delimiter '\\t'" in messages(path)[0]
+    assert messages(path) == [
+        "line 1: this file uses tabs as its delimiter, not ',': pass --delimiter tab (or in Excel "
+        "save it as 'CSV UTF-8 (Comma delimited)') (value 'source_course_id\\ttarget_course_id"
+        "\\tname')"]
     result = CliRunner().invoke(cli, ["validate", str(path), "--delimiter", "tab"])
     assert result.exit_code == 0, result.output
     assert "valid, 1 courses" in result.stdout
@@ -57,9 +60,9 @@ def test_a_windows_encoded_file_names_the_encoding_to_pass(tmp_path: Path) -> No
     path = write_bytes(tmp_path, b"source_course_id,target_course_id,name\n"
                                  b"BIO-101-FA26,BIO-101-SP27,Biolog\xeda\n")
     assert messages(path) == [
-        "line 2: the file is not utf-8 text: in Excel use File > Save As > 'CSV UTF-8 (Comma "
-        "delimited)', or pass --encoding cp1252 if Excel saved it as plain 'CSV' "
-        "(value '\\\\xed')"]
+        "line 2: the file is not utf-8 text (byte 0xed is not utf-8): in Excel use File > Save "
+        "As > 'CSV UTF-8 (Comma delimited)', or pass --encoding cp1252 if Excel saved it as "
+        "plain 'CSV' (value 'BIO-101-FA26,BIO-101-SP27,Biolog\ufffda')"]
     rows = load_manifest(path, timezone=UTC, encoding="cp1252").rows
     assert rows[0].name == "Biología"
 
