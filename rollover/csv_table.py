@@ -121,16 +121,18 @@ def _table_from_text(
         if not problems:
             problems.append(_empty_file(expected))
         return None
+    header_end = offsets[1] if len(offsets) > 1 else len(text)
+    width = text.count(delimiter, 0, header_end) + 1
+    if width > MAX_COLUMNS:  # not a manifest; pandas would take minutes to read it
+        problems.append(Problem(starts[0], None, None, f"the header has {width} columns, more "
+                                f"than any spreadsheet: is this the manifest? "
+                                f"{_header_wanted(expected)}"))
+        return None
     before = len(problems)
     parsed = _parse_records(text, delimiter, starts, offsets, expected, problems)
     if parsed is None:
         return None
     frame, lines = parsed
-    if len(frame.columns) > MAX_COLUMNS:  # not a manifest; reading it cell by cell takes minutes
-        problems.append(Problem(first_line, None, None, f"the file has {len(frame.columns)} "
-                                f"columns, more than any spreadsheet: is this the manifest? "
-                                f"{_header_wanted(expected)}"))
-        return None
     # Whole columns at a time: per-cell pandas access would cost seconds on 100,000 rows.
     columns = [[cell.strip() for cell in frame[column].tolist()] for column in frame.columns]
     if not lines or not any(column[0] for column in columns):

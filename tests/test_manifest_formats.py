@@ -79,3 +79,14 @@ def test_bad_format_options_are_usage_errors(tmp_path: Path, option: str, value:
     result = CliRunner().invoke(cli, ["validate", str(path), option, value])
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_a_header_wider_than_any_spreadsheet_is_refused_before_it_is_read(
+        tmp_path: Path) -> None:
+    """Millions of cells on the first line are not a manifest: one problem, named at once."""
+    path = write_bytes(tmp_path, b"a," * 2_000_000 + b"\n")
+    assert messages(path) == [
+        "line 1: the header has 2000001 columns, more than any spreadsheet: is this the "
+        "manifest? the first line must be the header (source_course_id, target_course_id, "
+        "copy_into_existing, name, description, external_id, term_id, available, start_date, "
+        "end_date, copy_profile)"]
