@@ -29,6 +29,7 @@ from rollover.errors import (
     LearnError,
     LearnProtocolError,
     LearnUnreachable,
+    RolloverError,
 )
 
 __all__ = [
@@ -65,6 +66,7 @@ class TaskPoll:
 
 
 _PRIMARY_ID = re.compile(r"^_\d+_\d+$")
+SIGN_IN_FAILURE_KEPT = 30.0  # seconds a failed sign-in answers for the workers queued behind it
 POOL_CONNECTIONS = 4
 
 
@@ -108,6 +110,7 @@ class LearnClient:
         self._token: str | None = None
         self._token_expires = 0.0
         self._token_lock = asyncio.Lock()
+        self._sign_in_failed: tuple[float, RolloverError] | None = None
         self._paused_until = 0.0
         self.calls: Counter[str] = Counter()
         self.quota_limit: int | None = None
@@ -303,33 +306,46 @@ class LearnClient:
         async with self._token_lock:
             if self._token is not None and self._monotonic() < self._token_expires:
                 return self._token
-            endpoint = "POST /v1/oauth2/token"
-
-            async def ask() -> httpx.Response:
-                self.calls[endpoint] += 1
-                response = await self._http.post(
-                    f"{API}/v1/oauth2/token", auth=self._auth,
-                    data={"grant_type": "client_credentials"})
-                if response.status_code != 200:
-                    raise learn_error(response, endpoint)
-                return response
-
+            failed = self._sign_in_failed
+            if failed is not None and self._monotonic() < failed[0]:
+                # Workers queued behind a sign-in that just failed after all its retries would
+                # each run the whole ladder again; the run is stopping, so they stop too.
+                raise failed[1]
             try:
-                response = await self._with_retries(endpoint, ask)
-            except LearnError as exc:
-                if exc.status in (400, 401, 403):
-                    raise LearnAuthError(
-                        exc.status, exc.learn_message, endpoint=endpoint) from None
+                return await self._sign_in()
+            except (LearnUnreachable, LearnAuthError) as exc:
+                self._sign_in_failed = (self._monotonic() + SIGN_IN_FAILURE_KEPT, exc)
                 raise
-            body = json_object(response, endpoint, required=True)
-            token, lifetime = body.get("access_token"), body.get("expires_in")
-            if not isinstance(token, str) or not isinstance(lifetime, int | float):
-                raise LearnProtocolError(200, "token answer without access_token/expires_in",
-                                         endpoint=endpoint)
-            # Renew before expiry: a token handed out with 2 s left would die in flight.
-            margin = min(60.0, float(lifetime) * 0.1)
-            self._token, self._token_expires = token, self._monotonic() + lifetime - margin
-            return token
+
+    async def _sign_in(self) -> str:
+        """Ask Learn for the token (its retries included); the caller holds the token lock."""
+        endpoint = "POST /v1/oauth2/token"
+
+        async def ask() -> httpx.Response:
+            self.calls[endpoint] += 1
+            response = await self._http.post(
+                f"{API}/v1/oauth2/token", auth=self._auth,
+                data={"grant_type": "client_credentials"})
+            if response.status_code != 200:
+                raise learn_error(response, endpoint)
+            return response
+
+        try:
+            response = await self._with_retries(endpoint, ask)
+        except LearnError as exc:
+            if exc.status in (400, 401, 403):
+                raise LearnAuthError(
+                    exc.status, exc.learn_message, endpoint=endpoint) from None
+            raise
+        body = json_object(response, endpoint, required=True)
+        token, lifetime = body.get("access_token"), body.get("expires_in")
+        if not isinstance(token, str) or not isinstance(lifetime, int | float):
+            raise LearnProtocolError(200, "token answer without access_token/expires_in",
+                                     endpoint=endpoint)
+        # Renew before expiry: a token handed out with 2 s left would die in flight.
+        margin = min(60.0, float(lifetime) * 0.1)
+        self._token, self._token_expires = token, self._monotonic() + lifetime - margin
+        return token
 
     def _forget_token(self, token: str) -> None:
         """Drop a token Learn refused, unless another worker already replaced it."""

@@ -221,3 +221,26 @@ def test_non_json_answer_is_a_protocol_error() -> None:
             with pytest.raises(LearnProtocolError):
                 await client.get_course("_1_1", "id")
     asyncio.run(scenario())
+
+
+def test_a_failed_sign_in_answers_for_the_workers_queued_behind_it() -> None:
+    """Learn unreachable: one retry ladder for the sign-in, not one per waiting worker."""
+    clock = VirtualClock()
+    attempts: list[str] = []
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        attempts.append(request.url.path)
+        raise httpx.ConnectError("refused", request=request)
+
+    async def four_workers() -> list[BaseException | dict[str, object]]:
+        client = LearnClient(BASE_URL, "k", "s", transport=httpx.MockTransport(refuse),
+                             sleep=clock.sleep, monotonic=clock.time,
+                             retry=RetryPolicy(attempts=3, max_wait=2.0))
+        async with client:
+            return await asyncio.gather(
+                *(client.get_course(f"courseId:C{i}", "id") for i in range(4)),
+                return_exceptions=True)
+
+    outcomes = asyncio.run(four_workers())
+    assert all(isinstance(outcome, LearnUnreachable) for outcome in outcomes)
+    assert len(attempts) == 3 and set(attempts) == {"/learn/api/public/v1/oauth2/token"}
