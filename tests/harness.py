@@ -29,6 +29,20 @@ BASE_URL = "http://learn.test"
 START = 1_800_000_000.0  # 2027-01-15, a fixed instant so every run replays the same
 
 
+class FakeClock:
+    """Epoch seconds that move only when a test says so."""
+
+    def __init__(self, now: float = 1_790_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move time on by `seconds`."""
+        self.now += seconds
+
+
 class VirtualClock:
     """Time that moves only when every sleeper before it has woken: no real waiting."""
 

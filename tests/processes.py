@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import queue
+import sqlite3
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -37,3 +40,16 @@ def read_sandbox_settings(process: subprocess.Popen[str], timeout: float) -> dic
         if sep:
             settings[name] = value
     return settings
+
+
+def rows_past_pending(ledger: Path) -> int:
+    """How many ledger rows have left `pending`, read without writing (0 while unreadable)."""
+    if not ledger.exists():
+        return 0
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{ledger}?mode=ro", uri=True,
+                                                timeout=1)) as db:
+            return int(db.execute("SELECT count(*) FROM rows WHERE state != 'pending'")
+                       .fetchone()[0])
+    except sqlite3.Error:
+        return 0

@@ -6,13 +6,11 @@ the ledger to show progress before a signal is sent. Copies are short and polls 
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import os
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -23,7 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
-from processes import read_sandbox_settings
+from processes import read_sandbox_settings, rows_past_pending
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "sample_manifests" / "fall2026.csv"
@@ -196,19 +194,6 @@ def test_run_against_sandbox_process(tmp_path: Path,
         assert server.settings["LEARN_SECRET"] not in text
 
 
-def _rows_past_pending(ledger: Path) -> int:
-    """How many ledger rows have left `pending`, read without writing (0 while unreadable)."""
-    if not ledger.exists():
-        return 0
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{ledger}?mode=ro", uri=True,
-                                                timeout=1)) as db:
-            return int(db.execute("SELECT count(*) FROM rows WHERE state != 'pending'")
-                       .fetchone()[0])
-    except sqlite3.Error:
-        return 0
-
-
 SIX_ROWS = [("BIO-101-FA26", f"BIO-101-{i:03d}-SP27", False) for i in range(1, 7)]
 
 
@@ -221,7 +206,7 @@ def interrupt_run(tmp_path: Path, server: SandboxProcess, manifest: Path,
     with out_path.open("w") as out, err_path.open("w") as err:
         run = subprocess.Popen(command, stdout=out, stderr=err, env=server.env(), text=True)
         try:
-            wait_until(lambda: _rows_past_pending(ledger) > 0 or run.poll() is not None,
+            wait_until(lambda: rows_past_pending(ledger) > 0 or run.poll() is not None,
                        "the first row to leave pending")
             assert run.poll() is None, "the run finished before it could be interrupted"
             run.send_signal(signum)

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from harness import FakeClock
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -34,19 +35,6 @@ TOKEN_URL = f"{API}/v1/oauth2/token"
 KEY, SECRET = "rollover-sandbox-key", "rollover-sandbox-secret"
 COPY_PATH = f"{API}/v2/courses/{{courseId}}/copy"
 PATCH_PATH = f"{API}/v3/courses/{{courseId}}"
-
-
-class FakeClock:
-    """Epoch seconds that move only when a test says so."""
-
-    def __init__(self, now: float = 1_790_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 Scenario = Callable[[httpx.AsyncClient], Awaitable[Any]]

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -21,6 +19,8 @@ from typing import Any
 
 import httpx
 import pytest
+from harness import FakeClock
+from processes import rows_past_pending
 
 from rollover.errors import UsageError
 from rollover.manifest import load_manifest
@@ -37,19 +37,6 @@ CONFIG = {"copy_seconds": 3.0, "copy_sigma": 1.0, "slots": 2, "error_rate": 0.15
           "drop_copy_response_rate": 0.2, "complete_with_errors_rate": 0.3, "seed": 11}
 
 Answer = Callable[[EndpointCall], Reply]
-
-
-class FakeClock:
-    """Epoch seconds that move only when a test says so."""
-
-    def __init__(self, now: float = 1_790_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def site(clock: FakeClock) -> LearnSandbox:
@@ -310,19 +297,6 @@ def test_rehearsal_state_it_cannot_read_is_a_usage_error(tmp_path: Path) -> None
                                  "them to start the rehearsal afresh")
 
 
-def _rows_past_pending(ledger: Path) -> int:
-    """How many ledger rows have left `pending`, read without writing (0 while unreadable)."""
-    if not ledger.exists():
-        return 0
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{ledger}?mode=ro", uri=True,
-                                                timeout=1)) as db:
-            return int(db.execute("SELECT count(*) FROM rows WHERE state != 'pending'")
-                       .fetchone()[0])
-    except sqlite3.Error:
-        return 0
-
-
 @pytest.mark.e2e
 def test_sigkilled_sandbox_rehearsal_resumes_and_copies_each_target_once(tmp_path: Path) -> None:
     """`run --sandbox` killed with SIGKILL mid-run, then run again: each target copied once."""
@@ -336,7 +310,7 @@ def test_sigkilled_sandbox_rehearsal_resumes_and_copies_each_target_once(tmp_pat
         run = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
         try:
             deadline = time.monotonic() + 60
-            while _rows_past_pending(ledger) < 2 and run.poll() is None:
+            while rows_past_pending(ledger) < 2 and run.poll() is None:
                 assert time.monotonic() < deadline, "no row left pending"
                 time.sleep(0.02)
             assert run.poll() is None, "the run finished before it could be killed"
