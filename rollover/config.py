@@ -8,7 +8,7 @@ profile's options, changed by the ones the table sets. Secrets never live here: 
 LEARN_SECRET stay in the environment, so a key, secret or token in the file is refused.
 
 A configured profile's options are kept in the ledger row of each course that names it, as this
-run's file says them (plan.row_spec). Editing a profile between runs therefore changes the copies
+run's file says them (`rollover.plan.row_spec`). Editing a profile between runs therefore changes the copies
 not yet requested; a copy already requested is never repeated (at most one copy per row), and a
 failed row whose profile changed is tried again, as after any other change to a failed row.
 """
@@ -20,16 +20,18 @@ import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from rollover.errors import ConfigInvalid, UsageError
-from rollover.profiles import PROFILES, CopyOptions, configured_profile, did_you_mean, shown
-from rollover.runner import checked_base_url
-from rollover.window import Window
+import click
+
+from rollover.engine import Window
+from rollover.errors import ConfigInvalid, UsageError, did_you_mean
+from rollover.learn import checked_base_url
+from rollover.plan import PROFILES, CopyOptions, configured_profile, shown
+from rollover.times import zone_named
 
 CONFIG_NAME = "rollover.toml"
 
@@ -40,25 +42,37 @@ _PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 _Check = Callable[[Any], str | None]  # what a value must be, or None when it is fine
 
+# The ranges of the numeric settings, shared with the `run` options of the same names: one
+# definition, used by click for the command line and here for the file.
+CONCURRENCY = click.IntRange(1, 64)
+SECONDS = click.FloatRange(0, min_open=True)
+SECONDS_OR_ZERO = click.FloatRange(0)
+CALLS = click.IntRange(0)
 
-def _whole(low: int, high: int | None = None) -> _Check:
+
+def _number(kind: click.IntRange | click.FloatRange) -> _Check:
+    """A check that a TOML value is a number (never a string or a boolean) in `kind`'s range."""
+    whole = isinstance(kind, click.IntRange)
+
     def check(value: Any) -> str | None:
-        if isinstance(value, int) and not isinstance(value, bool) and low <= value and (
-                high is None or value <= high):
-            return None
-        return f"must be a whole number from {low} to {high}" if high is not None else \
-            f"must be a whole number, {low} or more"
+        allowed = (int,) if whole else (int, float)
+        if isinstance(value, allowed) and not isinstance(value, bool) and math.isfinite(value):
+            try:
+                kind.convert(value, None, None)
+                return None
+            except click.BadParameter:
+                pass
+        return f"must be {_range_words(kind)}"
+
     return check
 
 
-def _seconds(*, zero_allowed: bool) -> _Check:
-    def check(value: Any) -> str | None:
-        if isinstance(value, int | float) and not isinstance(value, bool) and \
-                math.isfinite(value) and (value > 0 or (zero_allowed and value == 0)):
-            return None
-        return "must be a number of seconds, 0 or more" if zero_allowed else \
-            "must be a number of seconds greater than 0"
-    return check
+def _range_words(kind: click.IntRange | click.FloatRange) -> str:
+    """`kind`'s range as the file's messages say it."""
+    noun = "a whole number" if isinstance(kind, click.IntRange) else "a number of seconds"
+    if kind.max is not None:
+        return f"{noun} from {kind.min} to {kind.max}"
+    return f"{noun} greater than {kind.min}" if kind.min_open else f"{noun}, {kind.min} or more"
 
 
 def _base_url(value: Any) -> str | None:
@@ -72,7 +86,7 @@ def _base_url(value: Any) -> str | None:
 
 def _window(value: Any) -> str | None:
     try:
-        Window.parse(value if isinstance(value, str) else "", UTC)
+        Window.parse(value if isinstance(value, str) else "", ZoneInfo("UTC"))
     except UsageError:
         return 'must be a daily span of local time, HH:MM-HH:MM, e.g. "22:00-06:00"'
     return None
@@ -80,22 +94,22 @@ def _window(value: Any) -> str | None:
 
 def _timezone(value: Any) -> str | None:
     try:
-        ZoneInfo(value if isinstance(value, str) else "")
-    except (ZoneInfoNotFoundError, ValueError, OSError):
+        zone_named(value if isinstance(value, str) else "")
+    except UsageError:
         return 'must be an IANA time zone name, e.g. "America/Chicago"'
     return None
 
 
 SETTINGS: Mapping[str, _Check] = MappingProxyType({
     "base_url": _base_url,
-    "concurrency": _whole(1, 64),
-    "poll_min": _seconds(zero_allowed=False),
-    "poll_max": _seconds(zero_allowed=False),
-    "task_timeout": _seconds(zero_allowed=False),
-    "adopt_settle": _seconds(zero_allowed=True),
+    "concurrency": _number(CONCURRENCY),
+    "poll_min": _number(SECONDS),
+    "poll_max": _number(SECONDS),
+    "task_timeout": _number(SECONDS),
+    "adopt_settle": _number(SECONDS_OR_ZERO),
     "window": _window,
     "timezone": _timezone,
-    "quota_reserve": _whole(0),
+    "quota_reserve": _number(CALLS),
 })
 KNOWN_KEYS = tuple(sorted([*SETTINGS, "profiles"]))
 _SECONDS = frozenset({"poll_min", "poll_max", "task_timeout", "adopt_settle"})

@@ -11,6 +11,7 @@ Only the CLI turns these into ``Error: ...`` lines, a hint and an exit code::
     ├── LedgerError                the ledger is in use, foreign, corrupt or newer than this tool
     ├── LearnCheckFailed           the live preflight found rows Learn cannot carry out
     ├── LearnUnreachable           exit 3: transport failures outlasted the retries
+    │   └── SiteNotFound           exit 2: the host name does not resolve (a --base-url typo)
     ├── CopyOutcomeUnknown         a copy request left but its answer was lost (reconcile)
     └── LearnError                 Learn answered with an error status (row-level unless fatal)
         ├── LearnAuthError         the key/secret were refused (exit 2: fix the credentials)
@@ -24,6 +25,8 @@ Only the CLI turns these into ``Error: ...`` lines, a hint and an exit code::
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 
@@ -45,6 +48,19 @@ class UsageError(RolloverError):
 MAX_SHOWN = 200
 
 
+def closest(word: str, choices: Collection[str], *, cutoff: float = 0.75) -> str | None:
+    """The choice closest to `word` (ignoring case), or None when none is close enough."""
+    by_lower = {choice.lower(): choice for choice in choices}
+    close = difflib.get_close_matches(word.lower(), list(by_lower), n=1, cutoff=cutoff)
+    return by_lower[close[0]] if close else None
+
+
+def did_you_mean(word: str, choices: Collection[str]) -> str:
+    """' (did you mean 'X'?)' when one of `choices` is close to `word`, ignoring case; else ''."""
+    found = closest(word, choices)
+    return f" (did you mean {found!r}?)" if found else ""
+
+
 def _printable(text: str) -> str:
     """`text` with control characters escaped, so a terminal never acts on them."""
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
@@ -58,6 +74,7 @@ class Problem:
     column: str | None
     value: str | None
     message: str
+    hint: str | None = None  # the one next step, when this problem alone decides it
 
     def __str__(self) -> str:
         where = []
@@ -77,15 +94,17 @@ class Problem:
 class ManifestInvalid(RolloverError):
     """The manifest cannot be used; `problems` lists every one found."""
 
-    def __init__(self, path: str, problems: list[Problem]) -> None:
+    def __init__(self, path: str, problems: list[Problem], *,
+                 warnings: Sequence[Problem] = (), hint: str | None = None) -> None:
         count = len(problems)
         noun = "problem" if count == 1 else "problems"
         super().__init__(
             f"{path}: {count} {noun}; nothing was sent to Learn",
-            hint="fix the lines listed above and run the same command again",
+            hint=hint or "fix the lines listed above and run the same command again",
         )
         self.path = path
         self.problems = problems
+        self.warnings = tuple(warnings)
 
 
 class ExactCopyRefused(ManifestInvalid):
@@ -133,6 +152,12 @@ class LearnUnreachable(RolloverError):
     """Learn could not be reached (connection or timeout) after the allowed retries."""
 
     exit_code = 3
+
+
+class SiteNotFound(LearnUnreachable):
+    """The site's host name does not resolve: a typo in --base-url, not a network outage."""
+
+    exit_code = 2
 
 
 class CopyOutcomeUnknown(RolloverError):

@@ -13,17 +13,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
-from collections.abc import Collection, Coroutine, Iterable, Sequence
+from collections.abc import Collection, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from rollover.client import LearnClient
 from rollover.errors import LearnNotFound
-from rollover.ledger import LedgerRow, State
+from rollover.learn import LearnClient, id_form, term_reference
+from rollover.ledger import LedgerRow, State, manifest_change, planned_state
 from rollover.manifest import ManifestRow
-from rollover.plan import POLLS_PER_COPY, estimate, id_form, patch_body, term_reference
-from rollover.profiles import DEFAULT_PROFILE
+from rollover.plan import (
+    POLLS_PER_COPY,
+    PROFILES,
+    CopyOptions,
+    RowSpec,
+    estimate,
+    patch_body,
+    row_spec,
+)
 
 # The most courses Learn's course list gives in one page: a larger `limit` is not honoured.
 PAGE_SIZE = 100
@@ -90,6 +97,7 @@ class PreflightReport:
     run_calls: int
     quota_remaining: int | None
     quota_limit: int | None
+    foreign_ledger: str | None = None  # a ledger of another site, not trusted: why
 
     @property
     def rows(self) -> int:
@@ -97,37 +105,16 @@ class PreflightReport:
         return sum(self.stages.values())
 
 
-def stage_of(row: ManifestRow, known: LedgerRow | None, *, retry_failed: bool = False) -> Stage:
-    """The stage a run would give this row, as the ledger will decide it when the run starts."""
-    if known is None or known.state is State.PENDING:
-        return Stage.COPY
-    if known.state in (State.INTENT, State.LOCATED):
-        return Stage.IN_FLIGHT
-    if known.state in (State.COPIED, State.PATCHED):
-        return Stage.PATCH
-    changed = known.spec.get("patch") != patch_body(row)
-    if known.state is State.DONE:
-        return Stage.PATCH if changed else Stage.DONE
-    if known.state is not State.FAILED:
-        return Stage.HELD
-    same = _same_copy(row, known)
-    changed = changed or known.spec.get("profile") != (row.copy_profile or DEFAULT_PROFILE)
-    # A failed row is tried again from where it stopped, never copied a second time: when its
-    # line was changed, and with --retry-failed.
-    if changed or not same:
-        if known.course_pk and same:
-            return Stage.PATCH
-        if not known.course_pk and not known.task_location:
-            return Stage.COPY
-    if retry_failed:
-        return (Stage.PATCH if known.course_pk else
-                Stage.IN_FLIGHT if known.task_location else Stage.COPY)
-    return Stage.HELD
+_STAGE_OF_STATE = {
+    State.PENDING: Stage.COPY, State.INTENT: Stage.IN_FLIGHT, State.LOCATED: Stage.IN_FLIGHT,
+    State.COPIED: Stage.PATCH, State.PATCHED: Stage.PATCH, State.DONE: Stage.DONE,
+    State.FAILED: Stage.HELD, State.NEEDS_REVIEW: Stage.HELD,
+}
 
 
-def _same_copy(row: ManifestRow, known: LedgerRow) -> bool:
-    return (known.source_course_id == row.source_course_id
-            and known.copy_into_existing == row.copy_into_existing)
+def stage_of(spec: RowSpec, known: LedgerRow | None, *, retry_failed: bool = False) -> Stage:
+    """What a run would do with this row: the ledger's own rule (`planned_state`) decides."""
+    return _STAGE_OF_STATE[planned_state(known, spec, retry_failed=retry_failed)]
 
 
 def group_by_shared_part(course_ids: Collection[str], *, min_group: int = MIN_LIST_GROUP,
@@ -247,11 +234,14 @@ def _first_failure(failed: BaseExceptionGroup[BaseException]) -> BaseException:
 
 async def check_learn(rows: Sequence[ManifestRow], ledger_rows: Sequence[LedgerRow],
                       client: LearnClient, *, page_size: int = PAGE_SIZE,
-                      retry_failed: bool = False) -> PreflightReport:
+                      retry_failed: bool = False,
+                      profiles: Mapping[str, CopyOptions | None] = PROFILES) -> PreflightReport:
     """Check every row that still has work against Learn; only GETs are sent."""
     known = {row.target_course_id: row for row in ledger_rows}
+    specs = {row.target_course_id: row_spec(row, profiles) for row in rows}
     staged = [(row, known.get(row.target_course_id),
-               stage_of(row, known.get(row.target_course_id), retry_failed=retry_failed))
+               stage_of(specs[row.target_course_id], known.get(row.target_course_id),
+                        retry_failed=retry_failed))
               for row in rows]
     course_refs: dict[str, None] = {}
     term_refs: dict[str, None] = {}
@@ -266,7 +256,8 @@ async def check_learn(rows: Sequence[ManifestRow], ledger_rows: Sequence[LedgerR
     asker = _Asker(client, page_size)
     await asker.ask(list(course_refs), list(term_refs))
     problems = [problem for row, ledger_row, stage in staged
-                for problem in _problems(row, ledger_row, stage, asker)]
+                for problem in _problems(row, specs[row.target_course_id], ledger_row, stage,
+                                         asker)]
     return PreflightReport(
         stages={stage: sum(1 for *_, s in staged if s is stage) for stage in Stage},
         problems=tuple(problems), courses_asked=len(course_refs), terms_asked=len(term_refs),
@@ -284,13 +275,12 @@ def _needs_source(stage: Stage, known: LedgerRow | None) -> bool:
                                    and not known.copy_into_existing)
 
 
-def _problems(row: ManifestRow, known: LedgerRow | None, stage: Stage,
+def _problems(row: ManifestRow, spec: RowSpec, known: LedgerRow | None, stage: Stage,
               asker: _Asker) -> Iterable[PreflightProblem]:
     def problem(column: str, value: str, message: str) -> PreflightProblem:
         return PreflightProblem(row.line, column, value, message)
 
-    if known is not None and not _same_copy(row, known) and known.state not in (
-            State.PENDING, State.FAILED):
+    if known is not None and manifest_change(known, spec).refusal is not None:
         yield problem("source_course_id", row.source_course_id,
                       f"this ledger already copied {row.target_course_id} from "
                       f"{known.source_course_id!r} (copy_into_existing "
@@ -330,6 +320,9 @@ def summary_lines(report: PreflightReport) -> list[str]:
              if report.stages[stage] or stage in (Stage.COPY, Stage.PATCH, Stage.DONE)]
     width = max(len(stage.value) for stage in shown) + 1
     lines = [f"Learn check: {report.rows} rows"]
+    if report.foreign_ledger:
+        lines.append(f"Ledger: {report.foreign_ledger}, not this site: not used, every row is "
+                     "checked as new (pass --ledger with this site's ledger)")
     lines += [f"  {stage.value + ':':<{width}} {report.stages[stage]}" for stage in shown]
     lines.append(_asked_line(report))
     lines.append(f"Problems: {len(report.problems)}" if report.problems else "Problems: none")

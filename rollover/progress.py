@@ -19,30 +19,13 @@ from typing import Any, Protocol, TextIO, cast
 
 import structlog
 
-from rollover.ledger import TERMINAL, LedgerRow, State
+from rollover.ledger import STAGES, LedgerRow, State
+from rollover.report import stage_counts
+from rollover.times import humanized
 
 log = structlog.get_logger("rollover")
 
-STAGES = ("queued", "copying", "patching", "done", "failed", "needs_review")
-STAGE_OF_STATE = {
-    State.PENDING: "queued",
-    State.INTENT: "copying",
-    State.LOCATED: "copying",
-    State.COPIED: "patching",
-    State.PATCHED: "patching",
-    State.DONE: "done",
-    State.FAILED: "failed",
-    State.NEEDS_REVIEW: "needs_review",
-}
-_STAGE_OF_VALUE = {state.value: stage for state, stage in STAGE_OF_STATE.items()}
-_FINAL_VALUES = frozenset(state.value for state in TERMINAL)
 QUOTA_SAVE_EVERY = 60.0  # seconds between saves of the quota to the ledger during a run
-
-
-def stage_counts(states: Iterable[State]) -> dict[str, int]:
-    """How many rows are in each stage, every stage named (zero included), in stage order."""
-    counts = Counter(STAGE_OF_STATE[state] for state in states)
-    return {stage: counts.get(stage, 0) for stage in STAGES}
 
 
 class QuotaSource(Protocol):
@@ -97,16 +80,6 @@ class Snapshot:
         quota = ("?" if self.quota_remaining is None else
                  f"{self.quota_remaining}" + (f"/{self.quota_limit}" if self.quota_limit else ""))
         return f"{stages} | {rate_text} | ETA {eta_text} | quota {quota}"
-
-
-def humanized(seconds: float) -> str:
-    """A short duration: 45s, 12m 05s, 3h 20m."""
-    whole = round(seconds)
-    if whole < 60:
-        return f"{whole}s"
-    if whole < 3600:
-        return f"{whole // 60}m {whole % 60:02d}s"
-    return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
 
 
 class View(Protocol):
@@ -226,7 +199,7 @@ class Progress:
     def start(self, rows: Iterable[LedgerRow], *, quota: QuotaSource | None = None,
               save_quota: Callable[[], None] | None = None) -> None:
         """Count the run's rows as they are now; `save_quota` is called about once a minute."""
-        self._stages = Counter(stage_counts(row.state for row in rows))
+        self._stages = Counter(stage_counts(rows))
         self._finished = 0
         self._quota, self._save_quota = quota, save_quota
         self._started = self._clock()
@@ -235,10 +208,11 @@ class Progress:
 
     def observe(self, row: LedgerRow, from_state: str | None, detail: str | None) -> None:
         """The ledger's observer hook: move one row between stages."""
-        if from_state is not None:
-            self._stages[_STAGE_OF_VALUE[from_state]] -= 1
-        self._stages[STAGE_OF_STATE[row.state]] += 1
-        if row.state.value in _FINAL_VALUES and from_state not in _FINAL_VALUES:
+        before = State(from_state) if from_state is not None else None
+        if before is not None:
+            self._stages[before.stage] -= 1
+        self._stages[row.state.stage] += 1
+        if row.state.final and not (before is not None and before.final):
             self._finished += 1
         if self._clock() >= self._next_show:
             self.tick()

@@ -11,8 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from rollover.engine import results_status
-from rollover.ledger import LedgerRow
+from rollover.ledger import STAGES, LedgerRow
 
 COLUMNS = (
     "line", "source_course_id", "target_course_id", "status", "course_pk", "task_location",
@@ -39,7 +38,7 @@ def result_record(row: LedgerRow) -> dict[str, str]:
         "line": row.line,
         "source_course_id": row.source_course_id,
         "target_course_id": row.target_course_id,
-        "status": results_status(row.state),
+        "status": row.state.status,
         "course_pk": row.course_pk,
         "task_location": row.task_location,
         "error": row.error,
@@ -77,4 +76,10 @@ def write_results(rows: Sequence[LedgerRow], path: Path) -> None:
 
 def status_counts(rows: Iterable[LedgerRow]) -> Counter[str]:
     """How many rows have each results status."""
-    return Counter(results_status(row.state) for row in rows)
+    return Counter(row.state.status for row in rows)
+
+
+def stage_counts(rows: Iterable[LedgerRow]) -> dict[str, int]:
+    """How many rows are in each stage, every stage named (zero included), in stage order."""
+    counts = Counter(row.state.stage for row in rows)
+    return {stage: counts.get(stage, 0) for stage in STAGES}

@@ -8,76 +8,88 @@ result object the CLI turns into a human summary and an exit code.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
+import os
 import signal
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
-from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
-import httpx
 import structlog
 
-from rollover.client import LearnClient
 from rollover.engine import Rollover, RunOptions, exit_code
 from rollover.errors import LedgerError, UsageError
-from rollover.ledger import Ledger, LedgerRow, QuotaSeen, State
+from rollover.learn import LearnClient, Site
+from rollover.ledger import Answer, Ledger, LedgerRow, Observer, QuotaSeen, State, Transition
 from rollover.manifest import Manifest, load_manifest
-from rollover.plan import CallEstimate, estimate, row_spec
+from rollover.plan import PROFILES, CallEstimate, CopyOptions, estimate, row_spec
 from rollover.preflight import PAGE_SIZE, PreflightReport, check_learn
-from rollover.profiles import PROFILES, CopyOptions
-from rollover.progress import Progress, stage_counts, stop_ticking
-from rollover.report import status_counts, write_results
+from rollover.progress import Progress, stop_ticking
+from rollover.report import stage_counts, status_counts, write_results
+from rollover.times import utc_now
 
 log = structlog.get_logger("rollover")
 
+LEDGER_SUFFIX = ".ledger.sqlite"
+REHEARSAL = ".sandbox"
+
 
 @dataclass(frozen=True)
-class Site:
-    """Where Learn is and how to sign in; `identity` is what the ledger is bound to."""
+class RunFiles:
+    """Where a run keeps its ledger, its results and (for a rehearsal) the simulated site."""
 
-    base_url: str
-    key: str
-    secret: str
-    identity: str
-    transport: httpx.AsyncBaseTransport | None = None
-    verify: bool | str = True
-
-    def __repr__(self) -> str:  # never show the secret, even in a debugger or a traceback
-        return f"Site(base_url={self.base_url!r}, identity={self.identity!r})"
+    ledger: Path
+    results: Path
+    sandbox_state: Path
 
 
-def checked_base_url(url: str) -> str:
-    """The base URL if it is https, or http on a loopback host; else a UsageError."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"--base-url {url!r} is not an http(s) URL",
-                         hint="pass the site's address, e.g. https://learn.example.edu")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise UsageError(
-            f"--base-url {url!r} uses plain http to a host that is not this machine",
-            hint="use https:// (http:// is accepted only for 127.0.0.1, ::1 and localhost)")
-    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+def default_files(manifest: Path | None, *, sandbox: bool = False, ledger: Path | None = None,
+                  results: Path | None = None) -> RunFiles:
+    """The contract's files: beside the manifest (a rehearsal's with `.sandbox` in their names,
+    so a real run never meets them), or beside `--ledger`; explicit paths win."""
+    if ledger is None:
+        if manifest is None:
+            raise UsageError("which ledger?", hint="pass MANIFEST or --ledger PATH")
+        stem = manifest.with_suffix("") if manifest.suffix.lower() == ".csv" else manifest
+        base = stem.with_name(stem.name + (REHEARSAL if sandbox else ""))
+        ledger = base.with_name(base.name + LEDGER_SUFFIX)
+    else:
+        base = ledger.with_name(ledger.name.removesuffix(LEDGER_SUFFIX))
+    return RunFiles(ledger=ledger,
+                    results=results or base.with_name(base.name + ".results.csv"),
+                    sandbox_state=base.with_name(
+                        base.name + ("" if base.name.endswith(REHEARSAL) else REHEARSAL)
+                        + ".json"))
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+def check_output_paths(paths: Mapping[str, Path | None]) -> None:
+    """Refuse, before any call to Learn, a file the run could not write (UsageError, exit 2).
 
-
-def default_paths(manifest_path: Path) -> tuple[Path, Path]:
-    """The contract's default ledger and results paths, beside the manifest."""
-    stem = manifest_path.with_suffix("") if manifest_path.suffix.lower() == ".csv" \
-        else manifest_path
-    return (stem.with_name(stem.name + ".ledger.sqlite"),
-            stem.with_name(stem.name + ".results.csv"))
+    `paths` maps the option that names each file to its path. No folder is created: a folder
+    that does not exist is more likely a typo than a wish.
+    """
+    for option, path in paths.items():
+        if path is None:
+            continue
+        folder = path.parent
+        problem = None
+        if path.is_dir():
+            problem = "is a folder, not a file"
+        elif not folder.exists():
+            problem = f"is in a folder that does not exist ({folder})"
+        elif not folder.is_dir():
+            problem = f"is under {folder}, which is not a folder"
+        elif not os.access(folder, os.W_OK | os.X_OK) or (
+                path.exists() and not os.access(path, os.W_OK)):
+            problem = "cannot be written (permissions)"
+        if problem is not None:
+            raise UsageError(f"{option} {path} {problem}; nothing was sent to Learn",
+                             hint=f"pass {option} with a path in a folder that exists and that "
+                                  "you may write to" if option.startswith("--")
+                             else "check the folder of the ledger and its permissions")
 
 
 @dataclass
@@ -96,7 +108,7 @@ class RunReport:
     left_alone: list[LedgerRow] = field(default_factory=list)  # in the ledger, not the manifest
 
 
-def read_manifest(path: Path, tz: tzinfo, *, delimiter: str = ",", encoding: str = "utf-8",
+def read_manifest(path: Path, tz: ZoneInfo, *, delimiter: str = ",", encoding: str = "utf-8",
                   profiles: Mapping[str, CopyOptions | None] = PROFILES) -> Manifest:
     """Load and validate the manifest (ManifestInvalid lists every problem)."""
     return load_manifest(path, timezone=tz, delimiter=delimiter, encoding=encoding,
@@ -116,17 +128,24 @@ async def preflight(
     retry_failed: bool = False,
     page_size: int = PAGE_SIZE,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    profiles: Mapping[str, CopyOptions | None] = PROFILES,
 ) -> PreflightReport:
-    """Check the manifest against Learn and the ledger (if there is one yet); changes nothing."""
+    """Check the manifest against Learn and the ledger (if there is one yet, and it belongs to
+    this site: another site's record says nothing of this one); changes nothing."""
     ledger_rows: list[LedgerRow] = []
+    foreign: str | None = None
     if ledger_path.exists():
         with open_existing_ledger(ledger_path) as ledger, ledger.snapshot():
-            ledger_rows = ledger.rows(in_manifest_only=False)
-    client = LearnClient(site.base_url, site.key, site.secret, transport=site.transport,
-                         sleep=sleep, verify=site.verify)
+            bound = ledger.bound_site()
+            if bound is None or bound == site.identity:
+                ledger_rows = ledger.rows(in_manifest_only=False)
+            else:
+                foreign = f"{ledger_path} records a rollover against {bound}"
+    client = LearnClient.for_site(site, sleep=sleep)
     async with client:
-        return await check_learn(manifest.rows, ledger_rows, client, page_size=page_size,
-                                 retry_failed=retry_failed)
+        checked = await check_learn(manifest.rows, ledger_rows, client, page_size=page_size,
+                                    retry_failed=retry_failed, profiles=profiles)
+    return replace(checked, foreign_ledger=foreign)
 
 
 async def run(
@@ -137,20 +156,21 @@ async def run(
     results_path: Path,
     options: RunOptions,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    clock: Callable[[], datetime] = utc_now,
     handle_signals: bool = False,
     on_plan: Callable[[CallEstimate], None] | None = None,
     retry_failed: bool = False,
     progress: Progress | None = None,
+    profiles: Mapping[str, CopyOptions | None] = PROFILES,
 ) -> RunReport:
     """Copy, poll, patch and write the results for every row of the manifest."""
     started = time.monotonic()
     with Ledger(ledger_path, clock=clock) as ledger:
         ledger.acquire_run_lock()
-        ledger.bind_site(site.identity)
+        ledger.check_site(site.identity)
         log_transition = transition_logger(clock, clock())
         ledger.observer = log_transition
-        ledger.sync_manifest([row_spec(row, manifest.profiles) for row in manifest.rows])
+        ledger.sync_manifest([row_spec(row, profiles) for row in manifest.rows])
         retried = ledger.retry_failed() if retry_failed else []
         rows = ledger.rows()
         unfinished = {row.target_course_id for row in rows if row.state is State.PENDING}
@@ -159,8 +179,10 @@ async def run(
                  planned_calls=plan.calls)
         if on_plan is not None:
             on_plan(plan)
-        client = LearnClient(site.base_url, site.key, site.secret, transport=site.transport,
-                             sleep=sleep, verify=site.verify)
+        client = LearnClient.for_site(site, sleep=sleep)
+        # Bound to the site that first answers, not the first one named: a typo in the host
+        # leaves the ledger free for the right site.
+        client.on_first_answer = lambda: ledger.bind_site(site.identity)
 
         def save_quota() -> None:
             if client.quota_remaining is not None:
@@ -192,14 +214,11 @@ async def run(
     counts = status_counts(rows)
     return RunReport(
         counts=counts, calls=client.calls, elapsed=time.monotonic() - started,
-        exit_code=exit_code(counts, outcome), stopped=outcome.fatal.message if outcome.fatal
+        exit_code=exit_code(counts, outcome, changes_sent=client.changes_sent), stopped=outcome.fatal.message if outcome.fatal
         else outcome.stopped, results_path=results_path, quota_remaining=client.quota_remaining,
         needs_person=[r for r in rows if r.state in (State.FAILED, State.NEEDS_REVIEW)],
         retried=retried, left_alone=left_alone,
     )
-
-
-Observer = Callable[[LedgerRow, str | None, str | None], None]
 
 
 def transition_logger(clock: Callable[[], datetime], run_started: datetime) -> Observer:
@@ -225,15 +244,20 @@ def both(first: Observer, second: Observer) -> Observer:
     return observe
 
 
+# Ctrl-C, `systemctl stop` or cron's timeout, and a closed terminal: each stops new copies, lets
+# the calls in flight finish and record their outcome, and exits 3.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 def _install_signal_handlers(engine: Rollover) -> None:
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, engine.request_stop, signal.Signals(signum).name)
 
 
 def _remove_signal_handlers() -> None:
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in STOP_SIGNALS:
         loop.remove_signal_handler(signum)
 
 
@@ -258,8 +282,7 @@ class LedgerStatus:
     """What `status` shows: counts, the quota last seen, rows for a person, rows left alone."""
 
     counts: Counter[str]  # by results status
-    stages: Counter[str]  # by ledger state
-    progress: dict[str, int]  # by the live display's stages: queued, copying, patching, ...
+    stages: dict[str, int]  # by stage (queued, copying, patching, done, ...), every one named
     quota: QuotaSeen | None
     needs_person: list[LedgerRow]
     left_alone: list[LedgerRow]  # in the ledger, not in the manifest of its last run
@@ -271,7 +294,8 @@ class RowTrail:
 
     row: LedgerRow
     in_manifest: bool
-    events: list[tuple[str, str | None, str, str | None]]  # (at, from, to, detail)
+    events: list[Transition]
+    answers: list[Answer]
 
 
 def status(ledger_path: Path) -> LedgerStatus:
@@ -281,8 +305,7 @@ def status(ledger_path: Path) -> LedgerStatus:
         quota = ledger.last_quota()
         left_alone = ledger.left_alone()
     return LedgerStatus(
-        counts=status_counts(rows), stages=Counter(row.state.value for row in rows),
-        progress=stage_counts(row.state for row in rows), quota=quota,
+        counts=status_counts(rows), stages=stage_counts(rows), quota=quota,
         needs_person=[row for row in rows if row.state in (State.FAILED, State.NEEDS_REVIEW)],
         left_alone=left_alone)
 
@@ -297,4 +320,6 @@ def row_trail(ledger_path: Path, ref: str) -> RowTrail:
                                   "`rollover status --json` lists the rows that need a person")
         left_alone = {r.target_course_id for r in ledger.left_alone()}
         events = ledger.history(row.target_course_id)
-    return RowTrail(row=row, in_manifest=row.target_course_id not in left_alone, events=events)
+        answers = ledger.answers(row.target_course_id)
+    return RowTrail(row=row, in_manifest=row.target_course_id not in left_alone, events=events,
+                    answers=answers)

@@ -35,7 +35,7 @@ from typing import Any
 
 import httpx
 
-from rollover.profiles import copy_options
+from rollover.plan import copy_options
 
 TIME_SCALE = 1 / 20  # bench seconds per real second
 WORKLOAD = {"copy_seconds": 0.3, "copy_sigma": 1.0, "copy_max_seconds": 10.0, "slots": 4,

@@ -18,8 +18,8 @@ from typing import Any
 
 import httpx
 
-from rollover.client import LearnClient, RetryPolicy
 from rollover.engine import Rollover, RunOptions, RunOutcome
+from rollover.learn import LearnClient, RetryPolicy
 from rollover.ledger import Ledger, LedgerRow
 from rollover.manifest import ManifestRow
 from rollover.plan import row_spec

@@ -469,9 +469,9 @@ def test_report_by_ledger_defaults_beside_it(tmp_path: Path, finished: Path) -> 
 def test_second_run_on_a_ledger_in_use_is_refused(tmp_path: Path, small: Path) -> None:
     """While another run holds the ledger, `run` exits 2 with a clear message."""
     from rollover.ledger import Ledger
-    from rollover.runner import default_paths
+    from rollover.runner import default_files
 
-    holder = Ledger(default_paths(small)[0])
+    holder = Ledger(default_files(small).ledger)
     holder.acquire_run_lock()
     try:
         result = sandbox_run(tmp_path, small)

@@ -11,7 +11,6 @@ import httpx
 import pytest
 from harness import BASE_URL, VirtualClock, make_learn
 
-from rollover.client import LearnClient, RetryPolicy, learn_error
 from rollover.errors import (
     LearnAuthError,
     LearnConflict,
@@ -21,6 +20,7 @@ from rollover.errors import (
     LearnServerError,
     LearnUnreachable,
 )
+from rollover.learn import LearnClient, RetryPolicy, learn_error
 
 COPY = {"targetCourse": {"courseId": "NEW-SP27"}, "copy": {"contentAreas": True}}
 

@@ -16,22 +16,22 @@ from cli_runs import FAST, invoke, sandbox_config, sandbox_run
 from click.testing import Result
 from harness import Learn, make_learn, row
 
-from rollover.cli import run
+from rollover.cli import cli
 from rollover.config import SETTINGS, Config, load_config
 from rollover.engine import Rollover, RunOptions
 from rollover.errors import ConfigInvalid
 from rollover.ledger import Ledger
 from rollover.manifest import ManifestRow
-from rollover.plan import copy_body, row_spec
-from rollover.profiles import (
+from rollover.plan import (
     CONTENT_AREAS,
     DISCUSSIONS,
     PROFILES,
     CopyOptions,
     configured_profile,
     copy_options,
+    row_spec,
 )
-from rollover.profiles import SETTINGS as COPY_SETTINGS
+from rollover.plan import SETTINGS as COPY_SETTINGS
 from rollover.sandbox import LearnSandbox, validate_request_body
 
 REPO = Path(__file__).resolve().parent.parent
@@ -174,6 +174,9 @@ def test_base_url_precedence_is_command_line_then_environment_then_file(
                          env={"LEARN_BASE_URL": "http://env.example.edu"})
     assert "'http://option.example.edu' uses plain http" in from_option.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.csv", "rollover.toml"]
+
+
+run = cli.commands["run"]
 
 
 def test_every_setting_stands_for_a_run_option_of_the_same_name() -> None:
@@ -471,9 +474,9 @@ def test_every_profile_body_validates_against_the_official_spec() -> None:
     profiles: dict[str, CopyOptions | None] = {**PROFILES, "nothing": nothing,
                                                "light": light_options()}
     for name in profiles:
-        spec = row_spec(row(2, "A", "B", copy_profile=name), profiles).spec
+        spec = row_spec(row(2, "A", "B", copy_profile=name), profiles)
         for target_pk in (None, "_55_1"):
-            body = copy_body(spec, "B", target_pk)
+            body = spec.copy_request(target_pk)
             assert validate_request_body("POST", COPY_PATH, body) == [], (name, body)
             assert ("copy" in body) is (name != "exact")
 
@@ -481,11 +484,9 @@ def test_every_profile_body_validates_against_the_official_spec() -> None:
 def test_built_in_profiles_stay_names_in_the_ledger_and_configured_ones_carry_options() -> None:
     """Ledger specs: built-ins by name only (old ledgers unchanged), configured with options."""
     profiles = {**PROFILES, "light": light_options()}
-    assert row_spec(row(2, "A", "B"), profiles).spec == {"patch": {}, "profile": "default"}
-    assert row_spec(row(2, "A", "B", copy_profile="exact"), profiles).spec == {
-        "patch": {}, "profile": "exact"}
-    assert row_spec(row(2, "A", "B", copy_profile="light"), profiles).spec == {
-        "patch": {}, "profile": "light", "copy": light_options()}
+    assert row_spec(row(2, "A", "B"), profiles).copy is None
+    assert row_spec(row(2, "A", "B", copy_profile="exact"), profiles).copy is None
+    assert row_spec(row(2, "A", "B", copy_profile="light"), profiles).copy == light_options()
 
 
 def test_no_discussions_leaves_announcements_behind_too() -> None:

@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 from harness import engine_run, make_learn, row, sections
 
-from rollover.engine import RunOptions
+from rollover.engine import RunOptions, Window
 from rollover.ledger import State
-from rollover.window import Window
 
 
 def _states(rows: list) -> Counter[str]:
@@ -204,8 +203,8 @@ def test_refused_credentials_leave_the_row_pending_not_ambiguous(tmp_path: Path)
 
     from harness import BASE_URL
 
-    from rollover.client import LearnClient
     from rollover.engine import Rollover
+    from rollover.learn import LearnClient
     from rollover.ledger import Ledger
     from rollover.plan import row_spec
 

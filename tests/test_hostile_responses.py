@@ -17,8 +17,8 @@ import httpx
 import pytest
 from harness import BASE_URL, Learn, make_learn, sections
 
-from rollover.client import LearnClient, RetryPolicy
 from rollover.engine import Rollover, RunOptions
+from rollover.learn import LearnClient, RetryPolicy
 from rollover.ledger import Ledger, LedgerRow
 from rollover.plan import row_spec
 

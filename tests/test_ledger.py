@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from rollover.errors import LedgerError
-from rollover.ledger import Ledger, RowSpec, State
+from rollover.ledger import Ledger, State
+from rollover.plan import RowSpec
 
 
 def spec(target: str = "BIO-101-SP27", source: str = "BIO-101-FA26", line: int = 2,
          patch: dict | None = None, into: bool = False) -> RowSpec:
-    return RowSpec(target, line, source, into, {"patch": patch or {"name": "B"},
-                                                "profile": "default"})
+    return RowSpec(target, line, source, into, patch=patch or {"name": "B"})
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ def test_changed_patch_fields_patch_a_done_row_again(ledger: Ledger) -> None:
         step()
     ledger.sync_manifest([spec(patch={"name": "Corrected"})])
     row = ledger.row("BIO-101-SP27")
-    assert row.state is State.COPIED and row.spec["patch"] == {"name": "Corrected"}
+    assert row.state is State.COPIED and row.spec.patch == {"name": "Corrected"}
 
 
 def test_changed_source_after_copy_is_refused_and_nothing_changes(ledger: Ledger) -> None:

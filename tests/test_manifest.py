@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from rollover.errors import ManifestInvalid, Problem
 from rollover.manifest import COLUMNS, Manifest, ManifestRow, load_manifest
+from rollover.plan import PROFILES
 
 CHICAGO = ZoneInfo("America/Chicago")
 HEADER = ",".join(COLUMNS) + "\n"
@@ -30,7 +31,7 @@ def write(tmp_path: Path, content: str | bytes, name: str = "manifest.csv") -> P
 
 def load(path: Path) -> Manifest:
     """Load with the Chicago timezone and the shipped profiles."""
-    return load_manifest(path, timezone=CHICAGO)
+    return load_manifest(path, timezone=CHICAGO, profiles=PROFILES)
 
 
 def problems_of(path: Path) -> list[Problem]:

@@ -22,6 +22,7 @@ from click.testing import CliRunner, Result
 from rollover.cli import cli
 from rollover.errors import ManifestInvalid
 from rollover.manifest import Manifest, load_manifest
+from rollover.plan import PROFILES
 
 UTC = ZoneInfo("UTC")
 CORPUS = Path(__file__).resolve().parent / "manifests" / "bad"
@@ -175,7 +176,7 @@ _MARKERS: dict[str, bytes] = {
 
 def load(path: Path, delimiter: str = ",") -> Manifest:
     """Load with UTC and the shipped profiles."""
-    return load_manifest(path, timezone=UTC, delimiter=delimiter)
+    return load_manifest(path, timezone=ZoneInfo("UTC"), delimiter=delimiter, profiles=PROFILES)
 
 
 def problem_lines(path: Path, delimiter: str = ",") -> list[str]:
@@ -277,11 +278,11 @@ def test_validate_prints_the_same_words_and_exits_2_or_0(name: str) -> None:
 def test_utf16_file_reads_with_encoding_utf16() -> None:
     """The UTF-16 file is fine once named: --encoding utf-16 loads it (cp1252 does not)."""
     path = CORPUS / "utf16_bom.csv"
-    rows = load_manifest(path, timezone=UTC, encoding="utf-16").rows
+    rows = load_manifest(path, timezone=ZoneInfo("UTC"), encoding="utf-16", profiles=PROFILES).rows
     assert [(row.line, row.target_course_id, row.name) for row in rows] == [
         (2, "BIO-101-001-SP27", "Biology")]
     with pytest.raises(ManifestInvalid) as caught:
-        load_manifest(path, timezone=UTC, encoding="cp1252")
+        load_manifest(path, timezone=ZoneInfo("UTC"), encoding="cp1252", profiles=PROFILES)
     assert [problem.column for problem in caught.value.problems] == [
         "source_course_id", "target_course_id"]
 

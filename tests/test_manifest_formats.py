@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from rollover.cli import cli
 from rollover.errors import ManifestInvalid
 from rollover.manifest import load_manifest
+from rollover.plan import PROFILES
 
 UTC = ZoneInfo("UTC")
 
@@ -25,7 +26,7 @@ def write_bytes(tmp_path: Path, data: bytes) -> Path:
 def messages(path: Path, **options: str) -> list[str]:
     """The problems `load_manifest` reports, as their one-line texts."""
     with pytest.raises(ManifestInvalid) as caught:
-        load_manifest(path, timezone=UTC, **options)
+        load_manifest(path, timezone=ZoneInfo("UTC"), profiles=PROFILES, **options)
     return [str(problem) for problem in caught.value.problems]
 
 
@@ -37,7 +38,7 @@ def test_a_semicolon_file_names_the_delimiter_to_pass(tmp_path: Path) -> None:
         "line 1: this file uses ';' as its delimiter, not ',': pass --delimiter ';' (or in "
         "Excel save it as 'CSV UTF-8 (Comma delimited)') (value 'source_course_id;"
         "target_course_id;name')"]
-    rows = load_manifest(path, timezone=UTC, delimiter=";").rows
+    rows = load_manifest(path, timezone=ZoneInfo("UTC"), delimiter=";", profiles=PROFILES).rows
     assert [(r.source_course_id, r.target_course_id, r.name) for r in rows] == [
         ("BIO-101-FA26", "BIO-101-SP27", "Biology")]
 
@@ -63,7 +64,7 @@ def test_a_windows_encoded_file_names_the_encoding_to_pass(tmp_path: Path) -> No
         "line 2: the file is not utf-8 text (byte 0xed is not utf-8): in Excel use File > Save "
         "As > 'CSV UTF-8 (Comma delimited)', or pass --encoding cp1252 if Excel saved it as "
         "plain 'CSV' (value 'BIO-101-FA26,BIO-101-SP27,Biolog\ufffda')"]
-    rows = load_manifest(path, timezone=UTC, encoding="cp1252").rows
+    rows = load_manifest(path, timezone=ZoneInfo("UTC"), encoding="cp1252", profiles=PROFILES).rows
     assert rows[0].name == "Biología"
 
 

@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from rollover.cli import cli
 from rollover.errors import ManifestInvalid, Problem
 from rollover.manifest import COLUMNS, load_manifest
-from rollover.plan import refuse_exact_copies
+from rollover.plan import PROFILES, refuse_exact_copies
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_manifests" / "fall2026.csv"
 CREDENTIALS = {"LEARN_KEY": "fuzz-key", "LEARN_SECRET": "fuzz-secret", "LEARN_BASE_URL": None}
@@ -138,7 +138,7 @@ class RunBench:
 def _problems(path: Path) -> list[Problem] | None:
     """What `run` should refuse this manifest for (as its CLI reads it), or None if valid."""
     try:
-        refuse_exact_copies(load_manifest(path, timezone=ZoneInfo("UTC")))
+        refuse_exact_copies(load_manifest(path, timezone=ZoneInfo("UTC"), profiles=PROFILES))
     except ManifestInvalid as exc:
         return exc.problems
     return None

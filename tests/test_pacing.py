@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from rollover.pacing import FIRST_POLL_QUANTILE, CopyPace, Sighting
+from rollover.engine import FIRST_POLL_QUANTILE, CopyPace, Sighting
 
 
 def pace(**kwargs: float) -> CopyPace:

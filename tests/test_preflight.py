@@ -16,12 +16,12 @@ import pytest
 from cli_runs import FAST, invoke, sandbox_config
 from harness import BASE_URL, Learn, engine_run, make_learn, row, sections
 
-from rollover.client import LearnClient
 from rollover.errors import LearnAuthError, LearnUnreachable
+from rollover.learn import LearnClient, Site
 from rollover.ledger import LedgerRow
 from rollover.manifest import Manifest, ManifestRow
 from rollover.preflight import PreflightReport, Stage, check_learn, group_by_shared_part
-from rollover.runner import Site, preflight
+from rollover.runner import preflight
 from rollover.sandbox import LearnSandbox, SeedCourse
 
 COURSE_GET = "GET /v3/courses/{id}"

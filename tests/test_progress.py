@@ -16,8 +16,10 @@ from harness import BASE_URL, make_learn, sections
 from structlog.testing import capture_logs
 
 from rollover.engine import RunOptions
-from rollover.ledger import Ledger, LedgerRow, RowSpec, State
+from rollover.learn import Site
+from rollover.ledger import Ledger, LedgerRow, State
 from rollover.manifest import Manifest
+from rollover.plan import RowSpec
 from rollover.progress import (
     LiveDisplay,
     MinuteSummary,
@@ -26,7 +28,7 @@ from rollover.progress import (
     stage_counts,
     stop_ticking,
 )
-from rollover.runner import Site, run
+from rollover.runner import run
 
 SMALL = """\
 source_course_id,target_course_id,copy_into_existing,name,term_id
@@ -271,7 +273,7 @@ def test_counts_follow_a_real_ledger_without_reading_it(tmp_path: Path) -> None:
     """Fed only by the observer hook, the counts match the ledger's rows."""
     progress = Progress(RecordingView(every=0.0), clock=FakeClock())
     with Ledger(tmp_path / "l.sqlite") as ledger:
-        ledger.sync_manifest([RowSpec(f"T-{i}", i + 2, "S", False, {"patch": {}})
+        ledger.sync_manifest([RowSpec(f"T-{i}", i + 2, "S", False)
                               for i in range(3)])
         progress.start(ledger.rows())
         ledger.observer = progress.observe

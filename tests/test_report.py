@@ -9,16 +9,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from rollover.engine import Window
 from rollover.errors import UsageError
-from rollover.ledger import Ledger, RowSpec
+from rollover.ledger import Ledger
+from rollover.plan import RowSpec
 from rollover.report import COLUMNS, write_results
-from rollover.window import Window
 
 
 def test_results_columns_order_and_formula_neutralised(tmp_path: Path) -> None:
     """Contract columns come first in order; a cell Excel would evaluate is neutralised."""
     with Ledger(tmp_path / "l.sqlite") as ledger:
-        ledger.sync_manifest([RowSpec("A-SP27", 2, "=HYPERLINK(\"x\")", False, {"patch": {}})])
+        ledger.sync_manifest([RowSpec("A-SP27", 2, "=HYPERLINK(\"x\")", False)])
         ledger.record_intent("A-SP27")
         ledger.record_failed("A-SP27", "-bad")
         write_results(ledger.rows(), tmp_path / "r.csv")

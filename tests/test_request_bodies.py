@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from harness import engine_run, make_learn, row
 
-from rollover.profiles import PROFILES
+from rollover.plan import PROFILES
 from rollover.sandbox import validate_request_body
 
 SHARED_SPEC = (Path(__file__).resolve().parents[2] / "shared" / "learn-openapi"
@@ -57,10 +57,10 @@ def test_every_body_of_a_varied_run_validates(tmp_path: Path) -> None:
 
 def test_every_profile_but_exact_sends_an_explicit_copy_object() -> None:
     """Only `exact` omits `copy`: without it Learn makes an exact copy that carries enrolments."""
-    from rollover.plan import copy_body
+    from rollover.plan import RowSpec
 
-    assert "copy" not in copy_body({"profile": "exact"}, "X-SP27", None)
+    assert "copy" not in RowSpec("X-SP27", 2, "X", False, profile="exact").copy_request(None)
     for name in set(PROFILES) - {"exact"}:
-        body = copy_body({"profile": name}, "X-SP27", None)
+        body = RowSpec("X-SP27", 2, "X", False, profile=name).copy_request(None)
         assert body["copy"], name
         assert validate_request_body("POST", TEMPLATES["POST"], body) == []

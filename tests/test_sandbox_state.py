@@ -13,18 +13,19 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from harness import FakeClock
 from processes import rows_past_pending
 
+from rollover.cli import sandbox_site
 from rollover.errors import UsageError
 from rollover.manifest import load_manifest
-from rollover.rehearsal import sandbox_site
+from rollover.plan import PROFILES
 from rollover.sandbox import LearnSandbox, SandboxConfig, create_app, journal_path
 from rollover.sandbox.journal import EndpointCall, SiteJournal
 from rollover.sandbox.replies import InvalidJson, Reply
@@ -263,7 +264,7 @@ def write_manifest(path: Path, count: int) -> Path:
 
 def test_rehearsal_site_resumes_from_what_it_left_on_disk(tmp_path: Path) -> None:
     """Leaving the site writes nothing more; the next one knows every call the last answered."""
-    manifest = load_manifest(write_manifest(tmp_path / "spring.csv", 2), timezone=UTC)
+    manifest = load_manifest(write_manifest(tmp_path / "spring.csv", 2), timezone=ZoneInfo("UTC"), profiles=PROFILES)
     state = tmp_path / "spring.sandbox.json"
     with sandbox_site(manifest, state) as learn, httpx.Client(base_url=learn.base_url) as client:
         token = client.post(f"{API}/v1/oauth2/token", auth=(learn.key, learn.secret),
@@ -284,7 +285,7 @@ def test_rehearsal_site_resumes_from_what_it_left_on_disk(tmp_path: Path) -> Non
 
 def test_rehearsal_state_it_cannot_read_is_a_usage_error(tmp_path: Path) -> None:
     """A journal line that is no call stops `--sandbox` with the file and what to delete."""
-    manifest = load_manifest(write_manifest(tmp_path / "spring.csv", 1), timezone=UTC)
+    manifest = load_manifest(write_manifest(tmp_path / "spring.csv", 1), timezone=ZoneInfo("UTC"), profiles=PROFILES)
     state = tmp_path / "spring.sandbox.json"
     with sandbox_site(manifest, state):
         pass

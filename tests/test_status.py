@@ -9,17 +9,18 @@ import json
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from cli_runs import FAST, invoke, sandbox_config, write
 from click.testing import Result
 
 from rollover import runner
-from rollover.advice import next_step
+from rollover.cli import next_step, sandbox_site
 from rollover.engine import RunOptions
-from rollover.ledger import Ledger, LedgerRow, RowSpec, State
+from rollover.ledger import Ledger, LedgerRow, State
+from rollover.plan import RowSpec
 from rollover.progress import Progress, Snapshot
-from rollover.rehearsal import sandbox_site, state_path_for
 from rollover.sandbox import LearnSandbox
 
 SMALL = """\
@@ -301,7 +302,7 @@ def test_ledger_retry_failed_reopens_each_failed_row_where_it_is_safe(tmp_path: 
     needs_review and rows no longer in the manifest stay; each re-opening is an event."""
     targets = ["NEW", "TASK", "COPY", "REVIEW", "GONE"]
     with Ledger(tmp_path / "l.sqlite") as ledger:
-        ledger.sync_manifest([RowSpec(t, i + 2, "S", False, {"patch": {}})
+        ledger.sync_manifest([RowSpec(t, i + 2, "S", False)
                               for i, t in enumerate(targets)])
         ledger.record_failed("NEW", "Learn refused the copy: no")
         for target in targets[1:]:
@@ -313,7 +314,7 @@ def test_ledger_retry_failed_reopens_each_failed_row_where_it_is_safe(tmp_path: 
         ledger.record_failed("COPY", "copied as _5_1 but Learn refused the PATCH: no")
         ledger.record_needs_review("REVIEW", "lost")
         ledger.record_failed("GONE", "Learn refused the copy: no")
-        ledger.sync_manifest([RowSpec(t, i + 2, "S", False, {"patch": {}})
+        ledger.sync_manifest([RowSpec(t, i + 2, "S", False)
                               for i, t in enumerate(targets[:4])])
         seen: list[tuple[str, str | None]] = []
         ledger.observer = lambda row, frm, _: seen.append((row.target_course_id, frm))
@@ -381,11 +382,12 @@ def test_report_while_a_run_holds_the_ledger_writes_a_complete_csv(tmp_path: Pat
                                                                     small: Path) -> None:
     """`report` and `status` during a run (lock held, a copy in flight) read one consistent
     snapshot: every manifest row, in order, in the contract's columns."""
-    loaded = runner.read_manifest(small, UTC)
-    ledger_path, results_path = runner.default_paths(small)
+    loaded = runner.read_manifest(small, ZoneInfo("UTC"))
+    files = runner.default_files(small)
+    ledger_path, results_path = files.ledger, files.results
     view = PauseMidRun()
     outcome: list[runner.RunReport] = []
-    with sandbox_site(loaded, state_path_for(ledger_path), sandbox_config(tmp_path)) as site:
+    with sandbox_site(loaded, files.sandbox_state, sandbox_config(tmp_path)) as site:
 
         def go() -> None:
             outcome.append(asyncio.run(runner.run(

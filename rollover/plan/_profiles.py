@@ -14,10 +14,11 @@ holds these lists equal to the spec.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
+
+from rollover.errors import did_you_mean
 
 CopyOptions = dict[str, Any]  # Learn's `copy` object
 
@@ -119,13 +120,6 @@ def _check_settings(table: Mapping[str, Any], settings: dict[str, bool]) -> list
         else:
             settings[key] = value
     return problems
-
-
-def did_you_mean(word: str, choices: tuple[str, ...]) -> str:
-    """' (did you mean X?)' when one of choices is close to word, ignoring case; else ''."""
-    by_lower = {choice.lower(): choice for choice in choices}
-    close = difflib.get_close_matches(word.lower(), list(by_lower), n=1, cutoff=0.75)
-    return f" (did you mean {by_lower[close[0]]!r}?)" if close else ""
 
 
 def shown(value: Any) -> str:

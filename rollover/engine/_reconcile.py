@@ -10,11 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from rollover.client import UNFINISHED_TASK, LearnClient
-from rollover.client_answers import learn_datetime
-from rollover.errors import LearnError, LearnNotFound, LearnProtocolError
-from rollover.ledger import Ledger, LedgerRow
-from rollover.plan import id_form
+from rollover.errors import LearnNotFound
+from rollover.learn import UNFINISHED_TASK, LearnClient, id_form, learn_datetime
+from rollover.ledger import ErrorKind, Ledger, LedgerRow
 
 # A course Learn says was created up to this long before our intent is still ours: the two
 # clocks (this machine's and Learn's) are not the same clock.
@@ -35,7 +33,7 @@ class Reconciliation:
         target = row.target_course_id
         if row.copy_into_existing:
             self.ledger.record_needs_review(
-                target,
+                target, ErrorKind.COPY_MAYBE_APPLIED,
                 f"the copy of {row.source_course_id} into existing course {target} "
                 f"({row.target_pk}) may or may not have been applied: its answer was lost. "
                 f"Open {target} in Learn and check whether {row.source_course_id}'s content is "
@@ -50,14 +48,14 @@ class Reconciliation:
         intent_at = row.intent_at or self._clock()
         if created is None:
             self.ledger.record_needs_review(
-                target, f"course {target} exists but Learn did not say when it was created; "
+                target, ErrorKind.CREATED_UNKNOWN, f"course {target} exists but Learn did not say when it was created; "
                         "check whether it is this rollover's copy")
         elif created >= intent_at - CLOCK_TOLERANCE:
             self.ledger.record_copied(target, str(course["id"]), adopted=True,
                                       detail="adopted: created after this row's copy request")
         else:
             self.ledger.record_failed(
-                target, f"courseId {target} already belongs to a course created "
+                target, ErrorKind.TARGET_TAKEN, f"courseId {target} already belongs to a course created "
                         f"{created.isoformat()}, before this rollover asked for it: "
                         "choose another target_course_id")
 
@@ -72,22 +70,11 @@ class Reconciliation:
             course = await self.client.get_course(id_form(target), "id")
         except LearnNotFound:
             self.ledger.record_needs_review(
-                target, f"Learn accepted the copy ({row.task_location}) but {reason} and no "
+                target, ErrorKind.COURSE_MISSING, f"Learn accepted the copy ({row.task_location}) but {reason} and no "
                         f"course {target} exists; check the copy in Learn before re-running")
             return
         self.ledger.record_copied(target, str(course["id"]), adopted=True,
                                   detail=f"task lost ({reason})", warning=_warning(reason))
-
-
-def task_gone(exc: LearnError) -> bool:
-    """Whether a poll's error means the task can no longer say how the copy ended.
-
-    404s, malformed answers and undocumented 4xx statuses do; credentials (401/403) and
-    transient trouble (408, 429, 5xx) are the run's problem, not the row's.
-    """
-    if isinstance(exc, LearnProtocolError | LearnNotFound):
-        return True
-    return 400 <= exc.status < 500 and exc.status not in (401, 403, 408, 429)
 
 
 def _warning(reason: str) -> str | None:

@@ -10,12 +10,11 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC
 from typing import Any
 
-from rollover.advice import next_step
-from rollover.engine import results_status
-from rollover.ledger import LedgerRow, QuotaSeen
+from rollover.ledger import STATUSES, Answer, LedgerRow, QuotaSeen, Transition
 from rollover.runner import LedgerStatus, RowTrail, RunReport
 
-STATUSES = ("done", "failed", "needs_review", "pending")
+from ._advice import next_step
+
 NAMED_AT_MOST = 5  # targets named in one summary line before "and N more"
 
 
@@ -50,9 +49,8 @@ def run_summary_lines(report: RunReport) -> list[str]:
 
 def status_lines(status: LedgerStatus) -> list[str]:
     """`status` after its counts line: stages, quota, rows for a person, rows left alone."""
-    lines = ["Stages: " + ", ".join(f"{n} {s}" for s, n in sorted(status.stages.items())),
-             "By stage: " + ", ".join(f"{n} {s.replace('_', ' ')}"
-                                      for s, n in status.progress.items()),
+    lines = ["Stages: " + ", ".join(f"{n} {s.replace('_', ' ')}"
+                                    for s, n in status.stages.items()),
              quota_line(status.quota)]
     lines += needs_person_lines(status.needs_person)
     if status.left_alone:
@@ -72,9 +70,8 @@ def status_json(status: LedgerStatus) -> dict[str, Any]:
         "quota": None if quota is None else {
             "remaining": quota.remaining, "limit": quota.limit,
             "seen_at": quota.at.isoformat(timespec="seconds")},
-        "progress": status.progress,
         "left_alone": [{"line": r.line, "target_course_id": r.target_course_id,
-                        "status": results_status(r.state)} for r in status.left_alone],
+                        "status": r.state.status} for r in status.left_alone],
     }
 
 
@@ -119,7 +116,7 @@ def trail_lines(trail: RowTrail) -> list[str]:
     lines = [f"Row: line {row.line}, {row.target_course_id} from {row.source_course_id}{into}"]
     if not trail.in_manifest:
         lines.append("  no longer in the manifest: runs leave it alone")
-    lines.append(f"Status: {results_status(row.state)} (stage {row.state.value}), "
+    lines.append(f"Status: {row.state.status} (stage {row.state.value}), "
                  f"attempts {row.attempts}" + (f", course {row.course_pk}"
                                                if row.course_pk else ""))
     if row.task_location:
@@ -130,14 +127,27 @@ def trail_lines(trail: RowTrail) -> list[str]:
     if hint:
         lines.append(f"What to do: {hint}")
     lines.append("History:")
-    lines += [_history_line(at, frm, to, detail) for at, frm, to, detail in trail.events]
+    lines += [_history_line(entry) for entry in _in_order(trail)]
     return lines
 
 
-def _history_line(at: str, frm: str | None, to: str, detail: str | None) -> str:
-    if _is_answer(frm, to, detail):
-        return f"  {at}    {to}: {detail}"
-    return f"  {at}  {frm or '(new)'} -> {to}" + (f": {detail}" if detail else "")
+def _in_order(trail: RowTrail) -> list[Transition | Answer]:
+    """Transitions and answers as one history, oldest first; at the same instant a row is added,
+    then Learn answers, then the row moves on that answer."""
+
+    def order(entry: Transition | Answer) -> tuple[str, int]:
+        if isinstance(entry, Answer):
+            return entry.at, 1
+        return entry.at, 0 if entry.from_state is None else 2
+
+    return sorted([*trail.events, *trail.answers], key=order)
+
+
+def _history_line(entry: Transition | Answer) -> str:
+    if isinstance(entry, Answer):
+        return f"  {entry.at}    {entry.state}: HTTP {entry.status} {entry.endpoint}"
+    return (f"  {entry.at}  {entry.from_state or '(new)'} -> {entry.to_state}"
+            + (f": {entry.detail}" if entry.detail else ""))
 
 
 def trail_json(trail: RowTrail) -> dict[str, Any]:
@@ -146,26 +156,16 @@ def trail_json(trail: RowTrail) -> dict[str, Any]:
     return {
         "line": row.line, "target_course_id": row.target_course_id,
         "source_course_id": row.source_course_id,
-        "copy_into_existing": row.copy_into_existing, "status": results_status(row.state),
+        "copy_into_existing": row.copy_into_existing, "status": row.state.status,
         "stage": row.state.value, "course_pk": row.course_pk,
-        "task_location": row.task_location, "error": row.error, "attempts": row.attempts,
-        "in_manifest": trail.in_manifest, "hint": next_step(row),
-        "events": [{"at": at, "from": frm, "to": to, "detail": detail}
-                   for at, frm, to, detail in trail.events
-                   if not _is_answer(frm, to, detail)],
-        "answers": [_answer_json(at, to, detail or "") for at, frm, to, detail in trail.events
-                    if _is_answer(frm, to, detail)],
+        "task_location": row.task_location, "error": row.error,
+        "error_kind": row.error_kind.value if row.error_kind else None,
+        "attempts": row.attempts, "in_manifest": trail.in_manifest, "hint": next_step(row),
+        "events": [{"at": e.at, "from": e.from_state, "to": e.to_state, "detail": e.detail}
+                   for e in trail.events],
+        "answers": [{"at": a.at, "stage": a.state, "status": a.status, "endpoint": a.endpoint}
+                    for a in trail.answers],
     }
-
-
-def _is_answer(frm: str | None, to: str, detail: str | None) -> bool:
-    """Whether a history entry is an HTTP answer Learn gave (the row did not move)."""
-    return frm == to and bool(detail) and str(detail).startswith("HTTP ")
-
-
-def _answer_json(at: str, stage: str, detail: str) -> dict[str, Any]:
-    _, status, endpoint = detail.split(" ", 2)
-    return {"at": at, "stage": stage, "status": int(status), "endpoint": endpoint}
 
 
 def _rows(count: int) -> str:
@@ -173,7 +173,7 @@ def _rows(count: int) -> str:
 
 
 def _named(rows: Sequence[LedgerRow], *, with_status: bool = False) -> str:
-    names = [r.target_course_id + (f" ({results_status(r.state)})" if with_status else "")
+    names = [r.target_course_id + (f" ({r.state.status})" if with_status else "")
              for r in rows[:NAMED_AT_MOST]]
     more = len(rows) - len(names)
     return ", ".join(names) + (f" and {more} more" if more else "")

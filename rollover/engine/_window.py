@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, time, tzinfo
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
 
 from rollover.errors import UsageError
 
@@ -17,10 +18,10 @@ class Window:
 
     start: time
     end: time
-    tz: tzinfo
+    tz: ZoneInfo
 
     @classmethod
-    def parse(cls, text: str, tz: tzinfo) -> Window:
+    def parse(cls, text: str, tz: ZoneInfo) -> Window:
         """Read `HH:MM-HH:MM`; a UsageError names the value and the expected form."""
         match = _WINDOW.match(text)
         if not match:
@@ -35,7 +36,8 @@ class Window:
         return cls(time(sh, sm), time(eh, em), tz)
 
     def contains(self, moment: datetime) -> bool:
-        """Whether `moment` falls inside the window, in the window's time zone."""
+        """Whether `moment` falls inside the window, read on the zone's clock that day (its own
+        offset, daylight saving included)."""
         local = moment.astimezone(self.tz).time()
         if self.start < self.end:
             return self.start <= local < self.end

@@ -2,15 +2,15 @@
 
 One `httpx.AsyncClient` with redirects off (a client that follows the task's 303 turns it into a
 GET of the course and never sees completion), one bearer token shared by every worker, tenacity
-retries for idempotent calls only (`client_retry`). The copy POST is never retried here: whether
+retries for idempotent calls only (`_retry`). The copy POST is never retried here: whether
 it may be sent again is the engine's decision, made from the ledger and Learn's state. How an
-answer is read, errors included, is `client_answers`.
+answer is read, errors included, is `_answers`; what each status means, `_statuses`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
+import socket
 import time
 from collections import Counter
 from collections.abc import AsyncGenerator, Awaitable, Callable
@@ -21,8 +21,6 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
 
-from rollover.client_answers import json_object, learn_datetime, learn_error, retry_after
-from rollover.client_retry import RetryBudget, RetryPolicy, Sleep
 from rollover.errors import (
     CopyOutcomeUnknown,
     LearnAuthError,
@@ -30,22 +28,15 @@ from rollover.errors import (
     LearnProtocolError,
     LearnUnreachable,
     RolloverError,
+    SiteNotFound,
 )
 
-__all__ = [
-    "API",
-    "POOL_CONNECTIONS",
-    "UNFINISHED_TASK",
-    "LearnClient",
-    "RetryPolicy",
-    "Sleep",
-    "TaskPoll",
-    "course_path",
-    "learn_datetime",
-    "learn_error",
-]
+from ._answers import json_object, learn_error, retry_after
+from ._ids import API, course_path, is_primary_id, learn_datetime
+from ._retry import RetryBudget, RetryPolicy, Sleep
+from ._site import Site
+from ._statuses import Call, Meaning, meaning
 
-API = "/learn/api/public"
 # Task statuses Learn ends a copy with when it did not fully succeed.
 UNFINISHED_TASK = ("CompleteWithErrors", "Incomplete")
 
@@ -65,14 +56,8 @@ class TaskPoll:
         return self.course_pk is not None or self.status in UNFINISHED_TASK
 
 
-_PRIMARY_ID = re.compile(r"^_\d+_\d+$")
 SIGN_IN_FAILURE_KEPT = 30.0  # seconds a failed sign-in answers for the workers queued behind it
 POOL_CONNECTIONS = 4
-
-
-def course_path(course_id: str, version: str = "v3") -> str:
-    """The path of a course given any of Learn's id forms (`_1_1`, `courseId:X`, ...)."""
-    return f"{API}/{version}/courses/{quote(course_id, safe=':_-.~')}"
 
 
 class LearnClient:
@@ -117,6 +102,21 @@ class LearnClient:
         # Told (endpoint template, HTTP status) of every answer: the engine's audit trail.
         self.on_answer: Callable[[str, int], None] | None = None
         self.quota_remaining: int | None = None
+        # Called once, when the site first answers anything: the ledger is bound to it then.
+        self.on_first_answer: Callable[[], None] | None = None
+        self._answered = False
+
+    @classmethod
+    def for_site(cls, site: Site, **options: Any) -> LearnClient:
+        """A client of `site`, signed in with its key and secret on first use."""
+        return cls(site.base_url, site.key, site.secret, transport=site.transport,
+                   verify=site.verify, **options)
+
+    @property
+    def changes_sent(self) -> int:
+        """Requests sent that may have changed Learn (copies, PATCHes, enrolments)."""
+        return sum(count for endpoint, count in self.calls.items()
+                   if not endpoint.startswith("GET ") and "oauth2" not in endpoint)
 
     async def aclose(self) -> None:
         """Close the connection pool."""
@@ -142,7 +142,7 @@ class LearnClient:
         try:
             response = await self._send("POST", path, endpoint, json=body)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise LearnUnreachable(f"could not connect to {self.base_url}: {exc}") from exc
+            raise self._unreachable(exc, f"could not connect to {self.base_url}: {exc}") from exc
         except httpx.TransportError as exc:
             raise CopyOutcomeUnknown(
                 f"the copy request was sent but its answer was lost ({type(exc).__name__})"
@@ -176,7 +176,7 @@ class LearnClient:
             raise LearnProtocolError(303, "task finished without a Location header",
                                      endpoint=endpoint)
         course_pk = urlsplit(self.resolve(course_location)).path.rstrip("/").rsplit("/", 1)[-1]
-        if not _PRIMARY_ID.match(course_pk):  # e.g. two Location headers joined by a proxy
+        if not is_primary_id(course_pk):  # e.g. two Location headers joined by a proxy
             raise LearnProtocolError(303, f"task finished with an unusable Location "
                                           f"{course_location[:200]!r}", endpoint=endpoint)
         return TaskPoll(status, 100 if percent_complete is None else percent_complete, course_pk,
@@ -252,11 +252,24 @@ class LearnClient:
         try:
             response = await self._retries.run(endpoint, call)
         except httpx.TransportError as exc:
-            raise LearnUnreachable(
-                f"{self.base_url} did not answer {endpoint} ({type(exc).__name__})",
-                hint="check --base-url and the network, then run again: the ledger resumes",
-            ) from exc
+            raise self._unreachable(
+                exc, f"{self.base_url} did not answer {endpoint} ({type(exc).__name__})") from exc
         return response
+
+    def _unreachable(self, exc: httpx.TransportError, message: str) -> LearnUnreachable:
+        """The error for a site that could not be reached: a host name that does not resolve
+        is a usage error (a typo in --base-url), anything else is resumable."""
+        cause: BaseException | None = exc
+        while cause is not None:
+            if isinstance(cause, socket.gaierror):
+                host = urlsplit(self.base_url).hostname
+                return SiteNotFound(
+                    f"the host name {host!r} of {self.base_url} does not resolve",
+                    hint="check --base-url (or LEARN_BASE_URL) for a typo; the ledger is not "
+                         "bound to a site that never answered")
+            cause = cause.__cause__ or cause.__context__
+        return LearnUnreachable(message, hint="check --base-url and the network, then run "
+                                              "again: the ledger resumes")
 
     async def _send(self, method: str, url: str, endpoint: str, **kwargs: Any) -> httpx.Response:
         """One authenticated request; renews the token once if Learn says it is invalid."""
@@ -278,10 +291,18 @@ class LearnClient:
             response = await self._http.request(
                 method, url, headers={"Authorization": f"Bearer {token}"}, **kwargs)
             await response.aread()
+        self._site_answered()
         if self.on_answer is not None:
             self.on_answer(endpoint, response.status_code)
         self._note_rate_headers(response)
         return response
+
+    def _site_answered(self) -> None:
+        """Tell `on_first_answer`, once, that the site has answered."""
+        if not self._answered:
+            self._answered = True
+            if self.on_first_answer is not None:
+                self.on_first_answer()
 
     def _note_rate_headers(self, response: httpx.Response) -> None:
         try:
@@ -326,6 +347,7 @@ class LearnClient:
             response = await self._http.post(
                 f"{API}/v1/oauth2/token", auth=self._auth,
                 data={"grant_type": "client_credentials"})
+            self._site_answered()
             if response.status_code != 200:
                 raise learn_error(response, endpoint)
             return response
@@ -333,7 +355,7 @@ class LearnClient:
         try:
             response = await self._with_retries(endpoint, ask)
         except LearnError as exc:
-            if exc.status in (400, 401, 403):
+            if meaning(Call.TOKEN, exc.status) is Meaning.FATAL:
                 raise LearnAuthError(
                     exc.status, exc.learn_message, endpoint=endpoint) from None
             raise

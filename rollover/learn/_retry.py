@@ -2,7 +2,7 @@
 
 Only transient failures are retried, Retry-After is the floor of the full-jitter wait, and every
 call spends from one run-wide budget so that a sick site ends the run instead of prolonging it.
-The copy POST never comes here (see `client.py`).
+The copy POST never comes here (see `_client.py`); which statuses are transient is `_statuses`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt, wait_ran
 
 from rollover.errors import LearnError, LearnRateLimited
 
-TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+from ._statuses import is_transient
+
 Sleep = Callable[[float], Awaitable[None]]
 
 # Retries are the client's events: they keep its logger name.
@@ -35,7 +36,7 @@ class RetryPolicy:
 def is_transient(exc: BaseException) -> bool:
     """Whether a failure may pass if the same call is sent again."""
     if isinstance(exc, LearnError):
-        return exc.status in TRANSIENT_STATUSES
+        return is_transient(exc.status)
     return isinstance(exc, httpx.TransportError)
 
 

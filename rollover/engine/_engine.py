@@ -12,39 +12,38 @@ import asyncio
 import contextvars
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import structlog
 
-from rollover.client import UNFINISHED_TASK, LearnClient, TaskPoll
 from rollover.errors import (
     CopyOutcomeUnknown,
     LearnAuthError,
-    LearnConflict,
     LearnError,
     LearnNotFound,
-    LearnProtocolError,
-    LearnRateLimited,
-    LearnServerError,
     LearnUnreachable,
+    SiteNotFound,
 )
-from rollover.ledger import TERMINAL, Ledger, LedgerRow, State
-from rollover.outcome import RunOutcome, exit_code, results_status
-from rollover.pacing import CopyPace, Sighting
-from rollover.plan import POLLS_PER_COPY, copy_body, id_form
-from rollover.reconcile import Reconciliation, task_gone
-from rollover.window import Window
+from rollover.learn import (
+    UNFINISHED_TASK,
+    Call,
+    LearnClient,
+    Meaning,
+    TaskPoll,
+    error_meaning,
+    id_form,
+)
+from rollover.ledger import TERMINAL, ErrorKind, Ledger, LedgerRow, State
+from rollover.plan import POLLS_PER_COPY
+from rollover.times import seconds_between, utc_now
 
-__all__ = ["Rollover", "RunOptions", "RunOutcome", "exit_code", "results_status"]
+from ._outcome import RunOutcome
+from ._pacing import CopyPace, Sighting
+from ._reconcile import Reconciliation
+from ._window import Window
 
 log = structlog.get_logger("rollover.engine")
 _ROW: contextvars.ContextVar[str | None] = contextvars.ContextVar("row", default=None)
-
-# Answers to a copy POST that say Learn did not make it (the spec's 400, 404, and request
-# shapes a server rejects before any work). Any other unexpected answer leaves the row to
-# reconciliation: a 200 or a 302 from some proxy does not prove that nothing was copied.
-REFUSED_COPY = frozenset({400, 404, 405, 413, 415, 422})
-
 
 @dataclass(frozen=True)
 class RunOptions:
@@ -59,10 +58,6 @@ class RunOptions:
     quota_reserve: int | None = None
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class Rollover:
     """One run over a ledger: every non-final row is driven until final, parked or stopped."""
 
@@ -72,7 +67,7 @@ class Rollover:
         client: LearnClient,
         options: RunOptions,
         *,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         stop: asyncio.Event | None = None,
         planned_calls: int | None = None,
@@ -196,16 +191,17 @@ class Rollover:
                     break
                 row = self.ledger.row(target)
         except (LearnUnreachable, LearnAuthError) as exc:
-            if isinstance(exc, LearnAuthError):
+            if isinstance(exc, LearnAuthError | SiteNotFound):
                 self.outcome.fatal = exc
             self.request_stop(exc.message)
         except LearnError as exc:
-            if exc.status in (408, 429) or exc.status >= 500 or exc.status == 0:
+            if error_meaning(Call.READ, exc) is Meaning.RETRY:
                 # A transient error that outlasted its retries: Learn is sick. Stop, resumable.
                 log.error("learn.unavailable", target=target, error=exc.message)
                 self.request_stop(f"Learn kept failing: {exc.message}")
             else:
-                self.ledger.record_failed(target, f"Learn refused a request: {exc.learn_message}")
+                self.ledger.record_failed(target, ErrorKind.REQUEST_REFUSED,
+                                          f"Learn refused a request: {exc.learn_message}")
         finally:
             if holds_slot:
                 await self._release()
@@ -231,17 +227,16 @@ class Rollover:
                 course = await self.client.get_course(id_form(target), "id")
             except LearnNotFound:
                 self.ledger.record_failed(
-                    target, f"copy_into_existing is true but Learn has no course {target}: "
-                            "create the shell first, or set copy_into_existing to false")
+                    target, ErrorKind.SHELL_MISSING,
+                    f"copy_into_existing is true but Learn has no course {target}: create the "
+                    "shell first, or set copy_into_existing to false")
                 return
             self.ledger.record_target_pk(target, str(course["id"]))
             row = self.ledger.row(target)
-        body = copy_body(row.spec, target, row.target_pk)
+        body = row.spec.copy_request(row.target_pk)
         self.ledger.record_intent(target)
         try:
             location = await self.client.copy_course(id_form(row.source_course_id), body)
-        except LearnRateLimited:
-            self.ledger.record_not_sent(target, "rate limited (429): not applied")
         except LearnUnreachable:
             self.ledger.record_not_sent(target, "could not connect: not sent")
             raise
@@ -249,23 +244,30 @@ class Rollover:
             # Refused at sign-in (or the POST itself answered 401): Learn applied nothing.
             self.ledger.record_not_sent(target, "credentials refused: not applied")
             raise
-        except LearnConflict as exc:
-            if row.copy_into_existing:
-                self.ledger.record_failed(target, exc.learn_message)
-            # else: the courseId exists. Ours from an earlier lost answer, or someone else's:
-            # the row stays at `intent` and reconciliation decides.
-        except (LearnServerError, CopyOutcomeUnknown, LearnProtocolError) as exc:
+        except CopyOutcomeUnknown as exc:
             log.warning("copy.outcome_unknown", target=target, error=exc.message)
         except LearnError as exc:
-            if exc.status in (401, 403):
-                raise LearnAuthError(exc.status, exc.learn_message, endpoint=exc.endpoint) from exc
-            if exc.status in REFUSED_COPY:
-                self.ledger.record_failed(target, f"Learn refused the copy: {exc.learn_message}")
-            else:  # an answer Learn does not document for this call: applied or not, unknown
-                log.warning("copy.outcome_unknown", target=target, error=exc.message)
+            self._copy_refused_or_unknown(row, exc)
         else:
             self.ledger.record_location(target, location)
             self._posted_here.add(target)
+
+    def _copy_refused_or_unknown(self, row: LedgerRow, exc: LearnError) -> None:
+        """Act on an error answer to a copy POST, as `meaning` reads it."""
+        target = row.target_course_id
+        said = error_meaning(Call.COPY, exc)
+        if said is Meaning.NOT_APPLIED:
+            self.ledger.record_not_sent(target, f"rate limited ({exc.status}): not applied")
+        elif said is Meaning.ROW_FAILED:
+            self.ledger.record_failed(target, ErrorKind.COPY_REFUSED,
+                                      f"Learn refused the copy: {exc.learn_message}")
+        elif exc.status == 409 and row.copy_into_existing:
+            self.ledger.record_failed(target, ErrorKind.COPY_REFUSED, exc.learn_message)
+        else:
+            # 409 on a new courseId (ours from an earlier lost answer, or someone else's), 5xx,
+            # or an answer Learn does not document: the row stays at `intent` and
+            # reconciliation decides from Learn's courses.
+            log.warning("copy.outcome_unknown", target=target, error=exc.message)
 
     async def _await_task(self, row: LedgerRow) -> bool:
         """Poll the recorded task Location until the copy is complete."""
@@ -274,7 +276,7 @@ class Rollover:
         # Only a copy posted by this run tells when first polls should be made; one resumed
         # from an earlier run is simply polled as soon as allowed.
         learning = target in self._posted_here
-        gap = max(self.options.poll_min, self.pace.first_poll - _seconds(posted, self._clock()))
+        gap = max(self.options.poll_min, self.pace.first_poll - seconds_between(posted, self._clock()))
         sighting: Sighting | None = None
         was_queued, first = False, True
         while True:
@@ -283,12 +285,12 @@ class Rollover:
             try:
                 poll = await self.client.poll_task(location)
             except LearnError as exc:
-                if not task_gone(exc):
+                if error_meaning(Call.POLL, exc) is not Meaning.TASK_GONE:
                     raise
                 await self._reconciliation.task_lost(row, exc.learn_message)
                 return True
             if first and learning:
-                self.pace.learn_first_poll(poll.finished, _seconds(posted, self._clock()))
+                self.pace.learn_first_poll(poll.finished, seconds_between(posted, self._clock()))
             first = False
             if poll.course_pk is not None:
                 self.pace.copy_completed(was_queued=was_queued)
@@ -305,7 +307,7 @@ class Rollover:
                     self.pace.copy_queued()
                 was_queued = True
             now = self._clock()
-            elapsed = _seconds(posted, now)
+            elapsed = seconds_between(posted, now)
             if elapsed > self.options.task_timeout:
                 log.warning("task.timeout", target=target, task=location, elapsed=elapsed)
                 self.outcome.parked.append(target)
@@ -323,20 +325,20 @@ class Rollover:
             # Adopted without seeing the task finish: give the copy time to end before
             # patching, since a running copy overwrites what a PATCH writes.
             settle = row.intent_at + timedelta(seconds=self.options.adopt_settle) - self._clock()
-            if settle.total_seconds() > 0 and not await self._pause(settle.total_seconds()):
+            if settle.totalseconds_between() > 0 and not await self._pause(settle.totalseconds_between()):
                 return False
-        body = row.spec.get("patch") or {}
+        body = dict(row.spec.patch)
         if body:
             try:
                 await self.client.patch_course(row.course_pk or "", body)
             except (LearnAuthError, LearnUnreachable):
                 raise
             except LearnError as exc:
-                if exc.status in (408, 429) or exc.status >= 500:
+                if error_meaning(Call.CHANGE, exc) is not Meaning.ROW_FAILED:
                     raise
                 self.ledger.record_failed(
-                    target, f"copied as {row.course_pk} but Learn refused the PATCH: "
-                            f"{exc.learn_message}")
+                    target, ErrorKind.PATCH_REFUSED,
+                    f"copied as {row.course_pk} but Learn refused the PATCH: {exc.learn_message}")
                 return True
             self.ledger.record_patched(target)
         self._finish(self.ledger.row(target))
@@ -345,7 +347,8 @@ class Rollover:
     def _finish(self, row: LedgerRow) -> None:
         if row.error:  # the copy ended with a warning from Learn: a person must look
             self.ledger.record_needs_review(
-                row.target_course_id, f"{row.error}; the course was patched, check its content")
+                row.target_course_id, row.error_kind or ErrorKind.COPY_UNCLEAN,
+                f"{row.error}; the course was patched, check its content")
         else:
             self.ledger.record_done(row.target_course_id)
 
@@ -362,10 +365,6 @@ class Rollover:
         for task in pending:
             task.cancel()
         return sleeper in done and not self._stop.is_set()
-
-
-def _seconds(since: datetime, until: datetime) -> float:
-    return (until - since).total_seconds()
 
 
 def _running_since(poll: TaskPoll, posted: datetime, now: datetime) -> float | None:

@@ -148,7 +148,8 @@ def _table_from_text(
         problems.append(Problem(
             lines[0], None, header[0][:120],
             f"this file uses {used} as its delimiter, not {delimiter!r}: pass "
-            f"--delimiter {option} (or in Excel save it as 'CSV UTF-8 (Comma delimited)')"))
+            f"--delimiter {option} (or in Excel save it as 'CSV UTF-8 (Comma delimited)')",
+            hint=f"run the same command again with --delimiter {option}"))
         return None
     keep = [at for at, cells in enumerate(zip(*columns, strict=True)) if at and any(cells)]
     return Table(header=header, header_line=lines[0], lines=[lines[at] for at in keep],

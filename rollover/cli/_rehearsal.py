@@ -1,6 +1,6 @@
 """`--sandbox`: a rehearsal against the embedded Learn simulator, served on loopback in-process.
 
-The only module of the tool that imports `rollover.sandbox`. The simulated site is seeded from
+The only module of the tool that imports `rollover.sandbox` (besides the `sandbox` command). The simulated site is seeded from
 the manifest (its sources, terms and shells) and kept beside the ledger, as a snapshot plus a
 journal of every call since, so an interrupted rehearsal, even one killed with SIGKILL, resumes
 against the same simulated Learn.
@@ -9,21 +9,13 @@ against the same simulated Learn.
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 from rollover.errors import UsageError
+from rollover.learn import Site, is_primary_id
 from rollover.manifest import Manifest
-from rollover.runner import Site
-
-_PRIMARY_ID = re.compile(r"^_\d+_\d+$")
-
-
-def state_path_for(ledger_path: Path) -> Path:
-    """Where the simulated site's state lives: beside the ledger."""
-    return ledger_path.with_name(ledger_path.name.removesuffix(".ledger.sqlite") + ".sandbox.json")
 
 
 @contextlib.contextmanager
@@ -62,11 +54,11 @@ def sandbox_site(manifest: Manifest, state_path: Path, config_path: Path | None 
         except (OSError, ValueError) as exc:
             raise UsageError(f"--sandbox-config: {exc}") from exc
         sources = dict.fromkeys(row.source_course_id for row in manifest.rows
-                                if not _PRIMARY_ID.match(row.source_course_id))
+                                if not is_primary_id(row.source_course_id))
         shells = dict.fromkeys(row.target_course_id for row in manifest.rows
                                if row.copy_into_existing)
         terms = dict.fromkeys(row.term_id for row in manifest.rows
-                              if row.term_id and not _PRIMARY_ID.match(row.term_id))
+                              if row.term_id and not is_primary_id(row.term_id))
         known_courses = {course.course_id for course in config.courses}
         known_terms = {term.external_id for term in config.terms}
         config = replace(

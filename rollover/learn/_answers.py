@@ -1,7 +1,7 @@
 """How the client reads Learn's answers: error answers as the exception tree, JSON bodies,
-Retry-After and timestamps.
+Retry-After.
 
-Part of the client: nothing outside `client.py` and its retries needs an `httpx.Response`.
+Part of the client: nothing outside this package needs an `httpx.Response`.
 """
 
 from __future__ import annotations
@@ -21,17 +21,6 @@ from rollover.errors import (
     LearnRateLimited,
     LearnServerError,
 )
-
-
-def learn_datetime(value: object) -> datetime | None:
-    """A timestamp as Learn writes it (ISO 8601, UTC when no zone is given), or None."""
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def retry_after(response: httpx.Response) -> float | None:

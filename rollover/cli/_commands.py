@@ -15,9 +15,26 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+import structlog
 
-from rollover import __version__, log_setup, plan_text, progress, runner, status_text
-from rollover.cli_options import (
+from rollover import __version__, progress, runner
+from rollover.config import CALLS, CONCURRENCY, SECONDS, SECONDS_OR_ZERO
+from rollover.engine import RunOptions, Window
+from rollover.errors import (
+    LearnCheckFailed,
+    ManifestInvalid,
+    RolloverError,
+    UsageError,
+)
+from rollover.learn import Site, checked_base_url
+from rollover.manifest import Manifest
+from rollover.plan import CallEstimate, exact_copy_warning, refuse_exact_copies
+from rollover.preflight import PreflightReport, summary_lines
+
+from . import _logs as log_setup
+from . import _plan_text as plan_text
+from . import _status_text as status_text
+from ._options import (
     chosen_ledger,
     config_option,
     configured,
@@ -25,15 +42,10 @@ from rollover.cli_options import (
     ledger_option,
     manifest_argument,
     manifest_at,
+    sandbox_files_option,
     time_zone,
     timezone_option,
 )
-from rollover.engine import RunOptions
-from rollover.errors import LearnCheckFailed, ManifestInvalid, RolloverError, UsageError
-from rollover.manifest import Manifest
-from rollover.plan import CallEstimate, exact_copy_warning, refuse_exact_copies
-from rollover.preflight import PreflightReport, summary_lines
-from rollover.window import Window
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -50,17 +62,22 @@ def _reports_errors(command: F) -> F:
             if debug:
                 raise
             if isinstance(exc, ManifestInvalid):
+                for warning in exc.warnings:
+                    click.echo(f"Warning: {exc.path}: {warning}", err=True)
                 for problem in exc.problems:
                     click.echo(f"{exc.path}: {problem}", err=True)
             click.echo(f"Error: {exc.message}", err=True)
             if exc.hint:
                 click.echo(f"Hint: {exc.hint}", err=True)
             sys.exit(exc.exit_code)
-        except (OSError, ValueError) as exc:
+        except KeyboardInterrupt:
+            # A second Ctrl-C, after the run's own handler let go: every ledger write is one
+            # transaction, so the ledger is consistent and a re-run resumes.
             if debug:
                 raise
-            click.echo(f"Error: {exc}", err=True)
-            sys.exit(2)
+            click.echo("Error: interrupted; the ledger is consistent", err=True)
+            click.echo("Hint: run the same command again to continue", err=True)
+            sys.exit(3)
 
     return wrapper  # type: ignore[return-value]
 
@@ -97,25 +114,27 @@ def _exact_copy_warning(manifest: Manifest, allowed: bool) -> None:
               help="The SQLite ledger (default: <manifest>.ledger.sqlite beside it).")
 @click.option("--results", type=click.Path(dir_okay=False, path_type=Path),
               help="The results CSV (default: <manifest>.results.csv beside it).")
-@click.option("--concurrency", type=click.IntRange(1, 64), default=4, show_default=True,
+@click.option("--concurrency", type=CONCURRENCY, default=RunOptions.concurrency,
+              show_default=True,
               help="Most copies in flight at once; within it the run adapts to how fast "
                    "Learn's copy queue drains.")
-@click.option("--poll-min", type=click.FloatRange(0, min_open=True), default=1.0,
+@click.option("--poll-min", type=SECONDS, default=RunOptions.poll_min,
               show_default=True,
               help="Seconds from an accepted copy to its first poll, at least, and the "
                    "shortest gap between polls; later first polls follow the copy times seen.")
-@click.option("--poll-max", type=click.FloatRange(0, min_open=True), default=60.0,
+@click.option("--poll-max", type=SECONDS, default=RunOptions.poll_max,
               show_default=True, help="Longest gap in seconds between two polls of one task.")
-@click.option("--task-timeout", type=click.FloatRange(0, min_open=True), default=21600.0,
+@click.option("--task-timeout", type=SECONDS, default=RunOptions.task_timeout,
               show_default=True,
               help="Seconds after which this run stops polling a copy; a re-run resumes it.")
-@click.option("--adopt-settle", type=click.FloatRange(0), default=900.0, show_default=True,
+@click.option("--adopt-settle", type=SECONDS_OR_ZERO, default=RunOptions.adopt_settle,
+              show_default=True,
               help="When a copy's answer was lost and its new course turns out to exist, wait "
                    "this long after the request before patching it.")
 @click.option("--window", metavar="HH:MM-HH:MM",
               help="Start new copies only inside this daily window (local time); copies in "
                    "flight still finish. Outside it the run writes results and exits 3.")
-@click.option("--quota-reserve", type=click.IntRange(0), metavar="N",
+@click.option("--quota-reserve", type=CALLS, metavar="N",
               help="Start no new copy while Learn's X-Rate-Limit-Remaining is below N.")
 @timezone_option
 @click.option("--ca-bundle", type=click.Path(dir_okay=False, exists=True),
@@ -144,49 +163,67 @@ def run(manifest: Path, base_url: str | None, sandbox: bool, sandbox_config: Pat
     """Copy, poll, patch and report every course in MANIFEST. Safe to re-run: it resumes from
     the ledger, and finished rows cost no API call."""
     debug = click.get_current_context().find_root().params.get("debug", False)
-    live = progress.LiveDisplay(sys.stderr) if not quiet and sys.stderr.isatty() else None
-    log_setup.configure(verbose=debug, quiet=quiet, log_file=log_file,
-                        stream=live.log_stream if live else None)
-    watcher = None if quiet else progress.Progress(live or progress.MinuteSummary())
     tz = time_zone(timezone)
     if poll_min > poll_max:
         raise UsageError(f"--poll-min {poll_min} is larger than --poll-max {poll_max}")
+    if sandbox and window and _from_config("window"):
+        click.echo("Note: a rehearsal ignores the window in the config file; pass --window to "
+                   "rehearse one.")
+        window = None
     options = RunOptions(
         concurrency=concurrency, poll_min=poll_min, poll_max=poll_max,
         task_timeout=task_timeout, adopt_settle=adopt_settle,
         window=Window.parse(window, tz) if window else None, quota_reserve=quota_reserve)
-    default_ledger, default_results = runner.default_paths(manifest)
-    ledger_path, results_path = ledger or default_ledger, results or default_results
+    files = runner.default_files(manifest, sandbox=sandbox, ledger=ledger, results=results)
     loaded = manifest_at(manifest, tz)
     if not allow_exact:
         refuse_exact_copies(loaded)
     _exact_copy_warning(loaded, allowed=True)
+    # Every file the run writes is checked before the first call: once Learn was changed, a
+    # path that cannot be written must not turn the run into a "nothing was sent" exit 2.
+    runner.check_output_paths({"--ledger": files.ledger, "--results": files.results,
+                               "--log-file": log_file,
+                               "the sandbox state": files.sandbox_state if sandbox else None})
+    live = progress.LiveDisplay(sys.stderr) if not quiet and sys.stderr.isatty() else None
+    log_setup.configure(verbose=debug, quiet=quiet, log_file=log_file,
+                        stream=live.log_stream if live else None)
+    watcher = None if quiet else progress.Progress(live or progress.MinuteSummary())
+    profiles = current_config().all_profiles()
 
     def announce(plan: CallEstimate) -> None:
-        click.echo(plan_text.run_plan_line(plan, len(loaded.rows), concurrency))
+        click.echo(plan_text.run_plan_line(plan, len(loaded.rows), concurrency, tz))
 
-    def go(site: runner.Site) -> runner.RunReport:
+    def go(site: Site) -> runner.RunReport:
         if check_first:
-            checked = _check_learn(loaded, site, ledger_path, retry_failed=retry_failed)
+            checked = _check_learn(loaded, site, files.ledger, retry_failed=retry_failed)
             if checked.problems:
                 raise LearnCheckFailed(len(checked.problems), copied_nothing=True)
-        return asyncio.run(runner.run(loaded, site, ledger_path=ledger_path,
-                                      results_path=results_path, options=options,
+        return asyncio.run(runner.run(loaded, site, ledger_path=files.ledger,
+                                      results_path=files.results, options=options,
                                       handle_signals=True, on_plan=announce,
-                                      retry_failed=retry_failed, progress=watcher))
+                                      retry_failed=retry_failed, progress=watcher,
+                                      profiles=profiles))
 
     if sandbox:
-        from rollover.rehearsal import sandbox_site, state_path_for
+        from ._rehearsal import sandbox_site
 
-        with sandbox_site(loaded, state_path_for(ledger_path), sandbox_config) as site:
+        with sandbox_site(loaded, files.sandbox_state, sandbox_config) as site:
             click.echo(f"Sandbox: simulated Learn at {site.base_url} "
-                       f"(state in {state_path_for(ledger_path)})")
+                       f"(state in {files.sandbox_state})")
             report = go(site)
     else:
         report = go(_real_site(base_url, ca_bundle))
     for line in status_text.run_summary_lines(report):
         click.echo(line)
+    structlog.get_logger("rollover").info("run.end", exit_code=report.exit_code,
+                                          reason=report.stopped or "no work left")
     sys.exit(report.exit_code)
+
+
+def _from_config(name: str) -> bool:
+    """Whether option `name` took its value from the config file."""
+    ctx = click.get_current_context()
+    return bool(ctx.meta.get("rollover.from_config", frozenset()) & {name})
 
 
 def _real_site(base_url: str | None, ca_bundle: str | None) -> runner.Site:
@@ -194,13 +231,13 @@ def _real_site(base_url: str | None, ca_bundle: str | None) -> runner.Site:
         raise UsageError("no Learn site given",
                          hint="pass --base-url https://learn.example.edu (or set "
                               "LEARN_BASE_URL), or --sandbox to rehearse")
-    url = runner.checked_base_url(base_url)
+    url = checked_base_url(base_url)
     key, secret = os.environ.get("LEARN_KEY"), os.environ.get("LEARN_SECRET")
     if not key or not secret:
         raise UsageError("LEARN_KEY and LEARN_SECRET must be set in the environment",
                          hint="export the REST application's key and secret; they are never "
                               "accepted as options")
-    return runner.Site(base_url=url, key=key, secret=secret, identity=url,
+    return Site(base_url=url, key=key, secret=secret, identity=url,
                        verify=ca_bundle or True)
 
 
@@ -225,41 +262,44 @@ def _real_site(base_url: str | None, ca_bundle: str | None) -> runner.Site:
 @click.option("--allow-exact", is_flag=True,
               help="Rows with copy_profile exact pass either way, with a warning; this says "
                    "`run` will be given --allow-exact.")
+@ledger_option
 @_reports_errors
 @configured
 def validate(manifest: Path, timezone: str | None, check_learn: bool, base_url: str | None,
              sandbox: bool, sandbox_config: Path | None, ca_bundle: str | None,
-             allow_exact: bool) -> None:
+             allow_exact: bool, ledger: Path | None) -> None:
     """Check MANIFEST offline and print the plan and its API-call estimate; with --check-learn
     also against Learn. Sends nothing that changes Learn."""
-    loaded = manifest_at(manifest, time_zone(timezone))
+    zone = time_zone(timezone)
+    loaded = manifest_at(manifest, zone)
     site = _real_site(base_url, ca_bundle) if check_learn and not sandbox else None
     _exact_copy_warning(loaded, allowed=allow_exact)
     plan = runner.validate(loaded)
     concurrency = current_config().concurrency or RunOptions().concurrency
-    for line in plan_text.validate_lines(manifest, plan, concurrency):
+    for line in plan_text.validate_lines(manifest, plan, concurrency, zone):
         click.echo(line)
     if not check_learn:
         return
     log_setup.configure(verbose=click.get_current_context().find_root().params.get("debug",
                                                                                    False))
-    ledger_path = runner.default_paths(manifest)[0]
+    files = runner.default_files(manifest, sandbox=sandbox, ledger=ledger)
     if site is None:
-        from rollover.rehearsal import sandbox_site, state_path_for
+        from ._rehearsal import sandbox_site
 
-        with sandbox_site(loaded, state_path_for(ledger_path), sandbox_config,
+        with sandbox_site(loaded, files.sandbox_state, sandbox_config,
                           keep_new=False) as simulated:
-            checked = _check_learn(loaded, simulated, ledger_path)
+            checked = _check_learn(loaded, simulated, files.ledger)
     else:
-        checked = _check_learn(loaded, site, ledger_path)
+        checked = _check_learn(loaded, site, files.ledger)
     if checked.problems:
         raise LearnCheckFailed(len(checked.problems))
 
 
-def _check_learn(loaded: Manifest, site: runner.Site, ledger_path: Path, *,
+def _check_learn(loaded: Manifest, site: Site, ledger_path: Path, *,
                  retry_failed: bool = False) -> PreflightReport:
     checked = asyncio.run(runner.preflight(loaded, site, ledger_path=ledger_path,
-                                           retry_failed=retry_failed))
+                                           retry_failed=retry_failed,
+                                           profiles=current_config().all_profiles()))
     for line in summary_lines(checked):
         click.echo(line)
     return checked
@@ -272,12 +312,13 @@ def _check_learn(loaded: Manifest, site: runner.Site, ledger_path: Path, *,
 @click.option("--row", "row_ref", metavar="LINE|TARGET",
               help="Show one row's audit trail instead: every transition, when, and why. Name "
                    "it by its manifest line or its target_course_id.")
+@sandbox_files_option
 @_reports_errors
 def status(manifest: Path | None, ledger: Path | None, as_json: bool,
-           row_ref: str | None) -> None:
+           row_ref: str | None, sandbox: bool) -> None:
     """Counts by status and stage from the ledger, the quota last seen, and the rows that need
     a person with what to do (also while a run is going)."""
-    ledger_path = chosen_ledger(manifest, ledger)
+    ledger_path = chosen_ledger(manifest, ledger, sandbox=sandbox)
     if row_ref is not None:
         trail = runner.row_trail(ledger_path, row_ref)
         if as_json:
@@ -299,15 +340,15 @@ def status(manifest: Path | None, ledger: Path | None, as_json: bool,
 @click.option("--results", type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the results CSV (default: beside MANIFEST, or beside the "
                    "ledger).")
+@sandbox_files_option
 @_reports_errors
-def report(manifest: Path | None, ledger: Path | None, results: Path | None) -> None:
+def report(manifest: Path | None, ledger: Path | None, results: Path | None,
+           sandbox: bool) -> None:
     """Rewrite the results CSV from the ledger (also while a run is going)."""
-    ledger_path = chosen_ledger(manifest, ledger)
-    if results is None:
-        results = (runner.default_paths(manifest)[1] if manifest else
-                   ledger_path.with_name(ledger_path.name.removesuffix(".ledger.sqlite")
-                                         + ".results.csv"))
-    counts = runner.report(ledger_path, results)
+    files = runner.default_files(manifest, sandbox=sandbox, ledger=ledger, results=results)
+    results = files.results
+    runner.check_output_paths({"--results": results})
+    counts = runner.report(files.ledger, results)
     click.echo(f"{status_text.counts_line(counts)}\nResults: {results}")
 
 

@@ -7,17 +7,18 @@ of the tool sees only `Manifest` and `ManifestRow`. Every problem in the file is
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TypeVar
+from zoneinfo import ZoneInfo
 
-from rollover.csv_table import Table, read_table
-from rollover.errors import ManifestInvalid, Problem
-from rollover.profiles import PROFILES, CopyOptions
+from rollover.errors import ManifestInvalid, Problem, closest
+from rollover.times import LocalTimeError, day_end, day_start, local_moment
+
+from ._table import Table, read_table
 
 COLUMNS = (
     "source_course_id", "target_course_id", "copy_into_existing", "name", "description",
@@ -30,13 +31,16 @@ MAX_TARGET_ID = 100
 MAX_NAME = 333
 MAX_EXTERNAL_ID = 256
 
-_TRUE = frozenset({"true", "yes", "1"})
-_FALSE = frozenset({"false", "no", "0"})
+_TRUE = frozenset({"true", "yes", "y", "1"})
+_FALSE = frozenset({"false", "no", "n", "0"})
 _AVAILABLE = {word.lower(): word for word in ("Yes", "No", "Disabled", "Term")}
 _TARGET_ID = re.compile(r"[A-Za-z0-9._-]+")
 _WHITESPACE = re.compile(r"\s")
+_WORD_GAP = re.compile(r"[\s-]+")
 # Control characters other than tab and line breaks: never meant, and a terminal acts on them.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}|\d{8}")
+_DAY_PART = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:$|[T ])")
 _DATE_HINT = "write a date like 2027-01-11 or a date-time like 2027-01-11T08:00-06:00"
 
 _T = TypeVar("_T")
@@ -67,12 +71,11 @@ class Manifest:
     path: Path
     rows: tuple[ManifestRow, ...]
     warnings: tuple[Problem, ...]
-    # The copy profiles the copy_profile cells were checked against (built-in and configured).
-    profiles: Mapping[str, CopyOptions | None] = field(default_factory=lambda: PROFILES)
+    zone: ZoneInfo  # the zone of its dates without a UTC offset
 
 
 def load_manifest(
-    path: Path, *, timezone: tzinfo, profiles: Mapping[str, CopyOptions | None] = PROFILES,
+    path: Path, *, timezone: ZoneInfo, profiles: Collection[str],
     delimiter: str = ",", encoding: str = "utf-8",
 ) -> Manifest:
     """Read and check a manifest; raise ManifestInvalid listing every problem in it."""
@@ -84,8 +87,9 @@ def load_manifest(
         rows = _check_table(table, timezone, profiles, problems, notes)
     if problems:
         problems.sort(key=_reading_order)
-        raise ManifestInvalid(str(path), problems)
-    return Manifest(path=path, rows=tuple(rows), warnings=tuple(notes), profiles=profiles)
+        hint = next((problem.hint for problem in problems if problem.hint), None)
+        raise ManifestInvalid(str(path), problems, warnings=notes, hint=hint)
+    return Manifest(path=path, rows=tuple(rows), warnings=tuple(notes), zone=timezone)
 
 
 def _reading_order(problem: Problem) -> tuple[int, int]:
@@ -97,7 +101,7 @@ def _reading_order(problem: Problem) -> tuple[int, int]:
 
 def _check_table(
     table: Table,
-    timezone: tzinfo,
+    timezone: ZoneInfo,
     profiles: Collection[str],
     problems: list[Problem],
     notes: list[Problem],
@@ -127,8 +131,8 @@ def _check_table(
     external_id = parse("external_id", _limit(MAX_EXTERNAL_ID))
     term_id = parse("term_id", _free_text, repeats=True)
     available = parse("available", _parse_available, repeats=True)
-    start = parse("start_date", _moment_parser(timezone), repeats=True)
-    end = parse("end_date", _moment_parser(timezone), repeats=True)
+    start = parse("start_date", _moment_parser(timezone, end_of_day=False), repeats=True)
+    end = parse("end_date", _moment_parser(timezone, end_of_day=True), repeats=True)
     profile = parse("copy_profile", _profile_parser(profiles), repeats=True)
     _check_required(lines, text, [column for column in REQUIRED_COLUMNS if column in index],
                     problems)
@@ -149,13 +153,17 @@ def _check_table(
 
 
 def _check_header(table: Table, problems: list[Problem], notes: list[Problem]) -> dict[str, int]:
-    """Map each known column to its position; record missing, duplicate and unknown columns."""
+    """Map each known column to its position; record missing, duplicate and unknown columns.
+
+    A header close to a known column that the file lacks (`copy_profle`) is an error, not a
+    warning: its cells would be ignored, and a copy made without them cannot be undone.
+    """
     line = table.header_line
     index: dict[str, int] = {}
-    unknown: list[str] = []
+    unknown: list[tuple[str, str, str]] = []  # (key, as shown, raw)
     for position, raw in enumerate(table.header):
         shown = raw.strip().strip("\ufeff").strip()
-        name = shown.lower()
+        name = _header_name(raw)
         if not name:
             if any(table.columns[position]):
                 notes.append(Problem(line, None, None, f"column {position + 1} has no name in the "
@@ -166,21 +174,20 @@ def _check_header(table: Table, problems: list[Problem], notes: list[Problem]) -
         elif name in COLUMNS:
             index[name] = position
         else:
-            unknown.append(shown)
-            notes.append(Problem(line, shown, raw, "unknown column: its cells are ignored"
-                                 f"{_did_you_mean(name, COLUMNS)}"))
+            unknown.append((name, shown, raw))
+    for name, shown, raw in unknown:
+        near = closest(name, [column for column in COLUMNS if column not in index])
+        if near is not None:
+            problems.append(Problem(line, shown, raw, f"unknown column, close to {near}: rename "
+                                    f"it {near} (as it is, its cells would be ignored)"))
+        else:
+            notes.append(Problem(line, shown, raw, "unknown column: its cells are ignored"))
+    resembled = {closest(name, COLUMNS) for name, _, _ in unknown}
     for column in REQUIRED_COLUMNS:
-        if column not in index:
-            typo = _did_you_mean(column, unknown)
+        if column not in index and column not in resembled:
             problems.append(Problem(line, column, None, f"required column {column} is missing "
-                                    f"from the header{typo or ': add it'}"))
+                                    "from the header: add it"))
     return index
-
-
-def _did_you_mean(word: str, choices: Collection[str]) -> str:
-    """'; did you mean X?' when a choice is close to word, else ''."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.75)
-    return f"; did you mean {close[0]}?" if close else ""
 
 
 class _Invalid(ValueError):
@@ -231,7 +238,9 @@ def _check_repeated_header(table: Table, problems: list[Problem]) -> None:
 
 
 def _header_name(cell: str) -> str:
-    return cell.lstrip("\ufeff").strip().lower()
+    """A header cell as a column key: case, surrounding spaces, and spaces or hyphens between
+    words ignored (`Source Course ID` is source_course_id)."""
+    return _WORD_GAP.sub("_", cell.lstrip("\ufeff").strip().lower())
 
 
 def _check_required(
@@ -319,7 +328,7 @@ def _parse_flag(value: str) -> bool:
         return True
     if word in _FALSE:
         return False
-    raise _Invalid("copy_into_existing must be true or false (or leave it blank for false)")
+    raise _Invalid("copy_into_existing must be true or false (also yes/no, y/n or 1/0; leave it blank for false)")
 
 
 def _parse_available(value: str) -> str:
@@ -350,26 +359,44 @@ def _limit(most: int) -> Callable[[str], str]:
     return parse
 
 
-def _moment_parser(timezone: tzinfo) -> Callable[[str], datetime]:
-    """A parser of ISO 8601 dates and date-times to aware UTC; naive ones are in `timezone`."""
+def _moment_parser(timezone: ZoneInfo, *, end_of_day: bool) -> Callable[[str], datetime]:
+    """A parser of ISO 8601 dates and date-times to aware UTC; ones without an offset are local
+    time in `timezone`, with that date's own offset. A date alone is the whole day: its first
+    second, or with `end_of_day` its last (a course runs through its end date)."""
 
     def parse(value: str) -> datetime:
         try:
             moment = datetime.fromisoformat(value)
         except ValueError:
-            raise _Invalid(f"not an ISO 8601 date or date-time: {_DATE_HINT}") from None
+            raise _Invalid(_bad_date(value)) from None
         try:
             if moment.tzinfo is None:
-                local = moment.replace(tzinfo=timezone)
-                if local.astimezone(UTC).astimezone(timezone).replace(tzinfo=None) != moment:
-                    raise _Invalid(f"this time does not exist in {timezone} (the clocks jump "
-                                   "forward then): pick another time or give an offset")
-                moment = local
+                if _DATE_ONLY.fullmatch(value.strip()):
+                    day = moment.date()
+                    moment = day_end(day, timezone) if end_of_day else day_start(day, timezone)
+                else:
+                    moment = local_moment(moment, timezone)
             return moment.astimezone(UTC)
+        except LocalTimeError as exc:
+            raise _Invalid(str(exc)) from None
         except OverflowError:
             raise _Invalid(f"this date is out of range: {_DATE_HINT}") from None
 
     return parse
+
+
+def _bad_date(value: str) -> str:
+    """Why `value` is not a date: a day the calendar lacks, or not ISO 8601 at all."""
+    found = _DAY_PART.match(value.strip())
+    if found:
+        year, month, day = (int(part) for part in found.groups())
+        if 1 <= month <= 12 and day >= 1:
+            try:
+                date(year, month, day)
+            except ValueError:
+                return (f"there is no such day: {year:04d}-{month:02d} has no day {day}; "
+                        "check the date")
+    return f"not an ISO 8601 date or date-time: {_DATE_HINT}"
 
 
 def _profile_parser(profiles: Collection[str]) -> Callable[[str], str]:

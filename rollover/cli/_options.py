@@ -9,18 +9,17 @@ from __future__ import annotations
 import codecs
 import functools
 from collections.abc import Callable
-from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import click
 from click.core import ParameterSource
 
 from rollover import runner
 from rollover.config import CONFIG_NAME, Config, config_for
-from rollover.errors import UsageError
 from rollover.manifest import Manifest
+from rollover.times import chosen_zone
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -58,7 +57,7 @@ def _manifest_delimiter(ctx: click.Context, param: click.Parameter, value: str) 
     return delimiter
 
 
-def manifest_at(path: Path, tz: tzinfo) -> Manifest:
+def manifest_at(path: Path, tz: ZoneInfo) -> Manifest:
     """Read MANIFEST as its options say, with the config's profiles; warn about what it found."""
     meta = click.get_current_context().meta
     manifest = runner.read_manifest(path, tz, delimiter=meta.get("manifest.delimiter", ","),
@@ -74,17 +73,9 @@ timezone_option = click.option(
     help="Time zone of dates without a time and of --window (default: this machine's).")
 
 
-def time_zone(name: str | None) -> tzinfo:
-    """The zone `--timezone` names, or this machine's when it names none."""
-    if not name:
-        local = datetime.now().astimezone().tzinfo
-        assert local is not None
-        return local
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise UsageError(f"--timezone {name!r} is not a known time zone",
-                         hint="use an IANA name such as America/Chicago") from None
+def time_zone(name: str | None) -> ZoneInfo:
+    """The zone `--timezone` names, or this machine's (by name) when it names none."""
+    return chosen_zone(name)
 
 
 config_option = click.option(
@@ -106,9 +97,12 @@ def configured(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         ctx = click.get_current_context()
         config = config_for(kwargs["manifest"], kwargs.pop("config_path"))
+        filled = set()
         for name, value in config.option_defaults().items():
             if name in kwargs and ctx.get_parameter_source(name) is ParameterSource.DEFAULT:
                 kwargs[name] = value
+                filled.add(name)
+        ctx.meta["rollover.from_config"] = frozenset(filled)
         ctx.meta["rollover.config"] = config
         if config.path is not None:
             click.echo(f"Config: {config.path}")
@@ -128,10 +122,11 @@ ledger_option = click.option(
     help="The ledger (default: the one beside MANIFEST).")
 
 
-def chosen_ledger(manifest: Path | None, ledger: Path | None) -> Path:
-    """`--ledger` if given, else the ledger beside MANIFEST."""
-    if ledger is not None:
-        return ledger
-    if manifest is None:
-        raise UsageError("which ledger?", hint="pass MANIFEST or --ledger PATH")
-    return runner.default_paths(manifest)[0]
+def chosen_ledger(manifest: Path | None, ledger: Path | None, *, sandbox: bool = False) -> Path:
+    """`--ledger` if given, else the ledger beside MANIFEST (the rehearsal's with --sandbox)."""
+    return runner.default_files(manifest, sandbox=sandbox, ledger=ledger).ledger
+
+
+sandbox_files_option = click.option(
+    "--sandbox", is_flag=True,
+    help="Read the rehearsal's files (MANIFEST's .sandbox ledger), not the real run's.")

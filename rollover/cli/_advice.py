@@ -1,0 +1,63 @@
+"""What a person should do about a row the tool handed over: one hint per kind of error.
+
+The hint is chosen from the row's `ErrorKind`, which the engine stores with the error; never from
+the error's words.
+"""
+
+from __future__ import annotations
+
+from rollover.ledger import ErrorKind, LedgerRow, State
+
+RETRY = "then run again with --retry-failed"
+RESOLVE = "then tell the tool what you found: `rollover resolve MANIFEST {line} --copied` (or "
+RESOLVE_END = "--not-copied if there is no copy)"
+
+
+def next_step(row: LedgerRow) -> str | None:
+    """What to do about a `failed` or `needs_review` row, or None for any other state."""
+    if row.state is State.NEEDS_REVIEW:
+        return _review_step(row)
+    if row.state is State.FAILED:
+        return _failed_step(row)
+    return None
+
+
+def _resolve(row: LedgerRow) -> str:
+    return RESOLVE.format(line=row.line) + RESOLVE_END
+
+
+def _review_step(row: LedgerRow) -> str:
+    target, source, kind = row.target_course_id, row.source_course_id, row.error_kind
+    if kind is ErrorKind.COPY_MAYBE_APPLIED:
+        return (f"open {target} in Learn and check whether {source}'s content is there: "
+                f"{_resolve(row)}. The tool will not copy into it again on its own")
+    if kind is ErrorKind.COPY_UNCLEAN:
+        return (f"open {target} in Learn and compare its content with {source}: Learn "
+                "reported problems with the copy. Fix what is missing by hand, then remove "
+                "the row from the manifest (re-runs leave rows not in it alone)")
+    if kind is ErrorKind.CREATED_UNKNOWN:
+        return (f"check whether {target} in Learn is this rollover's copy of {source}: "
+                f"{_resolve(row)}; if it is someone else's course, choose another "
+                "target_course_id")
+    if kind is ErrorKind.COURSE_MISSING:
+        return (f"look in Learn for the copy of {source} (task {row.task_location}): "
+                f"{_resolve(row)}")
+    return (f"check {target} in Learn: the tool cannot tell how this row ended and will not "
+            f"guess. {_resolve(row)}")
+
+
+def _failed_step(row: LedgerRow) -> str:
+    target, source, kind = row.target_course_id, row.source_course_id, row.error_kind
+    if kind is ErrorKind.TARGET_TAKEN:
+        return "choose another target_course_id and run again"
+    if kind is ErrorKind.SHELL_MISSING:
+        return (f"create {target} in Learn (or set copy_into_existing to false in the "
+                f"manifest), {RETRY}")
+    if kind is ErrorKind.PATCH_REFUSED:
+        return ("correct the row's name, dates, term or availability in the manifest and run "
+                "again (or, if the row was right, run again with --retry-failed): the course "
+                "is patched again, never copied again")
+    if kind is ErrorKind.COPY_REFUSED:
+        return (f"check that {source} exists in Learn and that the REST application may copy "
+                f"it, {RETRY}")
+    return f"fix what the error names (in Learn or in the manifest), {RETRY}"

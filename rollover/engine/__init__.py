@@ -1,0 +1,22 @@
+"""The engine: drives every ledger row to a final state (submit, poll, patch).
+
+`Rollover` runs the rows; `CopyPace` decides when to poll and how many copies to keep in
+Learn's hands; reconciliation settles rows whose copy answer was lost; `Window` says when new
+copies may start; `exit_code` turns a run's end into the contract's code.
+"""
+
+from ._engine import Rollover, RunOptions
+from ._outcome import RunOutcome, exit_code
+from ._pacing import FIRST_POLL_QUANTILE, CopyPace, Sighting
+from ._window import Window
+
+__all__ = [
+    "FIRST_POLL_QUANTILE",
+    "CopyPace",
+    "Rollover",
+    "RunOptions",
+    "RunOutcome",
+    "Sighting",
+    "Window",
+    "exit_code",
+]

@@ -1,0 +1,45 @@
+"""Learn's REST API as the tool uses it: the one package that speaks HTTP.
+
+`LearnClient` sends every request (redirects off, one token, tenacity retries for idempotent
+calls only); `meaning` says what each status means for each kind of call; `Site` says where
+Learn is. Learn's id forms and timestamps (`id_form`, `learn_time`) live here too.
+"""
+
+from ._answers import learn_error
+from ._client import UNFINISHED_TASK, LearnClient, TaskPoll
+from ._ids import (
+    API,
+    course_path,
+    id_form,
+    is_primary_id,
+    learn_datetime,
+    learn_time,
+    term_reference,
+)
+from ._retry import RetryPolicy, Sleep
+from ._site import Site, checked_base_url
+from ._statuses import TRANSIENT, Call, Meaning, error_meaning, is_transient, meaning
+
+__all__ = [
+    "API",
+    "TRANSIENT",
+    "UNFINISHED_TASK",
+    "Call",
+    "LearnClient",
+    "Meaning",
+    "RetryPolicy",
+    "Site",
+    "Sleep",
+    "TaskPoll",
+    "checked_base_url",
+    "course_path",
+    "error_meaning",
+    "id_form",
+    "is_primary_id",
+    "is_transient",
+    "learn_datetime",
+    "learn_error",
+    "learn_time",
+    "meaning",
+    "term_reference",
+]

@@ -1,0 +1,48 @@
+"""A Learn site: where it is, how to sign in, and what a ledger is bound to."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+
+from rollover.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Site:
+    """Where Learn is and how to sign in; `identity` is what the ledger is bound to."""
+
+    base_url: str
+    key: str
+    secret: str
+    identity: str
+    transport: httpx.AsyncBaseTransport | None = None
+    verify: bool | str = True
+
+    def __repr__(self) -> str:  # never show the secret, even in a debugger or a traceback
+        return f"Site(base_url={self.base_url!r}, identity={self.identity!r})"
+
+
+def checked_base_url(url: str) -> str:
+    """The base URL if it is https, or http on a loopback host; else a UsageError."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--base-url {url!r} is not an http(s) URL",
+                         hint="pass the site's address, e.g. https://learn.example.edu")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise UsageError(
+            f"--base-url {url!r} uses plain http to a host that is not this machine",
+            hint="use https:// (http:// is accepted only for 127.0.0.1, ::1 and localhost)")
+    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,84 @@
+"""What each HTTP status Learn answers means, per kind of call: the one place that decides.
+
+The client retries what is `RETRY`; the engine and reconciliation act on the rest. Before this
+table, five places decided and disagreed (403 stopped the run on a copy but failed the row on a
+PATCH; 501 was not retried yet counted as "Learn is sick").
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from rollover.errors import LearnError, LearnProtocolError
+
+# Answers that may pass if the same call is sent again: timeouts, the rate limiter, and a server
+# or proxy that failed for now. 501 and 505 say the server never will, so they are not here.
+TRANSIENT = frozenset({408, 429, 500, 502, 503, 504})
+
+
+class Call(StrEnum):
+    """The kinds of call whose answers mean different things."""
+
+    TOKEN = "token"
+    COPY = "copy"  # the copy POST: never repeated, its answer decides whether Learn applied it
+    POLL = "poll"  # a task Location
+    READ = "read"  # GET a course, term, user, list
+    CHANGE = "change"  # an idempotent change: PATCH a course, PUT or PATCH a membership
+
+
+class Meaning(StrEnum):
+    """What the run does about an answer."""
+
+    OK = "ok"
+    RETRY = "retry"  # transient: idempotent calls are sent again, then the run stops (resumable)
+    NOT_APPLIED = "not applied"  # the copy provably did not happen: the row may request it later
+    ROW_FAILED = "row failed"  # Learn refused this row's request: the row fails, the run goes on
+    RECONCILE = "reconcile"  # the copy may or may not have happened: ask Learn's courses
+    TASK_GONE = "task gone"  # the task can no longer say how the copy ended: find the course
+    FATAL = "fatal"  # the run cannot go on: the credentials were refused
+    NOT_FOUND = "not found"  # a read of something that does not exist: the caller decides
+
+
+# Answers to a copy POST that say Learn did not make it: the spec's 400 and 404 (source not
+# found), and request shapes a server rejects before any work.
+_COPY_REFUSED = frozenset({400, 403, 404, 405, 413, 415, 422})
+
+
+def is_transient(status: int) -> bool:
+    """Whether an answer with this status may pass if the same call is sent again."""
+    return status in TRANSIENT
+
+
+def meaning(call: Call, status: int) -> Meaning:
+    """What an answer with `status` to a call of kind `call` means for the run."""
+    if 200 <= status < 300 or (call is Call.POLL and status == 303):
+        return Meaning.OK
+    if status == 401:
+        return Meaning.FATAL  # the client has already renewed the token once
+    if call is Call.TOKEN:
+        return Meaning.RETRY if is_transient(status) else Meaning.FATAL
+    if call is Call.COPY:
+        if status == 429:  # Learn's rate limiter answers before any work is done
+            return Meaning.NOT_APPLIED
+        if status in _COPY_REFUSED:
+            return Meaning.ROW_FAILED
+        # 409 (the courseId exists: ours from a lost answer, or someone else's), 5xx, and any
+        # answer Learn does not document for this call: applied or not, unknown.
+        return Meaning.RECONCILE
+    if is_transient(status):
+        return Meaning.RETRY
+    if call is Call.POLL and status != 403:
+        return Meaning.TASK_GONE  # 404 "task not found", malformed or undocumented answers
+    if call is Call.READ and status == 404:
+        return Meaning.NOT_FOUND
+    return Meaning.ROW_FAILED
+
+
+def error_meaning(call: Call, exc: LearnError) -> Meaning:
+    """What a LearnError raised by a call of kind `call` means; an answer Learn's API never
+    gives (malformed, a 303 without Location, a Location to another host) reads like a status
+    that says nothing: the copy's outcome is unknown, and a task that says it is gone."""
+    if isinstance(exc, LearnProtocolError):
+        return {Call.COPY: Meaning.RECONCILE, Call.POLL: Meaning.TASK_GONE,
+                Call.TOKEN: Meaning.FATAL}.get(call, Meaning.ROW_FAILED)
+    return meaning(call, exc.status)

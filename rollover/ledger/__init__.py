@@ -1,0 +1,40 @@
+"""The SQLite ledger: the record of truth of a rollover, and the state machine of its rows.
+
+`Ledger` opens (and migrates) the file and moves rows through `State`; `manifest_change` and
+`planned_state` are the one rule for what a manifest edit or `--retry-failed` does to a row;
+`ErrorKind` says why a row ended `failed` or `needs_review`. All SQL is in this package.
+"""
+
+from ._changes import RowChange, manifest_change, planned_state, retried_state
+from ._file import SCHEMA_VERSION
+from ._ledger import Ledger, Observer
+from ._rows import (
+    STAGES,
+    STATUSES,
+    TERMINAL,
+    Answer,
+    ErrorKind,
+    LedgerRow,
+    QuotaSeen,
+    State,
+    Transition,
+)
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "STAGES",
+    "STATUSES",
+    "TERMINAL",
+    "Answer",
+    "ErrorKind",
+    "Ledger",
+    "LedgerRow",
+    "Observer",
+    "QuotaSeen",
+    "RowChange",
+    "State",
+    "Transition",
+    "manifest_change",
+    "planned_state",
+    "retried_state",
+]

@@ -1,0 +1,78 @@
+"""What a manifest change, `--retry-failed` or a person's decision does to a ledger row.
+
+The one place this is decided: the run's sync, `--retry-failed`, `validate --check-learn` and
+the plan all ask `planned_state`, so a row is never judged one way by the preflight and done
+another way by the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rollover.plan import RowSpec
+
+from ._rows import LedgerRow, State
+
+ADDED = "added"
+MANIFEST_CHANGED = "manifest changed"
+
+
+@dataclass(frozen=True)
+class RowChange:
+    """What syncing a manifest line does to its ledger row."""
+
+    to: State  # the state after the sync (the same state when nothing moves)
+    refusal: str | None = None  # why the line cannot be taken as it is: it would copy twice
+
+    def moves(self, known: LedgerRow | None) -> bool:
+        """Whether the row changes state."""
+        return known is None or self.to is not known.state
+
+
+def manifest_change(known: LedgerRow | None, spec: RowSpec) -> RowChange:
+    """What the manifest line `spec` does to the ledger row `known` (None: a new line).
+
+    A row whose copy may have been requested keeps its source: changing it is refused, since
+    copying again would give the target two copies. A failed row whose line changed is tried
+    again from where it stopped (patched again if its course exists, never copied twice); a
+    finished row whose name, dates or term changed is patched again.
+    """
+    if known is None:
+        return RowChange(State.PENDING)
+    state, same_copy = known.state, spec.same_copy(known.spec)
+    if not same_copy and state not in (State.PENDING, State.FAILED):
+        return RowChange(state, refusal=(
+            f"line {spec.line}: {spec.target_course_id} was already copied from "
+            f"{known.source_course_id}; the manifest now says {spec.source_course_id}. Copying "
+            "again would duplicate it: use a new target_course_id or restore the old source"))
+    if state is State.FAILED and not spec.same_request(known.spec):
+        if known.course_pk:
+            return RowChange(State.COPIED if same_copy else state)
+        if known.task_location is None:
+            return RowChange(State.PENDING)
+    if state in (State.DONE, State.PATCHED) and dict(spec.patch) != dict(known.spec.patch):
+        return RowChange(State.COPIED)  # corrected name or dates: patch again
+    return RowChange(state)
+
+
+def retried_state(row: LedgerRow) -> State:
+    """Where `--retry-failed` re-opens a failed row: never to a second copy.
+
+    A row whose course exists is patched again, one whose task is known is polled again, and
+    the rest (Learn refused their copy or never got it) are requested again.
+    """
+    if row.course_pk:
+        return State.COPIED
+    if row.task_location:
+        return State.LOCATED
+    return State.PENDING
+
+
+def planned_state(known: LedgerRow | None, spec: RowSpec, *, retry_failed: bool) -> State:
+    """The state a run will start this row from: its manifest change, then `--retry-failed`."""
+    change = manifest_change(known, spec)
+    if known is None or change.refusal is not None:
+        return change.to
+    if retry_failed and change.to is State.FAILED:
+        return retried_state(known)
+    return change.to

@@ -1,0 +1,409 @@
+"""The ledger: one row per manifest course, moved through a state machine, and the reads of it.
+
+States, in order::
+
+    pending -> intent -> located -> copied -> patched -> done
+                  \\          \\          \\
+                   +----------+----------+--> failed | needs_review
+
+Each transition is one short transaction, committed before the tool acts on it: the intent before
+the copy POST, the task Location before the first poll, the new course's id before the PATCH.
+That order is what lets a re-run after ``kill -9`` finish the job without copying anything twice.
+`events` keeps every transition and `answers` every HTTP status Learn gave about a row (no
+secrets, no bodies).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Self
+
+from rollover.errors import LedgerError
+from rollover.plan import DEFAULT_PROFILE, RowSpec
+from rollover.times import utc_now
+
+from ._changes import ADDED, MANIFEST_CHANGED, manifest_change, retried_state
+from ._file import open_database, transaction
+from ._rows import TERMINAL, Answer, ErrorKind, LedgerRow, QuotaSeen, State, Transition
+
+Observer = Callable[[LedgerRow, str | None, str | None], None]
+_NOT_FINAL = tuple(state for state in State if state not in TERMINAL)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds") if moment else None
+
+
+def _parse(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _spec_json(spec: RowSpec) -> str:
+    """A spec's stored form (unchanged since schema 1: {"patch", "profile"[, "copy"]})."""
+    stored: dict[str, Any] = {"patch": dict(spec.patch), "profile": spec.profile}
+    if spec.copy is not None:
+        stored["copy"] = spec.copy
+    return json.dumps(stored, sort_keys=True)
+
+
+class Ledger:
+    """The record of a rollover, and the state machine that moves its rows."""
+
+    def __init__(self, path: Path, *, clock: Callable[[], datetime] = utc_now) -> None:
+        self.path = path
+        self._clock = clock
+        self._db = open_database(path)
+        self._lock_file: Any = None
+        # The run holds the lock and is the only writer, so a row this object last wrote is the
+        # row on disk: the engine re-reads each row after every step without a query.
+        self._latest: dict[str, LedgerRow] = {}
+        self.observer: Observer | None = None
+        # Called with (target, new state) just before a transition is written: a seam for
+        # crash-point tests and nothing else.
+        self.before_transition: Callable[[str, State], None] | None = None
+        # HTTP answers per row, written with the row's next transition (or at close), so the
+        # audit trail has every status without a commit per call.
+        self._answers: dict[str, list[tuple[str, str, int]]] = {}
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Write the answers not yet written, close the database, release the run lock."""
+        try:
+            if self._answers:
+                with transaction(self._db) as db:
+                    for target in list(self._answers):
+                        found = db.execute("SELECT state FROM rows WHERE target_course_id = ?",
+                                           (target,)).fetchone()
+                        if found is None:
+                            self._answers.pop(target)
+                        else:
+                            self._write_answers(db, target, found["state"])
+        finally:
+            self._db.close()
+            if self._lock_file is not None:
+                self._lock_file.close()
+                self._lock_file = None
+
+    # -- ownership ---------------------------------------------------------------------------
+
+    def acquire_run_lock(self) -> None:
+        """Take the one-run-per-ledger lock; a lock of a dead process is released by the OS."""
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        handle = lock_path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise LedgerError(
+                f"another rollover run is using {self.path}",
+                hint="wait for it to finish (see `rollover status`), then run again",
+            ) from None
+        self._lock_file = handle
+
+    def bound_site(self) -> str | None:
+        """The Learn site this ledger belongs to, or None while no site has answered it."""
+        row = self._db.execute("SELECT value FROM meta WHERE key='site'").fetchone()
+        return None if row is None else str(row["value"])
+
+    def check_site(self, site: str) -> None:
+        """Refuse a ledger that belongs to another site (nothing is written)."""
+        bound = self.bound_site()
+        if bound is not None and bound != site:
+            raise LedgerError(
+                f"{self.path} records a rollover against {bound}, not {site}",
+                hint="pass the --ledger of this site, or --base-url of the ledger's site",
+            )
+
+    def bind_site(self, site: str) -> None:
+        """Bind this ledger to the site that answered it; refuse a ledger of another site."""
+        self.check_site(site)
+        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('site', ?)", (site,))
+
+    # -- quota -------------------------------------------------------------------------------
+
+    def record_quota(self, remaining: int, limit: int | None) -> None:
+        """Remember Learn's remaining quota, so `status` can show it between runs."""
+        seen = json.dumps({"remaining": remaining, "limit": limit,
+                           "at": _iso(self._clock())})
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('quota', ?)", (seen,))
+
+    def last_quota(self) -> QuotaSeen | None:
+        """The quota a run last saw, or None if no run has seen one."""
+        row = self._db.execute("SELECT value FROM meta WHERE key='quota'").fetchone()
+        if row is None:
+            return None
+        seen = json.loads(row["value"])
+        return QuotaSeen(seen["remaining"], seen["limit"], datetime.fromisoformat(seen["at"]))
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def rows(self, *, in_manifest_only: bool = True) -> list[LedgerRow]:
+        """Rows in manifest order."""
+        where = "WHERE in_manifest = 1" if in_manifest_only else ""
+        cursor = self._db.execute(f"SELECT * FROM rows {where} ORDER BY line")
+        return [self._row(record) for record in cursor]
+
+    def row(self, target_course_id: str) -> LedgerRow:
+        """One row by its target courseId."""
+        if target_course_id in self._latest:
+            return self._latest[target_course_id]
+        record = self._db.execute(
+            "SELECT * FROM rows WHERE target_course_id = ?", (target_course_id,)
+        ).fetchone()
+        if record is None:
+            raise KeyError(target_course_id)
+        return self._row(record)
+
+    def left_alone(self) -> list[LedgerRow]:
+        """Rows the ledger keeps that the last synced manifest no longer lists."""
+        cursor = self._db.execute("SELECT * FROM rows WHERE in_manifest = 0 ORDER BY line")
+        return [self._row(record) for record in cursor]
+
+    def find(self, ref: str) -> LedgerRow | None:
+        """A row by target courseId (ignoring case), else by manifest line (a listed row first)."""
+        record = self._db.execute(
+            "SELECT * FROM rows WHERE target_course_id = ? COLLATE NOCASE"
+            " ORDER BY target_course_id = ? DESC LIMIT 1", (ref, ref)).fetchone()
+        if record is None and ref.isdigit():
+            record = self._db.execute(
+                "SELECT * FROM rows WHERE line = ? ORDER BY in_manifest DESC LIMIT 1",
+                (int(ref),)).fetchone()
+        return self._row(record) if record is not None else None
+
+    def history(self, target_course_id: str) -> list[Transition]:
+        """Every transition of a row, oldest first."""
+        cursor = self._db.execute(
+            "SELECT at, from_state, to_state, detail FROM events WHERE target_course_id = ?"
+            " ORDER BY id", (target_course_id,))
+        return [Transition(r["at"], r["from_state"], r["to_state"], r["detail"]) for r in cursor]
+
+    def answers(self, target_course_id: str) -> list[Answer]:
+        """Every HTTP answer Learn gave about a row, oldest first."""
+        cursor = self._db.execute(
+            "SELECT at, state, endpoint, status FROM answers WHERE target_course_id = ?"
+            " ORDER BY id", (target_course_id,))
+        return [Answer(r["at"], r["state"], r["endpoint"], r["status"]) for r in cursor]
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[Self]:
+        """A consistent read view for reports while another process writes."""
+        self._db.execute("BEGIN")
+        try:
+            yield self
+        finally:
+            self._db.execute("COMMIT")
+
+    @staticmethod
+    def _row(record: sqlite3.Row) -> LedgerRow:
+        stored = json.loads(record["spec"])
+        spec = RowSpec(
+            target_course_id=record["target_course_id"], line=record["line"],
+            source_course_id=record["source_course_id"],
+            copy_into_existing=bool(record["copy_into_existing"]),
+            patch=stored.get("patch") or {}, profile=stored.get("profile") or DEFAULT_PROFILE,
+            copy=stored.get("copy"))
+        kind = record["error_kind"]
+        return LedgerRow(
+            spec=spec,
+            state=State(record["state"]),
+            target_pk=record["target_pk"],
+            task_location=record["task_location"],
+            course_pk=record["course_pk"],
+            adopted=bool(record["adopted"]),
+            error=record["error"],
+            error_kind=ErrorKind(kind) if kind else None,
+            attempts=record["attempts"],
+            intent_at=_parse(record["intent_at"]),
+            requested_at=_parse(record["requested_at"]),
+            copied_at=_parse(record["copied_at"]),
+            completed_at=_parse(record["completed_at"]),
+        )
+
+    # -- manifest ----------------------------------------------------------------------------
+
+    def sync_manifest(self, specs: Sequence[RowSpec]) -> None:
+        """Add new rows and refresh known ones, in one transaction (`manifest_change` decides).
+
+        Refuses (LedgerError, nothing changed) when a row's source changed after its copy was
+        requested: copying again would give the target two copies.
+        """
+        refusals: list[str] = []
+        changed: list[tuple[str, State]] = []
+        now = _iso(self._clock())
+        self._latest.clear()
+        with transaction(self._db) as db:
+            db.execute("UPDATE rows SET in_manifest = 0")
+            for spec in specs:
+                record = db.execute("SELECT * FROM rows WHERE target_course_id = ?",
+                                    (spec.target_course_id,)).fetchone()
+                known = self._row(record) if record is not None else None
+                change = manifest_change(known, spec)
+                if known is None:
+                    db.execute(
+                        "INSERT INTO rows (target_course_id, line, source_course_id,"
+                        " copy_into_existing, spec, state, updated_at) VALUES (?,?,?,?,?,?,?)",
+                        (spec.target_course_id, spec.line, spec.source_course_id,
+                         int(spec.copy_into_existing), _spec_json(spec), change.to, now))
+                    self._event(db, spec.target_course_id, None, change.to, ADDED, now)
+                    continue
+                if change.refusal is not None:
+                    refusals.append(change.refusal)
+                    continue
+                moved = change.moves(known)
+                db.execute(
+                    "UPDATE rows SET in_manifest = 1, line = ?, source_course_id = ?,"
+                    " copy_into_existing = ?, spec = ?, state = ?, updated_at = ?,"
+                    " error = CASE WHEN ? THEN NULL ELSE error END,"
+                    " error_kind = CASE WHEN ? THEN NULL ELSE error_kind END"
+                    " WHERE target_course_id = ?",
+                    (spec.line, spec.source_course_id, int(spec.copy_into_existing),
+                     _spec_json(spec), change.to, now, moved, moved, spec.target_course_id))
+                if moved:
+                    self._event(db, spec.target_course_id, known.state, change.to,
+                                MANIFEST_CHANGED, now)
+                    changed.append((spec.target_course_id, known.state))
+            if refusals:
+                raise LedgerError(
+                    "the manifest changed the source of courses already copied:\n  "
+                    + "\n  ".join(refusals),
+                    hint="nothing was sent to Learn; fix those lines and run again")
+        if self.observer is not None:
+            for target, state in changed:
+                self.observer(self.row(target), state.value, MANIFEST_CHANGED)
+
+    def retry_failed(self) -> list[LedgerRow]:
+        """Re-open the manifest's failed rows as they are (`retried_state` says where to)."""
+        now = _iso(self._clock())
+        reopened: list[tuple[LedgerRow, str]] = []
+        with transaction(self._db) as db:
+            failed = db.execute("SELECT * FROM rows WHERE in_manifest = 1 AND state = ?"
+                                " ORDER BY line", (State.FAILED,)).fetchall()
+            for record in failed:
+                to = retried_state(self._row(record))
+                detail = f"retry of a failed row (was: {record['error']})"
+                updated = db.execute(
+                    "UPDATE rows SET state = ?, error = NULL, error_kind = NULL,"
+                    " completed_at = NULL, updated_at = ? WHERE target_course_id = ? RETURNING *",
+                    (to, now, record["target_course_id"])).fetchone()
+                self._event(db, record["target_course_id"], State.FAILED, to, detail, now)
+                reopened.append((self._row(updated), detail))
+        for row, detail in reopened:
+            self._latest[row.target_course_id] = row
+            if self.observer is not None:
+                self.observer(row, State.FAILED.value, detail)
+        return [row for row, _ in reopened]
+
+    # -- transitions -------------------------------------------------------------------------
+
+    def note_answer(self, target: str, endpoint: str, status: int) -> None:
+        """Remember an HTTP answer Learn gave about a row, for its audit trail (no bodies)."""
+        self._answers.setdefault(target, []).append((_iso(self._clock()) or "", endpoint, status))
+
+    def record_target_pk(self, target: str, target_pk: str) -> None:
+        """Remember the primary id of an existing course that content is copied into."""
+        self._transition(target, (State.PENDING,), State.PENDING, "target resolved",
+                         target_pk=target_pk)
+
+    def record_intent(self, target: str) -> datetime:
+        """Commit that a copy is about to be requested; must precede the POST."""
+        now = self._clock()
+        # Synced to disk, with every commit before it: a power cut after the POST must not
+        # leave a ledger that would POST again. Later writes may be lost to a power cut, and
+        # reconciliation from `intent` handles that, never by copying twice.
+        self._transition(target, (State.PENDING,), State.INTENT, "copy requested",
+                         intent_at=_iso(now), attempts_increment=True, durable=True)
+        return now
+
+    def record_not_sent(self, target: str, reason: str) -> None:
+        """The copy provably did not happen (rejected, or absent on reconciliation)."""
+        self._transition(target, (State.INTENT,), State.PENDING, reason)
+
+    def record_location(self, target: str, location: str) -> None:
+        """Commit the task Location Learn returned; must precede the first poll."""
+        self._transition(target, (State.INTENT,), State.LOCATED, location,
+                         task_location=location, requested_at=_iso(self._clock()))
+
+    def record_copied(self, target: str, course_pk: str, *, adopted: bool = False,
+                      detail: str = "copy complete", warning: str | None = None) -> None:
+        """Commit the new course's primary id once its copy is complete (or adopted).
+
+        `warning` keeps what Learn said of an unclean end (CompleteWithErrors), so the row is
+        handed to a person after its PATCH.
+        """
+        self._transition(target, (State.INTENT, State.LOCATED), State.COPIED, detail,
+                         course_pk=course_pk, adopted=int(adopted), error=warning,
+                         error_kind=ErrorKind.COPY_UNCLEAN if warning else None,
+                         copied_at=_iso(self._clock()))
+
+    def record_patched(self, target: str) -> None:
+        """Commit that Learn accepted the PATCH."""
+        self._transition(target, (State.COPIED,), State.PATCHED, "patched")
+
+    def record_done(self, target: str, note: str | None = None) -> None:
+        """Finish a row."""
+        self._transition(target, (State.COPIED, State.PATCHED), State.DONE, note or "done",
+                         completed_at=_iso(self._clock()), error=None, error_kind=None)
+
+    def record_failed(self, target: str, kind: ErrorKind, error: str) -> None:
+        """A permanent error for this row, of `kind`; Learn's message goes in `error`."""
+        self._transition(target, _NOT_FINAL, State.FAILED, error, error=error,
+                         error_kind=kind, completed_at=_iso(self._clock()))
+
+    def record_needs_review(self, target: str, kind: ErrorKind, error: str) -> None:
+        """The outcome is uncertain; a person must look. The tool will not guess."""
+        self._transition(target, _NOT_FINAL, State.NEEDS_REVIEW, error, error=error,
+                         error_kind=kind, completed_at=_iso(self._clock()))
+
+    def _transition(self, target: str, allowed: tuple[State, ...], to: State, detail: str,
+                    *, attempts_increment: bool = False, durable: bool = False,
+                    **fields: Any) -> None:
+        now = _iso(self._clock())
+        assignments = ["state = ?", "updated_at = ?"]
+        values: list[Any] = [to, now]
+        for name, value in fields.items():
+            assignments.append(f"{name} = ?")
+            values.append(value)
+        if attempts_increment:
+            assignments.append("attempts = attempts + 1")
+        marks = ",".join("?" * len(allowed))
+        if self.before_transition is not None:
+            self.before_transition(target, to)
+        with transaction(self._db, durable=durable) as db:
+            found = db.execute(
+                "SELECT state FROM rows WHERE target_course_id = ?", (target,)).fetchone()
+            if found is None or State(found["state"]) not in allowed:
+                raise LedgerError(
+                    f"ledger refused {target}: {found['state'] if found else 'missing'} -> {to}")
+            updated = db.execute(
+                f"UPDATE rows SET {', '.join(assignments)} WHERE target_course_id = ?"
+                f" AND state IN ({marks}) RETURNING *", (*values, target, *allowed)).fetchall()
+            self._write_answers(db, target, found["state"])
+            self._event(db, target, found["state"], to, detail, now)
+        row = self._latest[target] = self._row(updated[0])
+        if self.observer is not None:
+            self.observer(row, found["state"], detail)
+
+    def _write_answers(self, db: sqlite3.Connection, target: str, state: str) -> None:
+        answers = self._answers.pop(target, [])
+        if answers:
+            db.executemany(
+                "INSERT INTO answers (target_course_id, at, state, endpoint, status)"
+                " VALUES (?,?,?,?,?)",
+                [(target, at, state, endpoint, status) for at, endpoint, status in answers])
+
+    @staticmethod
+    def _event(db: sqlite3.Connection, target: str, frm: str | None, to: str,
+               detail: str | None, at: str | None) -> None:
+        db.execute("INSERT INTO events (target_course_id, at, from_state, to_state, detail)"
+                   " VALUES (?,?,?,?,?)", (target, at, frm, to, detail))

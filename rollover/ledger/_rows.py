@@ -1,0 +1,134 @@
+"""What the ledger knows of a row: its state, its error's kind, its HTTP answers, and the quota."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from rollover.plan import RowSpec
+
+
+class State(StrEnum):
+    """Where a row is in its journey from manifest line to finished course.
+
+    The one vocabulary of the state machine: `status` is what the results CSV and the exit code
+    say of a state, `stage` the word the progress line and `status` show people.
+    """
+
+    PENDING = "pending"
+    INTENT = "intent"
+    LOCATED = "located"
+    COPIED = "copied"
+    PATCHED = "patched"
+    DONE = "done"
+    FAILED = "failed"
+    NEEDS_REVIEW = "needs_review"
+
+    @property
+    def final(self) -> bool:
+        """Whether the row is finished for the tool (a person may still act on it)."""
+        return self in TERMINAL
+
+    @property
+    def status(self) -> str:
+        """The results CSV's status: the final state's name, else `pending`."""
+        return self.value if self.final else "pending"
+
+    @property
+    def stage(self) -> str:
+        """The stage people see: queued, copying, patching, or the final status."""
+        return _STAGE.get(self, self.value)
+
+
+TERMINAL = frozenset({State.DONE, State.FAILED, State.NEEDS_REVIEW})
+_STAGE = {State.PENDING: "queued", State.INTENT: "copying", State.LOCATED: "copying",
+          State.COPIED: "patching", State.PATCHED: "patching"}
+STAGES = ("queued", "copying", "patching", "done", "failed", "needs_review")
+STATUSES = ("done", "failed", "needs_review", "pending")
+
+
+class ErrorKind(StrEnum):
+    """Why a row ended `failed` or `needs_review`, kept beside its error text.
+
+    `status` chooses its advice from the kind, never from the words of the error.
+    """
+
+    COPY_REFUSED = "copy_refused"  # Learn refused the copy request
+    SHELL_MISSING = "shell_missing"  # copy_into_existing, and Learn has no such course
+    TARGET_TAKEN = "target_taken"  # the courseId belongs to a course created before the request
+    PATCH_REFUSED = "patch_refused"  # copied, but Learn refused the PATCH
+    REQUEST_REFUSED = "request_refused"  # another request about the row was refused
+    COPY_MAYBE_APPLIED = "copy_maybe_applied"  # into an existing course, and the answer was lost
+    COPY_UNCLEAN = "copy_unclean"  # Learn ended the copy CompleteWithErrors or Incomplete
+    CREATED_UNKNOWN = "created_unknown"  # the course exists; Learn did not say when it was made
+    COURSE_MISSING = "course_missing"  # the task was lost and no course was made
+    UNCERTAIN = "uncertain"  # any other outcome the tool cannot tell
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    """One course as the ledger knows it: what the manifest asks (`spec`) and how far it got."""
+
+    spec: RowSpec
+    state: State
+    target_pk: str | None
+    task_location: str | None
+    course_pk: str | None
+    adopted: bool
+    error: str | None
+    error_kind: ErrorKind | None
+    attempts: int
+    intent_at: datetime | None
+    requested_at: datetime | None
+    copied_at: datetime | None
+    completed_at: datetime | None
+
+    @property
+    def target_course_id(self) -> str:
+        """The courseId the row produces (the ledger's key)."""
+        return self.spec.target_course_id
+
+    @property
+    def source_course_id(self) -> str:
+        """The course copied from."""
+        return self.spec.source_course_id
+
+    @property
+    def line(self) -> int:
+        """The row's line in the manifest it was last synced from."""
+        return self.spec.line
+
+    @property
+    def copy_into_existing(self) -> bool:
+        """Whether content is copied into an existing course."""
+        return self.spec.copy_into_existing
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One step of a row's history: when, from which state to which, and why."""
+
+    at: str
+    from_state: str | None
+    to_state: str
+    detail: str | None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One HTTP answer Learn gave about a row (no bodies): when, in which state, what."""
+
+    at: str
+    state: str
+    endpoint: str
+    status: int
+
+
+@dataclass(frozen=True)
+class QuotaSeen:
+    """Learn's API quota as last reported (X-Rate-Limit-Remaining and -Limit), and when."""
+
+    remaining: int
+    limit: int | None
+    at: datetime

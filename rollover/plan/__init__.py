@@ -1,0 +1,62 @@
+"""The plan: what each manifest row asks of Learn, and what a run of them costs.
+
+`RowSpec` is a row as the ledger keeps it (the copy and the PATCH after it); `row_spec` builds it
+from a manifest row and the copy profiles; `estimate` counts the API calls a run needs. Copy
+profiles (Learn's `copy` options by name, built-in or from rollover.toml) live here too.
+"""
+
+from ._bodies import (
+    RowSpec,
+    exact_copies,
+    exact_copy_warning,
+    patch_body,
+    refuse_exact_copies,
+    row_spec,
+)
+from ._estimate import (
+    ASSUMED_COPY_SECONDS,
+    ASSUMED_SLOTS,
+    DEFAULT_DAILY_QUOTA,
+    POLLS_PER_COPY,
+    CallEstimate,
+    estimate,
+)
+from ._profiles import (
+    CONTENT_AREAS,
+    DEFAULT_PROFILE,
+    DISCUSSIONS,
+    EXACT_PROFILE,
+    OPTIONS,
+    PROFILES,
+    SETTINGS,
+    CopyOptions,
+    configured_profile,
+    copy_options,
+    shown,
+)
+
+__all__ = [
+    "ASSUMED_COPY_SECONDS",
+    "ASSUMED_SLOTS",
+    "CONTENT_AREAS",
+    "DEFAULT_DAILY_QUOTA",
+    "DEFAULT_PROFILE",
+    "DISCUSSIONS",
+    "EXACT_PROFILE",
+    "OPTIONS",
+    "POLLS_PER_COPY",
+    "PROFILES",
+    "SETTINGS",
+    "CallEstimate",
+    "CopyOptions",
+    "RowSpec",
+    "configured_profile",
+    "copy_options",
+    "estimate",
+    "exact_copies",
+    "exact_copy_warning",
+    "patch_body",
+    "refuse_exact_copies",
+    "row_spec",
+    "shown",
+]

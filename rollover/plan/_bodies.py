@@ -1,0 +1,111 @@
+"""From manifest rows to what will be asked of Learn: the row's spec and its request bodies."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from rollover.errors import ExactCopyRefused, Problem
+from rollover.learn import learn_time, term_reference
+from rollover.manifest import Manifest, ManifestRow
+
+from ._profiles import DEFAULT_PROFILE, EXACT_PROFILE, PROFILES, CopyOptions, copy_options
+
+@dataclass(frozen=True)
+class RowSpec:
+    """What the manifest asks for one target course: the copy, and the PATCH after it.
+
+    `copy` holds a configured profile's options as this run's rollover.toml gave them (None for
+    a built-in profile, whose options are looked up by name when the copy is requested).
+    """
+
+    target_course_id: str
+    line: int
+    source_course_id: str
+    copy_into_existing: bool
+    patch: Mapping[str, Any] = field(default_factory=dict)
+    profile: str = DEFAULT_PROFILE
+    copy: CopyOptions | None = None
+
+    def same_copy(self, other: RowSpec) -> bool:
+        """Whether `other` asks for the same copy: same source, into the same kind of target."""
+        return (self.source_course_id == other.source_course_id
+                and self.copy_into_existing == other.copy_into_existing)
+
+    def same_request(self, other: RowSpec) -> bool:
+        """Whether `other` asks for exactly what this asks (its line aside)."""
+        return (self.same_copy(other) and dict(self.patch) == dict(other.patch)
+                and self.profile == other.profile and self.copy == other.copy)
+
+    def copy_request(self, target_pk: str | None) -> dict[str, Any]:
+        """The copy POST body: a new course by courseId, or an existing course by primary id."""
+        target = {"id": target_pk} if target_pk else {"courseId": self.target_course_id}
+        options = self.copy if self.copy is not None else copy_options(self.profile)
+        if options is None:  # `exact`: no `copy` object, so Learn copies the enrolled users too
+            return {"targetCourse": target}
+        return {"targetCourse": target, "copy": options}
+
+
+def patch_body(row: ManifestRow) -> dict[str, Any]:
+    """The PATCH body for a row; empty when the row asks for no change."""
+    body: dict[str, Any] = {}
+    if row.external_id is not None:
+        body["externalId"] = row.external_id
+    if row.name is not None:
+        body["name"] = row.name
+    if row.description is not None:
+        body["description"] = row.description
+    if row.term_id is not None:
+        body["termId"] = term_reference(row.term_id)
+    availability: dict[str, Any] = {}
+    if row.available is not None:
+        availability["available"] = row.available
+    if row.start_date is not None and row.end_date is not None:
+        availability["duration"] = {
+            "type": "DateRange", "start": learn_time(row.start_date),
+            "end": learn_time(row.end_date),
+        }
+    if availability:
+        body["availability"] = availability
+    return body
+
+
+def row_spec(row: ManifestRow, profiles: Mapping[str, CopyOptions | None] = PROFILES) -> RowSpec:
+    """What the ledger keeps of a manifest row."""
+    profile = row.copy_profile or DEFAULT_PROFILE
+    # A profile from rollover.toml is kept with its options, as they are in this run's file:
+    # the copy asks for what the file says when the copy is requested. Built-in profiles stay
+    # names only, so ledgers written before configured profiles existed see no change.
+    configured = profiles[profile] if profile not in PROFILES else None
+    return RowSpec(
+        target_course_id=row.target_course_id, line=row.line,
+        source_course_id=row.source_course_id, copy_into_existing=row.copy_into_existing,
+        patch=patch_body(row), profile=profile, copy=configured)
+
+
+def exact_copies(manifest: Manifest) -> list[Problem]:
+    """One Problem per row asking for Learn's exact copy, which carries its enrolled users."""
+    return [Problem(row.line, "copy_profile", row.copy_profile,
+                    "an exact copy also copies the source course's enrolled users (last term's "
+                    "students and instructors) into the target")
+            for row in manifest.rows if row.copy_profile == EXACT_PROFILE]
+
+
+def exact_copy_warning(manifest: Manifest, *, allowed: bool) -> str | None:
+    """One line naming the rows that ask for an exact copy, or None when none does."""
+    lines = [str(problem.line) for problem in exact_copies(manifest)]
+    if not lines:
+        return None
+    which = f"line {lines[0]} asks" if len(lines) == 1 else f"lines {', '.join(lines)} ask"
+    return (f"{manifest.path}: {which} for copy_profile exact, Learn's exact copy, which also "
+            "copies the source courses' enrolled users"
+            + (" (allowed by --allow-exact)" if allowed
+               else "; `rollover run` refuses it unless given --allow-exact"))
+
+
+def refuse_exact_copies(manifest: Manifest) -> None:
+    """Raise ExactCopyRefused naming every row that asks for an exact copy, if any does."""
+    problems = exact_copies(manifest)
+    if problems:
+        raise ExactCopyRefused(str(manifest.path), problems)

@@ -1,0 +1,55 @@
+"""What a plan costs: API calls and roughly how long the copies take."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rollover.manifest import ManifestRow
+
+from ._bodies import patch_body
+
+# Learn's default quota (LEARN_API.md): 10,000 calls per 24 h, shared with every integration.
+DEFAULT_DAILY_QUOTA = 10_000
+# What the estimate assumes when nothing better is known: a first poll that usually finds the
+# copy done (the pacing aims at ~1.2 polls per copy), copies of a content-bearing course taking
+# about half a minute, and Learn running four copies at once (its usual UI copy slots).
+POLLS_PER_COPY = 1.2
+ASSUMED_COPY_SECONDS = 30.0
+ASSUMED_SLOTS = 4
+
+
+@dataclass(frozen=True)
+class CallEstimate:
+    """How many API calls a run is expected to cost, and roughly how long it takes."""
+
+    rows: int
+    new_courses: int
+    into_existing: int
+    to_patch: int
+    calls: int
+
+    @property
+    def per_course(self) -> float:
+        """Calls per manifest row."""
+        return self.calls / self.rows if self.rows else 0.0
+
+    def duration(self, concurrency: int) -> float:
+        """Seconds the copies take at the assumed copy time, on Learn's assumed slots."""
+        at_once = max(1, min(concurrency, ASSUMED_SLOTS))
+        return math.ceil(self.rows / at_once) * ASSUMED_COPY_SECONDS
+
+    def shortfall(self, quota_remaining: int | None, reserve: int = 0) -> int:
+        """Calls missing to finish within the quota (the default daily one if not known)."""
+        available = DEFAULT_DAILY_QUOTA if quota_remaining is None else quota_remaining
+        return max(0, self.calls - max(0, available - reserve))
+
+
+def estimate(rows: Sequence[ManifestRow]) -> CallEstimate:
+    """Calls a run of these rows costs: token, target look-ups, POSTs, polls, PATCHes."""
+    into_existing = sum(1 for row in rows if row.copy_into_existing)
+    to_patch = sum(1 for row in rows if patch_body(row))
+    calls = (1 if rows else 0) + into_existing + round(len(rows) * (1 + POLLS_PER_COPY)) \
+        + to_patch
+    return CallEstimate(len(rows), len(rows) - into_existing, into_existing, to_patch, calls)
