@@ -22,9 +22,11 @@ test: $(STAMP)  ## the whole test suite
 bench: $(STAMP)  ## performance figures against the sandbox on loopback (about 15 minutes; not part of test)
 	$(BIN)/python tests/bench.py
 
-lint: $(STAMP)  ## ruff and strict mypy
+lint: $(STAMP)  ## ruff, ruff format, mypy (strict for the package, relaxed for tests), import layers
 	$(BIN)/ruff check rollover tests
+	$(BIN)/ruff format --check rollover tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

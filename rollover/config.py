@@ -8,9 +8,9 @@ profile's options, changed by the ones the table sets. Secrets never live here: 
 LEARN_SECRET stay in the environment, so a key, secret or token in the file is refused.
 
 A configured profile's options are kept in the ledger row of each course that names it, as this
-run's file says them (`rollover.plan.row_spec`). Editing a profile between runs therefore changes the copies
-not yet requested; a copy already requested is never repeated (at most one copy per row), and a
-failed row whose profile changed is tried again, as after any other change to a failed row.
+run's file says them (`rollover.plan.row_spec`). Editing a profile between runs therefore changes
+the copies not yet requested; a copy already requested is never repeated (at most one copy per
+row), and a failed row whose profile changed is tried again, as after any other change to a failed row.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def _number(kind: click.IntRange | click.FloatRange) -> _Check:
         allowed = (int,) if whole else (int, float)
         if isinstance(value, allowed) and not isinstance(value, bool) and math.isfinite(value):
             try:
-                kind.convert(value, None, None)
+                kind.convert(value, None, None)  # type: ignore[arg-type]
                 return None
             except click.BadParameter:
                 pass

@@ -17,7 +17,10 @@ COLUMNS = (
     "line", "source_course_id", "target_course_id", "status", "course_pk", "task_location",
     "error", "attempts", "requested_at", "completed_at",
 )
-EXTRA_COLUMNS = ("stage",)  # the ledger state behind `pending`: where a re-run resumes
+# After the contract's ten, in the contract's order; `stage` (the ledger state behind `pending`:
+# where a re-run resumes) is the tool's own and comes last.
+EXTRA_COLUMNS = ("name", "term_id", "course_url", "enrolled", "verification", "stage")
+TERM_PREFIX = "externalId:"  # how the PATCH names a term the manifest gave by its externalId
 
 # Excel evaluates a cell that starts with one of these (OWASP "CSV injection").
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -34,6 +37,8 @@ def _cell(value: object) -> str:
 
 def result_record(row: LedgerRow) -> dict[str, str]:
     """One results CSV row for a ledger row."""
+    patch = row.spec.patch
+    term = patch.get("termId")
     values: dict[str, object] = {
         "line": row.line,
         "source_course_id": row.source_course_id,
@@ -45,6 +50,13 @@ def result_record(row: LedgerRow) -> dict[str, str]:
         "attempts": row.attempts,
         "requested_at": row.requested_at or row.intent_at,
         "completed_at": row.completed_at,
+        # As the manifest gave them: the row's PATCH holds them, the term as Learn takes it.
+        "name": patch.get("name"),
+        "term_id": term.removeprefix(TERM_PREFIX) if isinstance(term, str) else term,
+        # Not known to the ledger yet: blank until the run records them.
+        "course_url": None,
+        "enrolled": None,
+        "verification": None,
         "stage": row.state.value,
     }
     return {name: _cell(value) for name, value in values.items()}

@@ -79,7 +79,7 @@ def check_output_paths(paths: Mapping[str, Path | None]) -> None:
         if path.is_dir():
             problem = "is a folder, not a file"
         elif not folder.exists():
-            problem = f"is in a folder that does not exist ({folder})"
+            problem = "is in a folder that does not exist"
         elif not folder.is_dir():
             problem = f"is under {folder}, which is not a folder"
         elif not os.access(folder, os.W_OK | os.X_OK) or (
@@ -103,6 +103,7 @@ class RunReport:
     stopped: str | None
     results_path: Path
     quota_remaining: int | None
+    hint: str | None = None  # what to do about the error that ended the run, if one did
     needs_person: list[LedgerRow] = field(default_factory=list)
     retried: list[LedgerRow] = field(default_factory=list)  # failed rows re-opened
     left_alone: list[LedgerRow] = field(default_factory=list)  # in the ledger, not the manifest
@@ -134,7 +135,7 @@ async def preflight(
     this site: another site's record says nothing of this one); changes nothing."""
     ledger_rows: list[LedgerRow] = []
     foreign: str | None = None
-    if ledger_path.exists():
+    if ledger_path.exists():  # noqa: ASYNC240 - a stat before any call; nothing to overlap
         with open_existing_ledger(ledger_path) as ledger, ledger.snapshot():
             bound = ledger.bound_site()
             if bound is None or bound == site.identity:
@@ -214,8 +215,10 @@ async def run(
     counts = status_counts(rows)
     return RunReport(
         counts=counts, calls=client.calls, elapsed=time.monotonic() - started,
-        exit_code=exit_code(counts, outcome, changes_sent=client.changes_sent), stopped=outcome.fatal.message if outcome.fatal
-        else outcome.stopped, results_path=results_path, quota_remaining=client.quota_remaining,
+        exit_code=exit_code(counts, outcome, changes_sent=client.changes_sent),
+        stopped=outcome.fatal.message if outcome.fatal else outcome.stopped,
+        results_path=results_path, quota_remaining=client.quota_remaining,
+        hint=outcome.fatal.hint if outcome.fatal else None,
         needs_person=[r for r in rows if r.state in (State.FAILED, State.NEEDS_REVIEW)],
         retried=retried, left_alone=left_alone,
     )

@@ -9,7 +9,9 @@ the dates a registrar types. The machine's own zone is resolved to its name (`TZ
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import tzlocal
@@ -34,7 +36,10 @@ def zone_named(name: str, *, source: str = "--timezone") -> ZoneInfo:
                               "--timezone America/Chicago") from None
 
 
-def machine_zone() -> ZoneInfo:
+def machine_zone(
+    *, configured: Callable[[], str | None] = tzlocal.get_localzone_name,
+    localtime: Path = Path("/etc/localtime"),
+) -> ZoneInfo:
     """This machine's zone by name: `TZ` if set, else what /etc/localtime (or kin) names."""
     given = os.environ.get("TZ", "").strip()
     if given:
@@ -44,10 +49,22 @@ def machine_zone() -> ZoneInfo:
             name = name.split(marker, 1)[1]
         return zone_named(name, source="the environment's TZ")
     try:
-        return ZoneInfo(tzlocal.get_localzone_name() or "UTC")
+        configured_name = configured()
+        if configured_name is not None:
+            return ZoneInfo(configured_name)
     except (ZoneInfoNotFoundError, ValueError, OSError, LookupError):
-        raise UsageError("this machine's time zone has no IANA name",
-                         hint="pass --timezone, e.g. --timezone America/Chicago") from None
+        raise _nameless_zone() from None
+    if localtime.exists():
+        # A zone with no name (/etc/localtime copied rather than linked) is refused, not taken
+        # for UTC: that would put every date hours off, silently.
+        raise _nameless_zone()
+    return ZoneInfo("UTC")  # nothing configured at all: the C library runs in UTC too
+
+
+def _nameless_zone() -> UsageError:
+    """The error for a machine whose zone cannot be named."""
+    return UsageError("this machine's time zone has no IANA name",
+                      hint="pass --timezone, e.g. --timezone America/Chicago")
 
 
 def chosen_zone(name: str | None) -> ZoneInfo:
@@ -75,13 +92,25 @@ def local_moment(moment: datetime, zone: ZoneInfo) -> datetime:
 
 
 def day_start(day: date, zone: ZoneInfo) -> datetime:
-    """The first second of `day` in `zone`."""
-    return local_moment(datetime.combine(day, time()), zone)
+    """The first second of `day` in `zone`: its midnight, or the earlier one when the clocks fall
+    back through midnight, or the moment they jump to when they skip it (America/Santiago)."""
+    # A date alone names a whole day, which always has a first second: never a LocalTimeError.
+    # fold=0 takes the offset in force before a change: for a skipped midnight that is exactly
+    # the instant of the jump.
+    return _normalized(datetime.combine(day, time(), tzinfo=zone), zone)
 
 
 def day_end(day: date, zone: ZoneInfo) -> datetime:
-    """The last whole second of `day` in `zone` (a course runs through its end date)."""
-    return local_moment(datetime.combine(day, END_OF_DAY), zone)
+    """The last whole second of `day` in `zone` (a course runs through its end date): 23:59:59,
+    the later one when the clocks fall back through midnight (Asia/Beirut)."""
+    # fold=1 takes the offset in force after a change: the later of a repeated 23:59:59, and
+    # for one the clocks skip, the second before the jump.
+    return _normalized(datetime.combine(day, END_OF_DAY, tzinfo=zone).replace(fold=1), zone)
+
+
+def _normalized(moment: datetime, zone: ZoneInfo) -> datetime:
+    """The same instant, written as the local time `zone` shows then."""
+    return moment.astimezone(UTC).astimezone(zone)
 
 
 def seconds_between(since: datetime, until: datetime) -> float:

@@ -151,7 +151,7 @@ def test_run_prints_its_plan_before_starting_and_only_what_is_left(tmp_path: Pat
     first = sandbox_run(tmp_path, small)
     assert first.exit_code == 0, first.output
     assert first.stdout.splitlines()[1].startswith("Plan: 4 of 4 rows to copy; about 14 API "
-                                                   "calls; about 1 min if copies take")
+                                                   "calls; about 30 s if copies take")
     again = sandbox_run(tmp_path, small)
     assert "Plan: no copy left to start" in again.stdout
 
@@ -222,8 +222,8 @@ def test_sandbox_run_writes_results_beside_manifest(tmp_path: Path, small: Path)
     """A sandbox run exits 0 and writes the contract's results CSV beside the manifest."""
     result = sandbox_run(tmp_path, small)
     assert result.exit_code == 0, result.output
-    results = tmp_path / "spring.results.csv"
-    assert (tmp_path / "spring.ledger.sqlite").exists()
+    results = tmp_path / "spring.sandbox.results.csv"
+    assert (tmp_path / "spring.sandbox.ledger.sqlite").exists()
     assert (tmp_path / "spring.sandbox.json").exists()
     header, rows = results_of(results)
     assert header[: len(RESULT_COLUMNS)] == RESULT_COLUMNS
@@ -243,7 +243,7 @@ def test_sandbox_run_writes_results_beside_manifest(tmp_path: Path, small: Path)
 
 def test_second_run_costs_no_api_call(tmp_path: Path, finished: Path) -> None:
     """Re-running a finished manifest exits 0, says 0 API calls and keeps the results."""
-    results = tmp_path / "spring.results.csv"
+    results = tmp_path / "spring.sandbox.results.csv"
     before = results_of(results)
     result = sandbox_run(tmp_path, finished)
     assert result.exit_code == 0, result.output
@@ -260,8 +260,8 @@ def test_ledger_and_results_options_place_files(tmp_path: Path, small: Path) -> 
     assert result.exit_code == 0, result.output
     assert ledger.exists() and results.exists()
     assert (tmp_path / "state" / "x.sandbox.json").exists()
-    assert not (tmp_path / "spring.results.csv").exists()
-    assert not (tmp_path / "spring.ledger.sqlite").exists()
+    assert not (tmp_path / "spring.sandbox.results.csv").exists()
+    assert not (tmp_path / "spring.sandbox.ledger.sqlite").exists()
     assert [r["status"] for r in results_of(results)[1]] == ["done"] * 4
 
 
@@ -272,7 +272,7 @@ def test_lost_answer_into_existing_shell_needs_review(tmp_path: Path) -> None:
     config = sandbox_config(tmp_path, "drop_copy_response_rate = 1.0\n")
     result = invoke("run", manifest, "--sandbox", "--sandbox-config", config, *FAST)
     assert result.exit_code == 1, result.output
-    [row] = results_of(tmp_path / "m.results.csv")[1]
+    [row] = results_of(tmp_path / "m.sandbox.results.csv")[1]
     assert row["status"] == "needs_review"
     assert "HIST-210-001-SP27" in row["error"]
     assert "check" in row["error"]
@@ -289,7 +289,7 @@ def test_run_outside_window_starts_nothing_and_exits_3(tmp_path: Path, small: Pa
     window = f"{now + timedelta(hours=2):%H:%M}-{now + timedelta(hours=3):%H:%M}"
     result = sandbox_run(tmp_path, small, "--window", window, "--timezone", "UTC")
     assert result.exit_code == 3, result.output
-    assert [r["status"] for r in results_of(tmp_path / "spring.results.csv")[1]] == \
+    assert [r["status"] for r in results_of(tmp_path / "spring.sandbox.results.csv")[1]] == \
         ["pending"] * 4
     assert "POST /v2/courses/{id}/copy" not in result.stdout
     assert "Stopped early: outside the window" in result.stdout
@@ -305,7 +305,7 @@ def test_quota_reserve_stops_new_copies_and_exits_3(tmp_path: Path) -> None:
                     "--quota-reserve", "100", "--concurrency", "1")
     assert result.exit_code == 3, result.output
     assert "Stopped early: quota reserve reached" in result.stdout
-    statuses = [r["status"] for r in results_of(tmp_path / "m.results.csv")[1]]
+    statuses = [r["status"] for r in results_of(tmp_path / "m.sandbox.results.csv")[1]]
     assert statuses.count("pending") >= 2
     assert set(statuses) <= {"pending", "done"}
 
@@ -313,7 +313,7 @@ def test_quota_reserve_stops_new_copies_and_exits_3(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("option", "value", "message"), [
     ("--window", "25:00-06:00", "out of range"),
     ("--window", "10pm-6am", "is not HH:MM-HH:MM"),
-    ("--timezone", "Mars/Olympus", "is not a known time zone"),
+    ("--timezone", "Mars/Olympus", "is not a time zone this machine knows"),
     ("--poll-min", "120", "is larger than --poll-max"),
     ("--concurrency", "0", "Invalid value for '--concurrency'"),
 ])
@@ -384,7 +384,7 @@ def test_unreachable_learn_exits_3_pending_without_leaking_secrets(tmp_path: Pat
 
 def test_status_json_shape(tmp_path: Path, finished: Path) -> None:
     """`status --json` gives counts for all four statuses, stages, needs_person and quota."""
-    result = invoke("status", finished, "--json")
+    result = invoke("status", finished, "--sandbox", "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     quota = data.pop("quota")
@@ -392,9 +392,8 @@ def test_status_json_shape(tmp_path: Path, finished: Path) -> None:
     assert quota["seen_at"].endswith("Z") or "+00:00" in quota["seen_at"]
     assert data == {
         "counts": {"done": 4, "failed": 0, "needs_review": 0, "pending": 0},
-        "stages": {"done": 4},
-        "progress": {"queued": 0, "copying": 0, "patching": 0, "done": 4, "failed": 0,
-                     "needs_review": 0},
+        "stages": {"queued": 0, "copying": 0, "patching": 0, "done": 4, "failed": 0,
+                   "needs_review": 0},
         "needs_person": [],
         "left_alone": [],
     }
@@ -411,25 +410,25 @@ def test_failed_row_exits_1_and_is_listed(tmp_path: Path) -> None:
         handle.write("BIO-101-FA26,NO-SUCH-SHELL,true\n")
     result = sandbox_run(tmp_path, manifest)
     assert result.exit_code == 1, result.output
-    rows = results_of(tmp_path / "m.results.csv")[1]
+    rows = results_of(tmp_path / "m.sandbox.results.csv")[1]
     assert [r["status"] for r in rows] == ["done", "failed"]
     assert "NO-SUCH-SHELL" in rows[1]["error"]
-    data = json.loads(invoke("status", "--ledger", tmp_path / "m.ledger.sqlite",
+    data = json.loads(invoke("status", "--ledger", tmp_path / "m.sandbox.ledger.sqlite",
                              "--json").stdout)
     assert data["counts"] == {"done": 1, "failed": 1, "needs_review": 0, "pending": 0}
     assert data["needs_person"] == [{
         "line": 3, "target_course_id": "NO-SUCH-SHELL", "status": "failed",
-        "error": rows[1]["error"],
+        "error": rows[1]["error"], "error_kind": "shell_missing",
         "hint": "create NO-SUCH-SHELL in Learn (or set copy_into_existing to false in the "
                 "manifest), then run again with --retry-failed"}]
 
 
 def test_status_text(tmp_path: Path, finished: Path) -> None:
     """`status` prints the counts line and the stages."""
-    result = invoke("status", "--ledger", tmp_path / "spring.ledger.sqlite")
+    result = invoke("status", "--ledger", tmp_path / "spring.sandbox.ledger.sqlite")
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[:2] == [
-        "4 rows: 4 done, 0 failed, 0 needs_review, 0 pending", "Stages: 4 done"]
+        "4 rows: 4 done, 0 failed, 0 needs_review, 0 pending", "Stages: 0 queued, 0 copying, 0 patching, 4 done, 0 failed, 0 needs review"]
 
 
 def test_status_without_ledger_exits_2(tmp_path: Path, small: Path) -> None:
@@ -450,18 +449,18 @@ def test_status_needs_manifest_or_ledger() -> None:
 def test_report_rewrites_results_identically(tmp_path: Path, finished: Path) -> None:
     """`report --results other.csv` writes the same CSV the run wrote, from the ledger."""
     other = tmp_path / "other.csv"
-    result = invoke("report", finished, "--results", other)
+    result = invoke("report", finished, "--sandbox", "--results", other)
     assert result.exit_code == 0, result.output
-    assert other.read_bytes() == (tmp_path / "spring.results.csv").read_bytes()
+    assert other.read_bytes() == (tmp_path / "spring.sandbox.results.csv").read_bytes()
     assert f"Results: {other}" in result.stdout
 
 
 def test_report_by_ledger_defaults_beside_it(tmp_path: Path, finished: Path) -> None:
     """`report --ledger X.ledger.sqlite` rewrites X.results.csv beside the ledger."""
-    results = tmp_path / "spring.results.csv"
+    results = tmp_path / "spring.sandbox.results.csv"
     expected = results.read_bytes()
     results.unlink()
-    result = invoke("report", "--ledger", tmp_path / "spring.ledger.sqlite")
+    result = invoke("report", "--ledger", tmp_path / "spring.sandbox.ledger.sqlite")
     assert result.exit_code == 0, result.output
     assert results.read_bytes() == expected
 
@@ -471,7 +470,7 @@ def test_second_run_on_a_ledger_in_use_is_refused(tmp_path: Path, small: Path) -
     from rollover.ledger import Ledger
     from rollover.runner import default_files
 
-    holder = Ledger(default_files(small).ledger)
+    holder = Ledger(default_files(small, sandbox=True).ledger)
     holder.acquire_run_lock()
     try:
         result = sandbox_run(tmp_path, small)

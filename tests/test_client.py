@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import socket
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -19,6 +20,7 @@ from rollover.errors import (
     LearnRateLimited,
     LearnServerError,
     LearnUnreachable,
+    SiteNotFound,
 )
 from rollover.learn import LearnClient, RetryPolicy, learn_error
 
@@ -244,3 +246,66 @@ def test_a_failed_sign_in_answers_for_the_workers_queued_behind_it() -> None:
     outcomes = asyncio.run(four_workers())
     assert all(isinstance(outcome, LearnUnreachable) for outcome in outcomes)
     assert len(attempts) == 3 and set(attempts) == {"/learn/api/public/v1/oauth2/token"}
+
+
+def unresolvable(request: httpx.Request) -> httpx.Response:
+    """What httpx raises for a host name DNS does not know."""
+    raise httpx.ConnectError("[Errno -2] Name or service not known", request=request) \
+        from socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+
+def test_a_host_name_that_does_not_resolve_is_site_not_found() -> None:
+    """A --base-url typo is SiteNotFound (exit 2, usage), not a resumable outage (exit 3)."""
+    clock = VirtualClock()
+    answered: list[str] = []
+
+    async def scenario() -> None:
+        client = LearnClient("https://learn.exmaple.edu", "k", "s",
+                             transport=httpx.MockTransport(unresolvable), sleep=clock.sleep,
+                             monotonic=clock.time, retry=RetryPolicy(attempts=2, max_wait=1.0))
+        client.on_first_answer = lambda: answered.append("answered")
+        async with client:
+            with pytest.raises(SiteNotFound) as raised:
+                await client.copy_course("courseId:A", COPY)
+        assert raised.value.exit_code == 2 and isinstance(raised.value, LearnUnreachable)
+        assert "learn.exmaple.edu" in raised.value.message
+        assert "--base-url" in (raised.value.hint or "")
+        assert client.changes_sent == 0
+
+    asyncio.run(scenario())
+    assert answered == []  # the ledger is never bound to a site that never answered
+
+
+def test_a_refused_connection_stays_resumable() -> None:
+    """A connection refused (the host resolves) is LearnUnreachable, exit 3, not SiteNotFound."""
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    async def scenario() -> None:
+        async with mock_client(refuse) as client:
+            with pytest.raises(LearnUnreachable) as raised:
+                await client.get_course("courseId:A", "id")
+        assert not isinstance(raised.value, SiteNotFound) and raised.value.exit_code == 3
+
+    asyncio.run(scenario())
+
+
+def test_first_answer_is_told_once_and_changes_sent_counts_only_changes() -> None:
+    """on_first_answer fires once, at the first answer; changes_sent counts POSTs and PATCHes."""
+    learn = make_learn(copy_seconds=1.0)
+    answered: list[int] = []
+
+    async def scenario() -> None:
+        async with learn.client() as client:
+            client.on_first_answer = lambda: answered.append(sum(client.calls.values()))
+            await client.get_course("courseId:BIO-101-FA26", "id")
+            assert answered == [1]  # the sign-in was the first answer
+            assert client.changes_sent == 0
+            location = await client.copy_course("courseId:BIO-101-FA26", COPY)
+            learn.clock.now += 2
+            done = await client.poll_task(location)
+            await client.patch_course(done.course_pk or "", {"name": "New"})
+            assert client.changes_sent == 2  # the copy and the PATCH; GETs and sign-in do not
+        assert answered == [1]
+
+    asyncio.run(scenario())

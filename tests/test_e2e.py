@@ -267,4 +267,4 @@ def test_demo_twice_in_process_sandbox(tmp_path: Path) -> None:
     assert second.returncode == 0, second.stdout + second.stderr
     assert "Rollover: 25 rows: 25 done, 0 failed, 0 needs_review, 0 pending" in second.stdout
     assert "API calls: 0 " in second.stdout
-    assert {r["status"] for r in results_of(tmp_path / "fall2026.results.csv")} == {"done"}
+    assert {r["status"] for r in results_of(tmp_path / "fall2026.sandbox.results.csv")} == {"done"}

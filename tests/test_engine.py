@@ -299,3 +299,40 @@ def test_a_plan_larger_than_the_remaining_quota_is_warned_at_once(tmp_path: Path
     assert len(short) == 1
     assert short[0]["planned_calls"] == 40 and short[0]["quota_reserve"] == 5
     assert short[0]["quota_remaining"] < 30
+
+
+def test_a_site_that_does_not_resolve_is_fatal_and_leaves_rows_pending(tmp_path: Path) -> None:
+    """A host name DNS does not know stops the run at once: SiteNotFound, exit 2, rows pending."""
+    import asyncio
+    import socket
+
+    import httpx
+    from harness import VirtualClock
+
+    from rollover.engine import Rollover, exit_code
+    from rollover.errors import SiteNotFound
+    from rollover.learn import LearnClient, RetryPolicy
+    from rollover.ledger import Ledger
+    from rollover.plan import row_spec
+
+    def unresolvable(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("Name or service not known", request=request) \
+            from socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    clock = VirtualClock()
+
+    async def go() -> None:
+        with Ledger(tmp_path / "l.sqlite", clock=clock.datetime) as ledger:
+            ledger.sync_manifest([row_spec(r) for r in sections(3)])
+            client = LearnClient("https://learn.exmaple.edu", "k", "s",
+                                 transport=httpx.MockTransport(unresolvable), sleep=clock.sleep,
+                                 monotonic=clock.time, retry=RetryPolicy(attempts=2))
+            async with client:
+                outcome = await Rollover(ledger, client, RunOptions(), clock=clock.datetime,
+                                         sleep=clock.sleep).run()
+            assert isinstance(outcome.fatal, SiteNotFound)
+            final = ledger.rows()
+            assert _states(final) == {"pending": 3}
+            assert exit_code(_states(final), outcome, changes_sent=client.changes_sent) == 2
+
+    asyncio.run(go())

@@ -80,6 +80,7 @@ HOSTILE: dict[str, Spoil] = {
     "huge task body": on(TASK, 200, lambda r: replaced(
         r, content=b'{"status": "Running", "pad": "' + b"x" * 5_000_000 + b'"}')),
     "PATCH answer not JSON": on("/v3/courses/", 200, lambda r: replaced(r, content=b"\x00\xff")),
+    "PATCH answer a JSON list": on("/v3/courses/", 200, lambda r: replaced(r, content=b"[]")),
 }
 
 

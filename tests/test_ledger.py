@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rollover.errors import LedgerError
-from rollover.ledger import Ledger, State
+from rollover.ledger import ErrorKind, Ledger, State
 from rollover.plan import RowSpec
 
 
@@ -36,7 +36,7 @@ def test_happy_path_walks_every_state_in_order(ledger: Ledger) -> None:
     assert (row.state, row.course_pk, row.attempts) == (State.DONE, "_5_1", 1)
     assert row.task_location == "/learn/api/public/v1/courses/_1_1/tasks/_9_1"
     assert row.intent_at and row.requested_at and row.completed_at
-    assert [to for _, _, to, _ in ledger.history("BIO-101-SP27")] == [
+    assert [step.to_state for step in ledger.history("BIO-101-SP27")] == [
         "pending", "intent", "located", "copied", "patched", "done"]
 
 
@@ -105,7 +105,8 @@ def test_changed_source_after_copy_is_refused_and_nothing_changes(ledger: Ledger
 def test_failed_row_with_changed_input_is_tried_again(ledger: Ledger) -> None:
     """A failed row whose source was corrected goes back to pending."""
     ledger.record_intent("BIO-101-SP27")
-    ledger.record_failed("BIO-101-SP27", "Learn refused the copy: not found")
+    ledger.record_failed("BIO-101-SP27", ErrorKind.COPY_REFUSED,
+                         "Learn refused the copy: not found")
     ledger.sync_manifest([spec(source="BIO-101-FA26-FIXED")])
     row = ledger.row("BIO-101-SP27")
     assert row.state is State.PENDING and row.error is None
@@ -193,7 +194,8 @@ def test_failed_patch_with_corrected_input_is_patched_not_copied_again(ledger: L
     ledger.record_intent("BIO-101-SP27")
     ledger.record_location("BIO-101-SP27", "/t")
     ledger.record_copied("BIO-101-SP27", "_5_1")
-    ledger.record_failed("BIO-101-SP27", "copied as _5_1 but Learn refused the PATCH: taken")
+    ledger.record_failed("BIO-101-SP27", ErrorKind.PATCH_REFUSED,
+                         "copied as _5_1 but Learn refused the PATCH: taken")
     ledger.sync_manifest([spec(patch={"externalId": "FIXED"})])
     row = ledger.row("BIO-101-SP27")
     assert row.state is State.COPIED and row.course_pk == "_5_1"

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from rollover.errors import ManifestInvalid, Problem
 from rollover.manifest import COLUMNS, Manifest, ManifestRow, load_manifest
 from rollover.plan import PROFILES
+from rollover.times import machine_zone
 
 CHICAGO = ZoneInfo("America/Chicago")
 HEADER = ",".join(COLUMNS) + "\n"
@@ -60,7 +61,8 @@ def test_valid_manifest_round_trips_into_typed_rows(tmp_path: Path) -> None:
             copy_into_existing=True, name="BIO 101: Biology", description="Cells, genes",
             external_id="EXT-1", term_id="SP27", available="Term",
             start_date=datetime(2027, 1, 11, 8, tzinfo=UTC),
-            end_date=datetime(2027, 5, 7, 5, tzinfo=UTC), copy_profile="no-discussions",
+            end_date=datetime(2027, 5, 8, 4, 59, 59, tzinfo=UTC),  # 23:59:59 CDT
+            copy_profile="no-discussions",
         ),
         ManifestRow(
             line=3, source_course_id="_123_1", target_course_id="CHEM-111.SP27",
@@ -137,7 +139,7 @@ def test_every_invalid_cell_is_reported_at_once(tmp_path: Path) -> None:
         "A11,T11,,,,,,,2027-01-11,,",  # 12: only start
         "A12,T12,,,,,,,,2027-05-07,",  # 13: only end
         "A13,T13,,,,,,,2027-05-07,2027-01-11,",  # 14: end before start
-        "A14,T14,,,,,,,2027-01-11,2027-01-11,",  # 15: equal is not before
+        "A14,T14,,,,,,,2027-01-11T08:00,2027-01-11T08:00,",  # 15: equal is not before
         "A15,T15,,,,,,,,,everything",  # 16: unknown profile
         "A16,a16,,,,,,,,,",  # 17: copies onto itself
         "A17,T9,,,,,,,,,",  # 18: duplicate of line 10
@@ -156,7 +158,7 @@ def test_every_invalid_cell_is_reported_at_once(tmp_path: Path) -> None:
         (12, "end_date", ""),
         (13, "start_date", ""),
         (14, "end_date", "2027-01-11"),
-        (15, "end_date", "2027-01-11"),
+        (15, "end_date", "2027-01-11T08:00"),
         (16, "copy_profile", "everything"),
         (17, "target_course_id", "a16"),
         (18, "target_course_id", "T9"),
@@ -170,7 +172,39 @@ def test_messages_name_the_fix(tmp_path: Path) -> None:
     messages = [problem.message for problem in problems_of(path)]
     assert "letters, digits, '-', '_' and '.'; remove ' '" in messages[0]
     assert "known profiles are: default, exact, no-discussions" in messages[1]
+    assert "did you mean" not in messages[1]  # 'nope' is close to no profile
     assert "at most 333" in messages[2]
+
+
+def test_a_misspelled_profile_is_named_with_the_profile_it_resembles(tmp_path: Path) -> None:
+    """'no-discusions' is refused with "did you mean 'no-discussions'?" and the known list."""
+    path = write(tmp_path, "source_course_id,target_course_id,copy_profile\nA,B,no-discusions\n")
+    (problem,) = problems_of(path)
+    assert where([problem]) == [(2, "copy_profile", "no-discusions")]
+    assert problem.message == (
+        "unknown copy profile (did you mean 'no-discussions'?); the known profiles are: "
+        "default, exact, no-discussions (more can be defined under [profiles.NAME] in "
+        "rollover.toml)")
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("2027-02-30", "there is no such day: 2027-02 has no day 30; check the date"),
+    ("2026-02-29T08:00", "there is no such day: 2026-02 has no day 29; check the date"),
+    ("2027-04-31", "there is no such day: 2027-04 has no day 31; check the date"),
+    ("2027-13-01", "not an ISO 8601 date or date-time: write a date like 2027-01-11 or a "
+                   "date-time like 2027-01-11T08:00-06:00"),
+    ("11/01/2027", "not an ISO 8601 date or date-time: write a date like 2027-01-11 or a "
+                   "date-time like 2027-01-11T08:00-06:00"),
+])
+def test_a_day_the_calendar_lacks_is_named_as_such(
+    tmp_path: Path, value: str, message: str
+) -> None:
+    """2027-02-30 is 'no such day'; only text that is no date at all gets the ISO 8601 advice."""
+    path = write(tmp_path, "source_course_id,target_course_id,start_date,end_date\n"
+                 f"A,B,{value},2027-05-07\n")
+    (problem,) = problems_of(path)
+    assert (problem.line, problem.column, problem.value, problem.message) == (
+        2, "start_date", value, message)
 
 
 def test_duplicate_target_names_the_line_where_it_first_appeared(tmp_path: Path) -> None:
@@ -181,14 +215,15 @@ def test_duplicate_target_names_the_line_where_it_first_appeared(tmp_path: Path)
     assert "line 2 already produces this course" in problem.message
 
 
-def test_date_alone_is_midnight_in_the_given_timezone_as_utc(tmp_path: Path) -> None:
-    """2027-01-11 in Chicago is 06:00 UTC; naive times are local; offsets are kept as given."""
+def test_date_alone_is_the_whole_day_in_the_given_timezone_as_utc(tmp_path: Path) -> None:
+    """A start date is its 00:00:00 and an end date its 23:59:59 in Chicago, as UTC; naive
+    times are local; offsets are kept as given."""
     path = write(tmp_path, "source_course_id,target_course_id,start_date,end_date\n"
                  "A,A1,2027-01-11,2027-07-01\n"
                  "B,B1,2027-01-11T08:30,2027-05-07T23:59:00-04:00\n")
     first, second = load(path).rows
     assert first.start_date == datetime(2027, 1, 11, 6, tzinfo=UTC)
-    assert first.end_date == datetime(2027, 7, 1, 5, tzinfo=UTC)  # daylight time: UTC-5
+    assert first.end_date == datetime(2027, 7, 2, 4, 59, 59, tzinfo=UTC)  # daylight: UTC-5
     assert second.start_date == datetime(2027, 1, 11, 14, 30, tzinfo=UTC)
     assert second.end_date == datetime(2027, 5, 8, 3, 59, tzinfo=UTC)
     assert all(row.start_date and row.start_date.tzinfo is UTC for row in (first, second))
@@ -203,6 +238,173 @@ def test_local_time_skipped_by_daylight_saving_is_refused(tmp_path: Path) -> Non
     assert "does not exist in America/Chicago" in problem.message
 
 
+# -- local time in zones with daylight saving, on both sides of both clock changes ---------------
+
+def utc(text: str) -> datetime:
+    """An aware UTC datetime from '2026-05-09T04:59:59' (written out by hand, not computed)."""
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+# (day, its first second in UTC, its last second in UTC): offsets worked out from each zone's
+# published rules, so the test does not borrow the arithmetic it checks.
+_WHOLE_DAYS = {
+    "America/Chicago": [  # CST UTC-6, CDT UTC-5; back 2026-11-01 02:00, forward 2027-03-14 02:00
+        ("2026-05-08", "2026-05-08T05:00:00", "2026-05-09T04:59:59"),
+        ("2026-10-31", "2026-10-31T05:00:00", "2026-11-01T04:59:59"),
+        ("2026-11-01", "2026-11-01T05:00:00", "2026-11-02T05:59:59"),  # a 25-hour day
+        ("2026-11-02", "2026-11-02T06:00:00", "2026-11-03T05:59:59"),
+        ("2027-01-11", "2027-01-11T06:00:00", "2027-01-12T05:59:59"),
+        ("2027-03-13", "2027-03-13T06:00:00", "2027-03-14T05:59:59"),
+        ("2027-03-14", "2027-03-14T06:00:00", "2027-03-15T04:59:59"),  # a 23-hour day
+        ("2027-03-15", "2027-03-15T05:00:00", "2027-03-16T04:59:59"),
+    ],
+    "Europe/Berlin": [  # CET UTC+1, CEST UTC+2; back 2026-10-25 03:00, forward 2027-03-28 02:00
+        ("2026-10-24", "2026-10-23T22:00:00", "2026-10-24T21:59:59"),
+        ("2026-10-25", "2026-10-24T22:00:00", "2026-10-25T22:59:59"),
+        ("2026-10-26", "2026-10-25T23:00:00", "2026-10-26T22:59:59"),
+        ("2027-03-27", "2027-03-26T23:00:00", "2027-03-27T22:59:59"),
+        ("2027-03-28", "2027-03-27T23:00:00", "2027-03-28T21:59:59"),
+        ("2027-03-29", "2027-03-28T22:00:00", "2027-03-29T21:59:59"),
+    ],
+    "Australia/Sydney": [  # AEST UTC+10, AEDT UTC+11; forward 2026-10-04 02:00, back 2027-04-04
+        ("2026-10-03", "2026-10-02T14:00:00", "2026-10-03T13:59:59"),
+        ("2026-10-04", "2026-10-03T14:00:00", "2026-10-04T12:59:59"),
+        ("2026-10-05", "2026-10-04T13:00:00", "2026-10-05T12:59:59"),
+        ("2027-04-03", "2027-04-02T13:00:00", "2027-04-03T12:59:59"),
+        ("2027-04-04", "2027-04-03T13:00:00", "2027-04-04T13:59:59"),
+        ("2027-04-05", "2027-04-04T14:00:00", "2027-04-05T13:59:59"),
+    ],
+}
+# (zone, a local time the clocks skip, one they pass twice)
+_CLOCK_CHANGES = [
+    ("America/Chicago", "2027-03-14T02:30", "2026-11-01T01:30"),
+    ("Europe/Berlin", "2027-03-28T02:30", "2026-10-25T02:30"),
+    ("Australia/Sydney", "2026-10-04T02:30", "2027-04-04T02:30"),
+]
+
+
+def one_day_courses(tmp_path: Path, days: list[str]) -> Path:
+    """A manifest with one course per day, each starting and ending on that same date."""
+    return write(tmp_path, "source_course_id,target_course_id,start_date,end_date\n" + "".join(
+        f"S{at},T{at},{day},{day}\n" for at, day in enumerate(days)))
+
+
+@pytest.mark.parametrize("zone_name", sorted(_WHOLE_DAYS))
+def test_a_date_alone_takes_that_days_own_offset_on_both_sides_of_each_change(
+    tmp_path: Path, zone_name: str
+) -> None:
+    """Each date's 00:00:00 and 23:59:59 get the offset in force on that date (not today's)."""
+    cases = _WHOLE_DAYS[zone_name]
+    path = one_day_courses(tmp_path, [day for day, _, _ in cases])
+    manifest = load_manifest(path, timezone=ZoneInfo(zone_name), profiles=PROFILES)
+    assert manifest.zone.key == zone_name
+    assert [(row.start_date, row.end_date) for row in manifest.rows] == [
+        (utc(start), utc(end)) for _, start, end in cases]
+    assert all(moment is not None and moment.tzinfo is UTC
+               for row in manifest.rows for moment in (row.start_date, row.end_date))
+
+
+def test_the_machine_zone_from_tz_gives_each_date_its_own_offset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With TZ=Europe/Berlin and no --timezone, dates either side of both changes are right."""
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    zone = machine_zone()
+    cases = _WHOLE_DAYS["Europe/Berlin"]
+    manifest = load_manifest(one_day_courses(tmp_path, [day for day, _, _ in cases]),
+                             timezone=zone, profiles=PROFILES)
+    assert manifest.zone.key == "Europe/Berlin"
+    assert [(row.start_date, row.end_date) for row in manifest.rows] == [
+        (utc(start), utc(end)) for _, start, end in cases]
+
+
+@pytest.mark.parametrize(("zone_name", "skipped", "repeated"), _CLOCK_CHANGES)
+def test_local_times_a_clock_change_skips_or_repeats_are_refused_where_they_are(
+    tmp_path: Path, zone_name: str, skipped: str, repeated: str
+) -> None:
+    """A skipped and a repeated local time are problems with their line, column and value, in
+    either date column."""
+    path = write(tmp_path, "source_course_id,target_course_id,start_date,end_date\n"
+                 f"A,A1,{skipped},2027-12-31\n"
+                 f"B,B1,{repeated},2027-12-31\n"
+                 f"C,C1,2026-01-05,{skipped}\n"
+                 f"D,D1,2026-01-05,{repeated}\n")
+    with pytest.raises(ManifestInvalid) as caught:
+        load_manifest(path, timezone=ZoneInfo(zone_name), profiles=PROFILES)
+    problems = caught.value.problems
+    assert where(problems) == [(2, "start_date", skipped), (3, "start_date", repeated),
+                               (4, "end_date", skipped), (5, "end_date", repeated)]
+    gap, twice = (f"{value.replace('T', ' ')} " for value in (skipped, repeated))
+    assert [problem.message for problem in problems] == [
+        f"{gap}does not exist in {zone_name} (the clocks jump forward then): pick another "
+        "time or give a UTC offset",
+        f"{twice}happens twice in {zone_name} (the clocks fall back then): pick another time "
+        "or give a UTC offset",
+    ] * 2
+
+
+def test_chicago_clock_changes_are_refused_with_line_column_and_value(tmp_path: Path) -> None:
+    """2027-03-14T02:30 (skipped) and 2026-11-01T01:30 (twice) in Chicago, as the CLI prints."""
+    path = write(tmp_path, "source_course_id,target_course_id,start_date,end_date\n"
+                 "A,A1,2027-03-14T02:30,2027-05-07\n"
+                 "B,B1,2026-11-01T01:30,2026-12-18\n")
+    assert [str(problem) for problem in problems_of(path)] == [
+        "line 2, column start_date: 2027-03-14 02:30 does not exist in America/Chicago (the "
+        "clocks jump forward then): pick another time or give a UTC offset (value "
+        "'2027-03-14T02:30')",
+        "line 3, column start_date: 2026-11-01 01:30 happens twice in America/Chicago (the "
+        "clocks fall back then): pick another time or give a UTC offset (value "
+        "'2026-11-01T01:30')",
+    ]
+
+
+def test_times_beside_a_clock_change_and_offsets_through_it_are_accepted(tmp_path: Path) -> None:
+    """Only the skipped or repeated times are refused: the minutes around them, and a repeated
+    time with its UTC offset, are taken as written."""
+    path = write(tmp_path, "source_course_id,target_course_id,start_date,end_date\n"
+                 "A,A1,2027-03-14T01:59,2027-03-14T03:00\n"
+                 "B,B1,2026-11-01T00:59,2026-11-01T02:00\n"
+                 "C,C1,2026-11-01T01:30-05:00,2026-11-01T01:30-06:00\n")
+    assert [(row.start_date, row.end_date) for row in load(path).rows] == [
+        (utc("2027-03-14T07:59:00"), utc("2027-03-14T08:00:00")),
+        (utc("2026-11-01T05:59:00"), utc("2026-11-01T08:00:00")),
+        (utc("2026-11-01T06:30:00"), utc("2026-11-01T07:30:00")),
+    ]
+
+
+@pytest.mark.parametrize(("zone_name", "start", "end", "utc_start", "utc_end"), [
+    # Santiago skips 2026-09-06 00:00-00:59: the day starts at 01:00 (-03).
+    ("America/Santiago", "2026-09-06", "2026-09-07", "2026-09-06T04:00:00",
+     "2026-09-08T02:59:59"),
+    # Santiago passes 2026-04-04 23:00-23:59 twice: the day ends at the second 23:59:59 (-04).
+    ("America/Santiago", "2026-04-01", "2026-04-04", "2026-04-01T03:00:00",
+     "2026-04-05T03:59:59"),
+    # Havana passes 2026-11-01 00:00-00:59 twice: the day starts at the first midnight (-04).
+    ("America/Havana", "2026-11-01", "2026-11-02", "2026-11-01T04:00:00",
+     "2026-11-03T04:59:59"),
+    # Beirut passes 2026-10-24 23:00-23:59 twice: the day ends at the second 23:59:59 (+02).
+    ("Asia/Beirut", "2026-10-20", "2026-10-24", "2026-10-19T21:00:00",
+     "2026-10-24T21:59:59"),
+])
+def test_a_date_alone_is_the_whole_day_even_when_midnight_is_skipped_or_repeated(
+    tmp_path: Path, zone_name: str, start: str, end: str, utc_start: str, utc_end: str
+) -> None:
+    """Where clocks change at midnight, a date alone still means the whole day, never an error."""
+    path = write(tmp_path, "source_course_id,target_course_id,start_date,end_date\n"
+                 f"A,A1,{start},{end}\n")
+    (row,) = load_manifest(path, timezone=ZoneInfo(zone_name), profiles=PROFILES).rows
+    assert (row.start_date, row.end_date) == (utc(utc_start), utc(utc_end))
+
+
+def test_week_and_basic_dates_alone_are_whole_days_too(tmp_path: Path) -> None:
+    """2027-W02-1 and 20270111 are dates alone: the end one runs to 23:59:59, like 2027-01-11."""
+    path = write(tmp_path, "source_course_id,target_course_id,start_date,end_date\n"
+                 "A,A1,20270111,2027-W19-5\n")
+    (row,) = load(path).rows
+    assert (row.start_date, row.end_date) == (utc("2027-01-11T06:00:00"),
+                                              utc("2027-05-15T04:59:59"))
+
+
 def test_na_null_and_leading_zeros_stay_text(tmp_path: Path) -> None:
     """'NA', 'null' and '0012' are read as the text they are, not NaN or numbers."""
     path = write(tmp_path, "source_course_id,target_course_id,name,external_id,term_id\n"
@@ -213,12 +415,24 @@ def test_na_null_and_leading_zeros_stay_text(tmp_path: Path) -> None:
 
 
 def test_flags_and_availability_accept_their_spellings(tmp_path: Path) -> None:
-    """copy_into_existing takes true/false/yes/no/1/0; available is normalised to Learn's case."""
+    """copy_into_existing takes true/false/yes/no/y/n/1/0 in any case; available is normalised
+    to Learn's case."""
     path = write(tmp_path, "source_course_id,target_course_id,copy_into_existing,available\n"
-                 "A,A1,TRUE,YES\nB,B1,No,disabled\nC,C1,1,no\nD,D1,0,Term\n")
+                 "A,A1,TRUE,YES\nB,B1,No,disabled\nC,C1,1,no\nD,D1,0,Term\n"
+                 "E,E1,Y,\nF,F1,n,\nG,G1,y,\nH,H1,N,\n")
     rows = load(path).rows
     assert [(row.copy_into_existing, row.available) for row in rows] == [
-        (True, "Yes"), (False, "Disabled"), (True, "No"), (False, "Term")]
+        (True, "Yes"), (False, "Disabled"), (True, "No"), (False, "Term"),
+        (True, None), (False, None), (True, None), (False, None)]
+
+
+def test_a_flag_that_is_no_flag_names_every_spelling(tmp_path: Path) -> None:
+    """'maybe' is refused with the words copy_into_existing takes, y/n included."""
+    path = write(tmp_path, "source_course_id,target_course_id,copy_into_existing\nA,B,maybe\n")
+    (problem,) = problems_of(path)
+    assert (problem.line, problem.column, problem.value, problem.message) == (
+        2, "copy_into_existing", "maybe", "copy_into_existing must be true or false (also "
+        "yes/no, y/n or 1/0; leave it blank for false)")
 
 
 def test_non_utf8_file_gets_the_csv_utf8_hint(tmp_path: Path) -> None:
@@ -255,21 +469,107 @@ def test_row_with_too_many_cells_is_reported_on_its_physical_line(tmp_path: Path
 
 
 def test_header_problems_name_the_column(tmp_path: Path) -> None:
-    """Missing required columns and duplicate headers are problems naming the column."""
+    """A misspelled required column and a duplicate header are problems naming the column; the
+    misspelling is named once, as close to the column it resembles, never as missing too."""
     path = write(tmp_path, "source_course_id,targt_course_id,Name,name\nA,B,x,y\n")
     problems = problems_of(path)
-    assert where(problems) == [(1, "target_course_id", None), (1, "name", "name")]
-    assert "did you mean targt_course_id?" in problems[0].message
-    assert "appears twice" in problems[1].message
+    assert where(problems) == [(1, "name", "name"), (1, "targt_course_id", "targt_course_id")]
+    assert problems[0].message == "column name appears twice in the header (columns 3 and 4): " \
+                                  "keep one"
+    assert problems[1].message == ("unknown column, close to target_course_id: rename it "
+                                   "target_course_id (as it is, its cells would be ignored)")
+
+
+def test_missing_required_column_that_nothing_resembles_is_named_as_missing(
+    tmp_path: Path,
+) -> None:
+    """Without target_course_id or any header like it, the problem says to add the column."""
+    path = write(tmp_path, "source_course_id,name,department\nA,x,Biology\n")
+    with pytest.raises(ManifestInvalid) as caught:
+        load(path)
+    assert [str(problem) for problem in caught.value.problems] == [
+        "line 1, column target_course_id: required column target_course_id is missing from the "
+        "header: add it"]
+    assert [str(warning) for warning in caught.value.warnings] == [
+        "line 1, column department: unknown column: its cells are ignored (value 'department')"]
+
+
+@pytest.mark.parametrize(("header", "near"), [
+    ("copy_profle", "copy_profile"),
+    ("availible", "available"),
+    ("strat_date", "start_date"),
+    ("nmae", "name"),
+    ("Copy Profil", "copy_profile"),
+])
+def test_header_close_to_a_column_the_file_lacks_is_an_error(
+    tmp_path: Path, header: str, near: str
+) -> None:
+    """A near-miss header would have its cells ignored: refused, naming the column to rename
+    it to, never echoing the header itself as a suggestion."""
+    path = write(tmp_path, f"source_course_id,target_course_id,{header}\nA,B,x\n")
+    (problem,) = problems_of(path)
+    assert where([problem]) == [(1, header, header)]
+    assert problem.message == (f"unknown column, close to {near}: rename it {near} (as it is, "
+                               "its cells would be ignored)")
+    assert "did you mean" not in problem.message
+
+
+def test_header_close_to_a_column_the_file_has_is_only_a_warning(tmp_path: Path) -> None:
+    """'nmae' beside a real 'name' column is not the name column: a warning, and rows load."""
+    path = write(tmp_path, "source_course_id,target_course_id,name,nmae\nA,B,Biology,x\n")
+    manifest = load(path)
+    assert manifest.rows[0].name == "Biology"
+    assert [str(warning) for warning in manifest.warnings] == [
+        "line 1, column nmae: unknown column: its cells are ignored (value 'nmae')"]
 
 
 def test_unknown_column_is_a_warning(tmp_path: Path) -> None:
-    """An unknown column is reported as a warning on line 1 and the rows still load."""
-    path = write(tmp_path, "source_course_id,target_course_id,instructor,nmae\nA,B,Smith,x\n")
+    """A column close to no known one is a warning on line 1 and the rows still load."""
+    path = write(tmp_path, "source_course_id,target_course_id,department,Room\nA,B,BIO,x\n")
     manifest = load(path)
     assert len(manifest.rows) == 1
-    assert where(list(manifest.warnings)) == [(1, "instructor", "instructor"), (1, "nmae", "nmae")]
-    assert "did you mean name?" in manifest.warnings[1].message
+    assert where(list(manifest.warnings)) == [(1, "department", "department"),
+                                              (1, "Room", "Room")]
+    assert [warning.message for warning in manifest.warnings] == [
+        "unknown column: its cells are ignored"] * 2
+
+
+def test_warnings_travel_with_the_problems(tmp_path: Path) -> None:
+    """When the manifest is refused, ManifestInvalid still carries its unknown-column warnings."""
+    path = write(tmp_path, "source_course_id,target_course_id,department,copy_profle\n"
+                 "A,B,BIO,default\n")
+    with pytest.raises(ManifestInvalid) as caught:
+        load(path)
+    assert where(caught.value.problems) == [(1, "copy_profle", "copy_profle")]
+    assert where(list(caught.value.warnings)) == [(1, "department", "department")]
+
+
+@pytest.mark.parametrize("header", [
+    "Source Course ID,Target Course ID,Copy Into Existing,Start Date,End Date",
+    "source-course-id,target-course-id,copy-into-existing,start-date,end-date",
+    " SOURCE_COURSE_ID , Target_Course_Id ,copy_into_existing, start date ,END-DATE",
+    "source  course_id,target -  course id,copy into-existing,start__date,end_date",
+])
+def test_header_words_may_be_joined_by_spaces_hyphens_or_underscores(
+    tmp_path: Path, header: str
+) -> None:
+    """'Source Course ID', 'source-course-id' and 'SOURCE_COURSE_ID' all name source_course_id."""
+    path = write(tmp_path, f"{header}\nA,B,yes,2027-01-11,2027-05-07\n")
+    manifest = load(path)
+    assert manifest.warnings == ()
+    row = manifest.rows[0]
+    assert (row.source_course_id, row.target_course_id, row.copy_into_existing,
+            row.start_date, row.end_date) == (
+        "A", "B", True, datetime(2027, 1, 11, 6, tzinfo=UTC),
+        datetime(2027, 5, 8, 4, 59, 59, tzinfo=UTC))
+
+
+def test_a_header_too_long_to_resemble_a_column_is_shown_shortened(tmp_path: Path) -> None:
+    """A 10,000-character header is a warning whose column label is cut to 80 characters."""
+    long_header = "x" * 10_000
+    path = write(tmp_path, f"source_course_id,target_course_id,{long_header}\nA,B,y\n")
+    (warning,) = load(path).warnings
+    assert (warning.line, warning.column, warning.value) == (1, "x" * 80 + "...", long_header)
 
 
 @pytest.mark.parametrize(("content", "expected"), [
@@ -328,6 +628,9 @@ _ID = st.text(alphabet="ABCxyz019-_.", min_size=1, max_size=12)
 # control characters, which the manifest refuses (they are invisible in Excel).
 _FREE = st.text(st.characters(codec="utf-8", exclude_categories=("Cc", "Cs"),
                               include_characters="\t\n"), max_size=30).map(str.strip)
+# Every spelling of copy_into_existing the contract and the house accept, and what it means.
+_FLAG_WORDS = {"": False, "true": True, "false": False, "TRUE": True, "No": False, "yes": True,
+               "y": True, "Y": True, "n": False, "N": False, "1": True, "0": False}
 _MOMENT = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2040, 1, 1),
                        timezones=st.just(UTC))
 
@@ -343,7 +646,7 @@ def _valid_rows(draw: st.DrawFn) -> list[dict[str, str]]:
         rows.append({
             "source_course_id": "SRC" + draw(_ID).replace("-", ","),
             "target_course_id": target,
-            "copy_into_existing": draw(st.sampled_from(["", "true", "false"])),
+            "copy_into_existing": draw(st.sampled_from(sorted(_FLAG_WORDS))),
             "name": draw(_FREE),
             "description": draw(_FREE),
             "external_id": draw(_FREE),
@@ -377,7 +680,7 @@ def test_valid_rows_written_by_csv_module_round_trip(
     for got, want in zip(manifest.rows, rows, strict=True):
         assert got.source_course_id == want["source_course_id"]
         assert got.target_course_id == want["target_course_id"]
-        assert got.copy_into_existing == (want["copy_into_existing"] == "true")
+        assert got.copy_into_existing == _FLAG_WORDS[want["copy_into_existing"]]
         for column in ("name", "description", "external_id", "term_id", "available",
                        "copy_profile"):
             assert getattr(got, column) == (want[column] or None)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -18,9 +20,16 @@ from harness import BASE_URL, Learn, engine_run, make_learn, row, sections
 
 from rollover.errors import LearnAuthError, LearnUnreachable
 from rollover.learn import LearnClient, Site
-from rollover.ledger import LedgerRow
+from rollover.ledger import ErrorKind, Ledger, LedgerRow, State
 from rollover.manifest import Manifest, ManifestRow
-from rollover.preflight import PreflightReport, Stage, check_learn, group_by_shared_part
+from rollover.plan import PROFILES, RowSpec
+from rollover.preflight import (
+    PreflightReport,
+    Stage,
+    check_learn,
+    group_by_shared_part,
+    stage_of,
+)
 from rollover.runner import preflight
 from rollover.sandbox import LearnSandbox, SeedCourse
 
@@ -324,9 +333,91 @@ def test_unreachable_learn_raises_learn_unreachable(tmp_path: Path) -> None:
 
     site = Site(base_url="http://127.0.0.1:9", key="k", secret="s", identity="test",
                 transport=httpx.MockTransport(refuse))
-    manifest = Manifest(tmp_path / "m.csv", (row(2, "BIO-101-FA26", "X-1"),), ())
+    manifest = Manifest(tmp_path / "m.csv", (row(2, "BIO-101-FA26", "X-1"),), (),
+                        ZoneInfo("UTC"))
     with pytest.raises(LearnUnreachable) as raised:
         asyncio.run(preflight(manifest, site, ledger_path=tmp_path / "m.ledger.sqlite",
                               sleep=no_wait))
     assert raised.value.exit_code == 3
     assert not (tmp_path / "m.ledger.sqlite").exists()
+
+
+# --- preflight and run agree (defect "preflight and run disagree") ---------------------------
+
+LIGHT = {**PROFILES["default"], "announcements": False, "discussions": "ForumsOnly"}
+LIGHTER = {**LIGHT, "gradebook": False}
+TARGET = "BIO-101-001-SP27"
+
+
+def light_spec(copy: dict[str, Any] = LIGHT, **changes: Any) -> RowSpec:
+    """The row as the ledger keeps it, copied with the configured profile `light`."""
+    spec = RowSpec(TARGET, 2, "BIO-101-FA26", False, patch={"name": "Biology"},
+                   profile="light", copy=copy)
+    return replace(spec, **changes)
+
+
+def settled(ledger: Ledger, how: str) -> None:
+    """Walk the ledger's one row to a final state the way a run would."""
+    ledger.record_intent(TARGET)
+    if how == "copy refused":
+        ledger.record_failed(TARGET, ErrorKind.COPY_REFUSED, "Learn refused the copy: Forbidden")
+        return
+    ledger.record_location(TARGET, "/learn/api/public/v1/courses/_1_1/tasks/_9_1")
+    ledger.record_copied(TARGET, "_5_1")
+    if how == "patch refused":
+        ledger.record_failed(TARGET, ErrorKind.PATCH_REFUSED,
+                             "copied as _5_1 but Learn refused the PATCH: Invalid date")
+    else:
+        ledger.record_done(TARGET)
+
+
+def test_failed_row_whose_profile_options_changed_is_to_copy_for_preflight_and_run(
+        tmp_path: Path) -> None:
+    """A refused copy whose configured profile changed: preflight says to copy, sync -> pending."""
+    with Ledger(tmp_path / "l.sqlite") as ledger:
+        ledger.sync_manifest([light_spec()])
+        settled(ledger, "copy refused")
+        known = ledger.row(TARGET)
+        assert stage_of(light_spec(), known) is Stage.HELD  # unchanged: left as it is
+        changed = light_spec(copy=LIGHTER)
+        assert stage_of(changed, known) is Stage.COPY
+        # The live preflight builds the spec from rollover.toml's profiles: it agrees too.
+        report = check(make_learn(), [row(2, "BIO-101-FA26", TARGET, name="Biology",
+                                          copy_profile="light")], [known],
+                       profiles={**PROFILES, "light": LIGHTER})
+        assert report.stages[Stage.COPY] == 1 and report.problems == ()
+        ledger.sync_manifest([changed])
+        moved = ledger.row(TARGET)
+    assert (moved.state, moved.error, moved.error_kind) == (State.PENDING, None, None)
+    assert moved.spec.copy == LIGHTER
+
+
+STAGE_OF_STATE = {
+    State.PENDING: Stage.COPY, State.INTENT: Stage.IN_FLIGHT, State.LOCATED: Stage.IN_FLIGHT,
+    State.COPIED: Stage.PATCH, State.PATCHED: Stage.PATCH, State.DONE: Stage.DONE,
+    State.FAILED: Stage.HELD, State.NEEDS_REVIEW: Stage.HELD,
+}
+EDITS: dict[str, dict[str, Any]] = {
+    "nothing": {},
+    "copy options": {"copy": LIGHTER},
+    "profile": {"profile": "default", "copy": None},
+    "name": {"patch": {"name": "Renamed"}},
+    "line": {"line": 9},
+}
+
+
+@pytest.mark.parametrize("retry_failed", [False, True])
+@pytest.mark.parametrize("edit", sorted(EDITS))
+@pytest.mark.parametrize("how", ["copy refused", "patch refused", "done"])
+def test_preflight_stage_is_where_the_run_starts_the_row(tmp_path: Path, how: str, edit: str,
+                                                         retry_failed: bool) -> None:
+    """For every settled row and manifest edit, stage_of names the state sync (+retry) gives."""
+    with Ledger(tmp_path / "l.sqlite") as ledger:
+        ledger.sync_manifest([light_spec()])
+        settled(ledger, how)
+        edited = light_spec(**EDITS[edit])
+        said = stage_of(edited, ledger.row(TARGET), retry_failed=retry_failed)
+        ledger.sync_manifest([edited])
+        if retry_failed:
+            ledger.retry_failed()
+        assert said is STAGE_OF_STATE[ledger.row(TARGET).state]

@@ -7,17 +7,20 @@ import asyncio
 import io
 import itertools
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+import structlog
 from cli_runs import sandbox_run
 from harness import BASE_URL, make_learn, sections
 from structlog.testing import capture_logs
 
 from rollover.engine import RunOptions
 from rollover.learn import Site
-from rollover.ledger import Ledger, LedgerRow, State
+from rollover.ledger import ErrorKind, Ledger, LedgerRow, State
 from rollover.manifest import Manifest
 from rollover.plan import RowSpec
 from rollover.progress import (
@@ -25,9 +28,9 @@ from rollover.progress import (
     MinuteSummary,
     Progress,
     Snapshot,
-    stage_counts,
     stop_ticking,
 )
+from rollover.report import stage_counts
 from rollover.runner import run
 
 SMALL = """\
@@ -76,10 +79,10 @@ class RecordingView:
 
 def ledger_row(target: str, state: State) -> LedgerRow:
     """A ledger row in `state` (only the fields progress reads matter)."""
-    return LedgerRow(target_course_id=target, line=2, source_course_id="BIO-101-FA26",
-                     copy_into_existing=False, spec={}, state=state, target_pk=None,
-                     task_location=None, course_pk=None, adopted=False, error=None, attempts=0,
-                     intent_at=None, requested_at=None, copied_at=None, completed_at=None)
+    return LedgerRow(spec=RowSpec(target, 2, "BIO-101-FA26", False), state=state,
+                     target_pk=None, task_location=None, course_pk=None, adopted=False,
+                     error=None, error_kind=None, attempts=0, intent_at=None,
+                     requested_at=None, copied_at=None, completed_at=None)
 
 
 def move(progress: Progress, target: str, *states: State) -> None:
@@ -91,6 +94,16 @@ def move(progress: Progress, target: str, *states: State) -> None:
 def ten_pending(progress: Progress, quota: Quota | None = None) -> None:
     """Start `progress` on ten pending rows."""
     progress.start([ledger_row(f"T-{i}", State.PENDING) for i in range(10)], quota=quota)
+
+
+@pytest.fixture
+def default_logs() -> Iterator[None]:
+    """structlog as a fresh process has it: a CLI run in this process (`--quiet` filters info
+    events out) must not hide the events a test captures."""
+    saved = structlog.get_config()
+    structlog.reset_defaults()
+    yield
+    structlog.configure(**saved)
 
 
 def live_line(output: str) -> str:
@@ -116,7 +129,7 @@ def test_live_line_for_given_counts() -> None:
         finished=2, elapsed=60.0, quota_remaining=9000, quota_limit=10000))
     assert out.getvalue() == (
         "\rqueued 7 | copying 1 | patching 1 | done 1 | failed 1 | needs review 0 | "
-        "2.0 rows/min | ETA 4m 30s | quota 9000/10000\x1b[K")
+        "2.0 rows/min | ETA 4 min | quota 9000/10000\x1b[K")
 
 
 def test_counts_and_rate_come_from_transitions() -> None:
@@ -204,7 +217,7 @@ def test_finish_draws_the_final_numbers_and_ends_the_line() -> None:
     progress.finish()
     assert out.getvalue().endswith(
         "\rqueued 0 | copying 0 | patching 0 | done 1 | failed 0 | needs review 0 | "
-        "600.0 rows/min | ETA 0s | quota ?\x1b[K\n")
+        "600.0 rows/min | ETA 0 s | quota ?\x1b[K\n")
     print("after", file=display.log_stream)
     assert out.getvalue().endswith("\x1b[K\nafter\n")
 
@@ -212,6 +225,7 @@ def test_finish_draws_the_final_numbers_and_ends_the_line() -> None:
 # --- the minute summary -------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("default_logs")
 def test_minute_summary_logs_progress_once_a_minute() -> None:
     """Without a terminal, a `progress` event carries the same numbers once a minute, then a
     final one."""
@@ -282,8 +296,8 @@ def test_counts_follow_a_real_ledger_without_reading_it(tmp_path: Path) -> None:
         ledger.record_copied("T-0", "_9_1")
         ledger.record_done("T-0")
         ledger.record_intent("T-1")
-        ledger.record_needs_review("T-1", "lost")
-        assert progress.snapshot().stages == stage_counts(r.state for r in ledger.rows())
+        ledger.record_needs_review("T-1", ErrorKind.UNCERTAIN, "lost")
+        assert progress.snapshot().stages == stage_counts(ledger.rows())
     assert progress.snapshot().finished == 2
 
 
@@ -298,7 +312,8 @@ def test_run_feeds_progress_and_keeps_the_quota_in_the_ledger(tmp_path: Path) ->
                 secret=learn.sandbox.config.secret, identity="test", transport=learn.transport)
     view = RecordingView(every=5.0)
     report = asyncio.run(run(
-        Manifest(path=tmp_path / "m.csv", rows=tuple(rows), warnings=()), site,
+        Manifest(path=tmp_path / "m.csv", rows=tuple(rows), warnings=(), zone=ZoneInfo("UTC")),
+        site,
         ledger_path=tmp_path / "l.sqlite", results_path=tmp_path / "r.csv",
         options=RunOptions(poll_min=1.0, poll_max=10.0), sleep=learn.clock.sleep,
         clock=learn.clock.datetime,

@@ -56,10 +56,10 @@ def test_the_walkthrough_runs_against_the_sandbox(tmp_path: Path) -> None:
         (["validate", str(manifest)], 0),
         (["validate", str(manifest), "--check-learn", "--sandbox"], 0),
         (["run", str(manifest), "--sandbox", "--preflight", "--quota-reserve", "2000", *fast], 0),
-        (["status", str(manifest)], 0),
-        (["status", str(manifest), "--row", "2"], 0),
-        (["status", str(manifest), "--json"], 0),
-        (["report", str(manifest)], 0),
+        (["status", str(manifest), "--sandbox"], 0),
+        (["status", str(manifest), "--sandbox", "--row", "2"], 0),
+        (["status", str(manifest), "--sandbox", "--json"], 0),
+        (["report", str(manifest), "--sandbox"], 0),
         (["run", str(manifest), "--sandbox", *fast], 0),
     ]
     for args, code in steps:
@@ -67,3 +67,6 @@ def test_the_walkthrough_runs_against_the_sandbox(tmp_path: Path) -> None:
                                                     "LEARN_BASE_URL": None})
         assert result.exit_code == code, (args, result.output)
     assert "3 rows: 3 done" in result.stdout
+    # The rehearsal kept to its own files: a real run with default paths starts afresh.
+    assert (tmp_path / "spring2027.sandbox.ledger.sqlite").exists()
+    assert not (tmp_path / "spring2027.ledger.sqlite").exists()

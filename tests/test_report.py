@@ -11,9 +11,9 @@ import pytest
 
 from rollover.engine import Window
 from rollover.errors import UsageError
-from rollover.ledger import Ledger
+from rollover.ledger import ErrorKind, Ledger
 from rollover.plan import RowSpec
-from rollover.report import COLUMNS, write_results
+from rollover.report import COLUMNS, EXTRA_COLUMNS, write_results
 
 
 def test_results_columns_order_and_formula_neutralised(tmp_path: Path) -> None:
@@ -21,7 +21,7 @@ def test_results_columns_order_and_formula_neutralised(tmp_path: Path) -> None:
     with Ledger(tmp_path / "l.sqlite") as ledger:
         ledger.sync_manifest([RowSpec("A-SP27", 2, "=HYPERLINK(\"x\")", False)])
         ledger.record_intent("A-SP27")
-        ledger.record_failed("A-SP27", "-bad")
+        ledger.record_failed("A-SP27", ErrorKind.COPY_REFUSED, "-bad")
         write_results(ledger.rows(), tmp_path / "r.csv")
     with open(tmp_path / "r.csv", newline="", encoding="utf-8") as handle:
         records = list(csv.reader(handle))
@@ -32,6 +32,34 @@ def test_results_columns_order_and_formula_neutralised(tmp_path: Path) -> None:
     assert record["status"] == "failed" and record["attempts"] == "1"
     assert record["requested_at"].endswith("Z")
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".r.csv")] == []
+
+
+def test_results_extra_columns_follow_the_contract_and_end_with_stage(tmp_path: Path) -> None:
+    """After the ten: name and term_id as the manifest gave them, course_url, enrolled and
+    verification (blank while unknown), then the tool's own `stage`."""
+    assert EXTRA_COLUMNS == ("name", "term_id", "course_url", "enrolled", "verification",
+                             "stage")
+    with Ledger(tmp_path / "l.sqlite") as ledger:
+        ledger.sync_manifest([
+            RowSpec("A-SP27", 2, "A-FA26", False,
+                    {"name": "Biology 101", "termId": "externalId:SP27"}),
+            RowSpec("B-SP27", 3, "B-FA26", False, {"name": "=1+1", "termId": "_12_1"}),
+            RowSpec("C-SP27", 4, "C-FA26", True),
+        ])
+        ledger.record_intent("A-SP27")
+        write_results(ledger.rows(), tmp_path / "r.csv")
+    with open(tmp_path / "r.csv", newline="", encoding="utf-8") as handle:
+        records = list(csv.reader(handle))
+    assert tuple(records[0]) == COLUMNS + EXTRA_COLUMNS
+    extras = [dict(zip(records[0], record, strict=True)) for record in records[1:]]
+    assert [{name: r[name] for name in EXTRA_COLUMNS} for r in extras] == [
+        {"name": "Biology 101", "term_id": "SP27", "course_url": "", "enrolled": "",
+         "verification": "", "stage": "intent"},
+        {"name": "'=1+1", "term_id": "_12_1", "course_url": "", "enrolled": "",
+         "verification": "", "stage": "pending"},
+        {"name": "", "term_id": "", "course_url": "", "enrolled": "", "verification": "",
+         "stage": "pending"},
+    ]
 
 
 @pytest.mark.parametrize(("window", "hour", "inside"), [

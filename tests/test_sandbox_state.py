@@ -306,7 +306,7 @@ def test_sigkilled_sandbox_rehearsal_resumes_and_copies_each_target_once(tmp_pat
     config.write_text("copy_seconds = 0.3\nslots = 1\n", encoding="utf-8")
     command = [sys.executable, "-m", "rollover", "run", str(manifest), "--sandbox",
                "--sandbox-config", str(config), "--poll-min", "0.05", "--poll-max", "0.2"]
-    ledger = tmp_path / "spring.ledger.sqlite"
+    ledger = tmp_path / "spring.sandbox.ledger.sqlite"
     with (tmp_path / "killed.out").open("w") as out:
         run = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
         try:

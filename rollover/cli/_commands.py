@@ -215,6 +215,10 @@ def run(manifest: Path, base_url: str | None, sandbox: bool, sandbox_config: Pat
         report = go(_real_site(base_url, ca_bundle))
     for line in status_text.run_summary_lines(report):
         click.echo(line)
+    if report.exit_code == 2:  # credentials or host refused before anything changed Learn
+        click.echo(f"Error: {report.stopped}", err=True)
+        if report.hint:
+            click.echo(f"Hint: {report.hint}", err=True)
     structlog.get_logger("rollover").info("run.end", exit_code=report.exit_code,
                                           reason=report.stopped or "no work left")
     sys.exit(report.exit_code)
@@ -226,7 +230,7 @@ def _from_config(name: str) -> bool:
     return bool(ctx.meta.get("rollover.from_config", frozenset()) & {name})
 
 
-def _real_site(base_url: str | None, ca_bundle: str | None) -> runner.Site:
+def _real_site(base_url: str | None, ca_bundle: str | None) -> Site:
     if not base_url:
         raise UsageError("no Learn site given",
                          hint="pass --base-url https://learn.example.edu (or set "

@@ -34,7 +34,7 @@ class _Tee:
         self.main.flush()
         # Opened per line, in append mode: nothing is held open past the event, and lines
         # from an earlier run or a concurrent `status` are never overwritten.
-        with open(self.log_file, "a", encoding="utf-8") as extra:
+        with self.log_file.open("a", encoding="utf-8") as extra:
             extra.write(message + "\n")
 
     log = debug = info = warning = warn = error = critical = exception = fatal = msg

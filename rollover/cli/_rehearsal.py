@@ -1,8 +1,8 @@
 """`--sandbox`: a rehearsal against the embedded Learn simulator, served on loopback in-process.
 
-The only module of the tool that imports `rollover.sandbox` (besides the `sandbox` command). The simulated site is seeded from
-the manifest (its sources, terms and shells) and kept beside the ledger, as a snapshot plus a
-journal of every call since, so an interrupted rehearsal, even one killed with SIGKILL, resumes
+The only module of the tool that imports `rollover.sandbox` (besides the `sandbox` command).
+The simulated site is seeded from the manifest (its sources, terms and shells) and kept beside
+the ledger, as a snapshot plus a journal of every call since, so an interrupted rehearsal, even one killed with SIGKILL, resumes
 against the same simulated Learn.
 """
 

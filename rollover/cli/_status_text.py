@@ -65,7 +65,8 @@ def status_json(status: LedgerStatus) -> dict[str, Any]:
         "counts": {s: status.counts.get(s, 0) for s in STATUSES},
         "stages": dict(status.stages),
         "needs_person": [{"line": r.line, "target_course_id": r.target_course_id,
-                          "status": r.state.value, "error": r.error, "hint": next_step(r)}
+                          "status": r.state.value, "error": r.error,
+                          "error_kind": _kind(r), "hint": next_step(r)}
                          for r in status.needs_person],
         "quota": None if quota is None else {
             "remaining": quota.remaining, "limit": quota.limit,
@@ -159,13 +160,17 @@ def trail_json(trail: RowTrail) -> dict[str, Any]:
         "copy_into_existing": row.copy_into_existing, "status": row.state.status,
         "stage": row.state.value, "course_pk": row.course_pk,
         "task_location": row.task_location, "error": row.error,
-        "error_kind": row.error_kind.value if row.error_kind else None,
+        "error_kind": _kind(row),
         "attempts": row.attempts, "in_manifest": trail.in_manifest, "hint": next_step(row),
         "events": [{"at": e.at, "from": e.from_state, "to": e.to_state, "detail": e.detail}
                    for e in trail.events],
         "answers": [{"at": a.at, "stage": a.state, "status": a.status, "endpoint": a.endpoint}
                     for a in trail.answers],
     }
+
+
+def _kind(row: LedgerRow) -> str | None:
+    return row.error_kind.value if row.error_kind else None
 
 
 def _rows(count: int) -> str:

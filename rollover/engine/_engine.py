@@ -276,7 +276,8 @@ class Rollover:
         # Only a copy posted by this run tells when first polls should be made; one resumed
         # from an earlier run is simply polled as soon as allowed.
         learning = target in self._posted_here
-        gap = max(self.options.poll_min, self.pace.first_poll - seconds_between(posted, self._clock()))
+        gap = max(self.options.poll_min,
+                  self.pace.first_poll - seconds_between(posted, self._clock()))
         sighting: Sighting | None = None
         was_queued, first = False, True
         while True:
@@ -325,7 +326,7 @@ class Rollover:
             # Adopted without seeing the task finish: give the copy time to end before
             # patching, since a running copy overwrites what a PATCH writes.
             settle = row.intent_at + timedelta(seconds=self.options.adopt_settle) - self._clock()
-            if settle.totalseconds_between() > 0 and not await self._pause(settle.totalseconds_between()):
+            if settle.total_seconds() > 0 and not await self._pause(settle.total_seconds()):
                 return False
         body = dict(row.spec.patch)
         if body:

@@ -48,16 +48,18 @@ class Reconciliation:
         intent_at = row.intent_at or self._clock()
         if created is None:
             self.ledger.record_needs_review(
-                target, ErrorKind.CREATED_UNKNOWN, f"course {target} exists but Learn did not say when it was created; "
-                        "check whether it is this rollover's copy")
+                target, ErrorKind.CREATED_UNKNOWN,
+                f"course {target} exists but Learn did not say when it was created; "
+                "check whether it is this rollover's copy")
         elif created >= intent_at - CLOCK_TOLERANCE:
             self.ledger.record_copied(target, str(course["id"]), adopted=True,
                                       detail="adopted: created after this row's copy request")
         else:
             self.ledger.record_failed(
-                target, ErrorKind.TARGET_TAKEN, f"courseId {target} already belongs to a course created "
-                        f"{created.isoformat()}, before this rollover asked for it: "
-                        "choose another target_course_id")
+                target, ErrorKind.TARGET_TAKEN,
+                f"courseId {target} already belongs to a course created "
+                f"{created.isoformat()}, before this rollover asked for it: "
+                "choose another target_course_id")
 
     async def task_lost(self, row: LedgerRow, reason: str) -> None:
         """The task can no longer tell us how the copy ended: find the course, never re-POST."""
@@ -70,8 +72,9 @@ class Reconciliation:
             course = await self.client.get_course(id_form(target), "id")
         except LearnNotFound:
             self.ledger.record_needs_review(
-                target, ErrorKind.COURSE_MISSING, f"Learn accepted the copy ({row.task_location}) but {reason} and no "
-                        f"course {target} exists; check the copy in Learn before re-running")
+                target, ErrorKind.COURSE_MISSING,
+                f"Learn accepted the copy ({row.task_location}) but {reason} and no "
+                f"course {target} exists; check the copy in Learn before re-running")
             return
         self.ledger.record_copied(target, str(course["id"]), adopted=True,
                                   detail=f"task lost ({reason})", warning=_warning(reason))

@@ -65,7 +65,8 @@ def learn_error(response: httpx.Response, endpoint: str) -> LearnError:
 
 
 def json_object(response: httpx.Response, endpoint: str, *, required: bool) -> dict[str, Any]:
-    """An answer's JSON object; {} for an empty or non-JSON answer that was not `required`."""
+    """An answer's JSON object; {} for an empty, non-JSON or non-object answer that was not
+    `required`."""
     if not response.content:
         if required:
             raise LearnProtocolError(response.status_code, "empty answer", endpoint=endpoint)
@@ -78,6 +79,8 @@ def json_object(response: httpx.Response, endpoint: str, *, required: bool) -> d
                                      endpoint=endpoint) from None
         return {}
     if not isinstance(body, dict):
-        raise LearnProtocolError(response.status_code, "answer is not a JSON object",
-                                 endpoint=endpoint)
+        if required:
+            raise LearnProtocolError(response.status_code, "answer is not a JSON object",
+                                     endpoint=endpoint)
+        return {}  # e.g. a PATCH answered 200 with a list: applied; its body was not needed
     return body

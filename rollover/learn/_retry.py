@@ -16,7 +16,7 @@ from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt, wait_ran
 
 from rollover.errors import LearnError, LearnRateLimited
 
-from ._statuses import is_transient
+from ._statuses import is_transient as status_is_transient
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -33,10 +33,10 @@ class RetryPolicy:
     budget: int = 500
 
 
-def is_transient(exc: BaseException) -> bool:
+def failure_is_transient(exc: BaseException) -> bool:
     """Whether a failure may pass if the same call is sent again."""
     if isinstance(exc, LearnError):
-        return is_transient(exc.status)
+        return status_is_transient(exc.status)
     return isinstance(exc, httpx.TransportError)
 
 
@@ -54,7 +54,7 @@ class RetryBudget:
 
         def should_retry(state: RetryCallState) -> bool:
             exc = state.outcome.exception() if state.outcome else None
-            return exc is not None and is_transient(exc) and self.left > 0
+            return exc is not None and failure_is_transient(exc) and self.left > 0
 
         def wait(state: RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None

@@ -7,6 +7,7 @@ PATCH; 501 was not retried yet counted as "Learn is sick").
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from enum import StrEnum
 
 from rollover.errors import LearnError, LearnProtocolError
@@ -43,6 +44,12 @@ class Meaning(StrEnum):
 # found), and request shapes a server rejects before any work.
 _COPY_REFUSED = frozenset({400, 403, 404, 405, 413, 415, 422})
 
+# The answers each call succeeds with. The copy POST succeeds only with 202 and its Location: a
+# 200 (or 201, 204) from a proxy says nothing of whether Learn made the copy. A task answers 200
+# while the copy runs and 303 to the course once it is done.
+_SUCCESS = range(200, 300)
+_OK: dict[Call, Collection[int]] = {Call.COPY: (202,), Call.POLL: (200, 303)}
+
 
 def is_transient(status: int) -> bool:
     """Whether an answer with this status may pass if the same call is sent again."""
@@ -51,7 +58,7 @@ def is_transient(status: int) -> bool:
 
 def meaning(call: Call, status: int) -> Meaning:
     """What an answer with `status` to a call of kind `call` means for the run."""
-    if 200 <= status < 300 or (call is Call.POLL and status == 303):
+    if status in _OK.get(call, _SUCCESS):
         return Meaning.OK
     if status == 401:
         return Meaning.FATAL  # the client has already renewed the token once

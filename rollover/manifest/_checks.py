@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from rollover.errors import ManifestInvalid, Problem, closest
+from rollover.errors import ManifestInvalid, Problem, closest, did_you_mean
 from rollover.times import LocalTimeError, day_end, day_start, local_moment
 
 from ._table import Table, read_table
@@ -26,6 +26,8 @@ COLUMNS = (
 )
 REQUIRED_COLUMNS = ("source_course_id", "target_course_id")
 _COLUMN_ORDER = {column: position for position, column in enumerate(COLUMNS)}
+_LONGEST_HEADER = 2 * max(len(column) for column in COLUMNS)
+_HEADER_SHOWN = 80
 
 MAX_TARGET_ID = 100
 MAX_NAME = 333
@@ -36,10 +38,9 @@ _FALSE = frozenset({"false", "no", "n", "0"})
 _AVAILABLE = {word.lower(): word for word in ("Yes", "No", "Disabled", "Term")}
 _TARGET_ID = re.compile(r"[A-Za-z0-9._-]+")
 _WHITESPACE = re.compile(r"\s")
-_WORD_GAP = re.compile(r"[\s-]+")
+_WORD_GAP = re.compile(r"[\s_-]+")
 # Control characters other than tab and line breaks: never meant, and a terminal acts on them.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}|\d{8}")
 _DAY_PART = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:$|[T ])")
 _DATE_HINT = "write a date like 2027-01-11 or a date-time like 2027-01-11T08:00-06:00"
 
@@ -162,7 +163,7 @@ def _check_header(table: Table, problems: list[Problem], notes: list[Problem]) -
     index: dict[str, int] = {}
     unknown: list[tuple[str, str, str]] = []  # (key, as shown, raw)
     for position, raw in enumerate(table.header):
-        shown = raw.strip().strip("\ufeff").strip()
+        shown = _shortened(raw.strip().strip("\ufeff").strip())
         name = _header_name(raw)
         if not name:
             if any(table.columns[position]):
@@ -175,14 +176,18 @@ def _check_header(table: Table, problems: list[Problem], notes: list[Problem]) -
             index[name] = position
         else:
             unknown.append((name, shown, raw))
+    missing = [column for column in COLUMNS if column not in index]
+    resembled: set[str] = set()
     for name, shown, raw in unknown:
-        near = closest(name, [column for column in COLUMNS if column not in index])
+        # A header over twice as long as every column name resembles none of them (and difflib
+        # would spend a second on a 10 MB one).
+        near = closest(name, missing) if len(name) <= _LONGEST_HEADER else None
         if near is not None:
+            resembled.add(near)
             problems.append(Problem(line, shown, raw, f"unknown column, close to {near}: rename "
                                     f"it {near} (as it is, its cells would be ignored)"))
         else:
             notes.append(Problem(line, shown, raw, "unknown column: its cells are ignored"))
-    resembled = {closest(name, COLUMNS) for name, _, _ in unknown}
     for column in REQUIRED_COLUMNS:
         if column not in index and column not in resembled:
             problems.append(Problem(line, column, None, f"required column {column} is missing "
@@ -237,9 +242,14 @@ def _check_repeated_header(table: Table, problems: list[Problem]) -> None:
                                     "pasted together?): remove it"))
 
 
+def _shortened(header: str) -> str:
+    """A header cell short enough to name a column in a message (the value shows it whole)."""
+    return header if len(header) <= _HEADER_SHOWN else header[:_HEADER_SHOWN] + "..."
+
+
 def _header_name(cell: str) -> str:
-    """A header cell as a column key: case, surrounding spaces, and spaces or hyphens between
-    words ignored (`Source Course ID` is source_course_id)."""
+    """A header cell as a column key: case, surrounding spaces, and spaces, hyphens or
+    underscores between words ignored (`Source Course ID` is source_course_id)."""
     return _WORD_GAP.sub("_", cell.lstrip("\ufeff").strip().lower())
 
 
@@ -322,13 +332,14 @@ def _parse_target(value: str) -> str:
 
 
 def _parse_flag(value: str) -> bool:
-    """true/false (also yes/no, 1/0), in any case."""
+    """true/false (also yes/no, y/n, 1/0), in any case."""
     word = value.lower()
     if word in _TRUE:
         return True
     if word in _FALSE:
         return False
-    raise _Invalid("copy_into_existing must be true or false (also yes/no, y/n or 1/0; leave it blank for false)")
+    raise _Invalid("copy_into_existing must be true or false (also yes/no, y/n or 1/0; leave it "
+                   "blank for false)")
 
 
 def _parse_available(value: str) -> str:
@@ -371,11 +382,11 @@ def _moment_parser(timezone: ZoneInfo, *, end_of_day: bool) -> Callable[[str], d
             raise _Invalid(_bad_date(value)) from None
         try:
             if moment.tzinfo is None:
-                if _DATE_ONLY.fullmatch(value.strip()):
-                    day = moment.date()
-                    moment = day_end(day, timezone) if end_of_day else day_start(day, timezone)
-                else:
+                day = _date_alone(value)
+                if day is None:
                     moment = local_moment(moment, timezone)
+                else:
+                    moment = day_end(day, timezone) if end_of_day else day_start(day, timezone)
             return moment.astimezone(UTC)
         except LocalTimeError as exc:
             raise _Invalid(str(exc)) from None
@@ -383,6 +394,14 @@ def _moment_parser(timezone: ZoneInfo, *, end_of_day: bool) -> Callable[[str], d
             raise _Invalid(f"this date is out of range: {_DATE_HINT}") from None
 
     return parse
+
+
+def _date_alone(value: str) -> date | None:
+    """The day `value` names when it is a date without a time (2027-01-11, 20270111, 2027-W02-1)."""
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
 
 
 def _bad_date(value: str) -> str:
@@ -408,7 +427,8 @@ def _profile_parser(profiles: Collection[str]) -> Callable[[str], str]:
         try:
             return by_lower[value.lower()]
         except KeyError:
-            raise _Invalid(f"unknown copy profile; the known profiles are: {known} (more can be "
-                           "defined under [profiles.NAME] in rollover.toml)") from None
+            raise _Invalid(f"unknown copy profile{did_you_mean(value, profiles)}; the known "
+                           f"profiles are: {known} (more can be defined under [profiles.NAME] "
+                           "in rollover.toml)") from None
 
     return parse

@@ -12,6 +12,7 @@ from rollover.manifest import Manifest, ManifestRow
 
 from ._profiles import DEFAULT_PROFILE, EXACT_PROFILE, PROFILES, CopyOptions, copy_options
 
+
 @dataclass(frozen=True)
 class RowSpec:
     """What the manifest asks for one target course: the copy, and the PATCH after it.

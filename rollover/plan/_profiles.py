@@ -37,9 +37,9 @@ OPTIONS = tuple(sorted((*CONTENT_AREAS, "discussions", "settings")))
 
 def _everything() -> CopyOptions:
     """All content areas and settings, discussions with starter posts (Anthology's example)."""
-    copy: CopyOptions = {area: True for area in CONTENT_AREAS}
+    copy: CopyOptions = dict.fromkeys(CONTENT_AREAS, True)
     copy["discussions"] = "ForumsAndStarterPosts"
-    copy["settings"] = {setting: True for setting in SETTINGS}
+    copy["settings"] = dict.fromkeys(SETTINGS, True)
     return copy
 
 

@@ -19,7 +19,7 @@ def write_json_atomically(path: Path, data: Any) -> None:
             json.dump(data, out)
             out.flush()
             os.fsync(out.fileno())
-        os.replace(temp, path)
+        Path(temp).replace(path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise

@@ -1,0 +1,37 @@
+"""The shape of the house: packages are used through their public face only."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _imports(path: Path) -> list[str]:
+    """Absolute modules a file imports (relative imports stay inside their package)."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.append(node.module)
+            found += [f"{node.module}.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+    return found
+
+
+def test_no_module_outside_a_package_imports_its_private_modules() -> None:
+    """`rollover.ledger._file` and the like are reached only from inside their own package."""
+    offences = []
+    for path in [*ROOT.glob("rollover/**/*.py"), *ROOT.glob("tests/*.py")]:
+        inside = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+        for module in _imports(path):
+            parts = module.split(".")
+            private = next((i for i, part in enumerate(parts) if part.startswith("_")
+                            and not part.startswith("__")
+                            and ROOT.joinpath(*parts[:i], f"{part}.py").exists()), None)
+            if parts[0] == "rollover" and private is not None:
+                package = ".".join(parts[:private])
+                if inside != package:
+                    offences.append(f"{path.relative_to(ROOT)} imports {module}")
+    assert offences == []

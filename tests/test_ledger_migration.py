@@ -1,0 +1,233 @@
+"""A ledger written by the previous rollover (schema 1) is migrated on opening, and resumes.
+
+tests/ledgers/schema1.ledger.sqlite was written by the previous version over the 25 rows of
+sample_manifests/fall2026.csv: 1 done, 2 failed (a refused copy, a refused PATCH), 1 needs_review
+(a copy into an existing course whose answer was lost), 21 pending; its HTTP answers are kept as
+self-transitions ("HTTP 202 POST /v2/courses/{id}/copy"), it is bound to the rehearsal site
+'sandbox:fall2026.sandbox.json' and it remembers the quota 9000 of 10000. Every test works on a
+copy in tmp_path: the file in the repository is never opened for writing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from harness import make_learn
+
+from rollover.engine import Rollover, RunOptions, RunOutcome
+from rollover.errors import LedgerError
+from rollover.ledger import SCHEMA_VERSION, Answer, ErrorKind, Ledger, LedgerRow, State
+from rollover.ledger import _file as ledger_file
+from rollover.manifest import load_manifest
+from rollover.plan import PROFILES
+from rollover.sandbox import SeedCourse
+
+TESTS = Path(__file__).resolve().parent
+SCHEMA_1 = TESTS / "ledgers" / "schema1.ledger.sqlite"
+SAMPLE = TESTS.parent / "sample_manifests" / "fall2026.csv"
+
+DONE = "BIO-101-001-SP27"
+COPY_REFUSED = "BIO-101-002-SP27"
+PATCH_REFUSED = "BIO-101-003-SP27"
+MAYBE_APPLIED = "HIST-210-001-SP27"
+SETTLED = {DONE: State.DONE, COPY_REFUSED: State.FAILED, PATCH_REFUSED: State.FAILED,
+           MAYBE_APPLIED: State.NEEDS_REVIEW}
+# The HTTP answers schema 1 kept as self-transitions, row by row: (state, endpoint, status).
+ANSWERS_OF_SCHEMA_1 = {
+    DONE: [("intent", "POST /v2/courses/{id}/copy", 202),
+           ("located", "GET /v1/courses/{id}/tasks/{id}", 303),
+           ("copied", "PATCH /v3/courses/{id}", 200)],
+    COPY_REFUSED: [("intent", "POST /v2/courses/{id}/copy", 404)],
+    PATCH_REFUSED: [("copied", "PATCH /v3/courses/{id}", 400)],
+}
+
+
+@pytest.fixture
+def old_ledger(tmp_path: Path) -> Path:
+    """A copy of the schema-1 ledger, as the previous version left it."""
+    path = tmp_path / "fall2026.ledger.sqlite"
+    shutil.copy(SCHEMA_1, path)
+    return path
+
+
+def raw(path: Path, sql: str) -> list[tuple]:
+    """Rows of `sql` read straight from the file, bypassing the Ledger."""
+    with sqlite3.connect(path) as db:
+        return db.execute(sql).fetchall()
+
+
+def schema_version(path: Path) -> str:
+    return raw(path, "SELECT value FROM meta WHERE key = 'schema_version'")[0][0]
+
+
+def count_migrations(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Wrap every migration step so a test can see which ran; returns the list they append to."""
+    ran: list[int] = []
+
+    def counting(step: int, migrate: Callable[[sqlite3.Connection], None],
+                 ) -> Callable[[sqlite3.Connection], None]:
+        def wrapped(db: sqlite3.Connection) -> None:
+            ran.append(step)
+            migrate(db)
+        return wrapped
+
+    for step, migrate in list(ledger_file._MIGRATIONS.items()):
+        monkeypatch.setitem(ledger_file._MIGRATIONS, step, counting(step, migrate))
+    return ran
+
+
+def test_the_fixture_is_a_schema_1_ledger(old_ledger: Path) -> None:
+    """The stored file really is schema 1: no error_kind, no answers table, answers in events."""
+    assert schema_version(old_ledger) == "1"
+    columns = {row[1] for row in raw(old_ledger, "PRAGMA table_info(rows)")}
+    assert "error_kind" not in columns
+    assert raw(old_ledger, "SELECT name FROM sqlite_master WHERE name = 'answers'") == []
+    assert raw(old_ledger, "SELECT count(*) FROM events WHERE from_state = to_state"
+                           " AND detail LIKE 'HTTP %'") == [(5,)]
+
+
+def test_opening_migrates_to_schema_2_in_one_step(old_ledger: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opening a schema-1 ledger runs the one migration 1 -> 2, once; reopening runs none."""
+    ran = count_migrations(monkeypatch)
+    with Ledger(old_ledger) as ledger:
+        assert len(ledger.rows()) == 25
+    assert ran == [2] and SCHEMA_VERSION == 2
+    assert schema_version(old_ledger) == "2"
+    with Ledger(old_ledger):
+        pass
+    assert ran == [2]
+
+
+def test_a_migration_that_fails_leaves_the_schema_1_file_as_it_was(
+        old_ledger: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The migration is one transaction: failing half way leaves schema 1, answers in events."""
+    migrate = ledger_file._MIGRATIONS[2]
+
+    def fails_half_way(db: sqlite3.Connection) -> None:
+        migrate(db)  # every statement of the migration has run inside the transaction...
+        raise sqlite3.OperationalError("disk I/O error")  # ...and then the disk fails
+
+    monkeypatch.setitem(ledger_file._MIGRATIONS, 2, fails_half_way)
+    with pytest.raises(LedgerError):
+        Ledger(old_ledger)
+    assert schema_version(old_ledger) == "1"
+    assert "error_kind" not in {row[1] for row in raw(old_ledger, "PRAGMA table_info(rows)")}
+    assert raw(old_ledger, "SELECT name FROM sqlite_master WHERE name = 'answers'") == []
+    assert raw(old_ledger, "SELECT count(*) FROM events") == [(44,)]
+    monkeypatch.setitem(ledger_file._MIGRATIONS, 2, migrate)
+    with Ledger(old_ledger) as ledger:  # the next opening migrates it after all
+        assert ledger.row(COPY_REFUSED).error_kind is ErrorKind.COPY_REFUSED
+
+
+def test_rows_keep_their_state_and_errors_get_their_kind(old_ledger: Path) -> None:
+    """Every row keeps its state and error; failed and needs_review rows get their ErrorKind."""
+    with Ledger(old_ledger) as ledger:
+        rows = {row.target_course_id: row for row in ledger.rows()}
+    assert len(rows) == 25
+    assert {t: r.state for t, r in rows.items() if r.state is not State.PENDING} == SETTLED
+    kinds = {t: r.error_kind for t, r in rows.items() if r.error_kind is not None}
+    assert kinds == {COPY_REFUSED: ErrorKind.COPY_REFUSED,
+                     PATCH_REFUSED: ErrorKind.PATCH_REFUSED,
+                     MAYBE_APPLIED: ErrorKind.COPY_MAYBE_APPLIED}
+    assert rows[COPY_REFUSED].error == "Learn refused the copy: Course not found"
+    assert rows[PATCH_REFUSED].error == \
+        "copied as _102_1 but Learn refused the PATCH: Invalid date"
+    assert "may or may not have been applied" in (rows[MAYBE_APPLIED].error or "")
+    done = rows[DONE]
+    assert (done.course_pk, done.error, done.error_kind, done.attempts) == ("_101_1", None, None, 1)
+    assert rows[MAYBE_APPLIED].target_pk == "_55_1"
+
+
+def test_http_answers_move_out_of_history(old_ledger: Path) -> None:
+    """The "HTTP 202 POST ..." self-transitions become Answers; history keeps real transitions."""
+    with Ledger(old_ledger) as ledger:
+        for target in (DONE, COPY_REFUSED, PATCH_REFUSED, MAYBE_APPLIED):
+            answers = ledger.answers(target)
+            assert all(isinstance(answer, Answer) for answer in answers)
+            assert [(a.state, a.endpoint, a.status) for a in answers] == \
+                ANSWERS_OF_SCHEMA_1.get(target, [])
+            assert not any((step.detail or "").startswith("HTTP ")
+                           for step in ledger.history(target))
+        assert [step.to_state for step in ledger.history(DONE)] == [
+            "pending", "intent", "located", "copied", "patched", "done"]
+        assert ledger.answers(DONE)[0].at == "2026-11-20T22:00:04.000+00:00"
+        # A self-transition that is not an HTTP answer stays in history.
+        assert [(s.from_state, s.to_state, s.detail) for s in ledger.history(MAYBE_APPLIED)][1] \
+            == ("pending", "pending", "target resolved")
+    assert raw(old_ledger, "SELECT count(*) FROM events") == [(44 - 5,)]
+
+
+def test_site_binding_and_quota_survive(old_ledger: Path) -> None:
+    """The site the ledger was bound to, and the quota last seen, are still known."""
+    with Ledger(old_ledger) as ledger:
+        assert ledger.bound_site() == "sandbox:fall2026.sandbox.json"
+        quota = ledger.last_quota()
+    assert quota is not None and (quota.remaining, quota.limit) == (9000, 10000)
+
+
+def test_a_run_resumes_on_the_migrated_ledger(old_ledger: Path) -> None:
+    """The 21 pending rows are copied once each and end done; the settled rows are untouched."""
+    manifest = load_manifest(SAMPLE, timezone=ZoneInfo("America/Chicago"), profiles=PROFILES)
+    sources = dict.fromkeys(row.source_course_id for row in manifest.rows)
+    shells = [row.target_course_id for row in manifest.rows if row.copy_into_existing]
+    learn = make_learn(copy_seconds=30.0, copy_sigma=0.5, slots=4, courses=[
+        *(SeedCourse(source, f"{source} (last term)") for source in sources),
+        *(SeedCourse(shell, f"{shell} (SIS shell)", term_id="SP27") for shell in shells)])
+
+    async def resume() -> tuple[RunOutcome, dict[str, LedgerRow], dict[str, LedgerRow]]:
+        with Ledger(old_ledger, clock=learn.clock.datetime) as ledger:
+            before = {row.target_course_id: row for row in ledger.rows()}
+            # The manifest as the previous version stored it: resuming it changes no row.
+            ledger.sync_manifest([row.spec for row in before.values()])
+            assert {r.target_course_id: r.state for r in ledger.rows()} == \
+                {t: r.state for t, r in before.items()}
+            async with learn.client() as client:
+                outcome = await Rollover(
+                    ledger, client, RunOptions(poll_min=1, poll_max=30, adopt_settle=60),
+                    clock=learn.clock.datetime, sleep=learn.clock.sleep).run()
+            return outcome, before, {row.target_course_id: row for row in ledger.rows()}
+
+    with Ledger(old_ledger) as ledger:
+        settled_history = {target: ledger.history(target) for target in SETTLED}
+        settled_answers = {target: ledger.answers(target) for target in SETTLED}
+    outcome, before, after = asyncio.run(resume())
+
+    pending = {t for t, row in before.items() if row.state is State.PENDING}
+    assert len(pending) == 21 and outcome.stopped is None and outcome.fatal is None
+    assert {t: after[t].state for t in pending} == dict.fromkeys(pending, State.DONE)
+    assert learn.sandbox.record.copies_per_target() == dict.fromkeys(pending, 1)
+    assert all(after[t].attempts == 1 and after[t].course_pk for t in pending)
+    assert all(patch.copy_complete for patch in learn.sandbox.record.patches)
+    # The done, failed and needs_review rows: same row, same history, same answers, no call.
+    with Ledger(old_ledger) as ledger:
+        for target in SETTLED:
+            assert after[target] == before[target]
+            assert ledger.history(target) == settled_history[target]
+            assert ledger.answers(target) == settled_answers[target]
+        # The resumed rows' answers went to the answers table, under the new schema.
+        assert ("intent", "POST /v2/courses/{id}/copy", 202) in [
+            (a.state, a.endpoint, a.status) for a in ledger.answers("CS-240-001-SP27")]
+    touched = " ".join(path for _, path, _ in learn.transport.sent)
+    assert "_101_1" not in touched and "_102_1" not in touched
+    assert not any(target in touched for target in SETTLED)
+    assert schema_version(old_ledger) == "2"
+
+
+def test_a_ledger_of_a_newer_schema_is_refused_untouched(old_ledger: Path) -> None:
+    """schema_version 99 (a newer rollover) is a LedgerError, and the file is not changed."""
+    with sqlite3.connect(old_ledger) as db:
+        db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(LedgerError, match="newer rollover") as refused:
+        Ledger(old_ledger)
+    assert "schema 99" in refused.value.message
+    assert "upgrade rollover" in (refused.value.hint or "")
+    assert schema_version(old_ledger) == "99"
+    assert raw(old_ledger, "SELECT name FROM sqlite_master WHERE name = 'answers'") == []
+    assert raw(old_ledger, "SELECT count(*) FROM events") == [(44,)]
