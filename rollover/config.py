@@ -10,7 +10,8 @@ LEARN_SECRET stay in the environment, so a key, secret or token in the file is r
 A configured profile's options are kept in the ledger row of each course that names it, as this
 run's file says them (`rollover.plan.row_spec`). Editing a profile between runs therefore changes
 the copies not yet requested; a copy already requested is never repeated (at most one copy per
-row), and a failed row whose profile changed is tried again, as after any other change to a failed row.
+row), and a failed row whose profile changed is tried again, as after any other change to a
+failed row.
 """
 
 from __future__ import annotations
@@ -79,8 +80,10 @@ def _base_url(value: Any) -> str | None:
     try:
         checked_base_url(value if isinstance(value, str) else "")
     except UsageError:
-        return ('must be the Learn site\'s address, e.g. "https://learn.example.edu" '
-                "(plain http:// is accepted only for 127.0.0.1, ::1 and localhost)")
+        return (
+            'must be the Learn site\'s address, e.g. "https://learn.example.edu" '
+            "(plain http:// is accepted only for 127.0.0.1, ::1 and localhost)"
+        )
     return None
 
 
@@ -100,17 +103,19 @@ def _timezone(value: Any) -> str | None:
     return None
 
 
-SETTINGS: Mapping[str, _Check] = MappingProxyType({
-    "base_url": _base_url,
-    "concurrency": _number(CONCURRENCY),
-    "poll_min": _number(SECONDS),
-    "poll_max": _number(SECONDS),
-    "task_timeout": _number(SECONDS),
-    "adopt_settle": _number(SECONDS_OR_ZERO),
-    "window": _window,
-    "timezone": _timezone,
-    "quota_reserve": _number(CALLS),
-})
+SETTINGS: Mapping[str, _Check] = MappingProxyType(
+    {
+        "base_url": _base_url,
+        "concurrency": _number(CONCURRENCY),
+        "poll_min": _number(SECONDS),
+        "poll_max": _number(SECONDS),
+        "task_timeout": _number(SECONDS),
+        "adopt_settle": _number(SECONDS_OR_ZERO),
+        "window": _window,
+        "timezone": _timezone,
+        "quota_reserve": _number(CALLS),
+    }
+)
 KNOWN_KEYS = tuple(sorted([*SETTINGS, "profiles"]))
 _SECONDS = frozenset({"poll_min", "poll_max", "task_timeout", "adopt_settle"})
 
@@ -175,26 +180,42 @@ def load_config(path: Path) -> Config:
         elif key == "profiles":
             profiles = _profiles(value, found)
         else:
-            found.append(((key,), f"unknown key {key!r}{did_you_mean(key, KNOWN_KEYS)}; the "
-                                  f"known keys are: {', '.join(KNOWN_KEYS)}"))
+            found.append(
+                (
+                    (key,),
+                    f"unknown key {key!r}{did_you_mean(key, KNOWN_KEYS)}; the "
+                    f"known keys are: {', '.join(KNOWN_KEYS)}",
+                )
+            )
     if settings.get("poll_min", 0) > settings.get("poll_max", math.inf):
-        found.append((("poll_min",), f"poll_min = {shown(data['poll_min'])} is larger than "
-                                     f"poll_max = {shown(data['poll_max'])}"))
+        found.append(
+            (
+                ("poll_min",),
+                f"poll_min = {shown(data['poll_min'])} is larger than "
+                f"poll_max = {shown(data['poll_max'])}",
+            )
+        )
     # A secret's key is reported once, as a secret, not again as unknown.
     secret_paths = {where for where, _ in secrets}
-    found = secrets + [(where, message) for where, message in found
-                       if not any(where[:depth] in secret_paths
-                                  for depth in range(1, len(where) + 1))]
+    found = secrets + [
+        (where, message)
+        for where, message in found
+        if not any(where[:depth] in secret_paths for depth in range(1, len(where) + 1))
+    ]
     if found:
-        located = sorted(((_line_of(text, where), message) for where, message in found),
-                         key=lambda item: item[0] or 0)
-        raise ConfigInvalid(str(path), [f"line {line}: {message}" if line else message
-                                        for line, message in located])
+        located = sorted(
+            ((_line_of(text, where), message) for where, message in found),
+            key=lambda item: item[0] or 0,
+        )
+        raise ConfigInvalid(
+            str(path), [f"line {line}: {message}" if line else message for line, message in located]
+        )
     return Config(path=path, profiles=MappingProxyType(profiles), **settings)
 
 
-def _secrets(table: Mapping[str, Any], where: tuple[str, ...],
-             found: list[tuple[tuple[str, ...], str]]) -> None:
+def _secrets(
+    table: Mapping[str, Any], where: tuple[str, ...], found: list[tuple[tuple[str, ...], str]]
+) -> None:
     """A problem for each key anywhere in the file that looks like it holds a credential."""
     for key, value in table.items():
         path = (*where, key)
@@ -205,16 +226,26 @@ def _secrets(table: Mapping[str, Any], where: tuple[str, ...],
                 _secrets(entry, path, found)
         elif _SECRET.search(key):
             # The value is not shown: it may be the secret itself.
-            found.append((path, f"{'.'.join(path)}: credentials are never read from a file; "
-                                "set LEARN_KEY and LEARN_SECRET in the environment and delete "
-                                "this line"))
+            found.append(
+                (
+                    path,
+                    f"{'.'.join(path)}: credentials are never read from a file; "
+                    "set LEARN_KEY and LEARN_SECRET in the environment and delete "
+                    "this line",
+                )
+            )
 
 
 def _profiles(value: Any, found: list[tuple[tuple[str, ...], str]]) -> dict[str, CopyOptions]:
     """The configured profiles by name; a problem for each bad name, table or option."""
     if not isinstance(value, Mapping):
-        found.append((("profiles",), "profiles must be tables of copy options, e.g. "
-                                     "[profiles.light] with announcements = false"))
+        found.append(
+            (
+                ("profiles",),
+                "profiles must be tables of copy options, e.g. "
+                "[profiles.light] with announcements = false",
+            )
+        )
         return {}
     built_in = {name.lower(): name for name in PROFILES}
     seen: dict[str, str] = {}
@@ -223,19 +254,34 @@ def _profiles(value: Any, found: list[tuple[tuple[str, ...], str]]) -> dict[str,
         where = ("profiles", name)
         header = f"[profiles.{name}]"
         if name.lower() in built_in:
-            found.append((where, f"{header} {built_in[name.lower()]!r} is a built-in profile "
-                                 f"({', '.join(sorted(PROFILES))}): give yours another name"))
+            found.append(
+                (
+                    where,
+                    f"{header} {built_in[name.lower()]!r} is a built-in profile "
+                    f"({', '.join(sorted(PROFILES))}): give yours another name",
+                )
+            )
         elif not _PROFILE_NAME.fullmatch(name):
-            found.append((where, f"{header} a profile name may contain only letters, digits, "
-                                 "'-', '_' and '.'"))
+            found.append(
+                (
+                    where,
+                    f"{header} a profile name may contain only letters, digits, '-', '_' and '.'",
+                )
+            )
         elif name.lower() in seen:
-            found.append((where, f"{header} differs from [profiles.{seen[name.lower()]}] only "
-                                 "in case, and the manifest matches names ignoring case: keep "
-                                 "one"))
+            found.append(
+                (
+                    where,
+                    f"{header} differs from [profiles.{seen[name.lower()]}] only "
+                    "in case, and the manifest matches names ignoring case: keep "
+                    "one",
+                )
+            )
         seen.setdefault(name.lower(), name)
         if not isinstance(table, Mapping):
-            found.append((where, f"{header} must be a table of copy options, e.g. "
-                                 "announcements = false"))
+            found.append(
+                (where, f"{header} must be a table of copy options, e.g. announcements = false")
+            )
             continue
         options, problems = configured_profile(table)
         found += [((*where, *key.split(".")), f"{header} {message}") for key, message in problems]
@@ -251,8 +297,10 @@ _PART = re.compile(r"""[A-Za-z0-9_-]+|"([^"]*)"|'([^']*)'""")
 
 def _key_path(text: str) -> tuple[str, ...]:
     """`a."b.c".d` as ('a', 'b.c', 'd')."""
-    return tuple(next((group for group in found.groups() if group is not None), found.group())
-                 for found in _PART.finditer(text))
+    return tuple(
+        next((group for group in found.groups() if group is not None), found.group())
+        for found in _PART.finditer(text)
+    )
 
 
 def _line_of(text: str, path: tuple[str, ...]) -> int | None:
@@ -267,14 +315,15 @@ def _line_of(text: str, path: tuple[str, ...]) -> int | None:
             held = table
         elif assignment:
             held = (*table, *_key_path(assignment.group(1)))
-            rest = line[assignment.end():]
+            rest = line[assignment.end() :]
             if len(held) + 1 == len(path) and re.search(
-                    rf"""[{{,]\s*["']?{re.escape(path[-1])}["']?\s*=""", rest):
+                rf"""[{{,]\s*["']?{re.escape(path[-1])}["']?\s*=""", rest
+            ):
                 held = path  # set inside an inline table: settings = {guestAccess = 1}
         else:
             continue
         if held == path:
             return number
-        if held == path[:len(held)] and (nearest is None or len(held) > nearest[0]):
+        if held == path[: len(held)] and (nearest is None or len(held) > nearest[0]):
             nearest = (len(held), number)
     return nearest[1] if nearest else None

@@ -94,8 +94,14 @@ class Problem:
 class ManifestInvalid(RolloverError):
     """The manifest cannot be used; `problems` lists every one found."""
 
-    def __init__(self, path: str, problems: list[Problem], *,
-                 warnings: Sequence[Problem] = (), hint: str | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        problems: list[Problem],
+        *,
+        warnings: Sequence[Problem] = (),
+        hint: str | None = None,
+    ) -> None:
         count = len(problems)
         noun = "problem" if count == 1 else "problems"
         super().__init__(
@@ -114,20 +120,28 @@ class ExactCopyRefused(ManifestInvalid):
         super().__init__(path, problems)
         count = len(problems)
         rows = "1 row asks" if count == 1 else f"{count} rows ask"
-        self.message = (f"{path}: {rows} for copy_profile exact, Learn's exact copy, which "
-                        "also copies enrolled users; nothing was sent to Learn")
-        self.hint = ("give those lines another copy_profile (default copies all content and no "
-                     "users), or if the users must come along, run again with --allow-exact")
+        self.message = (
+            f"{path}: {rows} for copy_profile exact, Learn's exact copy, which "
+            "also copies enrolled users; nothing was sent to Learn"
+        )
+        self.hint = (
+            "give those lines another copy_profile (default copies all content and no "
+            "users), or if the users must come along, run again with --allow-exact"
+        )
 
 
 class ConfigInvalid(RolloverError):
     """The configuration file cannot be used; `problems` lists every one found."""
 
     def __init__(self, path: str, problems: list[str]) -> None:
-        message = f"{path}: {problems[0]}" if len(problems) == 1 else \
-            f"{path}: {len(problems)} problems:\n  " + "\n  ".join(problems)
-        super().__init__(message, hint=f"fix {path} and run the same command again; nothing "
-                                       "was sent to Learn")
+        message = (
+            f"{path}: {problems[0]}"
+            if len(problems) == 1
+            else f"{path}: {len(problems)} problems:\n  " + "\n  ".join(problems)
+        )
+        super().__init__(
+            message, hint=f"fix {path} and run the same command again; nothing was sent to Learn"
+        )
         self.path = path
         self.problems = problems
 
@@ -142,9 +156,11 @@ class LearnCheckFailed(RolloverError):
     def __init__(self, count: int, *, copied_nothing: bool = False) -> None:
         noun = "problem" if count == 1 else "problems"
         done = "nothing was copied" if copied_nothing else "nothing in Learn was changed"
-        super().__init__(f"Learn check: {count} {noun} listed above; {done}",
-                         hint="fix those lines (or create in Learn what is missing), then "
-                              "run the same command again")
+        super().__init__(
+            f"Learn check: {count} {noun} listed above; {done}",
+            hint="fix those lines (or create in Learn what is missing), then "
+            "run the same command again",
+        )
         self.count = count
 
 
@@ -177,8 +193,11 @@ class LearnError(RolloverError):
         code: str | None = None,
         endpoint: str = "",
     ) -> None:
-        super().__init__(f"Learn answered {status} on {endpoint}: {message}" if endpoint
-                         else f"Learn answered {status}: {message}")
+        super().__init__(
+            f"Learn answered {status} on {endpoint}: {message}"
+            if endpoint
+            else f"Learn answered {status}: {message}"
+        )
         self.status = status
         self.learn_message = message
         self.code = code
@@ -200,8 +219,15 @@ class LearnConflict(LearnError):
 class LearnRateLimited(LearnError):
     """429: the site's API quota is exhausted for now."""
 
-    def __init__(self, status: int, message: str, *, retry_after: float | None = None,
-                 code: str | None = None, endpoint: str = "") -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        code: str | None = None,
+        endpoint: str = "",
+    ) -> None:
         super().__init__(status, message, code=code, endpoint=endpoint)
         self.retry_after = retry_after
 

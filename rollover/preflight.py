@@ -106,9 +106,14 @@ class PreflightReport:
 
 
 _STAGE_OF_STATE = {
-    State.PENDING: Stage.COPY, State.INTENT: Stage.IN_FLIGHT, State.LOCATED: Stage.IN_FLIGHT,
-    State.COPIED: Stage.PATCH, State.PATCHED: Stage.PATCH, State.DONE: Stage.DONE,
-    State.FAILED: Stage.HELD, State.NEEDS_REVIEW: Stage.HELD,
+    State.PENDING: Stage.COPY,
+    State.INTENT: Stage.IN_FLIGHT,
+    State.LOCATED: Stage.IN_FLIGHT,
+    State.COPIED: Stage.PATCH,
+    State.PATCHED: Stage.PATCH,
+    State.DONE: Stage.DONE,
+    State.FAILED: Stage.HELD,
+    State.NEEDS_REVIEW: Stage.HELD,
 }
 
 
@@ -117,8 +122,11 @@ def stage_of(spec: RowSpec, known: LedgerRow | None, *, retry_failed: bool = Fal
     return _STAGE_OF_STATE[planned_state(known, spec, retry_failed=retry_failed)]
 
 
-def group_by_shared_part(course_ids: Collection[str], *, min_group: int = MIN_LIST_GROUP,
-                         ) -> tuple[list[ListGroup], list[str]]:
+def group_by_shared_part(
+    course_ids: Collection[str],
+    *,
+    min_group: int = MIN_LIST_GROUP,
+) -> tuple[list[ListGroup], list[str]]:
     """Split courseIds into list groups (many ids sharing a prefix or suffix) and the rest.
 
     Greedy: the part shared by the most ids first, the longest (most selective) on a tie.
@@ -127,8 +135,7 @@ def group_by_shared_part(course_ids: Collection[str], *, min_group: int = MIN_LI
     for course_id in course_ids:
         for part in _parts(course_id):
             holders.setdefault(part, set()).add(course_id)
-    heap = [(-len(ids), -len(part), part) for part, ids in holders.items()
-            if len(ids) >= min_group]
+    heap = [(-len(ids), -len(part), part) for part, ids in holders.items() if len(ids) >= min_group]
     heapq.heapify(heap)
     remaining, groups = set(course_ids), []
     while heap:
@@ -163,15 +170,16 @@ class _Asker:
 
     async def ask(self, course_refs: Collection[str], term_refs: Collection[str]) -> None:
         """Learn's answer for every course and term ref."""
-        listable = [ref.removeprefix(COURSE_ID) for ref in course_refs
-                    if ref.startswith(COURSE_ID)]
+        listable = [ref.removeprefix(COURSE_ID) for ref in course_refs if ref.startswith(COURSE_ID)]
         groups, singles = group_by_shared_part(listable)
         direct = [ref for ref in course_refs if not ref.startswith(COURSE_ID)]
-        await _together([
-            *(self._list(group) for group in groups),
-            *(self._get_course(ref) for ref in [*direct, *(COURSE_ID + c for c in singles)]),
-            *(self._get_term(ref) for ref in term_refs),
-        ])
+        await _together(
+            [
+                *(self._list(group) for group in groups),
+                *(self._get_course(ref) for ref in [*direct, *(COURSE_ID + c for c in singles)]),
+                *(self._get_term(ref) for ref in term_refs),
+            ]
+        )
 
     async def _get_course(self, ref: str) -> None:
         self.course_gets += 1
@@ -232,17 +240,30 @@ def _first_failure(failed: BaseExceptionGroup[BaseException]) -> BaseException:
     return _first_failure(first) if isinstance(first, BaseExceptionGroup) else first
 
 
-async def check_learn(rows: Sequence[ManifestRow], ledger_rows: Sequence[LedgerRow],
-                      client: LearnClient, *, page_size: int = PAGE_SIZE,
-                      retry_failed: bool = False,
-                      profiles: Mapping[str, CopyOptions | None] = PROFILES) -> PreflightReport:
+async def check_learn(
+    rows: Sequence[ManifestRow],
+    ledger_rows: Sequence[LedgerRow],
+    client: LearnClient,
+    *,
+    page_size: int = PAGE_SIZE,
+    retry_failed: bool = False,
+    profiles: Mapping[str, CopyOptions | None] = PROFILES,
+) -> PreflightReport:
     """Check every row that still has work against Learn; only GETs are sent."""
     known = {row.target_course_id: row for row in ledger_rows}
     specs = {row.target_course_id: row_spec(row, profiles) for row in rows}
-    staged = [(row, known.get(row.target_course_id),
-               stage_of(specs[row.target_course_id], known.get(row.target_course_id),
-                        retry_failed=retry_failed))
-              for row in rows]
+    staged = [
+        (
+            row,
+            known.get(row.target_course_id),
+            stage_of(
+                specs[row.target_course_id],
+                known.get(row.target_course_id),
+                retry_failed=retry_failed,
+            ),
+        )
+        for row in rows
+    ]
     course_refs: dict[str, None] = {}
     term_refs: dict[str, None] = {}
     for row, ledger_row, stage in staged:
@@ -255,15 +276,21 @@ async def check_learn(rows: Sequence[ManifestRow], ledger_rows: Sequence[LedgerR
     calls_before = sum(client.calls.values())
     asker = _Asker(client, page_size)
     await asker.ask(list(course_refs), list(term_refs))
-    problems = [problem for row, ledger_row, stage in staged
-                for problem in _problems(row, specs[row.target_course_id], ledger_row, stage,
-                                         asker)]
+    problems = [
+        problem
+        for row, ledger_row, stage in staged
+        for problem in _problems(row, specs[row.target_course_id], ledger_row, stage, asker)
+    ]
     return PreflightReport(
         stages={stage: sum(1 for *_, s in staged if s is stage) for stage in Stage},
-        problems=tuple(problems), courses_asked=len(course_refs), terms_asked=len(term_refs),
-        course_gets=asker.course_gets, lists=tuple(asker.lists),
+        problems=tuple(problems),
+        courses_asked=len(course_refs),
+        terms_asked=len(term_refs),
+        course_gets=asker.course_gets,
+        lists=tuple(asker.lists),
         calls=sum(client.calls.values()) - calls_before,
-        run_calls=_run_calls(staged), quota_remaining=client.quota_remaining,
+        run_calls=_run_calls(staged),
+        quota_remaining=client.quota_remaining,
         quota_limit=client.quota_limit,
     )
 
@@ -271,36 +298,50 @@ async def check_learn(rows: Sequence[ManifestRow], ledger_rows: Sequence[LedgerR
 def _needs_source(stage: Stage, known: LedgerRow | None) -> bool:
     # A new course's copy left at `intent` may turn out never to have been sent, and is then
     # requested again; one into an existing course is handed to a person instead.
-    return stage is Stage.COPY or (known is not None and known.state is State.INTENT
-                                   and not known.copy_into_existing)
+    return stage is Stage.COPY or (
+        known is not None and known.state is State.INTENT and not known.copy_into_existing
+    )
 
 
-def _problems(row: ManifestRow, spec: RowSpec, known: LedgerRow | None, stage: Stage,
-              asker: _Asker) -> Iterable[PreflightProblem]:
+def _problems(
+    row: ManifestRow, spec: RowSpec, known: LedgerRow | None, stage: Stage, asker: _Asker
+) -> Iterable[PreflightProblem]:
     def problem(column: str, value: str, message: str) -> PreflightProblem:
         return PreflightProblem(row.line, column, value, message)
 
     if known is not None and manifest_change(known, spec).refusal is not None:
-        yield problem("source_course_id", row.source_course_id,
-                      f"this ledger already copied {row.target_course_id} from "
-                      f"{known.source_course_id!r} (copy_into_existing "
-                      f"{str(known.copy_into_existing).lower()}); copying again would duplicate "
-                      "it: restore that line or use a new target_course_id")
+        yield problem(
+            "source_course_id",
+            row.source_course_id,
+            f"this ledger already copied {row.target_course_id} from "
+            f"{known.source_course_id!r} (copy_into_existing "
+            f"{str(known.copy_into_existing).lower()}); copying again would duplicate "
+            "it: restore that line or use a new target_course_id",
+        )
     if _needs_source(stage, known) and asker.courses.get(id_form(row.source_course_id)) is None:
         yield problem("source_course_id", row.source_course_id, "no such course in Learn")
     if stage is Stage.COPY:
         target_pk = asker.courses.get(id_form(row.target_course_id))
         produced = known is not None and (known.course_pk is not None or known.state in PRODUCED)
         if row.copy_into_existing and target_pk is None:
-            yield problem("target_course_id", row.target_course_id,
-                          "copy_into_existing is true but Learn has no such course: create the "
-                          "shell first, or set copy_into_existing to false")
+            yield problem(
+                "target_course_id",
+                row.target_course_id,
+                "copy_into_existing is true but Learn has no such course: create the "
+                "shell first, or set copy_into_existing to false",
+            )
         elif not row.copy_into_existing and target_pk is not None and not produced:
-            yield problem("target_course_id", row.target_course_id,
-                          f"Learn already has a course with this courseId ({target_pk}) that "
-                          "this ledger did not make: choose another target_course_id")
-    if row.term_id and stage in (Stage.COPY, Stage.IN_FLIGHT, Stage.PATCH) \
-            and not asker.terms.get(term_reference(row.term_id)):
+            yield problem(
+                "target_course_id",
+                row.target_course_id,
+                f"Learn already has a course with this courseId ({target_pk}) that "
+                "this ledger did not make: choose another target_course_id",
+            )
+    if (
+        row.term_id
+        and stage in (Stage.COPY, Stage.IN_FLIGHT, Stage.PATCH)
+        and not asker.terms.get(term_reference(row.term_id))
+    ):
         yield problem("term_id", row.term_id, "no such term in Learn")
 
 
@@ -316,13 +357,18 @@ def _run_calls(staged: Sequence[tuple[ManifestRow, LedgerRow | None, Stage]]) ->
 
 def summary_lines(report: PreflightReport) -> list[str]:
     """The check in words, for `validate --check-learn` and `run --preflight`."""
-    shown = [stage for stage in Stage
-             if report.stages[stage] or stage in (Stage.COPY, Stage.PATCH, Stage.DONE)]
+    shown = [
+        stage
+        for stage in Stage
+        if report.stages[stage] or stage in (Stage.COPY, Stage.PATCH, Stage.DONE)
+    ]
     width = max(len(stage.value) for stage in shown) + 1
     lines = [f"Learn check: {report.rows} rows"]
     if report.foreign_ledger:
-        lines.append(f"Ledger: {report.foreign_ledger}, not this site: not used, every row is "
-                     "checked as new (pass --ledger with this site's ledger)")
+        lines.append(
+            f"Ledger: {report.foreign_ledger}, not this site: not used, every row is "
+            "checked as new (pass --ledger with this site's ledger)"
+        )
     lines += [f"  {stage.value + ':':<{width}} {report.stages[stage]}" for stage in shown]
     lines.append(_asked_line(report))
     lines.append(f"Problems: {len(report.problems)}" if report.problems else "Problems: none")
@@ -332,27 +378,37 @@ def summary_lines(report: PreflightReport) -> list[str]:
     if remaining is None:
         lines.append(f"{needs}; Learn did not report its remaining quota.")
         return lines
-    lines.append(f"{needs}; Learn reports {remaining}"
-                 + (f" of {limit}" if limit is not None else "") + " left.")
+    lines.append(
+        f"{needs}; Learn reports {remaining}"
+        + (f" of {limit}" if limit is not None else "")
+        + " left."
+    )
     if report.run_calls > remaining:
-        lines.append("Warning: the run needs more calls than Learn has left, and every "
-                     "integration on the key shares them. Run with --quota-reserve N so it stops "
-                     "before the quota does; re-runs continue where it stopped.")
+        lines.append(
+            "Warning: the run needs more calls than Learn has left, and every "
+            "integration on the key shares them. Run with --quota-reserve N so it stops "
+            "before the quota does; re-runs continue where it stopped."
+        )
     return lines
 
 
 def _asked_line(report: PreflightReport) -> str:
-    ways = [f"a list filtered on {found.part!r} for {_count(found.course_ids, 'course')} "
-            f"({_count(found.pages, 'page')}"
-            + ("" if found.complete else ", cut short: the rest by id") + ")"
-            for found in report.lists]
+    ways = [
+        f"a list filtered on {found.part!r} for {_count(found.course_ids, 'course')} "
+        f"({_count(found.pages, 'page')}"
+        + ("" if found.complete else ", cut short: the rest by id")
+        + ")"
+        for found in report.lists
+    ]
     if report.course_gets:
         ways.append(f"{_count(report.course_gets, 'course')} by id")
     if report.terms_asked:
         ways.append(f"{_count(report.terms_asked, 'term')} by id")
-    return (f"Asked Learn about {_count(report.courses_asked, 'course')} and "
-            f"{_count(report.terms_asked, 'term')} in {_count(report.calls, 'API call')}, "
-            "sign-in included" + (f": {'; '.join(ways)}" if ways else ""))
+    return (
+        f"Asked Learn about {_count(report.courses_asked, 'course')} and "
+        f"{_count(report.terms_asked, 'term')} in {_count(report.calls, 'API call')}, "
+        "sign-in included" + (f": {'; '.join(ways)}" if ways else "")
+    )
 
 
 def _count(number: int, noun: str) -> str:

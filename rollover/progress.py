@@ -64,21 +64,26 @@ class Snapshot:
     def event_fields(self) -> dict[str, Any]:
         """The numbers as the `progress` log event carries them."""
         rate, eta = self.rows_per_minute, self.eta_seconds
-        return {**self.stages,
-                "rows_per_minute": None if rate is None else round(rate, 1),
-                "eta_seconds": None if eta is None else round(eta),
-                "quota_remaining": self.quota_remaining, "quota_limit": self.quota_limit,
-                "elapsed_seconds": round(self.elapsed)}
+        return {
+            **self.stages,
+            "rows_per_minute": None if rate is None else round(rate, 1),
+            "eta_seconds": None if eta is None else round(eta),
+            "quota_remaining": self.quota_remaining,
+            "quota_limit": self.quota_limit,
+            "elapsed_seconds": round(self.elapsed),
+        }
 
     def line(self) -> str:
         """The numbers as the live display's one line."""
-        stages = " | ".join(f"{stage.replace('_', ' ')} {self.stages[stage]}"
-                            for stage in STAGES)
+        stages = " | ".join(f"{stage.replace('_', ' ')} {self.stages[stage]}" for stage in STAGES)
         rate, eta = self.rows_per_minute, self.eta_seconds
         rate_text = "-- rows/min" if rate is None else f"{rate:.1f} rows/min"
         eta_text = "--" if eta is None else humanized(eta)
-        quota = ("?" if self.quota_remaining is None else
-                 f"{self.quota_remaining}" + (f"/{self.quota_limit}" if self.quota_limit else ""))
+        quota = (
+            "?"
+            if self.quota_remaining is None
+            else f"{self.quota_remaining}" + (f"/{self.quota_limit}" if self.quota_limit else "")
+        )
         return f"{stages} | {rate_text} | ETA {eta_text} | quota {quota}"
 
 
@@ -196,8 +201,13 @@ class Progress:
         self._quota: QuotaSource | None = None
         self._save_quota: Callable[[], None] | None = None
 
-    def start(self, rows: Iterable[LedgerRow], *, quota: QuotaSource | None = None,
-              save_quota: Callable[[], None] | None = None) -> None:
+    def start(
+        self,
+        rows: Iterable[LedgerRow],
+        *,
+        quota: QuotaSource | None = None,
+        save_quota: Callable[[], None] | None = None,
+    ) -> None:
         """Count the run's rows as they are now; `save_quota` is called about once a minute."""
         self._stages = Counter(stage_counts(rows))
         self._finished = 0
@@ -222,9 +232,11 @@ class Progress:
         quota = self._quota
         return Snapshot(
             stages={stage: self._stages[stage] for stage in STAGES},
-            finished=self._finished, elapsed=self._clock() - self._started,
+            finished=self._finished,
+            elapsed=self._clock() - self._started,
             quota_remaining=quota.quota_remaining if quota else None,
-            quota_limit=quota.quota_limit if quota else None)
+            quota_limit=quota.quota_limit if quota else None,
+        )
 
     def tick(self) -> None:
         """Show the numbers if the view is due, and save the quota if a minute has passed."""

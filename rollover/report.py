@@ -14,8 +14,16 @@ from pathlib import Path
 from rollover.ledger import STAGES, LedgerRow
 
 COLUMNS = (
-    "line", "source_course_id", "target_course_id", "status", "course_pk", "task_location",
-    "error", "attempts", "requested_at", "completed_at",
+    "line",
+    "source_course_id",
+    "target_course_id",
+    "status",
+    "course_pk",
+    "task_location",
+    "error",
+    "attempts",
+    "requested_at",
+    "completed_at",
 )
 # After the contract's ten, in the contract's order; `stage` (the ledger state behind `pending`:
 # where a re-run resumes) is the tool's own and comes last.
@@ -80,7 +88,7 @@ def write_results(rows: Sequence[LedgerRow], path: Path) -> None:
             out.write(render(rows))
             out.flush()
             os.fsync(out.fileno())
-        os.replace(temp, path)
+        Path(temp).replace(path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise

@@ -46,8 +46,13 @@ class RunFiles:
     sandbox_state: Path
 
 
-def default_files(manifest: Path | None, *, sandbox: bool = False, ledger: Path | None = None,
-                  results: Path | None = None) -> RunFiles:
+def default_files(
+    manifest: Path | None,
+    *,
+    sandbox: bool = False,
+    ledger: Path | None = None,
+    results: Path | None = None,
+) -> RunFiles:
     """The contract's files: beside the manifest (a rehearsal's with `.sandbox` in their names,
     so a real run never meets them), or beside `--ledger`; explicit paths win."""
     if ledger is None:
@@ -58,11 +63,13 @@ def default_files(manifest: Path | None, *, sandbox: bool = False, ledger: Path 
         ledger = base.with_name(base.name + LEDGER_SUFFIX)
     else:
         base = ledger.with_name(ledger.name.removesuffix(LEDGER_SUFFIX))
-    return RunFiles(ledger=ledger,
-                    results=results or base.with_name(base.name + ".results.csv"),
-                    sandbox_state=base.with_name(
-                        base.name + ("" if base.name.endswith(REHEARSAL) else REHEARSAL)
-                        + ".json"))
+    return RunFiles(
+        ledger=ledger,
+        results=results or base.with_name(base.name + ".results.csv"),
+        sandbox_state=base.with_name(
+            base.name + ("" if base.name.endswith(REHEARSAL) else REHEARSAL) + ".json"
+        ),
+    )
 
 
 def check_output_paths(paths: Mapping[str, Path | None]) -> None:
@@ -83,13 +90,16 @@ def check_output_paths(paths: Mapping[str, Path | None]) -> None:
         elif not folder.is_dir():
             problem = f"is under {folder}, which is not a folder"
         elif not os.access(folder, os.W_OK | os.X_OK) or (
-                path.exists() and not os.access(path, os.W_OK)):
+            path.exists() and not os.access(path, os.W_OK)
+        ):
             problem = "cannot be written (permissions)"
         if problem is not None:
-            raise UsageError(f"{option} {path} {problem}; nothing was sent to Learn",
-                             hint=f"pass {option} with a path in a folder that exists and that "
-                                  "you may write to" if option.startswith("--")
-                             else "check the folder of the ledger and its permissions")
+            raise UsageError(
+                f"{option} {path} {problem}; nothing was sent to Learn",
+                hint=f"pass {option} with a path in a folder that exists and that you may write to"
+                if option.startswith("--")
+                else "check the folder of the ledger and its permissions",
+            )
 
 
 @dataclass
@@ -109,11 +119,18 @@ class RunReport:
     left_alone: list[LedgerRow] = field(default_factory=list)  # in the ledger, not the manifest
 
 
-def read_manifest(path: Path, tz: ZoneInfo, *, delimiter: str = ",", encoding: str = "utf-8",
-                  profiles: Mapping[str, CopyOptions | None] = PROFILES) -> Manifest:
+def read_manifest(
+    path: Path,
+    tz: ZoneInfo,
+    *,
+    delimiter: str = ",",
+    encoding: str = "utf-8",
+    profiles: Mapping[str, CopyOptions | None] = PROFILES,
+) -> Manifest:
     """Load and validate the manifest (ManifestInvalid lists every problem)."""
-    return load_manifest(path, timezone=tz, delimiter=delimiter, encoding=encoding,
-                         profiles=profiles)
+    return load_manifest(
+        path, timezone=tz, delimiter=delimiter, encoding=encoding, profiles=profiles
+    )
 
 
 def validate(manifest: Manifest) -> CallEstimate:
@@ -144,8 +161,14 @@ async def preflight(
                 foreign = f"{ledger_path} records a rollover against {bound}"
     client = LearnClient.for_site(site, sleep=sleep)
     async with client:
-        checked = await check_learn(manifest.rows, ledger_rows, client, page_size=page_size,
-                                    retry_failed=retry_failed, profiles=profiles)
+        checked = await check_learn(
+            manifest.rows,
+            ledger_rows,
+            client,
+            page_size=page_size,
+            retry_failed=retry_failed,
+            profiles=profiles,
+        )
     return replace(checked, foreign_ledger=foreign)
 
 
@@ -176,8 +199,9 @@ async def run(
         rows = ledger.rows()
         unfinished = {row.target_course_id for row in rows if row.state is State.PENDING}
         plan = estimate([row for row in manifest.rows if row.target_course_id in unfinished])
-        log.info("run.plan", rows=len(manifest.rows), rows_to_start=plan.rows,
-                 planned_calls=plan.calls)
+        log.info(
+            "run.plan", rows=len(manifest.rows), rows_to_start=plan.rows, planned_calls=plan.calls
+        )
         if on_plan is not None:
             on_plan(plan)
         client = LearnClient.for_site(site, sleep=sleep)
@@ -193,12 +217,14 @@ async def run(
             progress.start(rows, quota=client, save_quota=save_quota)
             ledger.observer = both(log_transition, progress.observe)
         async with client:
-            engine = Rollover(ledger, client, options, clock=clock, sleep=sleep,
-                              planned_calls=plan.calls)
+            engine = Rollover(
+                ledger, client, options, clock=clock, sleep=sleep, planned_calls=plan.calls
+            )
             if handle_signals:
                 _install_signal_handlers(engine)
-            ticking = (asyncio.create_task(progress.keep_showing(sleep))
-                       if progress is not None else None)
+            ticking = (
+                asyncio.create_task(progress.keep_showing(sleep)) if progress is not None else None
+            )
             try:
                 outcome = await engine.run()
             finally:
@@ -214,13 +240,17 @@ async def run(
         write_results(rows, results_path)
     counts = status_counts(rows)
     return RunReport(
-        counts=counts, calls=client.calls, elapsed=time.monotonic() - started,
+        counts=counts,
+        calls=client.calls,
+        elapsed=time.monotonic() - started,
         exit_code=exit_code(counts, outcome, changes_sent=client.changes_sent),
         stopped=outcome.fatal.message if outcome.fatal else outcome.stopped,
-        results_path=results_path, quota_remaining=client.quota_remaining,
+        results_path=results_path,
+        quota_remaining=client.quota_remaining,
         hint=outcome.fatal.hint if outcome.fatal else None,
         needs_person=[r for r in rows if r.state in (State.FAILED, State.NEEDS_REVIEW)],
-        retried=retried, left_alone=left_alone,
+        retried=retried,
+        left_alone=left_alone,
     )
 
 
@@ -229,10 +259,17 @@ def transition_logger(clock: Callable[[], datetime], run_started: datetime) -> O
 
     def log_transition(row: LedgerRow, from_state: str | None, detail: str | None) -> None:
         since = row.intent_at or run_started
-        log.info("row." + row.state.value, line=row.line, source=row.source_course_id,
-                 target=row.target_course_id, previous=from_state, task=row.task_location,
-                 attempt=row.attempts, elapsed=round((clock() - since).total_seconds(), 3),
-                 detail=detail)
+        log.info(
+            "row." + row.state.value,
+            line=row.line,
+            source=row.source_course_id,
+            target=row.target_course_id,
+            previous=from_state,
+            task=row.task_location,
+            attempt=row.attempts,
+            elapsed=round((clock() - since).total_seconds(), 3),
+            detail=detail,
+        )
 
     return log_transition
 
@@ -267,8 +304,9 @@ def _remove_signal_handlers() -> None:
 def open_existing_ledger(path: Path) -> Ledger:
     """A ledger that must already exist (status, report)."""
     if not path.exists():
-        raise LedgerError(f"no ledger at {path}",
-                          hint="pass --ledger, or run `rollover run MANIFEST` first")
+        raise LedgerError(
+            f"no ledger at {path}", hint="pass --ledger, or run `rollover run MANIFEST` first"
+        )
     return Ledger(path)
 
 
@@ -308,9 +346,12 @@ def status(ledger_path: Path) -> LedgerStatus:
         quota = ledger.last_quota()
         left_alone = ledger.left_alone()
     return LedgerStatus(
-        counts=status_counts(rows), stages=stage_counts(rows), quota=quota,
+        counts=status_counts(rows),
+        stages=stage_counts(rows),
+        quota=quota,
         needs_person=[row for row in rows if row.state in (State.FAILED, State.NEEDS_REVIEW)],
-        left_alone=left_alone)
+        left_alone=left_alone,
+    )
 
 
 def row_trail(ledger_path: Path, ref: str) -> RowTrail:
@@ -318,11 +359,14 @@ def row_trail(ledger_path: Path, ref: str) -> RowTrail:
     with open_existing_ledger(ledger_path) as ledger, ledger.snapshot():
         row = ledger.find(ref)
         if row is None:
-            raise UsageError(f"no row {ref!r} in {ledger_path}",
-                             hint="pass a target_course_id or a manifest line number; "
-                                  "`rollover status --json` lists the rows that need a person")
+            raise UsageError(
+                f"no row {ref!r} in {ledger_path}",
+                hint="pass a target_course_id or a manifest line number; "
+                "`rollover status --json` lists the rows that need a person",
+            )
         left_alone = {r.target_course_id for r in ledger.left_alone()}
         events = ledger.history(row.target_course_id)
         answers = ledger.answers(row.target_course_id)
-    return RowTrail(row=row, in_manifest=row.target_course_id not in left_alone, events=events,
-                    answers=answers)
+    return RowTrail(
+        row=row, in_manifest=row.target_course_id not in left_alone, events=events, answers=answers
+    )

@@ -31,13 +31,15 @@ def zone_named(name: str, *, source: str = "--timezone") -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise UsageError(f"{source} {name!r} is not a time zone this machine knows",
-                         hint="use an IANA name such as America/Chicago, e.g. "
-                              "--timezone America/Chicago") from None
+        raise UsageError(
+            f"{source} {name!r} is not a time zone this machine knows",
+            hint="use an IANA name such as America/Chicago, e.g. --timezone America/Chicago",
+        ) from None
 
 
 def machine_zone(
-    *, configured: Callable[[], str | None] = tzlocal.get_localzone_name,
+    *,
+    configured: Callable[[], str | None] = tzlocal.get_localzone_name,
     localtime: Path = Path("/etc/localtime"),
 ) -> ZoneInfo:
     """This machine's zone by name: `TZ` if set, else what /etc/localtime (or kin) names."""
@@ -63,8 +65,10 @@ def machine_zone(
 
 def _nameless_zone() -> UsageError:
     """The error for a machine whose zone cannot be named."""
-    return UsageError("this machine's time zone has no IANA name",
-                      hint="pass --timezone, e.g. --timezone America/Chicago")
+    return UsageError(
+        "this machine's time zone has no IANA name",
+        hint="pass --timezone, e.g. --timezone America/Chicago",
+    )
 
 
 def chosen_zone(name: str | None) -> ZoneInfo:
@@ -83,11 +87,15 @@ def local_moment(moment: datetime, zone: ZoneInfo) -> datetime:
     if first.utcoffset() != second.utcoffset():
         back_to_naive = first.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
         if back_to_naive != moment:
-            raise LocalTimeError(f"{moment:%Y-%m-%d %H:%M} does not exist in {zone.key} (the "
-                                 "clocks jump forward then): pick another time or give a UTC "
-                                 "offset")
-        raise LocalTimeError(f"{moment:%Y-%m-%d %H:%M} happens twice in {zone.key} (the clocks "
-                             "fall back then): pick another time or give a UTC offset")
+            raise LocalTimeError(
+                f"{moment:%Y-%m-%d %H:%M} does not exist in {zone.key} (the "
+                "clocks jump forward then): pick another time or give a UTC "
+                "offset"
+            )
+        raise LocalTimeError(
+            f"{moment:%Y-%m-%d %H:%M} happens twice in {zone.key} (the clocks "
+            "fall back then): pick another time or give a UTC offset"
+        )
     return first
 
 

@@ -38,13 +38,27 @@ import httpx
 from rollover.plan import copy_options
 
 TIME_SCALE = 1 / 20  # bench seconds per real second
-WORKLOAD = {"copy_seconds": 0.3, "copy_sigma": 1.0, "copy_max_seconds": 10.0, "slots": 4,
-            "seed": 2027, "quota_limit": 10_000_000, "quota_refill_per_second": 1000.0}
+WORKLOAD = {
+    "copy_seconds": 0.3,
+    "copy_sigma": 1.0,
+    "copy_max_seconds": 10.0,
+    "slots": 4,
+    "seed": 2027,
+    "quota_limit": 10_000_000,
+    "quota_refill_per_second": 1000.0,
+}
 WORKLOAD_COURSES = 400
 RUN_FLAGS = ["--concurrency", "24", "--poll-min", "0.02", "--poll-max", "2.5"]
 BASELINE_INTERVAL = 60.0 * TIME_SCALE
-SCALE = {"copy_seconds": 0.0, "copy_sigma": 0.0, "copy_max_seconds": 0.0, "slots": 64,
-         "seed": 2027, "quota_limit": 10_000_000, "quota_refill_per_second": 1000.0}
+SCALE = {
+    "copy_seconds": 0.0,
+    "copy_sigma": 0.0,
+    "copy_max_seconds": 0.0,
+    "slots": 64,
+    "seed": 2027,
+    "quota_limit": 10_000_000,
+    "quota_refill_per_second": 1000.0,
+}
 SCALE_COURSES = 10_000
 SCALE_FLAGS = ["--concurrency", "64", "--poll-min", "0.005", "--poll-max", "0.5"]
 VALIDATE_ROWS = 100_000
@@ -63,25 +77,26 @@ class ProcessCost:
     exit_code: int
 
 
-def run_process(argv: Sequence[str], *, env: dict[str, str] | None = None,
-                log: Path | None = None) -> ProcessCost:
+def run_process(
+    argv: Sequence[str], *, env: dict[str, str] | None = None, log: Path | None = None
+) -> ProcessCost:
     """Run a command to its end and measure it with wait4 (its own rusage, not ours)."""
     started = time.perf_counter()
-    with open(log or os.devnull, "w", encoding="utf-8") as sink:
+    with Path(log or os.devnull).open("w", encoding="utf-8") as sink:
         process = subprocess.Popen(argv, stdout=sink, stderr=sink, env=env)
         _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
-    return ProcessCost(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024,
-                       process.returncode)
+    return ProcessCost(
+        wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, process.returncode
+    )
 
 
 def sandbox_toml(settings: dict[str, Any], sources: int) -> str:
     """A `rollover sandbox --config` file: the settings, the source courses and two terms."""
     lines = [f"{key} = {json.dumps(value)}" for key, value in settings.items()]
     for i in range(sources):
-        lines += ["[[courses]]", f'course_id = "SRC-{i:03d}-FA26"',
-                  f'name = "Source {i:03d}"']
+        lines += ["[[courses]]", f'course_id = "SRC-{i:03d}-FA26"', f'name = "Source {i:03d}"']
     lines += ["[[terms]]", 'external_id = "SP27"', 'name = "Spring 2027"']
     return "\n".join(lines) + "\n"
 
@@ -89,15 +104,21 @@ def sandbox_toml(settings: dict[str, Any], sources: int) -> str:
 def manifest_rows(count: int) -> Iterator[tuple[str, str, str, str]]:
     """(source, target, name, term) for `count` new sections of the seeded sources."""
     for i in range(count):
-        yield (f"SRC-{i % SOURCES:03d}-FA26", f"SEC-{i:06d}-SP27",
-               f"Section {i:06d} (Spring 2027)", "SP27")
+        yield (
+            f"SRC-{i % SOURCES:03d}-FA26",
+            f"SEC-{i:06d}-SP27",
+            f"Section {i:06d} (Spring 2027)",
+            "SP27",
+        )
 
 
 def write_manifest(path: Path, count: int, *, dated: bool = False) -> Path:
     """A manifest of `count` rows that rename each new section and attach it to SP27."""
     with path.open("w", encoding="utf-8") as handle:
-        handle.write("source_course_id,target_course_id,name,term_id"
-                     + (",start_date,end_date\n" if dated else "\n"))
+        handle.write(
+            "source_course_id,target_course_id,name,term_id"
+            + (",start_date,end_date\n" if dated else "\n")
+        )
         for row in manifest_rows(count):
             handle.write(",".join(row) + (",2027-01-19,2027-05-14\n" if dated else "\n"))
     return path
@@ -108,8 +129,12 @@ def sandbox(settings: dict[str, Any], workdir: Path) -> Iterator[dict[str, str]]
     """A `rollover sandbox` process on a free port; yields its LEARN_* settings."""
     config = workdir / f"sandbox-{time.monotonic_ns()}.toml"
     config.write_text(sandbox_toml(settings, SOURCES), encoding="utf-8")
-    process = subprocess.Popen([*ROLLOVER, "sandbox", "--port", "0", "--config", str(config)],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    process = subprocess.Popen(
+        [*ROLLOVER, "sandbox", "--port", "0", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         assert process.stdout is not None
         found: dict[str, str] = {}
@@ -144,22 +169,26 @@ def summary(learn: dict[str, str]) -> dict[str, Any]:
 def run_rollover(learn: dict[str, str], manifest: Path, flags: Sequence[str]) -> ProcessCost:
     """`rollover run` as a scheduled job would start it (logs kept beside the manifest)."""
     env = {**os.environ, **learn}
-    return run_process([*ROLLOVER, "run", str(manifest), *flags], env=env,
-                       log=manifest.with_suffix(".log"))
+    return run_process(
+        [*ROLLOVER, "run", str(manifest), *flags], env=env, log=manifest.with_suffix(".log")
+    )
 
 
 def sequential_baseline(learn: dict[str, str], count: int, interval: float) -> float:
     """Anthology's documented workflow, one course at a time: POST, poll every `interval`, PATCH."""
     started = time.perf_counter()
-    with httpx.Client(base_url=learn["LEARN_BASE_URL"], follow_redirects=False,
-                      timeout=60) as http:
-        token = http.post(f"{API}/v1/oauth2/token", data={"grant_type": "client_credentials"},
-                          auth=(learn["LEARN_KEY"], learn["LEARN_SECRET"])).json()
+    with httpx.Client(base_url=learn["LEARN_BASE_URL"], follow_redirects=False, timeout=60) as http:
+        token = http.post(
+            f"{API}/v1/oauth2/token",
+            data={"grant_type": "client_credentials"},
+            auth=(learn["LEARN_KEY"], learn["LEARN_SECRET"]),
+        ).json()
         http.headers["Authorization"] = f"Bearer {token['access_token']}"
         for source, target, name, term in manifest_rows(count):
-            accepted = http.post(f"{API}/v2/courses/courseId:{source}/copy",
-                                 json={"targetCourse": {"courseId": target},
-                                       "copy": copy_options(None)})
+            accepted = http.post(
+                f"{API}/v2/courses/courseId:{source}/copy",
+                json={"targetCourse": {"courseId": target}, "copy": copy_options(None)},
+            )
             accepted.raise_for_status()
             while True:
                 time.sleep(interval)
@@ -168,8 +197,9 @@ def sequential_baseline(learn: dict[str, str], count: int, interval: float) -> f
                     break
                 task.raise_for_status()
             course = task.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
-            http.patch(f"{API}/v3/courses/{course}",
-                       json={"name": name, "termId": f"externalId:{term}"}).raise_for_status()
+            http.patch(
+                f"{API}/v3/courses/{course}", json={"name": name, "termId": f"externalId:{term}"}
+            ).raise_for_status()
     return time.perf_counter() - started
 
 
@@ -197,17 +227,21 @@ def workload_bench(workdir: Path, courses: int) -> float:
     total = sum(calls.values())
     polls = calls.get("GET /v1/courses/{id}/tasks/{id}", 0)
     queue = report["queue"]
-    print(f"   exit code {cost.exit_code}; copies {report['copies']}, patches "
-          f"{report['patches']}, patches before copy complete "
-          f"{report['patches_before_copy_complete']}, most copies of one target "
-          f"{report['max_copies_per_target']}")
+    print(
+        f"   exit code {cost.exit_code}; copies {report['copies']}, patches "
+        f"{report['patches']}, patches before copy complete "
+        f"{report['patches_before_copy_complete']}, most copies of one target "
+        f"{report['max_copies_per_target']}"
+    )
     print(f"   API calls per course:  {total / courses:.3f}  ({total} calls)  [target <= 3.3]")
     print_calls(calls, courses)
     print(f"   polls per course:      {polls / courses:.3f}  [aim <= 1.2]")
     print(f"   wall time:             {cost.wall:.1f} s (process start to exit)")
     print(f"   copies busy span:      {queue['busy_span']:.1f} s (first POST to last copy end)")
-    print(f"   ideal makespan:        {queue['ideal_makespan']:.1f} s "
-          f"({queue['tasks']} tasks on {queue['slots']} slots, zero client delay)")
+    print(
+        f"   ideal makespan:        {queue['ideal_makespan']:.1f} s "
+        f"({queue['tasks']} tasks on {queue['slots']} slots, zero client delay)"
+    )
     print(f"   wall / ideal:          {cost.wall / queue['ideal_makespan']:.3f}  [target <= 1.15]")
     return cost.wall
 
@@ -222,8 +256,10 @@ def baseline_bench(workdir: Path, courses: int) -> tuple[float, float]:
 
 def print_baseline(wall: float, per_course: float, ours: float) -> None:
     """Bench 2's figures and our speed-up over it."""
-    print(f"2. Baseline: sequential POST / poll every {BASELINE_INTERVAL:g} s / PATCH, "
-          "same workload, fresh sandbox (ran alongside 1 and 3)")
+    print(
+        f"2. Baseline: sequential POST / poll every {BASELINE_INTERVAL:g} s / PATCH, "
+        "same workload, fresh sandbox (ran alongside 1 and 3)"
+    )
     print(f"   wall time:             {wall:.1f} s")
     print(f"   API calls per course:  {per_course:.3f}")
     print(f"   speed-up of rollover:  {wall / ours:.1f}x  [target >= 10x]")
@@ -239,27 +275,38 @@ def scale_bench(workdir: Path, courses: int, rows: int) -> None:
         report = summary(learn)
         served = cpu_seconds(learn["pid"])
     total = sum(report["calls"].values())
-    print(f"   exit code {cost.exit_code}; copies {report['copies']}, patches {report['patches']},"
-          f" {total / courses:.3f} calls/course")
+    print(
+        f"   exit code {cost.exit_code}; copies {report['copies']}, patches {report['patches']},"
+        f" {total / courses:.3f} calls/course"
+    )
     print(f"   wall time:             {cost.wall:.1f} s  [target < 60 s]")
-    print(f"   CPU per 1,000 courses: {cost.cpu / courses * 1000:.2f} s in rollover, "
-          f"{served / courses * 1000:.2f} s in the sandbox serving it")
+    print(
+        f"   CPU per 1,000 courses: {cost.cpu / courses * 1000:.2f} s in rollover, "
+        f"{served / courses * 1000:.2f} s in the sandbox serving it"
+    )
     print(f"   peak RSS:              {cost.max_rss_mb:.0f} MB")
     big = write_manifest(workdir / "validate.csv", rows, dated=True)
     cost = run_process([*ROLLOVER, "validate", str(big), "--timezone", "America/Chicago"])
-    print(f"   validate {rows} rows:  {cost.wall:.1f} s, peak RSS {cost.max_rss_mb:.0f} MB "
-          f"[target < 300 MB], exit code {cost.exit_code}")
+    print(
+        f"   validate {rows} rows:  {cost.wall:.1f} s, peak RSS {cost.max_rss_mb:.0f} MB "
+        f"[target < 300 MB], exit code {cost.exit_code}"
+    )
 
 
 def main(argv: Sequence[str]) -> None:
     """Run the three benches; `--quick` runs them small, to check the bench itself."""
     quick = "--quick" in argv
-    courses, scale, rows = (40, 500, 5_000) if quick else \
-        (WORKLOAD_COURSES, SCALE_COURSES, VALIDATE_ROWS)
-    print(f"rollover bench on {os.cpu_count()} cores, Python {sys.version.split()[0]}"
-          f"{' (quick)' if quick else ''}")
-    with tempfile.TemporaryDirectory(prefix="rollover-bench-") as tmp, \
-            ThreadPoolExecutor(max_workers=1) as background:
+    courses, scale, rows = (
+        (40, 500, 5_000) if quick else (WORKLOAD_COURSES, SCALE_COURSES, VALIDATE_ROWS)
+    )
+    print(
+        f"rollover bench on {os.cpu_count()} cores, Python {sys.version.split()[0]}"
+        f"{' (quick)' if quick else ''}"
+    )
+    with (
+        tempfile.TemporaryDirectory(prefix="rollover-bench-") as tmp,
+        ThreadPoolExecutor(max_workers=1) as background,
+    ):
         workdir = Path(tmp)
         baseline = background.submit(baseline_bench, workdir, courses)
         ours = workload_bench(workdir, courses)

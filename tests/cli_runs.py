@@ -34,5 +34,6 @@ def sandbox_config(tmp_path: Path, extra: str = "") -> Path:
 
 def sandbox_run(tmp_path: Path, manifest: Path, *extra: str | Path) -> Result:
     """`rollover run MANIFEST --sandbox` with fast copies and fast polls."""
-    return invoke("run", manifest, "--sandbox", "--sandbox-config", sandbox_config(tmp_path),
-                  *FAST, *extra)
+    return invoke(
+        "run", manifest, "--sandbox", "--sandbox-config", sandbox_config(tmp_path), *FAST, *extra
+    )

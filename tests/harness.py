@@ -106,21 +106,31 @@ class Learn:
         """A real client for this site, on the virtual clock."""
         config = self.sandbox.config
         kwargs.setdefault("retry", RetryPolicy(attempts=6, max_wait=5.0, budget=10_000))
-        return LearnClient(BASE_URL, config.key, config.secret, transport=self.transport,
-                           sleep=self.clock.sleep, monotonic=self.clock.time, **kwargs)
+        return LearnClient(
+            BASE_URL,
+            config.key,
+            config.secret,
+            transport=self.transport,
+            sleep=self.clock.sleep,
+            monotonic=self.clock.time,
+            **kwargs,
+        )
 
 
 def make_learn(**config: Any) -> Learn:
     """A sandbox with the given config overrides, seeded with the courses tests use."""
     clock = VirtualClock()
     courses = config.pop("courses", [])
-    base = SandboxConfig(courses=[
-        SeedCourse("BIO-101-FA26", "Biology 101 (Fall 2026)", term_id="FA26"),
-        SeedCourse("CHEM-110-FA26", "Chemistry 110 (Fall 2026)", term_id="FA26"),
-        SeedCourse("HIST-210-SP27", "History 210 shell", term_id="SP27"),
-        SeedCourse("TAKEN-SP27", "Somebody else's course"),
-        *courses,
-    ], terms=[SeedTerm("FA26", "Fall 2026"), SeedTerm("SP27", "Spring 2027")])
+    base = SandboxConfig(
+        courses=[
+            SeedCourse("BIO-101-FA26", "Biology 101 (Fall 2026)", term_id="FA26"),
+            SeedCourse("CHEM-110-FA26", "Chemistry 110 (Fall 2026)", term_id="FA26"),
+            SeedCourse("HIST-210-SP27", "History 210 shell", term_id="SP27"),
+            SeedCourse("TAKEN-SP27", "Somebody else's course"),
+            *courses,
+        ],
+        terms=[SeedTerm("FA26", "Fall 2026"), SeedTerm("SP27", "Spring 2027")],
+    )
     learn = Learn(LearnSandbox(replace(base, **config), clock=clock.time), clock)
     clock.now += 86_400  # the seeded courses were made a day before the rollover
     return learn
@@ -129,8 +139,14 @@ def make_learn(**config: Any) -> Learn:
 def row(line: int, source: str, target: str, **fields: Any) -> ManifestRow:
     """A manifest row as the manifest module would produce it."""
     values: dict[str, Any] = {
-        "copy_into_existing": False, "name": None, "description": None, "external_id": None,
-        "term_id": None, "available": None, "start_date": None, "end_date": None,
+        "copy_into_existing": False,
+        "name": None,
+        "description": None,
+        "external_id": None,
+        "term_id": None,
+        "available": None,
+        "start_date": None,
+        "end_date": None,
         "copy_profile": None,
     }
     values.update(fields)
@@ -140,21 +156,32 @@ def row(line: int, source: str, target: str, **fields: Any) -> ManifestRow:
 def sections(count: int, source: str = "BIO-101-FA26", **fields: Any) -> list[ManifestRow]:
     """`count` new-course rows copied from one source, each renamed."""
     fields.setdefault("name", None)
-    return [row(i + 2, source, f"BIO-101-{i:03d}-SP27",
-                **{**fields, "name": fields["name"] or f"Biology 101 section {i:03d}"})
-            for i in range(count)]
+    return [
+        row(
+            i + 2,
+            source,
+            f"BIO-101-{i:03d}-SP27",
+            **{**fields, "name": fields["name"] or f"Biology 101 section {i:03d}"},
+        )
+        for i in range(count)
+    ]
 
 
-async def run_engine(learn: Learn, rows: list[ManifestRow], ledger_path: Path,
-                     options: RunOptions | None = None,
-                     stop_after: int | None = None) -> tuple[RunOutcome, list[LedgerRow]]:
+async def run_engine(
+    learn: Learn,
+    rows: list[ManifestRow],
+    ledger_path: Path,
+    options: RunOptions | None = None,
+    stop_after: int | None = None,
+) -> tuple[RunOutcome, list[LedgerRow]]:
     """One run of the real engine over `rows`; `stop_after` N transitions requests a stop."""
     options = options or RunOptions(poll_min=1.0, poll_max=30.0, adopt_settle=60.0)
     with Ledger(ledger_path, clock=learn.clock.datetime) as ledger:
         ledger.sync_manifest([row_spec(r) for r in rows])
         async with learn.client() as client:
-            engine = Rollover(ledger, client, options, clock=learn.clock.datetime,
-                              sleep=learn.clock.sleep)
+            engine = Rollover(
+                ledger, client, options, clock=learn.clock.datetime, sleep=learn.clock.sleep
+            )
             if stop_after is not None:
                 seen = itertools.count(1)
 
@@ -167,8 +194,12 @@ async def run_engine(learn: Learn, rows: list[ManifestRow], ledger_path: Path,
         return outcome, ledger.rows()
 
 
-def engine_run(learn: Learn, rows: list[ManifestRow], ledger_path: Path,
-               options: RunOptions | None = None,
-               stop_after: int | None = None) -> tuple[RunOutcome, list[LedgerRow]]:
+def engine_run(
+    learn: Learn,
+    rows: list[ManifestRow],
+    ledger_path: Path,
+    options: RunOptions | None = None,
+    stop_after: int | None = None,
+) -> tuple[RunOutcome, list[LedgerRow]]:
     """Synchronous wrapper of `run_engine` for plain pytest tests."""
     return asyncio.run(run_engine(learn, rows, ledger_path, options, stop_after))

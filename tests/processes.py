@@ -47,9 +47,11 @@ def rows_past_pending(ledger: Path) -> int:
     if not ledger.exists():
         return 0
     try:
-        with contextlib.closing(sqlite3.connect(f"file:{ledger}?mode=ro", uri=True,
-                                                timeout=1)) as db:
-            return int(db.execute("SELECT count(*) FROM rows WHERE state != 'pending'")
-                       .fetchone()[0])
+        with contextlib.closing(
+            sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=1)
+        ) as db:
+            return int(
+                db.execute("SELECT count(*) FROM rows WHERE state != 'pending'").fetchone()[0]
+            )
     except sqlite3.Error:
         return 0

@@ -21,11 +21,31 @@ from click.testing import Result
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "sample_manifests" / "fall2026.csv"
-RESULT_COLUMNS = ["line", "source_course_id", "target_course_id", "status", "course_pk",
-                  "task_location", "error", "attempts", "requested_at", "completed_at"]
-RUN_OPTIONS = ["--ledger", "--results", "--concurrency", "--poll-min", "--poll-max",
-               "--task-timeout", "--window", "--quota-reserve", "--adopt-settle", "--base-url",
-               "--sandbox"]
+RESULT_COLUMNS = [
+    "line",
+    "source_course_id",
+    "target_course_id",
+    "status",
+    "course_pk",
+    "task_location",
+    "error",
+    "attempts",
+    "requested_at",
+    "completed_at",
+]
+RUN_OPTIONS = [
+    "--ledger",
+    "--results",
+    "--concurrency",
+    "--poll-min",
+    "--poll-max",
+    "--task-timeout",
+    "--window",
+    "--quota-reserve",
+    "--adopt-settle",
+    "--base-url",
+    "--sandbox",
+]
 
 SMALL = """\
 source_course_id,target_course_id,copy_into_existing,name,term_id,available,start_date,end_date
@@ -67,8 +87,9 @@ def free_port() -> int:
 # --- help --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command", [[], ["run"], ["validate"], ["status"], ["report"],
-                                     ["sandbox"]])
+@pytest.mark.parametrize(
+    "command", [[], ["run"], ["validate"], ["status"], ["report"], ["sandbox"]]
+)
 def test_help_of_every_command_exits_0(command: list[str]) -> None:
     """`--help` works for the group and for each contract command."""
     result = invoke(*command, "--help")
@@ -127,31 +148,40 @@ def test_validate_prints_duration_and_the_share_of_the_daily_quota(tmp_path: Pat
     manifest = Path(shutil.copy(SAMPLE, tmp_path / "fall2026.csv"))
     result = invoke("validate", manifest)
     assert "Estimated API calls: 84 (about 3.4 per course)" in result.stdout
-    assert ("Estimated duration: about 4 min if copies take ~30 s each with 4 at once "
-            "(Learn's copy queue decides)") in result.stdout
+    assert (
+        "Estimated duration: about 4 min if copies take ~30 s each with 4 at once "
+        "(Learn's copy queue decides)"
+    ) in result.stdout
     assert "Quota: 84 of Learn's default 10000 calls a day" in result.stdout
     assert "Warning" not in result.stdout
 
 
 def test_validate_warns_when_the_plan_exceeds_the_daily_quota(tmp_path: Path) -> None:
     """A plan beyond the default daily quota is named with the days it needs and the remedy."""
-    manifest = write(tmp_path / "big.csv", "source_course_id,target_course_id,name\n" + "".join(
-        f"BIO-101-FA26,BIO-{i:05d}-SP27,Section {i}\n" for i in range(4000)))
+    manifest = write(
+        tmp_path / "big.csv",
+        "source_course_id,target_course_id,name\n"
+        + "".join(f"BIO-101-FA26,BIO-{i:05d}-SP27,Section {i}\n" for i in range(4000)),
+    )
     result = invoke("validate", manifest)
     assert result.exit_code == 0, result.output
     assert "Estimated API calls: 12801 (about 3.2 per course)" in result.stdout
-    assert ("Warning: 12801 calls is more than Learn's default daily quota of 10000 (about 1.3 "
-            "days of it)") in result.stdout
+    assert (
+        "Warning: 12801 calls is more than Learn's default daily quota of 10000 (about 1.3 "
+        "days of it)"
+    ) in result.stdout
     assert "Run with --quota-reserve N so each run stops before the quota does" in result.stdout
 
 
-def test_run_prints_its_plan_before_starting_and_only_what_is_left(tmp_path: Path,
-                                                                   small: Path) -> None:
+def test_run_prints_its_plan_before_starting_and_only_what_is_left(
+    tmp_path: Path, small: Path
+) -> None:
     """`run` opens with the rows it will copy and their calls; a re-run plans only the rest."""
     first = sandbox_run(tmp_path, small)
     assert first.exit_code == 0, first.output
-    assert first.stdout.splitlines()[1].startswith("Plan: 4 of 4 rows to copy; about 14 API "
-                                                   "calls; about 30 s if copies take")
+    assert first.stdout.splitlines()[1].startswith(
+        "Plan: 4 of 4 rows to copy; about 14 API calls; about 30 s if copies take"
+    )
     again = sandbox_run(tmp_path, small)
     assert "Plan: no copy left to start" in again.stdout
 
@@ -172,8 +202,7 @@ SRC-3,GOOD-3,maybe,Yes,,
 SRC-4,GOOD-4,false,Sometimes,,
 SRC-5,GOOD-5,false,No,2027-05-01,2027-01-01
 """
-BAD_PLACES = [(3, "target_course_id"), (4, "copy_into_existing"), (5, "available"),
-              (6, "end_date")]
+BAD_PLACES = [(3, "target_course_id"), (4, "copy_into_existing"), (5, "available"), (6, "end_date")]
 
 
 def _assert_lists_every_problem(result: Result, manifest: Path) -> None:
@@ -201,8 +230,13 @@ def test_run_with_invalid_manifest_sends_nothing(tmp_path: Path) -> None:
 def test_run_with_invalid_manifest_against_a_site_sends_nothing(tmp_path: Path) -> None:
     """With a real site and credentials, an invalid manifest still stops before any call."""
     manifest = write(tmp_path / "bad.csv", BAD)
-    result = invoke("run", manifest, "--base-url", f"http://127.0.0.1:{free_port()}",
-                    env={"LEARN_KEY": "k", "LEARN_SECRET": "s"})
+    result = invoke(
+        "run",
+        manifest,
+        "--base-url",
+        f"http://127.0.0.1:{free_port()}",
+        env={"LEARN_KEY": "k", "LEARN_SECRET": "s"},
+    )
     _assert_lists_every_problem(result, manifest)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]
 
@@ -228,15 +262,19 @@ def test_sandbox_run_writes_results_beside_manifest(tmp_path: Path, small: Path)
     header, rows = results_of(results)
     assert header[: len(RESULT_COLUMNS)] == RESULT_COLUMNS
     assert [(r["line"], r["target_course_id"]) for r in rows] == [
-        ("2", "BIO-101-001-SP27"), ("3", "BIO-101-002-SP27"), ("4", "CHEM-110-001-SP27"),
-        ("5", "HIST-210-001-SP27")]
+        ("2", "BIO-101-001-SP27"),
+        ("3", "BIO-101-002-SP27"),
+        ("4", "CHEM-110-001-SP27"),
+        ("5", "HIST-210-001-SP27"),
+    ]
     assert {r["status"] for r in rows} == {"done"}
     for r in rows:
         assert r["course_pk"].startswith("_") and r["course_pk"].endswith("_1")
         assert r["error"] == ""
         assert datetime.fromisoformat(r["requested_at"]).tzinfo is not None
         assert datetime.fromisoformat(r["completed_at"]) >= datetime.fromisoformat(
-            r["requested_at"])
+            r["requested_at"]
+        )
     assert "Rollover: 4 rows: 4 done, 0 failed, 0 needs_review, 0 pending" in result.stdout
     assert f"Results: {results}" in result.stdout
 
@@ -267,8 +305,11 @@ def test_ledger_and_results_options_place_files(tmp_path: Path, small: Path) -> 
 
 def test_lost_answer_into_existing_shell_needs_review(tmp_path: Path) -> None:
     """A copy into a shell whose answer was lost ends `needs_review` with what to check; exit 1."""
-    manifest = write(tmp_path / "m.csv", "source_course_id,target_course_id,copy_into_existing\n"
-                                         "HIST-210-FA26,HIST-210-001-SP27,true\n")
+    manifest = write(
+        tmp_path / "m.csv",
+        "source_course_id,target_course_id,copy_into_existing\n"
+        "HIST-210-FA26,HIST-210-001-SP27,true\n",
+    )
     config = sandbox_config(tmp_path, "drop_copy_response_rate = 1.0\n")
     result = invoke("run", manifest, "--sandbox", "--sandbox-config", config, *FAST)
     assert result.exit_code == 1, result.output
@@ -289,8 +330,9 @@ def test_run_outside_window_starts_nothing_and_exits_3(tmp_path: Path, small: Pa
     window = f"{now + timedelta(hours=2):%H:%M}-{now + timedelta(hours=3):%H:%M}"
     result = sandbox_run(tmp_path, small, "--window", window, "--timezone", "UTC")
     assert result.exit_code == 3, result.output
-    assert [r["status"] for r in results_of(tmp_path / "spring.sandbox.results.csv")[1]] == \
-        ["pending"] * 4
+    assert [r["status"] for r in results_of(tmp_path / "spring.sandbox.results.csv")[1]] == [
+        "pending"
+    ] * 4
     assert "POST /v2/courses/{id}/copy" not in result.stdout
     assert "Stopped early: outside the window" in result.stdout
     assert "Run the same command again to continue" in result.stdout
@@ -298,11 +340,24 @@ def test_run_outside_window_starts_nothing_and_exits_3(tmp_path: Path, small: Pa
 
 def test_quota_reserve_stops_new_copies_and_exits_3(tmp_path: Path) -> None:
     """Below `--quota-reserve`, no new copy starts; the run writes results and exits 3."""
-    manifest = write(tmp_path / "m.csv", "source_course_id,target_course_id\n" + "".join(
-        f"BIO-101-FA26,BIO-101-{i:03d}-SP27\n" for i in range(1, 4)))
+    manifest = write(
+        tmp_path / "m.csv",
+        "source_course_id,target_course_id\n"
+        + "".join(f"BIO-101-FA26,BIO-101-{i:03d}-SP27\n" for i in range(1, 4)),
+    )
     config = sandbox_config(tmp_path, "quota_limit = 50\n")
-    result = invoke("run", manifest, "--sandbox", "--sandbox-config", config, *FAST,
-                    "--quota-reserve", "100", "--concurrency", "1")
+    result = invoke(
+        "run",
+        manifest,
+        "--sandbox",
+        "--sandbox-config",
+        config,
+        *FAST,
+        "--quota-reserve",
+        "100",
+        "--concurrency",
+        "1",
+    )
     assert result.exit_code == 3, result.output
     assert "Stopped early: quota reserve reached" in result.stdout
     statuses = [r["status"] for r in results_of(tmp_path / "m.sandbox.results.csv")[1]]
@@ -310,15 +365,19 @@ def test_quota_reserve_stops_new_copies_and_exits_3(tmp_path: Path) -> None:
     assert set(statuses) <= {"pending", "done"}
 
 
-@pytest.mark.parametrize(("option", "value", "message"), [
-    ("--window", "25:00-06:00", "out of range"),
-    ("--window", "10pm-6am", "is not HH:MM-HH:MM"),
-    ("--timezone", "Mars/Olympus", "is not a time zone this machine knows"),
-    ("--poll-min", "120", "is larger than --poll-max"),
-    ("--concurrency", "0", "Invalid value for '--concurrency'"),
-])
-def test_bad_run_option_is_usage_error(tmp_path: Path, small: Path, option: str, value: str,
-                                       message: str) -> None:
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--window", "25:00-06:00", "out of range"),
+        ("--window", "10pm-6am", "is not HH:MM-HH:MM"),
+        ("--timezone", "Mars/Olympus", "is not a time zone this machine knows"),
+        ("--poll-min", "120", "is larger than --poll-max"),
+        ("--concurrency", "0", "Invalid value for '--concurrency'"),
+    ],
+)
+def test_bad_run_option_is_usage_error(
+    tmp_path: Path, small: Path, option: str, value: str, message: str
+) -> None:
     """A bad option value exits 2 with a message and writes nothing."""
     result = invoke("run", small, "--sandbox", option, value)
     assert result.exit_code == 2
@@ -331,8 +390,13 @@ def test_bad_run_option_is_usage_error(tmp_path: Path, small: Path, option: str,
 
 def test_plain_http_to_remote_host_is_refused(tmp_path: Path, small: Path) -> None:
     """`--base-url http://` to a non-loopback host exits 2 saying http is for loopback only."""
-    result = invoke("run", small, "--base-url", "http://example.edu",
-                    env={"LEARN_KEY": "k", "LEARN_SECRET": "s"})
+    result = invoke(
+        "run",
+        small,
+        "--base-url",
+        "http://example.edu",
+        env={"LEARN_KEY": "k", "LEARN_SECRET": "s"},
+    )
     assert result.exit_code == 2
     assert "plain http" in result.stderr
     assert "http:// is accepted only for 127.0.0.1, ::1 and localhost" in result.stderr
@@ -341,8 +405,11 @@ def test_plain_http_to_remote_host_is_refused(tmp_path: Path, small: Path) -> No
 
 def test_base_url_from_environment_is_checked(tmp_path: Path, small: Path) -> None:
     """LEARN_BASE_URL is used like `--base-url`, with the same loopback rule."""
-    result = invoke("run", small, env={"LEARN_BASE_URL": "http://learn.example.edu",
-                                       "LEARN_KEY": "k", "LEARN_SECRET": "s"})
+    result = invoke(
+        "run",
+        small,
+        env={"LEARN_BASE_URL": "http://learn.example.edu", "LEARN_KEY": "k", "LEARN_SECRET": "s"},
+    )
     assert result.exit_code == 2
     assert "plain http" in result.stderr
 
@@ -364,13 +431,22 @@ def test_no_site_at_all_is_a_usage_error(tmp_path: Path, small: Path) -> None:
 
 def test_unreachable_learn_exits_3_pending_without_leaking_secrets(tmp_path: Path) -> None:
     """Learn not listening: exit 3, rows pending, and the key and secret appear nowhere."""
-    manifest = write(tmp_path / "m.csv", "source_course_id,target_course_id\n"
-                                         "BIO-101-FA26,BIO-101-001-SP27\n")
+    manifest = write(
+        tmp_path / "m.csv", "source_course_id,target_course_id\nBIO-101-FA26,BIO-101-001-SP27\n"
+    )
     key, secret = "KEY-zq81-distinctive", "SECRET-zq82-distinctive"
     basic = base64.b64encode(f"{key}:{secret}".encode()).decode()
-    result = invoke("--debug", "run", manifest, "--base-url", f"http://127.0.0.1:{free_port()}",
-                    "--concurrency", "1", *FAST,
-                    env={"LEARN_KEY": key, "LEARN_SECRET": secret})
+    result = invoke(
+        "--debug",
+        "run",
+        manifest,
+        "--base-url",
+        f"http://127.0.0.1:{free_port()}",
+        "--concurrency",
+        "1",
+        *FAST,
+        env={"LEARN_KEY": key, "LEARN_SECRET": secret},
+    )
     assert result.exit_code == 3, result.output
     assert [r["status"] for r in results_of(tmp_path / "m.results.csv")[1]] == ["pending"]
     assert "Stopped early:" in result.stdout
@@ -392,8 +468,14 @@ def test_status_json_shape(tmp_path: Path, finished: Path) -> None:
     assert quota["seen_at"].endswith("Z") or "+00:00" in quota["seen_at"]
     assert data == {
         "counts": {"done": 4, "failed": 0, "needs_review": 0, "pending": 0},
-        "stages": {"queued": 0, "copying": 0, "patching": 0, "done": 4, "failed": 0,
-                   "needs_review": 0},
+        "stages": {
+            "queued": 0,
+            "copying": 0,
+            "patching": 0,
+            "done": 4,
+            "failed": 0,
+            "needs_review": 0,
+        },
         "needs_person": [],
         "left_alone": [],
     }
@@ -401,8 +483,11 @@ def test_status_json_shape(tmp_path: Path, finished: Path) -> None:
 
 def test_failed_row_exits_1_and_is_listed(tmp_path: Path) -> None:
     """A shell missing from Learn fails its row: exit 1, and `status --json` lists it."""
-    manifest = write(tmp_path / "m.csv", "source_course_id,target_course_id,copy_into_existing\n"
-                                         "BIO-101-FA26,BIO-101-001-SP27,false\n")
+    manifest = write(
+        tmp_path / "m.csv",
+        "source_course_id,target_course_id,copy_into_existing\n"
+        "BIO-101-FA26,BIO-101-001-SP27,false\n",
+    )
     first = sandbox_run(tmp_path, manifest)
     assert first.exit_code == 0, first.output
     # The simulated site was seeded on the first run; a shell added to the manifest now is not.
@@ -413,14 +498,21 @@ def test_failed_row_exits_1_and_is_listed(tmp_path: Path) -> None:
     rows = results_of(tmp_path / "m.sandbox.results.csv")[1]
     assert [r["status"] for r in rows] == ["done", "failed"]
     assert "NO-SUCH-SHELL" in rows[1]["error"]
-    data = json.loads(invoke("status", "--ledger", tmp_path / "m.sandbox.ledger.sqlite",
-                             "--json").stdout)
+    data = json.loads(
+        invoke("status", "--ledger", tmp_path / "m.sandbox.ledger.sqlite", "--json").stdout
+    )
     assert data["counts"] == {"done": 1, "failed": 1, "needs_review": 0, "pending": 0}
-    assert data["needs_person"] == [{
-        "line": 3, "target_course_id": "NO-SUCH-SHELL", "status": "failed",
-        "error": rows[1]["error"], "error_kind": "shell_missing",
-        "hint": "create NO-SUCH-SHELL in Learn (or set copy_into_existing to false in the "
-                "manifest), then run again with --retry-failed"}]
+    assert data["needs_person"] == [
+        {
+            "line": 3,
+            "target_course_id": "NO-SUCH-SHELL",
+            "status": "failed",
+            "error": rows[1]["error"],
+            "error_kind": "shell_missing",
+            "hint": "create NO-SUCH-SHELL in Learn (or set copy_into_existing to false in the "
+            "manifest), then run again with --retry-failed",
+        }
+    ]
 
 
 def test_status_text(tmp_path: Path, finished: Path) -> None:
@@ -428,7 +520,9 @@ def test_status_text(tmp_path: Path, finished: Path) -> None:
     result = invoke("status", "--ledger", tmp_path / "spring.sandbox.ledger.sqlite")
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[:2] == [
-        "4 rows: 4 done, 0 failed, 0 needs_review, 0 pending", "Stages: 0 queued, 0 copying, 0 patching, 4 done, 0 failed, 0 needs review"]
+        "4 rows: 4 done, 0 failed, 0 needs_review, 0 pending",
+        "Stages: 0 queued, 0 copying, 0 patching, 4 done, 0 failed, 0 needs review",
+    ]
 
 
 def test_status_without_ledger_exits_2(tmp_path: Path, small: Path) -> None:

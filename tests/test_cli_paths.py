@@ -11,9 +11,11 @@ from cli_runs import FAST, invoke, sandbox_run, write
 
 from rollover.sandbox import LearnSandbox
 
-MANIFEST = ("source_course_id,target_course_id,name\n"
-            "BIO-101-FA26,BIO-101-001-SP27,Biology\n"
-            "BIO-101-FA26,BIO-101-002-SP27,Biology 2\n")
+MANIFEST = (
+    "source_course_id,target_course_id,name\n"
+    "BIO-101-FA26,BIO-101-001-SP27,Biology\n"
+    "BIO-101-FA26,BIO-101-002-SP27,Biology 2\n"
+)
 CREDENTIALS = {"LEARN_KEY": "k", "LEARN_SECRET": "s"}
 
 
@@ -22,14 +24,18 @@ def manifest(tmp_path: Path) -> Path:
     return write(tmp_path / "spring.csv", MANIFEST)
 
 
-@pytest.mark.parametrize(("option", "path", "says"), [
-    ("--results", "/dev/null/r.csv", "is under /dev/null, which is not a folder"),
-    ("--results", "missing/r.csv", "is in a folder that does not exist"),
-    ("--ledger", "missing/x.ledger.sqlite", "is in a folder that does not exist"),
-    ("--log-file", "missing/run.log", "is in a folder that does not exist"),
-])
+@pytest.mark.parametrize(
+    ("option", "path", "says"),
+    [
+        ("--results", "/dev/null/r.csv", "is under /dev/null, which is not a folder"),
+        ("--results", "missing/r.csv", "is in a folder that does not exist"),
+        ("--ledger", "missing/x.ledger.sqlite", "is in a folder that does not exist"),
+        ("--log-file", "missing/run.log", "is in a folder that does not exist"),
+    ],
+)
 def test_an_unwritable_output_path_is_refused_before_any_call(
-        tmp_path: Path, manifest: Path, option: str, path: str, says: str) -> None:
+    tmp_path: Path, manifest: Path, option: str, path: str, says: str
+) -> None:
     """A results, ledger or log path that cannot be written exits 2 before the first call,
     naming the option and the path; nothing is copied and no folder is created."""
     target = path if path.startswith("/") else str(tmp_path / path)
@@ -42,13 +48,18 @@ def test_an_unwritable_output_path_is_refused_before_any_call(
 
 
 def test_a_rehearsal_keeps_its_own_files_and_never_blocks_the_real_run(
-        tmp_path: Path, manifest: Path) -> None:
+    tmp_path: Path, manifest: Path
+) -> None:
     """`run --sandbox` writes spring.sandbox.*; `status --sandbox` reads them; the real run's
     default ledger is untouched, so a real run afterwards is not refused."""
     assert sandbox_run(tmp_path, manifest).exit_code == 0
     assert sorted(p.name for p in tmp_path.glob("spring.sandbox.*")) == [
-        "spring.sandbox.json", "spring.sandbox.json.journal", "spring.sandbox.ledger.sqlite",
-        "spring.sandbox.ledger.sqlite.lock", "spring.sandbox.results.csv"]
+        "spring.sandbox.json",
+        "spring.sandbox.json.journal",
+        "spring.sandbox.ledger.sqlite",
+        "spring.sandbox.ledger.sqlite.lock",
+        "spring.sandbox.results.csv",
+    ]
     assert not (tmp_path / "spring.ledger.sqlite").exists()
     rehearsed = invoke("status", manifest, "--sandbox")
     assert rehearsed.exit_code == 0 and "2 rows: 2 done" in rehearsed.stdout
@@ -58,14 +69,18 @@ def test_a_rehearsal_keeps_its_own_files_and_never_blocks_the_real_run(
 
 
 def test_a_host_that_does_not_resolve_is_a_usage_error_and_binds_nothing(
-        tmp_path: Path, manifest: Path) -> None:
+    tmp_path: Path, manifest: Path
+) -> None:
     """A typo in --base-url exits 2 naming the host and --base-url, and leaves the ledger free
     for the right site (bound to the site that first answers, not the first one named)."""
-    typo = invoke("run", manifest, "--base-url", "https://learn.example.invalid", *FAST,
-                  env=CREDENTIALS)
+    typo = invoke(
+        "run", manifest, "--base-url", "https://learn.example.invalid", *FAST, env=CREDENTIALS
+    )
     assert typo.exit_code == 2, typo.output
-    assert ("Error: the host name 'learn.example.invalid' of https://learn.example.invalid does "
-            "not resolve") in typo.stderr
+    assert (
+        "Error: the host name 'learn.example.invalid' of https://learn.example.invalid does "
+        "not resolve"
+    ) in typo.stderr
     assert "Hint: check --base-url (or LEARN_BASE_URL) for a typo" in typo.stderr
     with sqlite3.connect(tmp_path / "spring.ledger.sqlite") as db:
         assert db.execute("SELECT value FROM meta WHERE key='site'").fetchall() == []
@@ -73,7 +88,8 @@ def test_a_host_that_does_not_resolve_is_a_usage_error_and_binds_nothing(
 
 
 def test_a_ledger_of_another_site_is_not_trusted_by_check_learn(
-        tmp_path: Path, manifest: Path) -> None:
+    tmp_path: Path, manifest: Path
+) -> None:
     """`validate --check-learn --ledger` ignores (and says so) a ledger bound to another site,
     and checks every row as new."""
     assert sandbox_run(tmp_path, manifest).exit_code == 0
@@ -81,8 +97,10 @@ def test_a_ledger_of_another_site_is_not_trusted_by_check_learn(
     with sqlite3.connect(ledger) as db:
         db.execute("UPDATE meta SET value = 'https://other.example.edu' WHERE key = 'site'")
     result = invoke("validate", manifest, "--check-learn", "--sandbox", "--ledger", ledger)
-    assert (f"Ledger: {ledger} records a rollover against https://other.example.edu, not this "
-            "site: not used") in result.stdout
+    assert (
+        f"Ledger: {ledger} records a rollover against https://other.example.edu, not this "
+        "site: not used"
+    ) in result.stdout
     assert "to copy:" in result.stdout and "already done per the ledger: 0" in result.stdout
     state = LearnSandbox.load(tmp_path / "spring.sandbox.json")
     assert len(state.record.copies) == 2  # the check itself copied nothing

@@ -27,20 +27,31 @@ from rollover.learn import LearnClient, RetryPolicy, learn_error
 COPY = {"targetCourse": {"courseId": "NEW-SP27"}, "copy": {"contentAreas": True}}
 
 
-def mock_client(handler: Callable[[httpx.Request], httpx.Response],
-                clock: VirtualClock | None = None, **kwargs: object) -> LearnClient:
+def mock_client(
+    handler: Callable[[httpx.Request], httpx.Response],
+    clock: VirtualClock | None = None,
+    **kwargs: object,
+) -> LearnClient:
     """A client whose Learn is `handler`; the token endpoint answers for it."""
     clock = clock or VirtualClock()
 
     def route(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/oauth2/token"):
-            return httpx.Response(200, json={"access_token": "tok", "token_type": "bearer",
-                                             "expires_in": 3600})
+            return httpx.Response(
+                200, json={"access_token": "tok", "token_type": "bearer", "expires_in": 3600}
+            )
         return handler(request)
 
-    return LearnClient(BASE_URL, "k", "s", transport=httpx.MockTransport(route),
-                       sleep=clock.sleep, monotonic=clock.time,
-                       retry=RetryPolicy(attempts=4, max_wait=2.0), **kwargs)  # type: ignore[arg-type]
+    return LearnClient(
+        BASE_URL,
+        "k",
+        "s",
+        transport=httpx.MockTransport(route),
+        sleep=clock.sleep,
+        monotonic=clock.time,
+        retry=RetryPolicy(attempts=4, max_wait=2.0),
+        **kwargs,
+    )  # type: ignore[arg-type]
 
 
 def test_one_token_for_many_concurrent_workers() -> None:
@@ -49,8 +60,9 @@ def test_one_token_for_many_concurrent_workers() -> None:
 
     async def scenario() -> None:
         async with learn.client() as client:
-            await asyncio.gather(*(client.get_course("courseId:BIO-101-FA26", "id")
-                                   for _ in range(20)))
+            await asyncio.gather(
+                *(client.get_course("courseId:BIO-101-FA26", "id") for _ in range(20))
+            )
             assert client.calls["POST /v1/oauth2/token"] == 1
 
     asyncio.run(scenario())
@@ -64,8 +76,9 @@ def test_token_renewed_before_expiry_once() -> None:
         async with learn.client() as client:
             await client.get_course("courseId:BIO-101-FA26", "id")
             learn.clock.now += 95  # inside the renewal margin
-            await asyncio.gather(*(client.get_course("courseId:BIO-101-FA26", "id")
-                                   for _ in range(5)))
+            await asyncio.gather(
+                *(client.get_course("courseId:BIO-101-FA26", "id") for _ in range(5))
+            )
             assert client.calls["POST /v1/oauth2/token"] == 2
 
     asyncio.run(scenario())
@@ -95,8 +108,14 @@ def test_refused_credentials_are_an_auth_error() -> None:
 
     async def scenario() -> None:
         config = learn.sandbox.config
-        client = LearnClient(BASE_URL, config.key, "wrong", transport=learn.transport,
-                             sleep=learn.clock.sleep, monotonic=learn.clock.time)
+        client = LearnClient(
+            BASE_URL,
+            config.key,
+            "wrong",
+            transport=learn.transport,
+            sleep=learn.clock.sleep,
+            monotonic=learn.clock.time,
+        )
         async with client:
             with pytest.raises(LearnAuthError):
                 await client.get_course("courseId:BIO-101-FA26", "id")
@@ -143,12 +162,14 @@ def test_copy_post_is_never_retried() -> None:
         async with mock_client(handler) as client:
             with pytest.raises(LearnServerError):
                 await client.copy_course("courseId:A", COPY)
+
     asyncio.run(scenario())
     assert len(posts) == 1
 
 
 def test_lost_connection_on_connect_is_unreachable_not_ambiguous() -> None:
     """A refused connection means the POST never left: LearnUnreachable."""
+
     def handler(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)
 
@@ -156,14 +177,17 @@ def test_lost_connection_on_connect_is_unreachable_not_ambiguous() -> None:
         async with mock_client(handler) as client:
             with pytest.raises(LearnUnreachable):
                 await client.copy_course("courseId:A", COPY)
+
     asyncio.run(scenario())
 
 
 def test_gets_retry_transient_errors_honouring_retry_after() -> None:
     """503 then 429 (Retry-After: 7) then 200: retried, and the wait is at least 7 s."""
-    answers = [httpx.Response(503, json={"message": "busy"}),
-               httpx.Response(429, headers={"Retry-After": "7"}, json={"message": "quota"}),
-               httpx.Response(200, json={"id": "_1_1"})]
+    answers = [
+        httpx.Response(503, json={"message": "busy"}),
+        httpx.Response(429, headers={"Retry-After": "7"}, json={"message": "quota"}),
+        httpx.Response(200, json={"id": "_1_1"}),
+    ]
     clock = VirtualClock()
 
     async def scenario() -> None:
@@ -189,6 +213,7 @@ def test_permanent_errors_are_typed_with_learns_message() -> None:
             with pytest.raises(LearnNotFound) as missing:
                 await client.get_course("courseId:X", "id")
             assert missing.value.learn_message == "Course not found"
+
     asyncio.run(scenario())
     assert len(calls) == 1
     conflict = learn_error(httpx.Response(409, json={"status": 409, "message": "taken"}), "e")
@@ -218,10 +243,12 @@ def test_rate_headers_are_read_from_every_answer() -> None:
 
 def test_non_json_answer_is_a_protocol_error() -> None:
     """A 200 whose body is not JSON is a LearnProtocolError, not a crash."""
+
     async def scenario() -> None:
         async with mock_client(lambda r: httpx.Response(200, text="<html>")) as client:
             with pytest.raises(LearnProtocolError):
                 await client.get_course("_1_1", "id")
+
     asyncio.run(scenario())
 
 
@@ -235,13 +262,21 @@ def test_a_failed_sign_in_answers_for_the_workers_queued_behind_it() -> None:
         raise httpx.ConnectError("refused", request=request)
 
     async def four_workers() -> list[BaseException | dict[str, object]]:
-        client = LearnClient(BASE_URL, "k", "s", transport=httpx.MockTransport(refuse),
-                             sleep=clock.sleep, monotonic=clock.time,
-                             retry=RetryPolicy(attempts=3, max_wait=2.0))
+        client = LearnClient(
+            BASE_URL,
+            "k",
+            "s",
+            transport=httpx.MockTransport(refuse),
+            sleep=clock.sleep,
+            monotonic=clock.time,
+            retry=RetryPolicy(attempts=3, max_wait=2.0),
+        )
         async with client:
-            return await asyncio.gather(
+            outcomes: list[BaseException | dict[str, object]] = await asyncio.gather(
                 *(client.get_course(f"courseId:C{i}", "id") for i in range(4)),
-                return_exceptions=True)
+                return_exceptions=True,
+            )
+            return outcomes
 
     outcomes = asyncio.run(four_workers())
     assert all(isinstance(outcome, LearnUnreachable) for outcome in outcomes)
@@ -250,8 +285,9 @@ def test_a_failed_sign_in_answers_for_the_workers_queued_behind_it() -> None:
 
 def unresolvable(request: httpx.Request) -> httpx.Response:
     """What httpx raises for a host name DNS does not know."""
-    raise httpx.ConnectError("[Errno -2] Name or service not known", request=request) \
-        from socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    raise httpx.ConnectError(
+        "[Errno -2] Name or service not known", request=request
+    ) from socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
 
 def test_a_host_name_that_does_not_resolve_is_site_not_found() -> None:
@@ -260,9 +296,15 @@ def test_a_host_name_that_does_not_resolve_is_site_not_found() -> None:
     answered: list[str] = []
 
     async def scenario() -> None:
-        client = LearnClient("https://learn.exmaple.edu", "k", "s",
-                             transport=httpx.MockTransport(unresolvable), sleep=clock.sleep,
-                             monotonic=clock.time, retry=RetryPolicy(attempts=2, max_wait=1.0))
+        client = LearnClient(
+            "https://learn.exmaple.edu",
+            "k",
+            "s",
+            transport=httpx.MockTransport(unresolvable),
+            sleep=clock.sleep,
+            monotonic=clock.time,
+            retry=RetryPolicy(attempts=2, max_wait=1.0),
+        )
         client.on_first_answer = lambda: answered.append("answered")
         async with client:
             with pytest.raises(SiteNotFound) as raised:
@@ -278,6 +320,7 @@ def test_a_host_name_that_does_not_resolve_is_site_not_found() -> None:
 
 def test_a_refused_connection_stays_resumable() -> None:
     """A connection refused (the host resolves) is LearnUnreachable, exit 3, not SiteNotFound."""
+
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)
 

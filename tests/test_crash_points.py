@@ -53,8 +53,9 @@ def crash_run(learn: Learn, ledger_path: Path, target: str, state: State, when: 
             ledger.sync_manifest([row_spec(r) for r in ROWS])
             ledger.before_transition, ledger.observer = before, after
             async with learn.client() as client:
-                await Rollover(ledger, client, OPTIONS, clock=learn.clock.datetime,
-                               sleep=learn.clock.sleep).run()
+                await Rollover(
+                    ledger, client, OPTIONS, clock=learn.clock.datetime, sleep=learn.clock.sleep
+                ).run()
 
     try:
         asyncio.run(scenario())
@@ -67,8 +68,9 @@ def crash_run(learn: Learn, ledger_path: Path, target: str, state: State, when: 
 @pytest.mark.parametrize("when", ["before", "after"])
 @pytest.mark.parametrize("state", CRASH_STATES, ids=lambda s: s.value)
 @pytest.mark.parametrize("target", [NEW, SHELL])
-def test_crash_then_resume_copies_exactly_once(tmp_path: Path, target: str, state: State,
-                                               when: str) -> None:
+def test_crash_then_resume_copies_exactly_once(
+    tmp_path: Path, target: str, state: State, when: str
+) -> None:
     """Whatever transition the crash hits, the re-run ends every row final, each copied once."""
     learn = make_learn(copy_seconds=15.0, slots=2)
     ledger_path = tmp_path / "l.sqlite"
@@ -79,8 +81,10 @@ def test_crash_then_resume_copies_exactly_once(tmp_path: Path, target: str, stat
     copies = record.copies_per_target()
     assert all(count == 1 for count in copies.values()), copies
     assert all(patch.copy_complete for patch in record.patches)
-    shell_lost = (target == SHELL and (when, state) in (("after", State.INTENT),
-                                                         ("before", State.LOCATED)))
+    shell_lost = target == SHELL and (when, state) in (
+        ("after", State.INTENT),
+        ("before", State.LOCATED),
+    )
     for r in final:
         if r.target_course_id == SHELL and shell_lost:
             # The answer to an additive copy was lost to the crash: a person decides.

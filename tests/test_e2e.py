@@ -39,8 +39,11 @@ def rollover_command(*args: str | Path) -> list[str]:
 
 def clean_env(**extra: str) -> dict[str, str]:
     """This process's environment without any Learn settings, plus `extra`."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("LEARN_BASE_URL", "LEARN_KEY", "LEARN_SECRET")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("LEARN_BASE_URL", "LEARN_KEY", "LEARN_SECRET")
+    }
     return {**env, **extra}
 
 
@@ -69,8 +72,10 @@ def results_of(path: Path) -> list[dict[str, str]]:
 def write_manifest(path: Path, rows: list[tuple[str, str, bool]]) -> Path:
     """A manifest of (source, target, into_existing) rows, each renamed into term SP27."""
     lines = ["source_course_id,target_course_id,copy_into_existing,name,term_id"]
-    lines += [f"{source},{target},{str(into).lower()},{target} (Spring 2027),SP27"
-              for source, target, into in rows]
+    lines += [
+        f"{source},{target},{str(into).lower()},{target} (Spring 2027),SP27"
+        for source, target, into in rows
+    ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
@@ -99,8 +104,9 @@ class SandboxProcess:
 
     def env(self) -> dict[str, str]:
         """An environment with this sandbox's key and secret (not its URL: that is an option)."""
-        return clean_env(LEARN_KEY=self.settings["LEARN_KEY"],
-                         LEARN_SECRET=self.settings["LEARN_SECRET"])
+        return clean_env(
+            LEARN_KEY=self.settings["LEARN_KEY"], LEARN_SECRET=self.settings["LEARN_SECRET"]
+        )
 
     def record(self) -> dict[str, Any]:
         """What the simulated Learn applied: copies, patches and calls."""
@@ -128,7 +134,12 @@ def start_sandbox(tmp_path: Path) -> Iterator[Callable[[Path], SandboxProcess]]:
         log = (tmp_path / f"sandbox-{port}.log").open("w")
         process = subprocess.Popen(
             rollover_command("sandbox", "--port", str(port), "--config", config),
-            stdout=subprocess.PIPE, stderr=log, text=True, env=clean_env(), cwd=tmp_path)
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            env=clean_env(),
+            cwd=tmp_path,
+        )
         log.close()
         started.append(process)
         settings = read_sandbox_settings(process, START_TIMEOUT)
@@ -150,11 +161,19 @@ def start_sandbox(tmp_path: Path) -> Iterator[Callable[[Path], SandboxProcess]]:
             process.stdout.close()
 
 
-def run_rollover(*args: str | Path, env: dict[str, str] | None = None,
-                 cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_rollover(
+    *args: str | Path, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """`python -m rollover ARGS` to completion, output captured."""
-    return subprocess.run(rollover_command(*args), capture_output=True, text=True,
-                          env=env or clean_env(), cwd=cwd, timeout=RUN_TIMEOUT, check=False)
+    return subprocess.run(
+        rollover_command(*args),
+        capture_output=True,
+        text=True,
+        env=env or clean_env(),
+        cwd=cwd,
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
 
 
 def assert_each_copied_once(record: dict[str, Any], targets: list[str]) -> None:
@@ -173,17 +192,23 @@ ROWS = [
 SOURCES = ["BIO-101-FA26", "CHEM-110-FA26", "HIST-210-FA26", "HIST-210-001-SP27"]
 
 
-def test_run_against_sandbox_process(tmp_path: Path,
-                                     start_sandbox: Callable[[Path], SandboxProcess]) -> None:
+def test_run_against_sandbox_process(
+    tmp_path: Path, start_sandbox: Callable[[Path], SandboxProcess]
+) -> None:
     """Against a real sandbox server: bad secret exits 2; then each target copied once, patched."""
     server = start_sandbox(write_config(tmp_path / "cfg.toml", SOURCES, copy_seconds=0.05))
     manifest = write_manifest(tmp_path / "spring.csv", ROWS)
-    refused = run_rollover("run", manifest, "--base-url", server.base_url, *FAST,
-                           env={**server.env(), "LEARN_SECRET": "not-the-secret"})
+    refused = run_rollover(
+        "run",
+        manifest,
+        "--base-url",
+        server.base_url,
+        *FAST,
+        env={**server.env(), "LEARN_SECRET": "not-the-secret"},
+    )
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert server.record()["copies"] == []
-    result = run_rollover("run", manifest, "--base-url", server.base_url, *FAST,
-                          env=server.env())
+    result = run_rollover("run", manifest, "--base-url", server.base_url, *FAST, env=server.env())
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Rollover: 4 rows: 4 done, 0 failed, 0 needs_review, 0 pending" in result.stdout
     rows = results_of(tmp_path / "spring.results.csv")
@@ -197,8 +222,9 @@ def test_run_against_sandbox_process(tmp_path: Path,
 SIX_ROWS = [("BIO-101-FA26", f"BIO-101-{i:03d}-SP27", False) for i in range(1, 7)]
 
 
-def interrupt_run(tmp_path: Path, server: SandboxProcess, manifest: Path,
-                  signum: signal.Signals) -> tuple[int, str]:
+def interrupt_run(
+    tmp_path: Path, server: SandboxProcess, manifest: Path, signum: signal.Signals
+) -> tuple[int, str]:
     """Start `rollover run`, send `signum` once a row has left pending; its exit code, stdout."""
     ledger = tmp_path / "spring.ledger.sqlite"
     command = rollover_command("run", manifest, "--base-url", server.base_url, *FAST)
@@ -206,8 +232,10 @@ def interrupt_run(tmp_path: Path, server: SandboxProcess, manifest: Path,
     with out_path.open("w") as out, err_path.open("w") as err:
         run = subprocess.Popen(command, stdout=out, stderr=err, env=server.env(), text=True)
         try:
-            wait_until(lambda: rows_past_pending(ledger) > 0 or run.poll() is not None,
-                       "the first row to leave pending")
+            wait_until(
+                lambda: rows_past_pending(ledger) > 0 or run.poll() is not None,
+                "the first row to leave pending",
+            )
             assert run.poll() is None, "the run finished before it could be interrupted"
             run.send_signal(signum)
             code = run.wait(timeout=RUN_TIMEOUT)
@@ -218,11 +246,13 @@ def interrupt_run(tmp_path: Path, server: SandboxProcess, manifest: Path,
     return code, out_path.read_text() + err_path.read_text()
 
 
-def test_sigterm_then_rerun_resumes(tmp_path: Path,
-                                    start_sandbox: Callable[[Path], SandboxProcess]) -> None:
+def test_sigterm_then_rerun_resumes(
+    tmp_path: Path, start_sandbox: Callable[[Path], SandboxProcess]
+) -> None:
     """SIGTERM mid-run exits 3 with rows pending; a re-run finishes with each copy made once."""
-    server = start_sandbox(write_config(tmp_path / "cfg.toml", ["BIO-101-FA26"],
-                                        copy_seconds=0.5, slots=1))
+    server = start_sandbox(
+        write_config(tmp_path / "cfg.toml", ["BIO-101-FA26"], copy_seconds=0.5, slots=1)
+    )
     manifest = write_manifest(tmp_path / "spring.csv", SIX_ROWS)
     results = tmp_path / "spring.results.csv"
     code, output = interrupt_run(tmp_path, server, manifest, signal.SIGTERM)
@@ -233,24 +263,33 @@ def test_sigterm_then_rerun_resumes(tmp_path: Path,
     assert "pending" in statuses
     assert set(statuses) <= {"pending", "done"}
 
-    second = run_rollover("run", manifest, "--base-url", server.base_url, *FAST,
-                          env=server.env())
+    second = run_rollover("run", manifest, "--base-url", server.base_url, *FAST, env=server.env())
     assert second.returncode == 0, second.stdout + second.stderr
     assert [r["status"] for r in results_of(results)] == ["done"] * 6
     assert_each_copied_once(server.record(), [target for _, target, _ in SIX_ROWS])
 
 
 def test_kill_9_then_rerun_copies_each_target_once(
-        tmp_path: Path, start_sandbox: Callable[[Path], SandboxProcess]) -> None:
+    tmp_path: Path, start_sandbox: Callable[[Path], SandboxProcess]
+) -> None:
     """`kill -9` mid-run, then a re-run: every row done and no target copied twice."""
-    server = start_sandbox(write_config(tmp_path / "cfg.toml", ["BIO-101-FA26"],
-                                        copy_seconds=0.3, slots=1))
+    server = start_sandbox(
+        write_config(tmp_path / "cfg.toml", ["BIO-101-FA26"], copy_seconds=0.3, slots=1)
+    )
     manifest = write_manifest(tmp_path / "spring.csv", SIX_ROWS)
     code, output = interrupt_run(tmp_path, server, manifest, signal.SIGKILL)
     assert code == -signal.SIGKILL, output
     # A copy whose answer died with the process is adopted; settle past the queue's last copy.
-    second = run_rollover("run", manifest, "--base-url", server.base_url, *FAST,
-                          "--adopt-settle", "3", env=server.env())
+    second = run_rollover(
+        "run",
+        manifest,
+        "--base-url",
+        server.base_url,
+        *FAST,
+        "--adopt-settle",
+        "3",
+        env=server.env(),
+    )
     assert second.returncode == 0, second.stdout + second.stderr
     assert [r["status"] for r in results_of(tmp_path / "spring.results.csv")] == ["done"] * 6
     assert_each_copied_once(server.record(), [target for _, target, _ in SIX_ROWS])

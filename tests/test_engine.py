@@ -5,24 +5,29 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from harness import engine_run, make_learn, row, sections
 
 from rollover.engine import RunOptions, Window
-from rollover.ledger import State
+from rollover.ledger import LedgerRow, State
 
 
-def _states(rows: list) -> Counter[str]:
+def _states(rows: list[LedgerRow]) -> Counter[str]:
     return Counter(r.state.value for r in rows)
 
 
 def test_every_row_copied_once_and_patched_after_completion(tmp_path: Path) -> None:
     """A clean run copies each target once, patches only completed copies, and ends done."""
     learn = make_learn(copy_seconds=40.0, copy_sigma=0.8, slots=3, seed=7)
-    rows = sections(12, start_date=datetime(2027, 1, 11, 6, tzinfo=UTC),
-                    end_date=datetime(2027, 5, 7, 6, tzinfo=UTC), term_id="SP27",
-                    available="No")
+    rows = sections(
+        12,
+        start_date=datetime(2027, 1, 11, 6, tzinfo=UTC),
+        end_date=datetime(2027, 5, 7, 6, tzinfo=UTC),
+        term_id="SP27",
+        available="No",
+    )
     outcome, final = engine_run(learn, rows, tmp_path / "l.sqlite")
     assert outcome.stopped is None
     assert _states(final) == {"done": 12}
@@ -38,8 +43,12 @@ def test_every_row_copied_once_and_patched_after_completion(tmp_path: Path) -> N
 def test_concurrency_bounds_copies_in_flight(tmp_path: Path) -> None:
     """No more than --concurrency copies are ever requested and not yet seen complete."""
     learn = make_learn(copy_seconds=30.0, slots=8)
-    _outcome, final = engine_run(learn, sections(10), tmp_path / "l.sqlite",
-                                RunOptions(concurrency=2, poll_min=5, poll_max=10))
+    _outcome, final = engine_run(
+        learn,
+        sections(10),
+        tmp_path / "l.sqlite",
+        RunOptions(concurrency=2, poll_min=5, poll_max=10),
+    )
     assert _states(final) == {"done": 10}
     tasks = learn.sandbox.queue.tasks
     starts = sorted(task.posted for task in tasks.values())
@@ -62,8 +71,9 @@ def test_second_run_makes_no_call(tmp_path: Path) -> None:
 def test_no_patch_when_row_asks_no_change(tmp_path: Path) -> None:
     """A row with every optional cell blank is copied and never patched."""
     learn = make_learn()
-    _outcome, final = engine_run(learn, [row(2, "BIO-101-FA26", "PLAIN-SP27")],
-                                tmp_path / "l.sqlite")
+    _outcome, final = engine_run(
+        learn, [row(2, "BIO-101-FA26", "PLAIN-SP27")], tmp_path / "l.sqlite"
+    )
     assert _states(final) == {"done": 1}
     assert learn.sandbox.record.patches == []
 
@@ -84,8 +94,10 @@ def test_copy_into_existing_shell(tmp_path: Path) -> None:
 def test_missing_source_and_missing_shell_fail_with_learns_words(tmp_path: Path) -> None:
     """A 404 source fails the row with Learn's message; a missing shell is never POSTed."""
     learn = make_learn()
-    rows = [row(2, "NOPE-FA26", "A-SP27"),
-            row(3, "BIO-101-FA26", "NO-SHELL-SP27", copy_into_existing=True)]
+    rows = [
+        row(2, "NOPE-FA26", "A-SP27"),
+        row(3, "BIO-101-FA26", "NO-SHELL-SP27", copy_into_existing=True),
+    ]
     _outcome, final = engine_run(learn, rows, tmp_path / "l.sqlite")
     by_target = {r.target_course_id: r for r in final}
     assert by_target["A-SP27"].state is State.FAILED
@@ -98,8 +110,9 @@ def test_missing_source_and_missing_shell_fail_with_learns_words(tmp_path: Path)
 def test_target_taken_by_someone_else_fails_without_touching_it(tmp_path: Path) -> None:
     """A 409 for a courseId that existed before the intent fails the row; nothing is patched."""
     learn = make_learn()
-    _outcome, final = engine_run(learn, [row(2, "BIO-101-FA26", "TAKEN-SP27", name="Mine")],
-                                tmp_path / "l.sqlite")
+    _outcome, final = engine_run(
+        learn, [row(2, "BIO-101-FA26", "TAKEN-SP27", name="Mine")], tmp_path / "l.sqlite"
+    )
     assert final[0].state is State.FAILED
     assert "already belongs to a course created" in (final[0].error or "")
     assert learn.sandbox.record.patches == []
@@ -110,8 +123,9 @@ def test_lost_copy_answers_are_adopted_not_copied_again(tmp_path: Path) -> None:
     """Copies applied but answered 502 are found, adopted and patched after --adopt-settle."""
     learn = make_learn(drop_copy_response_rate=1.0, copy_seconds=20.0)
     rows = sections(3)
-    _outcome, final = engine_run(learn, rows, tmp_path / "l.sqlite",
-                                RunOptions(poll_min=1, poll_max=10, adopt_settle=120))
+    _outcome, final = engine_run(
+        learn, rows, tmp_path / "l.sqlite", RunOptions(poll_min=1, poll_max=10, adopt_settle=120)
+    )
     assert _states(final) == {"done": 3}
     assert learn.sandbox.record.copies_per_target() == {r.target_course_id: 1 for r in rows}
     assert all(r.adopted for r in final)
@@ -134,8 +148,9 @@ def test_forgotten_tasks_are_reconciled_through_the_course(tmp_path: Path) -> No
     """A task that 404s after completion is resolved via the course, never re-POSTed."""
     learn = make_learn(forget_tasks_after=0.0, copy_seconds=5.0)
     rows = sections(3, name="Renamed")
-    _outcome, final = engine_run(learn, rows, tmp_path / "l.sqlite",
-                                RunOptions(poll_min=10, poll_max=20, adopt_settle=30))
+    _outcome, final = engine_run(
+        learn, rows, tmp_path / "l.sqlite", RunOptions(poll_min=10, poll_max=20, adopt_settle=30)
+    )
     assert _states(final) == {"done": 3}
     assert learn.sandbox.record.copies_per_target() == {r.target_course_id: 1 for r in rows}
     assert all(patch.copy_complete for patch in learn.sandbox.record.patches)
@@ -179,9 +194,12 @@ def test_window_closed_starts_no_copy(tmp_path: Path) -> None:
     """Outside --window nothing new starts and the run says when copies resume."""
     learn = make_learn()
     now = learn.clock.datetime()
-    closed = Window.parse(f"{(now.hour + 2) % 24:02d}:00-{(now.hour + 3) % 24:02d}:00", UTC)
-    outcome, final = engine_run(learn, sections(2), tmp_path / "l.sqlite",
-                                RunOptions(window=closed))
+    closed = Window.parse(
+        f"{(now.hour + 2) % 24:02d}:00-{(now.hour + 3) % 24:02d}:00", ZoneInfo("UTC")
+    )
+    outcome, final = engine_run(
+        learn, sections(2), tmp_path / "l.sqlite", RunOptions(window=closed)
+    )
     assert outcome.stopped is not None and "outside the window" in outcome.stopped
     assert _states(final) == {"pending": 2}
     assert learn.sandbox.record.calls.total() == 0
@@ -190,8 +208,9 @@ def test_window_closed_starts_no_copy(tmp_path: Path) -> None:
 def test_quota_reserve_stops_new_copies(tmp_path: Path) -> None:
     """Below --quota-reserve no new copy starts; in-flight ones still finish."""
     learn = make_learn(quota_limit=200, quota_refill_per_second=0.0)
-    outcome, final = engine_run(learn, sections(6), tmp_path / "l.sqlite",
-                                RunOptions(concurrency=1, quota_reserve=198))
+    outcome, final = engine_run(
+        learn, sections(6), tmp_path / "l.sqlite", RunOptions(concurrency=1, quota_reserve=198)
+    )
     assert outcome.stopped is not None and "quota reserve" in outcome.stopped
     counts = _states(final)
     assert counts["done"] >= 1 and counts["pending"] >= 1
@@ -218,12 +237,22 @@ def test_refused_credentials_leave_the_row_pending_not_ambiguous(tmp_path: Path)
         with Ledger(ledger_path, clock=learn.clock.datetime) as ledger:
             ledger.sync_manifest([row_spec(r) for r in rows])
             ledger.record_target_pk("HIST-210-SP27", shell.primary_id)  # from an earlier run
-            client = LearnClient(BASE_URL, learn.sandbox.config.key, "rotated",
-                                 transport=learn.transport, sleep=learn.clock.sleep,
-                                 monotonic=learn.clock.time)
+            client = LearnClient(
+                BASE_URL,
+                learn.sandbox.config.key,
+                "rotated",
+                transport=learn.transport,
+                sleep=learn.clock.sleep,
+                monotonic=learn.clock.time,
+            )
             async with client:
-                outcome = await Rollover(ledger, client, RunOptions(),
-                                         clock=learn.clock.datetime, sleep=learn.clock.sleep).run()
+                outcome = await Rollover(
+                    ledger,
+                    client,
+                    RunOptions(),
+                    clock=learn.clock.datetime,
+                    sleep=learn.clock.sleep,
+                ).run()
             assert outcome.fatal is not None
             assert ledger.row("HIST-210-SP27").state is State.PENDING
 
@@ -238,15 +267,18 @@ def test_quota_reserve_says_when_to_run_again(tmp_path: Path) -> None:
     import re
 
     learn = make_learn(quota_limit=240, quota_refill_per_second=0.0)
-    outcome, final = engine_run(learn, sections(6), tmp_path / "l.sqlite",
-                                RunOptions(concurrency=1, quota_reserve=238))
+    outcome, final = engine_run(
+        learn, sections(6), tmp_path / "l.sqlite", RunOptions(concurrency=1, quota_reserve=238)
+    )
     assert outcome.stopped is not None
-    found = re.search(r"(\d+) calls left, --quota-reserve 238; the (\d+) rows left need about "
-                      r"(-?\d+) more calls, which Learn's 240 calls per 24 h refill in about "
-                      r"([\d.]+) h: run again then", outcome.stopped)
+    found = re.search(
+        r"(\d+) calls left, --quota-reserve 238; the (\d+) rows left need about "
+        r"(-?\d+) more calls, which Learn's 240 calls per 24 h refill in about "
+        r"([\d.]+) h: run again then",
+        outcome.stopped,
+    )
     assert found is not None, outcome.stopped
-    remaining, left, needed, hours = (int(found[1]), int(found[2]), int(found[3]),
-                                      float(found[4]))
+    remaining, left, needed, hours = (int(found[1]), int(found[2]), int(found[3]), float(found[4]))
     assert left == _states(final)["pending"]
     assert needed == 238 + round(left * 3.2) - remaining
     assert hours == pytest.approx(needed / 10, abs=0.05)  # 240 calls a day = 10 an hour
@@ -254,14 +286,20 @@ def test_quota_reserve_says_when_to_run_again(tmp_path: Path) -> None:
 
 def test_copies_in_flight_stay_within_concurrency_and_polls_stay_few(tmp_path: Path) -> None:
     """On 120 lognormal copies: never more than --concurrency in flight, ~1 poll per copy."""
-    learn = make_learn(copy_seconds=10.0, copy_sigma=1.0, copy_max_seconds=600.0, slots=4,
-                       seed=3)
-    outcome, final = engine_run(learn, sections(120), tmp_path / "l.sqlite",
-                                RunOptions(concurrency=6, poll_min=1.0, poll_max=60.0))
+    learn = make_learn(copy_seconds=10.0, copy_sigma=1.0, copy_max_seconds=600.0, slots=4, seed=3)
+    outcome, final = engine_run(
+        learn,
+        sections(120),
+        tmp_path / "l.sqlite",
+        RunOptions(concurrency=6, poll_min=1.0, poll_max=60.0),
+    )
     assert outcome.stopped is None and _states(final) == {"done": 120}
     tasks = {task.target_primary_id: task for task in learn.sandbox.queue.tasks.values()}
-    spans = [(round(tasks[r.course_pk or ""].posted, 3), round(r.copied_at.timestamp(), 3))
-             for r in final if r.copied_at is not None]  # the ledger keeps milliseconds
+    spans = [
+        (round(tasks[r.course_pk or ""].posted, 3), round(r.copied_at.timestamp(), 3))
+        for r in final
+        if r.copied_at is not None
+    ]  # the ledger keeps milliseconds
     events = sorted([(posted, 1) for posted, _ in spans] + [(seen, -1) for _, seen in spans])
     in_flight = peak = 0
     for _, change in events:
@@ -289,9 +327,14 @@ def test_a_plan_larger_than_the_remaining_quota_is_warned_at_once(tmp_path: Path
         with Ledger(tmp_path / "l.sqlite", clock=learn.clock.datetime) as ledger:
             ledger.sync_manifest([row_spec(r) for r in rows])
             async with learn.client() as client:
-                await Rollover(ledger, client, RunOptions(concurrency=1, quota_reserve=5),
-                               clock=learn.clock.datetime, sleep=learn.clock.sleep,
-                               planned_calls=40).run()
+                await Rollover(
+                    ledger,
+                    client,
+                    RunOptions(concurrency=1, quota_reserve=5),
+                    clock=learn.clock.datetime,
+                    sleep=learn.clock.sleep,
+                    planned_calls=40,
+                ).run()
 
     with capture_logs() as logs:
         asyncio.run(run())
@@ -316,20 +359,28 @@ def test_a_site_that_does_not_resolve_is_fatal_and_leaves_rows_pending(tmp_path:
     from rollover.plan import row_spec
 
     def unresolvable(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("Name or service not known", request=request) \
-            from socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        raise httpx.ConnectError("Name or service not known", request=request) from socket.gaierror(
+            socket.EAI_NONAME, "Name or service not known"
+        )
 
     clock = VirtualClock()
 
     async def go() -> None:
         with Ledger(tmp_path / "l.sqlite", clock=clock.datetime) as ledger:
             ledger.sync_manifest([row_spec(r) for r in sections(3)])
-            client = LearnClient("https://learn.exmaple.edu", "k", "s",
-                                 transport=httpx.MockTransport(unresolvable), sleep=clock.sleep,
-                                 monotonic=clock.time, retry=RetryPolicy(attempts=2))
+            client = LearnClient(
+                "https://learn.exmaple.edu",
+                "k",
+                "s",
+                transport=httpx.MockTransport(unresolvable),
+                sleep=clock.sleep,
+                monotonic=clock.time,
+                retry=RetryPolicy(attempts=2),
+            )
             async with client:
-                outcome = await Rollover(ledger, client, RunOptions(), clock=clock.datetime,
-                                         sleep=clock.sleep).run()
+                outcome = await Rollover(
+                    ledger, client, RunOptions(), clock=clock.datetime, sleep=clock.sleep
+                ).run()
             assert isinstance(outcome.fatal, SiteNotFound)
             final = ledger.rows()
             assert _states(final) == {"pending": 3}

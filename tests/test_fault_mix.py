@@ -37,19 +37,37 @@ def shell_id(index: int) -> str:
 
 def fault_mix_manifest() -> list[ManifestRow]:
     """New-course rows from two sources, then one copy_into_existing row per seeded shell."""
-    dates = {"start_date": datetime(2027, 1, 11, 6, tzinfo=UTC),
-             "end_date": datetime(2027, 5, 7, 6, tzinfo=UTC)}
-    rows = [row(i + 2, SOURCES[i % 2], f"MIX-{i:03d}-SP27", name=f"Mixed section {i:03d}",
-                term_id="SP27", **dates)
-            for i in range(NEW_ROWS)]
-    rows += [row(NEW_ROWS + i + 2, SOURCES[i % 2], shell_id(i), copy_into_existing=True,
-                 name=f"Shell {i:02d} (Spring 2027)")
-             for i in range(SHELLS)]
+    dates = {
+        "start_date": datetime(2027, 1, 11, 6, tzinfo=UTC),
+        "end_date": datetime(2027, 5, 7, 6, tzinfo=UTC),
+    }
+    rows = [
+        row(
+            i + 2,
+            SOURCES[i % 2],
+            f"MIX-{i:03d}-SP27",
+            name=f"Mixed section {i:03d}",
+            term_id="SP27",
+            **dates,
+        )
+        for i in range(NEW_ROWS)
+    ]
+    rows += [
+        row(
+            NEW_ROWS + i + 2,
+            SOURCES[i % 2],
+            shell_id(i),
+            copy_into_existing=True,
+            name=f"Shell {i:02d} (Spring 2027)",
+        )
+        for i in range(SHELLS)
+    ]
     return rows
 
 
-def run_until_final(learn: Learn, rows: list[ManifestRow],
-                    ledger: Path) -> tuple[int, list[LedgerRow]]:
+def run_until_final(
+    learn: Learn, rows: list[ManifestRow], ledger: Path
+) -> tuple[int, list[LedgerRow]]:
     """Re-run the engine on one ledger until every row is final; returns (runs, final rows)."""
     # A copy whose answer was lost is patched --adopt-settle after its request, unseen: the
     # settle must outlast the longest copy plus its wait in Learn's queue (copy_max_seconds).
@@ -67,11 +85,22 @@ def run_until_final(learn: Learn, rows: list[ManifestRow],
 @pytest.mark.parametrize("seed", [11, 23, 47])
 def test_fault_mix_copies_each_target_at_most_once(tmp_path: Path, seed: int) -> None:
     """Under 500s, lost answers, forgotten tasks and token expiry, no target is copied twice."""
-    shells = [SeedCourse(shell_id(i), f"Shell {i:02d} from the SIS", term_id="SP27")
-              for i in range(SHELLS)]
-    learn = make_learn(courses=shells, error_rate=0.05, drop_copy_response_rate=0.03,
-                       forget_tasks_after=0.0, token_lifetime=TOKEN_LIFETIME, copy_seconds=20.0,
-                       copy_sigma=0.8, copy_max_seconds=120.0, slots=4, seed=seed)
+    shells = [
+        SeedCourse(shell_id(i), f"Shell {i:02d} from the SIS", term_id="SP27")
+        for i in range(SHELLS)
+    ]
+    learn = make_learn(
+        courses=shells,
+        error_rate=0.05,
+        drop_copy_response_rate=0.03,
+        forget_tasks_after=0.0,
+        token_lifetime=TOKEN_LIFETIME,
+        copy_seconds=20.0,
+        copy_sigma=0.8,
+        copy_max_seconds=120.0,
+        slots=4,
+        seed=seed,
+    )
     random.seed(seed)  # tenacity's jitter draws from the global generator: replay it too
     rows = fault_mix_manifest()
     began = learn.clock.now
@@ -88,12 +117,14 @@ def test_fault_mix_copies_each_target_at_most_once(tmp_path: Path, seed: int) ->
     early = [p for p in record.patches if not p.copy_complete]
     calls = record.calls.total()
     tokens = record.calls[TOKEN_CALL]
-    figures = (f"seed {seed}: {len(rows)} rows in {runs} run(s), states {dict(states)}, "
-               f"faults {dict(record.faults)}, copy POSTs {record.calls[COPY_CALL]}, "
-               f"copies applied {len(record.copies)}, "
-               f"patches {len(record.patches)}, calls {calls}, token requests {tokens} "
-               f"over {lifetimes:.0f} token lifetimes, "
-               f"duplicates {len(duplicates)}, early patches {len(early)}")
+    figures = (
+        f"seed {seed}: {len(rows)} rows in {runs} run(s), states {dict(states)}, "
+        f"faults {dict(record.faults)}, copy POSTs {record.calls[COPY_CALL]}, "
+        f"copies applied {len(record.copies)}, "
+        f"patches {len(record.patches)}, calls {calls}, token requests {tokens} "
+        f"over {lifetimes:.0f} token lifetimes, "
+        f"duplicates {len(duplicates)}, early patches {len(early)}"
+    )
     print(figures)
 
     assert duplicates == {}, figures
@@ -117,5 +148,6 @@ def test_fault_mix_copies_each_target_at_most_once(tmp_path: Path, seed: int) ->
     assert 1 < tokens <= 2 * lifetimes + 2 * runs, figures
     assert tokens * 3 < calls - tokens, figures
     patched = {p.course_id for p in record.patches}
-    assert patched >= {t for t in new_targets + shell_targets
-                       if by_target[t].state is State.DONE}, figures
+    assert patched >= {
+        t for t in new_targets + shell_targets if by_target[t].state is State.DONE
+    }, figures

@@ -27,9 +27,16 @@ def test_no_module_outside_a_package_imports_its_private_modules() -> None:
         inside = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
         for module in _imports(path):
             parts = module.split(".")
-            private = next((i for i, part in enumerate(parts) if part.startswith("_")
-                            and not part.startswith("__")
-                            and ROOT.joinpath(*parts[:i], f"{part}.py").exists()), None)
+            private = next(
+                (
+                    i
+                    for i, part in enumerate(parts)
+                    if part.startswith("_")
+                    and not part.startswith("__")
+                    and ROOT.joinpath(*parts[:i], f"{part}.py").exists()
+                ),
+                None,
+            )
             if parts[0] == "rollover" and private is not None:
                 package = ".".join(parts[:private])
                 if inside != package:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 import stat
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,13 +15,18 @@ from rollover.ledger import ErrorKind, Ledger, State
 from rollover.plan import RowSpec
 
 
-def spec(target: str = "BIO-101-SP27", source: str = "BIO-101-FA26", line: int = 2,
-         patch: dict | None = None, into: bool = False) -> RowSpec:
+def spec(
+    target: str = "BIO-101-SP27",
+    source: str = "BIO-101-FA26",
+    line: int = 2,
+    patch: dict[str, Any] | None = None,
+    into: bool = False,
+) -> RowSpec:
     return RowSpec(target, line, source, into, patch=patch or {"name": "B"})
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
     with Ledger(tmp_path / "l.sqlite") as opened:
         opened.sync_manifest([spec()])
         yield opened
@@ -37,7 +44,13 @@ def test_happy_path_walks_every_state_in_order(ledger: Ledger) -> None:
     assert row.task_location == "/learn/api/public/v1/courses/_1_1/tasks/_9_1"
     assert row.intent_at and row.requested_at and row.completed_at
     assert [step.to_state for step in ledger.history("BIO-101-SP27")] == [
-        "pending", "intent", "located", "copied", "patched", "done"]
+        "pending",
+        "intent",
+        "located",
+        "copied",
+        "patched",
+        "done",
+    ]
 
 
 def test_out_of_order_transitions_are_refused(ledger: Ledger) -> None:
@@ -82,10 +95,12 @@ def test_wal_owner_only_and_the_intent_synced_to_disk(tmp_path: Path) -> None:
 
 def test_changed_patch_fields_patch_a_done_row_again(ledger: Ledger) -> None:
     """A corrected name on a re-run sends a done row back to `copied`, to be patched again."""
-    for step in (lambda: ledger.record_intent("BIO-101-SP27"),
-                 lambda: ledger.record_location("BIO-101-SP27", "/t"),
-                 lambda: ledger.record_copied("BIO-101-SP27", "_5_1"),
-                 lambda: ledger.record_done("BIO-101-SP27")):
+    for step in (
+        lambda: ledger.record_intent("BIO-101-SP27"),
+        lambda: ledger.record_location("BIO-101-SP27", "/t"),
+        lambda: ledger.record_copied("BIO-101-SP27", "_5_1"),
+        lambda: ledger.record_done("BIO-101-SP27"),
+    ):
         step()
     ledger.sync_manifest([spec(patch={"name": "Corrected"})])
     row = ledger.row("BIO-101-SP27")
@@ -105,8 +120,9 @@ def test_changed_source_after_copy_is_refused_and_nothing_changes(ledger: Ledger
 def test_failed_row_with_changed_input_is_tried_again(ledger: Ledger) -> None:
     """A failed row whose source was corrected goes back to pending."""
     ledger.record_intent("BIO-101-SP27")
-    ledger.record_failed("BIO-101-SP27", ErrorKind.COPY_REFUSED,
-                         "Learn refused the copy: not found")
+    ledger.record_failed(
+        "BIO-101-SP27", ErrorKind.COPY_REFUSED, "Learn refused the copy: not found"
+    )
     ledger.sync_manifest([spec(source="BIO-101-FA26-FIXED")])
     row = ledger.row("BIO-101-SP27")
     assert row.state is State.PENDING and row.error is None
@@ -117,7 +133,9 @@ def test_rows_removed_from_the_manifest_are_kept_but_not_listed(ledger: Ledger) 
     ledger.sync_manifest([spec("OTHER-SP27")])
     assert [r.target_course_id for r in ledger.rows()] == ["OTHER-SP27"]
     assert {r.target_course_id for r in ledger.rows(in_manifest_only=False)} == {
-        "BIO-101-SP27", "OTHER-SP27"}
+        "BIO-101-SP27",
+        "OTHER-SP27",
+    }
 
 
 def test_one_run_per_ledger(tmp_path: Path) -> None:
@@ -163,8 +181,11 @@ def test_another_programs_database_is_refused_and_left_untouched(tmp_path: Path)
     with sqlite3.connect(other) as db:
         db.execute("CREATE TABLE grades (student TEXT, grade TEXT)")
     before = other.read_bytes()
-    with pytest.raises(LedgerError, match="SQLite database but not a rollover ledger "
-                                          r"\(its tables: grades\)") as caught:
+    with pytest.raises(
+        LedgerError,
+        match="SQLite database but not a rollover ledger "
+        r"\(its tables: grades\)",
+    ) as caught:
         Ledger(other)
     assert "pass --ledger with a new path" in (caught.value.hint or "")
     assert other.read_bytes() == before
@@ -180,7 +201,7 @@ def test_a_damaged_ledger_is_refused_with_keep_it_advice(tmp_path: Path) -> None
     data = bytearray(path.read_bytes())
     page = int.from_bytes(data[16:18], "big")
     for start in range(2 * page, len(data), page):  # spoil the b-tree header of pages 3..n
-        data[start:start + 8] = b"\xa5" * 8
+        data[start : start + 8] = b"\xa5" * 8
     path.write_bytes(bytes(data))
     with pytest.raises(LedgerError) as caught:
         Ledger(path)
@@ -194,8 +215,9 @@ def test_failed_patch_with_corrected_input_is_patched_not_copied_again(ledger: L
     ledger.record_intent("BIO-101-SP27")
     ledger.record_location("BIO-101-SP27", "/t")
     ledger.record_copied("BIO-101-SP27", "_5_1")
-    ledger.record_failed("BIO-101-SP27", ErrorKind.PATCH_REFUSED,
-                         "copied as _5_1 but Learn refused the PATCH: taken")
+    ledger.record_failed(
+        "BIO-101-SP27", ErrorKind.PATCH_REFUSED, "copied as _5_1 but Learn refused the PATCH: taken"
+    )
     ledger.sync_manifest([spec(patch={"externalId": "FIXED"})])
     row = ledger.row("BIO-101-SP27")
     assert row.state is State.COPIED and row.course_pk == "_5_1"

@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sqlite3
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -23,7 +23,6 @@ from harness import make_learn
 from rollover.engine import Rollover, RunOptions, RunOutcome
 from rollover.errors import LedgerError
 from rollover.ledger import SCHEMA_VERSION, Answer, ErrorKind, Ledger, LedgerRow, State
-from rollover.ledger import _file as ledger_file
 from rollover.manifest import load_manifest
 from rollover.plan import PROFILES
 from rollover.sandbox import SeedCourse
@@ -36,13 +35,19 @@ DONE = "BIO-101-001-SP27"
 COPY_REFUSED = "BIO-101-002-SP27"
 PATCH_REFUSED = "BIO-101-003-SP27"
 MAYBE_APPLIED = "HIST-210-001-SP27"
-SETTLED = {DONE: State.DONE, COPY_REFUSED: State.FAILED, PATCH_REFUSED: State.FAILED,
-           MAYBE_APPLIED: State.NEEDS_REVIEW}
+SETTLED = {
+    DONE: State.DONE,
+    COPY_REFUSED: State.FAILED,
+    PATCH_REFUSED: State.FAILED,
+    MAYBE_APPLIED: State.NEEDS_REVIEW,
+}
 # The HTTP answers schema 1 kept as self-transitions, row by row: (state, endpoint, status).
 ANSWERS_OF_SCHEMA_1 = {
-    DONE: [("intent", "POST /v2/courses/{id}/copy", 202),
-           ("located", "GET /v1/courses/{id}/tasks/{id}", 303),
-           ("copied", "PATCH /v3/courses/{id}", 200)],
+    DONE: [
+        ("intent", "POST /v2/courses/{id}/copy", 202),
+        ("located", "GET /v1/courses/{id}/tasks/{id}", 303),
+        ("copied", "PATCH /v3/courses/{id}", 200),
+    ],
     COPY_REFUSED: [("intent", "POST /v2/courses/{id}/copy", 404)],
     PATCH_REFUSED: [("copied", "PATCH /v3/courses/{id}", 400)],
 }
@@ -56,30 +61,28 @@ def old_ledger(tmp_path: Path) -> Path:
     return path
 
 
-def raw(path: Path, sql: str) -> list[tuple]:
+def raw(path: Path, sql: str) -> list[tuple[Any, ...]]:
     """Rows of `sql` read straight from the file, bypassing the Ledger."""
     with sqlite3.connect(path) as db:
         return db.execute(sql).fetchall()
 
 
 def schema_version(path: Path) -> str:
-    return raw(path, "SELECT value FROM meta WHERE key = 'schema_version'")[0][0]
+    return str(raw(path, "SELECT value FROM meta WHERE key = 'schema_version'")[0][0])
 
 
-def count_migrations(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Wrap every migration step so a test can see which ran; returns the list they append to."""
-    ran: list[int] = []
+def trace_statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every SQL statement the ledgers opened from now on send, in order."""
+    sent: list[str] = []
+    connect = sqlite3.connect
 
-    def counting(step: int, migrate: Callable[[sqlite3.Connection], None],
-                 ) -> Callable[[sqlite3.Connection], None]:
-        def wrapped(db: sqlite3.Connection) -> None:
-            ran.append(step)
-            migrate(db)
-        return wrapped
+    def traced(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        db: sqlite3.Connection = connect(*args, **kwargs)
+        db.set_trace_callback(lambda sql: sent.append(" ".join(sql.split())))
+        return db
 
-    for step, migrate in list(ledger_file._MIGRATIONS.items()):
-        monkeypatch.setitem(ledger_file._MIGRATIONS, step, counting(step, migrate))
-    return ran
+    monkeypatch.setattr(sqlite3, "connect", traced)
+    return sent
 
 
 def test_the_fixture_is_a_schema_1_ledger(old_ledger: Path) -> None:
@@ -88,40 +91,50 @@ def test_the_fixture_is_a_schema_1_ledger(old_ledger: Path) -> None:
     columns = {row[1] for row in raw(old_ledger, "PRAGMA table_info(rows)")}
     assert "error_kind" not in columns
     assert raw(old_ledger, "SELECT name FROM sqlite_master WHERE name = 'answers'") == []
-    assert raw(old_ledger, "SELECT count(*) FROM events WHERE from_state = to_state"
-                           " AND detail LIKE 'HTTP %'") == [(5,)]
+    assert raw(
+        old_ledger,
+        "SELECT count(*) FROM events WHERE from_state = to_state AND detail LIKE 'HTTP %'",
+    ) == [(5,)]
 
 
-def test_opening_migrates_to_schema_2_in_one_step(old_ledger: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    """Opening a schema-1 ledger runs the one migration 1 -> 2, once; reopening runs none."""
-    ran = count_migrations(monkeypatch)
+def test_opening_migrates_to_schema_2_in_one_step(
+    old_ledger: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening a schema-1 ledger migrates it to 2 in one transaction, once; reopening does not."""
+    sent = trace_statements(monkeypatch)
     with Ledger(old_ledger) as ledger:
         assert len(ledger.rows()) == 25
-    assert ran == [2] and SCHEMA_VERSION == 2
-    assert schema_version(old_ledger) == "2"
+    assert SCHEMA_VERSION == 2 and schema_version(old_ledger) == "2"
+    altered = [n for n, sql in enumerate(sent) if sql.startswith("ALTER TABLE")]
+    stamped = [
+        n
+        for n, sql in enumerate(sent)
+        if sql.startswith("INSERT OR REPLACE INTO meta VALUES ('schema_version'")
+    ]
+    assert len(altered) == 1 and len(stamped) == 1
+    # The schema change, the data moved and the new version: all inside one transaction.
+    begin = max(n for n, sql in enumerate(sent[: altered[0]]) if sql.startswith("BEGIN"))
+    commit = next(n for n, sql in enumerate(sent) if n > begin and sql == "COMMIT")
+    assert begin < altered[0] < stamped[0] < commit
+    assert any(sql.startswith("INSERT INTO answers") for sql in sent[begin:commit])
+    sent.clear()
     with Ledger(old_ledger):
         pass
-    assert ran == [2]
+    assert not any(sql.startswith(("ALTER", "INSERT INTO answers", "UPDATE rows")) for sql in sent)
 
 
-def test_a_migration_that_fails_leaves_the_schema_1_file_as_it_was(
-        old_ledger: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_migration_that_fails_leaves_the_schema_1_file_as_it_was(old_ledger: Path) -> None:
     """The migration is one transaction: failing half way leaves schema 1, answers in events."""
-    migrate = ledger_file._MIGRATIONS[2]
-
-    def fails_half_way(db: sqlite3.Connection) -> None:
-        migrate(db)  # every statement of the migration has run inside the transaction...
-        raise sqlite3.OperationalError("disk I/O error")  # ...and then the disk fails
-
-    monkeypatch.setitem(ledger_file._MIGRATIONS, 2, fails_half_way)
+    with sqlite3.connect(old_ledger) as db:  # in the way of the migration's CREATE TABLE
+        db.execute("CREATE TABLE answers (note TEXT)")
     with pytest.raises(LedgerError):
         Ledger(old_ledger)
     assert schema_version(old_ledger) == "1"
+    # The ALTER TABLE that ran before the failure was rolled back with the rest.
     assert "error_kind" not in {row[1] for row in raw(old_ledger, "PRAGMA table_info(rows)")}
-    assert raw(old_ledger, "SELECT name FROM sqlite_master WHERE name = 'answers'") == []
     assert raw(old_ledger, "SELECT count(*) FROM events") == [(44,)]
-    monkeypatch.setitem(ledger_file._MIGRATIONS, 2, migrate)
+    with sqlite3.connect(old_ledger) as db:
+        db.execute("DROP TABLE answers")
     with Ledger(old_ledger) as ledger:  # the next opening migrates it after all
         assert ledger.row(COPY_REFUSED).error_kind is ErrorKind.COPY_REFUSED
 
@@ -133,12 +146,13 @@ def test_rows_keep_their_state_and_errors_get_their_kind(old_ledger: Path) -> No
     assert len(rows) == 25
     assert {t: r.state for t, r in rows.items() if r.state is not State.PENDING} == SETTLED
     kinds = {t: r.error_kind for t, r in rows.items() if r.error_kind is not None}
-    assert kinds == {COPY_REFUSED: ErrorKind.COPY_REFUSED,
-                     PATCH_REFUSED: ErrorKind.PATCH_REFUSED,
-                     MAYBE_APPLIED: ErrorKind.COPY_MAYBE_APPLIED}
+    assert kinds == {
+        COPY_REFUSED: ErrorKind.COPY_REFUSED,
+        PATCH_REFUSED: ErrorKind.PATCH_REFUSED,
+        MAYBE_APPLIED: ErrorKind.COPY_MAYBE_APPLIED,
+    }
     assert rows[COPY_REFUSED].error == "Learn refused the copy: Course not found"
-    assert rows[PATCH_REFUSED].error == \
-        "copied as _102_1 but Learn refused the PATCH: Invalid date"
+    assert rows[PATCH_REFUSED].error == "copied as _102_1 but Learn refused the PATCH: Invalid date"
     assert "may or may not have been applied" in (rows[MAYBE_APPLIED].error or "")
     done = rows[DONE]
     assert (done.course_pk, done.error, done.error_kind, done.attempts) == ("_101_1", None, None, 1)
@@ -151,16 +165,27 @@ def test_http_answers_move_out_of_history(old_ledger: Path) -> None:
         for target in (DONE, COPY_REFUSED, PATCH_REFUSED, MAYBE_APPLIED):
             answers = ledger.answers(target)
             assert all(isinstance(answer, Answer) for answer in answers)
-            assert [(a.state, a.endpoint, a.status) for a in answers] == \
-                ANSWERS_OF_SCHEMA_1.get(target, [])
-            assert not any((step.detail or "").startswith("HTTP ")
-                           for step in ledger.history(target))
+            assert [(a.state, a.endpoint, a.status) for a in answers] == ANSWERS_OF_SCHEMA_1.get(
+                target, []
+            )
+            assert not any(
+                (step.detail or "").startswith("HTTP ") for step in ledger.history(target)
+            )
         assert [step.to_state for step in ledger.history(DONE)] == [
-            "pending", "intent", "located", "copied", "patched", "done"]
+            "pending",
+            "intent",
+            "located",
+            "copied",
+            "patched",
+            "done",
+        ]
         assert ledger.answers(DONE)[0].at == "2026-11-20T22:00:04.000+00:00"
         # A self-transition that is not an HTTP answer stays in history.
-        assert [(s.from_state, s.to_state, s.detail) for s in ledger.history(MAYBE_APPLIED)][1] \
-            == ("pending", "pending", "target resolved")
+        assert [(s.from_state, s.to_state, s.detail) for s in ledger.history(MAYBE_APPLIED)][1] == (
+            "pending",
+            "pending",
+            "target resolved",
+        )
     assert raw(old_ledger, "SELECT count(*) FROM events") == [(44 - 5,)]
 
 
@@ -177,21 +202,32 @@ def test_a_run_resumes_on_the_migrated_ledger(old_ledger: Path) -> None:
     manifest = load_manifest(SAMPLE, timezone=ZoneInfo("America/Chicago"), profiles=PROFILES)
     sources = dict.fromkeys(row.source_course_id for row in manifest.rows)
     shells = [row.target_course_id for row in manifest.rows if row.copy_into_existing]
-    learn = make_learn(copy_seconds=30.0, copy_sigma=0.5, slots=4, courses=[
-        *(SeedCourse(source, f"{source} (last term)") for source in sources),
-        *(SeedCourse(shell, f"{shell} (SIS shell)", term_id="SP27") for shell in shells)])
+    learn = make_learn(
+        copy_seconds=30.0,
+        copy_sigma=0.5,
+        slots=4,
+        courses=[
+            *(SeedCourse(source, f"{source} (last term)") for source in sources),
+            *(SeedCourse(shell, f"{shell} (SIS shell)", term_id="SP27") for shell in shells),
+        ],
+    )
 
     async def resume() -> tuple[RunOutcome, dict[str, LedgerRow], dict[str, LedgerRow]]:
         with Ledger(old_ledger, clock=learn.clock.datetime) as ledger:
             before = {row.target_course_id: row for row in ledger.rows()}
             # The manifest as the previous version stored it: resuming it changes no row.
             ledger.sync_manifest([row.spec for row in before.values()])
-            assert {r.target_course_id: r.state for r in ledger.rows()} == \
-                {t: r.state for t, r in before.items()}
+            assert {r.target_course_id: r.state for r in ledger.rows()} == {
+                t: r.state for t, r in before.items()
+            }
             async with learn.client() as client:
                 outcome = await Rollover(
-                    ledger, client, RunOptions(poll_min=1, poll_max=30, adopt_settle=60),
-                    clock=learn.clock.datetime, sleep=learn.clock.sleep).run()
+                    ledger,
+                    client,
+                    RunOptions(poll_min=1, poll_max=30, adopt_settle=60),
+                    clock=learn.clock.datetime,
+                    sleep=learn.clock.sleep,
+                ).run()
             return outcome, before, {row.target_course_id: row for row in ledger.rows()}
 
     with Ledger(old_ledger) as ledger:
@@ -213,7 +249,8 @@ def test_a_run_resumes_on_the_migrated_ledger(old_ledger: Path) -> None:
             assert ledger.answers(target) == settled_answers[target]
         # The resumed rows' answers went to the answers table, under the new schema.
         assert ("intent", "POST /v2/courses/{id}/copy", 202) in [
-            (a.state, a.endpoint, a.status) for a in ledger.answers("CS-240-001-SP27")]
+            (a.state, a.endpoint, a.status) for a in ledger.answers("CS-240-001-SP27")
+        ]
     touched = " ".join(path for _, path, _ in learn.transport.sent)
     assert "_101_1" not in touched and "_102_1" not in touched
     assert not any(target in touched for target in SETTLED)
@@ -231,3 +268,22 @@ def test_a_ledger_of_a_newer_schema_is_refused_untouched(old_ledger: Path) -> No
     assert schema_version(old_ledger) == "99"
     assert raw(old_ledger, "SELECT name FROM sqlite_master WHERE name = 'answers'") == []
     assert raw(old_ledger, "SELECT count(*) FROM events") == [(44,)]
+
+
+def test_a_copied_row_keeps_its_warnings_kind(old_ledger: Path) -> None:
+    """A row left `copied` with Learn's CompleteWithErrors warning gets the kind copy_unclean."""
+    warning = "Learn finished the copy with status CompleteWithErrors"
+    with sqlite3.connect(old_ledger) as db:
+        db.execute(
+            "UPDATE rows SET state = 'copied', course_pk = '_103_1', error = ?,"
+            " attempts = 1 WHERE target_course_id = 'CS-240-001-SP27'",
+            (warning,),
+        )
+    with Ledger(old_ledger) as ledger:
+        row = ledger.row("CS-240-001-SP27")
+        assert (row.state, row.error, row.error_kind) == (
+            State.COPIED,
+            warning,
+            ErrorKind.COPY_UNCLEAN,
+        )
+        assert ledger.row("CS-110-002-SP27").error_kind is None  # no error, no kind

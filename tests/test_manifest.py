@@ -49,33 +49,54 @@ def where(problems: list[Problem]) -> list[tuple[int | None, str | None, str | N
 
 def test_valid_manifest_round_trips_into_typed_rows(tmp_path: Path) -> None:
     """Every column of a valid row lands in ManifestRow with its Python type."""
-    path = write(tmp_path, HEADER + "BIO-101-001-FA26,BIO-101-001-SP27,true,BIO 101: Biology,"
-                 '"Cells, genes",EXT-1,SP27,term,2027-01-11T08:00:00Z,2027-05-07,no-discussions\n'
-                 "_123_1,CHEM-111.SP27,,,,,,,,,\n")
+    path = write(
+        tmp_path,
+        HEADER + "BIO-101-001-FA26,BIO-101-001-SP27,true,BIO 101: Biology,"
+        '"Cells, genes",EXT-1,SP27,term,2027-01-11T08:00:00Z,2027-05-07,no-discussions\n'
+        "_123_1,CHEM-111.SP27,,,,,,,,,\n",
+    )
     manifest = load(path)
     assert manifest.path == path
     assert manifest.warnings == ()
     assert manifest.rows == (
         ManifestRow(
-            line=2, source_course_id="BIO-101-001-FA26", target_course_id="BIO-101-001-SP27",
-            copy_into_existing=True, name="BIO 101: Biology", description="Cells, genes",
-            external_id="EXT-1", term_id="SP27", available="Term",
+            line=2,
+            source_course_id="BIO-101-001-FA26",
+            target_course_id="BIO-101-001-SP27",
+            copy_into_existing=True,
+            name="BIO 101: Biology",
+            description="Cells, genes",
+            external_id="EXT-1",
+            term_id="SP27",
+            available="Term",
             start_date=datetime(2027, 1, 11, 8, tzinfo=UTC),
             end_date=datetime(2027, 5, 8, 4, 59, 59, tzinfo=UTC),  # 23:59:59 CDT
             copy_profile="no-discussions",
         ),
         ManifestRow(
-            line=3, source_course_id="_123_1", target_course_id="CHEM-111.SP27",
-            copy_into_existing=False, name=None, description=None, external_id=None,
-            term_id=None, available=None, start_date=None, end_date=None, copy_profile=None,
+            line=3,
+            source_course_id="_123_1",
+            target_course_id="CHEM-111.SP27",
+            copy_into_existing=False,
+            name=None,
+            description=None,
+            external_id=None,
+            term_id=None,
+            available=None,
+            start_date=None,
+            end_date=None,
+            copy_profile=None,
         ),
     )
 
 
 def test_byte_order_mark_is_accepted(tmp_path: Path) -> None:
     """A UTF-8 BOM (Excel's 'CSV UTF-8') does not spoil the first header name."""
-    path = write(tmp_path, b"\xef\xbb\xbf" + "source_course_id,target_course_id,name\r\n"
-                 "A-FA26,A-SP27,Économie\r\n".encode())
+    path = write(
+        tmp_path,
+        b"\xef\xbb\xbf"
+        + "source_course_id,target_course_id,name\r\nA-FA26,A-SP27,Économie\r\n".encode(),
+    )
     assert load(path).rows[0].name == "Économie"
 
 
@@ -90,23 +111,33 @@ def test_only_the_two_required_columns_are_needed(tmp_path: Path) -> None:
     """Optional columns may be left out entirely; their fields are None."""
     row = load(write(tmp_path, "source_course_id,target_course_id\nA,B\n")).rows[0]
     assert (row.copy_into_existing, row.name, row.start_date, row.copy_profile) == (
-        False, None, None, None)
+        False,
+        None,
+        None,
+        None,
+    )
 
 
 def test_blank_lines_are_ignored_and_lines_stay_physical(tmp_path: Path) -> None:
     """Blank and comma-only lines are skipped; lines after a multi-line cell stay physical."""
-    path = write(tmp_path, "\r\n".join([
-        "source_course_id,target_course_id,description",  # 1
-        "",  # 2
-        "A,A-SP27,one line",  # 3
-        "   ",  # 4
-        ',,',  # 5
-        'B,B-SP27,"first line',  # 6
-        "second line, with a comma",  # 7
-        'third ""quoted"" line"',  # 8
-        "",  # 9
-        "C,bad target,x",  # 10
-    ]) + "\r\n")
+    path = write(
+        tmp_path,
+        "\r\n".join(
+            [
+                "source_course_id,target_course_id,description",  # 1
+                "",  # 2
+                "A,A-SP27,one line",  # 3
+                "   ",  # 4
+                ",,",  # 5
+                'B,B-SP27,"first line',  # 6
+                "second line, with a comma",  # 7
+                'third ""quoted"" line"',  # 8
+                "",  # 9
+                "C,bad target,x",  # 10
+            ]
+        )
+        + "\r\n",
+    )
     assert where(problems_of(path)) == [(10, "target_course_id", "bad target")]
     good = path.read_bytes().replace(b"bad target", b"C-SP27")
     rows = load(write(tmp_path, good)).rows
@@ -125,25 +156,32 @@ def test_every_invalid_cell_is_reported_at_once(tmp_path: Path) -> None:
     long_name = "N" * 334
     long_external = "E" * 257
     long_target = "T" * 101
-    path = write(tmp_path, HEADER + "\n".join([
-        ",,,,,,,,,,",  # 2: blank, ignored
-        " ,T2,,,,,,,,,",  # 3: source blank
-        "A B,T3,,,,,,,,,",  # 4: space in source
-        "A4,,,,,,,,,,",  # 5: target blank
-        "A5,T 5/x,,,,,,,,,",  # 6: bad characters
-        f"A6,{long_target},,,,,,,,,",  # 7: too long
-        "A7,T7,maybe,,,,,,,,",  # 8: not a flag
-        f"A8,T8,,{long_name},,{long_external},,,,,",  # 9: name and external_id too long
-        "A9,T9,,,,,,Hidden,,,",  # 10: availability
-        "A10,T10,,,,,,,2027-13-01,2027-05-07,",  # 11: bad date
-        "A11,T11,,,,,,,2027-01-11,,",  # 12: only start
-        "A12,T12,,,,,,,,2027-05-07,",  # 13: only end
-        "A13,T13,,,,,,,2027-05-07,2027-01-11,",  # 14: end before start
-        "A14,T14,,,,,,,2027-01-11T08:00,2027-01-11T08:00,",  # 15: equal is not before
-        "A15,T15,,,,,,,,,everything",  # 16: unknown profile
-        "A16,a16,,,,,,,,,",  # 17: copies onto itself
-        "A17,T9,,,,,,,,,",  # 18: duplicate of line 10
-    ]) + "\n")
+    path = write(
+        tmp_path,
+        HEADER
+        + "\n".join(
+            [
+                ",,,,,,,,,,",  # 2: blank, ignored
+                " ,T2,,,,,,,,,",  # 3: source blank
+                "A B,T3,,,,,,,,,",  # 4: space in source
+                "A4,,,,,,,,,,",  # 5: target blank
+                "A5,T 5/x,,,,,,,,,",  # 6: bad characters
+                f"A6,{long_target},,,,,,,,,",  # 7: too long
+                "A7,T7,maybe,,,,,,,,",  # 8: not a flag
+                f"A8,T8,,{long_name},,{long_external},,,,,",  # 9: name and external_id too long
+                "A9,T9,,,,,,Hidden,,,",  # 10: availability
+                "A10,T10,,,,,,,2027-13-01,2027-05-07,",  # 11: bad date
+                "A11,T11,,,,,,,2027-01-11,,",  # 12: only start
+                "A12,T12,,,,,,,,2027-05-07,",  # 13: only end
+                "A13,T13,,,,,,,2027-05-07,2027-01-11,",  # 14: end before start
+                "A14,T14,,,,,,,2027-01-11T08:00,2027-01-11T08:00,",  # 15: equal is not before
+                "A15,T15,,,,,,,,,everything",  # 16: unknown profile
+                "A16,a16,,,,,,,,,",  # 17: copies onto itself
+                "A17,T9,,,,,,,,,",  # 18: duplicate of line 10
+            ]
+        )
+        + "\n",
+    )
     assert where(problems_of(path)) == [
         (3, "source_course_id", ""),
         (4, "source_course_id", "A B"),
@@ -167,8 +205,7 @@ def test_every_invalid_cell_is_reported_at_once(tmp_path: Path) -> None:
 
 def test_messages_name_the_fix(tmp_path: Path) -> None:
     """Messages say what to do: the allowed characters, the known profiles, the limits."""
-    path = write(tmp_path, HEADER + "A,T 1,,,,,,,,,nope\nB,T2,,"
-                 + "N" * 334 + ",,,,,,,\n")
+    path = write(tmp_path, HEADER + "A,T 1,,,,,,,,,nope\nB,T2,," + "N" * 334 + ",,,,,,,\n")
     messages = [problem.message for problem in problems_of(path)]
     assert "letters, digits, '-', '_' and '.'; remove ' '" in messages[0]
     assert "known profiles are: default, exact, no-discussions" in messages[1]
@@ -184,27 +221,42 @@ def test_a_misspelled_profile_is_named_with_the_profile_it_resembles(tmp_path: P
     assert problem.message == (
         "unknown copy profile (did you mean 'no-discussions'?); the known profiles are: "
         "default, exact, no-discussions (more can be defined under [profiles.NAME] in "
-        "rollover.toml)")
+        "rollover.toml)"
+    )
 
 
-@pytest.mark.parametrize(("value", "message"), [
-    ("2027-02-30", "there is no such day: 2027-02 has no day 30; check the date"),
-    ("2026-02-29T08:00", "there is no such day: 2026-02 has no day 29; check the date"),
-    ("2027-04-31", "there is no such day: 2027-04 has no day 31; check the date"),
-    ("2027-13-01", "not an ISO 8601 date or date-time: write a date like 2027-01-11 or a "
-                   "date-time like 2027-01-11T08:00-06:00"),
-    ("11/01/2027", "not an ISO 8601 date or date-time: write a date like 2027-01-11 or a "
-                   "date-time like 2027-01-11T08:00-06:00"),
-])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("2027-02-30", "there is no such day: 2027-02 has no day 30; check the date"),
+        ("2026-02-29T08:00", "there is no such day: 2026-02 has no day 29; check the date"),
+        ("2027-04-31", "there is no such day: 2027-04 has no day 31; check the date"),
+        (
+            "2027-13-01",
+            "not an ISO 8601 date or date-time: write a date like 2027-01-11 or a "
+            "date-time like 2027-01-11T08:00-06:00",
+        ),
+        (
+            "11/01/2027",
+            "not an ISO 8601 date or date-time: write a date like 2027-01-11 or a "
+            "date-time like 2027-01-11T08:00-06:00",
+        ),
+    ],
+)
 def test_a_day_the_calendar_lacks_is_named_as_such(
     tmp_path: Path, value: str, message: str
 ) -> None:
     """2027-02-30 is 'no such day'; only text that is no date at all gets the ISO 8601 advice."""
-    path = write(tmp_path, "source_course_id,target_course_id,start_date,end_date\n"
-                 f"A,B,{value},2027-05-07\n")
+    path = write(
+        tmp_path, f"source_course_id,target_course_id,start_date,end_date\nA,B,{value},2027-05-07\n"
+    )
     (problem,) = problems_of(path)
     assert (problem.line, problem.column, problem.value, problem.message) == (
-        2, "start_date", value, message)
+        2,
+        "start_date",
+        value,
+        message,
+    )
 
 
 def test_duplicate_target_names_the_line_where_it_first_appeared(tmp_path: Path) -> None:
@@ -218,9 +270,12 @@ def test_duplicate_target_names_the_line_where_it_first_appeared(tmp_path: Path)
 def test_date_alone_is_the_whole_day_in_the_given_timezone_as_utc(tmp_path: Path) -> None:
     """A start date is its 00:00:00 and an end date its 23:59:59 in Chicago, as UTC; naive
     times are local; offsets are kept as given."""
-    path = write(tmp_path, "source_course_id,target_course_id,start_date,end_date\n"
-                 "A,A1,2027-01-11,2027-07-01\n"
-                 "B,B1,2027-01-11T08:30,2027-05-07T23:59:00-04:00\n")
+    path = write(
+        tmp_path,
+        "source_course_id,target_course_id,start_date,end_date\n"
+        "A,A1,2027-01-11,2027-07-01\n"
+        "B,B1,2027-01-11T08:30,2027-05-07T23:59:00-04:00\n",
+    )
     first, second = load(path).rows
     assert first.start_date == datetime(2027, 1, 11, 6, tzinfo=UTC)
     assert first.end_date == datetime(2027, 7, 2, 4, 59, 59, tzinfo=UTC)  # daylight: UTC-5
@@ -231,14 +286,17 @@ def test_date_alone_is_the_whole_day_in_the_given_timezone_as_utc(tmp_path: Path
 
 def test_local_time_skipped_by_daylight_saving_is_refused(tmp_path: Path) -> None:
     """02:30 on the spring-forward night does not exist in Chicago."""
-    path = write(tmp_path, "source_course_id,target_course_id,start_date,end_date\n"
-                 "A,A1,2027-03-14T02:30,2027-05-07\n")
+    path = write(
+        tmp_path,
+        "source_course_id,target_course_id,start_date,end_date\nA,A1,2027-03-14T02:30,2027-05-07\n",
+    )
     (problem,) = problems_of(path)
     assert where([problem]) == [(2, "start_date", "2027-03-14T02:30")]
     assert "does not exist in America/Chicago" in problem.message
 
 
 # -- local time in zones with daylight saving, on both sides of both clock changes ---------------
+
 
 def utc(text: str) -> datetime:
     """An aware UTC datetime from '2026-05-09T04:59:59' (written out by hand, not computed)."""
@@ -285,8 +343,11 @@ _CLOCK_CHANGES = [
 
 def one_day_courses(tmp_path: Path, days: list[str]) -> Path:
     """A manifest with one course per day, each starting and ending on that same date."""
-    return write(tmp_path, "source_course_id,target_course_id,start_date,end_date\n" + "".join(
-        f"S{at},T{at},{day},{day}\n" for at, day in enumerate(days)))
+    return write(
+        tmp_path,
+        "source_course_id,target_course_id,start_date,end_date\n"
+        + "".join(f"S{at},T{at},{day},{day}\n" for at, day in enumerate(days)),
+    )
 
 
 @pytest.mark.parametrize("zone_name", sorted(_WHOLE_DAYS))
@@ -299,9 +360,13 @@ def test_a_date_alone_takes_that_days_own_offset_on_both_sides_of_each_change(
     manifest = load_manifest(path, timezone=ZoneInfo(zone_name), profiles=PROFILES)
     assert manifest.zone.key == zone_name
     assert [(row.start_date, row.end_date) for row in manifest.rows] == [
-        (utc(start), utc(end)) for _, start, end in cases]
-    assert all(moment is not None and moment.tzinfo is UTC
-               for row in manifest.rows for moment in (row.start_date, row.end_date))
+        (utc(start), utc(end)) for _, start, end in cases
+    ]
+    assert all(
+        moment is not None and moment.tzinfo is UTC
+        for row in manifest.rows
+        for moment in (row.start_date, row.end_date)
+    )
 
 
 def test_the_machine_zone_from_tz_gives_each_date_its_own_offset(
@@ -311,11 +376,13 @@ def test_the_machine_zone_from_tz_gives_each_date_its_own_offset(
     monkeypatch.setenv("TZ", "Europe/Berlin")
     zone = machine_zone()
     cases = _WHOLE_DAYS["Europe/Berlin"]
-    manifest = load_manifest(one_day_courses(tmp_path, [day for day, _, _ in cases]),
-                             timezone=zone, profiles=PROFILES)
+    manifest = load_manifest(
+        one_day_courses(tmp_path, [day for day, _, _ in cases]), timezone=zone, profiles=PROFILES
+    )
     assert manifest.zone.key == "Europe/Berlin"
     assert [(row.start_date, row.end_date) for row in manifest.rows] == [
-        (utc(start), utc(end)) for _, start, end in cases]
+        (utc(start), utc(end)) for _, start, end in cases
+    ]
 
 
 @pytest.mark.parametrize(("zone_name", "skipped", "repeated"), _CLOCK_CHANGES)
@@ -324,16 +391,23 @@ def test_local_times_a_clock_change_skips_or_repeats_are_refused_where_they_are(
 ) -> None:
     """A skipped and a repeated local time are problems with their line, column and value, in
     either date column."""
-    path = write(tmp_path, "source_course_id,target_course_id,start_date,end_date\n"
-                 f"A,A1,{skipped},2027-12-31\n"
-                 f"B,B1,{repeated},2027-12-31\n"
-                 f"C,C1,2026-01-05,{skipped}\n"
-                 f"D,D1,2026-01-05,{repeated}\n")
+    path = write(
+        tmp_path,
+        "source_course_id,target_course_id,start_date,end_date\n"
+        f"A,A1,{skipped},2027-12-31\n"
+        f"B,B1,{repeated},2027-12-31\n"
+        f"C,C1,2026-01-05,{skipped}\n"
+        f"D,D1,2026-01-05,{repeated}\n",
+    )
     with pytest.raises(ManifestInvalid) as caught:
         load_manifest(path, timezone=ZoneInfo(zone_name), profiles=PROFILES)
     problems = caught.value.problems
-    assert where(problems) == [(2, "start_date", skipped), (3, "start_date", repeated),
-                               (4, "end_date", skipped), (5, "end_date", repeated)]
+    assert where(problems) == [
+        (2, "start_date", skipped),
+        (3, "start_date", repeated),
+        (4, "end_date", skipped),
+        (5, "end_date", repeated),
+    ]
     gap, twice = (f"{value.replace('T', ' ')} " for value in (skipped, repeated))
     assert [problem.message for problem in problems] == [
         f"{gap}does not exist in {zone_name} (the clocks jump forward then): pick another "
@@ -345,9 +419,12 @@ def test_local_times_a_clock_change_skips_or_repeats_are_refused_where_they_are(
 
 def test_chicago_clock_changes_are_refused_with_line_column_and_value(tmp_path: Path) -> None:
     """2027-03-14T02:30 (skipped) and 2026-11-01T01:30 (twice) in Chicago, as the CLI prints."""
-    path = write(tmp_path, "source_course_id,target_course_id,start_date,end_date\n"
-                 "A,A1,2027-03-14T02:30,2027-05-07\n"
-                 "B,B1,2026-11-01T01:30,2026-12-18\n")
+    path = write(
+        tmp_path,
+        "source_course_id,target_course_id,start_date,end_date\n"
+        "A,A1,2027-03-14T02:30,2027-05-07\n"
+        "B,B1,2026-11-01T01:30,2026-12-18\n",
+    )
     assert [str(problem) for problem in problems_of(path)] == [
         "line 2, column start_date: 2027-03-14 02:30 does not exist in America/Chicago (the "
         "clocks jump forward then): pick another time or give a UTC offset (value "
@@ -361,10 +438,13 @@ def test_chicago_clock_changes_are_refused_with_line_column_and_value(tmp_path: 
 def test_times_beside_a_clock_change_and_offsets_through_it_are_accepted(tmp_path: Path) -> None:
     """Only the skipped or repeated times are refused: the minutes around them, and a repeated
     time with its UTC offset, are taken as written."""
-    path = write(tmp_path, "source_course_id,target_course_id,start_date,end_date\n"
-                 "A,A1,2027-03-14T01:59,2027-03-14T03:00\n"
-                 "B,B1,2026-11-01T00:59,2026-11-01T02:00\n"
-                 "C,C1,2026-11-01T01:30-05:00,2026-11-01T01:30-06:00\n")
+    path = write(
+        tmp_path,
+        "source_course_id,target_course_id,start_date,end_date\n"
+        "A,A1,2027-03-14T01:59,2027-03-14T03:00\n"
+        "B,B1,2026-11-01T00:59,2026-11-01T02:00\n"
+        "C,C1,2026-11-01T01:30-05:00,2026-11-01T01:30-06:00\n",
+    )
     assert [(row.start_date, row.end_date) for row in load(path).rows] == [
         (utc("2027-03-14T07:59:00"), utc("2027-03-14T08:00:00")),
         (utc("2026-11-01T05:59:00"), utc("2026-11-01T08:00:00")),
@@ -372,58 +452,97 @@ def test_times_beside_a_clock_change_and_offsets_through_it_are_accepted(tmp_pat
     ]
 
 
-@pytest.mark.parametrize(("zone_name", "start", "end", "utc_start", "utc_end"), [
-    # Santiago skips 2026-09-06 00:00-00:59: the day starts at 01:00 (-03).
-    ("America/Santiago", "2026-09-06", "2026-09-07", "2026-09-06T04:00:00",
-     "2026-09-08T02:59:59"),
-    # Santiago passes 2026-04-04 23:00-23:59 twice: the day ends at the second 23:59:59 (-04).
-    ("America/Santiago", "2026-04-01", "2026-04-04", "2026-04-01T03:00:00",
-     "2026-04-05T03:59:59"),
-    # Havana passes 2026-11-01 00:00-00:59 twice: the day starts at the first midnight (-04).
-    ("America/Havana", "2026-11-01", "2026-11-02", "2026-11-01T04:00:00",
-     "2026-11-03T04:59:59"),
-    # Beirut passes 2026-10-24 23:00-23:59 twice: the day ends at the second 23:59:59 (+02).
-    ("Asia/Beirut", "2026-10-20", "2026-10-24", "2026-10-19T21:00:00",
-     "2026-10-24T21:59:59"),
-])
+@pytest.mark.parametrize(
+    ("zone_name", "start", "end", "utc_start", "utc_end"),
+    [
+        # Santiago skips 2026-09-06 00:00-00:59: the day starts at 01:00 (-03).
+        (
+            "America/Santiago",
+            "2026-09-06",
+            "2026-09-07",
+            "2026-09-06T04:00:00",
+            "2026-09-08T02:59:59",
+        ),
+        # Santiago passes 2026-04-04 23:00-23:59 twice: the day ends at the second 23:59:59 (-04).
+        (
+            "America/Santiago",
+            "2026-04-01",
+            "2026-04-04",
+            "2026-04-01T03:00:00",
+            "2026-04-05T03:59:59",
+        ),
+        # Havana passes 2026-11-01 00:00-00:59 twice: the day starts at the first midnight (-04).
+        (
+            "America/Havana",
+            "2026-11-01",
+            "2026-11-02",
+            "2026-11-01T04:00:00",
+            "2026-11-03T04:59:59",
+        ),
+        # Beirut passes 2026-10-24 23:00-23:59 twice: the day ends at the second 23:59:59 (+02).
+        ("Asia/Beirut", "2026-10-20", "2026-10-24", "2026-10-19T21:00:00", "2026-10-24T21:59:59"),
+    ],
+)
 def test_a_date_alone_is_the_whole_day_even_when_midnight_is_skipped_or_repeated(
     tmp_path: Path, zone_name: str, start: str, end: str, utc_start: str, utc_end: str
 ) -> None:
     """Where clocks change at midnight, a date alone still means the whole day, never an error."""
-    path = write(tmp_path, "source_course_id,target_course_id,start_date,end_date\n"
-                 f"A,A1,{start},{end}\n")
+    path = write(
+        tmp_path, f"source_course_id,target_course_id,start_date,end_date\nA,A1,{start},{end}\n"
+    )
     (row,) = load_manifest(path, timezone=ZoneInfo(zone_name), profiles=PROFILES).rows
     assert (row.start_date, row.end_date) == (utc(utc_start), utc(utc_end))
 
 
 def test_week_and_basic_dates_alone_are_whole_days_too(tmp_path: Path) -> None:
     """2027-W02-1 and 20270111 are dates alone: the end one runs to 23:59:59, like 2027-01-11."""
-    path = write(tmp_path, "source_course_id,target_course_id,start_date,end_date\n"
-                 "A,A1,20270111,2027-W19-5\n")
+    path = write(
+        tmp_path,
+        "source_course_id,target_course_id,start_date,end_date\nA,A1,20270111,2027-W19-5\n",
+    )
     (row,) = load(path).rows
-    assert (row.start_date, row.end_date) == (utc("2027-01-11T06:00:00"),
-                                              utc("2027-05-15T04:59:59"))
+    assert (row.start_date, row.end_date) == (
+        utc("2027-01-11T06:00:00"),
+        utc("2027-05-15T04:59:59"),
+    )
 
 
 def test_na_null_and_leading_zeros_stay_text(tmp_path: Path) -> None:
     """'NA', 'null' and '0012' are read as the text they are, not NaN or numbers."""
-    path = write(tmp_path, "source_course_id,target_course_id,name,external_id,term_id\n"
-                 "0012,NA,null,0012,NaN\n")
+    path = write(
+        tmp_path,
+        "source_course_id,target_course_id,name,external_id,term_id\n0012,NA,null,0012,NaN\n",
+    )
     row = load(path).rows[0]
-    assert (row.source_course_id, row.target_course_id, row.name, row.external_id,
-            row.term_id) == ("0012", "NA", "null", "0012", "NaN")
+    assert (row.source_course_id, row.target_course_id, row.name, row.external_id, row.term_id) == (
+        "0012",
+        "NA",
+        "null",
+        "0012",
+        "NaN",
+    )
 
 
 def test_flags_and_availability_accept_their_spellings(tmp_path: Path) -> None:
     """copy_into_existing takes true/false/yes/no/y/n/1/0 in any case; available is normalised
     to Learn's case."""
-    path = write(tmp_path, "source_course_id,target_course_id,copy_into_existing,available\n"
-                 "A,A1,TRUE,YES\nB,B1,No,disabled\nC,C1,1,no\nD,D1,0,Term\n"
-                 "E,E1,Y,\nF,F1,n,\nG,G1,y,\nH,H1,N,\n")
+    path = write(
+        tmp_path,
+        "source_course_id,target_course_id,copy_into_existing,available\n"
+        "A,A1,TRUE,YES\nB,B1,No,disabled\nC,C1,1,no\nD,D1,0,Term\n"
+        "E,E1,Y,\nF,F1,n,\nG,G1,y,\nH,H1,N,\n",
+    )
     rows = load(path).rows
     assert [(row.copy_into_existing, row.available) for row in rows] == [
-        (True, "Yes"), (False, "Disabled"), (True, "No"), (False, "Term"),
-        (True, None), (False, None), (True, None), (False, None)]
+        (True, "Yes"),
+        (False, "Disabled"),
+        (True, "No"),
+        (False, "Term"),
+        (True, None),
+        (False, None),
+        (True, None),
+        (False, None),
+    ]
 
 
 def test_a_flag_that_is_no_flag_names_every_spelling(tmp_path: Path) -> None:
@@ -431,14 +550,20 @@ def test_a_flag_that_is_no_flag_names_every_spelling(tmp_path: Path) -> None:
     path = write(tmp_path, "source_course_id,target_course_id,copy_into_existing\nA,B,maybe\n")
     (problem,) = problems_of(path)
     assert (problem.line, problem.column, problem.value, problem.message) == (
-        2, "copy_into_existing", "maybe", "copy_into_existing must be true or false (also "
-        "yes/no, y/n or 1/0; leave it blank for false)")
+        2,
+        "copy_into_existing",
+        "maybe",
+        "copy_into_existing must be true or false (also "
+        "yes/no, y/n or 1/0; leave it blank for false)",
+    )
 
 
 def test_non_utf8_file_gets_the_csv_utf8_hint(tmp_path: Path) -> None:
     """Windows-1252 bytes are refused with the line and the Excel 'CSV UTF-8' advice."""
-    path = write(tmp_path, b"source_course_id,target_course_id,name\nA,B,Ok\nC,D,"
-                 + "Économie\n".encode("cp1252"))
+    path = write(
+        tmp_path,
+        b"source_course_id,target_course_id,name\nA,B,Ok\nC,D," + "Économie\n".encode("cp1252"),
+    )
     (problem,) = problems_of(path)
     assert where([problem]) == [(3, None, "C,D,\ufffdconomie")]  # the line, as it can be read
     assert "byte 0xc9 is not utf-8" in problem.message and "CSV UTF-8" in problem.message
@@ -446,10 +571,10 @@ def test_non_utf8_file_gets_the_csv_utf8_hint(tmp_path: Path) -> None:
 
 def test_unterminated_quote_is_a_problem_not_an_exception(tmp_path: Path) -> None:
     """A quote that never closes is reported where it opens; rows before it are still checked."""
-    path = write(tmp_path, "source_course_id,target_course_id,name\n"
-                 "A,bad id,x\n"
-                 'B,B1,"Biology\n'
-                 "C,C1,Chemistry\n")
+    path = write(
+        tmp_path,
+        'source_course_id,target_course_id,name\nA,bad id,x\nB,B1,"Biology\nC,C1,Chemistry\n',
+    )
     problems = problems_of(path)
     assert where(problems) == [(2, "target_course_id", "bad id"), (3, None, 'B,B1,"Biology')]
     assert "closing double quote is missing" in problems[1].message
@@ -457,14 +582,20 @@ def test_unterminated_quote_is_a_problem_not_an_exception(tmp_path: Path) -> Non
 
 def test_row_with_too_many_cells_is_reported_on_its_physical_line(tmp_path: Path) -> None:
     """Each row with extra cells is a problem on its physical line; other rows are still checked."""
-    path = write(tmp_path, "source_course_id,target_course_id,name\n"
-                 'A,A1,"two\nlines"\n'
-                 "B,B1,x,extra\n"
-                 "C,C 1,x\n"
-                 "D,D1,x,y,z\n")
+    path = write(
+        tmp_path,
+        "source_course_id,target_course_id,name\n"
+        'A,A1,"two\nlines"\n'
+        "B,B1,x,extra\n"
+        "C,C 1,x\n"
+        "D,D1,x,y,z\n",
+    )
     problems = problems_of(path)
     assert where(problems) == [
-        (4, None, "B,B1,x,extra"), (5, "target_course_id", "C 1"), (6, None, "D,D1,x,y,z")]
+        (4, None, "B,B1,x,extra"),
+        (5, "target_course_id", "C 1"),
+        (6, None, "D,D1,x,y,z"),
+    ]
     assert "has 4 cells but the header has 3" in problems[0].message
 
 
@@ -474,10 +605,13 @@ def test_header_problems_name_the_column(tmp_path: Path) -> None:
     path = write(tmp_path, "source_course_id,targt_course_id,Name,name\nA,B,x,y\n")
     problems = problems_of(path)
     assert where(problems) == [(1, "name", "name"), (1, "targt_course_id", "targt_course_id")]
-    assert problems[0].message == "column name appears twice in the header (columns 3 and 4): " \
-                                  "keep one"
-    assert problems[1].message == ("unknown column, close to target_course_id: rename it "
-                                   "target_course_id (as it is, its cells would be ignored)")
+    assert (
+        problems[0].message == "column name appears twice in the header (columns 3 and 4): keep one"
+    )
+    assert problems[1].message == (
+        "unknown column, close to target_course_id: rename it "
+        "target_course_id (as it is, its cells would be ignored)"
+    )
 
 
 def test_missing_required_column_that_nothing_resembles_is_named_as_missing(
@@ -489,18 +623,23 @@ def test_missing_required_column_that_nothing_resembles_is_named_as_missing(
         load(path)
     assert [str(problem) for problem in caught.value.problems] == [
         "line 1, column target_course_id: required column target_course_id is missing from the "
-        "header: add it"]
+        "header: add it"
+    ]
     assert [str(warning) for warning in caught.value.warnings] == [
-        "line 1, column department: unknown column: its cells are ignored (value 'department')"]
+        "line 1, column department: unknown column: its cells are ignored (value 'department')"
+    ]
 
 
-@pytest.mark.parametrize(("header", "near"), [
-    ("copy_profle", "copy_profile"),
-    ("availible", "available"),
-    ("strat_date", "start_date"),
-    ("nmae", "name"),
-    ("Copy Profil", "copy_profile"),
-])
+@pytest.mark.parametrize(
+    ("header", "near"),
+    [
+        ("copy_profle", "copy_profile"),
+        ("availible", "available"),
+        ("strat_date", "start_date"),
+        ("nmae", "name"),
+        ("Copy Profil", "copy_profile"),
+    ],
+)
 def test_header_close_to_a_column_the_file_lacks_is_an_error(
     tmp_path: Path, header: str, near: str
 ) -> None:
@@ -509,8 +648,9 @@ def test_header_close_to_a_column_the_file_lacks_is_an_error(
     path = write(tmp_path, f"source_course_id,target_course_id,{header}\nA,B,x\n")
     (problem,) = problems_of(path)
     assert where([problem]) == [(1, header, header)]
-    assert problem.message == (f"unknown column, close to {near}: rename it {near} (as it is, "
-                               "its cells would be ignored)")
+    assert problem.message == (
+        f"unknown column, close to {near}: rename it {near} (as it is, its cells would be ignored)"
+    )
     assert "did you mean" not in problem.message
 
 
@@ -520,7 +660,8 @@ def test_header_close_to_a_column_the_file_has_is_only_a_warning(tmp_path: Path)
     manifest = load(path)
     assert manifest.rows[0].name == "Biology"
     assert [str(warning) for warning in manifest.warnings] == [
-        "line 1, column nmae: unknown column: its cells are ignored (value 'nmae')"]
+        "line 1, column nmae: unknown column: its cells are ignored (value 'nmae')"
+    ]
 
 
 def test_unknown_column_is_a_warning(tmp_path: Path) -> None:
@@ -528,28 +669,32 @@ def test_unknown_column_is_a_warning(tmp_path: Path) -> None:
     path = write(tmp_path, "source_course_id,target_course_id,department,Room\nA,B,BIO,x\n")
     manifest = load(path)
     assert len(manifest.rows) == 1
-    assert where(list(manifest.warnings)) == [(1, "department", "department"),
-                                              (1, "Room", "Room")]
+    assert where(list(manifest.warnings)) == [(1, "department", "department"), (1, "Room", "Room")]
     assert [warning.message for warning in manifest.warnings] == [
-        "unknown column: its cells are ignored"] * 2
+        "unknown column: its cells are ignored"
+    ] * 2
 
 
 def test_warnings_travel_with_the_problems(tmp_path: Path) -> None:
     """When the manifest is refused, ManifestInvalid still carries its unknown-column warnings."""
-    path = write(tmp_path, "source_course_id,target_course_id,department,copy_profle\n"
-                 "A,B,BIO,default\n")
+    path = write(
+        tmp_path, "source_course_id,target_course_id,department,copy_profle\nA,B,BIO,default\n"
+    )
     with pytest.raises(ManifestInvalid) as caught:
         load(path)
     assert where(caught.value.problems) == [(1, "copy_profle", "copy_profle")]
     assert where(list(caught.value.warnings)) == [(1, "department", "department")]
 
 
-@pytest.mark.parametrize("header", [
-    "Source Course ID,Target Course ID,Copy Into Existing,Start Date,End Date",
-    "source-course-id,target-course-id,copy-into-existing,start-date,end-date",
-    " SOURCE_COURSE_ID , Target_Course_Id ,copy_into_existing, start date ,END-DATE",
-    "source  course_id,target -  course id,copy into-existing,start__date,end_date",
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Source Course ID,Target Course ID,Copy Into Existing,Start Date,End Date",
+        "source-course-id,target-course-id,copy-into-existing,start-date,end-date",
+        " SOURCE_COURSE_ID , Target_Course_Id ,copy_into_existing, start date ,END-DATE",
+        "source  course_id,target -  course id,copy into-existing,start__date,end_date",
+    ],
+)
 def test_header_words_may_be_joined_by_spaces_hyphens_or_underscores(
     tmp_path: Path, header: str
 ) -> None:
@@ -558,10 +703,19 @@ def test_header_words_may_be_joined_by_spaces_hyphens_or_underscores(
     manifest = load(path)
     assert manifest.warnings == ()
     row = manifest.rows[0]
-    assert (row.source_course_id, row.target_course_id, row.copy_into_existing,
-            row.start_date, row.end_date) == (
-        "A", "B", True, datetime(2027, 1, 11, 6, tzinfo=UTC),
-        datetime(2027, 5, 8, 4, 59, 59, tzinfo=UTC))
+    assert (
+        row.source_course_id,
+        row.target_course_id,
+        row.copy_into_existing,
+        row.start_date,
+        row.end_date,
+    ) == (
+        "A",
+        "B",
+        True,
+        datetime(2027, 1, 11, 6, tzinfo=UTC),
+        datetime(2027, 5, 8, 4, 59, 59, tzinfo=UTC),
+    )
 
 
 def test_a_header_too_long_to_resemble_a_column_is_shown_shortened(tmp_path: Path) -> None:
@@ -572,12 +726,15 @@ def test_a_header_too_long_to_resemble_a_column_is_shown_shortened(tmp_path: Pat
     assert (warning.line, warning.column, warning.value) == (1, "x" * 80 + "...", long_header)
 
 
-@pytest.mark.parametrize(("content", "expected"), [
-    ("", "the file is empty"),
-    ("\n\n  \n", "the file is empty"),
-    (HEADER, "no course rows"),
-    (HEADER + "\n,,,\n", "no course rows"),
-])
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("", "the file is empty"),
+        ("\n\n  \n", "the file is empty"),
+        (HEADER, "no course rows"),
+        (HEADER + "\n,,,\n", "no course rows"),
+    ],
+)
 def test_empty_file_or_header_without_rows_is_a_problem(
     tmp_path: Path, content: str, expected: str
 ) -> None:
@@ -609,8 +766,11 @@ _FIXTURE_OK = [HealthCheck.function_scoped_fixture]
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=_FIXTURE_OK)
-@given(content=st.one_of(st.binary(max_size=200), _HEADERED,
-                         st.text(max_size=200).map(lambda text: text.encode())))
+@given(
+    content=st.one_of(
+        st.binary(max_size=200), _HEADERED, st.text(max_size=200).map(lambda text: text.encode())
+    )
+)
 def test_arbitrary_bytes_raise_nothing_but_manifest_invalid(tmp_path: Path, content: bytes) -> None:
     """Whatever the bytes, the reader returns a Manifest or raises ManifestInvalid with lines."""
     path = write(tmp_path, content)
@@ -626,13 +786,28 @@ def test_arbitrary_bytes_raise_nothing_but_manifest_invalid(tmp_path: Path, cont
 _ID = st.text(alphabet="ABCxyz019-_.", min_size=1, max_size=12)
 # Free text as people type it: any printable character, tabs and line breaks; never the other
 # control characters, which the manifest refuses (they are invisible in Excel).
-_FREE = st.text(st.characters(codec="utf-8", exclude_categories=("Cc", "Cs"),
-                              include_characters="\t\n"), max_size=30).map(str.strip)
+_FREE = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cc", "Cs"), include_characters="\t\n"),
+    max_size=30,
+).map(str.strip)
 # Every spelling of copy_into_existing the contract and the house accept, and what it means.
-_FLAG_WORDS = {"": False, "true": True, "false": False, "TRUE": True, "No": False, "yes": True,
-               "y": True, "Y": True, "n": False, "N": False, "1": True, "0": False}
-_MOMENT = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2040, 1, 1),
-                       timezones=st.just(UTC))
+_FLAG_WORDS = {
+    "": False,
+    "true": True,
+    "false": False,
+    "TRUE": True,
+    "No": False,
+    "yes": True,
+    "y": True,
+    "Y": True,
+    "n": False,
+    "N": False,
+    "1": True,
+    "0": False,
+}
+_MOMENT = st.datetimes(
+    min_value=datetime(2000, 1, 1), max_value=datetime(2040, 1, 1), timezones=st.just(UTC)
+)
 
 
 @st.composite
@@ -643,19 +818,21 @@ def _valid_rows(draw: st.DrawFn) -> list[dict[str, str]]:
     for target in targets:
         dates = draw(st.none() | st.lists(_MOMENT, min_size=2, max_size=2, unique=True))
         start, end = (moment.isoformat() for moment in sorted(dates)) if dates else ("", "")
-        rows.append({
-            "source_course_id": "SRC" + draw(_ID).replace("-", ","),
-            "target_course_id": target,
-            "copy_into_existing": draw(st.sampled_from(sorted(_FLAG_WORDS))),
-            "name": draw(_FREE),
-            "description": draw(_FREE),
-            "external_id": draw(_FREE),
-            "term_id": draw(_FREE),
-            "available": draw(st.sampled_from(["", "Yes", "No", "Disabled", "Term"])),
-            "start_date": start,
-            "end_date": end,
-            "copy_profile": draw(st.sampled_from(["", "default", "no-discussions"])),
-        })
+        rows.append(
+            {
+                "source_course_id": "SRC" + draw(_ID).replace("-", ","),
+                "target_course_id": target,
+                "copy_into_existing": draw(st.sampled_from(sorted(_FLAG_WORDS))),
+                "name": draw(_FREE),
+                "description": draw(_FREE),
+                "external_id": draw(_FREE),
+                "term_id": draw(_FREE),
+                "available": draw(st.sampled_from(["", "Yes", "No", "Disabled", "Term"])),
+                "start_date": start,
+                "end_date": end,
+                "copy_profile": draw(st.sampled_from(["", "default", "no-discussions"])),
+            }
+        )
     return rows
 
 
@@ -681,8 +858,14 @@ def test_valid_rows_written_by_csv_module_round_trip(
         assert got.source_course_id == want["source_course_id"]
         assert got.target_course_id == want["target_course_id"]
         assert got.copy_into_existing == _FLAG_WORDS[want["copy_into_existing"]]
-        for column in ("name", "description", "external_id", "term_id", "available",
-                       "copy_profile"):
+        for column in (
+            "name",
+            "description",
+            "external_id",
+            "term_id",
+            "available",
+            "copy_profile",
+        ):
             assert getattr(got, column) == (want[column] or None)
         for column in ("start_date", "end_date"):
             moment = getattr(got, column)

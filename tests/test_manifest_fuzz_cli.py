@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from rollover.cli import cli
-from rollover.errors import ManifestInvalid, Problem
+from rollover.errors import ManifestInvalid
 from rollover.manifest import COLUMNS, load_manifest
 from rollover.plan import PROFILES, refuse_exact_copies
 
@@ -48,8 +48,7 @@ class ClosingListener:
         self._peers: list[tuple[str, int]] = []
         self._accepted = threading.Condition()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._accept, name="closing-listener",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._accept, name="closing-listener", daemon=True)
         self._thread.start()
 
     def _accept(self) -> None:
@@ -100,12 +99,27 @@ class RunBench:
         folder.mkdir()
         path, ledger = folder / "manifest.csv", folder / "manifest.ledger.sqlite"
         path.write_bytes(content)
-        problems = _problems(path)
-        to_network = problems is None and self.network_runs_left > 0
-        args = ["run", str(path), "--base-url", self.learn.url, "--poll-min", "0.05",
-                "--poll-max", "0.2", "--ledger", str(ledger), "--results",
-                str(folder / "results.csv"), "--timezone", "UTC", "--concurrency", "1"]
-        if problems is None and not to_network:
+        refused = _refusal(path)
+        to_network = refused is None and self.network_runs_left > 0
+        args = [
+            "run",
+            str(path),
+            "--base-url",
+            self.learn.url,
+            "--poll-min",
+            "0.05",
+            "--poll-max",
+            "0.2",
+            "--ledger",
+            str(ledger),
+            "--results",
+            str(folder / "results.csv"),
+            "--timezone",
+            "UTC",
+            "--concurrency",
+            "1",
+        ]
+        if refused is None and not to_network:
             args += ["--window", self.closed_window]
         if to_network:
             self.network_runs_left -= 1
@@ -114,16 +128,23 @@ class RunBench:
         connections = self.learn.connections() - before
 
         output = result.output
-        event("refused" if problems is not None else
-              "accepted, to the network" if to_network else "accepted, window closed")
+        event(
+            "refused"
+            if refused is not None
+            else "accepted, to the network"
+            if to_network
+            else "accepted, window closed"
+        )
         assert "Traceback" not in output
         assert result.exception is None or isinstance(result.exception, SystemExit), output
         assert result.exit_code in (2, 3), output
-        if problems is not None:
+        if refused is not None:
             assert (result.exit_code, connections) == (2, 0), output
             assert not ledger.exists()
-            for problem in problems:  # click drops ANSI sequences off a terminal: so must we
-                assert unstyle(f"{path}: {problem}") in output
+            for problem in refused.problems:  # click drops ANSI sequences off a terminal: so
+                assert unstyle(f"{path}: {problem}") in output  # must we
+            for warning in refused.warnings:  # printed even though the file is refused
+                assert unstyle(f"Warning: {path}: {warning}") in output
             assert "nothing was sent to Learn" in output
         elif to_network:
             assert result.exit_code == 3, output
@@ -135,12 +156,12 @@ class RunBench:
             assert (folder / "results.csv").exists()
 
 
-def _problems(path: Path) -> list[Problem] | None:
-    """What `run` should refuse this manifest for (as its CLI reads it), or None if valid."""
+def _refusal(path: Path) -> ManifestInvalid | None:
+    """What `run` should refuse this manifest with (as its CLI reads it), or None if valid."""
     try:
         refuse_exact_copies(load_manifest(path, timezone=ZoneInfo("UTC"), profiles=PROFILES))
     except ManifestInvalid as exc:
-        return exc.problems
+        return exc
     return None
 
 
@@ -177,36 +198,110 @@ def test_random_bytes_exit_2_without_a_connection(
 
 
 # Pieces of manifests, right and wrong, and characters that trouble parsers and terminals.
-_PIECES = st.sampled_from([
-    *COLUMNS, "Source_Course_ID ", "targt_course_id", ",", ",", ",", '"', '""', "\n", "\r\n",
-    "\r", ";", "\t", " ", "2027-01-11", "2027-05-07T23:59:00-05:00", "2027-13-01",
-    "2027-03-14T02:30", "9999-12-31T23:59:59-23:59", "true", "false", "maybe", "Yes", "Term",
-    "exact", "default", "no-discussions", "BIO-101-001-FA26", "BIO-101-001-SP27", "_123_1",
-    '=HYPERLINK("http://x")', "+1", "@x", "\ufeff", "\u200b", "\u202e", "\x00", "\x1b[31m",
-    "\u00e9", "\U0001d505", "\U0001f600", "\u0130", "\ud7ff", "\u2028",
-])
+_PIECES = st.sampled_from(
+    [
+        *COLUMNS,
+        "Source_Course_ID ",
+        "targt_course_id",
+        "copy_profle",
+        "Start Date",
+        "notes",
+        ",",
+        ",",
+        ",",
+        '"',
+        '""',
+        "\n",
+        "\r\n",
+        "\r",
+        ";",
+        "\t",
+        " ",
+        "2027-01-11",
+        "2027-05-07T23:59:00-05:00",
+        "2027-13-01",
+        "2027-03-14T02:30",
+        "9999-12-31T23:59:59-23:59",
+        "true",
+        "false",
+        "maybe",
+        "Yes",
+        "Term",
+        "Y",
+        "n",
+        "2027-02-30",
+        "exact",
+        "default",
+        "no-discussions",
+        "BIO-101-001-FA26",
+        "BIO-101-001-SP27",
+        "_123_1",
+        '=HYPERLINK("http://x")',
+        "+1",
+        "@x",
+        "\ufeff",
+        "\u200b",
+        "\u202e",
+        "\x00",
+        "\x1b[31m",
+        "\u00e9",
+        "\U0001d505",
+        "\U0001f600",
+        "\u0130",
+        "\ud7ff",
+        "\u2028",
+    ]
+)
 _BODY = st.lists(st.one_of(_PIECES, st.text(max_size=4)), max_size=60).map("".join)
 _ROW = st.lists(_PIECES, min_size=1, max_size=5).map(",".join)
 _HEADED = st.builds(
     lambda names, rows, tail: ",".join(names) + "\n" + "\n".join(rows) + tail,
-    st.lists(st.sampled_from(COLUMNS), min_size=1, max_size=5), st.lists(_ROW, max_size=4),
-    _BODY)
-# Nearer to valid: the required columns first, then rows of plausible cells (some repeat).
-_CELL = st.sampled_from([
-    "A-FA26", "A-SP27", "B-FA26", "B-SP27", "_123_1", "", "true", "no", "Term", "default",
-    "2027-01-11", "2027-05-07", " x ", '"a,b"', '"two\nlines"', "\u00e9", "\x1b[0m"])
+    st.lists(st.sampled_from(COLUMNS), min_size=1, max_size=5),
+    st.lists(_ROW, max_size=4),
+    _BODY,
+)
+# Nearer to valid: the required columns first, then rows of plausible cells (some repeat); a
+# misspelled or unknown column now and then, so refusals carry warnings too.
+_CELL = st.sampled_from(
+    [
+        "A-FA26",
+        "A-SP27",
+        "B-FA26",
+        "B-SP27",
+        "_123_1",
+        "",
+        "true",
+        "no",
+        "Term",
+        "default",
+        "2027-01-11",
+        "2027-05-07",
+        " x ",
+        '"a,b"',
+        '"two\nlines"',
+        "\u00e9",
+        "\x1b[0m",
+    ]
+)
 _PLAUSIBLE = st.builds(
-    lambda names, rows, newline: newline.join(
-        [",".join(["source_course_id", "target_course_id", *names])]
-        + [",".join(row) for row in rows]) + newline,
-    st.lists(st.sampled_from(COLUMNS[2:]), max_size=3, unique=True),
+    lambda names, rows, newline: (
+        newline.join(
+            [",".join(["source_course_id", "target_course_id", *names])]
+            + [",".join(row) for row in rows]
+        )
+        + newline
+    ),
+    st.lists(st.sampled_from([*COLUMNS[2:], "copy_profle", "notes"]), max_size=3, unique=True),
     st.lists(st.lists(_CELL, min_size=2, max_size=5), min_size=1, max_size=4),
-    st.sampled_from(["\n", "\r\n"]))
+    st.sampled_from(["\n", "\r\n"]),
+)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=_FIXTURE_OK)
-@given(text=st.one_of(_BODY, _HEADED, _PLAUSIBLE),
-       encoding=st.sampled_from(["utf-8", "utf-8", "utf-8-sig", "utf-16", "cp1252"]))
+@given(
+    text=st.one_of(_BODY, _HEADED, _PLAUSIBLE),
+    encoding=st.sampled_from(["utf-8", "utf-8", "utf-8-sig", "utf-16", "cp1252"]),
+)
 def test_csv_like_text_exits_2_or_3_and_never_connects_when_invalid(
     bench: Callable[[int], RunBench], text: str, encoding: str
 ) -> None:
@@ -217,8 +312,10 @@ def test_csv_like_text_exits_2_or_3_and_never_connects_when_invalid(
 _SAMPLE_TEXT = SAMPLE.read_text(encoding="utf-8")
 # (what, which, where): what to do, to which part, and where in it (taken modulo its length).
 _MUTATION = st.tuples(
-    st.sampled_from(["drop", "duplicate", "swap"]), st.sampled_from(["char", "line", "cell"]),
-    st.integers(0, 10**6))
+    st.sampled_from(["drop", "duplicate", "swap"]),
+    st.sampled_from(["char", "line", "cell"]),
+    st.integers(0, 10**6),
+)
 
 
 def _mutate(parts: list[str], what: str, at: int) -> list[str]:
@@ -227,9 +324,9 @@ def _mutate(parts: list[str], what: str, at: int) -> list[str]:
         return parts
     at %= len(parts)
     if what == "drop":
-        return parts[:at] + parts[at + 1:]
+        return parts[:at] + parts[at + 1 :]
     if what == "duplicate":
-        return parts[:at + 1] + parts[at:]
+        return parts[: at + 1] + parts[at:]
     after = (at + 1) % len(parts)
     swapped = list(parts)
     swapped[at], swapped[after] = swapped[after], swapped[at]
@@ -249,7 +346,7 @@ def _mutated(text: str, mutations: list[tuple[str, str, int]]) -> str:
                 line = at % len(lines)
                 body = lines[line].rstrip("\r\n")
                 cells = ",".join(_mutate(body.split(","), what, at // len(lines)))
-                lines[line] = cells + lines[line][len(body):]
+                lines[line] = cells + lines[line][len(body) :]
                 text = "".join(lines)
     return text
 

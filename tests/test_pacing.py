@@ -13,8 +13,11 @@ from rollover.engine import FIRST_POLL_QUANTILE, CopyPace, Sighting
 def pace(**kwargs: float) -> CopyPace:
     """A pace with the contract's defaults unless told otherwise."""
     settings = {"poll_min": 1.0, "poll_max": 60.0, "concurrency": 4, **kwargs}
-    return CopyPace(poll_min=settings["poll_min"], poll_max=settings["poll_max"],
-                    concurrency=int(settings["concurrency"]))
+    return CopyPace(
+        poll_min=settings["poll_min"],
+        poll_max=settings["poll_max"],
+        concurrency=int(settings["concurrency"]),
+    )
 
 
 def test_first_poll_slow_starts_from_poll_min_doubling_per_round_of_misses() -> None:
@@ -62,28 +65,47 @@ def test_first_poll_never_leaves_the_user_bounds() -> None:
 def test_running_task_is_polled_just_after_its_estimated_end() -> None:
     """Half done after 20 s running: the next poll is ~22 s away (20 s left, plus 10%)."""
     p = pace()
-    gap = p.next_gap(status="Running", percent=50, now=1020.0, running_since=1000.0,
-                     previous=None, previous_gap=1.0)
+    gap = p.next_gap(
+        status="Running",
+        percent=50,
+        now=1020.0,
+        running_since=1000.0,
+        previous=None,
+        previous_gap=1.0,
+    )
     assert gap == pytest.approx(22.0)
 
 
 def test_progress_between_two_polls_beats_a_distant_start() -> None:
     """Two Running sightings give a rate: 40% -> 60% in 10 s leaves 20 s for the last 40%."""
     p = pace()
-    gap = p.next_gap(status="Running", percent=60, now=110.0, running_since=0.0,
-                     previous=Sighting(at=100.0, percent=40), previous_gap=10.0)
+    gap = p.next_gap(
+        status="Running",
+        percent=60,
+        now=110.0,
+        running_since=0.0,
+        previous=Sighting(at=100.0, percent=40),
+        previous_gap=10.0,
+    )
     assert gap == pytest.approx(22.0)
 
 
 @pytest.mark.parametrize(("status", "percent"), [("Queued", 0), ("Running", 0), ("Assigned", None)])
-def test_a_task_saying_nothing_useful_waits_longer_each_time(status: str,
-                                                             percent: int | None) -> None:
+def test_a_task_saying_nothing_useful_waits_longer_each_time(
+    status: str, percent: int | None
+) -> None:
     """Queued (or no progress): wait at least a first-poll interval, doubling, up to --poll-max."""
     p = pace(poll_max=10.0)
     gaps, gap = [], 1.0
     for _ in range(5):
-        gap = p.next_gap(status=status, percent=percent, now=50.0, running_since=None,
-                         previous=None, previous_gap=gap)
+        gap = p.next_gap(
+            status=status,
+            percent=percent,
+            now=50.0,
+            running_since=None,
+            previous=None,
+            previous_gap=gap,
+        )
         gaps.append(gap)
     assert gaps == [2.0, 4.0, 8.0, 10.0, 10.0]
 
@@ -91,10 +113,28 @@ def test_a_task_saying_nothing_useful_waits_longer_each_time(status: str,
 def test_gaps_respect_poll_min_and_poll_max() -> None:
     """A nearly done task waits at least --poll-min; a slow one is polled within --poll-max."""
     p = pace(poll_min=5.0, poll_max=60.0)
-    assert p.next_gap(status="Running", percent=99, now=10.0, running_since=0.0,
-                      previous=None, previous_gap=5.0) == 5.0
-    assert p.next_gap(status="Running", percent=1, now=100.0, running_since=0.0,
-                      previous=None, previous_gap=5.0) == 60.0
+    assert (
+        p.next_gap(
+            status="Running",
+            percent=99,
+            now=10.0,
+            running_since=0.0,
+            previous=None,
+            previous_gap=5.0,
+        )
+        == 5.0
+    )
+    assert (
+        p.next_gap(
+            status="Running",
+            percent=1,
+            now=100.0,
+            running_since=0.0,
+            previous=None,
+            previous_gap=5.0,
+        )
+        == 60.0
+    )
 
 
 def test_window_grows_by_one_per_window_of_clean_copies_up_to_concurrency() -> None:

@@ -38,8 +38,9 @@ COURSE_LIST = "GET /v3/courses"
 TERM_GET = "GET /v1/terms/{id}"
 
 
-def check(learn: Learn, rows: Sequence[ManifestRow], ledger_rows: Sequence[LedgerRow] = (),
-          **options: Any) -> PreflightReport:
+def check(
+    learn: Learn, rows: Sequence[ManifestRow], ledger_rows: Sequence[LedgerRow] = (), **options: Any
+) -> PreflightReport:
     """The preflight of `rows` against `learn` with a fresh real client."""
 
     async def go() -> PreflightReport:
@@ -67,10 +68,11 @@ def problems(report: PreflightReport) -> list[str]:
 def test_missing_source_is_named_by_line_column_and_value() -> None:
     """A source Learn does not have is reported with its line, column and value; others pass."""
     learn = make_learn()
-    report = check(learn, [row(2, "BIO-101-FA26", "BIO-101-001-SP27"),
-                           row(3, "BIO-999-FA26", "BIO-999-001-SP27")])
-    assert problems(report) == [
-        "line 3, source_course_id 'BIO-999-FA26': no such course in Learn"]
+    report = check(
+        learn,
+        [row(2, "BIO-101-FA26", "BIO-101-001-SP27"), row(3, "BIO-999-FA26", "BIO-999-001-SP27")],
+    )
+    assert problems(report) == ["line 3, source_course_id 'BIO-999-FA26': no such course in Learn"]
     assert report.stages[Stage.COPY] == 2
 
 
@@ -84,7 +86,8 @@ def test_taken_target_is_a_problem_but_one_this_ledger_made_is_not(tmp_path: Pat
     assert problems(report) == [
         "line 3, target_course_id 'TAKEN-SP27': Learn already has a course with this courseId "
         f"({pk(learn, 'TAKEN-SP27')}) that this ledger did not make: choose another "
-        "target_course_id"]
+        "target_course_id"
+    ]
     assert report.stages[Stage.DONE] == 1 and report.stages[Stage.COPY] == 1
     # A row the ledger finished costs no call at all.
     assert not any("BIO-101" in path for _method, path, _body in learn.transport.sent)
@@ -93,10 +96,14 @@ def test_taken_target_is_a_problem_but_one_this_ledger_made_is_not(tmp_path: Pat
 def test_renamed_done_row_is_to_patch_only_and_its_term_is_checked(tmp_path: Path) -> None:
     """A finished row whose name changed will be patched again, not copied; its term is asked."""
     learn = make_learn()
-    _outcome, ledger_rows = engine_run(learn, [row(2, "BIO-101-FA26", "BIO-101-001-SP27")],
-                                       tmp_path / "l.sqlite")
-    report = check(learn, [row(2, "BIO-101-FA26", "BIO-101-001-SP27", name="Renamed",
-                               term_id="SP28")], ledger_rows)
+    _outcome, ledger_rows = engine_run(
+        learn, [row(2, "BIO-101-FA26", "BIO-101-001-SP27")], tmp_path / "l.sqlite"
+    )
+    report = check(
+        learn,
+        [row(2, "BIO-101-FA26", "BIO-101-001-SP27", name="Renamed", term_id="SP28")],
+        ledger_rows,
+    )
     assert report.stages[Stage.PATCH] == 1
     assert problems(report) == ["line 2, term_id 'SP28': no such term in Learn"]
     assert report.courses_asked == 0
@@ -105,33 +112,54 @@ def test_renamed_done_row_is_to_patch_only_and_its_term_is_checked(tmp_path: Pat
 def test_missing_shell_is_a_problem_and_an_existing_one_is_not() -> None:
     """copy_into_existing needs the target to exist in Learn."""
     learn = make_learn()
-    report = check(learn, [row(2, "BIO-101-FA26", "HIST-210-SP27", copy_into_existing=True),
-                           row(3, "BIO-101-FA26", "NO-SUCH-SHELL", copy_into_existing=True)])
+    report = check(
+        learn,
+        [
+            row(2, "BIO-101-FA26", "HIST-210-SP27", copy_into_existing=True),
+            row(3, "BIO-101-FA26", "NO-SUCH-SHELL", copy_into_existing=True),
+        ],
+    )
     assert problems(report) == [
         "line 3, target_course_id 'NO-SUCH-SHELL': copy_into_existing is true but Learn has no "
-        "such course: create the shell first, or set copy_into_existing to false"]
+        "such course: create the shell first, or set copy_into_existing to false"
+    ]
 
 
 def test_missing_term_by_external_id_or_primary_id() -> None:
     """Terms are asked by externalId, or by `_N_1` primary id as given; missing ones are named."""
     learn = make_learn()
-    report = check(learn, [row(2, "BIO-101-FA26", "A-1", term_id="SP27"),
-                           row(3, "BIO-101-FA26", "A-2", term_id="SP28"),
-                           row(4, "BIO-101-FA26", "A-3", term_id="_2_1"),
-                           row(5, "BIO-101-FA26", "A-4", term_id="_99_1")])
-    assert problems(report) == ["line 3, term_id 'SP28': no such term in Learn",
-                                "line 5, term_id '_99_1': no such term in Learn"]
+    report = check(
+        learn,
+        [
+            row(2, "BIO-101-FA26", "A-1", term_id="SP27"),
+            row(3, "BIO-101-FA26", "A-2", term_id="SP28"),
+            row(4, "BIO-101-FA26", "A-3", term_id="_2_1"),
+            row(5, "BIO-101-FA26", "A-4", term_id="_99_1"),
+        ],
+    )
+    assert problems(report) == [
+        "line 3, term_id 'SP28': no such term in Learn",
+        "line 5, term_id '_99_1': no such term in Learn",
+    ]
     asked = sorted(path for method, path, _ in learn.transport.sent if "/terms/" in path)
-    assert asked == ["/learn/api/public/v1/terms/_2_1", "/learn/api/public/v1/terms/_99_1",
-                     "/learn/api/public/v1/terms/externalId:SP27",
-                     "/learn/api/public/v1/terms/externalId:SP28"]
+    assert asked == [
+        "/learn/api/public/v1/terms/_2_1",
+        "/learn/api/public/v1/terms/_99_1",
+        "/learn/api/public/v1/terms/externalId:SP27",
+        "/learn/api/public/v1/terms/externalId:SP28",
+    ]
 
 
 def test_rows_sharing_a_source_and_term_ask_about_them_once() -> None:
     """Two rows with one source and one term cost one source GET and one term GET."""
     learn = make_learn()
-    report = check(learn, [row(2, "BIO-101-FA26", "BIO-101-001-SP27", term_id="SP27"),
-                           row(3, "BIO-101-FA26", "BIO-101-002-SP27", term_id="SP27")])
+    report = check(
+        learn,
+        [
+            row(2, "BIO-101-FA26", "BIO-101-001-SP27", term_id="SP27"),
+            row(3, "BIO-101-FA26", "BIO-101-002-SP27", term_id="SP27"),
+        ],
+    )
     assert report.problems == ()
     calls = learn.sandbox.record.calls
     assert calls[COURSE_GET] == 3  # the source once, each target once
@@ -146,8 +174,9 @@ def test_unknown_key_is_refused_at_sign_in() -> None:
     learn = make_learn()
 
     async def go() -> None:
-        async with LearnClient(BASE_URL, learn.sandbox.config.key, "wrong",
-                               transport=learn.transport) as client:
+        async with LearnClient(
+            BASE_URL, learn.sandbox.config.key, "wrong", transport=learn.transport
+        ) as client:
             await check_learn([row(2, "BIO-101-FA26", "X-1")], [], client)
 
     with pytest.raises(LearnAuthError):
@@ -157,12 +186,19 @@ def test_unknown_key_is_refused_at_sign_in() -> None:
 def test_check_sends_only_reads() -> None:
     """The check sends GETs (and the token request) only: nothing copied, nothing patched."""
     learn = make_learn()
-    check(learn, [*sections(6, term_id="SP27"), row(9, "BIO-999-FA26", "TAKEN-SP27"),
-                  row(10, "BIO-101-FA26", "HIST-210-SP27", copy_into_existing=True)])
+    check(
+        learn,
+        [
+            *sections(6, term_id="SP27"),
+            row(9, "BIO-999-FA26", "TAKEN-SP27"),
+            row(10, "BIO-101-FA26", "HIST-210-SP27", copy_into_existing=True),
+        ],
+    )
     sent = {(method, path) for method, path, _ in learn.transport.sent}
     assert {method for method, _ in sent} == {"GET", "POST"}
     assert [path for method, path in sent if method == "POST"] == [
-        "/learn/api/public/v1/oauth2/token"]
+        "/learn/api/public/v1/oauth2/token"
+    ]
     assert learn.sandbox.record.copies == [] and learn.sandbox.record.patches == []
 
 
@@ -180,21 +216,30 @@ def test_grouping_takes_the_longest_part_the_most_ids_share() -> None:
 
 def test_many_targets_sharing_a_part_are_checked_by_one_exact_list() -> None:
     """Ten sections and their source cost one list page; a longer courseId is not a match."""
-    learn = make_learn(courses=[SeedCourse("BIO-101-003-SP27-OLD", "Contains a target's id"),
-                                SeedCourse("BIO-101-007-SP27", "Already taken")])
+    learn = make_learn(
+        courses=[
+            SeedCourse("BIO-101-003-SP27-OLD", "Contains a target's id"),
+            SeedCourse("BIO-101-007-SP27", "Already taken"),
+        ]
+    )
     rows = sections(10)
     report = check(learn, rows)
     calls = learn.sandbox.record.calls
     assert calls[COURSE_LIST] == 1 and calls[COURSE_GET] == 0
     [listed] = report.lists
-    assert (listed.part, listed.course_ids, listed.pages, listed.complete) == \
-        ("BIO-101-", 11, 1, True)
+    assert (listed.part, listed.course_ids, listed.pages, listed.complete) == (
+        "BIO-101-",
+        11,
+        1,
+        True,
+    )
     listed_with = [path for _m, path, _b in learn.transport.sent if path.endswith("/courses")]
     assert listed_with == ["/learn/api/public/v3/courses"]
     assert problems(report) == [
         "line 9, target_course_id 'BIO-101-007-SP27': Learn already has a course with this "
         f"courseId ({pk(learn, 'BIO-101-007-SP27')}) that this ledger did not make: choose "
-        "another target_course_id"]
+        "another target_course_id"
+    ]
 
 
 def test_a_list_longer_than_its_gets_is_cut_short_and_the_rest_asked_by_id() -> None:
@@ -210,7 +255,8 @@ def test_a_list_longer_than_its_gets_is_cut_short_and_the_rest_asked_by_id() -> 
     assert problems(report) == [
         "line 9, target_course_id 'BIO-101-007-SP27': Learn already has a course with this "
         f"courseId ({pk(learn, 'BIO-101-007-SP27')}) that this ledger did not make: choose "
-        "another target_course_id"]
+        "another target_course_id"
+    ]
 
 
 def test_list_pages_follow_learns_next_page_links() -> None:
@@ -247,16 +293,19 @@ def small(tmp_path: Path) -> Path:
 TAKEN = '[[courses]]\ncourse_id = "CHEM-110-001-SP27"\nname = "Somebody else\'s"\n'
 
 
-def test_validate_check_learn_prints_the_plan_and_writes_nothing(tmp_path: Path,
-                                                                  small: Path) -> None:
+def test_validate_check_learn_prints_the_plan_and_writes_nothing(
+    tmp_path: Path, small: Path
+) -> None:
     """`validate --check-learn --sandbox` exits 0 with the plan and quota, leaving no file."""
     result = invoke("validate", small, "--check-learn", "--sandbox")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     at = lines.index("Learn check: 4 rows")
-    assert lines[at + 1:at + 4] == ["  to copy:                     4",
-                                    "  to patch only:               0",
-                                    "  already done per the ledger: 0"]
+    assert lines[at + 1 : at + 4] == [
+        "  to copy:                     4",
+        "  to patch only:               0",
+        "  already done per the ledger: 0",
+    ]
     assert "Problems: none" in lines
     assert "Quota: the run needs about 14 API calls; Learn reports 99" in result.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["spring.csv"]
@@ -277,24 +326,40 @@ def test_validate_check_learn_changes_nothing_in_learn(tmp_path: Path, small: Pa
     assert set(new_calls) <= {"POST /v1/oauth2/token", COURSE_GET, COURSE_LIST, TERM_GET}
 
 
-def test_validate_check_learn_problem_exits_2_naming_the_line(tmp_path: Path,
-                                                              small: Path) -> None:
+def test_validate_check_learn_problem_exits_2_naming_the_line(tmp_path: Path, small: Path) -> None:
     """A taken target is listed by line, column and value, and validate exits 2."""
-    result = invoke("validate", small, "--check-learn", "--sandbox", "--sandbox-config",
-                    sandbox_config(tmp_path, TAKEN))
+    result = invoke(
+        "validate",
+        small,
+        "--check-learn",
+        "--sandbox",
+        "--sandbox-config",
+        sandbox_config(tmp_path, TAKEN),
+    )
     assert result.exit_code == 2, result.output
-    assert ("  line 4, target_course_id 'CHEM-110-001-SP27': Learn already has a course with "
-            "this courseId") in result.stdout
+    assert (
+        "  line 4, target_course_id 'CHEM-110-001-SP27': Learn already has a course with "
+        "this courseId"
+    ) in result.stdout
     assert "Problems: 1" in result.stdout
-    assert "Error: Learn check: 1 problem listed above; nothing in Learn was changed" \
-        in result.stderr
+    assert (
+        "Error: Learn check: 1 problem listed above; nothing in Learn was changed" in result.stderr
+    )
 
 
-def test_run_preflight_with_problems_exits_2_and_copies_nothing(tmp_path: Path,
-                                                                small: Path) -> None:
+def test_run_preflight_with_problems_exits_2_and_copies_nothing(
+    tmp_path: Path, small: Path
+) -> None:
     """`run --preflight` stops with exit 2 before any copy, ledger or plan when Learn disagrees."""
-    result = invoke("run", small, "--sandbox", "--sandbox-config",
-                    sandbox_config(tmp_path, TAKEN), "--preflight", *FAST)
+    result = invoke(
+        "run",
+        small,
+        "--sandbox",
+        "--sandbox-config",
+        sandbox_config(tmp_path, TAKEN),
+        "--preflight",
+        *FAST,
+    )
     assert result.exit_code == 2, result.output
     assert "line 4, target_course_id 'CHEM-110-001-SP27'" in result.stdout
     assert "Plan:" not in result.stdout
@@ -303,15 +368,24 @@ def test_run_preflight_with_problems_exits_2_and_copies_nothing(tmp_path: Path,
     assert LearnSandbox.load(tmp_path / "spring.sandbox.json").record.copies == []
 
 
-def test_run_preflight_all_well_prints_the_check_then_the_plan(tmp_path: Path,
-                                                              small: Path) -> None:
+def test_run_preflight_all_well_prints_the_check_then_the_plan(tmp_path: Path, small: Path) -> None:
     """With no problem, `run --preflight` prints the check before `Plan:` and runs to exit 0."""
-    result = invoke("run", small, "--sandbox", "--sandbox-config", sandbox_config(tmp_path),
-                    "--preflight", *FAST)
+    result = invoke(
+        "run",
+        small,
+        "--sandbox",
+        "--sandbox-config",
+        sandbox_config(tmp_path),
+        "--preflight",
+        *FAST,
+    )
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines.index("Learn check: 4 rows") < lines.index("Problems: none") < next(
-        n for n, line in enumerate(lines) if line.startswith("Plan: 4 of 4 rows to copy"))
+    assert (
+        lines.index("Learn check: 4 rows")
+        < lines.index("Problems: none")
+        < next(n for n, line in enumerate(lines) if line.startswith("Plan: 4 of 4 rows to copy"))
+    )
     assert "Rollover: 4 rows: 4 done" in result.stdout
 
 
@@ -331,28 +405,34 @@ def test_unreachable_learn_raises_learn_unreachable(tmp_path: Path) -> None:
     async def no_wait(seconds: float) -> None:
         """Retries without real sleeps."""
 
-    site = Site(base_url="http://127.0.0.1:9", key="k", secret="s", identity="test",
-                transport=httpx.MockTransport(refuse))
-    manifest = Manifest(tmp_path / "m.csv", (row(2, "BIO-101-FA26", "X-1"),), (),
-                        ZoneInfo("UTC"))
+    site = Site(
+        base_url="http://127.0.0.1:9",
+        key="k",
+        secret="s",
+        identity="test",
+        transport=httpx.MockTransport(refuse),
+    )
+    manifest = Manifest(tmp_path / "m.csv", (row(2, "BIO-101-FA26", "X-1"),), (), ZoneInfo("UTC"))
     with pytest.raises(LearnUnreachable) as raised:
-        asyncio.run(preflight(manifest, site, ledger_path=tmp_path / "m.ledger.sqlite",
-                              sleep=no_wait))
+        asyncio.run(
+            preflight(manifest, site, ledger_path=tmp_path / "m.ledger.sqlite", sleep=no_wait)
+        )
     assert raised.value.exit_code == 3
     assert not (tmp_path / "m.ledger.sqlite").exists()
 
 
 # --- preflight and run agree (defect "preflight and run disagree") ---------------------------
 
-LIGHT = {**PROFILES["default"], "announcements": False, "discussions": "ForumsOnly"}
+LIGHT = {**(PROFILES["default"] or {}), "announcements": False, "discussions": "ForumsOnly"}
 LIGHTER = {**LIGHT, "gradebook": False}
 TARGET = "BIO-101-001-SP27"
 
 
 def light_spec(copy: dict[str, Any] = LIGHT, **changes: Any) -> RowSpec:
     """The row as the ledger keeps it, copied with the configured profile `light`."""
-    spec = RowSpec(TARGET, 2, "BIO-101-FA26", False, patch={"name": "Biology"},
-                   profile="light", copy=copy)
+    spec = RowSpec(
+        TARGET, 2, "BIO-101-FA26", False, patch={"name": "Biology"}, profile="light", copy=copy
+    )
     return replace(spec, **changes)
 
 
@@ -365,14 +445,18 @@ def settled(ledger: Ledger, how: str) -> None:
     ledger.record_location(TARGET, "/learn/api/public/v1/courses/_1_1/tasks/_9_1")
     ledger.record_copied(TARGET, "_5_1")
     if how == "patch refused":
-        ledger.record_failed(TARGET, ErrorKind.PATCH_REFUSED,
-                             "copied as _5_1 but Learn refused the PATCH: Invalid date")
+        ledger.record_failed(
+            TARGET,
+            ErrorKind.PATCH_REFUSED,
+            "copied as _5_1 but Learn refused the PATCH: Invalid date",
+        )
     else:
         ledger.record_done(TARGET)
 
 
 def test_failed_row_whose_profile_options_changed_is_to_copy_for_preflight_and_run(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     """A refused copy whose configured profile changed: preflight says to copy, sync -> pending."""
     with Ledger(tmp_path / "l.sqlite") as ledger:
         ledger.sync_manifest([light_spec()])
@@ -382,9 +466,12 @@ def test_failed_row_whose_profile_options_changed_is_to_copy_for_preflight_and_r
         changed = light_spec(copy=LIGHTER)
         assert stage_of(changed, known) is Stage.COPY
         # The live preflight builds the spec from rollover.toml's profiles: it agrees too.
-        report = check(make_learn(), [row(2, "BIO-101-FA26", TARGET, name="Biology",
-                                          copy_profile="light")], [known],
-                       profiles={**PROFILES, "light": LIGHTER})
+        report = check(
+            make_learn(),
+            [row(2, "BIO-101-FA26", TARGET, name="Biology", copy_profile="light")],
+            [known],
+            profiles={**PROFILES, "light": LIGHTER},
+        )
         assert report.stages[Stage.COPY] == 1 and report.problems == ()
         ledger.sync_manifest([changed])
         moved = ledger.row(TARGET)
@@ -393,9 +480,14 @@ def test_failed_row_whose_profile_options_changed_is_to_copy_for_preflight_and_r
 
 
 STAGE_OF_STATE = {
-    State.PENDING: Stage.COPY, State.INTENT: Stage.IN_FLIGHT, State.LOCATED: Stage.IN_FLIGHT,
-    State.COPIED: Stage.PATCH, State.PATCHED: Stage.PATCH, State.DONE: Stage.DONE,
-    State.FAILED: Stage.HELD, State.NEEDS_REVIEW: Stage.HELD,
+    State.PENDING: Stage.COPY,
+    State.INTENT: Stage.IN_FLIGHT,
+    State.LOCATED: Stage.IN_FLIGHT,
+    State.COPIED: Stage.PATCH,
+    State.PATCHED: Stage.PATCH,
+    State.DONE: Stage.DONE,
+    State.FAILED: Stage.HELD,
+    State.NEEDS_REVIEW: Stage.HELD,
 }
 EDITS: dict[str, dict[str, Any]] = {
     "nothing": {},
@@ -409,8 +501,9 @@ EDITS: dict[str, dict[str, Any]] = {
 @pytest.mark.parametrize("retry_failed", [False, True])
 @pytest.mark.parametrize("edit", sorted(EDITS))
 @pytest.mark.parametrize("how", ["copy refused", "patch refused", "done"])
-def test_preflight_stage_is_where_the_run_starts_the_row(tmp_path: Path, how: str, edit: str,
-                                                         retry_failed: bool) -> None:
+def test_preflight_stage_is_where_the_run_starts_the_row(
+    tmp_path: Path, how: str, edit: str, retry_failed: bool
+) -> None:
     """For every settled row and manifest edit, stage_of names the state sync (+retry) gives."""
     with Ledger(tmp_path / "l.sqlite") as ledger:
         ledger.sync_manifest([light_spec()])

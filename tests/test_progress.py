@@ -79,10 +79,21 @@ class RecordingView:
 
 def ledger_row(target: str, state: State) -> LedgerRow:
     """A ledger row in `state` (only the fields progress reads matter)."""
-    return LedgerRow(spec=RowSpec(target, 2, "BIO-101-FA26", False), state=state,
-                     target_pk=None, task_location=None, course_pk=None, adopted=False,
-                     error=None, error_kind=None, attempts=0, intent_at=None,
-                     requested_at=None, copied_at=None, completed_at=None)
+    return LedgerRow(
+        spec=RowSpec(target, 2, "BIO-101-FA26", False),
+        state=state,
+        target_pk=None,
+        task_location=None,
+        course_pk=None,
+        adopted=False,
+        error=None,
+        error_kind=None,
+        attempts=0,
+        intent_at=None,
+        requested_at=None,
+        copied_at=None,
+        completed_at=None,
+    )
 
 
 def move(progress: Progress, target: str, *states: State) -> None:
@@ -123,13 +134,26 @@ def test_live_line_for_given_counts() -> None:
     """Rows by stage, rows finished per minute, the ETA at that rate, and quota left/limit,
     drawn in place: a carriage return, the line, and an erase of whatever was longer."""
     out = io.StringIO()
-    LiveDisplay(out, width=200).show(Snapshot(
-        stages={"queued": 7, "copying": 1, "patching": 1, "done": 1, "failed": 1,
-                "needs_review": 0},
-        finished=2, elapsed=60.0, quota_remaining=9000, quota_limit=10000))
+    LiveDisplay(out, width=200).show(
+        Snapshot(
+            stages={
+                "queued": 7,
+                "copying": 1,
+                "patching": 1,
+                "done": 1,
+                "failed": 1,
+                "needs_review": 0,
+            },
+            finished=2,
+            elapsed=60.0,
+            quota_remaining=9000,
+            quota_limit=10000,
+        )
+    )
     assert out.getvalue() == (
         "\rqueued 7 | copying 1 | patching 1 | done 1 | failed 1 | needs review 0 | "
-        "2.0 rows/min | ETA 4 min | quota 9000/10000\x1b[K")
+        "2.0 rows/min | ETA 4 min | quota 9000/10000\x1b[K"
+    )
 
 
 def test_counts_and_rate_come_from_transitions() -> None:
@@ -138,15 +162,29 @@ def test_counts_and_rate_come_from_transitions() -> None:
     progress = Progress(RecordingView(), clock=clock)
     ten_pending(progress, Quota())
     clock.now += 30
-    move(progress, "T-0", State.PENDING, State.INTENT, State.LOCATED, State.COPIED,
-         State.PATCHED, State.DONE)
+    move(
+        progress,
+        "T-0",
+        State.PENDING,
+        State.INTENT,
+        State.LOCATED,
+        State.COPIED,
+        State.PATCHED,
+        State.DONE,
+    )
     move(progress, "T-1", State.PENDING, State.INTENT, State.LOCATED, State.COPIED)
     move(progress, "T-2", State.PENDING, State.INTENT)
     clock.now += 30
     move(progress, "T-3", State.PENDING, State.INTENT, State.FAILED)
     snapshot = progress.snapshot()
-    assert snapshot.stages == {"queued": 6, "copying": 1, "patching": 1, "done": 1,
-                               "failed": 1, "needs_review": 0}
+    assert snapshot.stages == {
+        "queued": 6,
+        "copying": 1,
+        "patching": 1,
+        "done": 1,
+        "failed": 1,
+        "needs_review": 0,
+    }
     assert (snapshot.finished, snapshot.rows_per_minute, snapshot.eta_seconds) == (2, 2.0, 240.0)
     assert (snapshot.quota_remaining, snapshot.quota_limit) == (9000, 10000)
 
@@ -160,7 +198,8 @@ def test_live_line_before_any_row_finishes_has_no_rate() -> None:
     move(progress, "T-0", State.PENDING, State.INTENT)
     assert live_line(out.getvalue()) == (
         "queued 9 | copying 1 | patching 0 | done 0 | failed 0 | needs review 0 | "
-        "-- rows/min | ETA -- | quota ?")
+        "-- rows/min | ETA -- | quota ?"
+    )
 
 
 def test_live_display_redraws_at_most_four_times_a_second() -> None:
@@ -202,8 +241,9 @@ def test_log_lines_are_printed_above_the_live_line() -> None:
     drawn = out.getvalue()
     line = live_line(drawn)
     print("row.intent target=T-0", file=display.log_stream, flush=True)
-    assert out.getvalue()[len(drawn):] == (
-        "\r\x1b[K" + "row.intent target=T-0" + "\n" + "\r" + line + "\x1b[K")
+    assert out.getvalue()[len(drawn) :] == (
+        "\r\x1b[K" + "row.intent target=T-0" + "\n" + "\r" + line + "\x1b[K"
+    )
 
 
 def test_finish_draws_the_final_numbers_and_ends_the_line() -> None:
@@ -217,7 +257,8 @@ def test_finish_draws_the_final_numbers_and_ends_the_line() -> None:
     progress.finish()
     assert out.getvalue().endswith(
         "\rqueued 0 | copying 0 | patching 0 | done 1 | failed 0 | needs review 0 | "
-        "600.0 rows/min | ETA 0 s | quota ?\x1b[K\n")
+        "600.0 rows/min | ETA 0 s | quota ?\x1b[K\n"
+    )
     print("after", file=display.log_stream)
     assert out.getvalue().endswith("\x1b[K\nafter\n")
 
@@ -234,8 +275,7 @@ def test_minute_summary_logs_progress_once_a_minute() -> None:
     with capture_logs() as logs:
         ten_pending(progress, Quota(8123, 10000))
         clock.now += 30
-        move(progress, "T-0", State.PENDING, State.INTENT, State.LOCATED, State.COPIED,
-             State.DONE)
+        move(progress, "T-0", State.PENDING, State.INTENT, State.LOCATED, State.COPIED, State.DONE)
         progress.tick()
         assert logs == []
         clock.now += 30
@@ -245,14 +285,37 @@ def test_minute_summary_logs_progress_once_a_minute() -> None:
         progress.tick()
         progress.finish()
     assert logs == [
-        {"event": "progress", "log_level": "info", "queued": 8, "copying": 1, "patching": 0,
-         "done": 1, "failed": 0, "needs_review": 0, "rows_per_minute": 1.0,
-         "eta_seconds": 540, "quota_remaining": 8123, "quota_limit": 10000,
-         "elapsed_seconds": 60},
-        {"event": "progress", "log_level": "info", "final": True, "queued": 8, "copying": 1,
-         "patching": 0, "done": 1, "failed": 0, "needs_review": 0, "rows_per_minute": 0.8,
-         "eta_seconds": 720, "quota_remaining": 8123, "quota_limit": 10000,
-         "elapsed_seconds": 80},
+        {
+            "event": "progress",
+            "log_level": "info",
+            "queued": 8,
+            "copying": 1,
+            "patching": 0,
+            "done": 1,
+            "failed": 0,
+            "needs_review": 0,
+            "rows_per_minute": 1.0,
+            "eta_seconds": 540,
+            "quota_remaining": 8123,
+            "quota_limit": 10000,
+            "elapsed_seconds": 60,
+        },
+        {
+            "event": "progress",
+            "log_level": "info",
+            "final": True,
+            "queued": 8,
+            "copying": 1,
+            "patching": 0,
+            "done": 1,
+            "failed": 0,
+            "needs_review": 0,
+            "rows_per_minute": 0.8,
+            "eta_seconds": 720,
+            "quota_remaining": 8123,
+            "quota_limit": 10000,
+            "elapsed_seconds": 80,
+        },
     ]
 
 
@@ -264,18 +327,18 @@ def test_ticker_shows_numbers_while_no_row_changes_and_saves_the_quota() -> None
 
     async def tick_four_times() -> None:
         ticks = 0
+        over = asyncio.Event()  # set once the fourth tick's sleep is asked for a fifth time
 
         async def sleep(seconds: float) -> None:
             nonlocal ticks
             if ticks == 4:
+                over.set()
                 await asyncio.Event().wait()  # the run is over: wait to be cancelled
             ticks += 1
             clock.now += seconds
 
         task = asyncio.create_task(progress.keep_showing(sleep))
-        while ticks < 4:
-            await asyncio.sleep(0)
-        await asyncio.sleep(0)
+        await over.wait()
         await stop_ticking(task)
 
     asyncio.run(tick_four_times())
@@ -287,8 +350,7 @@ def test_counts_follow_a_real_ledger_without_reading_it(tmp_path: Path) -> None:
     """Fed only by the observer hook, the counts match the ledger's rows."""
     progress = Progress(RecordingView(every=0.0), clock=FakeClock())
     with Ledger(tmp_path / "l.sqlite") as ledger:
-        ledger.sync_manifest([RowSpec(f"T-{i}", i + 2, "S", False)
-                              for i in range(3)])
+        ledger.sync_manifest([RowSpec(f"T-{i}", i + 2, "S", False) for i in range(3)])
         progress.start(ledger.rows())
         ledger.observer = progress.observe
         ledger.record_intent("T-0")
@@ -308,20 +370,36 @@ def test_run_feeds_progress_and_keeps_the_quota_in_the_ledger(tmp_path: Path) ->
     """`runner.run` counts every row into the view and saves Learn's quota in the ledger."""
     learn = make_learn(copy_seconds=30.0, slots=2)
     rows = sections(5)
-    site = Site(base_url=BASE_URL, key=learn.sandbox.config.key,
-                secret=learn.sandbox.config.secret, identity="test", transport=learn.transport)
+    site = Site(
+        base_url=BASE_URL,
+        key=learn.sandbox.config.key,
+        secret=learn.sandbox.config.secret,
+        identity="test",
+        transport=learn.transport,
+    )
     view = RecordingView(every=5.0)
-    report = asyncio.run(run(
-        Manifest(path=tmp_path / "m.csv", rows=tuple(rows), warnings=(), zone=ZoneInfo("UTC")),
-        site,
-        ledger_path=tmp_path / "l.sqlite", results_path=tmp_path / "r.csv",
-        options=RunOptions(poll_min=1.0, poll_max=10.0), sleep=learn.clock.sleep,
-        clock=learn.clock.datetime,
-        progress=Progress(view, clock=learn.clock.time)))
+    report = asyncio.run(
+        run(
+            Manifest(path=tmp_path / "m.csv", rows=tuple(rows), warnings=(), zone=ZoneInfo("UTC")),
+            site,
+            ledger_path=tmp_path / "l.sqlite",
+            results_path=tmp_path / "r.csv",
+            options=RunOptions(poll_min=1.0, poll_max=10.0),
+            sleep=learn.clock.sleep,
+            clock=learn.clock.datetime,
+            progress=Progress(view, clock=learn.clock.time),
+        )
+    )
     assert report.exit_code == 0
     assert view.final is not None
-    assert view.final.stages == {"queued": 0, "copying": 0, "patching": 0, "done": 5,
-                                 "failed": 0, "needs_review": 0}
+    assert view.final.stages == {
+        "queued": 0,
+        "copying": 0,
+        "patching": 0,
+        "done": 5,
+        "failed": 0,
+        "needs_review": 0,
+    }
     assert view.final.quota_limit == 10000
     assert view.shown and view.shown[0].stages["queued"] < 5
     with Ledger(tmp_path / "l.sqlite") as ledger:
@@ -339,10 +417,18 @@ def test_run_without_a_terminal_logs_progress_events(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     [final] = [e for e in json_events(result.stderr) if e["event"] == "progress"]
     assert final["final"] is True
-    assert {k: final[k] for k in ("queued", "copying", "patching", "done", "failed",
-                                  "needs_review", "eta_seconds")} == {
-        "queued": 0, "copying": 0, "patching": 0, "done": 4, "failed": 0, "needs_review": 0,
-        "eta_seconds": 0}
+    assert {
+        k: final[k]
+        for k in ("queued", "copying", "patching", "done", "failed", "needs_review", "eta_seconds")
+    } == {
+        "queued": 0,
+        "copying": 0,
+        "patching": 0,
+        "done": 4,
+        "failed": 0,
+        "needs_review": 0,
+        "eta_seconds": 0,
+    }
     assert final["quota_limit"] == 10000 and isinstance(final["quota_remaining"], int)
     assert "\r" not in result.stderr
 
@@ -365,8 +451,13 @@ def test_each_transition_is_one_event_with_elapsed_and_no_secret(tmp_path: Path)
     assert result.exit_code == 0, result.output
     events = [e for e in json_events(result.stderr) if str(e["event"]).startswith("row.")]
     first = [e for e in events if e["target"] == "BIO-101-001-SP27"]
-    assert [e["event"] for e in first] == ["row.intent", "row.located", "row.copied",
-                                           "row.patched", "row.done"]
+    assert [e["event"] for e in first] == [
+        "row.intent",
+        "row.located",
+        "row.copied",
+        "row.patched",
+        "row.done",
+    ]
     for event in events:
         assert {"line", "source", "target", "task", "attempt", "elapsed"} <= event.keys()
         assert isinstance(event["elapsed"], float) and event["elapsed"] >= 0
@@ -387,21 +478,31 @@ def test_live_display_output_is_one_line_whatever_the_width(width: int) -> None:
         clock.now += 1
         move(progress, f"T-{i}", State.PENDING, State.INTENT, State.LOCATED)
     assert "\n" not in out.getvalue()
-    assert all(len(draw.removesuffix("\x1b[K")) < width
-               for draw in out.getvalue().split("\r")[1:])
+    assert all(len(draw.removesuffix("\x1b[K")) < width for draw in out.getvalue().split("\r")[1:])
 
 
 def test_a_row_reopened_by_a_manifest_change_is_logged(tmp_path: Path) -> None:
     """A failed row the corrected manifest re-opens logs that change too, before its steps."""
     manifest = tmp_path / "m.csv"
-    manifest.write_text("source_course_id,target_course_id,name,term_id\n"
-                        "BIO-101-FA26,BIO-101-001-SP27,Biology,_999_1\n", encoding="utf-8")
+    manifest.write_text(
+        "source_course_id,target_course_id,name,term_id\n"
+        "BIO-101-FA26,BIO-101-001-SP27,Biology,_999_1\n",
+        encoding="utf-8",
+    )
     assert sandbox_run(tmp_path, manifest).exit_code == 1
-    manifest.write_text("source_course_id,target_course_id,name,term_id\n"
-                        "BIO-101-FA26,BIO-101-001-SP27,Biology,\n", encoding="utf-8")
+    manifest.write_text(
+        "source_course_id,target_course_id,name,term_id\nBIO-101-FA26,BIO-101-001-SP27,Biology,\n",
+        encoding="utf-8",
+    )
     result = sandbox_run(tmp_path, manifest)
     assert result.exit_code == 0, result.output
-    events = [(e["event"], e["previous"], e["detail"]) for e in json_events(result.stderr)
-              if str(e["event"]).startswith("row.")]
-    assert events == [("row.copied", "failed", "manifest changed"),
-                      ("row.patched", "copied", "patched"), ("row.done", "patched", "done")]
+    events = [
+        (e["event"], e["previous"], e["detail"])
+        for e in json_events(result.stderr)
+        if str(e["event"]).startswith("row.")
+    ]
+    assert events == [
+        ("row.copied", "failed", "manifest changed"),
+        ("row.patched", "copied", "patched"),
+        ("row.done", "patched", "done"),
+    ]

@@ -49,8 +49,14 @@ def test_the_walkthrough_runs_against_the_sandbox(tmp_path: Path) -> None:
     assert sample is not None
     manifest = tmp_path / "spring2027.csv"
     manifest.write_text(sample.group(1), encoding="utf-8")
-    fast = ["--sandbox-config", str(tmp_path / "fast.toml"), "--poll-min", "0.05",
-            "--poll-max", "0.2"]
+    fast = [
+        "--sandbox-config",
+        str(tmp_path / "fast.toml"),
+        "--poll-min",
+        "0.05",
+        "--poll-max",
+        "0.2",
+    ]
     (tmp_path / "fast.toml").write_text("copy_seconds = 0.05\n", encoding="utf-8")
     steps: list[tuple[list[str], int]] = [
         (["validate", str(manifest)], 0),
@@ -63,8 +69,9 @@ def test_the_walkthrough_runs_against_the_sandbox(tmp_path: Path) -> None:
         (["run", str(manifest), "--sandbox", *fast], 0),
     ]
     for args, code in steps:
-        result = CliRunner().invoke(cli, args, env={"LEARN_KEY": None, "LEARN_SECRET": None,
-                                                    "LEARN_BASE_URL": None})
+        result = CliRunner().invoke(
+            cli, args, env={"LEARN_KEY": None, "LEARN_SECRET": None, "LEARN_BASE_URL": None}
+        )
         assert result.exit_code == code, (args, result.output)
     assert "3 rows: 3 done" in result.stdout
     # The rehearsal kept to its own files: a real run with default paths starts afresh.

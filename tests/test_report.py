@@ -19,15 +19,15 @@ from rollover.report import COLUMNS, EXTRA_COLUMNS, write_results
 def test_results_columns_order_and_formula_neutralised(tmp_path: Path) -> None:
     """Contract columns come first in order; a cell Excel would evaluate is neutralised."""
     with Ledger(tmp_path / "l.sqlite") as ledger:
-        ledger.sync_manifest([RowSpec("A-SP27", 2, "=HYPERLINK(\"x\")", False)])
+        ledger.sync_manifest([RowSpec("A-SP27", 2, '=HYPERLINK("x")', False)])
         ledger.record_intent("A-SP27")
         ledger.record_failed("A-SP27", ErrorKind.COPY_REFUSED, "-bad")
         write_results(ledger.rows(), tmp_path / "r.csv")
-    with open(tmp_path / "r.csv", newline="", encoding="utf-8") as handle:
+    with (tmp_path / "r.csv").open(newline="", encoding="utf-8") as handle:
         records = list(csv.reader(handle))
     assert tuple(records[0][: len(COLUMNS)]) == COLUMNS
     record = dict(zip(records[0], records[1], strict=True))
-    assert record["source_course_id"] == "'=HYPERLINK(\"x\")"
+    assert record["source_course_id"] == '\'=HYPERLINK("x")'
     assert record["error"] == "'-bad"
     assert record["status"] == "failed" and record["attempts"] == "1"
     assert record["requested_at"].endswith("Z")
@@ -37,35 +37,66 @@ def test_results_columns_order_and_formula_neutralised(tmp_path: Path) -> None:
 def test_results_extra_columns_follow_the_contract_and_end_with_stage(tmp_path: Path) -> None:
     """After the ten: name and term_id as the manifest gave them, course_url, enrolled and
     verification (blank while unknown), then the tool's own `stage`."""
-    assert EXTRA_COLUMNS == ("name", "term_id", "course_url", "enrolled", "verification",
-                             "stage")
+    assert EXTRA_COLUMNS == ("name", "term_id", "course_url", "enrolled", "verification", "stage")
     with Ledger(tmp_path / "l.sqlite") as ledger:
-        ledger.sync_manifest([
-            RowSpec("A-SP27", 2, "A-FA26", False,
-                    {"name": "Biology 101", "termId": "externalId:SP27"}),
-            RowSpec("B-SP27", 3, "B-FA26", False, {"name": "=1+1", "termId": "_12_1"}),
-            RowSpec("C-SP27", 4, "C-FA26", True),
-        ])
+        ledger.sync_manifest(
+            [
+                RowSpec(
+                    "A-SP27",
+                    2,
+                    "A-FA26",
+                    False,
+                    {"name": "Biology 101", "termId": "externalId:SP27"},
+                ),
+                RowSpec("B-SP27", 3, "B-FA26", False, {"name": "=1+1", "termId": "_12_1"}),
+                RowSpec("C-SP27", 4, "C-FA26", True),
+            ]
+        )
         ledger.record_intent("A-SP27")
         write_results(ledger.rows(), tmp_path / "r.csv")
-    with open(tmp_path / "r.csv", newline="", encoding="utf-8") as handle:
+    with (tmp_path / "r.csv").open(newline="", encoding="utf-8") as handle:
         records = list(csv.reader(handle))
     assert tuple(records[0]) == COLUMNS + EXTRA_COLUMNS
     extras = [dict(zip(records[0], record, strict=True)) for record in records[1:]]
     assert [{name: r[name] for name in EXTRA_COLUMNS} for r in extras] == [
-        {"name": "Biology 101", "term_id": "SP27", "course_url": "", "enrolled": "",
-         "verification": "", "stage": "intent"},
-        {"name": "'=1+1", "term_id": "_12_1", "course_url": "", "enrolled": "",
-         "verification": "", "stage": "pending"},
-        {"name": "", "term_id": "", "course_url": "", "enrolled": "", "verification": "",
-         "stage": "pending"},
+        {
+            "name": "Biology 101",
+            "term_id": "SP27",
+            "course_url": "",
+            "enrolled": "",
+            "verification": "",
+            "stage": "intent",
+        },
+        {
+            "name": "'=1+1",
+            "term_id": "_12_1",
+            "course_url": "",
+            "enrolled": "",
+            "verification": "",
+            "stage": "pending",
+        },
+        {
+            "name": "",
+            "term_id": "",
+            "course_url": "",
+            "enrolled": "",
+            "verification": "",
+            "stage": "pending",
+        },
     ]
 
 
-@pytest.mark.parametrize(("window", "hour", "inside"), [
-    ("22:00-06:00", 23, True), ("22:00-06:00", 3, True), ("22:00-06:00", 6, False),
-    ("22:00-06:00", 12, False), ("09:00-17:00", 9, True), ("09:00-17:00", 17, False),
-])
+@pytest.mark.parametrize(
+    ("window", "hour", "inside"),
+    [
+        ("22:00-06:00", 23, True),
+        ("22:00-06:00", 3, True),
+        ("22:00-06:00", 6, False),
+        ("22:00-06:00", 12, False),
+        ("09:00-17:00", 9, True),
+        ("09:00-17:00", 17, False),
+    ],
+)
 def test_window_contains_local_time(window: str, hour: int, inside: bool) -> None:
     """Windows are local time, start inclusive, end exclusive, and may cross midnight."""
     tz = ZoneInfo("America/Chicago")

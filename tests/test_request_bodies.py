@@ -11,10 +11,15 @@ from harness import engine_run, make_learn, row
 from rollover.plan import PROFILES
 from rollover.sandbox import validate_request_body
 
-SHARED_SPEC = (Path(__file__).resolve().parents[2] / "shared" / "learn-openapi"
-               / "learn-swagger-3900.65.0.json")
-VENDORED_SPEC = (Path(__file__).resolve().parents[1] / "rollover" / "sandbox"
-                 / "learn-swagger-3900.65.0.json")
+SHARED_SPEC = (
+    Path(__file__).resolve().parents[2]
+    / "shared"
+    / "learn-openapi"
+    / "learn-swagger-3900.65.0.json"
+)
+VENDORED_SPEC = (
+    Path(__file__).resolve().parents[1] / "rollover" / "sandbox" / "learn-swagger-3900.65.0.json"
+)
 TEMPLATES = {
     "POST": "/learn/api/public/v2/courses/{courseId}/copy",
     "PATCH": "/learn/api/public/v3/courses/{courseId}",
@@ -38,11 +43,26 @@ def test_every_body_of_a_varied_run_validates(tmp_path: Path) -> None:
     learn = make_learn()
     start, end = datetime(2027, 1, 11, 6, tzinfo=UTC), datetime(2027, 5, 7, 5, tzinfo=UTC)
     rows = [
-        row(2, "BIO-101-FA26", "BIO-101-001-SP27", name="Biology 101 (Spring 2027)",
-            description="Cells & life", external_id="BIO-101-001-SP27", term_id="SP27",
-            available="No", start_date=start, end_date=end),
-        row(3, "BIO-101-FA26", "BIO-101-002-SP27", available="Term", term_id="SP27",
-            copy_profile="no-discussions"),
+        row(
+            2,
+            "BIO-101-FA26",
+            "BIO-101-001-SP27",
+            name="Biology 101 (Spring 2027)",
+            description="Cells & life",
+            external_id="BIO-101-001-SP27",
+            term_id="SP27",
+            available="No",
+            start_date=start,
+            end_date=end,
+        ),
+        row(
+            3,
+            "BIO-101-FA26",
+            "BIO-101-002-SP27",
+            available="Term",
+            term_id="SP27",
+            copy_profile="no-discussions",
+        ),
         row(4, "CHEM-110-FA26", "HIST-210-SP27", copy_into_existing=True, name="History 210"),
         row(5, "CHEM-110-FA26", "CHEM-110-001-SP27", start_date=start, end_date=end),
     ]
@@ -55,7 +75,7 @@ def test_every_body_of_a_varied_run_validates(tmp_path: Path) -> None:
             assert validate_request_body(method, TEMPLATES[method], body) == [], (path, body)
             checked += 1
     assert checked == 4 + 4  # four copies, four patches
-    assert {p for p in PROFILES} == {"default", "no-discussions", "exact"}
+    assert set(PROFILES) == {"default", "no-discussions", "exact"}
 
 
 def test_every_profile_but_exact_sends_an_explicit_copy_object() -> None:

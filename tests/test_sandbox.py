@@ -169,7 +169,8 @@ def test_copy_errors_missing_source_taken_course_id_and_invalid_bodies() -> None
         assert missing.status_code == 404
         bare = await client.post(
             f"{API}/v2/courses/BIO101-SP26/copy",
-            json={"targetCourse": {"courseId": "NEW-1"}}, headers=headers,
+            json={"targetCourse": {"courseId": "NEW-1"}},
+            headers=headers,
         )
         assert bare.status_code == 404, "an unprefixed path value is a primary id"
         assert (await copy_new(client, headers, "BIO101-SP26", "NEW-1")).status_code == 202
@@ -235,9 +236,7 @@ def test_slots_serve_tasks_fifo_and_percent_complete_rises() -> None:
 @settings(max_examples=60, deadline=None)
 @given(
     slots=st.integers(1, 4),
-    posts=st.lists(
-        st.tuples(st.floats(0, 5), st.floats(0, 10)), min_size=1, max_size=25
-    ),
+    posts=st.lists(st.tuples(st.floats(0, 5), st.floats(0, 10)), min_size=1, max_size=25),
 )
 def test_copy_queue_never_runs_more_than_its_slots_and_starts_fifo(
     slots: int, posts: list[tuple[float, float]]
@@ -247,8 +246,15 @@ def test_copy_queue_never_runs_more_than_its_slots_and_starts_fifo(
     now = 1000.0
     for gap, duration in posts:
         now += gap
-        queue.schedule(source_primary_id="_1_1", source_course_id="S", target_primary_id="_2_1",
-                       into_existing=True, now=now, duration=duration, outcome="Complete")
+        queue.schedule(
+            source_primary_id="_1_1",
+            source_course_id="S",
+            target_primary_id="_2_1",
+            into_existing=True,
+            now=now,
+            duration=duration,
+            outcome="Complete",
+        )
     tasks = list(queue.tasks.values())
     assert [t.start for t in tasks] == sorted(t.start for t in tasks)
     assert all(t.start >= t.posted for t in tasks)
@@ -319,7 +325,8 @@ def test_copy_into_existing_course_is_additive() -> None:
         for target_id in (shell.primary_id, "courseId:HIST200-SP26"):
             response = await client.post(
                 f"{API}/v2/courses/courseId:BIO101-SP26/copy",
-                json={"targetCourse": {"id": target_id}}, headers=headers,
+                json={"targetCourse": {"id": target_id}},
+                headers=headers,
             )
             assert response.status_code == 202
         clock.advance(1)
@@ -355,8 +362,9 @@ def test_copy_options_are_recorded_and_a_self_copy_is_refused() -> None:
     async def scenario(client: httpx.AsyncClient) -> int:
         headers = await bearer(client)
         url = f"{API}/v2/courses/courseId:BIO101-SP26/copy"
-        await client.post(url, json={"targetCourse": {"courseId": "A"}, "copy": options},
-                          headers=headers)
+        await client.post(
+            url, json={"targetCourse": {"courseId": "A"}, "copy": options}, headers=headers
+        )
         await copy_new(client, headers, "BIO101-SP26", "B")
         itself = await client.post(
             url, json={"targetCourse": {"id": "externalId:BIO101-SP26"}}, headers=headers
@@ -424,8 +432,15 @@ def test_lognormal_durations_are_seeded_and_capped() -> None:
 
 def post(queue: CopyQueue, now: float, duration: float) -> None:
     """Schedule one copy of _1_1 into _2_1 at `now` taking `duration` seconds."""
-    queue.schedule(source_primary_id="_1_1", source_course_id="S", target_primary_id="_2_1",
-                   into_existing=True, now=now, duration=duration, outcome="Complete")
+    queue.schedule(
+        source_primary_id="_1_1",
+        source_course_id="S",
+        target_primary_id="_2_1",
+        into_existing=True,
+        now=now,
+        duration=duration,
+        outcome="Complete",
+    )
 
 
 @pytest.mark.parametrize(
@@ -449,16 +464,24 @@ def test_ideal_makespan_replays_durations_fifo_on_the_slots_with_no_posting_dela
     last_end = 100.0 + 10.0 * (len(durations) - 1) + durations[-1]
     assert queue.busy_span() == last_end - 100.0
     assert queue.summary() == {
-        "slots": slots, "tasks": len(durations), "ideal_makespan": ideal,
-        "busy_span": last_end - 100.0, "first_posted": 100.0, "last_end": last_end,
+        "slots": slots,
+        "tasks": len(durations),
+        "ideal_makespan": ideal,
+        "busy_span": last_end - 100.0,
+        "first_posted": 100.0,
+        "last_end": last_end,
     }
 
 
 def test_empty_queue_has_zero_spans_and_no_first_post() -> None:
     """With no copies both spans are 0 and first_posted/last_end are None."""
     assert CopyQueue.with_slots(3).summary() == {
-        "slots": 3, "tasks": 0, "ideal_makespan": 0.0, "busy_span": 0.0,
-        "first_posted": None, "last_end": None,
+        "slots": 3,
+        "tasks": 0,
+        "ideal_makespan": 0.0,
+        "busy_span": 0.0,
+        "first_posted": None,
+        "last_end": None,
     }
 
 
@@ -491,7 +514,8 @@ def test_copies_into_one_course_land_in_the_order_they_finish() -> None:
         for source in sources:
             response = await client.post(
                 f"{API}/v2/courses/courseId:{source}/copy",
-                json={"targetCourse": {"id": shell.primary_id}}, headers=headers,
+                json={"targetCourse": {"id": shell.primary_id}},
+                headers=headers,
             )
             assert response.status_code == 202
             clock.advance(0.1)
@@ -528,8 +552,10 @@ def test_patch_refuses_read_only_fields_taken_external_ids_and_bad_dates() -> No
             body = {"availability": {"duration": duration}}
             assert (await client.patch(url, json=body, headers=headers)).status_code == 400
         others: list[dict[str, Any]] = [
-            {"name": "x" * 334}, {"availability": {"available": "Maybe"}},
-            {"termId": "externalId:NOPE"}, {"allowGuests": "yes"},
+            {"name": "x" * 334},
+            {"availability": {"available": "Maybe"}},
+            {"termId": "externalId:NOPE"},
+            {"allowGuests": "yes"},
         ]
         for body in others:
             assert (await client.patch(url, json=body, headers=headers)).status_code == 400
@@ -547,9 +573,14 @@ def test_patch_accepts_term_by_external_id_and_a_date_range() -> None:
         body = {
             "termId": "externalId:FA26",
             "externalId": "BIO101-FA26-EXT",
-            "availability": {"available": "Term", "duration": {
-                "type": "DateRange", "start": "2026-09-01T00:00:00Z",
-                "end": "2026-12-20T00:00:00+00:00"}},
+            "availability": {
+                "available": "Term",
+                "duration": {
+                    "type": "DateRange",
+                    "start": "2026-09-01T00:00:00Z",
+                    "end": "2026-12-20T00:00:00+00:00",
+                },
+            },
         }
         response = await client.patch(
             f"{API}/v3/courses/courseId:BIO101-SP26", json=body, headers=headers
@@ -563,7 +594,9 @@ def test_patch_accepts_term_by_external_id_and_a_date_range() -> None:
     course = run(sandbox, scenario)
     assert course["externalId"] == "BIO101-FA26-EXT"
     assert course["availability"]["duration"] == {
-        "type": "DateRange", "start": "2026-09-01T00:00:00.000Z", "end": "2026-12-20T00:00:00.000Z"
+        "type": "DateRange",
+        "start": "2026-09-01T00:00:00.000Z",
+        "end": "2026-12-20T00:00:00.000Z",
     }
     assert sandbox.record.patches[0].copy_complete is True
 
@@ -573,8 +606,12 @@ def test_get_course_in_every_id_form_and_version_with_fields_trimming() -> None:
     sandbox = make(FakeClock())
     course = sandbox.course("courseId:BIO101-SP26")
     assert course is not None
-    refs = [course.primary_id, "courseId:BIO101-SP26", "externalId:BIO101-SP26",
-            f"uuid:{course.data['uuid']}"]
+    refs = [
+        course.primary_id,
+        "courseId:BIO101-SP26",
+        "externalId:BIO101-SP26",
+        f"uuid:{course.data['uuid']}",
+    ]
 
     async def scenario(client: httpx.AsyncClient) -> None:
         headers = await bearer(client)
@@ -583,10 +620,12 @@ def test_get_course_in_every_id_form_and_version_with_fields_trimming() -> None:
             assert response.status_code == 200 and response.json()["id"] == course.primary_id
         trimmed = await client.get(
             f"{API}/v3/courses/{course.primary_id}",
-            params={"fields": "id,courseId,availability.available"}, headers=headers,
+            params={"fields": "id,courseId,availability.available"},
+            headers=headers,
         )
         assert trimmed.json() == {
-            "id": course.primary_id, "courseId": "BIO101-SP26",
+            "id": course.primary_id,
+            "courseId": "BIO101-SP26",
             "availability": {"available": "Yes"},
         }
         missing = await client.get(f"{API}/v3/courses/courseId:NOPE", headers=headers)
@@ -628,15 +667,21 @@ def test_lookups_follow_a_patched_external_id_and_survive_a_reload() -> None:
 
     async def scenario(client: httpx.AsyncClient) -> None:
         headers = await bearer(client)
-        moved = await client.patch(f"{API}/v3/courses/courseId:BIO101-SP26",
-                                   json={"externalId": "BIO-MOVED"}, headers=headers)
+        moved = await client.patch(
+            f"{API}/v3/courses/courseId:BIO101-SP26",
+            json={"externalId": "BIO-MOVED"},
+            headers=headers,
+        )
         assert moved.status_code == 200, moved.text
         old = await client.get(f"{API}/v3/courses/externalId:BIO101-SP26", headers=headers)
         assert old.status_code == 404
         new = await client.get(f"{API}/v3/courses/externalId:BIO-MOVED", headers=headers)
         assert new.status_code == 200 and new.json()["id"] == course.primary_id
-        reuse = await client.patch(f"{API}/v3/courses/courseId:CHEM110-SP26",
-                                   json={"externalId": "BIO101-SP26"}, headers=headers)
+        reuse = await client.patch(
+            f"{API}/v3/courses/courseId:CHEM110-SP26",
+            json={"externalId": "BIO101-SP26"},
+            headers=headers,
+        )
         assert reuse.status_code == 200, "the old externalId is no longer taken"
 
     run(sandbox, scenario)
@@ -659,16 +704,19 @@ def test_a_repeated_external_id_finds_the_oldest_holder_and_blocks_patches() -> 
         assert (await copy_new(client, headers, "OLD-1", "OTHER")).status_code == 202
         found = await client.get(f"{API}/v3/courses/externalId:SHARED", headers=headers)
         assert found.json()["courseId"] == "OLD-1"
-        taken = await client.patch(f"{API}/v3/courses/courseId:OTHER",
-                                   json={"externalId": "SHARED"}, headers=headers)
+        taken = await client.patch(
+            f"{API}/v3/courses/courseId:OTHER", json={"externalId": "SHARED"}, headers=headers
+        )
         assert taken.status_code == 409
-        unchanged = await client.patch(f"{API}/v3/courses/courseId:OLD-1",
-                                       json={"name": "Old, renamed"}, headers=headers)
+        unchanged = await client.patch(
+            f"{API}/v3/courses/courseId:OLD-1", json={"name": "Old, renamed"}, headers=headers
+        )
         assert unchanged.status_code == 200
         found = await client.get(f"{API}/v3/courses/externalId:SHARED", headers=headers)
         assert found.json()["courseId"] == "OLD-1", "a PATCH keeps the holders' order"
-        await client.patch(f"{API}/v3/courses/courseId:OLD-1",
-                           json={"externalId": "OLD-1"}, headers=headers)
+        await client.patch(
+            f"{API}/v3/courses/courseId:OLD-1", json={"externalId": "OLD-1"}, headers=headers
+        )
         found = await client.get(f"{API}/v3/courses/externalId:SHARED", headers=headers)
         assert found.json()["courseId"] == "SHARED"
 
@@ -679,9 +727,15 @@ def test_course_id_taken_and_lookups_hold_after_many_courses() -> None:
     """Every courseId added is taken and found, by courseId, externalId and uuid; others are not."""
     catalog = Catalog()
     for n in range(500):
-        catalog.add_course(course_id=f"C-{n}", name=f"C {n}", description="",
-                           external_id=f"E-{n}", term_primary_id=None, uuid=f"{n:032x}",
-                           now_iso="2026-01-01T00:00:00.000Z")
+        catalog.add_course(
+            course_id=f"C-{n}",
+            name=f"C {n}",
+            description="",
+            external_id=f"E-{n}",
+            term_primary_id=None,
+            uuid=f"{n:032x}",
+            now_iso="2026-01-01T00:00:00.000Z",
+        )
     assert all(catalog.course_id_taken(f"C-{n}") for n in range(500))
     assert not catalog.course_id_taken("C-500") and not catalog.course_id_taken("E-1")
     for n in (0, 257, 499):
@@ -794,13 +848,14 @@ def test_summary_serves_counts_and_queue_spans_without_the_events() -> None:
         for target in ("A", "B", "C"):
             await copy_new(client, headers, "BIO101-SP26", target)
             clock.advance(1)
-        await client.patch(f"{API}/v3/courses/courseId:A", json={"name": "Early"},
-                           headers=headers)
-        await client.post(f"{API}/v2/courses/courseId:BIO101-SP26/copy",
-                          json={"targetCourse": {"id": "courseId:A"}}, headers=headers)
+        await client.patch(f"{API}/v3/courses/courseId:A", json={"name": "Early"}, headers=headers)
+        await client.post(
+            f"{API}/v2/courses/courseId:BIO101-SP26/copy",
+            json={"targetCourse": {"id": "courseId:A"}},
+            headers=headers,
+        )
         clock.advance(60)
-        await client.patch(f"{API}/v3/courses/courseId:B", json={"name": "Late"},
-                           headers=headers)
+        await client.patch(f"{API}/v3/courses/courseId:B", json={"name": "Late"}, headers=headers)
         summary = (await client.get("/__sandbox__/summary")).json()
         record = (await client.get("/__sandbox__/record")).json()
         return summary, record
@@ -808,11 +863,20 @@ def test_summary_serves_counts_and_queue_spans_without_the_events() -> None:
     summary, record = run(sandbox, scenario)
     start = 1_790_000_000.0
     # Slots: A 0-10 then C 10-20 (posted at 2); B 1-11 then the copy into A 11-21 (posted at 3).
-    queue = {"slots": 2, "tasks": 4, "ideal_makespan": 20.0, "busy_span": 21.0,
-             "first_posted": start, "last_end": start + 21}
+    queue = {
+        "slots": 2,
+        "tasks": 4,
+        "ideal_makespan": 20.0,
+        "busy_span": 21.0,
+        "first_posted": start,
+        "last_end": start + 21,
+    }
     assert summary == {
-        "calls": {"POST /v1/oauth2/token": 1, "POST /v2/courses/{id}/copy": 4,
-                  "PATCH /v3/courses/{id}": 2},
+        "calls": {
+            "POST /v1/oauth2/token": 1,
+            "POST /v2/courses/{id}/copy": 4,
+            "PATCH /v3/courses/{id}": 2,
+        },
         "faults": {},
         "queue": queue,
         "copies": 4,
@@ -898,11 +962,17 @@ def test_spec_corrects_only_course_id_param_to_a_string() -> None:
     assert patch_schema == patch_spec
     assert validate_request_body("POST", COPY_PATH, {"targetCourse": {"id": "_55_1"}}) == []
     assert validate_request_body("POST", COPY_PATH, {"targetCourse": {"id": {"a": 1}}})
-    assert validate_request_body(
-        "POST", COPY_PATH,
-        {"targetCourse": {"courseId": "X"},
-         "copy": {"discussions": "ForumsOnly", "settings": {"bannerImage": False}}},
-    ) == []
+    assert (
+        validate_request_body(
+            "POST",
+            COPY_PATH,
+            {
+                "targetCourse": {"courseId": "X"},
+                "copy": {"discussions": "ForumsOnly", "settings": {"bannerImage": False}},
+            },
+        )
+        == []
+    )
     assert validate_request_body("PATCH", PATCH_PATH, {"locale": {"id": "x" * 21}})
 
 
@@ -912,7 +982,8 @@ def test_sandbox_server_serves_on_loopback() -> None:
     with SandboxServer(create_app(sandbox)) as server:
         assert server.base_url.startswith("http://127.0.0.1:")
         response = httpx.post(
-            server.base_url + TOKEN_URL, auth=(KEY, SECRET),
+            server.base_url + TOKEN_URL,
+            auth=(KEY, SECRET),
             data={"grant_type": "client_credentials"},
         )
         assert response.status_code == 200

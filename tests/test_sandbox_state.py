@@ -34,8 +34,15 @@ API = "/learn/api/public"
 KEY, SECRET = "rollover-sandbox-key", "rollover-sandbox-secret"
 BASIC = "Basic " + base64.b64encode(f"{KEY}:{SECRET}".encode()).decode()
 # Every random stream in play, so a replay that drew differently would show.
-CONFIG = {"copy_seconds": 3.0, "copy_sigma": 1.0, "slots": 2, "error_rate": 0.15,
-          "drop_copy_response_rate": 0.2, "complete_with_errors_rate": 0.3, "seed": 11}
+CONFIG = {
+    "copy_seconds": 3.0,
+    "copy_sigma": 1.0,
+    "slots": 2,
+    "error_rate": 0.15,
+    "drop_copy_response_rate": 0.2,
+    "complete_with_errors_rate": 0.3,
+    "seed": 11,
+}
 
 Answer = Callable[[EndpointCall], Reply]
 
@@ -63,8 +70,9 @@ def rehearse(answer: Answer, clock: FakeClock, targets: range) -> list[Reply]:
     auth = f"Bearer {token['access_token']}"
     for n in targets:
         target = f"T-{n:03d}"
-        copied = call("copy_course", "courseId:BIO101-SP26",
-                      {"targetCourse": {"courseId": target}}, auth)
+        copied = call(
+            "copy_course", "courseId:BIO101-SP26", {"targetCourse": {"courseId": target}}, auth
+        )
         if "Location" in copied.headers:
             *_, course, _, task = copied.headers["Location"].split("/")
             call("get_task", course, task, auth)
@@ -103,25 +111,29 @@ def test_killed_app_reloads_equal_to_a_site_that_never_stopped(tmp_path: Path) -
 
     async def scenario(client: httpx.AsyncClient) -> None:
         form = {"grant_type": "client_credentials"}
-        token = (await client.post(f"{API}/v1/oauth2/token", auth=(KEY, SECRET), data=form))
+        token = await client.post(f"{API}/v1/oauth2/token", auth=(KEY, SECRET), data=form)
         headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
         for n in range(8):
-            copied = await client.post(f"{API}/v2/courses/courseId:CHEM110-SP26/copy",
-                                       json={"targetCourse": {"courseId": f"C-{n}"}},
-                                       headers=headers)
+            copied = await client.post(
+                f"{API}/v2/courses/courseId:CHEM110-SP26/copy",
+                json={"targetCourse": {"courseId": f"C-{n}"}},
+                headers=headers,
+            )
             clock.advance(1.3)
             if "location" in copied.headers:
                 await client.get(copied.headers["location"], headers=headers)
             else:
                 await client.get(f"{API}/v1/courses/courseId:C-{n}/tasks/_0_1", headers=headers)
-            await client.patch(f"{API}/v3/courses/courseId:C-{n}",
-                               json={"description": "Spring"}, headers=headers)
-        await client.post(f"{API}/v2/courses/courseId:CHEM110-SP26/copy", content=b"{no",
-                          headers=headers)
-        await client.get(f"{API}/v3/courses", params={"name": "Chem", "limit": "2"},
-                         headers=headers)
-        await client.get(f"{API}/v2/courses/courseId:C-1", params={"fields": "id"},
-                         headers=headers)
+            await client.patch(
+                f"{API}/v3/courses/courseId:C-{n}", json={"description": "Spring"}, headers=headers
+            )
+        await client.post(
+            f"{API}/v2/courses/courseId:CHEM110-SP26/copy", content=b"{no", headers=headers
+        )
+        await client.get(
+            f"{API}/v3/courses", params={"name": "Chem", "limit": "2"}, headers=headers
+        )
+        await client.get(f"{API}/v2/courses/courseId:C-1", params={"fields": "id"}, headers=headers)
         await client.put(f"{API}/nowhere", headers=headers)
         await client.get("/__sandbox__/record")
 
@@ -202,8 +214,9 @@ def test_stale_journal_beside_a_state_saved_afresh_is_ignored(tmp_path: Path) ->
     assert loaded(state, clock).to_state() == fresh.to_state()
 
 
-@pytest.mark.parametrize("tail", [b'{"now":1790000', b"\0" * 40, b"\n\n"],
-                         ids=["half a line", "zeros", "blank lines"])
+@pytest.mark.parametrize(
+    "tail", [b'{"now":1790000', b"\0" * 40, b"\n\n"], ids=["half a line", "zeros", "blank lines"]
+)
 def test_a_torn_journal_tail_is_ignored(tmp_path: Path, tail: bytes) -> None:
     """Whatever a torn write left after the last whole line is dropped, not replayed or fatal."""
     clock, state = FakeClock(), tmp_path / "learn.sandbox.json"
@@ -241,8 +254,11 @@ def test_credentials_other_than_the_sites_own_never_reach_the_journal(tmp_path: 
     journal = SiteJournal(live, state)
     leaked = "real-learn-secret-0000"
     wrong = "Basic " + base64.b64encode(f"real-key:{leaked}".encode()).decode()
-    refused = journal.answer(EndpointCall("request_token", (wrong, {
-        "grant_type": "client_credentials", "client_secret": leaked})))
+    refused = journal.answer(
+        EndpointCall(
+            "request_token", (wrong, {"grant_type": "client_credentials", "client_secret": leaked})
+        )
+    )
     assert refused.status == 401
     rehearse(journal.answer, clock, range(2))
     written = journal_path(state).read_bytes() + state.read_bytes()
@@ -264,14 +280,22 @@ def write_manifest(path: Path, count: int) -> Path:
 
 def test_rehearsal_site_resumes_from_what_it_left_on_disk(tmp_path: Path) -> None:
     """Leaving the site writes nothing more; the next one knows every call the last answered."""
-    manifest = load_manifest(write_manifest(tmp_path / "spring.csv", 2), timezone=ZoneInfo("UTC"), profiles=PROFILES)
+    manifest = load_manifest(
+        write_manifest(tmp_path / "spring.csv", 2), timezone=ZoneInfo("UTC"), profiles=PROFILES
+    )
     state = tmp_path / "spring.sandbox.json"
     with sandbox_site(manifest, state) as learn, httpx.Client(base_url=learn.base_url) as client:
-        token = client.post(f"{API}/v1/oauth2/token", auth=(learn.key, learn.secret),
-                            data={"grant_type": "client_credentials"}).json()["access_token"]
+        token = client.post(
+            f"{API}/v1/oauth2/token",
+            auth=(learn.key, learn.secret),
+            data={"grant_type": "client_credentials"},
+        ).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
-        copied = client.post(f"{API}/v2/courses/courseId:BIO-101-FA26/copy", headers=headers,
-                             json={"targetCourse": {"courseId": "BIO-101-001-SP27"}})
+        copied = client.post(
+            f"{API}/v2/courses/courseId:BIO-101-FA26/copy",
+            headers=headers,
+            json={"targetCourse": {"courseId": "BIO-101-001-SP27"}},
+        )
         assert copied.status_code == 202
         on_disk = state.read_bytes(), journal_path(state).read_bytes()
     assert (state.read_bytes(), journal_path(state).read_bytes()) == on_disk
@@ -285,7 +309,9 @@ def test_rehearsal_site_resumes_from_what_it_left_on_disk(tmp_path: Path) -> Non
 
 def test_rehearsal_state_it_cannot_read_is_a_usage_error(tmp_path: Path) -> None:
     """A journal line that is no call stops `--sandbox` with the file and what to delete."""
-    manifest = load_manifest(write_manifest(tmp_path / "spring.csv", 1), timezone=ZoneInfo("UTC"), profiles=PROFILES)
+    manifest = load_manifest(
+        write_manifest(tmp_path / "spring.csv", 1), timezone=ZoneInfo("UTC"), profiles=PROFILES
+    )
     state = tmp_path / "spring.sandbox.json"
     with sandbox_site(manifest, state):
         pass
@@ -294,8 +320,10 @@ def test_rehearsal_state_it_cannot_read_is_a_usage_error(tmp_path: Path) -> None
     with pytest.raises(UsageError) as caught, sandbox_site(manifest, state):
         pass
     assert f"the sandbox state {state} cannot be read" in caught.value.message
-    assert caught.value.hint == ("delete it, spring.sandbox.json.journal and the ledger beside "
-                                 "them to start the rehearsal afresh")
+    assert caught.value.hint == (
+        "delete it, spring.sandbox.json.journal and the ledger beside "
+        "them to start the rehearsal afresh"
+    )
 
 
 @pytest.mark.e2e
@@ -304,8 +332,20 @@ def test_sigkilled_sandbox_rehearsal_resumes_and_copies_each_target_once(tmp_pat
     manifest = write_manifest(tmp_path / "spring.csv", 6)
     config = tmp_path / "sandbox.toml"
     config.write_text("copy_seconds = 0.3\nslots = 1\n", encoding="utf-8")
-    command = [sys.executable, "-m", "rollover", "run", str(manifest), "--sandbox",
-               "--sandbox-config", str(config), "--poll-min", "0.05", "--poll-max", "0.2"]
+    command = [
+        sys.executable,
+        "-m",
+        "rollover",
+        "run",
+        str(manifest),
+        "--sandbox",
+        "--sandbox-config",
+        str(config),
+        "--poll-min",
+        "0.05",
+        "--poll-max",
+        "0.2",
+    ]
     ledger = tmp_path / "spring.sandbox.ledger.sqlite"
     with (tmp_path / "killed.out").open("w") as out:
         run = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
@@ -319,8 +359,14 @@ def test_sigkilled_sandbox_rehearsal_resumes_and_copies_each_target_once(tmp_pat
             run.kill()
             run.wait()
     assert run.returncode == -signal.SIGKILL
-    final = subprocess.run([*command, "--adopt-settle", "3"], capture_output=True, text=True,
-                           cwd=tmp_path, timeout=120, check=False)
+    final = subprocess.run(
+        [*command, "--adopt-settle", "3"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
     assert final.returncode == 0, final.stdout + final.stderr
     assert "Rollover: 6 rows: 6 done, 0 failed" in final.stdout
     record = LearnSandbox.load(tmp_path / "spring.sandbox.json").record

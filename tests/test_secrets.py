@@ -40,12 +40,22 @@ CHEM-110-FA26,CHEM-110-001-SP27,Chemistry 110,SP27,
 @pytest.fixture
 def learn() -> Iterator[tuple[LearnSandbox, str]]:
     """A simulated Learn with its own key and secret, short-lived tokens and some 500s."""
-    sandbox = LearnSandbox(SandboxConfig(
-        key=KEY, secret=SECRET, token_lifetime=0.4, error_rate=0.05, seed=5,
-        copy_seconds=0.3,
-        courses=[SeedCourse("BIO-101-FA26", "Biology"), SeedCourse("CHEM-110-FA26", "Chem"),
-                 SeedCourse("OTHER", "Holds an externalId", external_id="TAKEN-EXT")],
-        terms=[SeedTerm("SP27", "Spring 2027")]))
+    sandbox = LearnSandbox(
+        SandboxConfig(
+            key=KEY,
+            secret=SECRET,
+            token_lifetime=0.4,
+            error_rate=0.05,
+            seed=5,
+            copy_seconds=0.3,
+            courses=[
+                SeedCourse("BIO-101-FA26", "Biology"),
+                SeedCourse("CHEM-110-FA26", "Chem"),
+                SeedCourse("OTHER", "Holds an externalId", external_id="TAKEN-EXT"),
+            ],
+            terms=[SeedTerm("SP27", "Spring 2027")],
+        )
+    )
     with SandboxServer(create_app(sandbox)) as server:
         yield sandbox, server.base_url
 
@@ -61,10 +71,25 @@ def run(tmp_path: Path, base_url: str, *extra: str) -> Result:
     manifest = tmp_path / "m.csv"
     manifest.write_text(MANIFEST, encoding="utf-8")
     return CliRunner().invoke(
-        cli, ["--debug", "run", str(manifest), "--base-url", base_url, "--poll-min", "0.05",
-              "--poll-max", "0.2", "--adopt-settle", "0", "--log-file", str(tmp_path / "run.log"),
-              *extra],
-        env={"LEARN_KEY": KEY, "LEARN_SECRET": SECRET, "LEARN_BASE_URL": None})
+        cli,
+        [
+            "--debug",
+            "run",
+            str(manifest),
+            "--base-url",
+            base_url,
+            "--poll-min",
+            "0.05",
+            "--poll-max",
+            "0.2",
+            "--adopt-settle",
+            "0",
+            "--log-file",
+            str(tmp_path / "run.log"),
+            *extra,
+        ],
+        env={"LEARN_KEY": KEY, "LEARN_SECRET": SECRET, "LEARN_BASE_URL": None},
+    )
 
 
 def artefacts(tmp_path: Path) -> dict[str, str]:
@@ -79,7 +104,8 @@ def artefacts(tmp_path: Path) -> dict[str, str]:
 
 
 def test_no_artefact_of_a_run_holds_the_key_secret_or_token(
-        tmp_path: Path, learn: tuple[LearnSandbox, str]) -> None:
+    tmp_path: Path, learn: tuple[LearnSandbox, str]
+) -> None:
     """Ledger, results, log file, stdout and stderr of a debug run never show a credential."""
     sandbox, base_url = learn
     result = run(tmp_path, base_url)
@@ -88,7 +114,8 @@ def test_no_artefact_of_a_run_holds_the_key_secret_or_token(
     assert sandbox.token is not None
     texts = {**artefacts(tmp_path), "stdout": result.stdout, "stderr": result.stderr}
     assert {"run.log", "m.results.csv", "m.ledger.sqlite"} <= {
-        name.removesuffix(" (bytes)") for name in texts}
+        name.removesuffix(" (bytes)") for name in texts
+    }
     for secret in (KEY, SECRET, sandbox.token.value):
         for form in forms(secret):
             leaks = [name for name, text in texts.items() if form in text]
@@ -96,16 +123,26 @@ def test_no_artefact_of_a_run_holds_the_key_secret_or_token(
 
 
 def test_refused_credentials_are_reported_without_echoing_them(
-        tmp_path: Path, learn: tuple[LearnSandbox, str]) -> None:
+    tmp_path: Path, learn: tuple[LearnSandbox, str]
+) -> None:
     """A wrong secret ends the run with a message that names the problem, not the secret."""
     _, base_url = learn
     manifest = tmp_path / "m.csv"
     manifest.write_text(MANIFEST, encoding="utf-8")
     wrong = "wrong-secret-0c1d2e3f4a5b"
     result = CliRunner().invoke(
-        cli, ["--debug", "run", str(manifest), "--base-url", base_url,
-              "--log-file", str(tmp_path / "run.log")],
-        env={"LEARN_KEY": KEY, "LEARN_SECRET": wrong, "LEARN_BASE_URL": None})
+        cli,
+        [
+            "--debug",
+            "run",
+            str(manifest),
+            "--base-url",
+            base_url,
+            "--log-file",
+            str(tmp_path / "run.log"),
+        ],
+        env={"LEARN_KEY": KEY, "LEARN_SECRET": wrong, "LEARN_BASE_URL": None},
+    )
     assert result.exit_code == 2, result.output
     assert "credentials" in result.output.lower() or "401" in result.output
     texts = {**artefacts(tmp_path), "stdout": result.stdout, "stderr": result.stderr}

@@ -35,8 +35,13 @@ ROWS = 120
 SOURCES = ("BIO-101-FA26", "CHEM-110-FA26", "HIST-210-FA26")
 START_TIMEOUT = 30.0
 RUN_TIMEOUT = 120.0
-SANDBOX_SETTINGS = {"copy_seconds": 0.3, "copy_sigma": 0.8, "copy_max_seconds": 2.0,
-                    "slots": 4, "seed": 7}
+SANDBOX_SETTINGS = {
+    "copy_seconds": 0.3,
+    "copy_sigma": 0.8,
+    "copy_max_seconds": 2.0,
+    "slots": 4,
+    "seed": 7,
+}
 
 
 @dataclass
@@ -50,8 +55,11 @@ class Sandbox:
 
     def env(self) -> dict[str, str]:
         """This environment without Learn settings, plus the sandbox's key and secret."""
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("LEARN_BASE_URL", "LEARN_KEY", "LEARN_SECRET")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("LEARN_BASE_URL", "LEARN_KEY", "LEARN_SECRET")
+        }
         return {**env, "LEARN_KEY": self.key, "LEARN_SECRET": self.secret}
 
     def record(self) -> dict[str, Any]:
@@ -89,8 +97,10 @@ def write_manifest(path: Path) -> list[str]:
     """ROWS new-course rows, each renamed, termed and dated so every one is patched."""
     targets = [f"SOAK-{i:03d}-SP27" for i in range(ROWS)]
     lines = ["source_course_id,target_course_id,name,term_id,start_date,end_date"]
-    lines += [f"{SOURCES[i % len(SOURCES)]},{target},Soak section {i:03d},SP27,"
-              "2027-01-11,2027-05-07" for i, target in enumerate(targets)]
+    lines += [
+        f"{SOURCES[i % len(SOURCES)]},{target},Soak section {i:03d},SP27,2027-01-11,2027-05-07"
+        for i, target in enumerate(targets)
+    ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return targets
 
@@ -102,11 +112,16 @@ def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
     with (tmp_path / "sandbox.err").open("w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "rollover", "sandbox", "--port", "0", "--config", str(config)],
-            stdout=subprocess.PIPE, stderr=log, text=True, cwd=tmp_path)
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            cwd=tmp_path,
+        )
     try:
         settings = read_sandbox_settings(process, START_TIMEOUT)
-        yield Sandbox(process, settings["LEARN_BASE_URL"], settings["LEARN_KEY"],
-                      settings["LEARN_SECRET"])
+        yield Sandbox(
+            process, settings["LEARN_BASE_URL"], settings["LEARN_KEY"], settings["LEARN_SECRET"]
+        )
     finally:
         process.kill()
         process.wait()
@@ -118,24 +133,27 @@ def _ledger_states(ledger: Path) -> Counter[str]:
     """Rows per ledger state, read without writing (empty while there is no ledger)."""
     if not ledger.exists():
         return Counter()
-    with contextlib.closing(sqlite3.connect(f"file:{ledger}?mode=ro", uri=True,
-                                            timeout=5)) as db:
+    with contextlib.closing(sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=5)) as db:
         return Counter(dict(db.execute("SELECT state, count(*) FROM rows GROUP BY state")))
 
 
-def run_then_kill(command: list[str], sandbox: Sandbox, delay: float,
-                  log: Path) -> tuple[int, bool]:
+def run_then_kill(
+    command: list[str], sandbox: Sandbox, delay: float, log: Path
+) -> tuple[int, bool]:
     """Start `command`, SIGKILL it `delay` s after its first call to Learn; (exit, killed)."""
     calls_before = sandbox.calls()
     killed = False
     with log.open("w") as out:
-        run = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
-                               env=sandbox.env(), cwd=log.parent)
+        run = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, env=sandbox.env(), cwd=log.parent
+        )
         try:
             # The clock starts at the run's first call to Learn, not at process start:
             # interpreter and import time would otherwise swallow most kills.
-            wait_until(lambda: run.poll() is not None or sandbox.calls() > calls_before,
-                       "the run's first call to Learn")
+            wait_until(
+                lambda: run.poll() is not None or sandbox.calls() > calls_before,
+                "the run's first call to Learn",
+            )
             time.sleep(delay)
         finally:
             if run.poll() is None:
@@ -156,9 +174,23 @@ def test_sigkill_soak_copies_each_target_exactly_once(tmp_path: Path, sandbox: S
     manifest = tmp_path / "soak.csv"
     targets = write_manifest(manifest)
     ledger, results = tmp_path / "soak.ledger.sqlite", tmp_path / "soak.results.csv"
-    command = [sys.executable, "-m", "rollover", "run", str(manifest),
-               "--base-url", sandbox.base_url, "--poll-min", "0.05", "--poll-max", "0.3",
-               "--concurrency", "8", "--adopt-settle", str(ADOPT_SETTLE)]
+    command = [
+        sys.executable,
+        "-m",
+        "rollover",
+        "run",
+        str(manifest),
+        "--base-url",
+        sandbox.base_url,
+        "--poll-min",
+        "0.05",
+        "--poll-max",
+        "0.3",
+        "--concurrency",
+        "8",
+        "--adopt-settle",
+        str(ADOPT_SETTLE),
+    ]
     rng = random.Random(SEED)
     print(f"\nsoak seed {SEED}: {ROWS} rows, {KILLS} SIGKILLs")
     kills = 0
@@ -167,11 +199,20 @@ def test_sigkill_soak_copies_each_target_exactly_once(tmp_path: Path, sandbox: S
         code, killed = run_then_kill(command, sandbox, delay, tmp_path / f"run{attempt}.out")
         kills += killed
         applied = len(sandbox.record()["copies"])
-        print(f"  run {attempt}: killed {delay:.2f} s after its first call (exit {code}); "
-              f"ledger {dict(_ledger_states(ledger))}; copies applied so far {applied}")
+        print(
+            f"  run {attempt}: killed {delay:.2f} s after its first call (exit {code}); "
+            f"ledger {dict(_ledger_states(ledger))}; copies applied so far {applied}"
+        )
 
-    final = subprocess.run(command, capture_output=True, text=True, env=sandbox.env(),
-                           cwd=tmp_path, timeout=RUN_TIMEOUT, check=False)
+    final = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        env=sandbox.env(),
+        cwd=tmp_path,
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
     assert final.returncode == 0, final.stdout + final.stderr
     assert f"Rollover: {ROWS} rows: {ROWS} done, 0 failed" in final.stdout, final.stdout
     assert _ledger_states(ledger) == {"done": ROWS}
@@ -180,9 +221,11 @@ def test_sigkill_soak_copies_each_target_exactly_once(tmp_path: Path, sandbox: S
     copies = record["copies_per_target"]
     duplicates = {target: n for target, n in copies.items() if n > 1}
     early = [p["course_id"] for p in record["patches"] if not p["copy_complete"]]
-    figures = (f"soak seed {SEED}: rows {ROWS}, kills {kills}, copies {len(record['copies'])}, "
-               f"patches {len(record['patches'])}, duplicates found {len(duplicates)}, "
-               f"patches before completion {len(early)}, calls {sum(record['calls'].values())}")
+    figures = (
+        f"soak seed {SEED}: rows {ROWS}, kills {kills}, copies {len(record['copies'])}, "
+        f"patches {len(record['patches'])}, duplicates found {len(duplicates)}, "
+        f"patches before completion {len(early)}, calls {sum(record['calls'].values())}"
+    )
     print(figures)
 
     assert duplicates == {}, figures

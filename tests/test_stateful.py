@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from harness import Learn, engine_run, make_learn, row
 from hypothesis import HealthCheck, settings
@@ -46,8 +47,9 @@ async def _run_until_killed(learn: Learn, ledger_path: Path, kill_after: int) ->
     with Ledger(ledger_path, clock=learn.clock.datetime) as ledger:
         ledger.sync_manifest([row_spec(r) for r in MANIFEST])
         async with learn.client() as client:
-            engine = Rollover(ledger, client, OPTIONS, clock=learn.clock.datetime,
-                              sleep=learn.clock.sleep)
+            engine = Rollover(
+                ledger, client, OPTIONS, clock=learn.clock.datetime, sleep=learn.clock.sleep
+            )
             seen = itertools.count(1)
 
             def kill(*_: object) -> None:
@@ -70,18 +72,31 @@ class RolloverCrashResume(RuleBasedStateMachine):
         self.ledger_path = self.workdir / "rollover.ledger.sqlite"
         self.learn: Learn | None = None
 
-    @initialize(copy_seconds=st.sampled_from([0.5, 5.0, 20.0]),
-                copy_sigma=st.sampled_from([0.0, 0.6]),
-                slots=st.integers(1, 4),
-                forget_tasks_after=st.sampled_from([None, 0.0, 30.0]),
-                seed=st.integers(0, 2**16))
-    def site(self, copy_seconds: float, copy_sigma: float, slots: int,
-             forget_tasks_after: float | None, seed: int) -> None:
+    @initialize(
+        copy_seconds=st.sampled_from([0.5, 5.0, 20.0]),
+        copy_sigma=st.sampled_from([0.0, 0.6]),
+        slots=st.integers(1, 4),
+        forget_tasks_after=st.sampled_from([None, 0.0, 30.0]),
+        seed=st.integers(0, 2**16),
+    )
+    def site(
+        self,
+        copy_seconds: float,
+        copy_sigma: float,
+        slots: int,
+        forget_tasks_after: float | None,
+        seed: int,
+    ) -> None:
         """A fresh sandbox seeded with the shells the into-existing rows name."""
         self.learn = make_learn(
             courses=[SeedCourse(shell, f"{shell} shell", term_id="SP27") for shell in SHELLS],
-            copy_seconds=copy_seconds, copy_sigma=copy_sigma, copy_max_seconds=COPY_MAX_SECONDS,
-            slots=slots, forget_tasks_after=forget_tasks_after, seed=seed)
+            copy_seconds=copy_seconds,
+            copy_sigma=copy_sigma,
+            copy_max_seconds=COPY_MAX_SECONDS,
+            slots=slots,
+            forget_tasks_after=forget_tasks_after,
+            seed=seed,
+        )
 
     @property
     def site_ready(self) -> Learn:
@@ -91,7 +106,8 @@ class RolloverCrashResume(RuleBasedStateMachine):
 
     def _set_faults(self, **rates: float) -> None:
         sandbox = self.site_ready.sandbox
-        sandbox.config = replace(sandbox.config, **rates)  # read per request by the model
+        changes: dict[str, Any] = dict(rates)
+        sandbox.config = replace(sandbox.config, **changes)  # read per request by the model
 
     def _ledger_rows(self) -> list[LedgerRow]:
         with Ledger(self.ledger_path, clock=self.site_ready.clock.datetime) as ledger:
@@ -155,7 +171,9 @@ class RolloverCrashResume(RuleBasedStateMachine):
             if ledger_row.state is State.DONE:
                 course = self.learn.sandbox.catalog.find_course(f"courseId:{target}")
                 assert course is not None and ledger_row.course_pk == course.primary_id, (
-                    target, ledger_row.course_pk)
+                    target,
+                    ledger_row.course_pk,
+                )
             if ledger_row.state is State.PENDING and not ledger_row.copy_into_existing:
                 assert counts.get(target, 0) == 0, (target, "pending but copied")
 
@@ -196,9 +214,12 @@ class RolloverCrashResume(RuleBasedStateMachine):
 
 TestCrashFaultResume = RolloverCrashResume.TestCase
 TestCrashFaultResume.__doc__ = (
-    "Any sequence of crashes, lost answers, 500s and waits copies each target at most once.")
+    "Any sequence of crashes, lost answers, 500s and waits copies each target at most once."
+)
 TestCrashFaultResume.settings = settings(
-    max_examples=60, stateful_step_count=15, deadline=None,
+    max_examples=60,
+    stateful_step_count=15,
+    deadline=None,
     # Each step is a whole engine run on a virtual clock: slow steps are the point here.
     suppress_health_check=[HealthCheck.too_slow],
 )

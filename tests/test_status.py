@@ -31,14 +31,23 @@ BIO-101-FA26,BIO-101-002-SP27,false,Biology 101 section 2,SP27,Yes,,
 CHEM-110-FA26,CHEM-110-001-SP27,,,,,,
 HIST-210-FA26,HIST-210-001-SP27,true,,SP27,,,
 """
-ONE_ROW = ("source_course_id,target_course_id,copy_into_existing\n"
-           "BIO-101-FA26,BIO-101-001-SP27,false\n")
+ONE_ROW = (
+    "source_course_id,target_course_id,copy_into_existing\nBIO-101-FA26,BIO-101-001-SP27,false\n"
+)
 
 
 def sandbox_run(tmp_path: Path, manifest: Path, *extra: str, config: str = "") -> Result:
     """`rollover run MANIFEST --sandbox --quiet` with fast copies and fast polls."""
-    return invoke("run", manifest, "--sandbox", "--sandbox-config",
-                  sandbox_config(tmp_path, config), *FAST, "--quiet", *extra)
+    return invoke(
+        "run",
+        manifest,
+        "--sandbox",
+        "--sandbox-config",
+        sandbox_config(tmp_path, config),
+        *FAST,
+        "--quiet",
+        *extra,
+    )
 
 
 def results_of(path: Path) -> list[dict[str, str]]:
@@ -56,9 +65,15 @@ def add_shell(tmp_path: Path, course_id: str, manifest: str = "m") -> None:
     """Create a course in the rehearsal's simulated Learn, as the SIS would make a shell."""
     state = tmp_path / f"{manifest}.sandbox.json"
     sandbox = LearnSandbox.load(state)
-    sandbox.catalog.add_course(course_id=course_id, name=f"{course_id} (SIS shell)",
-                               description="", external_id=course_id, term_primary_id=None,
-                               uuid="0" * 32, now_iso=datetime.now(UTC).isoformat())
+    sandbox.catalog.add_course(
+        course_id=course_id,
+        name=f"{course_id} (SIS shell)",
+        description="",
+        external_id=course_id,
+        term_primary_id=None,
+        uuid="0" * 32,
+        now_iso=datetime.now(UTC).isoformat(),
+    )
     sandbox.save(state)
 
 
@@ -109,8 +124,14 @@ def test_status_json_exact_shape(tmp_path: Path, small: Path) -> None:
     quota = data.pop("quota")
     assert data == {
         "counts": {"done": 4, "failed": 0, "needs_review": 0, "pending": 0},
-        "stages": {"queued": 0, "copying": 0, "patching": 0, "done": 4, "failed": 0,
-                   "needs_review": 0},
+        "stages": {
+            "queued": 0,
+            "copying": 0,
+            "patching": 0,
+            "done": 4,
+            "failed": 0,
+            "needs_review": 0,
+        },
         "needs_person": [],
         "left_alone": [],
     }
@@ -121,12 +142,16 @@ def test_status_json_exact_shape(tmp_path: Path, small: Path) -> None:
 
 
 def test_a_rehearsal_keeps_its_own_files_and_status_and_report_read_them(
-        tmp_path: Path, finished: Path) -> None:
+    tmp_path: Path, finished: Path
+) -> None:
     """A `--sandbox` run writes `<stem>.sandbox.*`; `status` and `report` read them only when
     given `--sandbox`, so without it they find no real run's ledger."""
     names = {p.name for p in tmp_path.glob("spring.*")}
-    assert {"spring.sandbox.json", "spring.sandbox.ledger.sqlite",
-            "spring.sandbox.results.csv"} <= names
+    assert {
+        "spring.sandbox.json",
+        "spring.sandbox.ledger.sqlite",
+        "spring.sandbox.results.csv",
+    } <= names
     assert {n for n in names if not n.startswith("spring.sandbox.")} == {"spring.csv"}
     for command in ("status", "report"):
         real = invoke(command, finished)
@@ -137,36 +162,39 @@ def test_a_rehearsal_keeps_its_own_files_and_status_and_report_read_them(
     report = invoke("report", finished, "--sandbox")
     assert report.exit_code == 0, report.output
     assert report.stdout.splitlines() == [
-        "4 rows: 4 done, 0 failed, 0 needs_review, 0 pending", f"Results: {results}"]
+        "4 rows: 4 done, 0 failed, 0 needs_review, 0 pending",
+        f"Results: {results}",
+    ]
     assert [r["status"] for r in results_of(results)] == ["done"] * 4
     assert not (tmp_path / "spring.results.csv").exists()
 
 
-def test_status_json_needs_person_items_carry_a_hint(tmp_path: Path,
-                                                     failed_shell: Path) -> None:
+def test_status_json_needs_person_items_carry_a_hint(tmp_path: Path, failed_shell: Path) -> None:
     """Each needs_person item keeps line, target, status and error, the error's kind, and what
     to do."""
     [item] = status_json(tmp_path)["needs_person"]
     assert item == {
-        "line": 3, "target_course_id": "NO-SUCH-SHELL", "status": "failed",
+        "line": 3,
+        "target_course_id": "NO-SUCH-SHELL",
+        "status": "failed",
         "error": "copy_into_existing is true but Learn has no course NO-SUCH-SHELL: create "
-                 "the shell first, or set copy_into_existing to false",
+        "the shell first, or set copy_into_existing to false",
         "error_kind": "shell_missing",
         "hint": "create NO-SUCH-SHELL in Learn (or set copy_into_existing to false in the "
-                "manifest), then run again with --retry-failed",
+        "manifest), then run again with --retry-failed",
     }
 
 
-def test_status_text_shows_stages_quota_and_what_to_do(tmp_path: Path,
-                                                       failed_shell: Path) -> None:
+def test_status_text_shows_stages_quota_and_what_to_do(tmp_path: Path, failed_shell: Path) -> None:
     """`status` prints counts, one line of rows by stage (every stage named), the quota and each
     row for a person with its error and what to do."""
     result = invoke("status", failed_shell, "--sandbox")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[:2] == ["2 rows: 1 done, 1 failed, 0 needs_review, 0 pending",
-                         "Stages: 0 queued, 0 copying, 0 patching, 1 done, 1 failed, "
-                         "0 needs review"]
+    assert lines[:2] == [
+        "2 rows: 1 done, 1 failed, 0 needs_review, 0 pending",
+        "Stages: 0 queued, 0 copying, 0 patching, 1 done, 1 failed, 0 needs review",
+    ]
     assert lines[2].startswith("Quota: ") and " of 10000 calls left when last seen, " in lines[2]
     assert lines[3:] == [
         "Needs a person:",
@@ -179,99 +207,179 @@ def test_status_text_shows_stages_quota_and_what_to_do(tmp_path: Path,
 
 def test_lost_answer_into_existing_shell_says_to_open_and_check_it(tmp_path: Path) -> None:
     """A needs_review copy into a shell whose answer was lost says to open the target in Learn,
-    check the source's content is there once, and tell the tool with `rollover resolve`."""
-    manifest = write(tmp_path / "m.csv", "source_course_id,target_course_id,copy_into_existing\n"
-                                         "HIST-210-FA26,HIST-210-001-SP27,true\n")
+    check the source's content is there once, and never copies into it again."""
+    manifest = write(
+        tmp_path / "m.csv",
+        "source_course_id,target_course_id,copy_into_existing\n"
+        "HIST-210-FA26,HIST-210-001-SP27,true\n",
+    )
     result = sandbox_run(tmp_path, manifest, config="drop_copy_response_rate = 1.0\n")
     assert result.exit_code == 1, result.output
     [item] = status_json(tmp_path)["needs_person"]
     assert (item["status"], item["error_kind"]) == ("needs_review", "copy_maybe_applied")
     assert item["hint"] == (
-        "open HIST-210-001-SP27 in Learn and check whether HIST-210-FA26's content is there "
-        "(delete the extra if it is there twice): if it is, run `rollover resolve MANIFEST 2 "
-        "--copied`; if not, run `rollover resolve MANIFEST 2 --not-copied` to have it copied. "
-        "The tool will not copy into it again on its own")
+        "open HIST-210-001-SP27 in Learn and check that HIST-210-FA26's content is there "
+        "exactly once (copy it by hand if missing, delete the extra if twice); then remove the "
+        "row from the manifest (re-runs leave rows not in it alone). The tool will not copy "
+        "into it again"
+    )
     assert f"    What to do: {item['hint']}" in result.stdout
 
 
-RESOLVE = "`rollover resolve MANIFEST 2 --copied`"
-RESOLVE_NOT = "`rollover resolve MANIFEST 2 --not-copied`"
+REMOVE = "then remove the row from the manifest (re-runs leave rows not in it alone)"
 
 
-def trouble_row(state: State, kind: ErrorKind | None, error: str | None, *,
-                into: bool = False) -> LedgerRow:
+def trouble_row(
+    state: State, kind: ErrorKind | None, error: str | None, *, into: bool = False
+) -> LedgerRow:
     """Line 2, X-SP27 copied from X-FA26 (task /task), in `state` with an error of `kind`."""
-    return LedgerRow(spec=RowSpec("X-SP27", 2, "X-FA26", into), state=state, target_pk=None,
-                     task_location="/task", course_pk=None, adopted=False, error=error,
-                     error_kind=kind, attempts=1, intent_at=None, requested_at=None,
-                     copied_at=None, completed_at=None)
+    return LedgerRow(
+        spec=RowSpec("X-SP27", 2, "X-FA26", into),
+        state=state,
+        target_pk=None,
+        task_location="/task",
+        course_pk=None,
+        adopted=False,
+        error=error,
+        error_kind=kind,
+        attempts=1,
+        intent_at=None,
+        requested_at=None,
+        copied_at=None,
+        completed_at=None,
+    )
 
 
-@pytest.mark.parametrize(("state", "into", "kind", "error", "hint"), [
-    (State.FAILED, False, ErrorKind.TARGET_TAKEN, "courseId X-SP27 already belongs to a course "
-     "created 2026-01-01, before this rollover asked for it: choose another target_course_id",
-     "choose another target_course_id and run again"),
-    (State.FAILED, True, ErrorKind.SHELL_MISSING, "copy_into_existing is true but Learn has no "
-     "course X-SP27: create the shell first, or set copy_into_existing to false",
-     "create X-SP27 in Learn (or set copy_into_existing to false in the manifest), then run "
-     "again with --retry-failed"),
-    (State.FAILED, False, ErrorKind.PATCH_REFUSED, "copied as _5_1 but Learn refused the "
-     "PATCH: Invalid term",
-     "correct the row's name, dates, term or availability in the manifest and run again (or, "
-     "if the row was right, run again with --retry-failed): the course is patched again, never "
-     "copied again"),
-    (State.FAILED, False, ErrorKind.COPY_REFUSED, "Learn refused the copy: Course not found",
-     "check that X-FA26 exists in Learn and that the REST application may copy it, then run "
-     "again with --retry-failed"),
-    (State.FAILED, False, ErrorKind.REQUEST_REFUSED, "Learn refused a request: Bad request",
-     "fix what the error names (in Learn or in the manifest), then run again with "
-     "--retry-failed"),
-    (State.FAILED, False, None, "an error from a ledger written before errors had kinds",
-     "fix what the error names (in Learn or in the manifest), then run again with "
-     "--retry-failed"),
-    (State.NEEDS_REVIEW, True, ErrorKind.COPY_MAYBE_APPLIED, "the copy of X-FA26 into existing "
-     "course X-SP27 (_7_1) may or may not have been applied: its answer was lost",
-     "open X-SP27 in Learn and check whether X-FA26's content is there (delete the extra if it "
-     f"is there twice): if it is, run {RESOLVE}; if not, run {RESOLVE_NOT} to have it copied. "
-     "The tool will not copy into it again on its own"),
-    (State.NEEDS_REVIEW, False, ErrorKind.COPY_UNCLEAN, "Learn finished the copy with status "
-     "CompleteWithErrors; the course was patched, check its content",
-     "open X-SP27 in Learn and compare its content with X-FA26: Learn reported problems with "
-     f"the copy. Fix what is missing by hand, then run {RESOLVE}"),
-    (State.NEEDS_REVIEW, False, ErrorKind.CREATED_UNKNOWN, "course X-SP27 exists but Learn did "
-     "not say when it was created; check whether it is this rollover's copy",
-     f"check whether X-SP27 in Learn is this rollover's copy of X-FA26: if it is, run {RESOLVE}"
-     "; if it is someone else's course, choose another target_course_id and run again"),
-    (State.NEEDS_REVIEW, False, ErrorKind.COURSE_MISSING, "Learn accepted the copy (/task) but "
-     "Task not found and no course X-SP27 exists; check the copy in Learn before re-running",
-     f"look in Learn for X-SP27, the copy of X-FA26 (task /task): if it is there now, run "
-     f"{RESOLVE}; if none was made, run {RESOLVE_NOT} to have it copied again"),
-    (State.NEEDS_REVIEW, False, ErrorKind.UNCERTAIN, "something the tool cannot tell",
-     "check X-SP27 in Learn: the tool cannot tell how this row ended and will not guess. If "
-     f"X-FA26's copy is there, run {RESOLVE}; if not, run {RESOLVE_NOT}"),
-    (State.DONE, False, None, None, None),
-    (State.PENDING, False, None, None, None),
-])
-def test_hint_for_each_kind_of_trouble(state: State, into: bool, kind: ErrorKind | None,
-                                       error: str | None, hint: str | None) -> None:
-    """Each kind of failed or needs_review row gets its own short next step; others none.
-    needs_review rows end with the `rollover resolve` command that records what was found."""
+@pytest.mark.parametrize(
+    ("state", "into", "kind", "error", "hint"),
+    [
+        (
+            State.FAILED,
+            False,
+            ErrorKind.TARGET_TAKEN,
+            "courseId X-SP27 already belongs to a course "
+            "created 2026-01-01, before this rollover asked for it: choose another target_course_id",
+            "choose another target_course_id and run again",
+        ),
+        (
+            State.FAILED,
+            True,
+            ErrorKind.SHELL_MISSING,
+            "copy_into_existing is true but Learn has no "
+            "course X-SP27: create the shell first, or set copy_into_existing to false",
+            "create X-SP27 in Learn (or set copy_into_existing to false in the manifest), then run "
+            "again with --retry-failed",
+        ),
+        (
+            State.FAILED,
+            False,
+            ErrorKind.PATCH_REFUSED,
+            "copied as _5_1 but Learn refused the PATCH: Invalid term",
+            "correct the row's name, dates, term or availability in the manifest and run again (or, "
+            "if the row was right, run again with --retry-failed): the course is patched again, never "
+            "copied again",
+        ),
+        (
+            State.FAILED,
+            False,
+            ErrorKind.COPY_REFUSED,
+            "Learn refused the copy: Course not found",
+            "check that X-FA26 exists in Learn and that the REST application may copy it, then run "
+            "again with --retry-failed",
+        ),
+        (
+            State.FAILED,
+            False,
+            ErrorKind.REQUEST_REFUSED,
+            "Learn refused a request: Bad request",
+            "fix what the error names (in Learn or in the manifest), then run again with "
+            "--retry-failed",
+        ),
+        (
+            State.FAILED,
+            False,
+            None,
+            "an error from a ledger written before errors had kinds",
+            "fix what the error names (in Learn or in the manifest), then run again with "
+            "--retry-failed",
+        ),
+        (
+            State.NEEDS_REVIEW,
+            True,
+            ErrorKind.COPY_MAYBE_APPLIED,
+            "the copy of X-FA26 into existing "
+            "course X-SP27 (_7_1) may or may not have been applied: its answer was lost",
+            "open X-SP27 in Learn and check that X-FA26's content is there exactly once (copy it by "
+            f"hand if missing, delete the extra if twice); {REMOVE}. The tool will not copy into it "
+            "again",
+        ),
+        (
+            State.NEEDS_REVIEW,
+            False,
+            ErrorKind.COPY_UNCLEAN,
+            "Learn finished the copy with status "
+            "CompleteWithErrors; the course was patched, check its content",
+            "open X-SP27 in Learn and compare its content with X-FA26: Learn reported problems with "
+            f"the copy. Fix what is missing by hand; {REMOVE}",
+        ),
+        (
+            State.NEEDS_REVIEW,
+            False,
+            ErrorKind.CREATED_UNKNOWN,
+            "course X-SP27 exists but Learn did "
+            "not say when it was created; check whether it is this rollover's copy",
+            "check whether X-SP27 in Learn is this rollover's copy of X-FA26: if it is, remove the row "
+            "from the manifest (re-runs leave rows not in it alone); if not, choose another "
+            "target_course_id and run again",
+        ),
+        (
+            State.NEEDS_REVIEW,
+            False,
+            ErrorKind.COURSE_MISSING,
+            "Learn accepted the copy (/task) but "
+            "Task not found and no course X-SP27 exists; check the copy in Learn before re-running",
+            "look in Learn for the copy of X-FA26 (task /task); if none was made, choose another "
+            "target_course_id and run again",
+        ),
+        (
+            State.NEEDS_REVIEW,
+            False,
+            ErrorKind.UNCERTAIN,
+            "something the tool cannot tell",
+            "check X-SP27 in Learn: the tool cannot tell how this row ended and will not guess. "
+            f"Finish it by hand; {REMOVE}",
+        ),
+        (State.DONE, False, None, None, None),
+        (State.PENDING, False, None, None, None),
+    ],
+)
+def test_hint_for_each_kind_of_trouble(
+    state: State, into: bool, kind: ErrorKind | None, error: str | None, hint: str | None
+) -> None:
+    """Each kind of failed or needs_review row gets its own short next step; others none."""
     assert next_step(trouble_row(state, kind, error, into=into)) == hint
 
 
 def test_hint_comes_from_the_error_kind_never_its_words() -> None:
     """Words of one kind's error under another kind get the other kind's hint."""
-    refused = trouble_row(State.FAILED, ErrorKind.REQUEST_REFUSED,
-                          "Learn refused the copy: already belongs to a course created; "
-                          "Learn has no course X-SP27; refused the PATCH", into=True)
-    assert next_step(refused) == ("fix what the error names (in Learn or in the manifest), "
-                                  "then run again with --retry-failed")
-    unclean = trouble_row(State.NEEDS_REVIEW, ErrorKind.COPY_UNCLEAN,
-                          "may or may not have been applied; no course exists")
-    assert next_step(unclean) == next_step(trouble_row(State.NEEDS_REVIEW,
-                                                       ErrorKind.COPY_UNCLEAN, None))
-    assert all("remove the row from the manifest" not in (next_step(trouble_row(
-        State.NEEDS_REVIEW, kind, "x")) or "") for kind in ErrorKind)
+    refused = trouble_row(
+        State.FAILED,
+        ErrorKind.REQUEST_REFUSED,
+        "Learn refused the copy: already belongs to a course created; "
+        "Learn has no course X-SP27; refused the PATCH",
+        into=True,
+    )
+    assert next_step(refused) == (
+        "fix what the error names (in Learn or in the manifest), then run again with --retry-failed"
+    )
+    unclean = trouble_row(
+        State.NEEDS_REVIEW,
+        ErrorKind.COPY_UNCLEAN,
+        "may or may not have been applied; no course exists",
+    )
+    assert next_step(unclean) == next_step(
+        trouble_row(State.NEEDS_REVIEW, ErrorKind.COPY_UNCLEAN, None)
+    )
 
 
 def test_status_row_shows_the_trail_by_target_or_line(tmp_path: Path, finished: Path) -> None:
@@ -280,16 +388,22 @@ def test_status_row_shows_the_trail_by_target_or_line(tmp_path: Path, finished: 
     result = invoke("status", finished, "--sandbox", "--row", "BIO-101-001-SP27")
     assert result.exit_code == 0, result.output
     assert invoke("status", finished, "--sandbox", "--row", "bio-101-001-sp27").stdout == (
-        result.stdout)
+        result.stdout
+    )
     lines = result.stdout.splitlines()
     assert lines[0] == "Row: line 2, BIO-101-001-SP27 from BIO-101-FA26"
     assert lines[1].startswith("Status: done (stage done), attempts 1, course _")
     assert lines[2].startswith("Task: /learn/api/public/v1/courses/")
-    everything = lines[lines.index("History:") + 1:]
+    everything = lines[lines.index("History:") + 1 :]
     history = [line for line in everything if ": HTTP " not in line]
     assert [line.split("  ")[2].split(":")[0] for line in history] == [
-        "(new) -> pending", "pending -> intent", "intent -> located", "located -> copied",
-        "copied -> patched", "patched -> done"]
+        "(new) -> pending",
+        "pending -> intent",
+        "intent -> located",
+        "located -> copied",
+        "copied -> patched",
+        "patched -> done",
+    ]
     assert history[1].endswith("pending -> intent: copy requested")
     answers = [line.split("    ")[1] for line in everything if ": HTTP " in line]
     assert answers[0] == "intent: HTTP 202 POST /v2/courses/{id}/copy"
@@ -299,22 +413,34 @@ def test_status_row_shows_the_trail_by_target_or_line(tmp_path: Path, finished: 
         datetime.fromisoformat(line.split()[0])
     data = json.loads(invoke("status", finished, "--sandbox", "--row", "5", "--json").stdout)
     assert (data["target_course_id"], data["copy_into_existing"], data["in_manifest"]) == (
-        "HIST-210-001-SP27", True, True)
+        "HIST-210-001-SP27",
+        True,
+        True,
+    )
     assert (data["status"], data["stage"], data["error"], data["error_kind"]) == (
-        "done", "done", None, None)
+        "done",
+        "done",
+        None,
+        None,
+    )
     assert [(e["from"], e["to"]) for e in data["events"]][:2] == [
-        (None, "pending"), ("pending", "pending")]  # the shell's primary id, then the copy
+        (None, "pending"),
+        ("pending", "pending"),
+    ]  # the shell's primary id, then the copy
     assert data["events"][-1]["to"] == "done" and data["hint"] is None
     assert [(a["stage"], a["status"], a["endpoint"]) for a in data["answers"]][:2] == [
-        ("pending", 200, "GET /v3/courses/{id}"), ("intent", 202, "POST /v2/courses/{id}/copy")]
+        ("pending", 200, "GET /v3/courses/{id}"),
+        ("intent", 202, "POST /v2/courses/{id}/copy"),
+    ]
 
 
 def test_status_row_unknown_exits_2(tmp_path: Path, finished: Path) -> None:
     """`status --row` of a row the ledger lacks exits 2 and says how to name one."""
     result = invoke("status", finished, "--sandbox", "--row", "BIO-999")
     assert result.exit_code == 2
-    assert (f"Error: no row 'BIO-999' in {tmp_path / 'spring.sandbox.ledger.sqlite'}"
-            in result.stderr)
+    assert (
+        f"Error: no row 'BIO-999' in {tmp_path / 'spring.sandbox.ledger.sqlite'}" in result.stderr
+    )
     assert "target_course_id or a manifest line number" in result.stderr
 
 
@@ -322,7 +448,8 @@ def test_status_row_unknown_exits_2(tmp_path: Path, finished: Path) -> None:
 
 
 def test_retry_failed_reattempts_a_fixed_row_once_and_never_copies_twice(
-        tmp_path: Path, failed_shell: Path) -> None:
+    tmp_path: Path, failed_shell: Path
+) -> None:
     """A plain re-run leaves a failed row; once its cause is fixed, `--retry-failed` copies it
     once; a further `--retry-failed` finds nothing to re-open and calls nothing."""
     again = sandbox_run(tmp_path, failed_shell)
@@ -331,8 +458,7 @@ def test_retry_failed_reattempts_a_fixed_row_once_and_never_copies_twice(
     retried = sandbox_run(tmp_path, failed_shell, "--retry-failed")
     assert retried.exit_code == 0, retried.output
     assert "Retried: 1 failed row re-opened: NO-SUCH-SHELL" in retried.stdout
-    assert [r["status"] for r in results_of(tmp_path / "m.sandbox.results.csv")] == [
-        "done", "done"]
+    assert [r["status"] for r in results_of(tmp_path / "m.sandbox.results.csv")] == ["done", "done"]
     assert copies(tmp_path) == {"BIO-101-001-SP27": 1, "NO-SUCH-SHELL": 1}
     last = sandbox_run(tmp_path, failed_shell, "--retry-failed")
     assert last.exit_code == 0 and "API calls: 0 " in last.stdout
@@ -340,7 +466,15 @@ def test_retry_failed_reattempts_a_fixed_row_once_and_never_copies_twice(
     assert copies(tmp_path) == {"BIO-101-001-SP27": 1, "NO-SUCH-SHELL": 1}
     trail = status_json(tmp_path, "m", "--row", "NO-SUCH-SHELL")
     assert [e["to"] for e in trail["events"]] == [
-        "pending", "failed", "pending", "pending", "intent", "located", "copied", "done"]
+        "pending",
+        "failed",
+        "pending",
+        "pending",
+        "intent",
+        "located",
+        "copied",
+        "done",
+    ]
     assert trail["events"][2]["detail"].startswith("retry of a failed row (was: ")
     assert trail["attempts"] == 1
     assert (trail["error"], trail["error_kind"]) == (None, None)
@@ -348,8 +482,11 @@ def test_retry_failed_reattempts_a_fixed_row_once_and_never_copies_twice(
 
 def test_retry_failed_after_the_copy_patches_again_without_copying(tmp_path: Path) -> None:
     """A row whose PATCH failed is re-opened at `copied`: patched again, never copied again."""
-    manifest = write(tmp_path / "m.csv", "source_course_id,target_course_id,name,term_id\n"
-                                         "BIO-101-FA26,BIO-101-001-SP27,Biology,_999_1\n")
+    manifest = write(
+        tmp_path / "m.csv",
+        "source_course_id,target_course_id,name,term_id\n"
+        "BIO-101-FA26,BIO-101-001-SP27,Biology,_999_1\n",
+    )
     first = sandbox_run(tmp_path, manifest)
     assert first.exit_code == 1, first.output
     retried = sandbox_run(tmp_path, manifest, "--retry-failed")
@@ -364,10 +501,12 @@ def test_retry_failed_after_the_copy_patches_again_without_copying(tmp_path: Pat
 
 def test_retry_failed_never_reopens_needs_review(tmp_path: Path) -> None:
     """`--retry-failed` leaves a needs_review row to a person: no call, no second copy."""
-    manifest = write(tmp_path / "m.csv", "source_course_id,target_course_id,copy_into_existing\n"
-                                         "HIST-210-FA26,HIST-210-001-SP27,true\n")
-    assert sandbox_run(tmp_path, manifest,
-                       config="drop_copy_response_rate = 1.0\n").exit_code == 1
+    manifest = write(
+        tmp_path / "m.csv",
+        "source_course_id,target_course_id,copy_into_existing\n"
+        "HIST-210-FA26,HIST-210-001-SP27,true\n",
+    )
+    assert sandbox_run(tmp_path, manifest, config="drop_copy_response_rate = 1.0\n").exit_code == 1
     result = sandbox_run(tmp_path, manifest, "--retry-failed")
     assert result.exit_code == 1, result.output
     assert "API calls: 0 " in result.stdout and "Retried:" not in result.stdout
@@ -380,8 +519,7 @@ def test_ledger_retry_failed_reopens_each_failed_row_where_it_is_safe(tmp_path: 
     clears the error and its kind."""
     targets = ["NEW", "TASK", "COPY", "REVIEW", "GONE"]
     with Ledger(tmp_path / "l.sqlite") as ledger:
-        ledger.sync_manifest([RowSpec(t, i + 2, "S", False)
-                              for i, t in enumerate(targets)])
+        ledger.sync_manifest([RowSpec(t, i + 2, "S", False) for i, t in enumerate(targets)])
         ledger.record_failed("NEW", ErrorKind.COPY_REFUSED, "Learn refused the copy: no")
         for target in targets[1:]:
             ledger.record_intent(target)
@@ -389,27 +527,32 @@ def test_ledger_retry_failed_reopens_each_failed_row_where_it_is_safe(tmp_path: 
         ledger.record_failed("TASK", ErrorKind.REQUEST_REFUSED, "Learn refused a request: 400")
         ledger.record_location("COPY", "/task/2")
         ledger.record_copied("COPY", "_5_1")
-        ledger.record_failed("COPY", ErrorKind.PATCH_REFUSED,
-                             "copied as _5_1 but Learn refused the PATCH: no")
+        ledger.record_failed(
+            "COPY", ErrorKind.PATCH_REFUSED, "copied as _5_1 but Learn refused the PATCH: no"
+        )
         ledger.record_needs_review("REVIEW", ErrorKind.COPY_MAYBE_APPLIED, "lost")
         ledger.record_failed("GONE", ErrorKind.COPY_REFUSED, "Learn refused the copy: no")
-        ledger.sync_manifest([RowSpec(t, i + 2, "S", False)
-                              for i, t in enumerate(targets[:4])])
+        ledger.sync_manifest([RowSpec(t, i + 2, "S", False) for i, t in enumerate(targets[:4])])
         seen: list[tuple[str, str | None]] = []
         ledger.observer = lambda row, frm, _: seen.append((row.target_course_id, frm))
         reopened = ledger.retry_failed()
         assert [(r.target_course_id, r.state, r.error, r.error_kind) for r in reopened] == [
-            ("NEW", State.PENDING, None, None), ("TASK", State.LOCATED, None, None),
-            ("COPY", State.COPIED, None, None)]
+            ("NEW", State.PENDING, None, None),
+            ("TASK", State.LOCATED, None, None),
+            ("COPY", State.COPIED, None, None),
+        ]
         assert seen == [("NEW", "failed"), ("TASK", "failed"), ("COPY", "failed")]
         review, gone = ledger.row("REVIEW"), ledger.row("GONE")
-        assert (review.state, review.error_kind) == (State.NEEDS_REVIEW,
-                                                     ErrorKind.COPY_MAYBE_APPLIED)
+        assert (review.state, review.error_kind) == (
+            State.NEEDS_REVIEW,
+            ErrorKind.COPY_MAYBE_APPLIED,
+        )
         assert (gone.state, gone.error_kind) == (State.FAILED, ErrorKind.COPY_REFUSED)
         last = ledger.history("COPY")[-1]
         assert (last.from_state, last.to_state) == ("failed", "copied")
-        assert last.detail == ("retry of a failed row (was: copied as _5_1 but Learn refused "
-                               "the PATCH: no)")
+        assert last.detail == (
+            "retry of a failed row (was: copied as _5_1 but Learn refused the PATCH: no)"
+        )
         assert ledger.retry_failed() == []
 
 
@@ -423,16 +566,20 @@ def test_removed_rows_are_reported_and_left_untouched(tmp_path: Path, small: Pat
     write(small, "\n".join(SMALL.splitlines()[:3]) + "\n")
     result = sandbox_run(tmp_path, small)
     assert result.exit_code == 0, result.output
-    assert ("Left alone: 2 rows in the ledger no longer in the manifest, not touched: "
-            "CHEM-110-001-SP27 (pending), HIST-210-001-SP27 (pending)") in result.stdout
-    assert [r["target_course_id"]
-            for r in results_of(tmp_path / "spring.sandbox.results.csv")] == [
-        "BIO-101-001-SP27", "BIO-101-002-SP27"]
+    assert (
+        "Left alone: 2 rows in the ledger no longer in the manifest, not touched: "
+        "CHEM-110-001-SP27 (pending), HIST-210-001-SP27 (pending)"
+    ) in result.stdout
+    assert [r["target_course_id"] for r in results_of(tmp_path / "spring.sandbox.results.csv")] == [
+        "BIO-101-001-SP27",
+        "BIO-101-002-SP27",
+    ]
     assert copies(tmp_path, "spring") == {"BIO-101-001-SP27": 1, "BIO-101-002-SP27": 1}
     data = status_json(tmp_path, "spring")
     assert data["left_alone"] == [
         {"line": 4, "target_course_id": "CHEM-110-001-SP27", "status": "pending"},
-        {"line": 5, "target_course_id": "HIST-210-001-SP27", "status": "pending"}]
+        {"line": 5, "target_course_id": "HIST-210-001-SP27", "status": "pending"},
+    ]
     assert data["counts"] == {"done": 2, "failed": 0, "needs_review": 0, "pending": 0}
     text = invoke("status", small, "--sandbox").stdout
     assert text.splitlines()[-1].startswith("Left alone: 2 rows in the ledger")
@@ -463,23 +610,36 @@ class PauseMidRun:
         """Nothing to end."""
 
 
-def test_report_while_a_run_holds_the_ledger_writes_a_complete_csv(tmp_path: Path,
-                                                                    small: Path) -> None:
+def test_report_while_a_run_holds_the_ledger_writes_a_complete_csv(
+    tmp_path: Path, small: Path
+) -> None:
     """`report` and `status` during a run (lock held, a copy in flight) read one consistent
     snapshot: every manifest row, in order, in the contract's columns."""
     loaded = runner.read_manifest(small, ZoneInfo("UTC"))
     files = runner.default_files(small, sandbox=True)
     assert (files.ledger.name, files.results.name, files.sandbox_state.name) == (
-        "spring.sandbox.ledger.sqlite", "spring.sandbox.results.csv", "spring.sandbox.json")
+        "spring.sandbox.ledger.sqlite",
+        "spring.sandbox.results.csv",
+        "spring.sandbox.json",
+    )
     ledger_path, results_path = files.ledger, files.results
     view = PauseMidRun()
     outcome: list[runner.RunReport] = []
     with sandbox_site(loaded, files.sandbox_state, sandbox_config(tmp_path)) as site:
 
         def go() -> None:
-            outcome.append(asyncio.run(runner.run(
-                loaded, site, ledger_path=ledger_path, results_path=results_path,
-                options=RunOptions(poll_min=0.05, poll_max=0.2), progress=Progress(view))))
+            outcome.append(
+                asyncio.run(
+                    runner.run(
+                        loaded,
+                        site,
+                        ledger_path=ledger_path,
+                        results_path=results_path,
+                        options=RunOptions(poll_min=0.05, poll_max=0.2),
+                        progress=Progress(view),
+                    )
+                )
+            )
 
         worker = threading.Thread(target=go)
         worker.start()
@@ -496,7 +656,11 @@ def test_report_while_a_run_holds_the_ledger_writes_a_complete_csv(tmp_path: Pat
         assert tuple(next(csv.reader(handle))) == COLUMNS + EXTRA_COLUMNS
     rows = results_of(other)
     assert [r["target_course_id"] for r in rows] == [
-        "BIO-101-001-SP27", "BIO-101-002-SP27", "CHEM-110-001-SP27", "HIST-210-001-SP27"]
+        "BIO-101-001-SP27",
+        "BIO-101-002-SP27",
+        "CHEM-110-001-SP27",
+        "HIST-210-001-SP27",
+    ]
     assert {r["status"] for r in rows} == {"pending"}
     assert "intent" in {r["stage"] for r in rows}
     assert json.loads(status.stdout)["stages"]["copying"] >= 1

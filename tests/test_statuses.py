@@ -29,22 +29,27 @@ from rollover.learn import (
     meaning,
 )
 from rollover.ledger import ErrorKind, Ledger, LedgerRow, State
+from rollover.manifest import ManifestRow
 from rollover.plan import row_spec
 
 # --- the table --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("call", "status", "expected"), [
-    (Call.COPY, 202, Meaning.OK),
-    (Call.POLL, 200, Meaning.OK),
-    (Call.POLL, 303, Meaning.OK),
-    (Call.READ, 200, Meaning.OK),
-    (Call.CHANGE, 200, Meaning.OK),
-    (Call.CHANGE, 204, Meaning.OK),
-    (Call.TOKEN, 200, Meaning.OK),
-])
-def test_success_is_the_answer_each_call_documents(call: Call, status: int,
-                                                   expected: Meaning) -> None:
+@pytest.mark.parametrize(
+    ("call", "status", "expected"),
+    [
+        (Call.COPY, 202, Meaning.OK),
+        (Call.POLL, 200, Meaning.OK),
+        (Call.POLL, 303, Meaning.OK),
+        (Call.READ, 200, Meaning.OK),
+        (Call.CHANGE, 200, Meaning.OK),
+        (Call.CHANGE, 204, Meaning.OK),
+        (Call.TOKEN, 200, Meaning.OK),
+    ],
+)
+def test_success_is_the_answer_each_call_documents(
+    call: Call, status: int, expected: Meaning
+) -> None:
     """202 is a copy's success, 200/303 a poll's, any 2xx the others'."""
     assert meaning(call, status) is expected
 
@@ -152,33 +157,51 @@ def test_error_meaning_of_typed_errors_follows_their_status() -> None:
 # --- the engine acting on it ------------------------------------------------------------------
 
 
-def answering(learn: Learn, status: int,
-              when: Callable[[httpx.Request], bool]) -> httpx.AsyncBaseTransport:
+def answering(
+    learn: Learn, status: int, when: Callable[[httpx.Request], bool]
+) -> httpx.AsyncBaseTransport:
     """The sandbox, except that requests `when` picks are answered `status` and never reach it."""
     inner = learn.transport
 
     class Refusing(httpx.AsyncBaseTransport):
         async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
             if when(request):
-                return httpx.Response(status, json={"status": status, "message": "Forbidden"
-                                                    if status == 403 else "Not Implemented"})
+                return httpx.Response(
+                    status,
+                    json={
+                        "status": status,
+                        "message": "Forbidden" if status == 403 else "Not Implemented",
+                    },
+                )
             return await inner.handle_async_request(request)
 
     return Refusing()
 
 
-def run_through(learn: Learn, transport: httpx.AsyncBaseTransport, rows: list,
-                ledger_path: Path) -> tuple[RunOutcome, dict[str, LedgerRow]]:
+def run_through(
+    learn: Learn, transport: httpx.AsyncBaseTransport, rows: list[ManifestRow], ledger_path: Path
+) -> tuple[RunOutcome, dict[str, LedgerRow]]:
     """One engine run over `rows` against `transport`, on the virtual clock."""
     config = learn.sandbox.config
 
     async def go() -> tuple[RunOutcome, dict[str, LedgerRow]]:
         with Ledger(ledger_path, clock=learn.clock.datetime) as ledger:
             ledger.sync_manifest([row_spec(r) for r in rows])
-            async with LearnClient(BASE_URL, config.key, config.secret, transport=transport,
-                                   sleep=learn.clock.sleep, monotonic=learn.clock.time) as client:
-                outcome = await Rollover(ledger, client, RunOptions(poll_min=1, poll_max=30),
-                                         clock=learn.clock.datetime, sleep=learn.clock.sleep).run()
+            async with LearnClient(
+                BASE_URL,
+                config.key,
+                config.secret,
+                transport=transport,
+                sleep=learn.clock.sleep,
+                monotonic=learn.clock.time,
+            ) as client:
+                outcome = await Rollover(
+                    ledger,
+                    client,
+                    RunOptions(poll_min=1, poll_max=30),
+                    clock=learn.clock.datetime,
+                    sleep=learn.clock.sleep,
+                ).run()
             return outcome, {r.target_course_id: r for r in ledger.rows()}
 
     return asyncio.run(go())
@@ -196,16 +219,17 @@ def test_403_on_the_copy_post_fails_only_that_row_and_the_run_goes_on(tmp_path: 
             return "CHEM-110-FA26" in request.url.path
         return False
 
-    outcome, final = run_through(learn, answering(learn, 403, forbidden), rows,
-                                 tmp_path / "l.sqlite")
+    outcome, final = run_through(
+        learn, answering(learn, 403, forbidden), rows, tmp_path / "l.sqlite"
+    )
     assert outcome.fatal is None and outcome.stopped is None
     refused = final["CHEM-110-SP27"]
     assert (refused.state, refused.error_kind) == (State.FAILED, ErrorKind.COPY_REFUSED)
     assert refused.error == "Learn refused the copy: Forbidden"
-    assert {t: r.state for t, r in final.items() if t != "CHEM-110-SP27"} == \
-        dict.fromkeys((r.target_course_id for r in sections(3)), State.DONE)
-    assert learn.sandbox.record.copies_per_target() == {
-        r.target_course_id: 1 for r in sections(3)}
+    assert {t: r.state for t, r in final.items() if t != "CHEM-110-SP27"} == dict.fromkeys(
+        (r.target_course_id for r in sections(3)), State.DONE
+    )
+    assert learn.sandbox.record.copies_per_target() == {r.target_course_id: 1 for r in sections(3)}
     assert sum("CHEM-110-FA26" in path for path in posts) == 1  # never re-sent
 
 
@@ -223,13 +247,16 @@ def test_501_on_a_patch_fails_the_row_after_one_request(tmp_path: Path) -> None:
         course = victim.course("courseId:BIO-101-001-SP27")
         return course is not None and request.url.path.endswith(course.primary_id)
 
-    outcome, final = run_through(learn, answering(learn, 501, not_implemented), rows,
-                                 tmp_path / "l.sqlite")
+    outcome, final = run_through(
+        learn, answering(learn, 501, not_implemented), rows, tmp_path / "l.sqlite"
+    )
     assert outcome.fatal is None and outcome.stopped is None
     failed = final["BIO-101-001-SP27"]
     assert (failed.state, failed.error_kind) == (State.FAILED, ErrorKind.PATCH_REFUSED)
     assert failed.course_pk is not None
     assert sum(path.endswith(failed.course_pk) for path in patches) == 1
-    assert [final[t].state for t in ("BIO-101-000-SP27", "BIO-101-002-SP27")] == \
-        [State.DONE, State.DONE]
+    assert [final[t].state for t in ("BIO-101-000-SP27", "BIO-101-002-SP27")] == [
+        State.DONE,
+        State.DONE,
+    ]
     assert learn.sandbox.record.copies_per_target() == {r.target_course_id: 1 for r in rows}

@@ -29,13 +29,17 @@ def utc(text: str) -> datetime:
 
 # -- the machine's zone, by name -----------------------------------------------------------------
 
-@pytest.mark.parametrize(("tz", "key"), [
-    ("America/Chicago", "America/Chicago"),
-    (":Europe/Berlin", "Europe/Berlin"),
-    ("/usr/share/zoneinfo/Australia/Sydney", "Australia/Sydney"),
-    (":/usr/share/zoneinfo/America/Chicago", "America/Chicago"),
-    ("  Europe/Berlin  ", "Europe/Berlin"),
-])
+
+@pytest.mark.parametrize(
+    ("tz", "key"),
+    [
+        ("America/Chicago", "America/Chicago"),
+        (":Europe/Berlin", "Europe/Berlin"),
+        ("/usr/share/zoneinfo/Australia/Sydney", "Australia/Sydney"),
+        (":/usr/share/zoneinfo/America/Chicago", "America/Chicago"),
+        ("  Europe/Berlin  ", "Europe/Berlin"),
+    ],
+)
 def test_tz_names_the_machine_zone(monkeypatch: pytest.MonkeyPatch, tz: str, key: str) -> None:
     """TZ as a name, ':name' or a zoneinfo file path resolves to the named zone, with its rules."""
     monkeypatch.setenv("TZ", tz)
@@ -58,8 +62,9 @@ def test_tz_that_names_no_zone_is_a_usage_error(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("TZ", tz)
     with pytest.raises(UsageError) as caught:
         machine_zone()
-    assert caught.value.message == (f"the environment's TZ {tz!r} is not a time zone this "
-                                    "machine knows")
+    assert caught.value.message == (
+        f"the environment's TZ {tz!r} is not a time zone this machine knows"
+    )
     assert caught.value.hint is not None and "--timezone America/Chicago" in caught.value.hint
 
 
@@ -113,27 +118,32 @@ def test_an_unknown_timezone_option_is_a_usage_error() -> None:
     """--timezone Mars/Olympus is refused naming the option and an example of a real name."""
     with pytest.raises(UsageError) as caught:
         zone_named("Mars/Olympus")
-    assert caught.value.message == ("--timezone 'Mars/Olympus' is not a time zone this machine "
-                                    "knows")
+    assert caught.value.message == (
+        "--timezone 'Mars/Olympus' is not a time zone this machine knows"
+    )
 
 
 # -- whole days and local times --------------------------------------------------------------
 
-@pytest.mark.parametrize(("zone_name", "day", "first", "last"), [
-    ("America/Chicago", date(2026, 5, 8), "2026-05-08T05:00:00", "2026-05-09T04:59:59"),
-    ("America/Chicago", date(2027, 1, 11), "2027-01-11T06:00:00", "2027-01-12T05:59:59"),
-    ("America/Chicago", date(2026, 11, 1), "2026-11-01T05:00:00", "2026-11-02T05:59:59"),
-    ("America/Chicago", date(2027, 3, 14), "2027-03-14T06:00:00", "2027-03-15T04:59:59"),
-    ("Europe/Berlin", date(2026, 10, 25), "2026-10-24T22:00:00", "2026-10-25T22:59:59"),
-    ("Europe/Berlin", date(2027, 3, 28), "2027-03-27T23:00:00", "2027-03-28T21:59:59"),
-    ("Australia/Sydney", date(2026, 10, 4), "2026-10-03T14:00:00", "2026-10-04T12:59:59"),
-    ("Australia/Sydney", date(2027, 4, 4), "2027-04-03T13:00:00", "2027-04-04T13:59:59"),
-    # Clocks that change at midnight: the day still has a first and a last second.
-    ("America/Santiago", date(2026, 9, 6), "2026-09-06T04:00:00", "2026-09-07T02:59:59"),
-    ("America/Santiago", date(2026, 4, 4), "2026-04-04T03:00:00", "2026-04-05T03:59:59"),
-    ("America/Havana", date(2026, 11, 1), "2026-11-01T04:00:00", "2026-11-02T04:59:59"),
-    ("Asia/Beirut", date(2026, 10, 24), "2026-10-23T21:00:00", "2026-10-24T21:59:59"),
-])
+
+@pytest.mark.parametrize(
+    ("zone_name", "day", "first", "last"),
+    [
+        ("America/Chicago", date(2026, 5, 8), "2026-05-08T05:00:00", "2026-05-09T04:59:59"),
+        ("America/Chicago", date(2027, 1, 11), "2027-01-11T06:00:00", "2027-01-12T05:59:59"),
+        ("America/Chicago", date(2026, 11, 1), "2026-11-01T05:00:00", "2026-11-02T05:59:59"),
+        ("America/Chicago", date(2027, 3, 14), "2027-03-14T06:00:00", "2027-03-15T04:59:59"),
+        ("Europe/Berlin", date(2026, 10, 25), "2026-10-24T22:00:00", "2026-10-25T22:59:59"),
+        ("Europe/Berlin", date(2027, 3, 28), "2027-03-27T23:00:00", "2027-03-28T21:59:59"),
+        ("Australia/Sydney", date(2026, 10, 4), "2026-10-03T14:00:00", "2026-10-04T12:59:59"),
+        ("Australia/Sydney", date(2027, 4, 4), "2027-04-03T13:00:00", "2027-04-04T13:59:59"),
+        # Clocks that change at midnight: the day still has a first and a last second.
+        ("America/Santiago", date(2026, 9, 6), "2026-09-06T04:00:00", "2026-09-07T02:59:59"),
+        ("America/Santiago", date(2026, 4, 4), "2026-04-04T03:00:00", "2026-04-05T03:59:59"),
+        ("America/Havana", date(2026, 11, 1), "2026-11-01T04:00:00", "2026-11-02T04:59:59"),
+        ("Asia/Beirut", date(2026, 10, 24), "2026-10-23T21:00:00", "2026-10-24T21:59:59"),
+    ],
+)
 def test_day_start_and_end_are_the_first_and_last_second_of_that_local_day(
     zone_name: str, day: date, first: str, last: str
 ) -> None:
@@ -149,23 +159,29 @@ def test_local_moment_refuses_a_skipped_time() -> None:
     """2027-03-14 02:30 in Chicago never happens: LocalTimeError says so and what to do."""
     with pytest.raises(LocalTimeError) as caught:
         local_moment(datetime(2027, 3, 14, 2, 30), CHICAGO)
-    assert str(caught.value) == ("2027-03-14 02:30 does not exist in America/Chicago (the "
-                                 "clocks jump forward then): pick another time or give a UTC "
-                                 "offset")
+    assert str(caught.value) == (
+        "2027-03-14 02:30 does not exist in America/Chicago (the "
+        "clocks jump forward then): pick another time or give a UTC "
+        "offset"
+    )
 
 
 def test_local_moment_refuses_a_repeated_time() -> None:
     """2026-11-01 01:30 in Chicago happens twice: LocalTimeError says so and what to do."""
     with pytest.raises(LocalTimeError) as caught:
         local_moment(datetime(2026, 11, 1, 1, 30), CHICAGO)
-    assert str(caught.value) == ("2026-11-01 01:30 happens twice in America/Chicago (the "
-                                 "clocks fall back then): pick another time or give a UTC "
-                                 "offset")
+    assert str(caught.value) == (
+        "2026-11-01 01:30 happens twice in America/Chicago (the "
+        "clocks fall back then): pick another time or give a UTC "
+        "offset"
+    )
 
 
 def test_local_moment_takes_each_dates_own_offset() -> None:
     """08:00 in Chicago is 14:00 UTC in January and 13:00 UTC in May."""
     assert local_moment(datetime(2027, 1, 11, 8), CHICAGO).astimezone(UTC) == utc(
-        "2027-01-11T14:00:00")
+        "2027-01-11T14:00:00"
+    )
     assert local_moment(datetime(2027, 5, 7, 8), CHICAGO).astimezone(UTC) == utc(
-        "2027-05-07T13:00:00")
+        "2027-05-07T13:00:00"
+    )

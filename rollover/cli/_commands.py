@@ -98,68 +98,147 @@ def _exact_copy_warning(manifest: Manifest, allowed: bool) -> None:
 
 @cli.command()
 @manifest_argument
-@click.option("--base-url", envvar="LEARN_BASE_URL", metavar="URL",
-              help="The Learn site, e.g. https://learn.example.edu (env LEARN_BASE_URL). "
-                   "Credentials come from env LEARN_KEY and LEARN_SECRET.")
-@click.option("--sandbox", is_flag=True,
-              help="Rehearse against the embedded Learn simulator on loopback, seeded from the "
-                   "manifest; no credentials needed. Its state is kept beside the ledger.")
-@click.option("--sandbox-config", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="TOML file for the simulator (durations, slots, quota, faults) on its "
-                   "first start.")
-@click.option("--preflight", "check_first", is_flag=True,
-              help="First check the manifest against Learn as `validate --check-learn` does; "
-                   "on any problem stop with exit 2 before anything is copied.")
-@click.option("--ledger", type=click.Path(dir_okay=False, path_type=Path),
-              help="The SQLite ledger (default: <manifest>.ledger.sqlite beside it).")
-@click.option("--results", type=click.Path(dir_okay=False, path_type=Path),
-              help="The results CSV (default: <manifest>.results.csv beside it).")
-@click.option("--concurrency", type=CONCURRENCY, default=RunOptions.concurrency,
-              show_default=True,
-              help="Most copies in flight at once; within it the run adapts to how fast "
-                   "Learn's copy queue drains.")
-@click.option("--poll-min", type=SECONDS, default=RunOptions.poll_min,
-              show_default=True,
-              help="Seconds from an accepted copy to its first poll, at least, and the "
-                   "shortest gap between polls; later first polls follow the copy times seen.")
-@click.option("--poll-max", type=SECONDS, default=RunOptions.poll_max,
-              show_default=True, help="Longest gap in seconds between two polls of one task.")
-@click.option("--task-timeout", type=SECONDS, default=RunOptions.task_timeout,
-              show_default=True,
-              help="Seconds after which this run stops polling a copy; a re-run resumes it.")
-@click.option("--adopt-settle", type=SECONDS_OR_ZERO, default=RunOptions.adopt_settle,
-              show_default=True,
-              help="When a copy's answer was lost and its new course turns out to exist, wait "
-                   "this long after the request before patching it.")
-@click.option("--window", metavar="HH:MM-HH:MM",
-              help="Start new copies only inside this daily window (local time); copies in "
-                   "flight still finish. Outside it the run writes results and exits 3.")
-@click.option("--quota-reserve", type=CALLS, metavar="N",
-              help="Start no new copy while Learn's X-Rate-Limit-Remaining is below N.")
+@click.option(
+    "--base-url",
+    envvar="LEARN_BASE_URL",
+    metavar="URL",
+    help="The Learn site, e.g. https://learn.example.edu (env LEARN_BASE_URL). "
+    "Credentials come from env LEARN_KEY and LEARN_SECRET.",
+)
+@click.option(
+    "--sandbox",
+    is_flag=True,
+    help="Rehearse against the embedded Learn simulator on loopback, seeded from the "
+    "manifest; no credentials needed. Its state is kept beside the ledger.",
+)
+@click.option(
+    "--sandbox-config",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="TOML file for the simulator (durations, slots, quota, faults) on its first start.",
+)
+@click.option(
+    "--preflight",
+    "check_first",
+    is_flag=True,
+    help="First check the manifest against Learn as `validate --check-learn` does; "
+    "on any problem stop with exit 2 before anything is copied.",
+)
+@click.option(
+    "--ledger",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The SQLite ledger (default: <manifest>.ledger.sqlite beside it).",
+)
+@click.option(
+    "--results",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The results CSV (default: <manifest>.results.csv beside it).",
+)
+@click.option(
+    "--concurrency",
+    type=CONCURRENCY,
+    default=RunOptions.concurrency,
+    show_default=True,
+    help="Most copies in flight at once; within it the run adapts to how fast "
+    "Learn's copy queue drains.",
+)
+@click.option(
+    "--poll-min",
+    type=SECONDS,
+    default=RunOptions.poll_min,
+    show_default=True,
+    help="Seconds from an accepted copy to its first poll, at least, and the "
+    "shortest gap between polls; later first polls follow the copy times seen.",
+)
+@click.option(
+    "--poll-max",
+    type=SECONDS,
+    default=RunOptions.poll_max,
+    show_default=True,
+    help="Longest gap in seconds between two polls of one task.",
+)
+@click.option(
+    "--task-timeout",
+    type=SECONDS,
+    default=RunOptions.task_timeout,
+    show_default=True,
+    help="Seconds after which this run stops polling a copy; a re-run resumes it.",
+)
+@click.option(
+    "--adopt-settle",
+    type=SECONDS_OR_ZERO,
+    default=RunOptions.adopt_settle,
+    show_default=True,
+    help="When a copy's answer was lost and its new course turns out to exist, wait "
+    "this long after the request before patching it.",
+)
+@click.option(
+    "--window",
+    metavar="HH:MM-HH:MM",
+    help="Start new copies only inside this daily window (local time); copies in "
+    "flight still finish. Outside it the run writes results and exits 3.",
+)
+@click.option(
+    "--quota-reserve",
+    type=CALLS,
+    metavar="N",
+    help="Start no new copy while Learn's X-Rate-Limit-Remaining is below N.",
+)
 @timezone_option
-@click.option("--ca-bundle", type=click.Path(dir_okay=False, exists=True),
-              help="CA certificates file for an institutional TLS CA.")
-@click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also append JSON log lines to this file.")
-@click.option("--retry-failed", is_flag=True,
-              help="Re-attempt the failed rows as they are: from the start, or only the PATCH "
-                   "when their course exists (never a second copy). needs_review rows are "
-                   "left to a person.")
-@click.option("-q", "--quiet", is_flag=True,
-              help="Only warnings and errors on stderr: no live progress on a terminal and no "
-                   "minute `progress` events otherwise.")
+@click.option(
+    "--ca-bundle",
+    type=click.Path(dir_okay=False, exists=True),
+    help="CA certificates file for an institutional TLS CA.",
+)
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also append JSON log lines to this file.",
+)
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Re-attempt the failed rows as they are: from the start, or only the PATCH "
+    "when their course exists (never a second copy). needs_review rows are "
+    "left to a person.",
+)
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="Only warnings and errors on stderr: no live progress on a terminal and no "
+    "minute `progress` events otherwise.",
+)
 @config_option
-@click.option("--allow-exact", is_flag=True,
-              help="Let rows with copy_profile exact make Learn's exact copy, which also copies "
-                   "the source's enrolled users; without it such a manifest is refused.")
+@click.option(
+    "--allow-exact",
+    is_flag=True,
+    help="Let rows with copy_profile exact make Learn's exact copy, which also copies "
+    "the source's enrolled users; without it such a manifest is refused.",
+)
 @_reports_errors
 @configured
-def run(manifest: Path, base_url: str | None, sandbox: bool, sandbox_config: Path | None,
-        ledger: Path | None, results: Path | None, concurrency: int, poll_min: float,
-        poll_max: float, task_timeout: float, adopt_settle: float, window: str | None,
-        quota_reserve: int | None, timezone: str | None, ca_bundle: str | None,
-        log_file: Path | None, retry_failed: bool, quiet: bool, allow_exact: bool,
-        check_first: bool) -> None:
+def run(
+    manifest: Path,
+    base_url: str | None,
+    sandbox: bool,
+    sandbox_config: Path | None,
+    ledger: Path | None,
+    results: Path | None,
+    concurrency: int,
+    poll_min: float,
+    poll_max: float,
+    task_timeout: float,
+    adopt_settle: float,
+    window: str | None,
+    quota_reserve: int | None,
+    timezone: str | None,
+    ca_bundle: str | None,
+    log_file: Path | None,
+    retry_failed: bool,
+    quiet: bool,
+    allow_exact: bool,
+    check_first: bool,
+) -> None:
     """Copy, poll, patch and report every course in MANIFEST. Safe to re-run: it resumes from
     the ledger, and finished rows cost no API call."""
     debug = click.get_current_context().find_root().params.get("debug", False)
@@ -167,13 +246,20 @@ def run(manifest: Path, base_url: str | None, sandbox: bool, sandbox_config: Pat
     if poll_min > poll_max:
         raise UsageError(f"--poll-min {poll_min} is larger than --poll-max {poll_max}")
     if sandbox and window and _from_config("window"):
-        click.echo("Note: a rehearsal ignores the window in the config file; pass --window to "
-                   "rehearse one.")
+        click.echo(
+            "Note: a rehearsal ignores the window in the config file; pass --window to "
+            "rehearse one."
+        )
         window = None
     options = RunOptions(
-        concurrency=concurrency, poll_min=poll_min, poll_max=poll_max,
-        task_timeout=task_timeout, adopt_settle=adopt_settle,
-        window=Window.parse(window, tz) if window else None, quota_reserve=quota_reserve)
+        concurrency=concurrency,
+        poll_min=poll_min,
+        poll_max=poll_max,
+        task_timeout=task_timeout,
+        adopt_settle=adopt_settle,
+        window=Window.parse(window, tz) if window else None,
+        quota_reserve=quota_reserve,
+    )
     files = runner.default_files(manifest, sandbox=sandbox, ledger=ledger, results=results)
     loaded = manifest_at(manifest, tz)
     if not allow_exact:
@@ -181,12 +267,18 @@ def run(manifest: Path, base_url: str | None, sandbox: bool, sandbox_config: Pat
     _exact_copy_warning(loaded, allowed=True)
     # Every file the run writes is checked before the first call: once Learn was changed, a
     # path that cannot be written must not turn the run into a "nothing was sent" exit 2.
-    runner.check_output_paths({"--ledger": files.ledger, "--results": files.results,
-                               "--log-file": log_file,
-                               "the sandbox state": files.sandbox_state if sandbox else None})
+    runner.check_output_paths(
+        {
+            "--ledger": files.ledger,
+            "--results": files.results,
+            "--log-file": log_file,
+            "the sandbox state": files.sandbox_state if sandbox else None,
+        }
+    )
     live = progress.LiveDisplay(sys.stderr) if not quiet and sys.stderr.isatty() else None
-    log_setup.configure(verbose=debug, quiet=quiet, log_file=log_file,
-                        stream=live.log_stream if live else None)
+    log_setup.configure(
+        verbose=debug, quiet=quiet, log_file=log_file, stream=live.log_stream if live else None
+    )
     watcher = None if quiet else progress.Progress(live or progress.MinuteSummary())
     profiles = current_config().all_profiles()
 
@@ -198,18 +290,28 @@ def run(manifest: Path, base_url: str | None, sandbox: bool, sandbox_config: Pat
             checked = _check_learn(loaded, site, files.ledger, retry_failed=retry_failed)
             if checked.problems:
                 raise LearnCheckFailed(len(checked.problems), copied_nothing=True)
-        return asyncio.run(runner.run(loaded, site, ledger_path=files.ledger,
-                                      results_path=files.results, options=options,
-                                      handle_signals=True, on_plan=announce,
-                                      retry_failed=retry_failed, progress=watcher,
-                                      profiles=profiles))
+        return asyncio.run(
+            runner.run(
+                loaded,
+                site,
+                ledger_path=files.ledger,
+                results_path=files.results,
+                options=options,
+                handle_signals=True,
+                on_plan=announce,
+                retry_failed=retry_failed,
+                progress=watcher,
+                profiles=profiles,
+            )
+        )
 
     if sandbox:
         from ._rehearsal import sandbox_site
 
         with sandbox_site(loaded, files.sandbox_state, sandbox_config) as site:
-            click.echo(f"Sandbox: simulated Learn at {site.base_url} "
-                       f"(state in {files.sandbox_state})")
+            click.echo(
+                f"Sandbox: simulated Learn at {site.base_url} (state in {files.sandbox_state})"
+            )
             report = go(site)
     else:
         report = go(_real_site(base_url, ca_bundle))
@@ -219,8 +321,9 @@ def run(manifest: Path, base_url: str | None, sandbox: bool, sandbox_config: Pat
         click.echo(f"Error: {report.stopped}", err=True)
         if report.hint:
             click.echo(f"Hint: {report.hint}", err=True)
-    structlog.get_logger("rollover").info("run.end", exit_code=report.exit_code,
-                                          reason=report.stopped or "no work left")
+    structlog.get_logger("rollover").info(
+        "run.end", exit_code=report.exit_code, reason=report.stopped or "no work left"
+    )
     sys.exit(report.exit_code)
 
 
@@ -232,46 +335,75 @@ def _from_config(name: str) -> bool:
 
 def _real_site(base_url: str | None, ca_bundle: str | None) -> Site:
     if not base_url:
-        raise UsageError("no Learn site given",
-                         hint="pass --base-url https://learn.example.edu (or set "
-                              "LEARN_BASE_URL), or --sandbox to rehearse")
+        raise UsageError(
+            "no Learn site given",
+            hint="pass --base-url https://learn.example.edu (or set "
+            "LEARN_BASE_URL), or --sandbox to rehearse",
+        )
     url = checked_base_url(base_url)
     key, secret = os.environ.get("LEARN_KEY"), os.environ.get("LEARN_SECRET")
     if not key or not secret:
-        raise UsageError("LEARN_KEY and LEARN_SECRET must be set in the environment",
-                         hint="export the REST application's key and secret; they are never "
-                              "accepted as options")
-    return Site(base_url=url, key=key, secret=secret, identity=url,
-                       verify=ca_bundle or True)
+        raise UsageError(
+            "LEARN_KEY and LEARN_SECRET must be set in the environment",
+            hint="export the REST application's key and secret; they are never accepted as options",
+        )
+    return Site(base_url=url, key=key, secret=secret, identity=url, verify=ca_bundle or True)
 
 
 @cli.command()
 @manifest_argument
 @timezone_option
-@click.option("--check-learn", is_flag=True,
-              help="Also check against Learn, changing nothing: sources, shells and terms "
-                   "exist, new targets are free (or made by the ledger beside MANIFEST).")
-@click.option("--base-url", envvar="LEARN_BASE_URL", metavar="URL",
-              help="With --check-learn: the Learn site (env LEARN_BASE_URL); credentials come "
-                   "from env LEARN_KEY and LEARN_SECRET.")
-@click.option("--sandbox", is_flag=True,
-              help="With --check-learn: check against the embedded Learn simulator (the "
-                   "rehearsal's state beside the ledger, else one seeded from MANIFEST and not "
-                   "kept). Without it, accepted for symmetry with `run`.")
-@click.option("--sandbox-config", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="With --check-learn --sandbox: TOML file for a simulator not started yet.")
-@click.option("--ca-bundle", type=click.Path(dir_okay=False, exists=True),
-              help="CA certificates file for an institutional TLS CA.")
+@click.option(
+    "--check-learn",
+    is_flag=True,
+    help="Also check against Learn, changing nothing: sources, shells and terms "
+    "exist, new targets are free (or made by the ledger beside MANIFEST).",
+)
+@click.option(
+    "--base-url",
+    envvar="LEARN_BASE_URL",
+    metavar="URL",
+    help="With --check-learn: the Learn site (env LEARN_BASE_URL); credentials come "
+    "from env LEARN_KEY and LEARN_SECRET.",
+)
+@click.option(
+    "--sandbox",
+    is_flag=True,
+    help="With --check-learn: check against the embedded Learn simulator (the "
+    "rehearsal's state beside the ledger, else one seeded from MANIFEST and not "
+    "kept). Without it, accepted for symmetry with `run`.",
+)
+@click.option(
+    "--sandbox-config",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="With --check-learn --sandbox: TOML file for a simulator not started yet.",
+)
+@click.option(
+    "--ca-bundle",
+    type=click.Path(dir_okay=False, exists=True),
+    help="CA certificates file for an institutional TLS CA.",
+)
 @config_option
-@click.option("--allow-exact", is_flag=True,
-              help="Rows with copy_profile exact pass either way, with a warning; this says "
-                   "`run` will be given --allow-exact.")
+@click.option(
+    "--allow-exact",
+    is_flag=True,
+    help="Rows with copy_profile exact pass either way, with a warning; this says "
+    "`run` will be given --allow-exact.",
+)
 @ledger_option
 @_reports_errors
 @configured
-def validate(manifest: Path, timezone: str | None, check_learn: bool, base_url: str | None,
-             sandbox: bool, sandbox_config: Path | None, ca_bundle: str | None,
-             allow_exact: bool, ledger: Path | None) -> None:
+def validate(
+    manifest: Path,
+    timezone: str | None,
+    check_learn: bool,
+    base_url: str | None,
+    sandbox: bool,
+    sandbox_config: Path | None,
+    ca_bundle: str | None,
+    allow_exact: bool,
+    ledger: Path | None,
+) -> None:
     """Check MANIFEST offline and print the plan and its API-call estimate; with --check-learn
     also against Learn. Sends nothing that changes Learn."""
     zone = time_zone(timezone)
@@ -284,14 +416,12 @@ def validate(manifest: Path, timezone: str | None, check_learn: bool, base_url: 
         click.echo(line)
     if not check_learn:
         return
-    log_setup.configure(verbose=click.get_current_context().find_root().params.get("debug",
-                                                                                   False))
+    log_setup.configure(verbose=click.get_current_context().find_root().params.get("debug", False))
     files = runner.default_files(manifest, sandbox=sandbox, ledger=ledger)
     if site is None:
         from ._rehearsal import sandbox_site
 
-        with sandbox_site(loaded, files.sandbox_state, sandbox_config,
-                          keep_new=False) as simulated:
+        with sandbox_site(loaded, files.sandbox_state, sandbox_config, keep_new=False) as simulated:
             checked = _check_learn(loaded, simulated, files.ledger)
     else:
         checked = _check_learn(loaded, site, files.ledger)
@@ -299,11 +429,18 @@ def validate(manifest: Path, timezone: str | None, check_learn: bool, base_url: 
         raise LearnCheckFailed(len(checked.problems))
 
 
-def _check_learn(loaded: Manifest, site: Site, ledger_path: Path, *,
-                 retry_failed: bool = False) -> PreflightReport:
-    checked = asyncio.run(runner.preflight(loaded, site, ledger_path=ledger_path,
-                                           retry_failed=retry_failed,
-                                           profiles=current_config().all_profiles()))
+def _check_learn(
+    loaded: Manifest, site: Site, ledger_path: Path, *, retry_failed: bool = False
+) -> PreflightReport:
+    checked = asyncio.run(
+        runner.preflight(
+            loaded,
+            site,
+            ledger_path=ledger_path,
+            retry_failed=retry_failed,
+            profiles=current_config().all_profiles(),
+        )
+    )
     for line in summary_lines(checked):
         click.echo(line)
     return checked
@@ -313,13 +450,18 @@ def _check_learn(loaded: Manifest, site: Site, ledger_path: Path, *,
 @click.argument("manifest", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @ledger_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
-@click.option("--row", "row_ref", metavar="LINE|TARGET",
-              help="Show one row's audit trail instead: every transition, when, and why. Name "
-                   "it by its manifest line or its target_course_id.")
+@click.option(
+    "--row",
+    "row_ref",
+    metavar="LINE|TARGET",
+    help="Show one row's audit trail instead: every transition, when, and why. Name "
+    "it by its manifest line or its target_course_id.",
+)
 @sandbox_files_option
 @_reports_errors
-def status(manifest: Path | None, ledger: Path | None, as_json: bool,
-           row_ref: str | None, sandbox: bool) -> None:
+def status(
+    manifest: Path | None, ledger: Path | None, as_json: bool, row_ref: str | None, sandbox: bool
+) -> None:
     """Counts by status and stage from the ledger, the quota last seen, and the rows that need
     a person with what to do (also while a run is going)."""
     ledger_path = chosen_ledger(manifest, ledger, sandbox=sandbox)
@@ -341,13 +483,14 @@ def status(manifest: Path | None, ledger: Path | None, as_json: bool,
 @cli.command()
 @click.argument("manifest", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @ledger_option
-@click.option("--results", type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write the results CSV (default: beside MANIFEST, or beside the "
-                   "ledger).")
+@click.option(
+    "--results",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the results CSV (default: beside MANIFEST, or beside the ledger).",
+)
 @sandbox_files_option
 @_reports_errors
-def report(manifest: Path | None, ledger: Path | None, results: Path | None,
-           sandbox: bool) -> None:
+def report(manifest: Path | None, ledger: Path | None, results: Path | None, sandbox: bool) -> None:
     """Rewrite the results CSV from the ledger (also while a run is going)."""
     files = runner.default_files(manifest, sandbox=sandbox, ledger=ledger, results=results)
     results = files.results
@@ -357,13 +500,24 @@ def report(manifest: Path | None, ledger: Path | None, results: Path | None,
 
 
 @cli.command()
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
-              help="Port on 127.0.0.1 to serve on (0: any free port, printed).")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True,
-                                                         path_type=Path),
-              help="TOML file: seed courses and terms, durations, slots, quota, faults.")
-@click.option("--state", type=click.Path(dir_okay=False, path_type=Path),
-              help="Keep the simulated site's state in this JSON file (resumes if it exists).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    help="Port on 127.0.0.1 to serve on (0: any free port, printed).",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="TOML file: seed courses and terms, durations, slots, quota, faults.",
+)
+@click.option(
+    "--state",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Keep the simulated site's state in this JSON file (resumes if it exists).",
+)
 @_reports_errors
 def sandbox(port: int, config_path: Path | None, state: Path | None) -> None:
     """Serve the embedded Learn simulator on 127.0.0.1 until stopped."""
@@ -372,8 +526,9 @@ def sandbox(port: int, config_path: Path | None, state: Path | None) -> None:
     if state is not None and state.exists():
         simulated = LearnSandbox.load(state)
     else:
-        simulated = LearnSandbox(SandboxConfig.from_toml(config_path) if config_path
-                                 else SandboxConfig())
+        simulated = LearnSandbox(
+            SandboxConfig.from_toml(config_path) if config_path else SandboxConfig()
+        )
 
     def announce(base_url: str) -> None:
         click.echo(f"LEARN_BASE_URL={base_url}")

@@ -40,8 +40,13 @@ class _Tee:
     log = debug = info = warning = warn = error = critical = exception = fatal = msg
 
 
-def configure(*, verbose: bool = False, quiet: bool = False, log_file: Path | None = None,
-              stream: TextIO | None = None) -> None:
+def configure(
+    *,
+    verbose: bool = False,
+    quiet: bool = False,
+    log_file: Path | None = None,
+    stream: TextIO | None = None,
+) -> None:
     """Route structlog events to stderr (and, if asked, append JSON lines to `log_file`)."""
     stream = stream or sys.stderr
     level = logging.DEBUG if verbose else (logging.WARNING if quiet else logging.INFO)

@@ -27,14 +27,21 @@ F = TypeVar("F", bound=Callable[..., Any])
 def manifest_argument(command: Callable[..., Any]) -> Callable[..., Any]:
     """The MANIFEST argument and how to read it (kept in the context, read by `manifest_at`)."""
     command = click.option(
-        "--encoding", default="utf-8", show_default=True, expose_value=False,
+        "--encoding",
+        default="utf-8",
+        show_default=True,
+        expose_value=False,
         callback=_manifest_encoding,
-        help="The manifest's text encoding, e.g. cp1252 for a plain 'CSV' saved by Windows "
-             "Excel.")(command)
+        help="The manifest's text encoding, e.g. cp1252 for a plain 'CSV' saved by Windows Excel.",
+    )(command)
     command = click.option(
-        "--delimiter", default=",", show_default=True, expose_value=False,
+        "--delimiter",
+        default=",",
+        show_default=True,
+        expose_value=False,
         callback=_manifest_delimiter,
-        help="The manifest's cell separator: ',' or ';' (European Excel) or 'tab'.")(command)
+        help="The manifest's cell separator: ',' or ';' (European Excel) or 'tab'.",
+    )(command)
     return click.argument("manifest", type=click.Path(dir_okay=False, path_type=Path))(command)
 
 
@@ -42,17 +49,19 @@ def _manifest_encoding(ctx: click.Context, param: click.Parameter, value: str) -
     try:
         codecs.lookup(value)
     except LookupError:
-        raise click.BadParameter(f"{value!r} is not a text encoding Python knows; try utf-8, "
-                                 "cp1252 or latin-1") from None
+        raise click.BadParameter(
+            f"{value!r} is not a text encoding Python knows; try utf-8, cp1252 or latin-1"
+        ) from None
     ctx.meta["manifest.encoding"] = value
     return value
 
 
 def _manifest_delimiter(ctx: click.Context, param: click.Parameter, value: str) -> str:
     delimiter = "\t" if value.lower() in ("tab", "\\t", "\t") else value
-    if len(delimiter) != 1 or delimiter in "\"\r\n":
-        raise click.BadParameter(f"{value!r} must be a single character such as ',' or ';', "
-                                 "or 'tab'")
+    if len(delimiter) != 1 or delimiter in '"\r\n':
+        raise click.BadParameter(
+            f"{value!r} must be a single character such as ',' or ';', or 'tab'"
+        )
     ctx.meta["manifest.delimiter"] = delimiter
     return delimiter
 
@@ -60,17 +69,23 @@ def _manifest_delimiter(ctx: click.Context, param: click.Parameter, value: str) 
 def manifest_at(path: Path, tz: ZoneInfo) -> Manifest:
     """Read MANIFEST as its options say, with the config's profiles; warn about what it found."""
     meta = click.get_current_context().meta
-    manifest = runner.read_manifest(path, tz, delimiter=meta.get("manifest.delimiter", ","),
-                                    encoding=meta.get("manifest.encoding", "utf-8"),
-                                    profiles=current_config().all_profiles())
+    manifest = runner.read_manifest(
+        path,
+        tz,
+        delimiter=meta.get("manifest.delimiter", ","),
+        encoding=meta.get("manifest.encoding", "utf-8"),
+        profiles=current_config().all_profiles(),
+    )
     for warning in manifest.warnings:
         click.echo(f"Warning: {path}: {warning}", err=True)
     return manifest
 
 
 timezone_option = click.option(
-    "--timezone", metavar="ZONE",
-    help="Time zone of dates without a time and of --window (default: this machine's).")
+    "--timezone",
+    metavar="ZONE",
+    help="Time zone of dates without a time and of --window (default: this machine's).",
+)
 
 
 def time_zone(name: str | None) -> ZoneInfo:
@@ -79,9 +94,12 @@ def time_zone(name: str | None) -> ZoneInfo:
 
 
 config_option = click.option(
-    "--config", "config_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help=f"Settings and copy profiles (TOML; default: {CONFIG_NAME} beside MANIFEST, if there "
-         "is one). Options given on the command line win over the file.")
+    "is one). Options given on the command line win over the file.",
+)
 
 
 def configured(command: F) -> F:
@@ -118,8 +136,10 @@ def current_config() -> Config:
 
 
 ledger_option = click.option(
-    "--ledger", type=click.Path(dir_okay=False, path_type=Path),
-    help="The ledger (default: the one beside MANIFEST).")
+    "--ledger",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The ledger (default: the one beside MANIFEST).",
+)
 
 
 def chosen_ledger(manifest: Path | None, ledger: Path | None, *, sandbox: bool = False) -> Path:
@@ -128,5 +148,7 @@ def chosen_ledger(manifest: Path | None, ledger: Path | None, *, sandbox: bool =
 
 
 sandbox_files_option = click.option(
-    "--sandbox", is_flag=True,
-    help="Read the rehearsal's files (MANIFEST's .sandbox ledger), not the real run's.")
+    "--sandbox",
+    is_flag=True,
+    help="Read the rehearsal's files (MANIFEST's .sandbox ledger), not the real run's.",
+)

@@ -29,10 +29,15 @@ def run_summary_lines(report: RunReport) -> list[str]:
     calls = sum(report.calls.values())
     rows = sum(report.counts.values())
     per_course = f" ({calls / rows:.2f} per course)" if rows and calls else ""
-    lines = [f"Rollover: {counts_line(report.counts)}",
-             f"API calls: {calls}{per_course} in {report.elapsed:.1f} s"
-             + (f"; quota remaining {report.quota_remaining}"
-                if report.quota_remaining is not None else "")]
+    lines = [
+        f"Rollover: {counts_line(report.counts)}",
+        f"API calls: {calls}{per_course} in {report.elapsed:.1f} s"
+        + (
+            f"; quota remaining {report.quota_remaining}"
+            if report.quota_remaining is not None
+            else ""
+        ),
+    ]
     lines += [f"  {endpoint}: {count}" for endpoint, count in sorted(report.calls.items())]
     if report.stopped:
         lines.append(f"Stopped early: {report.stopped}")
@@ -49,9 +54,10 @@ def run_summary_lines(report: RunReport) -> list[str]:
 
 def status_lines(status: LedgerStatus) -> list[str]:
     """`status` after its counts line: stages, quota, rows for a person, rows left alone."""
-    lines = ["Stages: " + ", ".join(f"{n} {s.replace('_', ' ')}"
-                                    for s, n in status.stages.items()),
-             quota_line(status.quota)]
+    lines = [
+        "Stages: " + ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in status.stages.items()),
+        quota_line(status.quota),
+    ]
     lines += needs_person_lines(status.needs_person)
     if status.left_alone:
         lines.append(left_alone_line(status.left_alone))
@@ -64,15 +70,28 @@ def status_json(status: LedgerStatus) -> dict[str, Any]:
     return {
         "counts": {s: status.counts.get(s, 0) for s in STATUSES},
         "stages": dict(status.stages),
-        "needs_person": [{"line": r.line, "target_course_id": r.target_course_id,
-                          "status": r.state.value, "error": r.error,
-                          "error_kind": _kind(r), "hint": next_step(r)}
-                         for r in status.needs_person],
-        "quota": None if quota is None else {
-            "remaining": quota.remaining, "limit": quota.limit,
-            "seen_at": quota.at.isoformat(timespec="seconds")},
-        "left_alone": [{"line": r.line, "target_course_id": r.target_course_id,
-                        "status": r.state.status} for r in status.left_alone],
+        "needs_person": [
+            {
+                "line": r.line,
+                "target_course_id": r.target_course_id,
+                "status": r.state.value,
+                "error": r.error,
+                "error_kind": _kind(r),
+                "hint": next_step(r),
+            }
+            for r in status.needs_person
+        ],
+        "quota": None
+        if quota is None
+        else {
+            "remaining": quota.remaining,
+            "limit": quota.limit,
+            "seen_at": quota.at.isoformat(timespec="seconds"),
+        },
+        "left_alone": [
+            {"line": r.line, "target_course_id": r.target_course_id, "status": r.state.status}
+            for r in status.left_alone
+        ],
     }
 
 
@@ -81,8 +100,10 @@ def quota_line(quota: QuotaSeen | None) -> str:
     if quota is None:
         return "Quota: not seen yet (no run has talked to Learn)"
     limit = f" of {quota.limit}" if quota.limit is not None else ""
-    return (f"Quota: {quota.remaining}{limit} calls left when last seen, "
-            f"{quota.at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC")
+    return (
+        f"Quota: {quota.remaining}{limit} calls left when last seen, "
+        f"{quota.at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+    )
 
 
 def needs_person_lines(rows: Sequence[LedgerRow]) -> list[str]:
@@ -91,8 +112,7 @@ def needs_person_lines(rows: Sequence[LedgerRow]) -> list[str]:
         return []
     lines = ["Needs a person:"]
     for row in rows:
-        lines.append(f"  line {row.line} {row.target_course_id} [{row.state.value}]: "
-                     f"{row.error}")
+        lines.append(f"  line {row.line} {row.target_course_id} [{row.state.value}]: {row.error}")
         lines.append(f"    What to do: {next_step(row)}")
     return lines
 
@@ -100,8 +120,10 @@ def needs_person_lines(rows: Sequence[LedgerRow]) -> list[str]:
 def left_alone_line(rows: Sequence[LedgerRow]) -> str:
     """One line on the ledger's rows that the manifest no longer lists."""
     count = len(rows)
-    return (f"Left alone: {count} {_rows(count)} in the ledger no longer in the manifest, "
-            f"not touched: {_named(rows, with_status=True)}")
+    return (
+        f"Left alone: {count} {_rows(count)} in the ledger no longer in the manifest, "
+        f"not touched: {_named(rows, with_status=True)}"
+    )
 
 
 def retried_line(rows: Sequence[LedgerRow]) -> str:
@@ -117,9 +139,10 @@ def trail_lines(trail: RowTrail) -> list[str]:
     lines = [f"Row: line {row.line}, {row.target_course_id} from {row.source_course_id}{into}"]
     if not trail.in_manifest:
         lines.append("  no longer in the manifest: runs leave it alone")
-    lines.append(f"Status: {row.state.status} (stage {row.state.value}), "
-                 f"attempts {row.attempts}" + (f", course {row.course_pk}"
-                                               if row.course_pk else ""))
+    lines.append(
+        f"Status: {row.state.status} (stage {row.state.value}), "
+        f"attempts {row.attempts}" + (f", course {row.course_pk}" if row.course_pk else "")
+    )
     if row.task_location:
         lines.append(f"Task: {row.task_location}")
     if row.error:
@@ -147,25 +170,36 @@ def _in_order(trail: RowTrail) -> list[Transition | Answer]:
 def _history_line(entry: Transition | Answer) -> str:
     if isinstance(entry, Answer):
         return f"  {entry.at}    {entry.state}: HTTP {entry.status} {entry.endpoint}"
-    return (f"  {entry.at}  {entry.from_state or '(new)'} -> {entry.to_state}"
-            + (f": {entry.detail}" if entry.detail else ""))
+    return f"  {entry.at}  {entry.from_state or '(new)'} -> {entry.to_state}" + (
+        f": {entry.detail}" if entry.detail else ""
+    )
 
 
 def trail_json(trail: RowTrail) -> dict[str, Any]:
     """`status --row --json`."""
     row = trail.row
     return {
-        "line": row.line, "target_course_id": row.target_course_id,
+        "line": row.line,
+        "target_course_id": row.target_course_id,
         "source_course_id": row.source_course_id,
-        "copy_into_existing": row.copy_into_existing, "status": row.state.status,
-        "stage": row.state.value, "course_pk": row.course_pk,
-        "task_location": row.task_location, "error": row.error,
+        "copy_into_existing": row.copy_into_existing,
+        "status": row.state.status,
+        "stage": row.state.value,
+        "course_pk": row.course_pk,
+        "task_location": row.task_location,
+        "error": row.error,
         "error_kind": _kind(row),
-        "attempts": row.attempts, "in_manifest": trail.in_manifest, "hint": next_step(row),
-        "events": [{"at": e.at, "from": e.from_state, "to": e.to_state, "detail": e.detail}
-                   for e in trail.events],
-        "answers": [{"at": a.at, "stage": a.state, "status": a.status, "endpoint": a.endpoint}
-                    for a in trail.answers],
+        "attempts": row.attempts,
+        "in_manifest": trail.in_manifest,
+        "hint": next_step(row),
+        "events": [
+            {"at": e.at, "from": e.from_state, "to": e.to_state, "detail": e.detail}
+            for e in trail.events
+        ],
+        "answers": [
+            {"at": a.at, "stage": a.state, "status": a.status, "endpoint": a.endpoint}
+            for a in trail.answers
+        ],
     }
 
 
@@ -178,7 +212,9 @@ def _rows(count: int) -> str:
 
 
 def _named(rows: Sequence[LedgerRow], *, with_status: bool = False) -> str:
-    names = [r.target_course_id + (f" ({r.state.status})" if with_status else "")
-             for r in rows[:NAMED_AT_MOST]]
+    names = [
+        r.target_course_id + (f" ({r.state.status})" if with_status else "")
+        for r in rows[:NAMED_AT_MOST]
+    ]
     more = len(rows) - len(names)
     return ", ".join(names) + (f" and {more} more" if more else "")

@@ -45,6 +45,7 @@ from ._window import Window
 log = structlog.get_logger("rollover.engine")
 _ROW: contextvars.ContextVar[str | None] = contextvars.ContextVar("row", default=None)
 
+
 @dataclass(frozen=True)
 class RunOptions:
     """The knobs of one run (see `rollover run --help`)."""
@@ -85,8 +86,9 @@ class Rollover:
         self._quota_checked = False
         self._pending_left = 0
         client.on_answer = self._note_answer
-        self.pace = CopyPace(poll_min=options.poll_min, poll_max=options.poll_max,
-                             concurrency=options.concurrency)
+        self.pace = CopyPace(
+            poll_min=options.poll_min, poll_max=options.poll_max, concurrency=options.concurrency
+        )
         self._admission = asyncio.Condition()
         self.outcome = RunOutcome()
 
@@ -116,15 +118,21 @@ class Rollover:
         if self._stop.is_set() and self.outcome.stopped is None:
             self.outcome.stopped = "stop requested"
         pace = self.pace
-        log.info("run.pace", first_poll=round(pace.first_poll, 3), window=pace.window,
-                 first_polls=pace.first_polls, first_poll_hits=pace.first_poll_hits,
-                 queued_sightings=pace.queued_sightings)
+        log.info(
+            "run.pace",
+            first_poll=round(pace.first_poll, 3),
+            window=pace.window,
+            first_polls=pace.first_polls,
+            first_poll_hits=pace.first_poll_hits,
+            queued_sightings=pace.queued_sightings,
+        )
         return self.outcome
 
     async def _admit(self) -> bool:
         async with self._admission:
             await self._admission.wait_for(
-                lambda: self._in_flight < self.pace.window or self._stop.is_set())
+                lambda: self._in_flight < self.pace.window or self._stop.is_set()
+            )
             if self._stop.is_set():
                 return False
             refusal = self._start_refused()
@@ -145,19 +153,25 @@ class Rollover:
             self._quota_checked = True
             self._check_quota(remaining, reserve or 0)
         if reserve is not None and remaining is not None and remaining < reserve:
-            return (f"quota reserve reached: {remaining} calls left, --quota-reserve {reserve}; "
-                    f"{self._when_to_rerun(remaining, reserve)}")
+            return (
+                f"quota reserve reached: {remaining} calls left, --quota-reserve {reserve}; "
+                f"{self._when_to_rerun(remaining, reserve)}"
+            )
         return None
 
     def _check_quota(self, remaining: int, reserve: int) -> None:
         """Say once, as soon as Learn's remaining quota is known, if the plan does not fit."""
         planned = self._planned_calls
         if planned is not None and planned > remaining - reserve:
-            log.warning("quota.short", planned_calls=planned, quota_remaining=remaining,
-                        quota_reserve=reserve,
-                        message=f"this run needs about {planned} calls but Learn has "
-                                f"{remaining} left (reserve {reserve}): rows it cannot reach "
-                                "stay pending for the next run")
+            log.warning(
+                "quota.short",
+                planned_calls=planned,
+                quota_remaining=remaining,
+                quota_reserve=reserve,
+                message=f"this run needs about {planned} calls but Learn has "
+                f"{remaining} left (reserve {reserve}): rows it cannot reach "
+                "stay pending for the next run",
+            )
 
     def _when_to_rerun(self, remaining: int, reserve: int) -> str:
         """When the quota will have refilled enough for the rows still pending."""
@@ -166,8 +180,10 @@ class Rollover:
             return "run again when the site's quota has refilled"
         needed = reserve + round(self._pending_left * (2 + POLLS_PER_COPY)) - remaining
         hours = max(0.0, needed) / (limit / 24)
-        return (f"the {self._pending_left} rows left need about {needed} more calls, which "
-                f"Learn's {limit} calls per 24 h refill in about {hours:.1f} h: run again then")
+        return (
+            f"the {self._pending_left} rows left need about {needed} more calls, which "
+            f"Learn's {limit} calls per 24 h refill in about {hours:.1f} h: run again then"
+        )
 
     async def _release(self) -> None:
         async with self._admission:
@@ -200,8 +216,11 @@ class Rollover:
                 log.error("learn.unavailable", target=target, error=exc.message)
                 self.request_stop(f"Learn kept failing: {exc.message}")
             else:
-                self.ledger.record_failed(target, ErrorKind.REQUEST_REFUSED,
-                                          f"Learn refused a request: {exc.learn_message}")
+                self.ledger.record_failed(
+                    target,
+                    ErrorKind.REQUEST_REFUSED,
+                    f"Learn refused a request: {exc.learn_message}",
+                )
         finally:
             if holds_slot:
                 await self._release()
@@ -227,9 +246,11 @@ class Rollover:
                 course = await self.client.get_course(id_form(target), "id")
             except LearnNotFound:
                 self.ledger.record_failed(
-                    target, ErrorKind.SHELL_MISSING,
+                    target,
+                    ErrorKind.SHELL_MISSING,
                     f"copy_into_existing is true but Learn has no course {target}: create the "
-                    "shell first, or set copy_into_existing to false")
+                    "shell first, or set copy_into_existing to false",
+                )
                 return
             self.ledger.record_target_pk(target, str(course["id"]))
             row = self.ledger.row(target)
@@ -259,8 +280,9 @@ class Rollover:
         if said is Meaning.NOT_APPLIED:
             self.ledger.record_not_sent(target, f"rate limited ({exc.status}): not applied")
         elif said is Meaning.ROW_FAILED:
-            self.ledger.record_failed(target, ErrorKind.COPY_REFUSED,
-                                      f"Learn refused the copy: {exc.learn_message}")
+            self.ledger.record_failed(
+                target, ErrorKind.COPY_REFUSED, f"Learn refused the copy: {exc.learn_message}"
+            )
         elif exc.status == 409 and row.copy_into_existing:
             self.ledger.record_failed(target, ErrorKind.COPY_REFUSED, exc.learn_message)
         else:
@@ -276,8 +298,9 @@ class Rollover:
         # Only a copy posted by this run tells when first polls should be made; one resumed
         # from an earlier run is simply polled as soon as allowed.
         learning = target in self._posted_here
-        gap = max(self.options.poll_min,
-                  self.pace.first_poll - seconds_between(posted, self._clock()))
+        gap = max(
+            self.options.poll_min, self.pace.first_poll - seconds_between(posted, self._clock())
+        )
         sighting: Sighting | None = None
         was_queued, first = False, True
         while True:
@@ -295,13 +318,17 @@ class Rollover:
             first = False
             if poll.course_pk is not None:
                 self.pace.copy_completed(was_queued=was_queued)
-                warning = (f"Learn finished the copy with status {poll.status}"
-                           if poll.status in UNFINISHED_TASK else None)
+                warning = (
+                    f"Learn finished the copy with status {poll.status}"
+                    if poll.status in UNFINISHED_TASK
+                    else None
+                )
                 self.ledger.record_copied(target, poll.course_pk, warning=warning)
                 return True
             if poll.finished:  # CompleteWithErrors / Incomplete answered as a 200
                 await self._reconciliation.task_lost(
-                    row, f"Learn finished the copy with status {poll.status}")
+                    row, f"Learn finished the copy with status {poll.status}"
+                )
                 return True
             if poll.status == "Queued":
                 if was_queued:  # sitting in Learn's queue, not just caught before its start
@@ -314,9 +341,13 @@ class Rollover:
                 self.outcome.parked.append(target)
                 return False
             gap = self.pace.next_gap(
-                status=poll.status, percent=poll.percent_complete, now=now.timestamp(),
-                running_since=_running_since(poll, posted, now), previous=sighting,
-                previous_gap=gap)
+                status=poll.status,
+                percent=poll.percent_complete,
+                now=now.timestamp(),
+                running_since=_running_since(poll, posted, now),
+                previous=sighting,
+                previous_gap=gap,
+            )
             if poll.status == "Running" and poll.percent_complete:
                 sighting = Sighting(now.timestamp(), poll.percent_complete)
 
@@ -338,8 +369,10 @@ class Rollover:
                 if error_meaning(Call.CHANGE, exc) is not Meaning.ROW_FAILED:
                     raise
                 self.ledger.record_failed(
-                    target, ErrorKind.PATCH_REFUSED,
-                    f"copied as {row.course_pk} but Learn refused the PATCH: {exc.learn_message}")
+                    target,
+                    ErrorKind.PATCH_REFUSED,
+                    f"copied as {row.course_pk} but Learn refused the PATCH: {exc.learn_message}",
+                )
                 return True
             self.ledger.record_patched(target)
         self._finish(self.ledger.row(target))
@@ -348,8 +381,10 @@ class Rollover:
     def _finish(self, row: LedgerRow) -> None:
         if row.error:  # the copy ended with a warning from Learn: a person must look
             self.ledger.record_needs_review(
-                row.target_course_id, row.error_kind or ErrorKind.COPY_UNCLEAN,
-                f"{row.error}; the course was patched, check its content")
+                row.target_course_id,
+                row.error_kind or ErrorKind.COPY_UNCLEAN,
+                f"{row.error}; the course was patched, check its content",
+            )
         else:
             self.ledger.record_done(row.target_course_id)
 
@@ -361,8 +396,7 @@ class Rollover:
             return True
         sleeper = asyncio.ensure_future(self._sleep(seconds))
         stopper = asyncio.ensure_future(self._stop.wait())
-        done, pending = await asyncio.wait({sleeper, stopper},
-                                           return_when=asyncio.FIRST_COMPLETED)
+        done, pending = await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()
         return sleeper in done and not self._stop.is_set()

@@ -84,8 +84,16 @@ class CopyPace:
         target = FIRST_POLL_QUANTILE - (1.0 if done else 0.0)
         self._log_first = min(high, max(low, self._log_first + step * target))
 
-    def next_gap(self, *, status: str, percent: int | None, now: float, running_since: float | None,
-                 previous: Sighting | None, previous_gap: float) -> float:
+    def next_gap(
+        self,
+        *,
+        status: str,
+        percent: int | None,
+        now: float,
+        running_since: float | None,
+        previous: Sighting | None,
+        previous_gap: float,
+    ) -> float:
         """Seconds until the next poll of a task the last poll found unfinished.
 
         `running_since` is when Learn says the task started, on this machine's clock (None if

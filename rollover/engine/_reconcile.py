@@ -22,8 +22,7 @@ CLOCK_TOLERANCE = timedelta(seconds=5)
 class Reconciliation:
     """Settles rows from Learn's courses when no task can say how their copy ended."""
 
-    def __init__(self, ledger: Ledger, client: LearnClient,
-                 clock: Callable[[], datetime]) -> None:
+    def __init__(self, ledger: Ledger, client: LearnClient, clock: Callable[[], datetime]) -> None:
         self.ledger = ledger
         self.client = client
         self._clock = clock
@@ -33,11 +32,13 @@ class Reconciliation:
         target = row.target_course_id
         if row.copy_into_existing:
             self.ledger.record_needs_review(
-                target, ErrorKind.COPY_MAYBE_APPLIED,
+                target,
+                ErrorKind.COPY_MAYBE_APPLIED,
                 f"the copy of {row.source_course_id} into existing course {target} "
                 f"({row.target_pk}) may or may not have been applied: its answer was lost. "
                 f"Open {target} in Learn and check whether {row.source_course_id}'s content is "
-                "there once; the tool will not copy into it again")
+                "there once; the tool will not copy into it again",
+            )
             return
         try:
             course = await self.client.get_course(id_form(target), "id,courseId,created")
@@ -48,36 +49,56 @@ class Reconciliation:
         intent_at = row.intent_at or self._clock()
         if created is None:
             self.ledger.record_needs_review(
-                target, ErrorKind.CREATED_UNKNOWN,
+                target,
+                ErrorKind.CREATED_UNKNOWN,
                 f"course {target} exists but Learn did not say when it was created; "
-                "check whether it is this rollover's copy")
+                "check whether it is this rollover's copy",
+            )
         elif created >= intent_at - CLOCK_TOLERANCE:
-            self.ledger.record_copied(target, str(course["id"]), adopted=True,
-                                      detail="adopted: created after this row's copy request")
+            self.ledger.record_copied(
+                target,
+                str(course["id"]),
+                adopted=True,
+                detail="adopted: created after this row's copy request",
+            )
         else:
             self.ledger.record_failed(
-                target, ErrorKind.TARGET_TAKEN,
+                target,
+                ErrorKind.TARGET_TAKEN,
                 f"courseId {target} already belongs to a course created "
                 f"{created.isoformat()}, before this rollover asked for it: "
-                "choose another target_course_id")
+                "choose another target_course_id",
+            )
 
     async def task_lost(self, row: LedgerRow, reason: str) -> None:
         """The task can no longer tell us how the copy ended: find the course, never re-POST."""
         target = row.target_course_id
         if row.copy_into_existing and row.target_pk:
-            self.ledger.record_copied(target, row.target_pk, adopted=True,
-                                      detail=f"task lost ({reason})", warning=_warning(reason))
+            self.ledger.record_copied(
+                target,
+                row.target_pk,
+                adopted=True,
+                detail=f"task lost ({reason})",
+                warning=_warning(reason),
+            )
             return
         try:
             course = await self.client.get_course(id_form(target), "id")
         except LearnNotFound:
             self.ledger.record_needs_review(
-                target, ErrorKind.COURSE_MISSING,
+                target,
+                ErrorKind.COURSE_MISSING,
                 f"Learn accepted the copy ({row.task_location}) but {reason} and no "
-                f"course {target} exists; check the copy in Learn before re-running")
+                f"course {target} exists; check the copy in Learn before re-running",
+            )
             return
-        self.ledger.record_copied(target, str(course["id"]), adopted=True,
-                                  detail=f"task lost ({reason})", warning=_warning(reason))
+        self.ledger.record_copied(
+            target,
+            str(course["id"]),
+            adopted=True,
+            detail=f"task lost ({reason})",
+            warning=_warning(reason),
+        )
 
 
 def _warning(reason: str) -> str | None:

@@ -25,12 +25,15 @@ class Window:
         """Read `HH:MM-HH:MM`; a UsageError names the value and the expected form."""
         match = _WINDOW.match(text)
         if not match:
-            raise UsageError(f"--window {text!r} is not HH:MM-HH:MM",
-                             hint="for example --window 22:00-06:00")
+            raise UsageError(
+                f"--window {text!r} is not HH:MM-HH:MM", hint="for example --window 22:00-06:00"
+            )
         sh, sm, eh, em = (int(part) for part in match.groups())
         if sh > 23 or eh > 23 or sm > 59 or em > 59:
-            raise UsageError(f"--window {text!r} has an hour or minute out of range",
-                             hint="hours are 00-23 and minutes 00-59")
+            raise UsageError(
+                f"--window {text!r} has an hour or minute out of range",
+                hint="hours are 00-23 and minutes 00-59",
+            )
         if (sh, sm) == (eh, em):
             raise UsageError(f"--window {text!r} is empty", hint="start and end must differ")
         return cls(time(sh, sm), time(eh, em), tz)

@@ -56,10 +56,13 @@ def learn_error(response: httpx.Response, endpoint: str) -> LearnError:
         code = str(body["code"]) if body.get("code") is not None else None
     status = response.status_code
     if status == 429:
-        return LearnRateLimited(status, message, retry_after=retry_after(response),
-                                code=code, endpoint=endpoint)
+        return LearnRateLimited(
+            status, message, retry_after=retry_after(response), code=code, endpoint=endpoint
+        )
     kind: type[LearnError] = {
-        401: LearnAuthError, 404: LearnNotFound, 409: LearnConflict,
+        401: LearnAuthError,
+        404: LearnNotFound,
+        409: LearnConflict,
     }.get(status, LearnServerError if status >= 500 else LearnError)
     return kind(status, message, code=code, endpoint=endpoint)
 
@@ -75,12 +78,14 @@ def json_object(response: httpx.Response, endpoint: str, *, required: bool) -> d
         body = response.json()
     except ValueError:
         if required:
-            raise LearnProtocolError(response.status_code, "answer is not JSON",
-                                     endpoint=endpoint) from None
+            raise LearnProtocolError(
+                response.status_code, "answer is not JSON", endpoint=endpoint
+            ) from None
         return {}
     if not isinstance(body, dict):
         if required:
-            raise LearnProtocolError(response.status_code, "answer is not a JSON object",
-                                     endpoint=endpoint)
+            raise LearnProtocolError(
+                response.status_code, "answer is not a JSON object", endpoint=endpoint
+            )
         return {}  # e.g. a PATCH answered 200 with a list: applied; its body was not needed
     return body

@@ -80,10 +80,14 @@ class LearnClient:
         self._origin = urlsplit(self.base_url)[:2]
         self._auth = httpx.BasicAuth(key, secret)
         self._http = httpx.AsyncClient(
-            base_url=self.base_url, transport=transport, timeout=timeout,
-            follow_redirects=False, verify=verify,
-            limits=httpx.Limits(max_connections=POOL_CONNECTIONS,
-                                max_keepalive_connections=POOL_CONNECTIONS),
+            base_url=self.base_url,
+            transport=transport,
+            timeout=timeout,
+            follow_redirects=False,
+            verify=verify,
+            limits=httpx.Limits(
+                max_connections=POOL_CONNECTIONS, max_keepalive_connections=POOL_CONNECTIONS
+            ),
         )
         # A few kept-alive connections serve every worker. Requests wait for one here rather
         # than inside httpcore, whose pool rescans every waiting request on each event: with
@@ -109,14 +113,23 @@ class LearnClient:
     @classmethod
     def for_site(cls, site: Site, **options: Any) -> LearnClient:
         """A client of `site`, signed in with its key and secret on first use."""
-        return cls(site.base_url, site.key, site.secret, transport=site.transport,
-                   verify=site.verify, **options)
+        return cls(
+            site.base_url,
+            site.key,
+            site.secret,
+            transport=site.transport,
+            verify=site.verify,
+            **options,
+        )
 
     @property
     def changes_sent(self) -> int:
         """Requests sent that may have changed Learn (copies, PATCHes, enrolments)."""
-        return sum(count for endpoint, count in self.calls.items()
-                   if not endpoint.startswith("GET ") and "oauth2" not in endpoint)
+        return sum(
+            count
+            for endpoint, count in self.calls.items()
+            if not endpoint.startswith("GET ") and "oauth2" not in endpoint
+        )
 
     async def aclose(self) -> None:
         """Close the connection pool."""
@@ -151,15 +164,17 @@ class LearnClient:
             raise learn_error(response, endpoint)
         location = str(response.headers.get("Location") or "")
         if not location:
-            raise LearnProtocolError(202, "copy accepted without a Location header",
-                                     endpoint=endpoint)
+            raise LearnProtocolError(
+                202, "copy accepted without a Location header", endpoint=endpoint
+            )
         return location
 
     async def poll_task(self, location: str) -> TaskPoll:
         """GET a task Location once (redirects off): 200 = still going, 303 = complete."""
         endpoint = "GET /v1/courses/{id}/tasks/{id}"
-        response = await self._idempotent("GET", self.resolve(location), endpoint,
-                                          expect=(200, 303))
+        response = await self._idempotent(
+            "GET", self.resolve(location), endpoint, expect=(200, 303)
+        )
         body = json_object(response, endpoint, required=response.status_code == 200)
         status = str(body.get("status") or ("Complete" if response.status_code == 303 else ""))
         percent = body.get("percentComplete")
@@ -169,18 +184,24 @@ class LearnClient:
             return TaskPoll(status, percent_complete, None, started)
         locations = response.headers.get_list("Location")
         if len(locations) > 1:  # which one names the course? Not a guess to make
-            raise LearnProtocolError(303, f"task finished with {len(locations)} Location "
-                                          "headers", endpoint=endpoint)
+            raise LearnProtocolError(
+                303, f"task finished with {len(locations)} Location headers", endpoint=endpoint
+            )
         course_location = locations[0] if locations else None
         if not course_location:
-            raise LearnProtocolError(303, "task finished without a Location header",
-                                     endpoint=endpoint)
+            raise LearnProtocolError(
+                303, "task finished without a Location header", endpoint=endpoint
+            )
         course_pk = urlsplit(self.resolve(course_location)).path.rstrip("/").rsplit("/", 1)[-1]
         if not is_primary_id(course_pk):  # e.g. two Location headers joined by a proxy
-            raise LearnProtocolError(303, f"task finished with an unusable Location "
-                                          f"{course_location[:200]!r}", endpoint=endpoint)
-        return TaskPoll(status, 100 if percent_complete is None else percent_complete, course_pk,
-                        started)
+            raise LearnProtocolError(
+                303,
+                f"task finished with an unusable Location {course_location[:200]!r}",
+                endpoint=endpoint,
+            )
+        return TaskPoll(
+            status, 100 if percent_complete is None else percent_complete, course_pk, started
+        )
 
     async def get_course(self, course_id: str, fields: str) -> dict[str, Any]:
         """GET one course (any id form) trimmed to `fields`; LearnNotFound if absent."""
@@ -191,8 +212,10 @@ class LearnClient:
         path = f"{API}/v1/terms/{quote(term_id, safe=':_-.~')}"
         return await self._get_one(path, "GET /v1/terms/{id}", fields)
 
-    async def list_courses(self, params: dict[str, str],
-                           ) -> AsyncGenerator[tuple[list[dict[str, Any]], bool], None]:
+    async def list_courses(
+        self,
+        params: dict[str, str],
+    ) -> AsyncGenerator[tuple[list[dict[str, Any]], bool], None]:
         """GET /v3/courses with `params`, one page as each is consumed: (results, more follow).
 
         A consumer that stops early costs no further call; Learn's `paging.nextPage` is followed.
@@ -215,8 +238,9 @@ class LearnClient:
     async def patch_course(self, course_pk: str, body: dict[str, Any]) -> dict[str, Any]:
         """PATCH a course by primary id; the same body twice gives the same course."""
         endpoint = "PATCH /v3/courses/{id}"
-        response = await self._idempotent("PATCH", course_path(course_pk), endpoint, json=body,
-                                          params={"fields": "id"})
+        response = await self._idempotent(
+            "PATCH", course_path(course_pk), endpoint, json=body, params={"fields": "id"}
+        )
         return json_object(response, endpoint, required=False)
 
     def resolve(self, location: str) -> str:
@@ -224,8 +248,10 @@ class LearnClient:
         absolute = urljoin(self.base_url + "/", location)
         if urlsplit(absolute)[:2] != self._origin:
             raise LearnProtocolError(
-                0, f"Learn pointed to another host ({urlsplit(absolute).netloc}); "
-                   "the token is only ever sent to the configured site")
+                0,
+                f"Learn pointed to another host ({urlsplit(absolute).netloc}); "
+                "the token is only ever sent to the configured site",
+            )
         return absolute
 
     # -- plumbing ------------------------------------------------------------------------------
@@ -234,8 +260,15 @@ class LearnClient:
         response = await self._idempotent("GET", path, endpoint, params={"fields": fields})
         return json_object(response, endpoint, required=True)
 
-    async def _idempotent(self, method: str, url: str, endpoint: str, *,
-                          expect: tuple[int, ...] = (200,), **kwargs: Any) -> httpx.Response:
+    async def _idempotent(
+        self,
+        method: str,
+        url: str,
+        endpoint: str,
+        *,
+        expect: tuple[int, ...] = (200,),
+        **kwargs: Any,
+    ) -> httpx.Response:
         """Send a call that is safe to repeat, with retries on transient failures."""
 
         async def once() -> httpx.Response:
@@ -246,14 +279,16 @@ class LearnClient:
 
         return await self._with_retries(endpoint, once)
 
-    async def _with_retries(self, endpoint: str,
-                            call: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:
+    async def _with_retries(
+        self, endpoint: str, call: Callable[[], Awaitable[httpx.Response]]
+    ) -> httpx.Response:
         """Run `call` with the client's retries; a network still failing is LearnUnreachable."""
         try:
             response = await self._retries.run(endpoint, call)
         except httpx.TransportError as exc:
             raise self._unreachable(
-                exc, f"{self.base_url} did not answer {endpoint} ({type(exc).__name__})") from exc
+                exc, f"{self.base_url} did not answer {endpoint} ({type(exc).__name__})"
+            ) from exc
         return response
 
     def _unreachable(self, exc: httpx.TransportError, message: str) -> LearnUnreachable:
@@ -266,10 +301,12 @@ class LearnClient:
                 return SiteNotFound(
                     f"the host name {host!r} of {self.base_url} does not resolve",
                     hint="check --base-url (or LEARN_BASE_URL) for a typo; the ledger is not "
-                         "bound to a site that never answered")
+                    "bound to a site that never answered",
+                )
             cause = cause.__cause__ or cause.__context__
-        return LearnUnreachable(message, hint="check --base-url and the network, then run "
-                                              "again: the ledger resumes")
+        return LearnUnreachable(
+            message, hint="check --base-url and the network, then run again: the ledger resumes"
+        )
 
     async def _send(self, method: str, url: str, endpoint: str, **kwargs: Any) -> httpx.Response:
         """One authenticated request; renews the token once if Learn says it is invalid."""
@@ -280,16 +317,19 @@ class LearnClient:
             self._forget_token(token)
             response = await self._raw(method, url, endpoint, await self._bearer(), **kwargs)
             if response.status_code == 401:
-                raise LearnAuthError(401, learn_error(response, endpoint).learn_message,
-                                     endpoint=endpoint)
+                raise LearnAuthError(
+                    401, learn_error(response, endpoint).learn_message, endpoint=endpoint
+                )
         return response
 
-    async def _raw(self, method: str, url: str, endpoint: str, token: str,
-                   **kwargs: Any) -> httpx.Response:
+    async def _raw(
+        self, method: str, url: str, endpoint: str, token: str, **kwargs: Any
+    ) -> httpx.Response:
         self.calls[endpoint] += 1
         async with self._connections:
             response = await self._http.request(
-                method, url, headers={"Authorization": f"Bearer {token}"}, **kwargs)
+                method, url, headers={"Authorization": f"Bearer {token}"}, **kwargs
+            )
             await response.aread()
         self._site_answered()
         if self.on_answer is not None:
@@ -345,8 +385,8 @@ class LearnClient:
         async def ask() -> httpx.Response:
             self.calls[endpoint] += 1
             response = await self._http.post(
-                f"{API}/v1/oauth2/token", auth=self._auth,
-                data={"grant_type": "client_credentials"})
+                f"{API}/v1/oauth2/token", auth=self._auth, data={"grant_type": "client_credentials"}
+            )
             self._site_answered()
             if response.status_code != 200:
                 raise learn_error(response, endpoint)
@@ -356,14 +396,14 @@ class LearnClient:
             response = await self._with_retries(endpoint, ask)
         except LearnError as exc:
             if meaning(Call.TOKEN, exc.status) is Meaning.FATAL:
-                raise LearnAuthError(
-                    exc.status, exc.learn_message, endpoint=endpoint) from None
+                raise LearnAuthError(exc.status, exc.learn_message, endpoint=endpoint) from None
             raise
         body = json_object(response, endpoint, required=True)
         token, lifetime = body.get("access_token"), body.get("expires_in")
         if not isinstance(token, str) or not isinstance(lifetime, int | float):
-            raise LearnProtocolError(200, "token answer without access_token/expires_in",
-                                     endpoint=endpoint)
+            raise LearnProtocolError(
+                200, "token answer without access_token/expires_in", endpoint=endpoint
+            )
         # Renew before expiry: a token handed out with 2 s left would die in flight.
         margin = min(60.0, float(lifetime) * 0.1)
         self._token, self._token_expires = token, self._monotonic() + lifetime - margin

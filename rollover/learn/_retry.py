@@ -48,8 +48,9 @@ class RetryBudget:
         self.left = policy.budget
         self._sleep = sleep
 
-    async def run(self, endpoint: str,
-                  call: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:
+    async def run(
+        self, endpoint: str, call: Callable[[], Awaitable[httpx.Response]]
+    ) -> httpx.Response:
         """Run `call` under tenacity; the last failure is raised as it came (reraise)."""
 
         def should_retry(state: RetryCallState) -> bool:
@@ -65,12 +66,20 @@ class RetryBudget:
         def before_sleep(state: RetryCallState) -> None:
             self.left -= 1
             exc = state.outcome.exception() if state.outcome else None
-            log.warning("learn.retry", endpoint=endpoint, attempt=state.attempt_number,
-                        error=str(exc) or type(exc).__name__)
+            log.warning(
+                "learn.retry",
+                endpoint=endpoint,
+                attempt=state.attempt_number,
+                error=str(exc) or type(exc).__name__,
+            )
 
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.policy.attempts), wait=wait, retry=should_retry,
-            before_sleep=before_sleep, sleep=self._sleep, reraise=True,
+            stop=stop_after_attempt(self.policy.attempts),
+            wait=wait,
+            retry=should_retry,
+            before_sleep=before_sleep,
+            sleep=self._sleep,
+            reraise=True,
         )
         response: httpx.Response = await retrying(call)
         return response

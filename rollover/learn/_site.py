@@ -30,12 +30,15 @@ def checked_base_url(url: str) -> str:
     """The base URL if it is https, or http on a loopback host; else a UsageError."""
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"--base-url {url!r} is not an http(s) URL",
-                         hint="pass the site's address, e.g. https://learn.example.edu")
+        raise UsageError(
+            f"--base-url {url!r} is not an http(s) URL",
+            hint="pass the site's address, e.g. https://learn.example.edu",
+        )
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise UsageError(
             f"--base-url {url!r} uses plain http to a host that is not this machine",
-            hint="use https:// (http:// is accepted only for 127.0.0.1, ::1 and localhost)")
+            hint="use https:// (http:// is accepted only for 127.0.0.1, ::1 and localhost)",
+        )
     return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
 
 

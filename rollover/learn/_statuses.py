@@ -86,6 +86,9 @@ def error_meaning(call: Call, exc: LearnError) -> Meaning:
     gives (malformed, a 303 without Location, a Location to another host) reads like a status
     that says nothing: the copy's outcome is unknown, and a task that says it is gone."""
     if isinstance(exc, LearnProtocolError):
-        return {Call.COPY: Meaning.RECONCILE, Call.POLL: Meaning.TASK_GONE,
-                Call.TOKEN: Meaning.FATAL}.get(call, Meaning.ROW_FAILED)
+        return {
+            Call.COPY: Meaning.RECONCILE,
+            Call.POLL: Meaning.TASK_GONE,
+            Call.TOKEN: Meaning.FATAL,
+        }.get(call, Meaning.ROW_FAILED)
     return meaning(call, exc.status)

@@ -41,10 +41,14 @@ def manifest_change(known: LedgerRow | None, spec: RowSpec) -> RowChange:
         return RowChange(State.PENDING)
     state, same_copy = known.state, spec.same_copy(known.spec)
     if not same_copy and state not in (State.PENDING, State.FAILED):
-        return RowChange(state, refusal=(
-            f"line {spec.line}: {spec.target_course_id} was already copied from "
-            f"{known.source_course_id}; the manifest now says {spec.source_course_id}. Copying "
-            "again would duplicate it: use a new target_course_id or restore the old source"))
+        return RowChange(
+            state,
+            refusal=(
+                f"line {spec.line}: {spec.target_course_id} was already copied from "
+                f"{known.source_course_id}; the manifest now says {spec.source_course_id}. Copying "
+                "again would duplicate it: use a new target_course_id or restore the old source"
+            ),
+        )
     if state is State.FAILED and not spec.same_request(known.spec):
         if known.course_pk:
             return RowChange(State.COPIED if same_copy else state)

@@ -101,12 +101,18 @@ def _execute_all(db: sqlite3.Connection, script: str) -> None:
 def _migrate_to_2(db: sqlite3.Connection) -> None:
     _execute_all(db, _TO_2_TABLES)
     _execute_all(db, _TO_2_DATA)
+    # Any row with an error, final or not: a copied row that kept Learn's CompleteWithErrors
+    # warning is handed to a person after its PATCH, under that warning's kind.
     for pattern, kind in _KINDS_OF_SCHEMA_1:
-        db.execute("UPDATE rows SET error_kind = ? WHERE error_kind IS NULL AND error LIKE ?"
-                   " AND state IN ('failed', 'needs_review')", (kind, pattern))
-    db.execute("UPDATE rows SET error_kind = CASE state WHEN 'failed' THEN 'request_refused'"
-               " ELSE 'uncertain' END WHERE error_kind IS NULL"
-               " AND state IN ('failed', 'needs_review')")
+        db.execute(
+            "UPDATE rows SET error_kind = ? WHERE error_kind IS NULL AND error LIKE ?",
+            (kind, pattern),
+        )
+    db.execute(
+        "UPDATE rows SET error_kind = CASE state WHEN 'failed' THEN 'request_refused'"
+        " ELSE 'uncertain' END WHERE error_kind IS NULL"
+        " AND state IN ('failed', 'needs_review')"
+    )
 
 
 _MIGRATIONS[2] = _migrate_to_2
@@ -116,17 +122,21 @@ def open_database(path: Path) -> sqlite3.Connection:
     """Open (or create) the ledger at `path`, checked and migrated to this schema."""
     if not path.exists():
         if not path.parent.is_dir():
-            raise LedgerError(f"the folder of the ledger {path} does not exist",
-                              hint="create it, or pass --ledger with a path in a folder that "
-                                   "exists (no folder is created silently: a typo in the path "
-                                   "would start a new ledger and lose the record of copies)")
+            raise LedgerError(
+                f"the folder of the ledger {path} does not exist",
+                hint="create it, or pass --ledger with a path in a folder that "
+                "exists (no folder is created silently: a typo in the path "
+                "would start a new ledger and lose the record of copies)",
+            )
         # Owner-only from the first byte: the ledger is an audit record of an admin's work.
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     try:
         db = sqlite3.connect(path, isolation_level=None, timeout=30)
     except sqlite3.Error as exc:
-        raise LedgerError(f"cannot open the ledger {path} ({exc})",
-                          hint="check the path and its permissions, or pass --ledger") from exc
+        raise LedgerError(
+            f"cannot open the ledger {path} ({exc})",
+            hint="check the path and its permissions, or pass --ledger",
+        ) from exc
     try:
         db.row_factory = sqlite3.Row
         _refuse_foreign_or_damaged(db, path)
@@ -141,7 +151,7 @@ def open_database(path: Path) -> sqlite3.Connection:
         raise LedgerError(
             f"{path} is not a rollover ledger or is damaged ({exc})",
             hint="pass another --ledger; if this file is a ledger, keep it: it records "
-                 "which copies were requested",
+            "which copies were requested",
         ) from exc
     except LedgerError:
         db.close()
@@ -161,12 +171,15 @@ def _create_or_migrate(db: sqlite3.Connection, path: Path) -> None:
         found = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         version = int(found["value"]) if found else 1
         if version > SCHEMA_VERSION:
-            raise LedgerError(f"{path} was written by a newer rollover (schema {version})",
-                              hint="upgrade rollover, or use another --ledger")
+            raise LedgerError(
+                f"{path} was written by a newer rollover (schema {version})",
+                hint="upgrade rollover, or use another --ledger",
+            )
         for step in range(version + 1, SCHEMA_VERSION + 1):
             _MIGRATIONS[step](db)
-        db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
-                   (str(SCHEMA_VERSION),))
+        db.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+        )
 
 
 def _refuse_foreign_or_damaged(db: sqlite3.Connection, path: Path) -> None:
@@ -177,14 +190,16 @@ def _refuse_foreign_or_damaged(db: sqlite3.Connection, path: Path) -> None:
         raise LedgerError(
             f"{path} is an SQLite database but not a rollover ledger (its tables: "
             f"{', '.join(sorted(tables)[:5])})",
-            hint="pass --ledger with a new path, or the ledger this manifest was run with")
+            hint="pass --ledger with a new path, or the ledger this manifest was run with",
+        )
     problems = [row[0] for row in db.execute("PRAGMA integrity_check(5)")]
     if problems != ["ok"]:
         raise LedgerError(
             f"the ledger {path} is damaged: {'; '.join(problems)}",
             hint="keep the file, it records which copies were requested: restore it from a "
-                 "backup, or copy it aside and ask for help. A new ledger would not know those "
-                 "copies, and copies into existing courses could be made twice")
+            "backup, or copy it aside and ask for help. A new ledger would not know those "
+            "copies, and copies into existing courses could be made twice",
+        )
 
 
 @contextlib.contextmanager

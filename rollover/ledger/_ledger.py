@@ -83,8 +83,9 @@ class Ledger:
             if self._answers:
                 with transaction(self._db) as db:
                     for target in list(self._answers):
-                        found = db.execute("SELECT state FROM rows WHERE target_course_id = ?",
-                                           (target,)).fetchone()
+                        found = db.execute(
+                            "SELECT state FROM rows WHERE target_course_id = ?", (target,)
+                        ).fetchone()
                         if found is None:
                             self._answers.pop(target)
                         else:
@@ -134,8 +135,7 @@ class Ledger:
 
     def record_quota(self, remaining: int, limit: int | None) -> None:
         """Remember Learn's remaining quota, so `status` can show it between runs."""
-        seen = json.dumps({"remaining": remaining, "limit": limit,
-                           "at": _iso(self._clock())})
+        seen = json.dumps({"remaining": remaining, "limit": limit, "at": _iso(self._clock())})
         self._db.execute("INSERT OR REPLACE INTO meta VALUES ('quota', ?)", (seen,))
 
     def last_quota(self) -> QuotaSeen | None:
@@ -174,25 +174,31 @@ class Ledger:
         """A row by target courseId (ignoring case), else by manifest line (a listed row first)."""
         record = self._db.execute(
             "SELECT * FROM rows WHERE target_course_id = ? COLLATE NOCASE"
-            " ORDER BY target_course_id = ? DESC LIMIT 1", (ref, ref)).fetchone()
+            " ORDER BY target_course_id = ? DESC LIMIT 1",
+            (ref, ref),
+        ).fetchone()
         if record is None and ref.isdigit():
             record = self._db.execute(
-                "SELECT * FROM rows WHERE line = ? ORDER BY in_manifest DESC LIMIT 1",
-                (int(ref),)).fetchone()
+                "SELECT * FROM rows WHERE line = ? ORDER BY in_manifest DESC LIMIT 1", (int(ref),)
+            ).fetchone()
         return self._row(record) if record is not None else None
 
     def history(self, target_course_id: str) -> list[Transition]:
         """Every transition of a row, oldest first."""
         cursor = self._db.execute(
             "SELECT at, from_state, to_state, detail FROM events WHERE target_course_id = ?"
-            " ORDER BY id", (target_course_id,))
+            " ORDER BY id",
+            (target_course_id,),
+        )
         return [Transition(r["at"], r["from_state"], r["to_state"], r["detail"]) for r in cursor]
 
     def answers(self, target_course_id: str) -> list[Answer]:
         """Every HTTP answer Learn gave about a row, oldest first."""
         cursor = self._db.execute(
             "SELECT at, state, endpoint, status FROM answers WHERE target_course_id = ?"
-            " ORDER BY id", (target_course_id,))
+            " ORDER BY id",
+            (target_course_id,),
+        )
         return [Answer(r["at"], r["state"], r["endpoint"], r["status"]) for r in cursor]
 
     @contextlib.contextmanager
@@ -208,11 +214,14 @@ class Ledger:
     def _row(record: sqlite3.Row) -> LedgerRow:
         stored = json.loads(record["spec"])
         spec = RowSpec(
-            target_course_id=record["target_course_id"], line=record["line"],
+            target_course_id=record["target_course_id"],
+            line=record["line"],
             source_course_id=record["source_course_id"],
             copy_into_existing=bool(record["copy_into_existing"]),
-            patch=stored.get("patch") or {}, profile=stored.get("profile") or DEFAULT_PROFILE,
-            copy=stored.get("copy"))
+            patch=stored.get("patch") or {},
+            profile=stored.get("profile") or DEFAULT_PROFILE,
+            copy=stored.get("copy"),
+        )
         kind = record["error_kind"]
         return LedgerRow(
             spec=spec,
@@ -245,16 +254,25 @@ class Ledger:
         with transaction(self._db) as db:
             db.execute("UPDATE rows SET in_manifest = 0")
             for spec in specs:
-                record = db.execute("SELECT * FROM rows WHERE target_course_id = ?",
-                                    (spec.target_course_id,)).fetchone()
+                record = db.execute(
+                    "SELECT * FROM rows WHERE target_course_id = ?", (spec.target_course_id,)
+                ).fetchone()
                 known = self._row(record) if record is not None else None
                 change = manifest_change(known, spec)
                 if known is None:
                     db.execute(
                         "INSERT INTO rows (target_course_id, line, source_course_id,"
                         " copy_into_existing, spec, state, updated_at) VALUES (?,?,?,?,?,?,?)",
-                        (spec.target_course_id, spec.line, spec.source_course_id,
-                         int(spec.copy_into_existing), _spec_json(spec), change.to, now))
+                        (
+                            spec.target_course_id,
+                            spec.line,
+                            spec.source_course_id,
+                            int(spec.copy_into_existing),
+                            _spec_json(spec),
+                            change.to,
+                            now,
+                        ),
+                    )
                     self._event(db, spec.target_course_id, None, change.to, ADDED, now)
                     continue
                 if change.refusal is not None:
@@ -267,17 +285,29 @@ class Ledger:
                     " error = CASE WHEN ? THEN NULL ELSE error END,"
                     " error_kind = CASE WHEN ? THEN NULL ELSE error_kind END"
                     " WHERE target_course_id = ?",
-                    (spec.line, spec.source_course_id, int(spec.copy_into_existing),
-                     _spec_json(spec), change.to, now, moved, moved, spec.target_course_id))
+                    (
+                        spec.line,
+                        spec.source_course_id,
+                        int(spec.copy_into_existing),
+                        _spec_json(spec),
+                        change.to,
+                        now,
+                        moved,
+                        moved,
+                        spec.target_course_id,
+                    ),
+                )
                 if moved:
-                    self._event(db, spec.target_course_id, known.state, change.to,
-                                MANIFEST_CHANGED, now)
+                    self._event(
+                        db, spec.target_course_id, known.state, change.to, MANIFEST_CHANGED, now
+                    )
                     changed.append((spec.target_course_id, known.state))
             if refusals:
                 raise LedgerError(
                     "the manifest changed the source of courses already copied:\n  "
                     + "\n  ".join(refusals),
-                    hint="nothing was sent to Learn; fix those lines and run again")
+                    hint="nothing was sent to Learn; fix those lines and run again",
+                )
         if self.observer is not None:
             for target, state in changed:
                 self.observer(self.row(target), state.value, MANIFEST_CHANGED)
@@ -287,15 +317,18 @@ class Ledger:
         now = _iso(self._clock())
         reopened: list[tuple[LedgerRow, str]] = []
         with transaction(self._db) as db:
-            failed = db.execute("SELECT * FROM rows WHERE in_manifest = 1 AND state = ?"
-                                " ORDER BY line", (State.FAILED,)).fetchall()
+            failed = db.execute(
+                "SELECT * FROM rows WHERE in_manifest = 1 AND state = ? ORDER BY line",
+                (State.FAILED,),
+            ).fetchall()
             for record in failed:
                 to = retried_state(self._row(record))
                 detail = f"retry of a failed row (was: {record['error']})"
                 updated = db.execute(
                     "UPDATE rows SET state = ?, error = NULL, error_kind = NULL,"
                     " completed_at = NULL, updated_at = ? WHERE target_course_id = ? RETURNING *",
-                    (to, now, record["target_course_id"])).fetchone()
+                    (to, now, record["target_course_id"]),
+                ).fetchone()
                 self._event(db, record["target_course_id"], State.FAILED, to, detail, now)
                 reopened.append((self._row(updated), detail))
         for row, detail in reopened:
@@ -312,8 +345,9 @@ class Ledger:
 
     def record_target_pk(self, target: str, target_pk: str) -> None:
         """Remember the primary id of an existing course that content is copied into."""
-        self._transition(target, (State.PENDING,), State.PENDING, "target resolved",
-                         target_pk=target_pk)
+        self._transition(
+            target, (State.PENDING,), State.PENDING, "target resolved", target_pk=target_pk
+        )
 
     def record_intent(self, target: str) -> datetime:
         """Commit that a copy is about to be requested; must precede the POST."""
@@ -321,8 +355,15 @@ class Ledger:
         # Synced to disk, with every commit before it: a power cut after the POST must not
         # leave a ledger that would POST again. Later writes may be lost to a power cut, and
         # reconciliation from `intent` handles that, never by copying twice.
-        self._transition(target, (State.PENDING,), State.INTENT, "copy requested",
-                         intent_at=_iso(now), attempts_increment=True, durable=True)
+        self._transition(
+            target,
+            (State.PENDING,),
+            State.INTENT,
+            "copy requested",
+            intent_at=_iso(now),
+            attempts_increment=True,
+            durable=True,
+        )
         return now
 
     def record_not_sent(self, target: str, reason: str) -> None:
@@ -331,20 +372,40 @@ class Ledger:
 
     def record_location(self, target: str, location: str) -> None:
         """Commit the task Location Learn returned; must precede the first poll."""
-        self._transition(target, (State.INTENT,), State.LOCATED, location,
-                         task_location=location, requested_at=_iso(self._clock()))
+        self._transition(
+            target,
+            (State.INTENT,),
+            State.LOCATED,
+            location,
+            task_location=location,
+            requested_at=_iso(self._clock()),
+        )
 
-    def record_copied(self, target: str, course_pk: str, *, adopted: bool = False,
-                      detail: str = "copy complete", warning: str | None = None) -> None:
+    def record_copied(
+        self,
+        target: str,
+        course_pk: str,
+        *,
+        adopted: bool = False,
+        detail: str = "copy complete",
+        warning: str | None = None,
+    ) -> None:
         """Commit the new course's primary id once its copy is complete (or adopted).
 
         `warning` keeps what Learn said of an unclean end (CompleteWithErrors), so the row is
         handed to a person after its PATCH.
         """
-        self._transition(target, (State.INTENT, State.LOCATED), State.COPIED, detail,
-                         course_pk=course_pk, adopted=int(adopted), error=warning,
-                         error_kind=ErrorKind.COPY_UNCLEAN if warning else None,
-                         copied_at=_iso(self._clock()))
+        self._transition(
+            target,
+            (State.INTENT, State.LOCATED),
+            State.COPIED,
+            detail,
+            course_pk=course_pk,
+            adopted=int(adopted),
+            error=warning,
+            error_kind=ErrorKind.COPY_UNCLEAN if warning else None,
+            copied_at=_iso(self._clock()),
+        )
 
     def record_patched(self, target: str) -> None:
         """Commit that Learn accepted the PATCH."""
@@ -352,22 +413,51 @@ class Ledger:
 
     def record_done(self, target: str, note: str | None = None) -> None:
         """Finish a row."""
-        self._transition(target, (State.COPIED, State.PATCHED), State.DONE, note or "done",
-                         completed_at=_iso(self._clock()), error=None, error_kind=None)
+        self._transition(
+            target,
+            (State.COPIED, State.PATCHED),
+            State.DONE,
+            note or "done",
+            completed_at=_iso(self._clock()),
+            error=None,
+            error_kind=None,
+        )
 
     def record_failed(self, target: str, kind: ErrorKind, error: str) -> None:
         """A permanent error for this row, of `kind`; Learn's message goes in `error`."""
-        self._transition(target, _NOT_FINAL, State.FAILED, error, error=error,
-                         error_kind=kind, completed_at=_iso(self._clock()))
+        self._transition(
+            target,
+            _NOT_FINAL,
+            State.FAILED,
+            error,
+            error=error,
+            error_kind=kind,
+            completed_at=_iso(self._clock()),
+        )
 
     def record_needs_review(self, target: str, kind: ErrorKind, error: str) -> None:
         """The outcome is uncertain; a person must look. The tool will not guess."""
-        self._transition(target, _NOT_FINAL, State.NEEDS_REVIEW, error, error=error,
-                         error_kind=kind, completed_at=_iso(self._clock()))
+        self._transition(
+            target,
+            _NOT_FINAL,
+            State.NEEDS_REVIEW,
+            error,
+            error=error,
+            error_kind=kind,
+            completed_at=_iso(self._clock()),
+        )
 
-    def _transition(self, target: str, allowed: tuple[State, ...], to: State, detail: str,
-                    *, attempts_increment: bool = False, durable: bool = False,
-                    **fields: Any) -> None:
+    def _transition(
+        self,
+        target: str,
+        allowed: tuple[State, ...],
+        to: State,
+        detail: str,
+        *,
+        attempts_increment: bool = False,
+        durable: bool = False,
+        **fields: Any,
+    ) -> None:
         now = _iso(self._clock())
         assignments = ["state = ?", "updated_at = ?"]
         values: list[Any] = [to, now]
@@ -381,13 +471,17 @@ class Ledger:
             self.before_transition(target, to)
         with transaction(self._db, durable=durable) as db:
             found = db.execute(
-                "SELECT state FROM rows WHERE target_course_id = ?", (target,)).fetchone()
+                "SELECT state FROM rows WHERE target_course_id = ?", (target,)
+            ).fetchone()
             if found is None or State(found["state"]) not in allowed:
                 raise LedgerError(
-                    f"ledger refused {target}: {found['state'] if found else 'missing'} -> {to}")
+                    f"ledger refused {target}: {found['state'] if found else 'missing'} -> {to}"
+                )
             updated = db.execute(
                 f"UPDATE rows SET {', '.join(assignments)} WHERE target_course_id = ?"
-                f" AND state IN ({marks}) RETURNING *", (*values, target, *allowed)).fetchall()
+                f" AND state IN ({marks}) RETURNING *",
+                (*values, target, *allowed),
+            ).fetchall()
             self._write_answers(db, target, found["state"])
             self._event(db, target, found["state"], to, detail, now)
         row = self._latest[target] = self._row(updated[0])
@@ -400,10 +494,20 @@ class Ledger:
             db.executemany(
                 "INSERT INTO answers (target_course_id, at, state, endpoint, status)"
                 " VALUES (?,?,?,?,?)",
-                [(target, at, state, endpoint, status) for at, endpoint, status in answers])
+                [(target, at, state, endpoint, status) for at, endpoint, status in answers],
+            )
 
     @staticmethod
-    def _event(db: sqlite3.Connection, target: str, frm: str | None, to: str,
-               detail: str | None, at: str | None) -> None:
-        db.execute("INSERT INTO events (target_course_id, at, from_state, to_state, detail)"
-                   " VALUES (?,?,?,?,?)", (target, at, frm, to, detail))
+    def _event(
+        db: sqlite3.Connection,
+        target: str,
+        frm: str | None,
+        to: str,
+        detail: str | None,
+        at: str | None,
+    ) -> None:
+        db.execute(
+            "INSERT INTO events (target_course_id, at, from_state, to_state, detail)"
+            " VALUES (?,?,?,?,?)",
+            (target, at, frm, to, detail),
+        )

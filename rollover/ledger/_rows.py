@@ -42,8 +42,13 @@ class State(StrEnum):
 
 
 TERMINAL = frozenset({State.DONE, State.FAILED, State.NEEDS_REVIEW})
-_STAGE = {State.PENDING: "queued", State.INTENT: "copying", State.LOCATED: "copying",
-          State.COPIED: "patching", State.PATCHED: "patching"}
+_STAGE = {
+    State.PENDING: "queued",
+    State.INTENT: "copying",
+    State.LOCATED: "copying",
+    State.COPIED: "patching",
+    State.PATCHED: "patching",
+}
 STAGES = ("queued", "copying", "patching", "done", "failed", "needs_review")
 STATUSES = ("done", "failed", "needs_review", "pending")
 

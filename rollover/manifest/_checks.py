@@ -21,8 +21,17 @@ from rollover.times import LocalTimeError, day_end, day_start, local_moment
 from ._table import Table, read_table
 
 COLUMNS = (
-    "source_course_id", "target_course_id", "copy_into_existing", "name", "description",
-    "external_id", "term_id", "available", "start_date", "end_date", "copy_profile",
+    "source_course_id",
+    "target_course_id",
+    "copy_into_existing",
+    "name",
+    "description",
+    "external_id",
+    "term_id",
+    "available",
+    "start_date",
+    "end_date",
+    "copy_profile",
 )
 REQUIRED_COLUMNS = ("source_course_id", "target_course_id")
 _COLUMN_ORDER = {column: position for position, column in enumerate(COLUMNS)}
@@ -76,8 +85,12 @@ class Manifest:
 
 
 def load_manifest(
-    path: Path, *, timezone: ZoneInfo, profiles: Collection[str],
-    delimiter: str = ",", encoding: str = "utf-8",
+    path: Path,
+    *,
+    timezone: ZoneInfo,
+    profiles: Collection[str],
+    delimiter: str = ",",
+    encoding: str = "utf-8",
 ) -> Manifest:
     """Read and check a manifest; raise ManifestInvalid listing every problem in it."""
     problems: list[Problem] = []
@@ -112,16 +125,24 @@ def _check_table(
     lines = table.lines
     if not lines:
         if not problems:  # rows the reader already refused are not "no rows"
-            problems.append(Problem(table.header_line, None, None,
-                                    "no course rows: add one line per course below the header"))
+            problems.append(
+                Problem(
+                    table.header_line,
+                    None,
+                    None,
+                    "no course rows: add one line per course below the header",
+                )
+            )
         return []
     _check_repeated_header(table, problems)
     blank = [""] * len(lines)
-    text = {column: table.columns[index[column]] if column in index else blank
-            for column in COLUMNS}
+    text = {
+        column: table.columns[index[column]] if column in index else blank for column in COLUMNS
+    }
 
-    def parse(column: str, parser: Callable[[str], _T], *, repeats: bool = False
-              ) -> list[_T | None]:
+    def parse(
+        column: str, parser: Callable[[str], _T], *, repeats: bool = False
+    ) -> list[_T | None]:
         return _parse_column(column, text[column], lines, parser, problems, repeats=repeats)
 
     source = parse("source_course_id", _parse_source)
@@ -135,21 +156,43 @@ def _check_table(
     start = parse("start_date", _moment_parser(timezone, end_of_day=False), repeats=True)
     end = parse("end_date", _moment_parser(timezone, end_of_day=True), repeats=True)
     profile = parse("copy_profile", _profile_parser(profiles), repeats=True)
-    _check_required(lines, text, [column for column in REQUIRED_COLUMNS if column in index],
-                    problems)
+    _check_required(
+        lines, text, [column for column in REQUIRED_COLUMNS if column in index], problems
+    )
     _check_targets(lines, source, target, problems)
     _check_dates(lines, text, start, end, problems)
     if problems:
         return []
     return [
         ManifestRow(
-            line=line, source_course_id=str(row[0]), target_course_id=str(row[1]),
-            copy_into_existing=bool(row[2]), name=row[3], description=row[4],
-            external_id=row[5], term_id=row[6], available=row[7], start_date=row[8],
-            end_date=row[9], copy_profile=row[10],
+            line=line,
+            source_course_id=str(row[0]),
+            target_course_id=str(row[1]),
+            copy_into_existing=bool(row[2]),
+            name=row[3],
+            description=row[4],
+            external_id=row[5],
+            term_id=row[6],
+            available=row[7],
+            start_date=row[8],
+            end_date=row[9],
+            copy_profile=row[10],
         )
-        for line, *row in zip(lines, source, target, into_existing, name, description,
-                              external_id, term_id, available, start, end, profile, strict=True)
+        for line, *row in zip(
+            lines,
+            source,
+            target,
+            into_existing,
+            name,
+            description,
+            external_id,
+            term_id,
+            available,
+            start,
+            end,
+            profile,
+            strict=True,
+        )
     ]
 
 
@@ -167,11 +210,24 @@ def _check_header(table: Table, problems: list[Problem], notes: list[Problem]) -
         name = _header_name(raw)
         if not name:
             if any(table.columns[position]):
-                notes.append(Problem(line, None, None, f"column {position + 1} has no name in the "
-                                     "header: its cells are ignored"))
+                notes.append(
+                    Problem(
+                        line,
+                        None,
+                        None,
+                        f"column {position + 1} has no name in the header: its cells are ignored",
+                    )
+                )
         elif name in index:
-            problems.append(Problem(line, shown, raw, f"column {name} appears twice in the header "
-                                    f"(columns {index[name] + 1} and {position + 1}): keep one"))
+            problems.append(
+                Problem(
+                    line,
+                    shown,
+                    raw,
+                    f"column {name} appears twice in the header "
+                    f"(columns {index[name] + 1} and {position + 1}): keep one",
+                )
+            )
         elif name in COLUMNS:
             index[name] = position
         else:
@@ -184,14 +240,27 @@ def _check_header(table: Table, problems: list[Problem], notes: list[Problem]) -
         near = closest(name, missing) if len(name) <= _LONGEST_HEADER else None
         if near is not None:
             resembled.add(near)
-            problems.append(Problem(line, shown, raw, f"unknown column, close to {near}: rename "
-                                    f"it {near} (as it is, its cells would be ignored)"))
+            problems.append(
+                Problem(
+                    line,
+                    shown,
+                    raw,
+                    f"unknown column, close to {near}: rename "
+                    f"it {near} (as it is, its cells would be ignored)",
+                )
+            )
         else:
             notes.append(Problem(line, shown, raw, "unknown column: its cells are ignored"))
     for column in REQUIRED_COLUMNS:
         if column not in index and column not in resembled:
-            problems.append(Problem(line, column, None, f"required column {column} is missing "
-                                    "from the header: add it"))
+            problems.append(
+                Problem(
+                    line,
+                    column,
+                    None,
+                    f"required column {column} is missing from the header: add it",
+                )
+            )
     return index
 
 
@@ -238,8 +307,14 @@ def _check_repeated_header(table: Table, problems: list[Problem]) -> None:
     names = [_header_name(cell) for cell in table.header]
     for at, line in enumerate(table.lines):
         if [_header_name(column[at]) for column in table.columns] == names:
-            problems.append(Problem(line, None, None, "this line repeats the header (two files "
-                                    "pasted together?): remove it"))
+            problems.append(
+                Problem(
+                    line,
+                    None,
+                    None,
+                    "this line repeats the header (two files pasted together?): remove it",
+                )
+            )
 
 
 def _shortened(header: str) -> str:
@@ -272,14 +347,28 @@ def _check_targets(
         if target_id is None:
             continue
         if source_id is not None and source_id.lower() == target_id.lower():
-            problems.append(Problem(line, "target_course_id", target_id, "target_course_id is the "
-                                    "same course as source_course_id: give the new course's id"))
+            problems.append(
+                Problem(
+                    line,
+                    "target_course_id",
+                    target_id,
+                    "target_course_id is the "
+                    "same course as source_course_id: give the new course's id",
+                )
+            )
         first = first_line.setdefault(target_id.lower(), line)
         if first != line:
-            problems.append(Problem(line, "target_course_id", target_id, "duplicate "
-                                    f"target_course_id: line {first} already produces this "
-                                    "course (course ids are compared ignoring case); list each "
-                                    "target once"))
+            problems.append(
+                Problem(
+                    line,
+                    "target_course_id",
+                    target_id,
+                    "duplicate "
+                    f"target_course_id: line {first} already produces this "
+                    "course (course ids are compared ignoring case); list each "
+                    "target once",
+                )
+            )
 
 
 def _check_dates(
@@ -295,27 +384,40 @@ def _check_dates(
     ):
         if bool(start_text) != bool(end_text):
             given, blank = ("start_date", "end_date") if start_text else ("end_date", "start_date")
-            problems.append(Problem(line, blank, "", f"{given} is given but {blank} is blank: "
-                                    "give both dates or neither"))
+            problems.append(
+                Problem(
+                    line,
+                    blank,
+                    "",
+                    f"{given} is given but {blank} is blank: give both dates or neither",
+                )
+            )
         elif start_at is not None and end_at is not None and start_at >= end_at:
-            problems.append(Problem(line, "end_date", end_text, "end_date must be after "
-                                    f"start_date ({start_text})"))
+            problems.append(
+                Problem(
+                    line, "end_date", end_text, f"end_date must be after start_date ({start_text})"
+                )
+            )
 
 
 def _no_control(value: str) -> None:
     """Refuse a control character, naming it."""
     found = _CONTROL.search(value)
     if found:
-        raise _Invalid(f"contains the control character {found.group()!r}: remove it (it is "
-                       "invisible in Excel; retyping the cell removes it)")
+        raise _Invalid(
+            f"contains the control character {found.group()!r}: remove it (it is "
+            "invisible in Excel; retyping the cell removes it)"
+        )
 
 
 def _parse_source(value: str) -> str:
     """A source course id or primary id: one word."""
     _no_control(value)
     if _WHITESPACE.search(value):
-        raise _Invalid("source_course_id must not contain spaces: use the courseId or the "
-                       "_123_1 primary id exactly as Learn shows it")
+        raise _Invalid(
+            "source_course_id must not contain spaces: use the courseId or the "
+            "_123_1 primary id exactly as Learn shows it"
+        )
     return value
 
 
@@ -323,11 +425,15 @@ def _parse_target(value: str) -> str:
     """A target course id: Learn's allowed characters and length."""
     if not _TARGET_ID.fullmatch(value):
         bad = sorted({char for char in value if not _TARGET_ID.fullmatch(char)})
-        raise _Invalid("target_course_id may contain only letters, digits, '-', '_' and '.'; "
-                       f"remove {', '.join(repr(char) for char in bad)}")
+        raise _Invalid(
+            "target_course_id may contain only letters, digits, '-', '_' and '.'; "
+            f"remove {', '.join(repr(char) for char in bad)}"
+        )
     if len(value) > MAX_TARGET_ID:
-        raise _Invalid(f"target_course_id is {len(value)} characters long; Learn allows at most "
-                       f"{MAX_TARGET_ID}: shorten it")
+        raise _Invalid(
+            f"target_course_id is {len(value)} characters long; Learn allows at most "
+            f"{MAX_TARGET_ID}: shorten it"
+        )
     return value
 
 
@@ -338,8 +444,10 @@ def _parse_flag(value: str) -> bool:
         return True
     if word in _FALSE:
         return False
-    raise _Invalid("copy_into_existing must be true or false (also yes/no, y/n or 1/0; leave it "
-                   "blank for false)")
+    raise _Invalid(
+        "copy_into_existing must be true or false (also yes/no, y/n or 1/0; leave it "
+        "blank for false)"
+    )
 
 
 def _parse_available(value: str) -> str:
@@ -347,8 +455,9 @@ def _parse_available(value: str) -> str:
     try:
         return _AVAILABLE[value.lower()]
     except KeyError:
-        raise _Invalid("available must be Yes, No, Disabled or Term (or blank to leave it as "
-                       "copied)") from None
+        raise _Invalid(
+            "available must be Yes, No, Disabled or Term (or blank to leave it as copied)"
+        ) from None
 
 
 def _free_text(value: str) -> str:
@@ -363,8 +472,9 @@ def _limit(most: int) -> Callable[[str], str]:
     def parse(value: str) -> str:
         _no_control(value)
         if len(value) > most:
-            raise _Invalid(f"is {len(value)} characters long; Learn allows at most {most}: "
-                           "shorten it")
+            raise _Invalid(
+                f"is {len(value)} characters long; Learn allows at most {most}: shorten it"
+            )
         return value
 
     return parse
@@ -413,8 +523,9 @@ def _bad_date(value: str) -> str:
             try:
                 date(year, month, day)
             except ValueError:
-                return (f"there is no such day: {year:04d}-{month:02d} has no day {day}; "
-                        "check the date")
+                return (
+                    f"there is no such day: {year:04d}-{month:02d} has no day {day}; check the date"
+                )
     return f"not an ISO 8601 date or date-time: {_DATE_HINT}"
 
 
@@ -427,8 +538,10 @@ def _profile_parser(profiles: Collection[str]) -> Callable[[str], str]:
         try:
             return by_lower[value.lower()]
         except KeyError:
-            raise _Invalid(f"unknown copy profile{did_you_mean(value, profiles)}; the known "
-                           f"profiles are: {known} (more can be defined under [profiles.NAME] "
-                           "in rollover.toml)") from None
+            raise _Invalid(
+                f"unknown copy profile{did_you_mean(value, profiles)}; the known "
+                f"profiles are: {known} (more can be defined under [profiles.NAME] "
+                "in rollover.toml)"
+            ) from None
 
     return parse

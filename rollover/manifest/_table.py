@@ -61,12 +61,25 @@ def _read_text(path: Path, encoding: str, problems: list[Problem]) -> str | None
         return None
     utf8 = codecs.lookup(encoding).name == "utf-8"
     if data.startswith(b"PK\x03\x04"):
-        problems.append(Problem(None, None, None, "this is an Excel workbook (.xlsx), not a CSV "
-                                f"file: {_EXCEL_HINT}"))
+        problems.append(
+            Problem(
+                None,
+                None,
+                None,
+                f"this is an Excel workbook (.xlsx), not a CSV file: {_EXCEL_HINT}",
+            )
+        )
         return None
     if utf8 and data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
-        problems.append(Problem(None, None, None, "this file is UTF-16 text (Excel's 'Unicode "
-                                f"Text'): pass --encoding utf-16, or {_EXCEL_HINT}"))
+        problems.append(
+            Problem(
+                None,
+                None,
+                None,
+                "this file is UTF-16 text (Excel's 'Unicode "
+                f"Text'): pass --encoding utf-16, or {_EXCEL_HINT}",
+            )
+        )
         return None
     try:
         # Excel's "CSV UTF-8" starts with a byte order mark; it is not part of the header.
@@ -75,12 +88,21 @@ def _read_text(path: Path, encoding: str, problems: list[Problem]) -> str | None
         line = data.count(b"\n", 0, exc.start) + 1
         start = data.rfind(b"\n", 0, exc.start) + 1
         end = data.find(b"\n", exc.start)
-        shown = data[start:end if end >= 0 else len(data)][:120].decode(encoding, "replace")
-        hint = (f"{_EXCEL_HINT}, or pass --encoding cp1252 if Excel saved it as plain 'CSV'"
-                if utf8 else f"check --encoding {encoding}, or {_EXCEL_HINT}")
-        problems.append(Problem(line, None, shown.rstrip("\r"),
-                                f"the file is not {encoding} text (byte "
-                                f"0x{data[exc.start]:02x} is not {encoding}): {hint}"))
+        shown = data[start : end if end >= 0 else len(data)][:120].decode(encoding, "replace")
+        hint = (
+            f"{_EXCEL_HINT}, or pass --encoding cp1252 if Excel saved it as plain 'CSV'"
+            if utf8
+            else f"check --encoding {encoding}, or {_EXCEL_HINT}"
+        )
+        problems.append(
+            Problem(
+                line,
+                None,
+                shown.rstrip("\r"),
+                f"the file is not {encoding} text (byte "
+                f"0x{data[exc.start]:02x} is not {encoding}): {hint}",
+            )
+        )
         return None
 
 
@@ -102,20 +124,24 @@ def _table_from_text(
     first_line = 1
     if leading:
         first_line += len(_QUOTE_OR_NEWLINE.findall(leading.group()))
-        text = text[leading.end():]
+        text = text[leading.end() :]
     # pandas drops a byte order mark at the very start itself; a second one (a file saved twice
     # with a BOM) must go too, or pandas and the scanner would disagree about a quote after it.
     text = text.lstrip("\ufeff")
     starts, offsets, open_quote = _scan_records(text, first_line, delimiter)
     if open_quote is not None:
         record = len(offsets) - 1
-        problems.append(Problem(
-            open_quote, None, _excerpt(text, offsets[record]),
-            "a quoted cell starts here and its closing double quote is missing: add it "
-            "(a double quote inside a quoted cell is written twice, \"\")",
-        ))
+        problems.append(
+            Problem(
+                open_quote,
+                None,
+                _excerpt(text, offsets[record]),
+                "a quoted cell starts here and its closing double quote is missing: add it "
+                '(a double quote inside a quoted cell is written twice, "")',
+            )
+        )
         # Everything after the open quote is one endless cell; check the rows before it.
-        text = text[:offsets[record]]
+        text = text[: offsets[record]]
         del starts[record:], offsets[record:]
     if not starts:
         if not problems:
@@ -124,9 +150,16 @@ def _table_from_text(
     header_end = offsets[1] if len(offsets) > 1 else len(text)
     width = text.count(delimiter, 0, header_end) + 1
     if width > MAX_COLUMNS:  # not a manifest; pandas would take minutes to read it
-        problems.append(Problem(starts[0], None, None, f"the header has {width} columns, more "
-                                f"than any spreadsheet: is this the manifest? "
-                                f"{_header_wanted(expected)}"))
+        problems.append(
+            Problem(
+                starts[0],
+                None,
+                None,
+                f"the header has {width} columns, more "
+                f"than any spreadsheet: is this the manifest? "
+                f"{_header_wanted(expected)}",
+            )
+        )
         return None
     before = len(problems)
     parsed = _parse_records(text, delimiter, starts, offsets, expected, problems)
@@ -145,15 +178,24 @@ def _table_from_text(
         del problems[before:]
         used = "tabs" if other == "\t" else repr(other)
         option = "tab" if other == "\t" else f"'{other}'"
-        problems.append(Problem(
-            lines[0], None, header[0][:120],
-            f"this file uses {used} as its delimiter, not {delimiter!r}: pass "
-            f"--delimiter {option} (or in Excel save it as 'CSV UTF-8 (Comma delimited)')",
-            hint=f"run the same command again with --delimiter {option}"))
+        problems.append(
+            Problem(
+                lines[0],
+                None,
+                header[0][:120],
+                f"this file uses {used} as its delimiter, not {delimiter!r}: pass "
+                f"--delimiter {option} (or in Excel save it as 'CSV UTF-8 (Comma delimited)')",
+                hint=f"run the same command again with --delimiter {option}",
+            )
+        )
         return None
     keep = [at for at, cells in enumerate(zip(*columns, strict=True)) if at and any(cells)]
-    return Table(header=header, header_line=lines[0], lines=[lines[at] for at in keep],
-                 columns=[[column[at] for at in keep] for column in columns])
+    return Table(
+        header=header,
+        header_line=lines[0],
+        lines=[lines[at] for at in keep],
+        columns=[[column[at] for at in keep] for column in columns],
+    )
 
 
 def _other_delimiter(header: list[str], delimiter: str, expected: Collection[str]) -> str | None:
@@ -161,14 +203,21 @@ def _other_delimiter(header: list[str], delimiter: str, expected: Collection[str
     if len(header) != 1:
         return None
     for other in (";", "\t", ",", "|"):
-        if other != delimiter and other in header[0] and any(
-                name.strip().lower() in expected for name in header[0].split(other)):
+        if (
+            other != delimiter
+            and other in header[0]
+            and any(name.strip().lower() in expected for name in header[0].split(other))
+        ):
             return other
     return None
 
 
 def _parse_records(
-    text: str, delimiter: str, starts: list[int], offsets: list[int], expected: Sequence[str],
+    text: str,
+    delimiter: str,
+    starts: list[int],
+    offsets: list[int],
+    expected: Sequence[str],
     problems: list[Problem],
 ) -> tuple[pd.DataFrame, list[int]] | None:
     """pandas' reading of the text, every cell as text, and the start line of each row it kept."""
@@ -176,38 +225,57 @@ def _parse_records(
         warnings.simplefilter("always")
         try:
             frame = pd.read_csv(
-                io.StringIO(text), sep=delimiter, header=None, index_col=False, dtype=str,
+                io.StringIO(text),
+                sep=delimiter,
+                header=None,
+                index_col=False,
+                dtype=str,
                 engine="c",
-                keep_default_na=False, na_filter=False, skip_blank_lines=False,
+                keep_default_na=False,
+                na_filter=False,
+                skip_blank_lines=False,
                 on_bad_lines="warn",
             )
         except pd.errors.EmptyDataError:
             problems.append(_empty_file(expected))
             return None
         except pd.errors.ParserError as exc:
-            problems.append(Problem(None, None, None, f"the file cannot be read as CSV ({exc}); "
-                                    f"{_EXCEL_HINT}"))
+            problems.append(
+                Problem(None, None, None, f"the file cannot be read as CSV ({exc}); {_EXCEL_HINT}")
+            )
             return None
     skipped: set[int] = set()
     for warning in caught:
         for found in _SKIPPED_LINE.finditer(str(warning.message)):
             record, width, saw = (int(group) for group in found.groups())
             skipped.add(record - 1)
-            problems.append(Problem(
-                starts[record - 1], None, _excerpt(text, offsets[record - 1]),
-                f"this row has {saw} cells but the header has {width}: remove the extra "
-                "cells, or put a cell that contains a comma in double quotes",
-            ))
+            problems.append(
+                Problem(
+                    starts[record - 1],
+                    None,
+                    _excerpt(text, offsets[record - 1]),
+                    f"this row has {saw} cells but the header has {width}: remove the extra "
+                    "cells, or put a cell that contains a comma in double quotes",
+                )
+            )
     lines = [line for record, line in enumerate(starts) if record not in skipped]
     if len(lines) != len(frame):
-        problems.append(Problem(None, None, None, f"found {len(lines)} rows but pandas read "
-                                f"{len(frame)}, so line numbers cannot be trusted; {_EXCEL_HINT}"))
+        problems.append(
+            Problem(
+                None,
+                None,
+                None,
+                f"found {len(lines)} rows but pandas read "
+                f"{len(frame)}, so line numbers cannot be trusted; {_EXCEL_HINT}",
+            )
+        )
         return None
     return frame, lines
 
 
-def _scan_records(text: str, first_line: int,
-                  delimiter: str = ",") -> tuple[list[int], list[int], int | None]:
+def _scan_records(
+    text: str, first_line: int, delimiter: str = ","
+) -> tuple[list[int], list[int], int | None]:
     """Start line and offset of every CSV record, and the line of a quote never closed.
 
     Mirrors pandas' C tokenizer: a double quote opens a quoted cell only at the start of a cell,

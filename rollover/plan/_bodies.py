@@ -31,13 +31,19 @@ class RowSpec:
 
     def same_copy(self, other: RowSpec) -> bool:
         """Whether `other` asks for the same copy: same source, into the same kind of target."""
-        return (self.source_course_id == other.source_course_id
-                and self.copy_into_existing == other.copy_into_existing)
+        return (
+            self.source_course_id == other.source_course_id
+            and self.copy_into_existing == other.copy_into_existing
+        )
 
     def same_request(self, other: RowSpec) -> bool:
         """Whether `other` asks for exactly what this asks (its line aside)."""
-        return (self.same_copy(other) and dict(self.patch) == dict(other.patch)
-                and self.profile == other.profile and self.copy == other.copy)
+        return (
+            self.same_copy(other)
+            and dict(self.patch) == dict(other.patch)
+            and self.profile == other.profile
+            and self.copy == other.copy
+        )
 
     def copy_request(self, target_pk: str | None) -> dict[str, Any]:
         """The copy POST body: a new course by courseId, or an existing course by primary id."""
@@ -64,7 +70,8 @@ def patch_body(row: ManifestRow) -> dict[str, Any]:
         availability["available"] = row.available
     if row.start_date is not None and row.end_date is not None:
         availability["duration"] = {
-            "type": "DateRange", "start": learn_time(row.start_date),
+            "type": "DateRange",
+            "start": learn_time(row.start_date),
             "end": learn_time(row.end_date),
         }
     if availability:
@@ -80,17 +87,29 @@ def row_spec(row: ManifestRow, profiles: Mapping[str, CopyOptions | None] = PROF
     # names only, so ledgers written before configured profiles existed see no change.
     configured = profiles[profile] if profile not in PROFILES else None
     return RowSpec(
-        target_course_id=row.target_course_id, line=row.line,
-        source_course_id=row.source_course_id, copy_into_existing=row.copy_into_existing,
-        patch=patch_body(row), profile=profile, copy=configured)
+        target_course_id=row.target_course_id,
+        line=row.line,
+        source_course_id=row.source_course_id,
+        copy_into_existing=row.copy_into_existing,
+        patch=patch_body(row),
+        profile=profile,
+        copy=configured,
+    )
 
 
 def exact_copies(manifest: Manifest) -> list[Problem]:
     """One Problem per row asking for Learn's exact copy, which carries its enrolled users."""
-    return [Problem(row.line, "copy_profile", row.copy_profile,
-                    "an exact copy also copies the source course's enrolled users (last term's "
-                    "students and instructors) into the target")
-            for row in manifest.rows if row.copy_profile == EXACT_PROFILE]
+    return [
+        Problem(
+            row.line,
+            "copy_profile",
+            row.copy_profile,
+            "an exact copy also copies the source course's enrolled users (last term's "
+            "students and instructors) into the target",
+        )
+        for row in manifest.rows
+        if row.copy_profile == EXACT_PROFILE
+    ]
 
 
 def exact_copy_warning(manifest: Manifest, *, allowed: bool) -> str | None:
@@ -99,10 +118,15 @@ def exact_copy_warning(manifest: Manifest, *, allowed: bool) -> str | None:
     if not lines:
         return None
     which = f"line {lines[0]} asks" if len(lines) == 1 else f"lines {', '.join(lines)} ask"
-    return (f"{manifest.path}: {which} for copy_profile exact, Learn's exact copy, which also "
-            "copies the source courses' enrolled users"
-            + (" (allowed by --allow-exact)" if allowed
-               else "; `rollover run` refuses it unless given --allow-exact"))
+    return (
+        f"{manifest.path}: {which} for copy_profile exact, Learn's exact copy, which also "
+        "copies the source courses' enrolled users"
+        + (
+            " (allowed by --allow-exact)"
+            if allowed
+            else "; `rollover run` refuses it unless given --allow-exact"
+        )
+    )
 
 
 def refuse_exact_copies(manifest: Manifest) -> None:

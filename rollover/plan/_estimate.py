@@ -50,6 +50,5 @@ def estimate(rows: Sequence[ManifestRow]) -> CallEstimate:
     """Calls a run of these rows costs: token, target look-ups, POSTs, polls, PATCHes."""
     into_existing = sum(1 for row in rows if row.copy_into_existing)
     to_patch = sum(1 for row in rows if patch_body(row))
-    calls = (1 if rows else 0) + into_existing + round(len(rows) * (1 + POLLS_PER_COPY)) \
-        + to_patch
+    calls = (1 if rows else 0) + into_existing + round(len(rows) * (1 + POLLS_PER_COPY)) + to_patch
     return CallEstimate(len(rows), len(rows) - into_existing, into_existing, to_patch, calls)

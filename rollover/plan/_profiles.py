@@ -23,14 +23,33 @@ from rollover.errors import did_you_mean
 CopyOptions = dict[str, Any]  # Learn's `copy` object
 
 CONTENT_AREAS = (
-    "adaptiveReleaseRules", "announcements", "assessments", "blogs", "calendar", "contacts",
-    "contentAlignments", "contentAreas", "glossary", "gradebook", "groupSettings", "journals",
-    "retentionRules", "rubrics", "tasks", "wikis",
+    "adaptiveReleaseRules",
+    "announcements",
+    "assessments",
+    "blogs",
+    "calendar",
+    "contacts",
+    "contentAlignments",
+    "contentAreas",
+    "glossary",
+    "gradebook",
+    "groupSettings",
+    "journals",
+    "retentionRules",
+    "rubrics",
+    "tasks",
+    "wikis",
 )
 DISCUSSIONS = ("None", "ForumsAndStarterPosts", "ForumsOnly")
 SETTINGS = (
-    "availability", "bannerImage", "duration", "enrollmentOptions", "guestAccess",
-    "languagePack", "navigationSettings", "observerAccess",
+    "availability",
+    "bannerImage",
+    "duration",
+    "enrollmentOptions",
+    "guestAccess",
+    "languagePack",
+    "navigationSettings",
+    "observerAccess",
 )
 OPTIONS = tuple(sorted((*CONTENT_AREAS, "discussions", "settings")))
 
@@ -56,11 +75,13 @@ EXACT_PROFILE = "exact"
 
 # `no-discussions` keeps its name (manifests already use it) and, as its docstring says, leaves
 # announcements behind too: both are last term's conversations.
-PROFILES: Mapping[str, CopyOptions | None] = MappingProxyType({
-    DEFAULT_PROFILE: _everything(),
-    "no-discussions": _without_discussions_and_announcements(),
-    EXACT_PROFILE: None,
-})
+PROFILES: Mapping[str, CopyOptions | None] = MappingProxyType(
+    {
+        DEFAULT_PROFILE: _everything(),
+        "no-discussions": _without_discussions_and_announcements(),
+        EXACT_PROFILE: None,
+    }
+)
 
 
 def copy_options(profile: str | None) -> CopyOptions | None:
@@ -71,8 +92,9 @@ def copy_options(profile: str | None) -> CopyOptions | None:
 def _deep_copy(options: CopyOptions | None) -> CopyOptions | None:
     if options is None:
         return None
-    return {key: dict(value) if isinstance(value, dict) else value
-            for key, value in options.items()}
+    return {
+        key: dict(value) if isinstance(value, dict) else value for key, value in options.items()
+    }
 
 
 def configured_profile(table: Mapping[str, Any]) -> tuple[CopyOptions, list[tuple[str, str]]]:
@@ -92,29 +114,44 @@ def configured_profile(table: Mapping[str, Any]) -> tuple[CopyOptions, list[tupl
             if value in DISCUSSIONS:
                 copy[key] = value
             else:
-                problems.append((key, f"discussions = {shown(value)}: must be "
-                                      f"{_either(DISCUSSIONS)}"))
+                problems.append(
+                    (key, f"discussions = {shown(value)}: must be {_either(DISCUSSIONS)}")
+                )
         elif key == "settings":
             if isinstance(value, Mapping):
                 problems += _check_settings(value, copy["settings"])
             else:
-                problems.append((key, "settings must be a table of true/false, e.g. settings = "
-                                      "{availability = true, guestAccess = false}"))
+                problems.append(
+                    (
+                        key,
+                        "settings must be a table of true/false, e.g. settings = "
+                        "{availability = true, guestAccess = false}",
+                    )
+                )
         else:
-            problems.append((key, f"unknown copy option {key!r}{did_you_mean(key, OPTIONS)}; "
-                                  f"the options are Learn's: {', '.join(OPTIONS)}"))
+            problems.append(
+                (
+                    key,
+                    f"unknown copy option {key!r}{did_you_mean(key, OPTIONS)}; "
+                    f"the options are Learn's: {', '.join(OPTIONS)}",
+                )
+            )
     return copy, problems
 
 
-def _check_settings(table: Mapping[str, Any], settings: dict[str, bool]) -> list[
-        tuple[str, str]]:
+def _check_settings(table: Mapping[str, Any], settings: dict[str, bool]) -> list[tuple[str, str]]:
     """Apply `table` to `settings`; a problem for each unknown setting or non-boolean value."""
     problems: list[tuple[str, str]] = []
     for key, value in table.items():
         path = f"settings.{key}"
         if key not in SETTINGS:
-            problems.append((path, f"unknown setting {key!r}{did_you_mean(key, SETTINGS)}; the "
-                                   f"settings are: {', '.join(SETTINGS)}"))
+            problems.append(
+                (
+                    path,
+                    f"unknown setting {key!r}{did_you_mean(key, SETTINGS)}; the "
+                    f"settings are: {', '.join(SETTINGS)}",
+                )
+            )
         elif not isinstance(value, bool):
             problems.append((path, f"{path} = {shown(value)}: must be true or false"))
         else:

@@ -54,10 +54,15 @@ def create_app(sandbox: LearnSandbox, *, state_path: Path | None = None) -> Star
 
     def course_getter(version: str) -> Work:
         def get_course(request: Request, raw: bytes) -> EndpointCall:
-            return EndpointCall("get_course", (
-                version, request.path_params["course"], _auth(request),
-                request.query_params.get("fields"),
-            ))
+            return EndpointCall(
+                "get_course",
+                (
+                    version,
+                    request.path_params["course"],
+                    _auth(request),
+                    request.query_params.get("fields"),
+                ),
+            )
 
         return get_course
 
@@ -90,8 +95,11 @@ def create_app(sandbox: LearnSandbox, *, state_path: Path | None = None) -> Star
         Route(f"{API}/v3/courses", endpoint(list_courses), methods=["GET"]),
         Route(f"{API}/v3/courses/{{course}}", endpoint(patch), methods=["PATCH"]),
         *(
-            Route(f"{API}/{version}/courses/{{course}}", endpoint(course_getter(version)),
-                  methods=["GET"])
+            Route(
+                f"{API}/{version}/courses/{{course}}",
+                endpoint(course_getter(version)),
+                methods=["GET"],
+            )
             for version in ("v1", "v2", "v3")
         ),
         Route(f"{API}/v1/terms", endpoint(terms), methods=["GET"]),

@@ -218,8 +218,9 @@ class Catalog:
         merged = _merge(course.data, changes)
         _check_availability(merged, changes)
         merged["modified"] = now_iso
-        moved = [name for name in INDEXED_COURSE_FIELDS
-                 if merged.get(name) != course.data.get(name)]
+        moved = [
+            name for name in INDEXED_COURSE_FIELDS if merged.get(name) != course.data.get(name)
+        ]
         self._unindex_course(course, moved)
         course.data = merged
         self._index_course(course, moved)

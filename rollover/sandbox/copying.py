@@ -43,8 +43,12 @@ class CopyTask:
         if now < self.end:
             share = (now - self.start) / (self.end - self.start)
             percent = min(99, int(99 * share))
-            return {"id": self.id, "status": "Running", "percentComplete": percent,
-                    "started": started}
+            return {
+                "id": self.id,
+                "status": "Running",
+                "percentComplete": percent,
+                "started": started,
+            }
         return {"id": self.id, "status": self.outcome, "percentComplete": 100, "started": started}
 
 

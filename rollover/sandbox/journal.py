@@ -35,10 +35,19 @@ if TYPE_CHECKING:
 
 # The public `LearnSandbox` methods that answer a Learn endpoint; GETs too, since every call
 # charges the quota and counts in the record.
-ENDPOINTS = frozenset({
-    "request_token", "copy_course", "get_task", "get_course", "list_courses", "patch_course",
-    "get_term", "list_terms", "unknown_endpoint",
-})
+ENDPOINTS = frozenset(
+    {
+        "request_token",
+        "copy_course",
+        "get_task",
+        "get_course",
+        "list_courses",
+        "patch_course",
+        "get_term",
+        "list_terms",
+        "unknown_endpoint",
+    }
+)
 
 # Compact once the journal outgrows the snapshot (never below this): the snapshot's O(size)
 # write is then paid once per as many bytes of journal, so its cost a call stays constant, and
@@ -67,7 +76,8 @@ class EndpointCall:
         # A body that was not JSON has no JSON form; its position is noted instead.
         invalid = [n for n, arg in enumerate(self.args) if isinstance(arg, InvalidJson)]
         entry: dict[str, Any] = {
-            "now": now, "call": self.method,
+            "now": now,
+            "call": self.method,
             "args": [None if n in invalid else arg for n, arg in enumerate(self.args)],
         }
         if invalid:
@@ -150,8 +160,9 @@ def _decoded_prefix(lines: list[bytes]) -> list[Any]:
 class SiteJournal:
     """A sandbox kept current at `state_path`: each call journaled before it is answered."""
 
-    def __init__(self, sandbox: LearnSandbox, state_path: Path, *,
-                 min_compact_bytes: int = MIN_COMPACT_BYTES) -> None:
+    def __init__(
+        self, sandbox: LearnSandbox, state_path: Path, *, min_compact_bytes: int = MIN_COMPACT_BYTES
+    ) -> None:
         self.sandbox = sandbox
         self.state_path = Path(state_path)
         self.path = journal_path(self.state_path)
@@ -196,8 +207,10 @@ def _without_foreign_credentials(call: EndpointCall, sandbox: LearnSandbox) -> E
     authorization, form = call.args
     if basic_credentials(authorization) != (sandbox.config.key, sandbox.config.secret):
         authorization = None
-    return EndpointCall(call.method, (authorization, {
-        name: value for name, value in form.items() if name == "grant_type"}))
+    return EndpointCall(
+        call.method,
+        (authorization, {name: value for name, value in form.items() if name == "grant_type"}),
+    )
 
 
 def _append(path: Path, line: bytes) -> None:

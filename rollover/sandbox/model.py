@@ -102,20 +102,24 @@ class LearnSandbox:
         if self.token is None or not self.token.valid_at(now):
             self.token = AccessToken(self._hex(), now + self.config.token_lifetime)
         expires_in = self.token.expires_in(now)
-        return Reply(200, {"access_token": self.token.value, "token_type": "bearer",
-                           "expires_in": expires_in})
+        return Reply(
+            200,
+            {"access_token": self.token.value, "token_type": "bearer", "expires_in": expires_in},
+        )
 
     def copy_course(self, source_ref: str, body: Any, authorization: str | None) -> Reply:
         """POST /v2/courses/{id}/copy: queue a copy into a new or an existing course."""
         return self._serve(
-            "POST /v2/courses/{id}/copy", authorization,
+            "POST /v2/courses/{id}/copy",
+            authorization,
             lambda now: self._copy(source_ref, body, now),
         )
 
     def get_task(self, course_ref: str, task_id: str, authorization: str | None) -> Reply:
         """GET /v1/courses/{id}/tasks/{id}: 200 while running, 303 to the course when done."""
         return self._serve(
-            "GET /v1/courses/{id}/tasks/{id}", authorization,
+            "GET /v1/courses/{id}/tasks/{id}",
+            authorization,
             lambda now: self._task(course_ref, task_id, now),
         )
 
@@ -124,16 +128,22 @@ class LearnSandbox:
     ) -> Reply:
         """GET /{version}/courses/{id}: one course in any id form, trimmed by `fields`."""
         return self._serve(
-            f"GET /{version}/courses/{{id}}", authorization,
+            f"GET /{version}/courses/{{id}}",
+            authorization,
             lambda now: Reply(200, trim_fields(self._course(ref).data, fields)),
         )
 
     def list_courses(self, query: dict[str, str], authorization: str | None) -> Reply:
         """GET /v3/courses: courses whose courseId/externalId/name *contain* the filter, paged."""
         return self._serve(
-            "GET /v3/courses", authorization,
-            lambda now: Reply(200, page_of(self.catalog.search(query), f"{API}/v3/courses",
-                                           query, query.get("fields"))),
+            "GET /v3/courses",
+            authorization,
+            lambda now: Reply(
+                200,
+                page_of(
+                    self.catalog.search(query), f"{API}/v3/courses", query, query.get("fields")
+                ),
+            ),
         )
 
     def patch_course(self, ref: str, body: Any, authorization: str | None) -> Reply:
@@ -149,13 +159,19 @@ class LearnSandbox:
     def list_terms(self, query: dict[str, str], authorization: str | None) -> Reply:
         """GET /v1/terms: every term, paged."""
         return self._serve(
-            "GET /v1/terms", authorization,
-            lambda now: Reply(200, page_of(list(self.catalog.terms.values()), f"{API}/v1/terms",
-                                           query, query.get("fields"))),
+            "GET /v1/terms",
+            authorization,
+            lambda now: Reply(
+                200,
+                page_of(
+                    list(self.catalog.terms.values()), f"{API}/v1/terms", query, query.get("fields")
+                ),
+            ),
         )
 
     def unknown_endpoint(self, method: str, authorization: str | None) -> Reply:
         """Any path Learn does not serve: 404 in Learn's error shape."""
+
         def refuse(now: float) -> Reply:
             raise LearnRefusal(404, "The requested resource was not found")
 
@@ -178,8 +194,11 @@ class LearnSandbox:
         if not charged:
             self.record.faults["rate_limited"] += 1
             return self._refused(
-                LearnRefusal(429, "Too many requests: the API quota is exhausted",
-                             headers=self._retry_after())
+                LearnRefusal(
+                    429,
+                    "Too many requests: the API quota is exhausted",
+                    headers=self._retry_after(),
+                )
             )
         if self.config.error_rate and self.fault_rng.random() < self.config.error_rate:
             self.record.faults["server_error"] += 1
@@ -233,7 +252,8 @@ class LearnSandbox:
                 raise LearnRefusal(400, "targetCourse.courseId must be 1 to 100 characters")
             if self.catalog.course_id_taken(new_id):
                 raise LearnRefusal(
-                    409, "A course with the provided courseId already exists",
+                    409,
+                    "A course with the provided courseId already exists",
                     status_as_string=True,
                 )
             # Visible at once, before any content arrives: existence never proves completion.
@@ -265,8 +285,15 @@ class LearnSandbox:
         )
         course.copy_task = task.id
         self.record.copies.append(
-            CopyEvent(source.course_id, course.course_id, course.primary_id, into_existing,
-                      task.id, now, options=json_copy(body.get("copy")))
+            CopyEvent(
+                source.course_id,
+                course.course_id,
+                course.primary_id,
+                into_existing,
+                task.id,
+                now,
+                options=json_copy(body.get("copy")),
+            )
         )
         if self.config.drop_copy_response_rate and (
             self.fault_rng.random() < self.config.drop_copy_response_rate
@@ -285,8 +312,10 @@ class LearnSandbox:
     def _apply_finished_copies(self, now: float) -> None:
         for task in self.queue.take_finished(now):
             self.catalog.finish_copy(
-                task.source_primary_id, task.target_primary_id,
-                into_existing=task.into_existing, end_iso=iso_time(task.end),
+                task.source_primary_id,
+                task.target_primary_id,
+                into_existing=task.into_existing,
+                end_iso=iso_time(task.end),
             )
 
     def _task(self, course_ref: str, task_id: str, now: float) -> Reply:
@@ -317,8 +346,13 @@ class LearnSandbox:
         self.catalog.patch_course(course, body, iso_time(now))
         task = self.queue.tasks.get(course.copy_task) if course.copy_task else None
         self.record.patches.append(
-            PatchEvent(course.primary_id, course.course_id, json_copy(body), now,
-                       copy_complete=task is None or task.applied)
+            PatchEvent(
+                course.primary_id,
+                course.course_id,
+                json_copy(body),
+                now,
+                copy_complete=task is None or task.applied,
+            )
         )
         return Reply(200, course.data)
 
@@ -340,8 +374,10 @@ class LearnSandbox:
             "token": self.token.to_dict() if self.token else None,
             "bucket": self.bucket.to_dict(),
             "record": self.record.to_dict(),
-            "rng": {name: rng_state(getattr(self, name))
-                    for name in ("fault_rng", "duration_rng", "id_rng")},
+            "rng": {
+                name: rng_state(getattr(self, name))
+                for name in ("fault_rng", "duration_rng", "id_rng")
+            },
         }
 
     @classmethod
@@ -353,8 +389,10 @@ class LearnSandbox:
         sandbox.config = SandboxConfig.from_dict(state["config"])
         sandbox.clock = clock
         sandbox.catalog = Catalog(
-            {c["data"]["id"]: Course(c["data"], c["content"], c["copy_task"])
-             for c in state["courses"]},
+            {
+                c["data"]["id"]: Course(c["data"], c["content"], c["copy_task"])
+                for c in state["courses"]
+            },
             {t["id"]: t for t in state["terms"]},
             state["next_id"],
         )

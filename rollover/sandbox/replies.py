@@ -112,9 +112,7 @@ def page_of(
     return page
 
 
-def _bounded_int(
-    query: dict[str, str], name: str, default: int, low: int, high: int | None
-) -> int:
+def _bounded_int(query: dict[str, str], name: str, default: int, low: int, high: int | None) -> int:
     raw = query.get(name)
     if raw is None:
         return default

@@ -62,8 +62,10 @@ class SandboxServer:
         self._socket = listener
         self._server = uvicorn.Server(_config(self._app, self._host, self._port))
         self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [listener]},
-            name="rollover-sandbox", daemon=True,
+            target=self._server.run,
+            kwargs={"sockets": [listener]},
+            name="rollover-sandbox",
+            daemon=True,
         )
         self._thread.start()
         started = threading.Event()
