@@ -56,6 +56,8 @@ def test_a_semicolon_file_names_the_delimiter_to_pass(tmp_path: Path) -> None:
     [
         (b"source_course_id;target_course_id;name\nBIO-101-FA26;BIO-101-SP27;Biology\n", "';'"),
         (b"source_course_id\ttarget_course_id\tname\nBIO-101-FA26\tBIO-101-SP27\tBiology\n", "tab"),
+        # Header names as people write them are recognised in the other delimiter too.
+        (b"Source Course ID;Target-Course-ID\nBIO-101-FA26;BIO-101-SP27\n", "';'"),
     ],
 )
 def test_the_hint_for_another_delimiter_is_the_command_to_run(

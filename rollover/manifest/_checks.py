@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from rollover.errors import ManifestInvalid, Problem, closest, did_you_mean
 from rollover.times import LocalTimeError, day_end, day_start, local_moment
 
-from ._table import Table, read_table
+from ._table import Table, header_key, read_table
 
 COLUMNS = (
     "source_course_id",
@@ -47,7 +47,6 @@ _FALSE = frozenset({"false", "no", "n", "0"})
 _AVAILABLE = {word.lower(): word for word in ("Yes", "No", "Disabled", "Term")}
 _TARGET_ID = re.compile(r"[A-Za-z0-9._-]+")
 _WHITESPACE = re.compile(r"\s")
-_WORD_GAP = re.compile(r"[\s_-]+")
 # Control characters other than tab and line breaks: never meant, and a terminal acts on them.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _DAY_PART = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:$|[T ])")
@@ -207,7 +206,7 @@ def _check_header(table: Table, problems: list[Problem], notes: list[Problem]) -
     unknown: list[tuple[str, str, str]] = []  # (key, as shown, raw)
     for position, raw in enumerate(table.header):
         shown = _shortened(raw.strip().strip("\ufeff").strip())
-        name = _header_name(raw)
+        name = header_key(raw)
         if not name:
             if any(table.columns[position]):
                 notes.append(
@@ -304,9 +303,9 @@ def _parse_column(
 
 def _check_repeated_header(table: Table, problems: list[Problem]) -> None:
     """Refuse a row that is the header again (two exports pasted into one file)."""
-    names = [_header_name(cell) for cell in table.header]
+    names = [header_key(cell) for cell in table.header]
     for at, line in enumerate(table.lines):
-        if [_header_name(column[at]) for column in table.columns] == names:
+        if [header_key(column[at]) for column in table.columns] == names:
             problems.append(
                 Problem(
                     line,
@@ -320,12 +319,6 @@ def _check_repeated_header(table: Table, problems: list[Problem]) -> None:
 def _shortened(header: str) -> str:
     """A header cell short enough to name a column in a message (the value shows it whole)."""
     return header if len(header) <= _HEADER_SHOWN else header[:_HEADER_SHOWN] + "..."
-
-
-def _header_name(cell: str) -> str:
-    """A header cell as a column key: case, surrounding spaces, and spaces, hyphens or
-    underscores between words ignored (`Source Course ID` is source_course_id)."""
-    return _WORD_GAP.sub("_", cell.lstrip("\ufeff").strip().lower())
 
 
 def _check_required(

@@ -27,6 +27,7 @@ _EXCEL_HINT = "in Excel use File > Save As > 'CSV UTF-8 (Comma delimited)'"
 _LEADING_BLANK_LINES = re.compile(r"\A(?:(?:[^\S\r\n]|,)*(?:\r\n|\r|\n))+")
 _QUOTE_OR_NEWLINE = re.compile(r'"|\r\n|\r|\n')
 _SKIPPED_LINE = re.compile(r"Skipping line (\d+): expected (\d+) fields, saw (\d+)")
+_WORD_GAP = re.compile(r"[\s_-]+")
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,12 @@ def _table_from_text(
     )
 
 
+def header_key(cell: str) -> str:
+    """A header cell as a column key: case, surrounding spaces, and spaces, hyphens or
+    underscores between words ignored (`Source Course ID` is source_course_id)."""
+    return _WORD_GAP.sub("_", cell.lstrip("\ufeff").strip().lower())
+
+
 def _other_delimiter(header: list[str], delimiter: str, expected: Collection[str]) -> str | None:
     """The delimiter a one-column header was really written with (European Excel uses ';')."""
     if len(header) != 1:
@@ -206,7 +213,7 @@ def _other_delimiter(header: list[str], delimiter: str, expected: Collection[str
         if (
             other != delimiter
             and other in header[0]
-            and any(name.strip().lower() in expected for name in header[0].split(other))
+            and any(header_key(name) in expected for name in header[0].split(other))
         ):
             return other
     return None
