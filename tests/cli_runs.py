@@ -6,6 +6,7 @@ no Learn credentials from the environment unless a test sets them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from click.testing import CliRunner, Result
@@ -16,7 +17,7 @@ FAST = ["--poll-min", "0.05", "--poll-max", "0.2"]
 NO_CREDENTIALS = {"LEARN_KEY": None, "LEARN_SECRET": None, "LEARN_BASE_URL": None}
 
 
-def invoke(*args: str | Path, env: dict[str, str | None] | None = None) -> Result:
+def invoke(*args: str | Path, env: Mapping[str, str | None] | None = None) -> Result:
     """Run the CLI in-process; credentials are cleared unless `env` sets them."""
     return CliRunner().invoke(cli, [str(a) for a in args], env={**NO_CREDENTIALS, **(env or {})})
 

@@ -104,3 +104,22 @@ def test_a_ledger_of_another_site_is_not_trusted_by_check_learn(
     assert "to copy:" in result.stdout and "already done per the ledger: 0" in result.stdout
     state = LearnSandbox.load(tmp_path / "spring.sandbox.json")
     assert len(state.record.copies) == 2  # the check itself copied nothing
+
+
+def test_an_unexpected_error_is_a_bug_exit_1_with_the_traceback_under_debug(
+    tmp_path: Path, manifest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exception that is not one of the tool's own is reported as a bug, exit 1 (never the
+    "nothing was sent" exit 2), and `--debug` shows its traceback."""
+    from rollover import runner
+
+    def broken(*_: object, **__: object) -> None:
+        raise ValueError("boom")
+
+    monkeypatch.setattr(runner, "validate", broken)
+    result = invoke("validate", manifest)
+    assert result.exit_code == 1, result.output
+    assert "Error: unexpected ValueError: boom" in result.stderr
+    assert "Hint: this is a bug in rollover" in result.stderr
+    debug = invoke("--debug", "validate", manifest)
+    assert isinstance(debug.exception, ValueError)

@@ -7,6 +7,7 @@ import email.utils
 import socket
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -30,7 +31,7 @@ COPY = {"targetCourse": {"courseId": "NEW-SP27"}, "copy": {"contentAreas": True}
 def mock_client(
     handler: Callable[[httpx.Request], httpx.Response],
     clock: VirtualClock | None = None,
-    **kwargs: object,
+    **kwargs: Any,
 ) -> LearnClient:
     """A client whose Learn is `handler`; the token endpoint answers for it."""
     clock = clock or VirtualClock()
@@ -51,7 +52,7 @@ def mock_client(
         monotonic=clock.time,
         retry=RetryPolicy(attempts=4, max_wait=2.0),
         **kwargs,
-    )  # type: ignore[arg-type]
+    )
 
 
 def test_one_token_for_many_concurrent_workers() -> None:

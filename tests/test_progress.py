@@ -463,7 +463,7 @@ def test_each_transition_is_one_event_with_elapsed_and_no_secret(tmp_path: Path)
         assert isinstance(event["elapsed"], float) and event["elapsed"] >= 0
     assert first[0]["line"] == 2 and first[0]["source"] == "BIO-101-FA26"
     assert first[0]["attempt"] == 1 and first[-1]["task"] == first[1]["task"]
-    assert first[-1]["elapsed"] >= first[0]["elapsed"]
+    assert float(str(first[-1]["elapsed"])) >= float(str(first[0]["elapsed"]))
     for secret in ("rollover-sandbox-key", "rollover-sandbox-secret"):
         assert secret not in result.stderr and secret not in result.stdout
 

@@ -108,4 +108,4 @@ def test_window_contains_local_time(window: str, hour: int, inside: bool) -> Non
 def test_bad_window_is_a_usage_error(text: str) -> None:
     """A malformed --window names itself and the expected form."""
     with pytest.raises(UsageError, match="--window"):
-        Window.parse(text, UTC)
+        Window.parse(text, ZoneInfo("UTC"))

@@ -34,7 +34,7 @@ API = "/learn/api/public"
 KEY, SECRET = "rollover-sandbox-key", "rollover-sandbox-secret"
 BASIC = "Basic " + base64.b64encode(f"{KEY}:{SECRET}".encode()).decode()
 # Every random stream in play, so a replay that drew differently would show.
-CONFIG = {
+CONFIG: dict[str, Any] = {
     "copy_seconds": 3.0,
     "copy_sigma": 1.0,
     "slots": 2,

@@ -78,6 +78,22 @@ def _reports_errors(command: F) -> F:
             click.echo("Error: interrupted; the ledger is consistent", err=True)
             click.echo("Hint: run the same command again to continue", err=True)
             sys.exit(3)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:
+            # Not one of the tool's own errors: a bug. It never passes for a usage error (exit 2
+            # says nothing was sent, which may be false by now); the ledger's last transaction
+            # stands, so a re-run resumes.
+            if debug:
+                raise
+            click.echo(f"Error: unexpected {type(exc).__name__}: {exc}", err=True)
+            click.echo(
+                "Hint: this is a bug in rollover. Run the same command again with "
+                "`rollover --debug ...` for the traceback and report it; the ledger is "
+                "consistent and a re-run resumes",
+                err=True,
+            )
+            sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
 

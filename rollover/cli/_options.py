@@ -84,7 +84,8 @@ def manifest_at(path: Path, tz: ZoneInfo) -> Manifest:
 timezone_option = click.option(
     "--timezone",
     metavar="ZONE",
-    help="Time zone of dates without a time and of --window (default: this machine's).",
+    help="IANA time zone of dates without a UTC offset and of --window (default: this "
+    "machine's zone by name, from TZ or /etc/localtime).",
 )
 
 

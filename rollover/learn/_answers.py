@@ -7,7 +7,7 @@ Part of the client: nothing outside this package needs an `httpx.Response`.
 from __future__ import annotations
 
 import email.utils
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 import httpx
@@ -21,6 +21,7 @@ from rollover.errors import (
     LearnRateLimited,
     LearnServerError,
 )
+from rollover.times import utc_now
 
 
 def retry_after(response: httpx.Response) -> float | None:
@@ -38,7 +39,7 @@ def retry_after(response: httpx.Response) -> float | None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return max(0.0, (when - utc_now()).total_seconds())
 
 
 def learn_error(response: httpx.Response, endpoint: str) -> LearnError:

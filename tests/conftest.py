@@ -1,0 +1,16 @@
+"""Shared pytest set-up: each test starts with structlog's defaults."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import structlog
+
+
+@pytest.fixture(autouse=True)
+def fresh_logging() -> Iterator[None]:
+    """An in-process CLI run configures structlog (e.g. --quiet filters info events); undo it,
+    so a later test's capture_logs() sees what it expects."""
+    yield
+    structlog.reset_defaults()
