@@ -23,7 +23,16 @@ import structlog
 from rollover.engine import Rollover, RunOptions, exit_code
 from rollover.errors import LedgerError, UsageError
 from rollover.learn import LearnClient, Site
-from rollover.ledger import Answer, Ledger, LedgerRow, Observer, QuotaSeen, State, Transition
+from rollover.ledger import (
+    Answer,
+    Ledger,
+    LedgerRow,
+    Observer,
+    QuotaSeen,
+    Resolution,
+    State,
+    Transition,
+)
 from rollover.manifest import Manifest, load_manifest
 from rollover.plan import PROFILES, CallEstimate, CopyOptions, estimate, row_spec
 from rollover.preflight import PAGE_SIZE, PreflightReport, check_learn
@@ -327,6 +336,7 @@ class LedgerStatus:
     quota: QuotaSeen | None
     needs_person: list[LedgerRow]
     left_alone: list[LedgerRow]  # in the ledger, not in the manifest of its last run
+    resolved: list[LedgerRow] = field(default_factory=list)  # a person's decisions, kept
 
 
 @dataclass(frozen=True)
@@ -351,19 +361,34 @@ def status(ledger_path: Path) -> LedgerStatus:
         quota=quota,
         needs_person=[row for row in rows if row.state in (State.FAILED, State.NEEDS_REVIEW)],
         left_alone=left_alone,
+        resolved=[row for row in rows if row.resolution is not None],
     )
+
+
+def _named_row(ledger: Ledger, ref: str) -> LedgerRow:
+    """The row `ref` names (target courseId, any case, or manifest line), or a UsageError."""
+    row = ledger.find(ref)
+    if row is None:
+        raise UsageError(
+            f"no row {ref!r} in {ledger.path}",
+            hint="pass a target_course_id or a manifest line number; "
+            "`rollover status --json` lists the rows that need a person",
+        )
+    return row
+
+
+def resolve(ledger_path: Path, ref: str, resolution: Resolution) -> LedgerRow:
+    """Record a person's decision about a needs_review row; refused while a run holds the
+    ledger, and for rows that are not needs_review."""
+    with open_existing_ledger(ledger_path) as ledger:
+        ledger.acquire_run_lock()
+        return ledger.resolve(_named_row(ledger, ref).target_course_id, resolution)
 
 
 def row_trail(ledger_path: Path, ref: str) -> RowTrail:
     """The audit trail of one row, named by its target courseId or its manifest line."""
     with open_existing_ledger(ledger_path) as ledger, ledger.snapshot():
-        row = ledger.find(ref)
-        if row is None:
-            raise UsageError(
-                f"no row {ref!r} in {ledger_path}",
-                hint="pass a target_course_id or a manifest line number; "
-                "`rollover status --json` lists the rows that need a person",
-            )
+        row = _named_row(ledger, ref)
         left_alone = {r.target_course_id for r in ledger.left_alone()}
         events = ledger.history(row.target_course_id)
         answers = ledger.answers(row.target_course_id)

@@ -478,6 +478,7 @@ def test_status_json_shape(tmp_path: Path, finished: Path) -> None:
         },
         "needs_person": [],
         "left_alone": [],
+        "resolved": [],
     }
 
 

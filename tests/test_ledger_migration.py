@@ -111,11 +111,11 @@ def test_opening_migrates_to_schema_2_in_one_step(
         for n, sql in enumerate(sent)
         if sql.startswith("INSERT OR REPLACE INTO meta VALUES ('schema_version'")
     ]
-    assert len(altered) == 1 and len(stamped) == 1
+    assert len(altered) == 3 and len(stamped) == 1  # error_kind, resolution, resolved_at
     # The schema change, the data moved and the new version: all inside one transaction.
     begin = max(n for n, sql in enumerate(sent[: altered[0]]) if sql.startswith("BEGIN"))
     commit = next(n for n, sql in enumerate(sent) if n > begin and sql == "COMMIT")
-    assert begin < altered[0] < stamped[0] < commit
+    assert begin < altered[0] < altered[-1] < stamped[0] < commit
     assert any(sql.startswith("INSERT INTO answers") for sql in sent[begin:commit])
     sent.clear()
     with Ledger(old_ledger):

@@ -134,6 +134,7 @@ def test_status_json_exact_shape(tmp_path: Path, small: Path) -> None:
         },
         "needs_person": [],
         "left_alone": [],
+        "resolved": [],
     }
     assert set(quota) == {"remaining", "limit", "seen_at"}
     assert (quota["remaining"], quota["limit"]) == (run_quota, 10000)
@@ -207,7 +208,7 @@ def test_status_text_shows_stages_quota_and_what_to_do(tmp_path: Path, failed_sh
 
 def test_lost_answer_into_existing_shell_says_to_open_and_check_it(tmp_path: Path) -> None:
     """A needs_review copy into a shell whose answer was lost says to open the target in Learn,
-    check the source's content is there once, and never copies into it again."""
+    check the source's content is there once, and tell the tool with `rollover resolve`."""
     manifest = write(
         tmp_path / "m.csv",
         "source_course_id,target_course_id,copy_into_existing\n"
@@ -218,15 +219,16 @@ def test_lost_answer_into_existing_shell_says_to_open_and_check_it(tmp_path: Pat
     [item] = status_json(tmp_path)["needs_person"]
     assert (item["status"], item["error_kind"]) == ("needs_review", "copy_maybe_applied")
     assert item["hint"] == (
-        "open HIST-210-001-SP27 in Learn and check that HIST-210-FA26's content is there "
-        "exactly once (copy it by hand if missing, delete the extra if twice); then remove the "
-        "row from the manifest (re-runs leave rows not in it alone). The tool will not copy "
-        "into it again"
+        "open HIST-210-001-SP27 in Learn and check whether HIST-210-FA26's content is there "
+        "(delete the extra if it is there twice): if it is, run `rollover resolve MANIFEST 2 "
+        "--copied`; if not, run `rollover resolve MANIFEST 2 --not-copied` to have it copied. "
+        "The tool will not copy into it again on its own"
     )
     assert f"    What to do: {item['hint']}" in result.stdout
 
 
-REMOVE = "then remove the row from the manifest (re-runs leave rows not in it alone)"
+RESOLVE = "`rollover resolve MANIFEST 2 --copied`"
+RESOLVE_NOT = "`rollover resolve MANIFEST 2 --not-copied`"
 
 
 def trouble_row(
@@ -309,9 +311,9 @@ def trouble_row(
             ErrorKind.COPY_MAYBE_APPLIED,
             "the copy of X-FA26 into existing "
             "course X-SP27 (_7_1) may or may not have been applied: its answer was lost",
-            "open X-SP27 in Learn and check that X-FA26's content is there exactly once (copy it by "
-            f"hand if missing, delete the extra if twice); {REMOVE}. The tool will not copy into it "
-            "again",
+            "open X-SP27 in Learn and check whether X-FA26's content is there (delete the extra if it "
+            f"is there twice): if it is, run {RESOLVE}; if not, run {RESOLVE_NOT} to have it copied. "
+            "The tool will not copy into it again on its own",
         ),
         (
             State.NEEDS_REVIEW,
@@ -320,7 +322,7 @@ def trouble_row(
             "Learn finished the copy with status "
             "CompleteWithErrors; the course was patched, check its content",
             "open X-SP27 in Learn and compare its content with X-FA26: Learn reported problems with "
-            f"the copy. Fix what is missing by hand; {REMOVE}",
+            f"the copy. Fix what is missing by hand, then run {RESOLVE}",
         ),
         (
             State.NEEDS_REVIEW,
@@ -328,9 +330,8 @@ def trouble_row(
             ErrorKind.CREATED_UNKNOWN,
             "course X-SP27 exists but Learn did "
             "not say when it was created; check whether it is this rollover's copy",
-            "check whether X-SP27 in Learn is this rollover's copy of X-FA26: if it is, remove the row "
-            "from the manifest (re-runs leave rows not in it alone); if not, choose another "
-            "target_course_id and run again",
+            f"check whether X-SP27 in Learn is this rollover's copy of X-FA26: if it is, run {RESOLVE}"
+            "; if it is someone else's course, choose another target_course_id and run again",
         ),
         (
             State.NEEDS_REVIEW,
@@ -338,16 +339,16 @@ def trouble_row(
             ErrorKind.COURSE_MISSING,
             "Learn accepted the copy (/task) but "
             "Task not found and no course X-SP27 exists; check the copy in Learn before re-running",
-            "look in Learn for the copy of X-FA26 (task /task); if none was made, choose another "
-            "target_course_id and run again",
+            f"look in Learn for X-SP27, the copy of X-FA26 (task /task): if it is there now, run "
+            f"{RESOLVE}; if none was made, run {RESOLVE_NOT} to have it copied again",
         ),
         (
             State.NEEDS_REVIEW,
             False,
             ErrorKind.UNCERTAIN,
             "something the tool cannot tell",
-            "check X-SP27 in Learn: the tool cannot tell how this row ended and will not guess. "
-            f"Finish it by hand; {REMOVE}",
+            "check X-SP27 in Learn: the tool cannot tell how this row ended and will not guess. If "
+            f"X-FA26's copy is there, run {RESOLVE}; if not, run {RESOLVE_NOT}",
         ),
         (State.DONE, False, None, None, None),
         (State.PENDING, False, None, None, None),
@@ -356,7 +357,8 @@ def trouble_row(
 def test_hint_for_each_kind_of_trouble(
     state: State, into: bool, kind: ErrorKind | None, error: str | None, hint: str | None
 ) -> None:
-    """Each kind of failed or needs_review row gets its own short next step; others none."""
+    """Each kind of failed or needs_review row gets its own short next step; others none.
+    needs_review rows end with the `rollover resolve` command that records what was found."""
     assert next_step(trouble_row(state, kind, error, into=into)) == hint
 
 
@@ -379,6 +381,11 @@ def test_hint_comes_from_the_error_kind_never_its_words() -> None:
     )
     assert next_step(unclean) == next_step(
         trouble_row(State.NEEDS_REVIEW, ErrorKind.COPY_UNCLEAN, None)
+    )
+    assert all(
+        "remove the row from the manifest"
+        not in (next_step(trouble_row(State.NEEDS_REVIEW, kind, "x")) or "")
+        for kind in ErrorKind
     )
 
 

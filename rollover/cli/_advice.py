@@ -1,7 +1,9 @@
 """What a person should do about a row the tool handed over: one hint per kind of error.
 
 The hint is chosen from the row's `ErrorKind`, which the engine stores with the error; never from
-the error's words.
+the error's words. A `needs_review` row ends with a person's decision, told to the tool with
+`rollover resolve`: `--copied` (the next run patches the course and finishes the row) or
+`--not-copied` (the next run requests the copy again).
 """
 
 from __future__ import annotations
@@ -20,36 +22,42 @@ def next_step(row: LedgerRow) -> str | None:
     return None
 
 
-REMOVE = "then remove the row from the manifest (re-runs leave rows not in it alone)"
+def resolve_command(row: LedgerRow, *, copied: bool) -> str:
+    """The `rollover resolve` command that records a person's finding about `row`."""
+    return f"`rollover resolve MANIFEST {row.line} {'--copied' if copied else '--not-copied'}`"
 
 
 def _review_step(row: LedgerRow) -> str:
     target, source, kind = row.target_course_id, row.source_course_id, row.error_kind
+    copied, not_copied = resolve_command(row, copied=True), resolve_command(row, copied=False)
     if kind is ErrorKind.COPY_MAYBE_APPLIED:
         return (
-            f"open {target} in Learn and check that {source}'s content is there exactly "
-            f"once (copy it by hand if missing, delete the extra if twice); {REMOVE}. The "
-            "tool will not copy into it again"
+            f"open {target} in Learn and check whether {source}'s content is there (delete "
+            f"the extra if it is there twice): if it is, run {copied}; if not, run "
+            f"{not_copied} to have it copied. The tool will not copy into it again on its "
+            "own"
         )
     if kind is ErrorKind.COPY_UNCLEAN:
         return (
             f"open {target} in Learn and compare its content with {source}: Learn "
-            f"reported problems with the copy. Fix what is missing by hand; {REMOVE}"
+            f"reported problems with the copy. Fix what is missing by hand, then run "
+            f"{copied}"
         )
     if kind is ErrorKind.CREATED_UNKNOWN:
         return (
             f"check whether {target} in Learn is this rollover's copy of {source}: if it "
-            f"is, {REMOVE.removeprefix('then ')}; if not, choose another "
+            f"is, run {copied}; if it is someone else's course, choose another "
             "target_course_id and run again"
         )
     if kind is ErrorKind.COURSE_MISSING:
         return (
-            f"look in Learn for the copy of {source} (task {row.task_location}); if none "
-            "was made, choose another target_course_id and run again"
+            f"look in Learn for {target}, the copy of {source} (task "
+            f"{row.task_location}): if it is there now, run {copied}; if none was made, "
+            f"run {not_copied} to have it copied again"
         )
     return (
         f"check {target} in Learn: the tool cannot tell how this row ended and will not "
-        f"guess. Finish it by hand; {REMOVE}"
+        f"guess. If {source}'s copy is there, run {copied}; if not, run {not_copied}"
     )
 
 

@@ -27,6 +27,7 @@ from rollover.errors import (
     UsageError,
 )
 from rollover.learn import Site, checked_base_url
+from rollover.ledger import Resolution
 from rollover.manifest import Manifest
 from rollover.plan import CallEstimate, exact_copy_warning, refuse_exact_copies
 from rollover.preflight import PreflightReport, summary_lines
@@ -513,6 +514,38 @@ def report(manifest: Path | None, ledger: Path | None, results: Path | None, san
     runner.check_output_paths({"--results": results})
     counts = runner.report(files.ledger, results)
     click.echo(f"{status_text.counts_line(counts)}\nResults: {results}")
+
+
+@cli.command(
+    epilog="Example: after checking Learn, `rollover resolve spring2027.csv 7 --copied` (or "
+    "`rollover resolve spring2027.csv HIST-210-001-SP27 --not-copied`), then run again."
+)
+@click.argument("manifest", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("row_ref", metavar="ROW")
+@click.option(
+    "--copied/--not-copied",
+    "copied",
+    default=None,
+    help="What you found in Learn: --copied, the copy is there (the next run finds the course "
+    "by its courseId, patches it and finishes the row); --not-copied, it is not (the next run "
+    "requests the copy again: the only way a row is ever copied a second time).",
+)
+@ledger_option
+@sandbox_files_option
+@_reports_errors
+def resolve(
+    manifest: Path, row_ref: str, copied: bool | None, ledger: Path | None, sandbox: bool
+) -> None:
+    """Record a person's decision about a needs_review ROW (its manifest line or its
+    target_course_id, in any case), kept in the row's audit trail."""
+    if copied is None:
+        raise UsageError(
+            "say what you found in Learn: --copied or --not-copied",
+            hint=f"for example rollover resolve {manifest} {row_ref} --copied",
+        )
+    resolution = Resolution.COPIED if copied else Resolution.NOT_COPIED
+    row = runner.resolve(chosen_ledger(manifest, ledger, sandbox=sandbox), row_ref, resolution)
+    click.echo(status_text.resolved_line(row))
 
 
 @cli.command()

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC
 from typing import Any
 
-from rollover.ledger import STATUSES, Answer, LedgerRow, QuotaSeen, Transition
+from rollover.ledger import STATUSES, Answer, LedgerRow, QuotaSeen, Resolution, Transition
 from rollover.runner import LedgerStatus, RowTrail, RunReport
 
 from ._advice import next_step
@@ -59,6 +59,8 @@ def status_lines(status: LedgerStatus) -> list[str]:
         quota_line(status.quota),
     ]
     lines += needs_person_lines(status.needs_person)
+    if status.resolved:
+        lines.append(resolutions_line(status.resolved))
     if status.left_alone:
         lines.append(left_alone_line(status.left_alone))
     return lines
@@ -92,6 +94,18 @@ def status_json(status: LedgerStatus) -> dict[str, Any]:
             {"line": r.line, "target_course_id": r.target_course_id, "status": r.state.status}
             for r in status.left_alone
         ],
+        "resolved": [
+            {
+                "line": r.line,
+                "target_course_id": r.target_course_id,
+                "resolution": str(r.resolution),
+                "resolved_at": r.resolved_at.isoformat(timespec="seconds")
+                if r.resolved_at
+                else None,
+                "status": r.state.status,
+            }
+            for r in status.resolved
+        ],
     }
 
 
@@ -124,6 +138,30 @@ def left_alone_line(rows: Sequence[LedgerRow]) -> str:
         f"Left alone: {count} {_rows(count)} in the ledger no longer in the manifest, "
         f"not touched: {_named(rows, with_status=True)}"
     )
+
+
+def resolved_line(row: LedgerRow) -> str:
+    """What `resolve` recorded, and what the next run does with it."""
+    if row.resolution is Resolution.COPIED:
+        then = "the next run finds the course by its courseId, patches it and finishes the row"
+    else:
+        then = "the next run requests the copy again"
+    return (
+        f"Line {row.line} {row.target_course_id}: resolved as {row.resolution}; {then}. "
+        "Run the same `rollover run` command to continue."
+    )
+
+
+def resolutions_line(rows: Sequence[LedgerRow]) -> str:
+    """One line on the rows a person resolved, with their decision and its time."""
+    named = [
+        f"line {row.line} {row.target_course_id} ({row.resolution}, "
+        f"{row.resolved_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC)"
+        for row in rows[:NAMED_AT_MOST]
+        if row.resolved_at is not None
+    ]
+    more = len(rows) - len(named)
+    return f"Resolved by a person: {', '.join(named)}" + (f" and {more} more" if more else "")
 
 
 def retried_line(rows: Sequence[LedgerRow]) -> str:

@@ -353,6 +353,11 @@ class Rollover:
 
     async def _patch(self, row: LedgerRow) -> bool:
         target = row.target_course_id
+        if row.course_pk is None:  # a person said the copy is in Learn: find it first
+            found = await self._find_resolved_course(row)
+            if found is None:
+                return True
+            row = found
         if row.adopted and row.intent_at is not None:
             # Adopted without seeing the task finish: give the copy time to end before
             # patching, since a running copy overwrites what a PATCH writes.
@@ -377,6 +382,26 @@ class Rollover:
             self.ledger.record_patched(target)
         self._finish(self.ledger.row(target))
         return True
+
+    async def _find_resolved_course(self, row: LedgerRow) -> LedgerRow | None:
+        """The row with the primary id of the course a person resolved as copied, or None
+        (and the row back with a person) when Learn has no such course."""
+        target = row.target_course_id
+        course_pk = row.target_pk if row.copy_into_existing else None
+        if course_pk is None:
+            try:
+                course = await self.client.get_course(id_form(target), "id")
+            except LearnNotFound:
+                self.ledger.record_needs_review(
+                    target,
+                    ErrorKind.COURSE_MISSING,
+                    f"resolved as copied, but Learn has no course {target}: check the courseId "
+                    "in Learn; if the copy is not there, resolve the row --not-copied",
+                )
+                return None
+            course_pk = str(course["id"])
+        self.ledger.record_course_found(target, course_pk)
+        return self.ledger.row(target)
 
     def _finish(self, row: LedgerRow) -> None:
         if row.error:  # the copy ended with a warning from Learn: a person must look

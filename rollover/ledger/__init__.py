@@ -16,6 +16,7 @@ from ._rows import (
     ErrorKind,
     LedgerRow,
     QuotaSeen,
+    Resolution,
     State,
     Transition,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "LedgerRow",
     "Observer",
     "QuotaSeen",
+    "Resolution",
     "RowChange",
     "State",
     "Transition",

@@ -51,10 +51,13 @@ CREATE TABLE IF NOT EXISTS events (
 """
 
 # Schema 1 -> 2: a row's error gets its kind (status advice is chosen from it, not from the
-# error's words), and Learn's HTTP answers get their own table instead of self-transitions in
-# `events` whose detail read "HTTP 202 POST /v2/courses/{id}/copy".
+# error's words), a needs_review row can carry a person's decision (`rollover resolve`), and
+# Learn's HTTP answers get their own table instead of self-transitions in `events` whose detail
+# read "HTTP 202 POST /v2/courses/{id}/copy".
 _TO_2_TABLES = """
 ALTER TABLE rows ADD COLUMN error_kind TEXT;
+ALTER TABLE rows ADD COLUMN resolution TEXT;
+ALTER TABLE rows ADD COLUMN resolved_at TEXT;
 CREATE TABLE answers (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     target_course_id TEXT NOT NULL,

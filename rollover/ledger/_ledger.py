@@ -30,7 +30,16 @@ from rollover.times import utc_now
 
 from ._changes import ADDED, MANIFEST_CHANGED, manifest_change, retried_state
 from ._file import open_database, transaction
-from ._rows import TERMINAL, Answer, ErrorKind, LedgerRow, QuotaSeen, State, Transition
+from ._rows import (
+    TERMINAL,
+    Answer,
+    ErrorKind,
+    LedgerRow,
+    QuotaSeen,
+    Resolution,
+    State,
+    Transition,
+)
 
 Observer = Callable[[LedgerRow, str | None, str | None], None]
 _NOT_FINAL = tuple(state for state in State if state not in TERMINAL)
@@ -237,6 +246,8 @@ class Ledger:
             requested_at=_parse(record["requested_at"]),
             copied_at=_parse(record["copied_at"]),
             completed_at=_parse(record["completed_at"]),
+            resolution=Resolution(record["resolution"]) if record["resolution"] else None,
+            resolved_at=_parse(record["resolved_at"]),
         )
 
     # -- manifest ----------------------------------------------------------------------------
@@ -445,6 +456,62 @@ class Ledger:
             error=error,
             error_kind=kind,
             completed_at=_iso(self._clock()),
+        )
+
+    def resolve(self, target: str, resolution: Resolution) -> LedgerRow:
+        """Record a person's decision about a `needs_review` row, with its time.
+
+        COPIED: the row goes on as a copied course (found by its courseId if its primary id is
+        not known), to be patched and finished. NOT_COPIED: the row is requested again, the
+        only way a row is ever copied a second time. Refused for any other state.
+        """
+        row = self.row(target)
+        if row.state is not State.NEEDS_REVIEW:
+            raise LedgerError(
+                f"line {row.line} {target} is {row.state.status}, not needs_review: only a row "
+                "the tool handed to a person can be resolved",
+                hint="`rollover status MANIFEST` lists the rows that need a person",
+            )
+        now = _iso(self._clock())
+        common: dict[str, Any] = {
+            "error": None,
+            "error_kind": None,
+            "completed_at": None,
+            "adopted": 0,
+            "resolution": resolution.value,
+            "resolved_at": now,
+        }
+        if resolution is Resolution.COPIED:
+            self._transition(
+                target,
+                (State.NEEDS_REVIEW,),
+                State.COPIED,
+                "resolved by a person: the copy is in Learn",
+                **common,
+            )
+        else:
+            self._transition(
+                target,
+                (State.NEEDS_REVIEW,),
+                State.PENDING,
+                "resolved by a person: not copied; the next run requests it again",
+                task_location=None,
+                course_pk=None,
+                intent_at=None,
+                requested_at=None,
+                copied_at=None,
+                **common,
+            )
+        return self.row(target)
+
+    def record_course_found(self, target: str, course_pk: str) -> None:
+        """Commit the primary id of a course a person said was copied, found by its courseId."""
+        self._transition(
+            target,
+            (State.COPIED,),
+            State.COPIED,
+            "course found by its courseId",
+            course_pk=course_pk,
         )
 
     def _transition(

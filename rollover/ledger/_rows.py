@@ -71,6 +71,13 @@ class ErrorKind(StrEnum):
     UNCERTAIN = "uncertain"  # any other outcome the tool cannot tell
 
 
+class Resolution(StrEnum):
+    """What a person found in Learn about a `needs_review` row (`rollover resolve`)."""
+
+    COPIED = "copied"  # the copy is there: find the course by its courseId, patch, finish
+    NOT_COPIED = "not copied"  # it is not: request the copy again (the only second copy)
+
+
 @dataclass(frozen=True)
 class LedgerRow:
     """One course as the ledger knows it: what the manifest asks (`spec`) and how far it got."""
@@ -88,6 +95,8 @@ class LedgerRow:
     requested_at: datetime | None
     copied_at: datetime | None
     completed_at: datetime | None
+    resolution: Resolution | None = None  # a person's decision about a needs_review row
+    resolved_at: datetime | None = None
 
     @property
     def target_course_id(self) -> str:
