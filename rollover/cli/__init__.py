@@ -8,6 +8,7 @@ the `--sandbox` wiring.
 
 from ._advice import next_step
 from ._commands import cli, main
+from ._logs import configure as configure_logs
 from ._rehearsal import sandbox_site
 
-__all__ = ["cli", "main", "next_step", "sandbox_site"]
+__all__ = ["cli", "configure_logs", "main", "next_step", "sandbox_site"]

@@ -225,6 +225,13 @@ def _exact_copy_warning(manifest: Manifest, allowed: bool) -> None:
     help="Only warnings and errors on stderr: no live progress on a terminal and no "
     "minute `progress` events otherwise.",
 )
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="On a terminal, also print every row's events above the progress line (they always "
+    "go to --log-file, and to stderr as JSON lines when it is not a terminal).",
+)
 @config_option
 @click.option(
     "--allow-exact",
@@ -253,6 +260,7 @@ def run(
     log_file: Path | None,
     retry_failed: bool,
     quiet: bool,
+    verbose: bool,
     allow_exact: bool,
     check_first: bool,
 ) -> None:
@@ -294,7 +302,11 @@ def run(
     )
     live = progress.LiveDisplay(sys.stderr) if not quiet and sys.stderr.isatty() else None
     log_setup.configure(
-        verbose=debug, quiet=quiet, log_file=log_file, stream=live.log_stream if live else None
+        debug=debug,
+        verbose=verbose,
+        quiet=quiet,
+        log_file=log_file,
+        stream=live.log_stream if live else None,
     )
     watcher = None if quiet else progress.Progress(live or progress.MinuteSummary())
     profiles = current_config().all_profiles()
@@ -433,7 +445,7 @@ def validate(
         click.echo(line)
     if not check_learn:
         return
-    log_setup.configure(verbose=click.get_current_context().find_root().params.get("debug", False))
+    log_setup.configure(debug=click.get_current_context().find_root().params.get("debug", False))
     files = runner.default_files(manifest, sandbox=sandbox, ledger=ledger)
     if site is None:
         from ._rehearsal import sandbox_site

@@ -1,6 +1,9 @@
-"""structlog configuration: events to stderr, console lines on a terminal, JSON lines otherwise.
+"""structlog configuration: what the terminal shows, and what the log file and cron keep.
 
-Called by the CLI only, never at import time.
+On a terminal the live progress line says how the run goes, so the console shows only warnings
+and errors (every row's events too with `--verbose`); `--log-file` keeps every event as a JSON
+line whatever the terminal shows. Without a terminal (cron, systemd) every event goes to stderr
+as a JSON line, with the minute `progress` events. Called by the CLI only, never at import time.
 """
 
 from __future__ import annotations
@@ -23,19 +26,43 @@ def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-class _Tee:
-    """Write each JSON line to the log file as well as to the main stream."""
+class _Render:
+    """The last processor: the event as the stream shows it (if its level is shown there) and
+    as the log file keeps it (if there is one)."""
 
-    def __init__(self, main: TextIO, log_file: Path) -> None:
-        self.main, self.log_file = main, log_file
+    def __init__(self, *, console: bool, shown: int, kept: bool) -> None:
+        self._stream: Any = (
+            structlog.dev.ConsoleRenderer(colors=False)
+            if console
+            else structlog.processors.JSONRenderer()
+        )
+        self._json = structlog.processors.JSONRenderer()
+        self._shown, self._kept = shown, kept
 
-    def msg(self, message: str) -> None:
-        self.main.write(message + "\n")
-        self.main.flush()
-        # Opened per line, in append mode: nothing is held open past the event, and lines
-        # from an earlier run or a concurrent `status` are never overwritten.
-        with self.log_file.open("a", encoding="utf-8") as extra:
-            extra.write(message + "\n")
+    def __call__(self, logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+        level = logging.getLevelName(str(event.get("level", "info")).upper())
+        level = level if isinstance(level, int) else logging.INFO
+        return {
+            "shown": self._stream(logger, method, dict(event)) if level >= self._shown else None,
+            "kept": self._json(logger, method, dict(event)) if self._kept else None,
+        }
+
+
+class _Sinks:
+    """Writes each rendered event to the stream and to the log file, as `_Render` decided."""
+
+    def __init__(self, stream: TextIO, log_file: Path | None) -> None:
+        self.stream, self.log_file = stream, log_file
+
+    def msg(self, shown: str | None = None, kept: str | None = None) -> None:
+        if shown is not None:
+            self.stream.write(shown + "\n")
+            self.stream.flush()
+        if kept is not None and self.log_file is not None:
+            # Opened per line, in append mode: nothing is held open past the event, and lines
+            # from an earlier run or a concurrent `status` are never overwritten.
+            with self.log_file.open("a", encoding="utf-8") as extra:
+                extra.write(kept + "\n")
 
     log = debug = info = warning = warn = error = critical = exception = fatal = msg
 
@@ -43,32 +70,33 @@ class _Tee:
 def configure(
     *,
     verbose: bool = False,
+    debug: bool = False,
     quiet: bool = False,
     log_file: Path | None = None,
     stream: TextIO | None = None,
 ) -> None:
-    """Route structlog events to stderr (and, if asked, append JSON lines to `log_file`)."""
+    """Route structlog events to stderr (and, if asked, every event to `log_file`)."""
     stream = stream or sys.stderr
-    level = logging.DEBUG if verbose else (logging.WARNING if quiet else logging.INFO)
-    console = stream.isatty() and log_file is None
+    console = stream.isatty()
+    if debug:
+        shown = logging.DEBUG
+    elif quiet or (console and not verbose):
+        shown = logging.WARNING
+    else:
+        shown = logging.INFO
+    kept = logging.DEBUG if debug else logging.INFO
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _redact,
+        _Render(console=console, shown=shown, kept=log_file is not None),
     ]
-    if console:
-        processors.append(structlog.dev.ConsoleRenderer(colors=False))
-        factory: Any = structlog.PrintLoggerFactory(stream)
-    else:
-        processors.append(structlog.processors.JSONRenderer())
-        if log_file is not None:
-            factory = lambda *_: _Tee(stream, log_file)  # noqa: E731
-        else:
-            factory = structlog.PrintLoggerFactory(stream)
     structlog.configure(
         processors=processors,
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=factory,
+        wrapper_class=structlog.make_filtering_bound_logger(
+            min(shown, kept) if log_file is not None else shown
+        ),
+        logger_factory=lambda *_: _Sinks(stream, log_file),
         cache_logger_on_first_use=False,
     )
