@@ -25,8 +25,6 @@ from rollover.times import humanized
 
 log = structlog.get_logger("rollover")
 
-QUOTA_SAVE_EVERY = 60.0  # seconds between saves of the quota to the ledger during a run
-
 
 class QuotaSource(Protocol):
     """Where the quota last seen comes from: the Learn client's fields."""
@@ -197,24 +195,20 @@ class Progress:
         self._finished = 0
         self._started = 0.0
         self._next_show = 0.0
-        self._next_save = 0.0
         self._quota: QuotaSource | None = None
-        self._save_quota: Callable[[], None] | None = None
 
     def start(
         self,
         rows: Iterable[LedgerRow],
         *,
         quota: QuotaSource | None = None,
-        save_quota: Callable[[], None] | None = None,
     ) -> None:
-        """Count the run's rows as they are now; `save_quota` is called about once a minute."""
+        """Count the run's rows as they are now; `quota` is where the quota is read from."""
         self._stages = Counter(stage_counts(rows))
         self._finished = 0
-        self._quota, self._save_quota = quota, save_quota
+        self._quota = quota
         self._started = self._clock()
         self._next_show = self._started + self.view.every
-        self._next_save = self._started + QUOTA_SAVE_EVERY
 
     def observe(self, row: LedgerRow, from_state: str | None, detail: str | None) -> None:
         """The ledger's observer hook: move one row between stages."""
@@ -239,14 +233,11 @@ class Progress:
         )
 
     def tick(self) -> None:
-        """Show the numbers if the view is due, and save the quota if a minute has passed."""
+        """Show the numbers if the view is due."""
         now = self._clock()
         if now >= self._next_show:
             self._next_show = now + self.view.every
             self.view.show(self.snapshot())
-        if now >= self._next_save and self._save_quota is not None:
-            self._next_save = now + QUOTA_SAVE_EVERY
-            self._save_quota()
 
     async def keep_showing(self, sleep: Callable[[float], Awaitable[None]]) -> None:
         """Tick until cancelled, so the numbers move even while no row changes."""

@@ -218,12 +218,10 @@ async def run(
         # leaves the ledger free for the right site.
         client.on_first_answer = lambda: ledger.bind_site(site.identity)
 
-        def save_quota() -> None:
-            if client.quota_remaining is not None:
-                ledger.record_quota(client.quota_remaining, client.quota_limit)
-
+        quota = QuotaKeeper(ledger)
+        client.on_quota = quota.seen
         if progress is not None:
-            progress.start(rows, quota=client, save_quota=save_quota)
+            progress.start(rows, quota=client)
             ledger.observer = both(log_transition, progress.observe)
         async with client:
             engine = Rollover(
@@ -243,7 +241,7 @@ async def run(
                     await stop_ticking(ticking)
                 if progress is not None:
                     progress.finish()
-        save_quota()
+        quota.save()
         rows = ledger.rows()
         left_alone = ledger.left_alone()
         write_results(rows, results_path)
@@ -261,6 +259,33 @@ async def run(
         retried=retried,
         left_alone=left_alone,
     )
+
+
+class QuotaKeeper:
+    """Keeps Learn's remaining quota in the ledger during a run: when first seen, then at most
+    once a minute (a commit per call would cost more than the call), and at the end, so
+    `status` shows it while the run goes on."""
+
+    EVERY = 60.0
+
+    def __init__(self, ledger: Ledger, *, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._ledger = ledger
+        self._monotonic = monotonic
+        self._saved_at: float | None = None
+        self._last: tuple[int, int | None] | None = None
+
+    def seen(self, remaining: int, limit: int | None) -> None:
+        """Learn reported its quota; save it if none was saved yet or a minute has passed."""
+        self._last = (remaining, limit)
+        now = self._monotonic()
+        if self._saved_at is None or now - self._saved_at >= self.EVERY:
+            self.save()
+
+    def save(self) -> None:
+        """Save the quota last seen, if any."""
+        if self._last is not None:
+            self._saved_at = self._monotonic()
+            self._ledger.record_quota(*self._last)
 
 
 def transition_logger(clock: Callable[[], datetime], run_started: datetime) -> Observer:

@@ -32,6 +32,7 @@ from rollover.progress import (
 )
 from rollover.report import stage_counts
 from rollover.runner import run
+from rollover.runner import status as runner_status
 
 SMALL = """\
 source_course_id,target_course_id,copy_into_existing,name,term_id
@@ -319,11 +320,11 @@ def test_minute_summary_logs_progress_once_a_minute() -> None:
     ]
 
 
-def test_ticker_shows_numbers_while_no_row_changes_and_saves_the_quota() -> None:
-    """`keep_showing` ticks on its own sleep; the quota is saved about once a minute."""
-    clock, view, saves = FakeClock(), RecordingView(every=15.0), []
+def test_ticker_shows_numbers_while_no_row_changes() -> None:
+    """`keep_showing` ticks on its own sleep."""
+    clock, view = FakeClock(), RecordingView(every=15.0)
     progress = Progress(view, clock=clock)
-    progress.start([ledger_row("T-0", State.PENDING)], save_quota=lambda: saves.append(clock()))
+    progress.start([ledger_row("T-0", State.PENDING)])
 
     async def tick_four_times() -> None:
         ticks = 0
@@ -343,7 +344,6 @@ def test_ticker_shows_numbers_while_no_row_changes_and_saves_the_quota() -> None
 
     asyncio.run(tick_four_times())
     assert [round(s.elapsed) for s in view.shown] == [15, 30, 45, 60]
-    assert saves == [1060.0]
 
 
 def test_counts_follow_a_real_ledger_without_reading_it(tmp_path: Path) -> None:
@@ -506,3 +506,42 @@ def test_a_row_reopened_by_a_manifest_change_is_logged(tmp_path: Path) -> None:
         ("row.patched", "copied", "patched"),
         ("row.done", "patched", "done"),
     ]
+
+
+def test_status_sees_the_quota_while_the_run_goes_on(tmp_path: Path) -> None:
+    """The quota is kept in the ledger as soon as Learn first reports it, so `status` during a
+    run never says "not seen yet" after the first answer."""
+    learn = make_learn(copy_seconds=30.0, slots=2)
+    ledger_path = tmp_path / "l.sqlite"
+    seen_during: list[object] = []
+
+    class Peeking(RecordingView):
+        def show(self, snapshot: Snapshot) -> None:
+            super().show(snapshot)
+            if not seen_during:
+                seen_during.append(runner_status(ledger_path).quota)
+
+    site = Site(
+        base_url=BASE_URL,
+        key=learn.sandbox.config.key,
+        secret=learn.sandbox.config.secret,
+        identity="test",
+        transport=learn.transport,
+    )
+    report = asyncio.run(
+        run(
+            Manifest(
+                path=tmp_path / "m.csv", rows=tuple(sections(3)), warnings=(), zone=ZoneInfo("UTC")
+            ),
+            site,
+            ledger_path=ledger_path,
+            results_path=tmp_path / "r.csv",
+            options=RunOptions(poll_min=1.0, poll_max=10.0),
+            sleep=learn.clock.sleep,
+            clock=learn.clock.datetime,
+            progress=Progress(Peeking(every=5.0), clock=learn.clock.time),
+        )
+    )
+    assert report.exit_code == 0
+    [quota] = seen_during
+    assert quota is not None and getattr(quota, "limit", None) == 10000

@@ -108,6 +108,8 @@ class LearnClient:
         self.quota_remaining: int | None = None
         # Called once, when the site first answers anything: the ledger is bound to it then.
         self.on_first_answer: Callable[[], None] | None = None
+        # Told (remaining, limit) of each answer that carries Learn's quota headers.
+        self.on_quota: Callable[[int, int | None], None] | None = None
         self._answered = False
 
     @classmethod
@@ -352,6 +354,8 @@ class LearnClient:
                 self.quota_limit = int(response.headers["X-Rate-Limit-Limit"])
         except ValueError:
             pass
+        if self.on_quota is not None and self.quota_remaining is not None:
+            self.on_quota(self.quota_remaining, self.quota_limit)
         if response.status_code == 429:
             # One 429 pauses every worker: otherwise each would spend a call to learn the same.
             pause = retry_after(response)
