@@ -483,22 +483,19 @@ def test_status_json_shape(tmp_path: Path, finished: Path) -> None:
 
 
 def test_failed_row_exits_1_and_is_listed(tmp_path: Path) -> None:
-    """A shell missing from Learn fails its row: exit 1, and `status --json` lists it."""
+    """A PATCH Learn refuses (a term it does not have) fails its row: exit 1, and
+    `status --json` lists it with its kind and what to do."""
     manifest = write(
         tmp_path / "m.csv",
-        "source_course_id,target_course_id,copy_into_existing\n"
-        "BIO-101-FA26,BIO-101-001-SP27,false\n",
+        "source_course_id,target_course_id,term_id\n"
+        "BIO-101-FA26,BIO-101-001-SP27,SP27\n"
+        "BIO-101-FA26,BIO-101-002-SP27,_999_1\n",  # a primary id: not seeded, not in Learn
     )
-    first = sandbox_run(tmp_path, manifest)
-    assert first.exit_code == 0, first.output
-    # The simulated site was seeded on the first run; a shell added to the manifest now is not.
-    with manifest.open("a", encoding="utf-8") as handle:
-        handle.write("BIO-101-FA26,NO-SUCH-SHELL,true\n")
     result = sandbox_run(tmp_path, manifest)
     assert result.exit_code == 1, result.output
     rows = results_of(tmp_path / "m.sandbox.results.csv")[1]
     assert [r["status"] for r in rows] == ["done", "failed"]
-    assert "NO-SUCH-SHELL" in rows[1]["error"]
+    assert "Learn refused the PATCH" in rows[1]["error"]
     data = json.loads(
         invoke("status", "--ledger", tmp_path / "m.sandbox.ledger.sqlite", "--json").stdout
     )
@@ -506,14 +503,35 @@ def test_failed_row_exits_1_and_is_listed(tmp_path: Path) -> None:
     assert data["needs_person"] == [
         {
             "line": 3,
-            "target_course_id": "NO-SUCH-SHELL",
+            "target_course_id": "BIO-101-002-SP27",
             "status": "failed",
             "error": rows[1]["error"],
-            "error_kind": "shell_missing",
-            "hint": "create NO-SUCH-SHELL in Learn (or set copy_into_existing to false in the "
-            "manifest), then run again with --retry-failed",
+            "error_kind": "patch_refused",
+            "hint": "correct the row's name, dates, term or availability in the manifest and "
+            "run again (or, if the row was right, run again with --retry-failed): the course is "
+            "patched again, never copied again",
         }
     ]
+
+
+def test_a_row_added_to_a_rehearsal_finds_its_source_and_shell(tmp_path: Path) -> None:
+    """Rows added after a rehearsal began get their sources and shells in the simulated Learn,
+    as the real one would have them, and say so; nothing fails with "Course not found"."""
+    manifest = write(
+        tmp_path / "m.csv",
+        "source_course_id,target_course_id,copy_into_existing\n"
+        "BIO-101-FA26,BIO-101-001-SP27,false\n",
+    )
+    assert sandbox_run(tmp_path, manifest).exit_code == 0
+    with manifest.open("a", encoding="utf-8") as handle:
+        handle.write("CHEM-110-FA26,CHEM-110-001-SP27,false\nBIO-101-FA26,BIO-SHELL-SP27,true\n")
+    result = sandbox_run(tmp_path, manifest)
+    assert result.exit_code == 0, result.output
+    assert (
+        "Sandbox: added what the manifest names since the rehearsal began: CHEM-110-FA26, "
+        "BIO-SHELL-SP27"
+    ) in result.stdout
+    assert "3 rows: 3 done" in result.stdout
 
 
 def test_status_text(tmp_path: Path, finished: Path) -> None:

@@ -12,6 +12,9 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
+
+import click
 
 from rollover.errors import UsageError
 from rollover.learn import Site, is_primary_id
@@ -42,6 +45,7 @@ def sandbox_site(
             "--sandbox needs the sandbox extra", hint="pip install 'rollover[sandbox]'"
         ) from exc
 
+    courses, terms = _seeds(manifest, SeedCourse, SeedTerm)
     if state_path.exists():
         try:
             sandbox = LearnSandbox.load(state_path)
@@ -51,6 +55,15 @@ def sandbox_site(
                 hint=f"delete it, {journal_path(state_path).name} and the ledger "
                 "beside them to start the rehearsal afresh",
             ) from exc
+        # Rows added to the manifest since the rehearsal began: their sources, shells and terms
+        # exist in the simulated Learn too, as they would in the real one.
+        added = sandbox.seed(courses, terms)
+        if added:
+            click.echo(
+                f"Sandbox: added what the manifest names since the rehearsal began: "
+                f"{', '.join(added[:5])}"
+                + (f" and {len(added) - 5} more" if len(added) > 5 else "")
+            )
     else:
         try:
             config = (
@@ -60,36 +73,12 @@ def sandbox_site(
             )
         except (OSError, ValueError) as exc:
             raise UsageError(f"--sandbox-config: {exc}") from exc
-        sources = dict.fromkeys(
-            row.source_course_id for row in manifest.rows if not is_primary_id(row.source_course_id)
-        )
-        shells = dict.fromkeys(
-            row.target_course_id for row in manifest.rows if row.copy_into_existing
-        )
-        terms = dict.fromkeys(
-            row.term_id for row in manifest.rows if row.term_id and not is_primary_id(row.term_id)
-        )
         known_courses = {course.course_id for course in config.courses}
         known_terms = {term.external_id for term in config.terms}
         config = replace(
             config,
-            courses=[
-                *config.courses,
-                *(
-                    SeedCourse(source, f"{source} (last term)")
-                    for source in sources
-                    if source not in known_courses
-                ),
-                *(
-                    SeedCourse(shell, f"{shell} (SIS shell)")
-                    for shell in shells
-                    if shell not in known_courses
-                ),
-            ],
-            terms=[
-                *config.terms,
-                *(SeedTerm(term, term) for term in terms if term and term not in known_terms),
-            ],
+            courses=[*config.courses, *(c for c in courses if c.course_id not in known_courses)],
+            terms=[*config.terms, *(t for t in terms if t.external_id not in known_terms)],
         )
         sandbox = LearnSandbox(config)
     # The app writes a fresh snapshot now, then journals each call before answering it.
@@ -101,3 +90,20 @@ def sandbox_site(
             secret=sandbox.config.secret,
             identity=f"sandbox:{state_path.name}",
         )
+
+
+def _seeds(manifest: Manifest, course: Any, term: Any) -> tuple[list[Any], list[Any]]:
+    """The courses and terms a rehearsal of `manifest` needs: its sources and shells (by
+    courseId) and its terms (by externalId); primary ids name what the site must already have."""
+    sources = dict.fromkeys(
+        row.source_course_id for row in manifest.rows if not is_primary_id(row.source_course_id)
+    )
+    shells = dict.fromkeys(row.target_course_id for row in manifest.rows if row.copy_into_existing)
+    terms = dict.fromkeys(
+        row.term_id for row in manifest.rows if row.term_id and not is_primary_id(row.term_id)
+    )
+    return (
+        [course(source, f"{source} (last term)") for source in sources]
+        + [course(shell, f"{shell} (SIS shell)") for shell in shells if shell not in sources],
+        [term(name, name) for name in terms],
+    )

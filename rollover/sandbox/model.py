@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from .access import AccessToken, QuotaBucket, basic_credentials
 from .catalog import Catalog, Course
-from .config import SandboxConfig
+from .config import SandboxConfig, SeedCourse, SeedTerm
 from .copying import CopyQueue, CopyTask, draw_duration
 from .journal import replay_journal, write_snapshot
 from .record import CopyEvent, PatchEvent, SandboxRecord
@@ -64,18 +64,36 @@ class LearnSandbox:
         for seed_term in self.config.terms:
             self.catalog.add_term(seed_term.external_id, seed_term.name)
         for seed in self.config.courses:
-            term = self.catalog.find_term(f"externalId:{seed.term_id}") if seed.term_id else None
-            if seed.term_id and term is None:
-                raise ValueError(f"course {seed.course_id} names unknown term {seed.term_id}")
-            self.catalog.add_course(
-                course_id=seed.course_id,
-                name=seed.name,
-                description=seed.description,
-                external_id=seed.effective_external_id,
-                term_primary_id=term["id"] if term else None,
-                uuid=self._hex(),
-                now_iso=iso_time(now),
-            )
+            self._add_seed_course(seed, now)
+
+    def _add_seed_course(self, seed: SeedCourse, now: float) -> None:
+        term = self.catalog.find_term(f"externalId:{seed.term_id}") if seed.term_id else None
+        if seed.term_id and term is None:
+            raise ValueError(f"course {seed.course_id} names unknown term {seed.term_id}")
+        self.catalog.add_course(
+            course_id=seed.course_id,
+            name=seed.name,
+            description=seed.description,
+            external_id=seed.effective_external_id,
+            term_primary_id=term["id"] if term else None,
+            uuid=self._hex(),
+            now_iso=iso_time(now),
+        )
+
+    def seed(self, courses: Sequence[SeedCourse], terms: Sequence[SeedTerm]) -> list[str]:
+        """Add the terms and courses the site does not have yet (a rehearsal's manifest grew
+        after it began); the ids of those added."""
+        now = self.clock()
+        added: list[str] = []
+        for seed_term in terms:
+            if self.catalog.find_term(f"externalId:{seed_term.external_id}") is None:
+                self.catalog.add_term(seed_term.external_id, seed_term.name)
+                added.append(seed_term.external_id)
+        for seed in courses:
+            if self.catalog.find_course(f"courseId:{seed.course_id}") is None:
+                self._add_seed_course(seed, now)
+                added.append(seed.course_id)
+        return added
 
     def _hex(self) -> str:
         return f"{self.id_rng.getrandbits(128):032x}"
