@@ -62,7 +62,7 @@ def result_record(row: LedgerRow) -> dict[str, str]:
         "name": patch.get("name"),
         "term_id": term.removeprefix(TERM_PREFIX) if isinstance(term, str) else term,
         # Not known to the ledger yet: blank until the run records them.
-        "course_url": None,
+        "course_url": row.course_url,
         "enrolled": None,
         "verification": None,
         "stage": row.state.value,

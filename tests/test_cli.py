@@ -277,6 +277,20 @@ def test_sandbox_run_writes_results_beside_manifest(tmp_path: Path, small: Path)
         )
     assert "Rollover: 4 rows: 4 done, 0 failed, 0 needs_review, 0 pending" in result.stdout
     assert f"Results: {results}" in result.stdout
+    # The extra columns: the manifest's name and term, and the address Learn reported for each
+    # patched course (CHEM-110's row asks for no change, so it is never patched nor asked).
+    assert [(r["name"], r["term_id"]) for r in rows] == [
+        ("Biology 101 (Spring 2027)", "SP27"),
+        ("Biology 101 section 2", "SP27"),
+        ("", ""),
+        ("", "SP27"),
+    ]
+    urls = [r["course_url"] for r in rows]
+    assert urls[2] == "" and all(urls[i] for i in (0, 1, 3))
+    for url, row in zip(urls, rows, strict=True):
+        if url:
+            assert url.endswith(f"course_id={row['course_pk']}")
+    assert [r["enrolled"] for r in rows] == [""] * 4
 
 
 def test_second_run_costs_no_api_call(tmp_path: Path, finished: Path) -> None:

@@ -111,7 +111,7 @@ def test_opening_migrates_to_schema_2_in_one_step(
         for n, sql in enumerate(sent)
         if sql.startswith("INSERT OR REPLACE INTO meta VALUES ('schema_version'")
     ]
-    assert len(altered) == 3 and len(stamped) == 1  # error_kind, resolution, resolved_at
+    assert len(altered) == 4 and len(stamped) == 1  # error_kind, resolution, its time, course_url
     # The schema change, the data moved and the new version: all inside one transaction.
     begin = max(n for n, sql in enumerate(sent[: altered[0]]) if sql.startswith("BEGIN"))
     commit = next(n for n, sql in enumerate(sent) if n > begin and sql == "COMMIT")

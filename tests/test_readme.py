@@ -21,15 +21,15 @@ def _help(*args: str) -> str:
 
 def test_every_command_in_the_readme_exists() -> None:
     """Each `rollover <command>` the README shows is a real command with --help."""
-    commands = set(re.findall(r"rollover (run|validate|status|report|sandbox)\b", README))
-    assert commands == {"run", "validate", "status", "report", "sandbox"}
+    commands = set(re.findall(r"rollover (run|validate|status|report|resolve|sandbox)\b", README))
+    assert commands == {"run", "validate", "status", "report", "resolve", "sandbox"}
     for command in commands:
         _help(command)
 
 
 def test_every_option_in_the_readme_exists() -> None:
     """Each `--option` the README names is accepted by some command."""
-    helps = "".join(_help(c) for c in ("run", "validate", "status", "report", "sandbox"))
+    helps = "".join(_help(c) for c in ("run", "validate", "status", "report", "resolve", "sandbox"))
     helps += _help()
     for option in set(re.findall(r"(--[a-z][a-z-]+)", README)):
         assert option in helps, option
@@ -77,3 +77,18 @@ def test_the_walkthrough_runs_against_the_sandbox(tmp_path: Path) -> None:
     # The rehearsal kept to its own files: a real run with default paths starts afresh.
     assert (tmp_path / "spring2027.sandbox.ledger.sqlite").exists()
     assert not (tmp_path / "spring2027.ledger.sqlite").exists()
+
+
+def test_every_help_page_ends_with_examples_that_use_its_own_options() -> None:
+    """Each command's --help shows examples, and every option they use is that command's."""
+    for name, command in cli.commands.items():
+        page = _help(name)
+        assert "Examples" in page, name
+        examples = page.split("Examples", 1)[1]
+        own = {
+            opt
+            for param in command.params
+            for opt in [*getattr(param, "opts", []), *getattr(param, "secondary_opts", [])]
+        }
+        for option in re.findall(r"(?<=\s)(--?[a-z][a-z-]*)", examples):
+            assert option in own, (name, option)

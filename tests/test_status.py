@@ -98,14 +98,25 @@ def finished(tmp_path: Path, small: Path) -> Path:
     return small
 
 
+SHELL_MISSING = (
+    "copy_into_existing is true but Learn has no course NO-SUCH-SHELL: create the shell first, "
+    "or set copy_into_existing to false"
+)
+
+
 @pytest.fixture
 def failed_shell(tmp_path: Path) -> Path:
-    """A manifest whose second row names a shell Learn lacks, after a run that failed it."""
-    manifest = write(tmp_path / "m.csv", ONE_ROW)
-    assert sandbox_run(tmp_path, manifest).exit_code == 0
-    # The simulated site was seeded by the first run; a shell added to the manifest now is not.
-    with manifest.open("a", encoding="utf-8") as handle:
-        handle.write("BIO-101-FA26,NO-SUCH-SHELL,true\n")
+    """A rehearsal whose second row failed because its shell was missing (the SIS had not made
+    it yet; the rehearsal's Learn has it now), as the engine records that failure."""
+    manifest = write(tmp_path / "m.csv", ONE_ROW + "BIO-101-FA26,NO-SUCH-SHELL,true\n")
+    with Ledger(tmp_path / "m.sandbox.ledger.sqlite") as ledger:
+        ledger.sync_manifest(
+            [
+                RowSpec("BIO-101-001-SP27", 2, "BIO-101-FA26", False),
+                RowSpec("NO-SUCH-SHELL", 3, "BIO-101-FA26", True),
+            ]
+        )
+        ledger.record_failed("NO-SUCH-SHELL", ErrorKind.SHELL_MISSING, SHELL_MISSING)
     result = sandbox_run(tmp_path, manifest)
     assert result.exit_code == 1, result.output
     return manifest
@@ -461,7 +472,6 @@ def test_retry_failed_reattempts_a_fixed_row_once_and_never_copies_twice(
     once; a further `--retry-failed` finds nothing to re-open and calls nothing."""
     again = sandbox_run(tmp_path, failed_shell)
     assert again.exit_code == 1 and "API calls: 0 " in again.stdout
-    add_shell(tmp_path, "NO-SUCH-SHELL")
     retried = sandbox_run(tmp_path, failed_shell, "--retry-failed")
     assert retried.exit_code == 0, retried.output
     assert "Retried: 1 failed row re-opened: NO-SUCH-SHELL" in retried.stdout

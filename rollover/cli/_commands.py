@@ -99,6 +99,11 @@ def _reports_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def examples(*commands: str, title: str = "Examples:") -> str:
+    """A --help epilog of example commands, kept as written (click's \\b: no rewrapping)."""
+    return "\b\n" + "\n".join([title, *(f"  {command}" for command in commands)])
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="rollover")
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug events (never secrets).")
@@ -113,7 +118,13 @@ def _exact_copy_warning(manifest: Manifest, allowed: bool) -> None:
         click.echo(f"Warning: {warning}", err=True)
 
 
-@cli.command()
+@cli.command(
+    epilog=examples(
+        "rollover run spring2027.csv --sandbox          # rehearse the night",
+        "rollover run spring2027.csv --base-url https://learn.example.edu --preflight",
+        "rollover run spring2027.csv --window 22:00-06:00 --quota-reserve 2000 -q",
+    )
+)
 @manifest_argument
 @click.option(
     "--base-url",
@@ -379,7 +390,12 @@ def _real_site(base_url: str | None, ca_bundle: str | None) -> Site:
     return Site(base_url=url, key=key, secret=secret, identity=url, verify=ca_bundle or True)
 
 
-@cli.command()
+@cli.command(
+    epilog=examples(
+        "rollover validate spring2027.csv",
+        "rollover validate spring2027.csv --check-learn --base-url https://learn.example.edu",
+    )
+)
 @manifest_argument
 @timezone_option
 @click.option(
@@ -475,7 +491,13 @@ def _check_learn(
     return checked
 
 
-@cli.command()
+@cli.command(
+    epilog=examples(
+        "rollover status spring2027.csv",
+        "rollover status spring2027.csv --row 7        # one row's audit trail",
+        "rollover status spring2027.csv --sandbox --json",
+    )
+)
 @click.argument("manifest", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @ledger_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
@@ -509,7 +531,12 @@ def status(
     click.echo("\n".join(status_text.status_lines(state)))
 
 
-@cli.command()
+@cli.command(
+    epilog=examples(
+        "rollover report spring2027.csv",
+        "rollover report --ledger spring2027.ledger.sqlite --results today.csv",
+    )
+)
 @click.argument("manifest", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @ledger_option
 @click.option(
@@ -529,8 +556,11 @@ def report(manifest: Path | None, ledger: Path | None, results: Path | None, san
 
 
 @cli.command(
-    epilog="Example: after checking Learn, `rollover resolve spring2027.csv 7 --copied` (or "
-    "`rollover resolve spring2027.csv HIST-210-001-SP27 --not-copied`), then run again."
+    epilog=examples(
+        "rollover resolve spring2027.csv 7 --copied",
+        "rollover resolve spring2027.csv HIST-210-001-SP27 --not-copied",
+        title="Examples (after checking the course in Learn; then run again):",
+    )
 )
 @click.argument("manifest", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("row_ref", metavar="ROW")
@@ -560,7 +590,11 @@ def resolve(
     click.echo(status_text.resolved_line(row))
 
 
-@cli.command()
+@cli.command(
+    epilog=examples(
+        "rollover sandbox --port 8000     # then export what it prints and run against it",
+    )
+)
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),

@@ -367,7 +367,7 @@ class Rollover:
         body = dict(row.spec.patch)
         if body:
             try:
-                await self.client.patch_course(row.course_pk or "", body)
+                course = await self.client.patch_course(row.course_pk or "", body)
             except (LearnAuthError, LearnUnreachable):
                 raise
             except LearnError as exc:
@@ -379,7 +379,8 @@ class Rollover:
                     f"copied as {row.course_pk} but Learn refused the PATCH: {exc.learn_message}",
                 )
                 return True
-            self.ledger.record_patched(target)
+            url = course.get("externalAccessUrl")
+            self.ledger.record_patched(target, course_url=url if isinstance(url, str) else None)
         self._finish(self.ledger.row(target))
         return True
 

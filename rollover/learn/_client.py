@@ -241,7 +241,11 @@ class LearnClient:
         """PATCH a course by primary id; the same body twice gives the same course."""
         endpoint = "PATCH /v3/courses/{id}"
         response = await self._idempotent(
-            "PATCH", course_path(course_pk), endpoint, json=body, params={"fields": "id"}
+            "PATCH",
+            course_path(course_pk),
+            endpoint,
+            json=body,
+            params={"fields": "id,externalAccessUrl"},
         )
         return json_object(response, endpoint, required=False)
 

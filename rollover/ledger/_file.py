@@ -58,6 +58,7 @@ _TO_2_TABLES = """
 ALTER TABLE rows ADD COLUMN error_kind TEXT;
 ALTER TABLE rows ADD COLUMN resolution TEXT;
 ALTER TABLE rows ADD COLUMN resolved_at TEXT;
+ALTER TABLE rows ADD COLUMN course_url TEXT;
 CREATE TABLE answers (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     target_course_id TEXT NOT NULL,

@@ -248,6 +248,7 @@ class Ledger:
             completed_at=_parse(record["completed_at"]),
             resolution=Resolution(record["resolution"]) if record["resolution"] else None,
             resolved_at=_parse(record["resolved_at"]),
+            course_url=record["course_url"],
         )
 
     # -- manifest ----------------------------------------------------------------------------
@@ -418,9 +419,9 @@ class Ledger:
             copied_at=_iso(self._clock()),
         )
 
-    def record_patched(self, target: str) -> None:
-        """Commit that Learn accepted the PATCH."""
-        self._transition(target, (State.COPIED,), State.PATCHED, "patched")
+    def record_patched(self, target: str, *, course_url: str | None = None) -> None:
+        """Commit that Learn accepted the PATCH (and the course's address, as it reported it)."""
+        self._transition(target, (State.COPIED,), State.PATCHED, "patched", course_url=course_url)
 
     def record_done(self, target: str, note: str | None = None) -> None:
         """Finish a row."""

@@ -97,6 +97,7 @@ class LedgerRow:
     completed_at: datetime | None
     resolution: Resolution | None = None  # a person's decision about a needs_review row
     resolved_at: datetime | None = None
+    course_url: str | None = None  # the course's externalAccessUrl as Learn reported it
 
     @property
     def target_course_id(self) -> str:
