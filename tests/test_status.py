@@ -61,22 +61,6 @@ def copies(tmp_path: Path, manifest: str = "m") -> dict[str, int]:
     return LearnSandbox.load(tmp_path / f"{manifest}.sandbox.json").record.copies_per_target()
 
 
-def add_shell(tmp_path: Path, course_id: str, manifest: str = "m") -> None:
-    """Create a course in the rehearsal's simulated Learn, as the SIS would make a shell."""
-    state = tmp_path / f"{manifest}.sandbox.json"
-    sandbox = LearnSandbox.load(state)
-    sandbox.catalog.add_course(
-        course_id=course_id,
-        name=f"{course_id} (SIS shell)",
-        description="",
-        external_id=course_id,
-        term_primary_id=None,
-        uuid="0" * 32,
-        now_iso=datetime.now(UTC).isoformat(),
-    )
-    sandbox.save(state)
-
-
 def status_json(tmp_path: Path, manifest: str = "m", *extra: str) -> dict:
     """`rollover status MANIFEST --sandbox --json` (the rehearsal's ledger), parsed."""
     result = invoke("status", tmp_path / f"{manifest}.csv", "--sandbox", "--json", *extra)
