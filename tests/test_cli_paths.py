@@ -3,8 +3,11 @@ before anything reaches Learn, with the path or host named and the fix."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from cli_runs import FAST, invoke, sandbox_run, write
@@ -123,3 +126,56 @@ def test_an_unexpected_error_is_a_bug_exit_1_with_the_traceback_under_debug(
     assert "Hint: this is a bug in rollover" in result.stderr
     debug = invoke("--debug", "validate", manifest)
     assert isinstance(debug.exception, ValueError)
+
+
+def test_a_second_ctrl_c_exits_3_with_the_ledger_consistent(
+    tmp_path: Path, manifest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An interrupt that reaches the CLI (a second Ctrl-C) is "stopped, resumable", exit 3,
+    never click's "Aborted!" and exit 1."""
+    from rollover import runner
+
+    def interrupted(*_: object, **__: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "run", interrupted)
+    result = sandbox_run(tmp_path, manifest)
+    assert result.exit_code == 3, result.output
+    assert "Aborted!" not in result.output
+    assert "Error: interrupted; the ledger is consistent" in result.stderr
+    assert "Hint: run the same command again to continue" in result.stderr
+
+
+def test_the_log_ends_with_run_end_carrying_the_exit_code(tmp_path: Path, manifest: Path) -> None:
+    """The JSON log's last event says the run ended, why, and with which exit code."""
+    log_file = tmp_path / "night.log"
+    assert sandbox_run(tmp_path, manifest, "--log-file", log_file).exit_code == 0
+    last = json.loads(log_file.read_text(encoding="utf-8").splitlines()[-1])
+    assert (last["event"], last["exit_code"], last["reason"]) == ("run.end", 0, "no work left")
+
+
+def test_a_rehearsal_ignores_the_config_files_window_and_says_so(
+    tmp_path: Path, manifest: Path
+) -> None:
+    """A `window` in rollover.toml would block a daytime rehearsal: it is ignored (with a
+    note) unless --window is given on the command line."""
+    later = datetime.now(ZoneInfo("UTC")) + timedelta(hours=2)  # a window that is not now
+    window = f"{later:%H}:00-{later:%H}:01"
+    write(tmp_path / "rollover.toml", f'window = "{window}"\n')
+    result = sandbox_run(tmp_path, manifest)
+    assert result.exit_code == 0, result.output
+    assert (
+        "Note: a rehearsal ignores the window in the config file; pass --window to rehearse one."
+    ) in result.stdout
+    given = sandbox_run(
+        tmp_path,
+        manifest,
+        "--window",
+        window,
+        "--timezone",
+        "UTC",
+        "--ledger",
+        tmp_path / "other.ledger.sqlite",
+    )
+    assert given.exit_code == 3, given.output
+    assert f"outside the window {window}" in given.stdout
