@@ -336,11 +336,17 @@ def _remove_signal_handlers() -> None:
 
 
 def open_existing_ledger(path: Path) -> Ledger:
-    """A ledger that must already exist (status, report)."""
+    """A ledger that must already exist (status, report, resolve)."""
     if not path.exists():
-        raise LedgerError(
-            f"no ledger at {path}", hint="pass --ledger, or run `rollover run MANIFEST` first"
+        rehearsal = path.with_name(
+            path.name.removesuffix(LEDGER_SUFFIX) + REHEARSAL + LEDGER_SUFFIX
         )
+        hint = (
+            f"{rehearsal.name} beside it is a rehearsal's: pass --sandbox to read it"
+            if path.name.endswith(LEDGER_SUFFIX) and rehearsal.exists()
+            else "pass --ledger, or run `rollover run MANIFEST` first"
+        )
+        raise LedgerError(f"no ledger at {path}", hint=hint)
     return Ledger(path)
 
 

@@ -69,6 +69,9 @@ def test_a_rehearsal_keeps_its_own_files_and_never_blocks_the_real_run(
     real = invoke("status", manifest)
     assert real.exit_code == 2
     assert f"Error: no ledger at {tmp_path / 'spring.ledger.sqlite'}" in real.stderr
+    assert (
+        "Hint: spring.sandbox.ledger.sqlite beside it is a rehearsal's: pass --sandbox to read it"
+    ) in real.stderr
 
 
 def test_a_host_that_does_not_resolve_is_a_usage_error_and_binds_nothing(

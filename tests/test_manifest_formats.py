@@ -86,7 +86,7 @@ def test_a_tab_file_is_read_with_delimiter_tab(tmp_path: Path) -> None:
     ]
     result = CliRunner().invoke(cli, ["validate", str(path), "--delimiter", "tab"])
     assert result.exit_code == 0, result.output
-    assert "valid, 1 courses" in result.stdout
+    assert "valid, 1 course" in result.stdout
 
 
 def test_a_windows_encoded_file_names_the_encoding_to_pass(tmp_path: Path) -> None:

@@ -38,7 +38,7 @@ def validate_lines(
     """`validate`'s verdict: the courses by kind, the call and time estimate, the quota and the
     time zone."""
     lines = [
-        f"{manifest_path}: valid, {plan.rows} courses",
+        f"{manifest_path}: valid, {plan.rows} course{'' if plan.rows == 1 else 's'}",
         f"  new courses to copy:        {plan.new_courses}",
         f"  copies into existing shells: {plan.into_existing}",
         f"  courses to patch afterwards: {plan.to_patch}",
