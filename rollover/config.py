@@ -76,6 +76,10 @@ def _range_words(kind: click.IntRange | click.FloatRange) -> str:
     return f"{noun} greater than {kind.min}" if kind.min_open else f"{noun}, {kind.min} or more"
 
 
+def _flag(value: Any) -> str | None:
+    return None if isinstance(value, bool) else "must be true or false"
+
+
 def _base_url(value: Any) -> str | None:
     try:
         checked_base_url(value if isinstance(value, str) else "")
@@ -114,6 +118,8 @@ SETTINGS: Mapping[str, _Check] = MappingProxyType(
         "window": _window,
         "timezone": _timezone,
         "quota_reserve": _number(CALLS),
+        "verify": _flag,
+        "allow_nonempty_shell": _flag,
     }
 )
 KNOWN_KEYS = tuple(sorted([*SETTINGS, "profiles"]))
@@ -134,6 +140,8 @@ class Config:
     window: str | None = None
     timezone: str | None = None
     quota_reserve: int | None = None
+    verify: bool | None = None
+    allow_nonempty_shell: bool | None = None
     profiles: Mapping[str, CopyOptions] = field(default_factory=lambda: MappingProxyType({}))
 
     def option_defaults(self) -> dict[str, Any]:

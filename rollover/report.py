@@ -61,10 +61,9 @@ def result_record(row: LedgerRow) -> dict[str, str]:
         # As the manifest gave them: the row's PATCH holds them, the term as Learn takes it.
         "name": patch.get("name"),
         "term_id": term.removeprefix(TERM_PREFIX) if isinstance(term, str) else term,
-        # Not known to the ledger yet: blank until the run records them.
         "course_url": row.course_url,
-        "enrolled": None,
-        "verification": None,
+        "enrolled": f"{row.enrolled}/{len(row.spec.instructors)}" if row.spec.instructors else None,
+        "verification": row.verification,
         "stage": row.state.value,
     }
     return {name: _cell(value) for name, value in values.items()}

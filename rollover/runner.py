@@ -142,9 +142,9 @@ def read_manifest(
     )
 
 
-def validate(manifest: Manifest) -> CallEstimate:
+def validate(manifest: Manifest, *, verify: bool = False) -> CallEstimate:
     """The offline plan of a manifest: what it asks and what it will cost in API calls."""
-    return estimate(manifest.rows)
+    return estimate(manifest.rows, verify=verify)
 
 
 async def preflight(
@@ -207,7 +207,10 @@ async def run(
         retried = ledger.retry_failed() if retry_failed else []
         rows = ledger.rows()
         unfinished = {row.target_course_id for row in rows if row.state is State.PENDING}
-        plan = estimate([row for row in manifest.rows if row.target_course_id in unfinished])
+        plan = estimate(
+            [row for row in manifest.rows if row.target_course_id in unfinished],
+            verify=options.verify,
+        )
         log.info(
             "run.plan", rows=len(manifest.rows), rows_to_start=plan.rows, planned_calls=plan.calls
         )

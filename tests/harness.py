@@ -125,7 +125,7 @@ def make_learn(**config: Any) -> Learn:
         courses=[
             SeedCourse("BIO-101-FA26", "Biology 101 (Fall 2026)", term_id="FA26"),
             SeedCourse("CHEM-110-FA26", "Chemistry 110 (Fall 2026)", term_id="FA26"),
-            SeedCourse("HIST-210-SP27", "History 210 shell", term_id="SP27"),
+            SeedCourse("HIST-210-SP27", "History 210 shell", term_id="SP27", shell=True),
             SeedCourse("TAKEN-SP27", "Somebody else's course"),
             *courses,
         ],

@@ -147,12 +147,12 @@ def test_validate_prints_duration_and_the_share_of_the_daily_quota(tmp_path: Pat
     """`validate` states its duration assumption and what share of the daily quota it needs."""
     manifest = Path(shutil.copy(SAMPLE, tmp_path / "fall2026.csv"))
     result = invoke("validate", manifest)
-    assert "Estimated API calls: 84 (about 3.4 per course)" in result.stdout
+    assert "Estimated API calls: 87 (about 3.5 per course)" in result.stdout
     assert (
         "Estimated duration: about 4 min if copies take ~30 s each with 4 at once "
         "(Learn's copy queue decides)"
     ) in result.stdout
-    assert "Quota: 84 of Learn's default 10000 calls a day" in result.stdout
+    assert "Quota: 87 of Learn's default 10000 calls a day" in result.stdout
     assert "Warning" not in result.stdout
 
 
@@ -180,7 +180,7 @@ def test_run_prints_its_plan_before_starting_and_only_what_is_left(
     first = sandbox_run(tmp_path, small)
     assert first.exit_code == 0, first.output
     assert first.stdout.splitlines()[1].startswith(
-        "Plan: 4 of 4 rows to copy; about 14 API calls; about 30 s if copies take"
+        "Plan: 4 of 4 rows to copy; about 15 API calls; about 30 s if copies take"
     )
     again = sandbox_run(tmp_path, small)
     assert "Plan: no copy left to start" in again.stdout

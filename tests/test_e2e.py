@@ -80,11 +80,15 @@ def write_manifest(path: Path, rows: list[tuple[str, str, bool]]) -> Path:
     return path
 
 
-def write_config(path: Path, courses: list[str], **settings: float) -> Path:
-    """A sandbox TOML seeding `courses` and the SP27 term, with the given settings."""
+def write_config(
+    path: Path, courses: list[str], shells: tuple[str, ...] = (), **settings: float
+) -> Path:
+    """A sandbox TOML seeding `courses` (empty SIS shells among them) and the SP27 term, with
+    the given settings."""
     lines = [f"{name} = {value}" for name, value in settings.items()]
     for course in courses:
         lines += ["[[courses]]", f'course_id = "{course}"', f'name = "{course} (seeded)"']
+        lines += ["shell = true"] if course in shells else []
     lines += ["[[terms]]", 'external_id = "SP27"', 'name = "Spring 2027"']
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -190,13 +194,14 @@ ROWS = [
     ("HIST-210-FA26", "HIST-210-001-SP27", True),
 ]
 SOURCES = ["BIO-101-FA26", "CHEM-110-FA26", "HIST-210-FA26", "HIST-210-001-SP27"]
+SHELLS = ("HIST-210-001-SP27",)
 
 
 def test_run_against_sandbox_process(
     tmp_path: Path, start_sandbox: Callable[[Path], SandboxProcess]
 ) -> None:
     """Against a real sandbox server: bad secret exits 2; then each target copied once, patched."""
-    server = start_sandbox(write_config(tmp_path / "cfg.toml", SOURCES, copy_seconds=0.05))
+    server = start_sandbox(write_config(tmp_path / "cfg.toml", SOURCES, SHELLS, copy_seconds=0.05))
     manifest = write_manifest(tmp_path / "spring.csv", ROWS)
     refused = run_rollover(
         "run",

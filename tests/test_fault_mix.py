@@ -86,7 +86,7 @@ def run_until_final(
 def test_fault_mix_copies_each_target_at_most_once(tmp_path: Path, seed: int) -> None:
     """Under 500s, lost answers, forgotten tasks and token expiry, no target is copied twice."""
     shells = [
-        SeedCourse(shell_id(i), f"Shell {i:02d} from the SIS", term_id="SP27")
+        SeedCourse(shell_id(i), f"Shell {i:02d} from the SIS", term_id="SP27", shell=True)
         for i in range(SHELLS)
     ]
     learn = make_learn(

@@ -111,7 +111,8 @@ def test_opening_migrates_to_schema_2_in_one_step(
         for n, sql in enumerate(sent)
         if sql.startswith("INSERT OR REPLACE INTO meta VALUES ('schema_version'")
     ]
-    assert len(altered) == 4 and len(stamped) == 1  # error_kind, resolution, its time, course_url
+    # error_kind, resolution and its time, course_url, the shell's counts, verification, enrolled
+    assert len(altered) == 8 and len(stamped) == 1
     # The schema change, the data moved and the new version: all inside one transaction.
     begin = max(n for n, sql in enumerate(sent[: altered[0]]) if sql.startswith("BEGIN"))
     commit = next(n for n, sql in enumerate(sent) if n > begin and sql == "COMMIT")
@@ -208,7 +209,10 @@ def test_a_run_resumes_on_the_migrated_ledger(old_ledger: Path) -> None:
         slots=4,
         courses=[
             *(SeedCourse(source, f"{source} (last term)") for source in sources),
-            *(SeedCourse(shell, f"{shell} (SIS shell)", term_id="SP27") for shell in shells),
+            *(
+                SeedCourse(shell, f"{shell} (SIS shell)", term_id="SP27", shell=True)
+                for shell in shells
+            ),
         ],
     )
 

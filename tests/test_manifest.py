@@ -14,7 +14,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rollover.errors import ManifestInvalid, Problem
-from rollover.manifest import COLUMNS, Manifest, ManifestRow, load_manifest
+from rollover.manifest import (
+    BUILT_IN_ROLES,
+    COLUMNS,
+    DEFAULT_ROLE,
+    Enrolment,
+    Manifest,
+    ManifestRow,
+    load_manifest,
+)
 from rollover.plan import PROFILES
 from rollover.times import machine_zone
 
@@ -750,9 +758,11 @@ def test_missing_file_is_a_problem(tmp_path: Path) -> None:
 
 
 def test_sample_manifest_loads_cleanly() -> None:
-    """sample_manifests/fall2026.csv has every column and no problems."""
+    """sample_manifests/fall2026.csv has every column (instructors optional) and no problems."""
     manifest = load(SAMPLE)
-    assert SAMPLE.read_text().splitlines()[0] == ",".join(COLUMNS)
+    header = SAMPLE.read_text().splitlines()[0].split(",")
+    assert header == [column for column in COLUMNS if column in header]
+    assert set(COLUMNS) - set(header) <= {"instructors"}
     assert len(manifest.rows) >= 20 and manifest.warnings == ()
     assert sum(row.copy_into_existing for row in manifest.rows) >= 3
     assert "no-discussions" in {row.copy_profile for row in manifest.rows}
@@ -810,6 +820,17 @@ _MOMENT = st.datetimes(
 )
 
 
+# Instructors cells the contract accepts, and the enrolments each is read as.
+_INSTRUCTOR_CELLS = {
+    "": (),
+    "userName:jdoe": (Enrolment("userName:jdoe", "Instructor"),),
+    "_12_1=grader; externalId:E,1=Mentor;": (
+        Enrolment("_12_1", "Grader"),
+        Enrolment("externalId:E,1", "Mentor"),
+    ),
+}
+
+
 @st.composite
 def _valid_rows(draw: st.DrawFn) -> list[dict[str, str]]:
     """Rows that the contract accepts, as the cell text a CSV writer would be given."""
@@ -831,6 +852,7 @@ def _valid_rows(draw: st.DrawFn) -> list[dict[str, str]]:
                 "start_date": start,
                 "end_date": end,
                 "copy_profile": draw(st.sampled_from(["", "default", "no-discussions"])),
+                "instructors": draw(st.sampled_from(sorted(_INSTRUCTOR_CELLS))),
             }
         )
     return rows
@@ -870,3 +892,352 @@ def test_valid_rows_written_by_csv_module_round_trip(
         for column in ("start_date", "end_date"):
             moment = getattr(got, column)
             assert (moment.isoformat() if moment else "") == want[column]
+        assert got.instructors == _INSTRUCTOR_CELLS[want["instructors"]]
+
+
+# -- the instructors column ----------------------------------------------------------------------
+
+INSTRUCTORS_HEADER = "source_course_id,target_course_id,instructors\n"
+_ID_FORMS = (
+    "a Learn user id is written userName:ID, externalId:ID or uuid:ID, or is a primary id like "
+    "_12_1"
+)
+_NEAR_MISS_ROLE = (
+    "an institution's own role id is accepted as written only when it is not a near miss of a "
+    "built-in one"
+)
+
+
+def instructors_of(tmp_path: Path, cell: str) -> tuple[Enrolment, ...]:
+    """The enrolments one row's instructors cell is read as."""
+    (row,) = load(write(tmp_path, INSTRUCTORS_HEADER + f"A,B,{cell}\n")).rows
+    return row.instructors
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("userName:jdoe", [("userName:jdoe", "Instructor")]),
+        ("externalId:E123", [("externalId:E123", "Instructor")]),
+        ("uuid:6a1c0e5f9b", [("uuid:6a1c0e5f9b", "Instructor")]),
+        ("_12_1", [("_12_1", "Instructor")]),
+        ("userName:jdoe=TeachingAssistant", [("userName:jdoe", "TeachingAssistant")]),
+        ("_12_1=Grader", [("_12_1", "Grader")]),
+        (
+            "userName:jdoe;externalId:E123=CourseBuilder;_12_1=BbFacilitator;uuid:9f=Grader",
+            [
+                ("userName:jdoe", "Instructor"),
+                ("externalId:E123", "CourseBuilder"),
+                ("_12_1", "BbFacilitator"),
+                ("uuid:9f", "Grader"),
+            ],
+        ),
+        # Spaces around entries, ids, kinds and roles are ignored; ids keep their inner case.
+        (
+            '" userName : JDoe = Grader ;  _12_1 ; externalId:E 7 "',
+            [
+                ("userName:JDoe", "Grader"),
+                ("_12_1", "Instructor"),
+                ("externalId:E 7", "Instructor"),
+            ],
+        ),
+        # A kind in any case is written in Learn's spelling.
+        (
+            "USERNAME:jdoe;externalid:E1;UUID:ab",
+            [
+                ("userName:jdoe", "Instructor"),
+                ("externalId:E1", "Instructor"),
+                ("uuid:ab", "Instructor"),
+            ],
+        ),
+        # One trailing ';', as people end lists, is allowed.
+        ("userName:jdoe;", [("userName:jdoe", "Instructor")]),
+        ('"userName:jdoe ; "', [("userName:jdoe", "Instructor")]),
+    ],
+)
+def test_instructors_cells_of_every_form_are_read_as_enrolments(
+    tmp_path: Path, cell: str, expected: list[tuple[str, str]]
+) -> None:
+    """userName:, externalId:, uuid: and _N_1 ids, each with an optional =ROLE, in cell order."""
+    assert instructors_of(tmp_path, cell) == tuple(Enrolment(*pair) for pair in expected)
+
+
+@pytest.mark.parametrize(
+    ("role", "written"),
+    [
+        ("instructor", "Instructor"),
+        ("TEACHINGASSISTANT", "TeachingAssistant"),
+        ("teachingAssistant", "TeachingAssistant"),
+        ("coursebuilder", "CourseBuilder"),
+        ("grader", "Grader"),
+        ("bbfacilitator", "BbFacilitator"),
+        # An institution's own role ids, not close to a built-in one, are kept as written.
+        ("Mentor", "Mentor"),
+        ("mentor", "mentor"),
+        ("Student", "Student"),
+        ("TA", "TA"),
+        ("Dept_Observer", "Dept_Observer"),
+    ],
+)
+def test_built_in_roles_take_learns_spelling_and_others_are_kept_as_written(
+    tmp_path: Path, role: str, written: str
+) -> None:
+    """A built-in role in any case is written as Learn spells it; an institution's own as given."""
+    assert instructors_of(tmp_path, f"userName:jdoe={role}") == (
+        Enrolment("userName:jdoe", written),
+    )
+
+
+def test_built_in_roles_and_default_are_exported() -> None:
+    """The five built-in roles in Learn's spelling; Instructor is the default."""
+    assert BUILT_IN_ROLES == (
+        "Instructor",
+        "TeachingAssistant",
+        "CourseBuilder",
+        "Grader",
+        "BbFacilitator",
+    )
+    assert DEFAULT_ROLE == "Instructor"
+
+
+def test_a_blank_or_missing_instructors_cell_enrols_no_one(tmp_path: Path) -> None:
+    """A blank cell, or no instructors column at all, is the empty tuple."""
+    path = write(tmp_path, INSTRUCTORS_HEADER + "A,B,\nC,D,  \n")
+    assert [row.instructors for row in load(path).rows] == [(), ()]
+    (row,) = load(write(tmp_path, "source_course_id,target_course_id\nA,B\n")).rows
+    assert row.instructors == ()
+
+
+@pytest.mark.parametrize("header", ["Instructors", " INSTRUCTORS ", "instructors"])
+def test_the_instructors_header_matches_in_any_case(tmp_path: Path, header: str) -> None:
+    """'Instructors' (any case, surrounding spaces) names the instructors column."""
+    path = write(tmp_path, f"source_course_id,target_course_id,{header}\nA,B,userName:jdoe\n")
+    manifest = load(path)
+    assert manifest.warnings == ()
+    assert manifest.rows[0].instructors == (Enrolment("userName:jdoe", "Instructor"),)
+
+
+def test_instructors_is_the_last_column() -> None:
+    """instructors comes after copy_profile, so rows written for the older columns keep their
+    positions; a line's problems read in this order."""
+    assert COLUMNS[-2:] == ("copy_profile", "instructors")
+
+
+def test_manifest_row_defaults_instructors_to_none_asked() -> None:
+    """ManifestRow built by keyword without instructors (as older callers do) has ()."""
+    row = ManifestRow(
+        line=2,
+        source_course_id="A",
+        target_course_id="B",
+        copy_into_existing=False,
+        name=None,
+        description=None,
+        external_id=None,
+        term_id=None,
+        available=None,
+        start_date=None,
+        end_date=None,
+        copy_profile=None,
+    )
+    assert row.instructors == ()
+
+
+def test_enrolment_is_frozen_and_compares_by_value() -> None:
+    """Enrolment(user_id, role) is an immutable value."""
+    enrolment = Enrolment("userName:jdoe", "Grader")
+    assert enrolment == Enrolment(user_id="userName:jdoe", role="Grader")
+    with pytest.raises(AttributeError):
+        enrolment.role = "Instructor"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("cell", "message"),
+    [
+        # a bare word: its kind cannot be guessed
+        (
+            "jdoe",
+            f"jdoe does not say which kind of user id it is: write userName:jdoe ({_ID_FORMS})",
+        ),
+        # an empty entry between two ';'
+        (
+            "userName:a;;userName:b",
+            "empty entry after userName:a: remove the extra ';' (one ';' between users)",
+        ),
+        # two ';' at the end are an empty entry too (only one trailing ';' is allowed)
+        (
+            "userName:a;;",
+            "empty entry after userName:a: remove the extra ';' (one ';' between users)",
+        ),
+        (
+            ";userName:a",
+            "empty entry before userName:a: remove the ';' at the start of the cell",
+        ),
+        (";", "lists no user, only ';': list users like userName:jdoe, or leave the cell blank"),
+        # a kind with nothing after it
+        ("userName:", "userName: names no user: write the user's userName after the ':'"),
+        ("externalId: ", "externalId: names no user: write the user's externalId after the ':'"),
+        # an unknown kind: the one it resembles is named
+        (
+            "user:jdoe",
+            f"unknown kind of user id in user:jdoe: write userName:jdoe ({_ID_FORMS})",
+        ),
+        (
+            "external_id:E1",
+            f"unknown kind of user id in external_id:E1: write externalId:E1 ({_ID_FORMS})",
+        ),
+        (
+            "email:j@x.edu",
+            "unknown kind of user id in email:j@x.edu: write userName:j@x.edu, "
+            "externalId:j@x.edu or uuid:j@x.edu, whichever it is (or the user's primary id, "
+            "like _12_1)",
+        ),
+        # the same user twice, userName and externalId compared ignoring case
+        (
+            "userName:jdoe;userName:jdoe",
+            "userName:jdoe is listed twice: list each user once, with the one role they "
+            "should have",
+        ),
+        (
+            "externalId:e1=Grader;ExternalID:E1",
+            "externalId:E1 is listed twice (also as externalId:e1: user ids are compared "
+            "ignoring case): list each user once, with the one role they should have",
+        ),
+        # an empty role after '='
+        (
+            "userName:jdoe= ",
+            "userName:jdoe= has no role after '=': write a course role id after it (like "
+            "userName:jdoe=TeachingAssistant), or drop the '=' to enrol as Instructor",
+        ),
+        # a role that is a near miss of a built-in one
+        (
+            "userName:jdoe=Instuctor",
+            "unknown course role Instuctor, close to the built-in Instructor: write Instructor "
+            f"({_NEAR_MISS_ROLE})",
+        ),
+        (
+            "userName:jdoe=teachingasistant",
+            "unknown course role teachingasistant, close to the built-in TeachingAssistant: "
+            f"write TeachingAssistant ({_NEAR_MISS_ROLE})",
+        ),
+        (
+            "userName:jdoe=Facilitator",
+            "unknown course role Facilitator, close to the built-in BbFacilitator: write "
+            f"BbFacilitator ({_NEAR_MISS_ROLE})",
+        ),
+    ],
+)
+def test_each_instructors_mistake_is_named_with_its_fix(
+    tmp_path: Path, cell: str, message: str
+) -> None:
+    """A bad instructors cell is one problem on its line, column instructors, the cell as its
+    value, and a message naming the fix."""
+    path = write(tmp_path, INSTRUCTORS_HEADER + f"A,B,userName:ok\nC,D,{cell}\n")
+    (problem,) = problems_of(path)
+    assert (problem.line, problem.column, problem.value, problem.message) == (
+        3,
+        "instructors",
+        cell.strip(),
+        message,
+    )
+
+
+def test_every_mistake_in_one_instructors_cell_is_its_own_problem(tmp_path: Path) -> None:
+    """A cell with four mistakes gives four problems, in the cell's order, on one line."""
+    cell = "jdoe;userName:=Grader;;userName:asmith=Instuctor"
+    problems = problems_of(write(tmp_path, INSTRUCTORS_HEADER + f"A,B,{cell}\n"))
+    assert where(problems) == [(2, "instructors", cell)] * 4
+    assert [problem.message for problem in problems] == [
+        f"jdoe does not say which kind of user id it is: write userName:jdoe ({_ID_FORMS})",
+        "userName: names no user: write the user's userName after the ':'",
+        "empty entry after userName:=Grader: remove the extra ';' (one ';' between users)",
+        "unknown course role Instuctor, close to the built-in Instructor: write Instructor "
+        f"({_NEAR_MISS_ROLE})",
+    ]
+
+
+def test_a_bad_instructors_cell_repeated_down_the_rows_is_reported_on_each_line(
+    tmp_path: Path,
+) -> None:
+    """The same bad cell on three lines is three problems, each with its own line."""
+    path = write(tmp_path, INSTRUCTORS_HEADER + "A,B,jdoe\nC,D,jdoe\nE,F,userName:jdoe\nG,H,jdoe\n")
+    assert where(problems_of(path)) == [
+        (2, "instructors", "jdoe"),
+        (3, "instructors", "jdoe"),
+        (5, "instructors", "jdoe"),
+    ]
+
+
+def test_instructors_problems_read_after_the_other_columns_of_their_line(tmp_path: Path) -> None:
+    """On one line, an instructors problem follows a copy_profile problem, as the columns go."""
+    path = write(
+        tmp_path,
+        "instructors,source_course_id,target_course_id,copy_profile\nuser:x,A,B,everything\n",
+    )
+    assert where(problems_of(path)) == [
+        (2, "copy_profile", "everything"),
+        (2, "instructors", "user:x"),
+    ]
+
+
+def test_a_control_character_in_instructors_is_refused(tmp_path: Path) -> None:
+    """An invisible control character in a user id is named, never passed to Learn's path."""
+    (problem,) = problems_of(write(tmp_path, INSTRUCTORS_HEADER + "A,B,userName:j\x00doe\n"))
+    assert where([problem]) == [(2, "instructors", "userName:j\x00doe")]
+    assert problem.message.startswith("contains the control character '\\x00'")
+
+
+def test_each_distinct_instructors_cell_is_parsed_once(tmp_path: Path) -> None:
+    """A department's instructors repeat down its rows: 100,000 rows with three distinct cells
+    hold three tuples, each parsed once and shared by every row with that cell."""
+    cells = ["userName:a;userName:b=TeachingAssistant", "_12_1", "externalId:E9=Grader;"]
+    path = write(
+        tmp_path,
+        INSTRUCTORS_HEADER + "".join(f"S{i},T{i},{cells[i % 3]}\n" for i in range(100_000)),
+    )
+    rows = load(path).rows
+    assert len(rows) == 100_000
+    assert len({id(row.instructors) for row in rows}) == 3
+    assert rows[99_999].instructors == (
+        Enrolment("userName:a", "Instructor"),
+        Enrolment("userName:b", "TeachingAssistant"),
+    )
+
+
+_USER_ID = st.one_of(
+    st.builds(
+        "{}:{}".format,
+        st.sampled_from(["userName", "externalId", "uuid"]),
+        st.text(alphabet="ABCxyz019-_.@", min_size=1, max_size=10),
+    ),
+    st.integers(1, 10**6).map("_{}_1".format),
+)
+_ROLE = st.sampled_from(["", *BUILT_IN_ROLES, "Mentor", "Dept_Observer", "TA"])
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=_FIXTURE_OK)
+@given(
+    enrolments=st.lists(
+        st.tuples(_USER_ID, _ROLE), min_size=1, max_size=6, unique_by=lambda e: e[0].lower()
+    ),
+    spaces=st.sampled_from(["", " ", "  "]),
+    upper=st.booleans(),
+    trailing=st.booleans(),
+)
+def test_any_valid_instructors_cell_reads_back_as_its_enrolments(
+    tmp_path: Path,
+    enrolments: list[tuple[str, str]],
+    spaces: str,
+    upper: bool,
+    trailing: bool,
+) -> None:
+    """Any list of distinct user ids with optional roles, however spaced, built-in roles in any
+    case, with or without a trailing ';', reads back in order with Learn's role spelling."""
+    entries = [
+        f"{spaces}{user}{spaces}"
+        + (f"={spaces}{role.upper() if upper and role in BUILT_IN_ROLES else role}" if role else "")
+        for user, role in enrolments
+    ]
+    cell = ";".join(entries) + (";" if trailing else "")
+    quoted = '"' + cell + '"'
+    expected = tuple(Enrolment(user, role or "Instructor") for user, role in enrolments)
+    assert instructors_of(tmp_path, quoted) == expected

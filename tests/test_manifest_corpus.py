@@ -20,7 +20,7 @@ from click.testing import CliRunner, Result
 
 from rollover.cli import cli
 from rollover.errors import ManifestInvalid
-from rollover.manifest import Manifest, load_manifest
+from rollover.manifest import Enrolment, Manifest, load_manifest
 from rollover.plan import PROFILES
 
 UTC = ZoneInfo("UTC")
@@ -33,6 +33,15 @@ _OPEN_QUOTE = (
 )
 _NO_ROWS = "line 1: no course rows: add one line per course below the header"
 _TARGET_CHARS = "target_course_id may contain only letters, digits, '-', '_' and '.'"
+_ID_FORMS = (
+    "a Learn user id is written userName:ID, externalId:ID or uuid:ID, or is a primary id like "
+    "_12_1"
+)
+_NEAR_MISS_ROLE = (
+    "an institution's own role id is accepted as written only when it is not a near miss of a "
+    "built-in one"
+)
+_ONE_ROLE = "list each user once, with the one role they should have"
 
 
 _FIX_HINT = "fix the lines listed above and run the same command again"
@@ -222,7 +231,7 @@ EXPECTED: dict[str, Expected] = {
         (
             "the file is empty: the first line must be the header (source_course_id, "
             "target_course_id, copy_into_existing, name, description, external_id, term_id, "
-            "available, start_date, end_date, copy_profile)",
+            "available, start_date, end_date, copy_profile, instructors)",
         )
     ),
     "header_only.csv": Refused((_NO_ROWS,)),
@@ -260,6 +269,115 @@ EXPECTED: dict[str, Expected] = {
         (f"line 3: {_OPEN_QUOTE} (value 'CHEM-111-001-FA26;CHEM-111-001-SP27;\"Chemie')",),
         delimiter=";",
     ),
+    # -- the instructors column: one file per kind of mistake, each message naming its fix --
+    # As Excel users type it: a trailing ';', spaces, any case of a built-in role, a blank cell
+    # (its enrolments: test_excel_style_instructors_are_read_as_enrolments).
+    "instructors_excel_style.csv": Accepted(
+        rows=(
+            (2, "BIO-101-001-FA26", "BIO-101-001-SP27", "Biology", None),
+            (3, "CHEM-111-001-FA26", "CHEM-111-001-SP27", "Chemistry", None),
+            (4, "MATH-140-001-FA26", "MATH-140-001-SP27", "Calculus", None),
+        )
+    ),
+    # A header one letter off is refused like any other near-miss column.
+    "misspelled_instructors_header.csv": Refused(
+        (
+            "line 1, column instructor: unknown column, close to instructors: rename it "
+            "instructors (as it is, its cells would be ignored) (value 'instructor')",
+        )
+    ),
+    # A bare word: which id it is cannot be guessed, so userName: is suggested, not assumed.
+    "instructors_without_kind.csv": Refused(
+        (
+            "line 2, column instructors: jdoe does not say which kind of user id it is: write "
+            f"userName:jdoe ({_ID_FORMS}) (value 'jdoe')",
+            "line 3, column instructors: jdoe, asmith does not say which kind of user id it is: "
+            f"write userName:jdoe;userName:asmith ({_ID_FORMS}) (value 'jdoe, asmith')",
+        )
+    ),
+    # An empty entry between two ';' or at the start; a single trailing ';' is allowed.
+    "instructors_empty_entry.csv": Refused(
+        (
+            "line 2, column instructors: empty entry after userName:jdoe: remove the extra ';' "
+            "(one ';' between users) (value 'userName:jdoe;;userName:asmith')",
+            "line 3, column instructors: empty entry before userName:jdoe: remove the ';' at the "
+            "start of the cell (value ';userName:jdoe')",
+            "line 4, column instructors: lists no user, only ';': list users like userName:jdoe, "
+            "or leave the cell blank (value ';')",
+        )
+    ),
+    # A kind with no id after it, and a role with no user before it.
+    "instructors_no_user.csv": Refused(
+        (
+            "line 2, column instructors: userName: names no user: write the user's userName "
+            "after the ':' (value 'userName:')",
+            "line 3, column instructors: =Grader names no user before '=': write the user id "
+            "first, like userName:jdoe=Grader (value '=Grader')",
+        )
+    ),
+    # A kind Learn does not take: the one it resembles is named when there is one.
+    "instructors_unknown_kind.csv": Refused(
+        (
+            "line 2, column instructors: unknown kind of user id in user:jdoe: write "
+            f"userName:jdoe ({_ID_FORMS}) (value 'user:jdoe')",
+            "line 3, column instructors: unknown kind of user id in login:asmith: write "
+            "userName:asmith, externalId:asmith or uuid:asmith, whichever it is (or the user's "
+            "primary id, like _12_1) (value 'login:asmith')",
+            "line 4, column instructors: nothing before ':' in :jdoe: write userName:jdoe "
+            f"({_ID_FORMS}) (value ':jdoe')",
+        )
+    ),
+    # The same user twice in one cell, userName compared ignoring case.
+    "instructors_listed_twice.csv": Refused(
+        (
+            "line 2, column instructors: userName:JDoe is listed twice (also as userName:jdoe: "
+            f"user ids are compared ignoring case): {_ONE_ROLE} (value "
+            "'userName:jdoe;userName:JDoe=Grader')",
+            f"line 3, column instructors: _12_1 is listed twice: {_ONE_ROLE} (value '_12_1;_12_1')",
+        )
+    ),
+    # An '=' with no role after it, and two of them in one entry.
+    "instructors_bad_equals.csv": Refused(
+        (
+            "line 2, column instructors: userName:jdoe= has no role after '=': write a course "
+            "role id after it (like userName:jdoe=TeachingAssistant), or drop the '=' to enrol "
+            "as Instructor (value 'userName:jdoe=')",
+            "line 3, column instructors: userName:jdoe=Grader=Instructor has more than one '=': "
+            "give one user and one role, like userName:jdoe=Grader, and separate users with ';' "
+            "(value 'userName:jdoe=Grader=Instructor')",
+        )
+    ),
+    # A role close to a built-in one is a typo, not the institution's own role; every mistake in
+    # a cell is listed, each on its own line.
+    "instructors_unknown_role.csv": Refused(
+        (
+            "line 2, column instructors: unknown course role Instuctor, close to the built-in "
+            f"Instructor: write Instructor ({_NEAR_MISS_ROLE}) (value 'userName:jdoe=Instuctor')",
+            "line 3, column instructors: unknown course role teachingasistant, close to the "
+            f"built-in TeachingAssistant: write TeachingAssistant ({_NEAR_MISS_ROLE}) (value "
+            "'userName:asmith=teachingasistant')",
+            "line 4, column instructors: unknown course role Teaching Assistant, close to the "
+            f"built-in TeachingAssistant: write TeachingAssistant ({_NEAR_MISS_ROLE}) (value "
+            "'userName:jdoe=Teaching Assistant;userName:asmith=Lab Helper')",
+            "line 4, column instructors: course role Lab Helper has a space, which no role id "
+            "has: write the role's id as Learn shows it (like TeachingAssistant), not its name, "
+            "and separate users with ';' (value 'userName:jdoe=Teaching Assistant;"
+            "userName:asmith=Lab Helper')",
+        )
+    ),
+    # Users run together with a line break (Alt+Enter in Excel), a comma or a space.
+    "instructors_run_together.csv": Refused(
+        (
+            "line 2, column instructors: userName:jdoe\\nuserName:asmith holds more than one "
+            "user id: separate users with ';' (userName:jdoe;userName:asmith) (value "
+            "'userName:jdoe\\nuserName:asmith')",
+            "line 4, column instructors: userName:jdoe, _12_1 holds more than one user id: "
+            "separate users with ';' (userName:jdoe;_12_1) (value 'userName:jdoe, _12_1')",
+            "line 5, column instructors: userName:jdoe asmith has a space, which no Learn "
+            "userName has: separate users with ';' (userName:jdoe;userName:asmith) (value "
+            "'userName:jdoe asmith')",
+        )
+    ),
 }
 
 # Bytes an editor or a git setting could silently change, which the cases depend on.
@@ -275,6 +393,9 @@ _MARKERS: dict[str, bytes] = {
     "empty.csv": b"",
     "misspelled_copy_profile.csv": b"copy_profle\r\n",
     "yes_no_flags.csv": b",Y,Biology\r\n",
+    "instructors_excel_style.csv": b"INSTRUCTORS\r\n",
+    "instructors_empty_entry.csv": b";;userName:asmith\r\n",
+    "instructors_run_together.csv": b'"userName:jdoe\nuserName:asmith"',
 }
 
 
@@ -341,7 +462,7 @@ def assert_accepted_by_cli(result: Result, path: Path, rows: int, warnings: list
     lines = result.output.split("\n")
     assert lines[: len(warnings) + 1] == [
         *(f"Warning: {path}: {warning}" for warning in warnings),
-        f"{path}: valid, {rows} courses",
+        f"{path}: valid, {rows} course{'' if rows == 1 else 's'}",
     ]
 
 
@@ -406,6 +527,21 @@ def test_yes_no_flags_are_read_as_true_and_false() -> None:
     """copy_into_existing Y, N, y and n are read as true, false, true, false."""
     rows = load(CORPUS / "yes_no_flags.csv").rows
     assert [row.copy_into_existing for row in rows] == [True, False, True, False]
+
+
+def test_excel_style_instructors_are_read_as_enrolments() -> None:
+    """A trailing ';', spaces and lower-case kinds and roles are read in Learn's spelling; an
+    institution's own role is kept as written; a blank cell enrols no one."""
+    rows = load(CORPUS / "instructors_excel_style.csv").rows
+    assert [row.instructors for row in rows] == [
+        (Enrolment("userName:jdoe", "Instructor"),),
+        (
+            Enrolment("userName:asmith", "TeachingAssistant"),
+            Enrolment("_12_1", "Grader"),
+            Enrolment("externalId:E123", "Mentor"),
+        ),
+        (),
+    ]
 
 
 def test_utf16_file_reads_with_encoding_utf16() -> None:

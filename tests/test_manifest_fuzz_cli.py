@@ -250,6 +250,13 @@ _PIECES = st.sampled_from(
         "\u0130",
         "\ud7ff",
         "\u2028",
+        "userName:jdoe",
+        "userName:jdoe=TeachingAssistant;_12_1",
+        "=Grader",
+        "jdoe",
+        "user:jdoe",
+        ";;",
+        "userName:jdoe=Instuctor",
     ]
 )
 _BODY = st.lists(st.one_of(_PIECES, st.text(max_size=4)), max_size=60).map("".join)
@@ -281,6 +288,10 @@ _CELL = st.sampled_from(
         '"two\nlines"',
         "\u00e9",
         "\x1b[0m",
+        "userName:jdoe",
+        "userName:jdoe=Grader;_12_1;",
+        "jdoe",
+        "userName:=Instuctor",
     ]
 )
 _PLAUSIBLE = st.builds(
@@ -291,7 +302,11 @@ _PLAUSIBLE = st.builds(
         )
         + newline
     ),
-    st.lists(st.sampled_from([*COLUMNS[2:], "copy_profle", "notes"]), max_size=3, unique=True),
+    st.lists(
+        st.sampled_from([*COLUMNS[2:], "copy_profle", "instructor", "notes"]),
+        max_size=3,
+        unique=True,
+    ),
     st.lists(st.lists(_CELL, min_size=2, max_size=5), min_size=1, max_size=4),
     st.sampled_from(["\n", "\r\n"]),
 )

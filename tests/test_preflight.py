@@ -307,7 +307,7 @@ def test_validate_check_learn_prints_the_plan_and_writes_nothing(
         "  already done per the ledger: 0",
     ]
     assert "Problems: none" in lines
-    assert "Quota: the run needs about 14 API calls; Learn reports 99" in result.stdout
+    assert "Quota: the run needs about 15 API calls; Learn reports 99" in result.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["spring.csv"]
 
 

@@ -883,6 +883,8 @@ def test_summary_serves_counts_and_queue_spans_without_the_events() -> None:
         "patches": 2,
         "patches_before_copy_complete": 1,
         "max_copies_per_target": 2,
+        "enrolments": 0,
+        "enrolments_lost": 0,
     }
     assert record["queue"] == queue
     assert len(record["copies"]) == 4 and record["copies_per_target"]["A"] == 2

@@ -26,7 +26,7 @@ from rollover.cli import sandbox_site
 from rollover.errors import UsageError
 from rollover.manifest import load_manifest
 from rollover.plan import PROFILES
-from rollover.sandbox import LearnSandbox, SandboxConfig, create_app, journal_path
+from rollover.sandbox import LearnSandbox, SandboxConfig, SeedUser, create_app, journal_path
 from rollover.sandbox.journal import EndpointCall, SiteJournal
 from rollover.sandbox.replies import InvalidJson, Reply
 
@@ -41,8 +41,11 @@ CONFIG: dict[str, Any] = {
     "error_rate": 0.15,
     "drop_copy_response_rate": 0.2,
     "complete_with_errors_rate": 0.3,
+    "partial_copy_rate": 0.4,
+    "users": [SeedUser("ada"), SeedUser("root", system_admin=True)],
     "seed": 11,
 }
+ENROL = {"courseRoleId": "Instructor", "availability": {"available": "Yes"}}
 
 Answer = Callable[[EndpointCall], Reply]
 
@@ -68,14 +71,18 @@ def rehearse(answer: Answer, clock: FakeClock, targets: range) -> list[Reply]:
 
     token = call("request_token", BASIC, {"grant_type": "client_credentials"}).body
     auth = f"Bearer {token['access_token']}"
+    # Exact copies of BIO101 carry its members; enrolments into copies below 15% are lost.
+    call("put_membership", "courseId:BIO101-SP26", "userName:ada", {"courseRoleId": "Grader"}, auth)
     for n in targets:
         target = f"T-{n:03d}"
         copied = call(
             "copy_course", "courseId:BIO101-SP26", {"targetCourse": {"courseId": target}}, auth
         )
+        call("put_membership", f"courseId:{target}", "userName:ada", ENROL, auth)
         if "Location" in copied.headers:
             *_, course, _, task = copied.headers["Location"].split("/")
             call("get_task", course, task, auth)
+        call("get_membership", f"courseId:{target}", "userName:ada", auth, "courseRoleId")
         call("patch_course", f"courseId:{target}", {"name": f"Section {n}"}, auth)
     call("copy_course", "courseId:BIO101-SP26", InvalidJson(), auth)
     call("patch_course", "courseId:T-000", {"invalid_json": [1]}, auth)
@@ -85,6 +92,15 @@ def rehearse(answer: Answer, clock: FakeClock, targets: range) -> list[Reply]:
     call("list_terms", {}, auth)
     call("unknown_endpoint", "DELETE", auth)
     call("get_task", "_1_1", "_9_1", "Bearer stale")
+    first = f"courseId:T-{targets[0]:03d}"
+    call("get_user", "userName:ada", auth, "id,userName")
+    call("patch_membership", first, "userName:ada", {"courseRoleId": "Student"}, auth)
+    call("put_membership", "courseId:HIST200-SP26", "userName:root", ENROL, auth)
+    call("put_membership", "courseId:HIST200-SP26", "userName:ada", InvalidJson(), auth)
+    call("list_memberships", first, {"limit": "1"}, auth)
+    call("list_contents", first, {"recursive": "true", "limit": "5"}, auth)
+    call("list_content_children", "courseId:BIO101-SP26", "_1_1", {}, auth)
+    call("list_columns", "v2", first, {"fields": "id"}, auth)
     return replies
 
 
@@ -136,6 +152,20 @@ def test_killed_app_reloads_equal_to_a_site_that_never_stopped(tmp_path: Path) -
         await client.get(f"{API}/v2/courses/courseId:C-1", params={"fields": "id"}, headers=headers)
         await client.put(f"{API}/nowhere", headers=headers)
         await client.get("/__sandbox__/record")
+        member = f"{API}/v1/courses/courseId:C-0/users/userName:ada"
+        await client.put(member, json={"courseRoleId": "Instructor"}, headers=headers)
+        await client.patch(member, json={"courseRoleId": "Grader"}, headers=headers)
+        await client.put(member.replace("C-0", "C-1"), content=b"{no", headers=headers)
+        await client.get(member, params={"fields": "courseRoleId"}, headers=headers)
+        await client.get(f"{API}/v1/users/userName:ada", headers=headers)
+        await client.get(
+            f"{API}/v1/courses/courseId:C-0/users", params={"limit": "1"}, headers=headers
+        )
+        await client.get(
+            f"{API}/v1/courses/courseId:C-1/contents", params={"recursive": "true"}, headers=headers
+        )
+        await client.get(f"{API}/v1/courses/courseId:C-1/contents/_3_1/children", headers=headers)
+        await client.get(f"{API}/v2/courses/courseId:C-1/gradebook/columns", headers=headers)
 
     async def serve() -> None:
         transport = httpx.ASGITransport(app=create_app(live, state_path=state))
@@ -145,7 +175,8 @@ def test_killed_app_reloads_equal_to_a_site_that_never_stopped(tmp_path: Path) -
     asyncio.run(serve())
     reloaded = loaded(state, clock)
     assert reloaded.to_state() == live.to_state()
-    assert sum(reloaded.record.calls.values()) == 1 + 8 * 3 + 4
+    assert sum(reloaded.record.calls.values()) == 1 + 8 * 3 + 4 + 9
+    assert reloaded.teaching.to_dict() == live.teaching.to_dict()
     assert carry_on(reloaded, clock.now) == carry_on(live, clock.now)
     assert reloaded.to_state() == live.to_state()
 

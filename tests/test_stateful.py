@@ -89,7 +89,9 @@ class RolloverCrashResume(RuleBasedStateMachine):
     ) -> None:
         """A fresh sandbox seeded with the shells the into-existing rows name."""
         self.learn = make_learn(
-            courses=[SeedCourse(shell, f"{shell} shell", term_id="SP27") for shell in SHELLS],
+            courses=[
+                SeedCourse(shell, f"{shell} shell", term_id="SP27", shell=True) for shell in SHELLS
+            ],
             copy_seconds=copy_seconds,
             copy_sigma=copy_sigma,
             copy_max_seconds=COPY_MAX_SECONDS,

@@ -430,8 +430,9 @@ def test_status_row_shows_the_trail_by_target_or_line(tmp_path: Path, finished: 
         ("pending", "pending"),
     ]  # the shell's primary id, then the copy
     assert data["events"][-1]["to"] == "done" and data["hint"] is None
-    assert [(a["stage"], a["status"], a["endpoint"]) for a in data["answers"]][:2] == [
+    assert [(a["stage"], a["status"], a["endpoint"]) for a in data["answers"]][:3] == [
         ("pending", 200, "GET /v3/courses/{id}"),
+        ("pending", 200, "GET /v1/courses/{id}/contents"),  # the shell is empty: copied into
         ("intent", 202, "POST /v2/courses/{id}/copy"),
     ]
 

@@ -46,6 +46,7 @@ from ._options import (
     sandbox_files_option,
     time_zone,
     timezone_option,
+    verify_option,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -250,6 +251,13 @@ def _exact_copy_warning(manifest: Manifest, allowed: bool) -> None:
     help="Let rows with copy_profile exact make Learn's exact copy, which also copies "
     "the source's enrolled users; without it such a manifest is refused.",
 )
+@verify_option
+@click.option(
+    "--allow-nonempty-shell",
+    is_flag=True,
+    help="Copy into shells (copy_into_existing) that already hold content; Learn adds the copy "
+    "to what they hold. Without it such a row fails, naming how many items the shell holds.",
+)
 @_reports_errors
 @configured
 def run(
@@ -274,6 +282,8 @@ def run(
     verbose: bool,
     allow_exact: bool,
     check_first: bool,
+    verify: bool,
+    allow_nonempty_shell: bool,
 ) -> None:
     """Copy, poll, patch and report every course in MANIFEST. Safe to re-run: it resumes from
     the ledger, and finished rows cost no API call."""
@@ -295,6 +305,8 @@ def run(
         adopt_settle=adopt_settle,
         window=Window.parse(window, tz) if window else None,
         quota_reserve=quota_reserve,
+        verify=verify,
+        allow_nonempty_shell=allow_nonempty_shell,
     )
     files = runner.default_files(manifest, sandbox=sandbox, ledger=ledger, results=results)
     loaded = manifest_at(manifest, tz)
@@ -436,6 +448,7 @@ def _real_site(base_url: str | None, ca_bundle: str | None) -> Site:
     "`run` will be given --allow-exact.",
 )
 @ledger_option
+@verify_option
 @_reports_errors
 @configured
 def validate(
@@ -448,6 +461,7 @@ def validate(
     ca_bundle: str | None,
     allow_exact: bool,
     ledger: Path | None,
+    verify: bool,
 ) -> None:
     """Check MANIFEST offline and print the plan and its API-call estimate; with --check-learn
     also against Learn. Sends nothing that changes Learn."""
@@ -455,7 +469,7 @@ def validate(
     loaded = manifest_at(manifest, zone)
     site = _real_site(base_url, ca_bundle) if check_learn and not sandbox else None
     _exact_copy_warning(loaded, allowed=allow_exact)
-    plan = runner.validate(loaded)
+    plan = runner.validate(loaded, verify=verify)
     concurrency = current_config().concurrency or RunOptions().concurrency
     for line in plan_text.validate_lines(manifest, plan, concurrency, zone):
         click.echo(line)

@@ -153,3 +153,11 @@ sandbox_files_option = click.option(
     is_flag=True,
     help="Read the rehearsal's files (MANIFEST's .sandbox ledger), not the real run's.",
 )
+
+
+verify_option = click.option(
+    "--verify",
+    is_flag=True,
+    help="After each copy, count content items (all levels) and gradebook columns in the "
+    "target and its source; a target with fewer is needs_review (and the plan counts the calls).",
+)

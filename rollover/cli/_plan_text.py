@@ -42,7 +42,10 @@ def validate_lines(
         f"  new courses to copy:        {plan.new_courses}",
         f"  copies into existing shells: {plan.into_existing}",
         f"  courses to patch afterwards: {plan.to_patch}",
-        f"Estimated API calls: {plan.calls} (about {plan.per_course:.1f} per course)",
+        *([f"  instructors to enrol:        {plan.enrolments}"] if plan.enrolments else []),
+        f"Estimated API calls: {plan.calls} (about {plan.per_course:.1f} per course"
+        + (f", {plan.verifications} of them to verify the copies" if plan.verifications else "")
+        + ")",
         f"Estimated duration: {duration_text(plan, concurrency)}",
         zone_line(zone),
     ]

@@ -31,12 +31,11 @@ def sandbox_site(
     a later `run --sandbox` still starts afresh with its own --sandbox-config.
     """
     try:
+        import rollover.sandbox
         from rollover.sandbox import (
             LearnSandbox,
             SandboxConfig,
             SandboxServer,
-            SeedCourse,
-            SeedTerm,
             create_app,
             journal_path,
         )
@@ -45,7 +44,7 @@ def sandbox_site(
             "--sandbox needs the sandbox extra", hint="pip install 'rollover[sandbox]'"
         ) from exc
 
-    courses, terms = _seeds(manifest, SeedCourse, SeedTerm)
+    courses, terms, users = _seeds(manifest, rollover.sandbox)
     if state_path.exists():
         try:
             sandbox = LearnSandbox.load(state_path)
@@ -57,7 +56,7 @@ def sandbox_site(
             ) from exc
         # Rows added to the manifest since the rehearsal began: their sources, shells and terms
         # exist in the simulated Learn too, as they would in the real one.
-        added = sandbox.seed(courses, terms)
+        added = sandbox.seed(courses, terms, users)
         if added:
             click.echo(
                 f"Sandbox: added what the manifest names since the rehearsal began: "
@@ -75,10 +74,12 @@ def sandbox_site(
             raise UsageError(f"--sandbox-config: {exc}") from exc
         known_courses = {course.course_id for course in config.courses}
         known_terms = {term.external_id for term in config.terms}
+        known_users = {user.user_name for user in config.users}
         config = replace(
             config,
             courses=[*config.courses, *(c for c in courses if c.course_id not in known_courses)],
             terms=[*config.terms, *(t for t in terms if t.external_id not in known_terms)],
+            users=[*config.users, *(u for u in users if u.user_name not in known_users)],
         )
         sandbox = LearnSandbox(config)
     # The app writes a fresh snapshot now, then journals each call before answering it.
@@ -92,9 +93,10 @@ def sandbox_site(
         )
 
 
-def _seeds(manifest: Manifest, course: Any, term: Any) -> tuple[list[Any], list[Any]]:
-    """The courses and terms a rehearsal of `manifest` needs: its sources and shells (by
-    courseId) and its terms (by externalId); primary ids name what the site must already have."""
+def _seeds(manifest: Manifest, sandbox: Any) -> tuple[list[Any], list[Any], list[Any]]:
+    """The courses, terms and users a rehearsal of `manifest` needs: its sources and empty
+    shells (by courseId), its terms (by externalId) and its instructors (by userName or
+    externalId). Primary ids and uuids name what the site must already have."""
     sources = dict.fromkeys(
         row.source_course_id for row in manifest.rows if not is_primary_id(row.source_course_id)
     )
@@ -102,8 +104,21 @@ def _seeds(manifest: Manifest, course: Any, term: Any) -> tuple[list[Any], list[
     terms = dict.fromkeys(
         row.term_id for row in manifest.rows if row.term_id and not is_primary_id(row.term_id)
     )
+    users: dict[str, Any] = {}
+    for row in manifest.rows:
+        for enrolment in row.instructors:
+            kind, _, name = enrolment.user_id.partition(":")
+            if kind == "userName":
+                users.setdefault(name.lower(), sandbox.SeedUser(name))
+            elif kind == "externalId":
+                users.setdefault(name.lower(), sandbox.SeedUser(name, external_id=name))
     return (
-        [course(source, f"{source} (last term)") for source in sources]
-        + [course(shell, f"{shell} (SIS shell)") for shell in shells if shell not in sources],
-        [term(name, name) for name in terms],
+        [sandbox.SeedCourse(source, f"{source} (last term)") for source in sources]
+        + [
+            sandbox.SeedCourse(shell, f"{shell} (SIS shell)", shell=True)
+            for shell in shells
+            if shell not in sources
+        ],
+        [sandbox.SeedTerm(name, name) for name in terms],
+        list(users.values()),
     )

@@ -33,16 +33,26 @@ from rollover.learn import (
     error_meaning,
     id_form,
 )
-from rollover.ledger import TERMINAL, ErrorKind, Ledger, LedgerRow, State
+from rollover.ledger import (
+    TERMINAL,
+    EnrolmentState,
+    ErrorKind,
+    Ledger,
+    LedgerRow,
+    Resolution,
+    State,
+)
 from rollover.plan import POLLS_PER_COPY
 from rollover.times import seconds_between, utc_now
 
 from ._outcome import RunOutcome
-from ._pacing import CopyPace, Sighting
+from ._pacing import CopyPace, Sighting, seconds_until
 from ._reconcile import Reconciliation
 from ._window import Window
 
 log = structlog.get_logger("rollover.engine")
+# The copy's percentComplete from which memberships may be handled (Anthology's copy page).
+ENROL_FROM = 15
 _ROW: contextvars.ContextVar[str | None] = contextvars.ContextVar("row", default=None)
 
 
@@ -57,6 +67,8 @@ class RunOptions:
     adopt_settle: float = 900.0
     window: Window | None = None
     quota_reserve: int | None = None
+    verify: bool = False  # count what arrived against the source after each copy
+    allow_nonempty_shell: bool = False  # copy into shells that already hold content
 
 
 class Rollover:
@@ -82,6 +94,7 @@ class Rollover:
         self._stop = stop or asyncio.Event()
         self._in_flight = 0
         self._posted_here: set[str] = set()
+        self._source_locks: dict[str, asyncio.Lock] = {}
         self._planned_calls = planned_calls
         self._quota_checked = False
         self._pending_left = 0
@@ -236,23 +249,14 @@ class Rollover:
         elif row.state is State.COPIED:
             return await self._patch(row)
         elif row.state is State.PATCHED:
-            self._finish(row)
+            await self._finish(row)
         return True
 
     async def _request_copy(self, row: LedgerRow) -> None:
         target = row.target_course_id
         if row.copy_into_existing and row.target_pk is None:
-            try:
-                course = await self.client.get_course(id_form(target), "id")
-            except LearnNotFound:
-                self.ledger.record_failed(
-                    target,
-                    ErrorKind.SHELL_MISSING,
-                    f"copy_into_existing is true but Learn has no course {target}: create the "
-                    "shell first, or set copy_into_existing to false",
-                )
+            if not await self._look_at_shell(row):
                 return
-            self.ledger.record_target_pk(target, str(course["id"]))
             row = self.ledger.row(target)
         body = row.spec.copy_request(row.target_pk)
         self.ledger.record_intent(target)
@@ -272,6 +276,40 @@ class Rollover:
         else:
             self.ledger.record_location(target, location)
             self._posted_here.add(target)
+
+    async def _look_at_shell(self, row: LedgerRow) -> bool:
+        """Find the shell a copy goes into and, unless this tool already copied into it, what
+        it holds: Learn adds a copy to a course's content, so a shell holding content is not
+        copied into (unless the run allows it). False when the row failed."""
+        target = row.target_course_id
+        try:
+            course = await self.client.get_course(id_form(target), "id")
+        except LearnNotFound:
+            self.ledger.record_failed(
+                target,
+                ErrorKind.SHELL_MISSING,
+                f"copy_into_existing is true but Learn has no course {target}: create the "
+                "shell first, or set copy_into_existing to false",
+            )
+            return False
+        shell = str(course["id"])
+        if row.attempts:  # this tool already asked for a copy into it: what it holds is ours
+            self.ledger.record_target_pk(target, shell)
+            return True
+        total, held = await self.client.content_counts(shell)
+        columns = await self.client.column_count(shell) if self.options.verify else None
+        if held and not self.options.allow_nonempty_shell:
+            self.ledger.record_failed(
+                target,
+                ErrorKind.SHELL_NOT_EMPTY,
+                f"{target} already holds {held} content item{'s' if held != 1 else ''} (empty "
+                f"folders aside); a copy of {row.source_course_id} would be added to them, so "
+                "it was not copied into. Empty the shell in Learn and run again with "
+                "--retry-failed, or run with --allow-nonempty-shell to copy into it anyway",
+            )
+            return False
+        self.ledger.record_target_pk(target, shell, contents=total, columns=columns)
+        return True
 
     def _copy_refused_or_unknown(self, row: LedgerRow, exc: LearnError) -> None:
         """Act on an error answer to a copy POST, as `meaning` reads it."""
@@ -303,6 +341,7 @@ class Rollover:
         )
         sighting: Sighting | None = None
         was_queued, first = False, True
+        enrolling = self._has_enrolments_left(target)
         while True:
             if not await self._pause(gap):
                 return False
@@ -334,6 +373,14 @@ class Rollover:
                 if was_queued:  # sitting in Learn's queue, not just caught before its start
                     self.pace.copy_queued()
                 was_queued = True
+            if (
+                enrolling
+                and poll.status == "Running"
+                and (poll.percent_complete or 0) >= ENROL_FROM
+            ):
+                # Anthology: memberships can be handled from about 15% of a copy, never before.
+                await self._enrol(row, during_copy=True)
+                enrolling = False
             now = self._clock()
             elapsed = seconds_between(posted, now)
             if elapsed > self.options.task_timeout:
@@ -348,6 +395,17 @@ class Rollover:
                 previous=sighting,
                 previous_gap=gap,
             )
+            if enrolling:  # a poll soon after 15%, instead of waiting for the end
+                until = seconds_until(
+                    ENROL_FROM,
+                    status=poll.status,
+                    percent=poll.percent_complete,
+                    now=now.timestamp(),
+                    running_since=_running_since(poll, posted, now),
+                    previous=sighting,
+                )
+                if until is not None:
+                    gap = min(gap, self.pace.gap_to(until))
             if poll.status == "Running" and poll.percent_complete:
                 sighting = Sighting(now.timestamp(), poll.percent_complete)
 
@@ -381,7 +439,7 @@ class Rollover:
                 return True
             url = course.get("externalAccessUrl")
             self.ledger.record_patched(target, course_url=url if isinstance(url, str) else None)
-        self._finish(self.ledger.row(target))
+        await self._finish(self.ledger.row(target))
         return True
 
     async def _find_resolved_course(self, row: LedgerRow) -> LedgerRow | None:
@@ -404,15 +462,102 @@ class Rollover:
         self.ledger.record_course_found(target, course_pk)
         return self.ledger.row(target)
 
-    def _finish(self, row: LedgerRow) -> None:
+    async def _finish(self, row: LedgerRow) -> None:
+        """The course is copied and patched: enrol who is left, verify, and end the row."""
+        target = row.target_course_id
+        if self._has_enrolments_left(target):
+            await self._enrol(row, during_copy=False)
+        refused = [e for e in self.ledger.enrolments(target) if e.state is EnrolmentState.FAILED]
+        if refused:
+            self.ledger.record_failed(
+                target,
+                ErrorKind.ENROL_REFUSED,
+                f"copied and patched as {row.course_pk}, but Learn refused to enrol "
+                + "; ".join(e.error or e.user_id for e in refused)
+                + ". Fix the instructors cell (or the users in Learn) and run again: only the "
+                "enrolments are retried",
+            )
+            return
+        verification = None
+        if self.options.verify and row.resolution is not Resolution.COPIED:
+            verification, short = await self._verify(row)
+            if short:
+                self.ledger.record_needs_review(
+                    target,
+                    ErrorKind.VERIFY_SHORT,
+                    f"{target} holds fewer than {row.source_course_id} (and what the course "
+                    f"held before): {verification}. The course was patched; check its content",
+                    verification=verification,
+                )
+                return
         if row.error:  # the copy ended with a warning from Learn: a person must look
             self.ledger.record_needs_review(
-                row.target_course_id,
+                target,
                 row.error_kind or ErrorKind.COPY_UNCLEAN,
                 f"{row.error}; the course was patched, check its content",
+                verification=verification,
             )
         else:
-            self.ledger.record_done(row.target_course_id)
+            self.ledger.record_done(target, verification=verification)
+
+    def _has_enrolments_left(self, target: str) -> bool:
+        return any(
+            e.state in (EnrolmentState.PENDING, EnrolmentState.SENDING)
+            for e in self.ledger.enrolments(target)
+        )
+
+    async def _enrol(self, row: LedgerRow, *, during_copy: bool) -> None:
+        """Enrol the row's instructors not yet enrolled; each is committed before and after.
+
+        While the copy runs, a 404 may only mean that Learn does not show the new course yet:
+        that enrolment waits for the copy's end, when a 404 is the user's or the role's.
+        """
+        target = row.target_course_id
+        course = row.course_pk or row.target_pk or id_form(target)
+        for enrolment in self.ledger.enrolments(target):
+            if enrolment.state not in (EnrolmentState.PENDING, EnrolmentState.SENDING):
+                continue
+            self.ledger.record_enrolment(target, enrolment.user_id, EnrolmentState.SENDING)
+            try:
+                await self.client.enrol(course, enrolment.user_id, enrolment.role)
+            except (LearnAuthError, LearnUnreachable):
+                raise
+            except LearnError as exc:
+                if error_meaning(Call.CHANGE, exc) is not Meaning.ROW_FAILED:
+                    raise
+                if during_copy and exc.status == 404:
+                    self.ledger.record_enrolment(target, enrolment.user_id, EnrolmentState.PENDING)
+                    continue
+                self.ledger.record_enrolment(
+                    target,
+                    enrolment.user_id,
+                    EnrolmentState.FAILED,
+                    f"{enrolment.user_id} as {enrolment.role} ({exc.status}: {exc.learn_message})",
+                )
+            else:
+                self.ledger.record_enrolment(target, enrolment.user_id, EnrolmentState.DONE)
+
+    async def _verify(self, row: LedgerRow) -> tuple[str, bool]:
+        """Count what the copy brought against its source: (the counts in words, short?)."""
+        source = row.source_course_id
+        async with self._source_locks.setdefault(source, asyncio.Lock()):
+            counted = self.ledger.source_counts(source)
+            if counted is None:  # once per source, kept in the ledger for later runs too
+                (contents, _), columns = (
+                    await self.client.content_counts(id_form(source)),
+                    await self.client.column_count(id_form(source)),
+                )
+                counted = (contents, columns)
+                self.ledger.record_source_counts(source, contents, columns)
+        course = row.course_pk or ""
+        (arrived, _), columns = (
+            await self.client.content_counts(course),
+            await self.client.column_count(course),
+        )
+        want_contents = counted[0] + (row.shell_contents or 0)
+        want_columns = counted[1] + (row.shell_columns or 0)
+        words = f"contents {arrived}/{want_contents}; columns {columns}/{want_columns}"
+        return words, arrived < want_contents or columns < want_columns
 
     async def _pause(self, seconds: float) -> bool:
         """Sleep, unless a stop is requested first; True if the sleep ran out."""

@@ -99,16 +99,21 @@ class CopyPace:
         `running_since` is when Learn says the task started, on this machine's clock (None if
         unknown); `previous` is the last `Running` sighting of the same task, if any.
         """
-        remaining = None
-        if status == "Running" and percent is not None and 0 < percent < 100:
-            if previous is not None and percent > previous.percent and now > previous.at:
-                rate = (percent - previous.percent) / (now - previous.at)
-                remaining = (100 - percent) / rate
-            elif running_since is not None and now > running_since:
-                remaining = (now - running_since) * (100 - percent) / percent
+        remaining = seconds_until(
+            100,
+            status=status,
+            percent=percent,
+            now=now,
+            running_since=running_since,
+            previous=previous,
+        )
         if remaining is None:  # Queued, or Running with nothing to go on: wait, then longer
             return self._bounded(max(self.first_poll, 2 * previous_gap))
         return self._bounded(remaining * MARGIN)
+
+    def gap_to(self, seconds: float) -> float:
+        """A poll gap that lands a little after `seconds` from now, within the user's bounds."""
+        return self._bounded(seconds * MARGIN)
 
     def _bounded(self, seconds: float) -> float:
         return min(self.poll_max, max(self.poll_min, seconds))
@@ -132,3 +137,23 @@ class CopyPace:
             self.window = max(1, math.floor(self.window * DECREASE))
             self._completions_since_cut = 0
             self._clean_completions = 0
+
+
+def seconds_until(
+    goal: int,
+    *,
+    status: str,
+    percent: int | None,
+    now: float,
+    running_since: float | None,
+    previous: Sighting | None,
+) -> float | None:
+    """When a `Running` task should reach `goal` percent, from its progress so far (two
+    sightings, or Learn's `started`); None when the task says nothing to go on."""
+    if status != "Running" or percent is None or not 0 < percent < 100 or percent >= goal:
+        return None
+    if previous is not None and percent > previous.percent and now > previous.at:
+        return (goal - percent) / ((percent - previous.percent) / (now - previous.at))
+    if running_since is not None and now > running_since:
+        return (now - running_since) * (goal - percent) / percent
+    return None

@@ -10,6 +10,7 @@ answer is read, errors included, is `_answers`; what each status means, `_status
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
 from collections import Counter
@@ -24,6 +25,7 @@ import httpx
 from rollover.errors import (
     CopyOutcomeUnknown,
     LearnAuthError,
+    LearnConflict,
     LearnError,
     LearnProtocolError,
     LearnUnreachable,
@@ -56,6 +58,8 @@ class TaskPoll:
         return self.course_pk is not None or self.status in UNFINISHED_TASK
 
 
+FOLDER = "resource/x-bb-folder"  # a content item's contentHandler.id when it is a folder
+LIST_PAGE = 200  # items asked for per page of a content or column list
 SIGN_IN_FAILURE_KEPT = 30.0  # seconds a failed sign-in answers for the workers queued behind it
 POOL_CONNECTIONS = 4
 
@@ -222,7 +226,13 @@ class LearnClient:
 
         A consumer that stops early costs no further call; Learn's `paging.nextPage` is followed.
         """
-        endpoint, url = "GET /v3/courses", f"{API}/v3/courses"
+        async for page in self._pages(f"{API}/v3/courses", "GET /v3/courses", params):
+            yield page
+
+    async def _pages(
+        self, url: str, endpoint: str, params: dict[str, str]
+    ) -> AsyncGenerator[tuple[list[dict[str, Any]], bool], None]:
+        """A paged list, one page as each is consumed: (results, more follow)."""
         query: dict[str, str] | None = dict(params)
         while True:
             response = await self._idempotent("GET", url, endpoint, params=query)
@@ -236,6 +246,70 @@ class LearnClient:
             if not more:
                 return
             url, query = self.resolve(str(following)), None  # host-relative, offset and all
+
+    async def _all(self, url: str, endpoint: str, params: dict[str, str]) -> list[dict[str, Any]]:
+        """Every item of a paged list (one call per page)."""
+        items: list[dict[str, Any]] = []
+        async with contextlib.aclosing(self._pages(url, endpoint, params)) as pages:
+            async for results, _ in pages:
+                items += results
+        return items
+
+    async def get_user(self, user_id: str, fields: str) -> dict[str, Any]:
+        """GET one user (`_12_1`, `userName:X`, `externalId:X`, `uuid:X`); LearnNotFound if none."""
+        path = f"{API}/v1/users/{quote(user_id, safe=':_-.~@')}"
+        return await self._get_one(path, "GET /v1/users/{id}", fields)
+
+    async def enrol(self, course_pk: str, user_id: str, role: str) -> str:
+        """Enrol a user with `role` (PUT: idempotent); what happened, for the audit trail.
+
+        Learn answers 409 when the user is already a member: that is success, and the role is
+        corrected with a PATCH when it differs. 404 (user, course or role unknown) and 403 (a
+        user the application may not enrol) are raised for the engine to fail the row.
+        """
+        path = f"{course_path(course_pk, 'v1')}/users/{quote(user_id, safe=':_-.~@')}"
+        endpoint = "PUT /v1/courses/{id}/users/{id}"
+        body = {"courseRoleId": role, "availability": {"available": "Yes"}}
+        try:
+            await self._idempotent("PUT", path, endpoint, json=body, expect=(200, 201))
+        except LearnConflict:
+            found = await self._get_one(path, "GET /v1/courses/{id}/users/{id}", "courseRoleId")
+            if found.get("courseRoleId") == role:
+                return f"{user_id} was already enrolled as {role}"
+            await self._idempotent(
+                "PATCH", path, "PATCH /v1/courses/{id}/users/{id}", json={"courseRoleId": role}
+            )
+            return f"{user_id} was already enrolled as {found.get('courseRoleId')}; now {role}"
+        return f"enrolled {user_id} as {role}"
+
+    async def content_counts(self, course_pk: str) -> tuple[int, int]:
+        """(content items at all levels, those other than empty folders) of a course."""
+        items = await self._all(
+            f"{course_path(course_pk, 'v1')}/contents",
+            "GET /v1/courses/{id}/contents",
+            {
+                "recursive": "true",
+                "fields": "id,hasChildren,contentHandler.id",
+                "limit": str(LIST_PAGE),
+            },
+        )
+        empty_folders = sum(
+            1
+            for item in items
+            if not item.get("hasChildren")
+            and isinstance(item.get("contentHandler"), dict)
+            and item["contentHandler"].get("id") == FOLDER
+        )
+        return len(items), len(items) - empty_folders
+
+    async def column_count(self, course_pk: str) -> int:
+        """How many gradebook columns a course has."""
+        columns = await self._all(
+            f"{course_path(course_pk, 'v2')}/gradebook/columns",
+            "GET /v2/courses/{id}/gradebook/columns",
+            {"fields": "id", "limit": str(LIST_PAGE)},
+        )
+        return len(columns)
 
     async def patch_course(self, course_pk: str, body: dict[str, Any]) -> dict[str, Any]:
         """PATCH a course by primary id; the same body twice gives the same course."""

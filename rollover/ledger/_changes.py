@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from rollover.plan import RowSpec
 
-from ._rows import LedgerRow, State
+from ._rows import ErrorKind, LedgerRow, State
 
 ADDED = "added"
 MANIFEST_CHANGED = "manifest changed"
@@ -49,13 +49,21 @@ def manifest_change(known: LedgerRow | None, spec: RowSpec) -> RowChange:
                 "again would duplicate it: use a new target_course_id or restore the old source"
             ),
         )
+    patch_changed = dict(spec.patch) != dict(known.spec.patch)
     if state is State.FAILED and not spec.same_request(known.spec):
         if known.course_pk:
-            return RowChange(State.COPIED if same_copy else state)
+            if not same_copy:
+                return RowChange(state)
+            # Only the instructors failed (the PATCH went through): only they are retried.
+            enrolling = known.error_kind is ErrorKind.ENROL_REFUSED and not patch_changed
+            return RowChange(State.PATCHED if enrolling else State.COPIED)
         if known.task_location is None:
             return RowChange(State.PENDING)
-    if state in (State.DONE, State.PATCHED) and dict(spec.patch) != dict(known.spec.patch):
-        return RowChange(State.COPIED)  # corrected name or dates: patch again
+    if state in (State.DONE, State.PATCHED):
+        if patch_changed:
+            return RowChange(State.COPIED)  # corrected name or dates: patch again
+        if spec.instructors != known.spec.instructors:
+            return RowChange(State.PATCHED)  # new or changed instructors: enrol them
     return RowChange(state)
 
 
@@ -66,7 +74,8 @@ def retried_state(row: LedgerRow) -> State:
     the rest (Learn refused their copy or never got it) are requested again.
     """
     if row.course_pk:
-        return State.COPIED
+        # A row whose PATCH went through and only an enrolment failed is not patched again.
+        return State.PATCHED if row.error_kind is ErrorKind.ENROL_REFUSED else State.COPIED
     if row.task_location:
         return State.LOCATED
     return State.PENDING

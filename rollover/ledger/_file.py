@@ -51,7 +51,9 @@ CREATE TABLE IF NOT EXISTS events (
 """
 
 # Schema 1 -> 2: a row's error gets its kind (status advice is chosen from it, not from the
-# error's words), a needs_review row can carry a person's decision (`rollover resolve`), and
+# error's words), a needs_review row can carry a person's decision (`rollover resolve`), rows
+# get their instructors' enrolments, their shell's counts and their verification, sources their
+# counts (fetched once), and
 # Learn's HTTP answers get their own table instead of self-transitions in `events` whose detail
 # read "HTTP 202 POST /v2/courses/{id}/copy".
 _TO_2_TABLES = """
@@ -59,6 +61,25 @@ ALTER TABLE rows ADD COLUMN error_kind TEXT;
 ALTER TABLE rows ADD COLUMN resolution TEXT;
 ALTER TABLE rows ADD COLUMN resolved_at TEXT;
 ALTER TABLE rows ADD COLUMN course_url TEXT;
+ALTER TABLE rows ADD COLUMN shell_contents INTEGER;
+ALTER TABLE rows ADD COLUMN shell_columns INTEGER;
+ALTER TABLE rows ADD COLUMN verification TEXT;
+ALTER TABLE rows ADD COLUMN enrolled INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE enrolments (
+    target_course_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    role TEXT NOT NULL,
+    state TEXT NOT NULL,
+    error TEXT,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (target_course_id, user_id)
+);
+CREATE TABLE source_counts (
+    source_course_id TEXT PRIMARY KEY,
+    contents INTEGER NOT NULL,
+    columns INTEGER NOT NULL,
+    at TEXT NOT NULL
+);
 CREATE TABLE answers (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     target_course_id TEXT NOT NULL,

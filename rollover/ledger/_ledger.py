@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from rollover.errors import LedgerError
+from rollover.manifest import Enrolment
 from rollover.plan import DEFAULT_PROFILE, RowSpec
 from rollover.times import utc_now
 
@@ -33,6 +34,8 @@ from ._file import open_database, transaction
 from ._rows import (
     TERMINAL,
     Answer,
+    EnrolmentRecord,
+    EnrolmentState,
     ErrorKind,
     LedgerRow,
     QuotaSeen,
@@ -58,6 +61,8 @@ def _spec_json(spec: RowSpec) -> str:
     stored: dict[str, Any] = {"patch": dict(spec.patch), "profile": spec.profile}
     if spec.copy is not None:
         stored["copy"] = spec.copy
+    if spec.instructors:
+        stored["instructors"] = [[e.user_id, e.role] for e in spec.instructors]
     return json.dumps(stored, sort_keys=True)
 
 
@@ -230,6 +235,9 @@ class Ledger:
             patch=stored.get("patch") or {},
             profile=stored.get("profile") or DEFAULT_PROFILE,
             copy=stored.get("copy"),
+            instructors=tuple(
+                Enrolment(user, role) for user, role in stored.get("instructors", [])
+            ),
         )
         kind = record["error_kind"]
         return LedgerRow(
@@ -249,6 +257,10 @@ class Ledger:
             resolution=Resolution(record["resolution"]) if record["resolution"] else None,
             resolved_at=_parse(record["resolved_at"]),
             course_url=record["course_url"],
+            shell_contents=record["shell_contents"],
+            shell_columns=record["shell_columns"],
+            verification=record["verification"],
+            enrolled=record["enrolled"],
         )
 
     # -- manifest ----------------------------------------------------------------------------
@@ -286,6 +298,7 @@ class Ledger:
                         ),
                     )
                     self._event(db, spec.target_course_id, None, change.to, ADDED, now)
+                    self._sync_enrolments(db, spec, now)
                     continue
                 if change.refusal is not None:
                     refusals.append(change.refusal)
@@ -309,6 +322,7 @@ class Ledger:
                         spec.target_course_id,
                     ),
                 )
+                self._sync_enrolments(db, spec, now)
                 if moved:
                     self._event(
                         db, spec.target_course_id, known.state, change.to, MANIFEST_CHANGED, now
@@ -323,6 +337,93 @@ class Ledger:
         if self.observer is not None:
             for target, state in changed:
                 self.observer(self.row(target), state.value, MANIFEST_CHANGED)
+
+    @staticmethod
+    def _sync_enrolments(db: sqlite3.Connection, spec: RowSpec, now: str | None) -> None:
+        """The row's instructors as the manifest now lists them: new ones pending, a changed
+        role pending again, ones no longer listed forgotten unless already enrolled (the tool
+        never unenrols anyone)."""
+        target = spec.target_course_id
+        known = {
+            r["user_id"]: (r["role"], r["state"])
+            for r in db.execute("SELECT * FROM enrolments WHERE target_course_id = ?", (target,))
+        }
+        wanted = {e.user_id: e.role for e in spec.instructors}
+        for user in known:
+            if user not in wanted:  # no longer asked for (the tool never unenrols anyone)
+                db.execute(
+                    "DELETE FROM enrolments WHERE target_course_id = ? AND user_id = ?",
+                    (target, user),
+                )
+        for user, role in wanted.items():
+            if user not in known:
+                db.execute(
+                    "INSERT INTO enrolments VALUES (?, ?, ?, ?, NULL, ?)",
+                    (target, user, role, EnrolmentState.PENDING, now),
+                )
+            elif known[user][0] != role:
+                db.execute(
+                    "UPDATE enrolments SET role = ?, state = ?, error = NULL, updated_at = ?"
+                    " WHERE target_course_id = ? AND user_id = ?",
+                    (role, EnrolmentState.PENDING, now, target, user),
+                )
+        Ledger._count_enrolled(db, target)
+
+    @staticmethod
+    def _count_enrolled(db: sqlite3.Connection, target: str) -> None:
+        db.execute(
+            "UPDATE rows SET enrolled = (SELECT count(*) FROM enrolments WHERE"
+            " enrolments.target_course_id = rows.target_course_id AND state = ?)"
+            " WHERE target_course_id = ?",
+            (EnrolmentState.DONE, target),
+        )
+
+    def enrolments(self, target: str) -> list[EnrolmentRecord]:
+        """The row's instructors and where each enrolment is, as the manifest lists them."""
+        row = self.row(target)
+        order = {e.user_id: n for n, e in enumerate(row.spec.instructors)}
+        records = [
+            EnrolmentRecord(
+                r["user_id"], r["role"], EnrolmentState(r["state"]), r["error"], r["updated_at"]
+            )
+            for r in self._db.execute(
+                "SELECT * FROM enrolments WHERE target_course_id = ?", (target,)
+            )
+            if r["user_id"] in order
+        ]
+        return sorted(records, key=lambda record: order[record.user_id])
+
+    def record_enrolment(
+        self, target: str, user_id: str, state: EnrolmentState, error: str | None = None
+    ) -> None:
+        """Commit where one enrolment is: `sending` before the PUT, `done` or `failed` after."""
+        with transaction(self._db) as db:
+            db.execute(
+                "UPDATE enrolments SET state = ?, error = ?, updated_at = ?"
+                " WHERE target_course_id = ? AND user_id = ?",
+                (state, error, _iso(self._clock()), target, user_id),
+            )
+            self._count_enrolled(db, target)
+            found = db.execute(
+                "SELECT * FROM rows WHERE target_course_id = ?", (target,)
+            ).fetchone()
+            self._write_answers(db, target, found["state"])
+        self._latest[target] = self._row(found)
+
+    def source_counts(self, source: str) -> tuple[int, int] | None:
+        """(content items, gradebook columns) of a source, if counted before."""
+        found = self._db.execute(
+            "SELECT contents, columns FROM source_counts WHERE source_course_id = ?", (source,)
+        ).fetchone()
+        return None if found is None else (found["contents"], found["columns"])
+
+    def record_source_counts(self, source: str, contents: int, columns: int) -> None:
+        """Keep a source's counts, so a re-run does not fetch them again."""
+        with transaction(self._db) as db:
+            db.execute(
+                "INSERT OR REPLACE INTO source_counts VALUES (?, ?, ?, ?)",
+                (source, contents, columns, _iso(self._clock())),
+            )
 
     def retry_failed(self) -> list[LedgerRow]:
         """Re-open the manifest's failed rows as they are (`retried_state` says where to)."""
@@ -342,6 +443,11 @@ class Ledger:
                     (to, now, record["target_course_id"]),
                 ).fetchone()
                 self._event(db, record["target_course_id"], State.FAILED, to, detail, now)
+                db.execute(
+                    "UPDATE enrolments SET state = ?, error = NULL WHERE target_course_id = ?"
+                    " AND state = ?",
+                    (EnrolmentState.PENDING, record["target_course_id"], EnrolmentState.FAILED),
+                )
                 reopened.append((self._row(updated), detail))
         for row, detail in reopened:
             self._latest[row.target_course_id] = row
@@ -355,10 +461,25 @@ class Ledger:
         """Remember an HTTP answer Learn gave about a row, for its audit trail (no bodies)."""
         self._answers.setdefault(target, []).append((_iso(self._clock()) or "", endpoint, status))
 
-    def record_target_pk(self, target: str, target_pk: str) -> None:
-        """Remember the primary id of an existing course that content is copied into."""
+    def record_target_pk(
+        self,
+        target: str,
+        target_pk: str,
+        *,
+        contents: int | None = None,
+        columns: int | None = None,
+    ) -> None:
+        """Remember the primary id of an existing course that content is copied into, and
+        what it held before the copy (for verification)."""
+        held = "" if contents is None else f" (holding {contents} content items)"
         self._transition(
-            target, (State.PENDING,), State.PENDING, "target resolved", target_pk=target_pk
+            target,
+            (State.PENDING,),
+            State.PENDING,
+            f"target resolved{held}",
+            target_pk=target_pk,
+            shell_contents=contents,
+            shell_columns=columns,
         )
 
     def record_intent(self, target: str) -> datetime:
@@ -423,16 +544,20 @@ class Ledger:
         """Commit that Learn accepted the PATCH (and the course's address, as it reported it)."""
         self._transition(target, (State.COPIED,), State.PATCHED, "patched", course_url=course_url)
 
-    def record_done(self, target: str, note: str | None = None) -> None:
-        """Finish a row."""
+    def record_done(
+        self, target: str, note: str | None = None, *, verification: str | None = None
+    ) -> None:
+        """Finish a row (with what its verification counted, if it was verified)."""
+        fields: dict[str, Any] = {"verification": verification} if verification else {}
         self._transition(
             target,
             (State.COPIED, State.PATCHED),
             State.DONE,
-            note or "done",
+            note or ("done" if verification is None else f"done; verified: {verification}"),
             completed_at=_iso(self._clock()),
             error=None,
             error_kind=None,
+            **fields,
         )
 
     def record_failed(self, target: str, kind: ErrorKind, error: str) -> None:
@@ -447,8 +572,11 @@ class Ledger:
             completed_at=_iso(self._clock()),
         )
 
-    def record_needs_review(self, target: str, kind: ErrorKind, error: str) -> None:
+    def record_needs_review(
+        self, target: str, kind: ErrorKind, error: str, *, verification: str | None = None
+    ) -> None:
         """The outcome is uncertain; a person must look. The tool will not guess."""
+        fields: dict[str, Any] = {"verification": verification} if verification else {}
         self._transition(
             target,
             _NOT_FINAL,
@@ -457,6 +585,7 @@ class Ledger:
             error=error,
             error_kind=kind,
             completed_at=_iso(self._clock()),
+            **fields,
         )
 
     def resolve(self, target: str, resolution: Resolution) -> LedgerRow:

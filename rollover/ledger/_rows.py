@@ -68,6 +68,9 @@ class ErrorKind(StrEnum):
     COPY_UNCLEAN = "copy_unclean"  # Learn ended the copy CompleteWithErrors or Incomplete
     CREATED_UNKNOWN = "created_unknown"  # the course exists; Learn did not say when it was made
     COURSE_MISSING = "course_missing"  # the task was lost and no course was made
+    SHELL_NOT_EMPTY = "shell_not_empty"  # the shell already holds content: not copied into
+    ENROL_REFUSED = "enrol_refused"  # copied and patched, but Learn refused an instructor
+    VERIFY_SHORT = "verify_short"  # the target holds fewer items or columns than its source
     UNCERTAIN = "uncertain"  # any other outcome the tool cannot tell
 
 
@@ -98,6 +101,10 @@ class LedgerRow:
     resolution: Resolution | None = None  # a person's decision about a needs_review row
     resolved_at: datetime | None = None
     course_url: str | None = None  # the course's externalAccessUrl as Learn reported it
+    shell_contents: int | None = None  # what the shell held before the copy (content items)
+    shell_columns: int | None = None  # and its gradebook columns, when verified
+    verification: str | None = None  # "contents 45/45; columns 12/12" (--verify)
+    enrolled: int = 0  # the instructors enrolled, of `len(spec.instructors)`
 
     @property
     def target_course_id(self) -> str:
@@ -118,6 +125,26 @@ class LedgerRow:
     def copy_into_existing(self) -> bool:
         """Whether content is copied into an existing course."""
         return self.spec.copy_into_existing
+
+
+class EnrolmentState(StrEnum):
+    """Where one instructor's enrolment is; `sending` is committed before the PUT."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class EnrolmentRecord:
+    """One instructor of a row, as the ledger keeps their enrolment."""
+
+    user_id: str
+    role: str
+    state: EnrolmentState
+    error: str | None
+    at: str
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo
 from rollover.errors import ManifestInvalid, Problem, closest, did_you_mean
 from rollover.times import LocalTimeError, day_end, day_start, local_moment
 
+from ._instructors import Enrolment, parse_instructors
+from ._invalid import Invalid as _Invalid
 from ._table import Table, header_key, read_table
 
 COLUMNS = (
@@ -32,6 +34,7 @@ COLUMNS = (
     "start_date",
     "end_date",
     "copy_profile",
+    "instructors",
 )
 REQUIRED_COLUMNS = ("source_course_id", "target_course_id")
 _COLUMN_ORDER = {column: position for position, column in enumerate(COLUMNS)}
@@ -71,6 +74,8 @@ class ManifestRow:
     start_date: datetime | None
     end_date: datetime | None
     copy_profile: str | None
+    # Last, with a default: rows are built by keyword across the tree. Empty when the cell is blank.
+    instructors: tuple[Enrolment, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -155,6 +160,8 @@ def _check_table(
     start = parse("start_date", _moment_parser(timezone, end_of_day=False), repeats=True)
     end = parse("end_date", _moment_parser(timezone, end_of_day=True), repeats=True)
     profile = parse("copy_profile", _profile_parser(profiles), repeats=True)
+    # A department's instructors repeat down its rows: each distinct cell is parsed once.
+    instructors = parse("instructors", _parse_instructors, repeats=True)
     _check_required(
         lines, text, [column for column in REQUIRED_COLUMNS if column in index], problems
     )
@@ -176,6 +183,7 @@ def _check_table(
             start_date=row[8],
             end_date=row[9],
             copy_profile=row[10],
+            instructors=row[11] or (),
         )
         for line, *row in zip(
             lines,
@@ -190,6 +198,7 @@ def _check_table(
             start,
             end,
             profile,
+            instructors,
             strict=True,
         )
     ]
@@ -263,10 +272,6 @@ def _check_header(table: Table, problems: list[Problem], notes: list[Problem]) -
     return index
 
 
-class _Invalid(ValueError):
-    """A cell breaks a rule; the message says what is wrong and how to fix it."""
-
-
 def _parse_column(
     column: str,
     values: list[str],
@@ -276,28 +281,35 @@ def _parse_column(
     *,
     repeats: bool,
 ) -> list[_T | None]:
-    """Parse each cell of a column: blank is None, a bad cell is None plus a Problem.
+    """Parse each cell of a column: blank is None, a bad cell is None plus its Problems.
 
-    With `repeats`, each distinct value is parsed once: dates, flags and terms repeat on
-    nearly every row of a real manifest.
+    With `repeats`, each distinct value is parsed once, refused ones too: dates, flags, terms
+    and a department's instructors repeat on nearly every row of a real manifest.
     """
     parsed: list[_T | None] = []
     known: dict[str, _T] = {}
+    refused: dict[str, tuple[str, ...]] = {}
     for line, value in zip(lines, values, strict=True):
         if not value:
             parsed.append(None)
         elif value in known:
             parsed.append(known[value])
         else:
-            try:
-                result = parse(value)
-            except _Invalid as exc:
-                problems.append(Problem(line, column, value, str(exc)))
-                parsed.append(None)
-                continue
-            if repeats:
-                known[value] = result
-            parsed.append(result)
+            messages = refused.get(value)
+            if messages is None:
+                try:
+                    result = parse(value)
+                except _Invalid as exc:
+                    messages = exc.messages
+                    if repeats:
+                        refused[value] = messages
+                else:
+                    if repeats:
+                        known[value] = result
+                    parsed.append(result)
+                    continue
+            problems.extend(Problem(line, column, value, message) for message in messages)
+            parsed.append(None)
     return parsed
 
 
@@ -412,6 +424,12 @@ def _parse_source(value: str) -> str:
             "_123_1 primary id exactly as Learn shows it"
         )
     return value
+
+
+def _parse_instructors(value: str) -> tuple[Enrolment, ...]:
+    """`;`-separated user ids, each with an optional `=ROLE`, without control characters."""
+    _no_control(value)
+    return parse_instructors(value)
 
 
 def _parse_target(value: str) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 from rollover.errors import ExactCopyRefused, Problem
 from rollover.learn import learn_time, term_reference
-from rollover.manifest import Manifest, ManifestRow
+from rollover.manifest import Enrolment, Manifest, ManifestRow
 
 from ._profiles import DEFAULT_PROFILE, EXACT_PROFILE, PROFILES, CopyOptions, copy_options
 
@@ -28,6 +28,7 @@ class RowSpec:
     patch: Mapping[str, Any] = field(default_factory=dict)
     profile: str = DEFAULT_PROFILE
     copy: CopyOptions | None = None
+    instructors: tuple[Enrolment, ...] = ()  # enrolled from 15% of the copy, never before
 
     def same_copy(self, other: RowSpec) -> bool:
         """Whether `other` asks for the same copy: same source, into the same kind of target."""
@@ -43,6 +44,7 @@ class RowSpec:
             and dict(self.patch) == dict(other.patch)
             and self.profile == other.profile
             and self.copy == other.copy
+            and self.instructors == other.instructors
         )
 
     def copy_request(self, target_pk: str | None) -> dict[str, Any]:
@@ -94,6 +96,7 @@ def row_spec(row: ManifestRow, profiles: Mapping[str, CopyOptions | None] = PROF
         patch=patch_body(row),
         profile=profile,
         copy=configured,
+        instructors=row.instructors,
     )
 
 

@@ -29,6 +29,8 @@ class CallEstimate:
     into_existing: int
     to_patch: int
     calls: int
+    enrolments: int = 0  # of the calls, PUTs of instructors
+    verifications: int = 0  # of the calls, content and column counts (--verify)
 
     @property
     def per_course(self) -> float:
@@ -46,9 +48,29 @@ class CallEstimate:
         return max(0, self.calls - max(0, available - reserve))
 
 
-def estimate(rows: Sequence[ManifestRow]) -> CallEstimate:
-    """Calls a run of these rows costs: token, target look-ups, POSTs, polls, PATCHes."""
+def estimate(rows: Sequence[ManifestRow], *, verify: bool = False) -> CallEstimate:
+    """Calls a run of these rows costs: token, shell look-ups and checks, POSTs, polls,
+    PATCHes, one PUT per instructor, and with `verify` two counts per target and per source."""
     into_existing = sum(1 for row in rows if row.copy_into_existing)
     to_patch = sum(1 for row in rows if patch_body(row))
-    calls = (1 if rows else 0) + into_existing + round(len(rows) * (1 + POLLS_PER_COPY)) + to_patch
-    return CallEstimate(len(rows), len(rows) - into_existing, into_existing, to_patch, calls)
+    enrolments = sum(len(row.instructors) for row in rows)
+    # Each shell is looked up, then its content counted (and its columns, to verify against).
+    shells = into_existing * (3 if verify else 2)
+    verifications = 2 * len(rows) + 2 * len({row.source_course_id for row in rows}) if verify else 0
+    calls = (
+        (1 if rows else 0)
+        + shells
+        + round(len(rows) * (1 + POLLS_PER_COPY))
+        + to_patch
+        + enrolments
+        + verifications
+    )
+    return CallEstimate(
+        len(rows),
+        len(rows) - into_existing,
+        into_existing,
+        to_patch,
+        calls,
+        enrolments,
+        verifications,
+    )

@@ -4,15 +4,16 @@ Used by `--sandbox` wiring and by tests; the tool itself never imports it otherw
 """
 
 from .app import create_app
-from .config import SandboxConfig, SeedCourse, SeedTerm
+from .config import SandboxConfig, SeedCourse, SeedTerm, SeedUser
 from .journal import journal_path
 from .model import LearnSandbox
-from .record import CopyEvent, PatchEvent, SandboxRecord
+from .record import CopyEvent, EnrolmentEvent, PatchEvent, SandboxRecord
 from .server import SandboxServer, serve_forever
 from .spec import request_body_schema, validate_request_body
 
 __all__ = [
     "CopyEvent",
+    "EnrolmentEvent",
     "LearnSandbox",
     "PatchEvent",
     "SandboxConfig",
@@ -20,6 +21,7 @@ __all__ = [
     "SandboxServer",
     "SeedCourse",
     "SeedTerm",
+    "SeedUser",
     "create_app",
     "journal_path",
     "request_body_schema",

@@ -79,6 +79,53 @@ def create_app(sandbox: LearnSandbox, *, state_path: Path | None = None) -> Star
     def terms(request: Request, raw: bytes) -> EndpointCall:
         return EndpointCall("list_terms", (dict(request.query_params), _auth(request)))
 
+    def user(request: Request, raw: bytes) -> EndpointCall:
+        return EndpointCall(
+            "get_user",
+            (request.path_params["user"], _auth(request), request.query_params.get("fields")),
+        )
+
+    def membership(request: Request, raw: bytes) -> EndpointCall:
+        course, user = request.path_params["course"], request.path_params["user"]
+        if request.method == "GET":
+            fields = request.query_params.get("fields")
+            return EndpointCall("get_membership", (course, user, _auth(request), fields))
+        method = "put_membership" if request.method == "PUT" else "patch_membership"
+        return EndpointCall(method, (course, user, _json_body(raw), _auth(request)))
+
+    def memberships(request: Request, raw: bytes) -> EndpointCall:
+        return EndpointCall(
+            "list_memberships",
+            (request.path_params["course"], dict(request.query_params), _auth(request)),
+        )
+
+    def contents(request: Request, raw: bytes) -> EndpointCall:
+        return EndpointCall(
+            "list_contents",
+            (request.path_params["course"], dict(request.query_params), _auth(request)),
+        )
+
+    def children(request: Request, raw: bytes) -> EndpointCall:
+        params = request.path_params
+        return EndpointCall(
+            "list_content_children",
+            (params["course"], params["content"], dict(request.query_params), _auth(request)),
+        )
+
+    def columns_getter(version: str) -> Work:
+        def columns(request: Request, raw: bytes) -> EndpointCall:
+            return EndpointCall(
+                "list_columns",
+                (
+                    version,
+                    request.path_params["course"],
+                    dict(request.query_params),
+                    _auth(request),
+                ),
+            )
+
+        return columns
+
     def unknown(request: Request, raw: bytes) -> EndpointCall:
         return EndpointCall("unknown_endpoint", (request.method, _auth(request)))
 
@@ -101,6 +148,27 @@ def create_app(sandbox: LearnSandbox, *, state_path: Path | None = None) -> Star
                 methods=["GET"],
             )
             for version in ("v1", "v2", "v3")
+        ),
+        Route(f"{API}/v1/users/{{user}}", endpoint(user), methods=["GET"]),
+        Route(f"{API}/v1/courses/{{course}}/users", endpoint(memberships), methods=["GET"]),
+        Route(
+            f"{API}/v1/courses/{{course}}/users/{{user}}",
+            endpoint(membership),
+            methods=["GET", "PUT", "PATCH"],
+        ),
+        Route(f"{API}/v1/courses/{{course}}/contents", endpoint(contents), methods=["GET"]),
+        Route(
+            f"{API}/v1/courses/{{course}}/contents/{{content}}/children",
+            endpoint(children),
+            methods=["GET"],
+        ),
+        *(
+            Route(
+                f"{API}/{version}/courses/{{course}}/gradebook/columns",
+                endpoint(columns_getter(version)),
+                methods=["GET"],
+            )
+            for version in ("v1", "v2")
         ),
         Route(f"{API}/v1/terms", endpoint(terms), methods=["GET"]),
         Route(f"{API}/v1/terms/{{term}}", endpoint(term), methods=["GET"]),

@@ -17,6 +17,15 @@ class SeedCourse:
     description: str = ""
     external_id: str | None = None
     term_id: str | None = None  # the term's externalId
+    contents: int | None = None  # content items at all levels; None: derived from the courseId
+    columns: int | None = None  # gradebook columns; None: derived from the courseId
+    shell: bool = False  # an SIS shell: empty unless listed in `shells_with_content`
+
+    def __post_init__(self) -> None:
+        for name in ("contents", "columns"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or value < 0):
+                raise ValueError(f"course {self.course_id}: {name} must be at least 0, got {value}")
 
     @property
     def effective_external_id(self) -> str:
@@ -32,7 +41,22 @@ class SeedTerm:
     name: str
 
 
-_Seed = TypeVar("_Seed", SeedCourse, SeedTerm)
+@dataclass(frozen=True)
+class SeedUser:
+    """A user account that exists on the simulated site; a system administrator cannot be
+    enrolled by an application."""
+
+    user_name: str
+    external_id: str | None = None  # None: the userName, as Learn defaults it
+    system_admin: bool = False
+
+    @property
+    def effective_external_id(self) -> str:
+        """The externalId Learn shows: the given one, or the userName."""
+        return self.external_id if self.external_id is not None else self.user_name
+
+
+_Seed = TypeVar("_Seed", SeedCourse, SeedTerm, SeedUser)
 
 
 def _default_courses() -> list[SeedCourse]:
@@ -67,12 +91,21 @@ class SandboxConfig:
     latency: float = 0.0
     forget_tasks_after: float | None = None
     complete_with_errors_rate: float = 0.0
+    partial_copy_rate: float = 0.0
+    users: list[SeedUser] = field(default_factory=list)
+    roles: list[str] = field(default_factory=list)  # institution course roles besides Learn's
+    shells_with_content: list[str] = field(default_factory=list)  # courseIds of shells
     seed: int = 0
 
     def __post_init__(self) -> None:
         if self.slots < 1:
             raise ValueError(f"slots must be at least 1, got {self.slots}")
-        for name in ("error_rate", "drop_copy_response_rate", "complete_with_errors_rate"):
+        for name in (
+            "error_rate",
+            "drop_copy_response_rate",
+            "complete_with_errors_rate",
+            "partial_copy_rate",
+        ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {value}")
@@ -92,6 +125,8 @@ class SandboxConfig:
             values["courses"] = [_seed(SeedCourse, c, "courses") for c in values["courses"]]
         if "terms" in values:
             values["terms"] = [_seed(SeedTerm, t, "terms") for t in values["terms"]]
+        if "users" in values:
+            values["users"] = [_seed(SeedUser, u, "users") for u in values["users"]]
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
@@ -100,7 +135,8 @@ class SandboxConfig:
 
     @classmethod
     def from_toml(cls, path: Path) -> SandboxConfig:
-        """Read a TOML file whose top-level keys are field names, `[[courses]]` and `[[terms]]`."""
+        """Read a TOML file whose top-level keys are field names, `[[courses]]`, `[[terms]]` and
+        `[[users]]`."""
         with path.open("rb") as handle:
             data = tomllib.load(handle)
         try:

@@ -30,10 +30,35 @@ class CopyTask:
     end: float
     outcome: str  # "Complete" or "CompleteWithErrors"
     applied: bool = False
+    exact: bool = False  # posted without a `copy` object: enrolments are copied too
+    partial: bool = False  # a fault: reports Complete yet adds only part of the content
 
     def done_at(self, now: float) -> bool:
         """Whether the copy has finished by `now`."""
         return now >= self.end
+
+    def percent_at(self, now: float) -> int:
+        """The percentComplete Learn reports at `now`: 0 queued, up to 99 running, 100 done."""
+        if now < self.start:
+            return 0
+        if now >= self.end:
+            return 100
+        return min(99, int(99 * (now - self.start) / (self.end - self.start)))
+
+    def time_reaching(self, percent: int) -> float:
+        """The first moment `percent_at` reports at least `percent`: a step of the copy that
+        runs "at 15%" runs then. Exact to the float, so it agrees with `percent_at` and `view`."""
+        if percent <= 0:
+            return self.posted
+        if percent > 99 or self.end <= self.start:
+            return self.end
+        moment = min(self.end, self.start + (self.end - self.start) * percent / 99)
+        # The division above may land an ulp either side of where int() flips.
+        while moment < self.end and self.percent_at(moment) < percent:
+            moment = math.nextafter(moment, math.inf)
+        while moment > self.start and self.percent_at(math.nextafter(moment, -math.inf)) >= percent:
+            moment = math.nextafter(moment, -math.inf)
+        return moment
 
     def view(self, now: float) -> dict[str, Any]:
         """The CourseTask body Learn returns for this task at `now`."""
@@ -41,12 +66,10 @@ class CopyTask:
             return {"id": self.id, "status": "Queued", "percentComplete": 0}
         started = iso_time(self.start)
         if now < self.end:
-            share = (now - self.start) / (self.end - self.start)
-            percent = min(99, int(99 * share))
             return {
                 "id": self.id,
                 "status": "Running",
-                "percentComplete": percent,
+                "percentComplete": self.percent_at(now),
                 "started": started,
             }
         return {"id": self.id, "status": self.outcome, "percentComplete": 100, "started": started}
@@ -64,8 +87,14 @@ class CopyQueue:
     _unapplied: list[tuple[float, float, int, str]] = field(
         init=False, repr=False, compare=False, default_factory=list
     )
+    # Target primary id -> the ids of the tasks copying into it, in posting order.
+    _by_target: dict[str, list[str]] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
+        for task in self.tasks.values():
+            self._by_target.setdefault(task.target_primary_id, []).append(task.id)
         self._unapplied = [
             (task.end, task.posted, place, task.id)
             for place, task in enumerate(self.tasks.values())
@@ -88,6 +117,8 @@ class CopyQueue:
         now: float,
         duration: float,
         outcome: str,
+        exact: bool = False,
+        partial: bool = False,
     ) -> CopyTask:
         """Queue a copy behind the ones already posted and fix when it will run."""
         slot = min(range(len(self.slot_free_at)), key=lambda i: self.slot_free_at[i])
@@ -104,10 +135,13 @@ class CopyQueue:
             start=start,
             end=end,
             outcome=outcome,
+            exact=exact,
+            partial=partial,
         )
         self.next_id += 1
         heapq.heappush(self._unapplied, (task.end, task.posted, len(self.tasks), task.id))
         self.tasks[task.id] = task
+        self._by_target.setdefault(target_primary_id, []).append(task.id)
         return task
 
     def take_finished(self, now: float) -> list[CopyTask]:
@@ -118,6 +152,11 @@ class CopyQueue:
             task.applied = True
             due.append(task)
         return due
+
+    def unfinished_into(self, target_primary_id: str, now: float) -> list[CopyTask]:
+        """The copies into this course that have not finished by `now`, in posting order."""
+        tasks = (self.tasks[task_id] for task_id in self._by_target.get(target_primary_id, ()))
+        return [task for task in tasks if not task.done_at(now)]
 
     def ideal_makespan(self) -> float:
         """How long these tasks would take if all were posted at once: FIFO on the same slots."""

@@ -45,6 +45,14 @@ ENDPOINTS = frozenset(
         "patch_course",
         "get_term",
         "list_terms",
+        "get_user",
+        "put_membership",
+        "patch_membership",
+        "get_membership",
+        "list_memberships",
+        "list_contents",
+        "list_content_children",
+        "list_columns",
         "unknown_endpoint",
     }
 )

@@ -16,10 +16,10 @@ from typing import Any
 
 from .access import AccessToken, QuotaBucket, basic_credentials
 from .catalog import Catalog, Course
-from .config import SandboxConfig, SeedCourse, SeedTerm
+from .config import SandboxConfig, SeedCourse, SeedTerm, SeedUser
 from .copying import CopyQueue, CopyTask, draw_duration
 from .journal import replay_journal, write_snapshot
-from .record import CopyEvent, PatchEvent, SandboxRecord
+from .record import CopyEvent, EnrolmentEvent, PatchEvent, SandboxRecord
 from .replies import (
     InvalidJson,
     LearnRefusal,
@@ -30,24 +30,35 @@ from .replies import (
     page_of,
     trim_fields,
 )
-from .spec import validate_request_body
+from .spec import MEMBERSHIP_PATH, validate_request_body
 from .state import restored_rng, rng_state
+from .teaching import (
+    MEMBERSHIP_STEP_PERCENT,
+    Membership,
+    Teaching,
+    all_roles,
+    seeded_counts,
+    user_uuid,
+)
 
 COPY_PATH = "/learn/api/public/v2/courses/{courseId}/copy"
 API = "/learn/api/public"
+CONTENTS_PAGE_SIZE = 200
 STATE_VERSION = 1
 
 Clock = Callable[[], float]
 
 
 class LearnSandbox:
-    """An in-memory Learn site: courses, terms, copy tasks, one OAuth token and a call quota."""
+    """An in-memory Learn site: courses, terms, users, enrolments, content, copy tasks, one
+    OAuth token and a call quota."""
 
     def __init__(self, config: SandboxConfig | None = None, clock: Clock = time.time) -> None:
         self.config = config or SandboxConfig()
         self.clock = clock
         now = clock()
         self.catalog = Catalog()
+        self.teaching = Teaching()
         self.queue = CopyQueue.with_slots(self.config.slots)
         self.token: AccessToken | None = None
         self.bucket = QuotaBucket.full(
@@ -65,12 +76,17 @@ class LearnSandbox:
             self.catalog.add_term(seed_term.external_id, seed_term.name)
         for seed in self.config.courses:
             self._add_seed_course(seed, now)
+        for user in self.config.users:
+            self._add_seed_user(user, now)
+
+    def _add_seed_user(self, seed: SeedUser, now: float) -> None:
+        self.teaching.add_user(seed, user_uuid(self.config.seed, seed.user_name), iso_time(now))
 
     def _add_seed_course(self, seed: SeedCourse, now: float) -> None:
         term = self.catalog.find_term(f"externalId:{seed.term_id}") if seed.term_id else None
         if seed.term_id and term is None:
             raise ValueError(f"course {seed.course_id} names unknown term {seed.term_id}")
-        self.catalog.add_course(
+        course = self.catalog.add_course(
             course_id=seed.course_id,
             name=seed.name,
             description=seed.description,
@@ -79,10 +95,23 @@ class LearnSandbox:
             uuid=self._hex(),
             now_iso=iso_time(now),
         )
+        # A source gets content and columns; a shell is empty unless the config says otherwise.
+        contents, columns = seeded_counts(seed.course_id)
+        if seed.shell and seed.course_id not in self.config.shells_with_content:
+            contents = columns = 0
+        contents = seed.contents if seed.contents is not None else contents
+        columns = seed.columns if seed.columns is not None else columns
+        if contents or columns:
+            self.teaching.seed_course(course.primary_id, seed.course_id, contents, columns)
 
-    def seed(self, courses: Sequence[SeedCourse], terms: Sequence[SeedTerm]) -> list[str]:
-        """Add the terms and courses the site does not have yet (a rehearsal's manifest grew
-        after it began); the ids of those added."""
+    def seed(
+        self,
+        courses: Sequence[SeedCourse],
+        terms: Sequence[SeedTerm],
+        users: Sequence[SeedUser] = (),
+    ) -> list[str]:
+        """Add the terms, courses and users the site does not have yet (a rehearsal's manifest
+        grew after it began); the ids (userNames for users) of those added."""
         now = self.clock()
         added: list[str] = []
         for seed_term in terms:
@@ -93,6 +122,10 @@ class LearnSandbox:
             if self.catalog.find_course(f"courseId:{seed.course_id}") is None:
                 self._add_seed_course(seed, now)
                 added.append(seed.course_id)
+        for user in users:
+            if not self.teaching.has_user(user.user_name):
+                self._add_seed_user(user, now)
+                added.append(user.user_name)
         return added
 
     def _hex(self) -> str:
@@ -105,6 +138,38 @@ class LearnSandbox:
     def task(self, task_id: str) -> CopyTask | None:
         """The copy task with this id, if one was ever posted."""
         return self.queue.tasks.get(task_id)
+
+    def membership(self, course_ref: str, user_ref: str) -> dict[str, Any] | None:
+        """The user's membership of the course as of now (refs in any id form), or None."""
+        now = self._caught_up()
+        course, user = self.catalog.find_course(course_ref), self.teaching.find_user(user_ref)
+        if course is None or user is None:
+            return None
+        found = self.teaching.view(course.primary_id).member_at(user["id"], now)
+        return json_copy(found.data) if found is not None else None
+
+    def content_count(self, course_ref: str) -> int:
+        """How many content items the course holds now, at all levels, folders included."""
+        self._caught_up()
+        return len(self.teaching.view(self._known(course_ref).primary_id).contents)
+
+    def column_count(self, course_ref: str) -> int:
+        """How many gradebook columns the course has now."""
+        self._caught_up()
+        return len(self.teaching.view(self._known(course_ref).primary_id).columns)
+
+    def _caught_up(self) -> float:
+        # The copies finished by now, applied as the next call would: in end order, so applying
+        # them here first changes nothing that call would do.
+        now = self.clock()
+        self._apply_finished_copies(now)
+        return now
+
+    def _known(self, course_ref: str) -> Course:
+        course = self.catalog.find_course(course_ref)
+        if course is None:
+            raise KeyError(f"the sandbox has no course {course_ref}")
+        return course
 
     def request_token(self, authorization: str | None, form: dict[str, str]) -> Reply:
         """POST /v1/oauth2/token: the application's one token, with its remaining lifetime."""
@@ -185,6 +250,108 @@ class LearnSandbox:
                     list(self.catalog.terms.values()), f"{API}/v1/terms", query, query.get("fields")
                 ),
             ),
+        )
+
+    def get_user(self, ref: str, authorization: str | None, fields: str | None = None) -> Reply:
+        """GET /v1/users/{id}: one user by `_N_1`, `userName:X`, `externalId:X` or `uuid:X`."""
+        return self._serve(
+            "GET /v1/users/{id}",
+            authorization,
+            lambda now: Reply(200, trim_fields(self._user(ref), fields)),
+        )
+
+    def put_membership(
+        self, course_ref: str, user_ref: str, body: Any, authorization: str | None
+    ) -> Reply:
+        """PUT /v1/courses/{id}/users/{id}: enrol a user (201), or 409 if already a member."""
+        return self._serve(
+            "PUT /v1/courses/{id}/users/{id}",
+            authorization,
+            lambda now: self._enrol(course_ref, user_ref, body, now),
+        )
+
+    def patch_membership(
+        self, course_ref: str, user_ref: str, body: Any, authorization: str | None
+    ) -> Reply:
+        """PATCH /v1/courses/{id}/users/{id}: change a member's role or availability."""
+        return self._serve(
+            "PATCH /v1/courses/{id}/users/{id}",
+            authorization,
+            lambda now: self._patch_membership(course_ref, user_ref, body, now),
+        )
+
+    def get_membership(
+        self, course_ref: str, user_ref: str, authorization: str | None, fields: str | None = None
+    ) -> Reply:
+        """GET /v1/courses/{id}/users/{id}: one membership, 404 when the user is no member."""
+
+        def answer(now: float) -> Reply:
+            _, _, membership = self._membership(course_ref, user_ref, now)
+            return Reply(200, trim_fields(membership.data, fields))
+
+        return self._serve("GET /v1/courses/{id}/users/{id}", authorization, answer)
+
+    def list_memberships(
+        self, course_ref: str, query: dict[str, str], authorization: str | None
+    ) -> Reply:
+        """GET /v1/courses/{id}/users: the course's memberships (`role` filters), paged."""
+
+        def answer(now: float) -> Reply:
+            course = self._course(course_ref)
+            members = [
+                m.data
+                for m in self.teaching.view(course.primary_id).members_at(now)
+                if query.get("role") in (None, m.data["courseRoleId"])
+            ]
+            path = f"{API}/v1/courses/{course.primary_id}/users"
+            return Reply(200, page_of(members, path, query, query.get("fields")))
+
+        return self._serve("GET /v1/courses/{id}/users", authorization, answer)
+
+    def list_contents(
+        self, course_ref: str, query: dict[str, str], authorization: str | None
+    ) -> Reply:
+        """GET /v1/courses/{id}/contents: the top level, or every level with recursive=true."""
+
+        def answer(now: float) -> Reply:
+            course = self._course(course_ref)
+            items = self.teaching.view(course.primary_id).content_items(
+                None, recursive=_flag(query, "recursive")
+            )
+            path = f"{API}/v1/courses/{course.primary_id}/contents"
+            return Reply(200, _page(items, path, query, CONTENTS_PAGE_SIZE))
+
+        return self._serve("GET /v1/courses/{id}/contents", authorization, answer)
+
+    def list_content_children(
+        self, course_ref: str, content_id: str, query: dict[str, str], authorization: str | None
+    ) -> Reply:
+        """GET /v1/courses/{id}/contents/{id}/children: what one folder holds, paged."""
+
+        def answer(now: float) -> Reply:
+            course = self._course(course_ref)
+            holdings = self.teaching.view(course.primary_id)
+            if holdings.content_row(content_id) is None:
+                raise LearnRefusal(404, f"Content not found: {content_id}")
+            items = holdings.content_items(content_id, recursive=_flag(query, "recursive"))
+            path = f"{API}/v1/courses/{course.primary_id}/contents/{content_id}/children"
+            return Reply(200, _page(items, path, query, CONTENTS_PAGE_SIZE))
+
+        return self._serve("GET /v1/courses/{id}/contents/{id}/children", authorization, answer)
+
+    def list_columns(
+        self, version: str, course_ref: str, query: dict[str, str], authorization: str | None
+    ) -> Reply:
+        """GET /{version}/courses/{id}/gradebook/columns: the course's grade columns, paged."""
+
+        def answer(now: float) -> Reply:
+            course = self._course(course_ref)
+            columns = self.teaching.view(course.primary_id).gradebook_columns()
+            path = f"{API}/{version}/courses/{course.primary_id}/gradebook/columns"
+            return Reply(200, page_of(columns, path, query, query.get("fields")))
+
+        return self._serve(
+            f"GET /{version}/courses/{{id}}/gradebook/columns", authorization, answer
         )
 
     def unknown_endpoint(self, method: str, authorization: str | None) -> Reply:
@@ -292,14 +459,18 @@ class LearnSandbox:
             if found is source:
                 raise LearnRefusal(400, "A course cannot be copied into itself")
             course, into_existing = found, True
+        duration = draw_duration(self.duration_rng, self.config)
+        outcome = self._draw_outcome()
         task = self.queue.schedule(
             source_primary_id=source.primary_id,
             source_course_id=source.course_id,
             target_primary_id=course.primary_id,
             into_existing=into_existing,
             now=now,
-            duration=draw_duration(self.duration_rng, self.config),
-            outcome=self._draw_outcome(),
+            duration=duration,
+            outcome=outcome,
+            exact="copy" not in body,
+            partial=self._draw_partial(outcome),
         )
         course.copy_task = task.id
         self.record.copies.append(
@@ -327,13 +498,30 @@ class LearnSandbox:
             return "CompleteWithErrors"
         return "Complete"
 
+    def _draw_partial(self, outcome: str) -> bool:
+        # Only a copy that reports plain Complete can be silently partial.
+        rate = self.config.partial_copy_rate
+        if outcome != "Complete" or not rate or self.fault_rng.random() >= rate:
+            return False
+        self.record.faults["partial_copy"] += 1
+        return True
+
     def _apply_finished_copies(self, now: float) -> None:
         for task in self.queue.take_finished(now):
+            end_iso = iso_time(task.end)
             self.catalog.finish_copy(
                 task.source_primary_id,
                 task.target_primary_id,
                 into_existing=task.into_existing,
-                end_iso=iso_time(task.end),
+                end_iso=end_iso,
+            )
+            self.teaching.copy_into(
+                task.source_primary_id,
+                task.target_primary_id,
+                partial=task.partial,
+                members_at=task.end if task.exact else None,
+                target_label=task.target_primary_id,
+                now_iso=end_iso,
             )
 
     def _task(self, course_ref: str, task_id: str, now: float) -> Reply:
@@ -374,6 +562,89 @@ class LearnSandbox:
         )
         return Reply(200, course.data)
 
+    def _user(self, ref: str) -> dict[str, Any]:
+        user = self.teaching.find_user(ref)
+        if user is None:
+            raise LearnRefusal(404, f"User not found: {ref}", code="bb-rest-user-not-found")
+        return user
+
+    def _membership(
+        self, course_ref: str, user_ref: str, now: float
+    ) -> tuple[Course, dict[str, Any], Membership]:
+        course, user = self._course(course_ref), self._user(user_ref)
+        found = self.teaching.view(course.primary_id).member_at(user["id"], now)
+        if found is None:
+            raise LearnRefusal(404, f"Course membership not found: {user_ref} in {course_ref}")
+        return course, user, found
+
+    def _enrol(self, course_ref: str, user_ref: str, body: Any, now: float) -> Reply:
+        _check_membership_body("put", body)
+        course, user = self._course(course_ref), self._user(user_ref)
+        role = body.get("courseRoleId", "Student")
+        if role not in all_roles(self.config.roles):
+            raise LearnRefusal(404, f"Course role not found: {role}")
+        if self.teaching.is_system_admin(user):
+            raise LearnRefusal(
+                403,
+                "User is a System Admin and the Logged-on User is not a System Administrator",
+            )
+        if self.teaching.view(course.primary_id).member_at(user["id"], now) is not None:
+            raise LearnRefusal(409, "User already enrolled", status_as_string=True)
+        # The copy's membership step runs at 15%: an enrolment made before it is dropped then.
+        running = self.queue.unfinished_into(course.primary_id, now)
+        percent = min((task.percent_at(now) for task in running), default=None)
+        lost_at = min(
+            (
+                task.time_reaching(MEMBERSHIP_STEP_PERCENT)
+                for task in running
+                if task.percent_at(now) < MEMBERSHIP_STEP_PERCENT
+            ),
+            default=None,
+        )
+        data: dict[str, Any] = {
+            "userId": user["id"],
+            "courseId": course.primary_id,
+            "dataSourceId": body.get("dataSourceId", "_2_1"),
+            "created": iso_time(now),
+            "modified": iso_time(now),
+            "availability": {"available": body.get("availability", {}).get("available", "Yes")},
+            "courseRoleId": role,
+        }
+        if "displayOrder" in body:
+            data["displayOrder"] = body["displayOrder"]
+        members = self.teaching.holdings(course.primary_id).members
+        members.pop(user["id"], None)  # one the copy dropped: enrolled afresh, last in order
+        members[user["id"]] = Membership(data, lost_at)
+        self.record.enrolments.append(
+            EnrolmentEvent(
+                course.primary_id,
+                course.course_id,
+                user["id"],
+                role,
+                now,
+                percent,
+                lost=lost_at is not None,
+            )
+        )
+        return Reply(201, data)
+
+    def _patch_membership(self, course_ref: str, user_ref: str, body: Any, now: float) -> Reply:
+        _check_membership_body("patch", body)
+        _, _, membership = self._membership(course_ref, user_ref, now)
+        role = body.get("courseRoleId")
+        if role is not None and role not in all_roles(self.config.roles):
+            raise LearnRefusal(400, f"Invalid courseRoleId: {role}")
+        data = membership.data
+        if role is not None:
+            data["courseRoleId"] = role
+        if "available" in body.get("availability", {}):
+            data["availability"] = {"available": body["availability"]["available"]}
+        for name in ("dataSourceId", "displayOrder"):
+            if name in body:
+                data[name] = body[name]
+        data["modified"] = iso_time(now)
+        return Reply(200, data)
+
     def _term(self, ref: str) -> Reply:
         term = self.catalog.find_term(ref)
         if term is None:
@@ -386,6 +657,7 @@ class LearnSandbox:
             "version": STATE_VERSION,
             "config": self.config.to_dict(),
             "courses": [c.to_dict() for c in self.catalog.courses.values()],
+            "teaching": self.teaching.to_dict(),
             "terms": list(self.catalog.terms.values()),
             "next_id": self.catalog.next_id,
             "queue": self.queue.to_dict(),
@@ -414,6 +686,12 @@ class LearnSandbox:
             {t["id"]: t for t in state["terms"]},
             state["next_id"],
         )
+        if "teaching" in state:
+            sandbox.teaching = Teaching.from_dict(state["teaching"])
+        else:  # saved before users and content existed: the users, and no content
+            sandbox.teaching = Teaching()
+            for user in sandbox.config.users:
+                sandbox._add_seed_user(user, clock())
         sandbox.queue = CopyQueue.from_dict(state["queue"])
         sandbox.token = AccessToken(**state["token"]) if state["token"] else None
         sandbox.bucket = QuotaBucket(**state["bucket"])
@@ -454,3 +732,26 @@ def _require_json(body: Any) -> None:
         raise LearnRefusal(400, "The request body is not valid JSON")
     if body is None:
         raise LearnRefusal(400, "A JSON request body is required")
+
+
+def _check_membership_body(method: str, body: Any) -> None:
+    _require_json(body)
+    problems = validate_request_body(method, MEMBERSHIP_PATH, body)
+    if problems:
+        raise LearnRefusal(400, "Invalid request body: " + "; ".join(problems))
+    if "childCourseId" in body:
+        # The sandbox has no cross-listed courses, so no course has a child to enrol in.
+        raise LearnRefusal(400, f"Invalid childCourseId: {body['childCourseId']}")
+
+
+def _flag(query: dict[str, str], name: str) -> bool:
+    raw = query.get(name, "false")
+    if raw.lower() not in ("true", "false"):
+        raise LearnRefusal(400, f"Invalid value for '{name}': {raw!r}")
+    return raw.lower() == "true"
+
+
+def _page(
+    items: list[dict[str, Any]], path: str, query: dict[str, str], size: int
+) -> dict[str, Any]:
+    return page_of(items, path, query, query.get("fields"), default_limit=size)

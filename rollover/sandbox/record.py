@@ -31,12 +31,27 @@ class PatchEvent:
     copy_complete: bool
 
 
+@dataclass(frozen=True)
+class EnrolmentEvent:
+    """One enrolment Learn created (a PUT answered 201), and whether the copy into its course
+    will drop it: one made while that copy was below 15% is gone once the copy passes 15%."""
+
+    course_primary_id: str
+    course_id: str
+    user_primary_id: str
+    role: str
+    at: float
+    percent: int | None  # the lowest percentComplete of the copies into the course then running
+    lost: bool
+
+
 @dataclass
 class SandboxRecord:
-    """Applied copies and patches, calls per endpoint template, and injected faults by kind."""
+    """Applied copies, patches and enrolments, calls per endpoint template, faults by kind."""
 
     copies: list[CopyEvent] = field(default_factory=list)
     patches: list[PatchEvent] = field(default_factory=list)
+    enrolments: list[EnrolmentEvent] = field(default_factory=list)
     calls: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
 
@@ -53,6 +68,8 @@ class SandboxRecord:
             "patches": len(self.patches),
             "patches_before_copy_complete": sum(not p.copy_complete for p in self.patches),
             "max_copies_per_target": max(self.copies_per_target().values(), default=0),
+            "enrolments": len(self.enrolments),
+            "enrolments_lost": sum(e.lost for e in self.enrolments),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -60,6 +77,7 @@ class SandboxRecord:
         return {
             "copies": [asdict(event) for event in self.copies],
             "patches": [asdict(event) for event in self.patches],
+            "enrolments": [asdict(event) for event in self.enrolments],
             "calls": dict(self.calls),
             "faults": dict(self.faults),
             "copies_per_target": self.copies_per_target(),
@@ -71,6 +89,7 @@ class SandboxRecord:
         return cls(
             copies=[CopyEvent(**event) for event in data["copies"]],
             patches=[PatchEvent(**event) for event in data["patches"]],
+            enrolments=[EnrolmentEvent(**event) for event in data.get("enrolments", [])],
             calls=Counter(data["calls"]),
             faults=Counter(data["faults"]),
         )

@@ -97,11 +97,16 @@ def trim_fields(document: dict[str, Any], fields: str | None) -> dict[str, Any]:
 
 
 def page_of(
-    items: list[dict[str, Any]], path: str, query: dict[str, str], fields: str | None
+    items: list[dict[str, Any]],
+    path: str,
+    query: dict[str, str],
+    fields: str | None,
+    *,
+    default_limit: int = DEFAULT_PAGE_SIZE,
 ) -> dict[str, Any]:
     """One page of `items` with Learn's host-relative `paging.nextPage`, absent on the last page."""
     offset = _bounded_int(query, "offset", 0, 0, None)
-    limit = _bounded_int(query, "limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
+    limit = _bounded_int(query, "limit", default_limit, 1, MAX_PAGE_SIZE)
     chunk = items[offset : offset + limit]
     page: dict[str, Any] = {"results": [trim_fields(item, fields) for item in chunk]}
     if offset + limit < len(items):

@@ -1,7 +1,8 @@
 """Request-body schemas from Learn's official OpenAPI spec, and validation against them.
 
 The spec file is vendored beside this module and loaded once. Only the definitions a body schema
-refers to are resolved, and exactly one of them is corrected (see `_SPEC_CORRECTIONS`).
+refers to are resolved; exactly one definition is corrected (see `_SPEC_CORRECTIONS`), and one
+enum of the membership bodies is opened (see `_OPEN_ENUMS`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,17 @@ SPEC_FILE = "learn-swagger-3900.65.0.json"
 # id, in the same forms as the `{courseId}` path parameter. Taken literally the spec would reject
 # every copy into an existing course, so this one definition is replaced; nothing else is touched.
 _SPEC_CORRECTIONS: dict[str, dict[str, Any]] = {"CourseIdParam": {"type": "string"}}
+
+MEMBERSHIP_PATH = "/learn/api/public/v1/courses/{courseId}/users/{userId}"
+
+# The spec enumerates the seven built-in roles for `courseRoleId`, yet its own description says
+# "Custom course roles may also be referenced by their IDs", and the PUT answers 404 "Role does
+# not exist": a role outside the list is looked up, not refused by the schema. So that enum, and
+# nothing else of these bodies, is dropped: (method, path) -> where each opened enum sits.
+_OPEN_ENUMS: dict[tuple[str, str], tuple[tuple[str, ...], ...]] = {
+    ("put", MEMBERSHIP_PATH): (("properties", "courseRoleId"),),
+    ("patch", MEMBERSHIP_PATH): (("properties", "courseRoleId"),),
+}
 
 _INT32 = (-(2**31), 2**31 - 1)
 
@@ -50,6 +62,11 @@ def _resolved_body_schema(method: str, path_template: str) -> dict[str, Any]:
     for parameter in operation.get("parameters", []):
         if parameter.get("in") == "body":
             resolved: dict[str, Any] = _resolve(parameter["schema"], spec["definitions"])
+            for where in _OPEN_ENUMS.get((method, path_template), ()):
+                node = resolved
+                for step in where:
+                    node = node[step]
+                node.pop("enum", None)
             return resolved
     raise KeyError(f"{method.upper()} {path_template} takes no request body in the Learn spec")
 

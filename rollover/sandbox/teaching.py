@@ -1,0 +1,387 @@
+"""What makes a copied course ready to teach: users, enrolments, content trees, gradebook columns.
+
+Content and columns are kept as compact rows (a site may hold ten thousand courses) and shown in
+Learn's shapes only when asked for. Every id sequence (users, content, columns) is Learn's own,
+apart from the courses' and terms'. Seeded counts derive from the courseId alone, so a course
+looks the same on every site that seeds it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import SeedUser
+from .replies import json_copy
+
+# Learn's built-in course roles; an institution may add its own (`SandboxConfig.roles`).
+BUILTIN_ROLES = (
+    "Instructor",
+    "TeachingAssistant",
+    "CourseBuilder",
+    "Grader",
+    "BbFacilitator",
+    "Student",
+    "Guest",
+)
+FOLDER = "resource/x-bb-folder"
+ITEM_HANDLERS = (
+    "resource/x-bb-document",
+    "resource/x-bb-file",
+    "resource/x-bb-externallink",
+    "resource/x-bb-asmt-test-link",
+    "resource/x-bb-assignment",
+)
+# Anthology: "typically you can start to work with the copied course around 15% completion". The
+# copy's membership step runs then; an enrolment made into the course before it is lost.
+MEMBERSHIP_STEP_PERCENT = 15
+SEEDED_CONTENTS = (5, 60)
+SEEDED_COLUMNS = (0, 20)
+MAX_FOLDER_DEPTH = 3
+
+ContentRow = list[Any]  # [id, parentId or None, title, contentHandler.id], parents first
+ColumnRow = list[Any]  # [id, name, score.possible]
+
+
+def seeded_counts(course_id: str) -> tuple[int, int]:
+    """(content items, gradebook columns) of a source course seeded without explicit counts."""
+    rng = random.Random(f"rollover-sandbox:counts:{course_id}")
+    return rng.randint(*SEEDED_CONTENTS), rng.randint(*SEEDED_COLUMNS)
+
+
+_TITLES = {
+    FOLDER: "Week",
+    "resource/x-bb-document": "Reading",
+    "resource/x-bb-file": "Handout",
+    "resource/x-bb-externallink": "Link",
+    "resource/x-bb-asmt-test-link": "Quiz",
+    "resource/x-bb-assignment": "Assignment",
+}
+
+
+def content_plan(course_id: str, count: int) -> list[tuple[int | None, str, str]]:
+    """`count` items as (index of the parent folder or None, title, contentHandler.id), parents
+    before children: nested folders from five items, and an empty folder from four."""
+    rng = random.Random(f"rollover-sandbox:contents:{course_id}")
+    plan: list[tuple[int | None, str, str]] = []
+    depth: dict[int, int] = {}  # folder index -> its depth (1 at the top level)
+    numbers: dict[str, int] = {}
+    spare_folder = count >= 4
+
+    def add(parent: int | None, handler: str, title: str | None = None) -> None:
+        numbers[handler] = numbers.get(handler, 0) + 1
+        plan.append((parent, title or f"{_TITLES[handler]} {numbers[handler]}", handler))
+        if handler == FOLDER:
+            depth[len(plan) - 1] = 1 if parent is None else depth[parent] + 1
+
+    for n in range(count - 1 if spare_folder else count):
+        if n == 0 and count >= 2:
+            add(None, FOLDER)
+            continue
+        if n == 1 and count >= 5:
+            add(0, FOLDER)  # a folder in a folder
+            continue
+        folders = list(depth)
+        parent = None if not folders or rng.random() < 0.2 else rng.choice(folders[-3:])
+        nested = 0 if parent is None else depth[parent]
+        if nested < MAX_FOLDER_DEPTH and rng.random() < 0.2:
+            add(parent, FOLDER)
+        else:
+            add(parent, rng.choice(ITEM_HANDLERS))
+    if spare_folder:
+        add(None, FOLDER, "Archive")  # never given anything: an empty folder
+    return plan
+
+
+def column_plan(course_id: str, count: int) -> list[tuple[str, float]]:
+    """`count` gradebook columns as (name, points possible)."""
+    rng = random.Random(f"rollover-sandbox:columns:{course_id}")
+    kinds = ("Assignment", "Quiz", "Essay", "Lab")
+    return [
+        (f"{rng.choice(kinds)} {n}", float(rng.choice((10, 20, 25, 50, 100))))
+        for n in range(1, count + 1)
+    ]
+
+
+def user_uuid(seed: int, user_name: str) -> str:
+    """A user's uuid: fixed by the site's seed and the userName, whatever else the site holds."""
+    return hashlib.sha256(f"{seed}:user:{user_name}".encode()).hexdigest()[:32]
+
+
+@dataclass
+class Membership:
+    """One enrolment as Learn shows it, and when (if ever) the copy into its course drops it."""
+
+    data: dict[str, Any]
+    lost_at: float | None = None
+
+    def exists_at(self, now: float) -> bool:
+        """Whether the membership is there at `now`."""
+        return self.lost_at is None or now < self.lost_at
+
+    def to_list(self) -> list[Any]:
+        """JSON-safe form."""
+        return [self.data, self.lost_at]
+
+
+@dataclass
+class Holdings:
+    """What one course holds besides its settings: content, gradebook columns, enrolments."""
+
+    contents: list[ContentRow] = field(default_factory=list)
+    columns: list[ColumnRow] = field(default_factory=list)
+    members: dict[str, Membership] = field(default_factory=dict)  # user primary id -> it
+
+    def members_at(self, now: float) -> list[Membership]:
+        """The memberships there at `now`, in enrolment order."""
+        return [m for m in self.members.values() if m.exists_at(now)]
+
+    def member_at(self, user_primary_id: str, now: float) -> Membership | None:
+        """The user's membership at `now`, if any."""
+        found = self.members.get(user_primary_id)
+        return found if found is not None and found.exists_at(now) else None
+
+    def content_items(self, parent: str | None, *, recursive: bool) -> list[dict[str, Any]]:
+        """The items under `parent` (None: the top level) as Learn lists them; with `recursive`,
+        every level below it too, each folder followed by what it holds."""
+        children: dict[str | None, list[ContentRow]] = {}
+        for row in self.contents:
+            children.setdefault(row[1], []).append(row)
+        listed: list[dict[str, Any]] = []
+        pending: list[Iterator[tuple[int, ContentRow]]] = [enumerate(children.get(parent, []))]
+        while pending:
+            step = next(pending[-1], None)
+            if step is None:
+                pending.pop()
+                continue
+            position, row = step
+            below = children.get(row[0], [])
+            listed.append(_content_item(row, position, bool(below)))
+            if recursive and below:
+                pending.append(enumerate(below))
+        return listed
+
+    def content_row(self, content_id: str) -> ContentRow | None:
+        """The row of the item with this id, if the course holds it."""
+        return next((row for row in self.contents if row[0] == content_id), None)
+
+    def gradebook_columns(self) -> list[dict[str, Any]]:
+        """The columns as Learn lists them."""
+        return [_column(row) for row in self.columns]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form."""
+        return {
+            "contents": self.contents,
+            "columns": self.columns,
+            "members": [m.to_list() for m in self.members.values()],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Holdings:
+        """The holdings `to_dict` described."""
+        members = [Membership(d, lost_at) for d, lost_at in data["members"]]
+        return cls(
+            [list(row) for row in data["contents"]],
+            [list(row) for row in data["columns"]],
+            {m.data["userId"]: m for m in members},
+        )
+
+
+def _content_item(row: ContentRow, position: int, has_children: bool) -> dict[str, Any]:
+    item: dict[str, Any] = {"id": row[0]}
+    if row[1] is not None:
+        item["parentId"] = row[1]
+    item["title"] = row[2]
+    item["position"] = position
+    # As in Learn, an empty folder has no children: only contentHandler says it is a folder.
+    item["hasChildren"] = has_children
+    item["availability"] = {"available": "Yes"}
+    item["contentHandler"] = {"id": row[3]}
+    return item
+
+
+def _column(row: ColumnRow) -> dict[str, Any]:
+    return {
+        "id": row[0],
+        "name": row[1],
+        "displayName": row[1],
+        "externalGrade": False,
+        "score": {"possible": row[2]},
+        "availability": {"available": "Yes"},
+        "grading": {"type": "Manual"},
+    }
+
+
+@dataclass
+class Teaching:
+    """The site's users and every course's holdings, with the id sequences they draw from."""
+
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)  # primary id -> User JSON
+    courses: dict[str, Holdings] = field(default_factory=dict)  # course primary id -> holdings
+    next_user_id: int = 1
+    next_content_id: int = 1
+    next_column_id: int = 1
+    _by_field: dict[str, dict[str, dict[str, Any]]] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        self._by_field = {"userName": {}, "externalId": {}, "uuid": {}}
+        for user in self.users.values():
+            self._index(user)
+
+    def _index(self, user: dict[str, Any]) -> None:
+        for name, index in self._by_field.items():
+            index.setdefault(user[name], user)
+
+    def add_user(self, seed: SeedUser, uuid: str, now_iso: str) -> dict[str, Any]:
+        """Create a user account; a userName or externalId already taken is an error."""
+        external_id = seed.effective_external_id
+        if seed.user_name in self._by_field["userName"]:
+            raise ValueError(f"two users are named {seed.user_name!r}")
+        if external_id in self._by_field["externalId"]:
+            raise ValueError(f"two users have the externalId {external_id!r}")
+        given, family = _names(seed.user_name)
+        primary_id = f"_{self.next_user_id}_1"
+        self.next_user_id += 1
+        user: dict[str, Any] = {
+            "id": primary_id,
+            "uuid": uuid,
+            "externalId": external_id,
+            "dataSourceId": "_2_1",
+            "userName": seed.user_name,
+            "created": now_iso,
+            "modified": now_iso,
+            "institutionRoleIds": ["STUDENT"],
+            "systemRoleIds": ["SystemAdmin"] if seed.system_admin else ["User"],
+            "availability": {"available": "Yes"},
+            "name": {"given": given, "family": family},
+        }
+        self.users[primary_id] = user
+        self._index(user)
+        return user
+
+    def is_system_admin(self, user: dict[str, Any]) -> bool:
+        """Whether the user is a system administrator, whom an application may not enrol."""
+        return "SystemAdmin" in user["systemRoleIds"]
+
+    def has_user(self, user_name: str) -> bool:
+        """Whether a user with this userName exists."""
+        return user_name in self._by_field["userName"]
+
+    def find_user(self, ref: str) -> dict[str, Any] | None:
+        """The user named by `ref`: `_N_1`, `userName:X`, `externalId:X` or `uuid:X`."""
+        for prefix in ("userName", "externalId", "uuid"):
+            if ref.startswith(prefix + ":"):
+                return self._by_field[prefix].get(ref[len(prefix) + 1 :])
+        return self.users.get(ref.removeprefix("primaryId:"))
+
+    def holdings(self, course_primary_id: str) -> Holdings:
+        """What the course holds, to change it: kept from now on."""
+        found = self.courses.get(course_primary_id)
+        if found is None:
+            found = self.courses[course_primary_id] = Holdings()
+        return found
+
+    def view(self, course_primary_id: str) -> Holdings:
+        """What the course holds, to read it: a course never given anything gets an empty
+        Holdings that is not kept, so reading changes no state."""
+        found = self.courses.get(course_primary_id)
+        return found if found is not None else Holdings()
+
+    def seed_course(
+        self, course_primary_id: str, course_id: str, contents: int, columns: int
+    ) -> None:
+        """Give a seeded course `contents` items (folders included) and `columns` columns."""
+        holdings = self.holdings(course_primary_id)
+        ids: list[str] = []
+        for parent, title, handler in content_plan(course_id, contents):
+            ids.append(self._content_id())
+            holdings.contents.append(
+                [ids[-1], None if parent is None else ids[parent], title, handler]
+            )
+        for name, possible in column_plan(course_id, columns):
+            holdings.columns.append([self._column_id(), name, possible])
+
+    def copy_into(
+        self,
+        source_primary_id: str,
+        target_primary_id: str,
+        *,
+        partial: bool,
+        members_at: float | None,
+        target_label: str,
+        now_iso: str,
+    ) -> None:
+        """Add the source's content and columns to the target, as new items (a copy adds and
+        removes nothing); `partial` adds only the first half of the content. With `members_at`
+        (an exact copy), the source's members then who are not yet members of the target join."""
+        source = self.view(source_primary_id)
+        target = self.holdings(target_primary_id)
+        rows = source.contents[: len(source.contents) // 2] if partial else source.contents
+        # Parents come before their children, so a prefix is a tree and each parent is mapped.
+        new_ids: dict[str, str] = {}
+        for content_id, parent, title, handler in list(rows):
+            new_ids[content_id] = self._content_id()
+            target.contents.append(
+                [new_ids[content_id], None if parent is None else new_ids[parent], title, handler]
+            )
+        for _, name, possible in list(source.columns):
+            target.columns.append([self._column_id(), name, possible])
+        if members_at is None:
+            return
+        for membership in source.members_at(members_at):
+            user_id = membership.data["userId"]
+            if target.member_at(user_id, members_at) is None:
+                data = json_copy(membership.data)
+                data.update(courseId=target_label, created=now_iso, modified=now_iso)
+                target.members.pop(user_id, None)
+                target.members[user_id] = Membership(data)
+
+    def _content_id(self) -> str:
+        content_id = f"_{self.next_content_id}_1"
+        self.next_content_id += 1
+        return content_id
+
+    def _column_id(self) -> str:
+        column_id = f"_{self.next_column_id}_1"
+        self.next_column_id += 1
+        return column_id
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form."""
+        return {
+            "users": list(self.users.values()),
+            "courses": {pk: holdings.to_dict() for pk, holdings in self.courses.items()},
+            "next_user_id": self.next_user_id,
+            "next_content_id": self.next_content_id,
+            "next_column_id": self.next_column_id,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Teaching:
+        """The teaching state `to_dict` described."""
+        return cls(
+            {user["id"]: user for user in data["users"]},
+            {pk: Holdings.from_dict(held) for pk, held in data["courses"].items()},
+            data["next_user_id"],
+            data["next_content_id"],
+            data["next_column_id"],
+        )
+
+
+def _names(user_name: str) -> tuple[str, str]:
+    """(given, family) made up from a userName: `jane.doe` is Jane Doe, `jdoe` is Jdoe User."""
+    parts = [part for part in user_name.replace("_", ".").replace("-", ".").split(".") if part]
+    if len(parts) >= 2:
+        return parts[0].title(), parts[-1].title()
+    return (parts[0].title() if parts else user_name), "User"
+
+
+def all_roles(extra: Iterable[str]) -> frozenset[str]:
+    """Learn's built-in course roles and the institution's own."""
+    return frozenset((*BUILTIN_ROLES, *extra))
