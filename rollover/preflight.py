@@ -98,6 +98,8 @@ class PreflightReport:
     quota_remaining: int | None
     quota_limit: int | None
     foreign_ledger: str | None = None  # a ledger of another site, not trusted: why
+    users_asked: int = 0
+    shells_counted: int = 0
 
     @property
     def rows(self) -> int:
@@ -167,6 +169,29 @@ class _Asker:
         self.terms: dict[str, bool] = {}
         self.lists: list[CourseList] = []
         self.course_gets = 0
+        self.users: dict[str, bool] = {}  # user ref -> whether Learn has the user
+        self.shells: dict[str, int] = {}  # shell primary id -> items other than empty folders
+
+    async def ask_teaching(self, user_refs: Collection[str], shells: Collection[str]) -> None:
+        """Whether each instructor exists (one GET per distinct user), and what each shell
+        that would be copied into holds."""
+        await _together(
+            [
+                *(self._get_user(ref) for ref in user_refs),
+                *(self._count_shell(shell) for shell in shells),
+            ]
+        )
+
+    async def _get_user(self, ref: str) -> None:
+        try:
+            await self.client.get_user(ref, "id")
+        except LearnNotFound:
+            self.users[ref] = False
+        else:
+            self.users[ref] = True
+
+    async def _count_shell(self, shell: str) -> None:
+        self.shells[shell] = (await self.client.content_counts(shell))[1]
 
     async def ask(self, course_refs: Collection[str], term_refs: Collection[str]) -> None:
         """Learn's answer for every course and term ref."""
@@ -248,6 +273,7 @@ async def check_learn(
     page_size: int = PAGE_SIZE,
     retry_failed: bool = False,
     profiles: Mapping[str, CopyOptions | None] = PROFILES,
+    allow_nonempty_shell: bool = False,
 ) -> PreflightReport:
     """Check every row that still has work against Learn; only GETs are sent."""
     known = {row.target_course_id: row for row in ledger_rows}
@@ -276,16 +302,35 @@ async def check_learn(
     calls_before = sum(client.calls.values())
     asker = _Asker(client, page_size)
     await asker.ask(list(course_refs), list(term_refs))
+    users = {
+        enrolment.user_id: None
+        for row, _, stage in staged
+        if stage in (Stage.COPY, Stage.IN_FLIGHT, Stage.PATCH)
+        for enrolment in row.instructors
+    }
+    shells = {
+        pk: None
+        for row, ledger_row, stage in staged
+        if stage is Stage.COPY
+        and row.copy_into_existing
+        and (ledger_row is None or not ledger_row.attempts)  # copied into by us: ours
+        and (pk := asker.courses.get(id_form(row.target_course_id)))
+    }
+    await asker.ask_teaching(list(users), list(shells))
     problems = [
         problem
         for row, ledger_row, stage in staged
-        for problem in _problems(row, specs[row.target_course_id], ledger_row, stage, asker)
+        for problem in _problems(
+            row, specs[row.target_course_id], ledger_row, stage, asker, allow_nonempty_shell
+        )
     ]
     return PreflightReport(
         stages={stage: sum(1 for *_, s in staged if s is stage) for stage in Stage},
         problems=tuple(problems),
         courses_asked=len(course_refs),
         terms_asked=len(term_refs),
+        users_asked=len(users),
+        shells_counted=len(shells),
         course_gets=asker.course_gets,
         lists=tuple(asker.lists),
         calls=sum(client.calls.values()) - calls_before,
@@ -304,7 +349,12 @@ def _needs_source(stage: Stage, known: LedgerRow | None) -> bool:
 
 
 def _problems(
-    row: ManifestRow, spec: RowSpec, known: LedgerRow | None, stage: Stage, asker: _Asker
+    row: ManifestRow,
+    spec: RowSpec,
+    known: LedgerRow | None,
+    stage: Stage,
+    asker: _Asker,
+    allow_nonempty_shell: bool = False,
 ) -> Iterable[PreflightProblem]:
     def problem(column: str, value: str, message: str) -> PreflightProblem:
         return PreflightProblem(row.line, column, value, message)
@@ -343,6 +393,24 @@ def _problems(
         and not asker.terms.get(term_reference(row.term_id))
     ):
         yield problem("term_id", row.term_id, "no such term in Learn")
+    for enrolment in row.instructors:
+        if asker.users.get(enrolment.user_id) is False:
+            yield problem(
+                "instructors",
+                enrolment.user_id,
+                "no such user in Learn: correct the id (userName:, externalId: or _N_1) or "
+                "remove the user from the cell",
+            )
+    shell = asker.courses.get(id_form(row.target_course_id)) if row.copy_into_existing else None
+    held = asker.shells.get(shell) if shell else None
+    if held and not allow_nonempty_shell:
+        yield problem(
+            "target_course_id",
+            row.target_course_id,
+            f"the shell already holds {held} content item{'s' if held != 1 else ''} (empty "
+            "folders aside) and a copy would be added to them: empty it in Learn, or run with "
+            "--allow-nonempty-shell",
+        )
 
 
 def _run_calls(staged: Sequence[tuple[ManifestRow, LedgerRow | None, Stage]]) -> int:
@@ -352,6 +420,7 @@ def _run_calls(staged: Sequence[tuple[ManifestRow, LedgerRow | None, Stage]]) ->
     to_patch = [row for row, _, stage in staged if stage is Stage.PATCH]
     calls = estimate(to_copy).calls + round(len(in_flight) * POLLS_PER_COPY)
     calls += sum(1 for row in [*in_flight, *to_patch] if patch_body(row))
+    calls += sum(len(row.instructors) for row in [*in_flight, *to_patch])
     return calls + (1 if not to_copy and (in_flight or to_patch) else 0)
 
 
@@ -404,6 +473,10 @@ def _asked_line(report: PreflightReport) -> str:
         ways.append(f"{_count(report.course_gets, 'course')} by id")
     if report.terms_asked:
         ways.append(f"{_count(report.terms_asked, 'term')} by id")
+    if report.users_asked:
+        ways.append(f"{_count(report.users_asked, 'instructor')} by id")
+    if report.shells_counted:
+        ways.append(f"the content of {_count(report.shells_counted, 'shell')}")
     return (
         f"Asked Learn about {_count(report.courses_asked, 'course')} and "
         f"{_count(report.terms_asked, 'term')} in {_count(report.calls, 'API call')}, "

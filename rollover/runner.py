@@ -25,6 +25,8 @@ from rollover.errors import LedgerError, UsageError
 from rollover.learn import LearnClient, Site
 from rollover.ledger import (
     Answer,
+    EnrolmentRecord,
+    ErrorKind,
     Ledger,
     LedgerRow,
     Observer,
@@ -156,6 +158,7 @@ async def preflight(
     page_size: int = PAGE_SIZE,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     profiles: Mapping[str, CopyOptions | None] = PROFILES,
+    allow_nonempty_shell: bool = False,
 ) -> PreflightReport:
     """Check the manifest against Learn and the ledger (if there is one yet, and it belongs to
     this site: another site's record says nothing of this one); changes nothing."""
@@ -177,6 +180,7 @@ async def preflight(
             page_size=page_size,
             retry_failed=retry_failed,
             profiles=profiles,
+            allow_nonempty_shell=allow_nonempty_shell,
         )
     return replace(checked, foreign_ledger=foreign)
 
@@ -371,6 +375,11 @@ class LedgerStatus:
     needs_person: list[LedgerRow]
     left_alone: list[LedgerRow]  # in the ledger, not in the manifest of its last run
     resolved: list[LedgerRow] = field(default_factory=list)  # a person's decisions, kept
+    instructors: int = 0  # instructors the manifest asks for, in all rows
+    enrolled: int = 0  # of them, enrolled
+    enrol_waiting: int = 0  # unfinished rows with instructors still to enrol
+    verified: int = 0  # rows whose copy was counted against its source (--verify)
+    short: int = 0  # of them, rows holding fewer than their source
 
 
 @dataclass(frozen=True)
@@ -381,6 +390,7 @@ class RowTrail:
     in_manifest: bool
     events: list[Transition]
     answers: list[Answer]
+    enrolments: list[EnrolmentRecord] = field(default_factory=list)
 
 
 def status(ledger_path: Path) -> LedgerStatus:
@@ -396,6 +406,13 @@ def status(ledger_path: Path) -> LedgerStatus:
         needs_person=[row for row in rows if row.state in (State.FAILED, State.NEEDS_REVIEW)],
         left_alone=left_alone,
         resolved=[row for row in rows if row.resolution is not None],
+        instructors=sum(len(row.spec.instructors) for row in rows),
+        enrolled=sum(row.enrolled for row in rows),
+        enrol_waiting=sum(
+            1 for row in rows if not row.state.final and row.enrolled < len(row.spec.instructors)
+        ),
+        verified=sum(1 for row in rows if row.verification),
+        short=sum(1 for row in rows if row.error_kind is ErrorKind.VERIFY_SHORT),
     )
 
 
@@ -426,6 +443,11 @@ def row_trail(ledger_path: Path, ref: str) -> RowTrail:
         left_alone = {r.target_course_id for r in ledger.left_alone()}
         events = ledger.history(row.target_course_id)
         answers = ledger.answers(row.target_course_id)
+        enrolments = ledger.enrolments(row.target_course_id)
     return RowTrail(
-        row=row, in_manifest=row.target_course_id not in left_alone, events=events, answers=answers
+        row=row,
+        in_manifest=row.target_course_id not in left_alone,
+        events=events,
+        answers=answers,
+        enrolments=enrolments,
     )

@@ -49,6 +49,12 @@ def _review_step(row: LedgerRow) -> str:
             f"is, run {copied}; if it is someone else's course, choose another "
             "target_course_id and run again"
         )
+    if kind is ErrorKind.VERIFY_SHORT:
+        return (
+            f"open {target} in Learn and compare it with {source}: fewer content items or "
+            "gradebook columns arrived than the source holds. Copy what is missing by hand, "
+            f"then run {copied} to finish the row without counting again"
+        )
     if kind is ErrorKind.COURSE_MISSING:
         return (
             f"look in Learn for {target}, the copy of {source} (task "
@@ -80,5 +86,16 @@ def _failed_step(row: LedgerRow) -> str:
         return (
             f"check that {source} exists in Learn and that the REST application may copy "
             f"it, {RETRY}"
+        )
+    if kind is ErrorKind.SHELL_NOT_EMPTY:
+        return (
+            f"empty {target} in Learn (a copy adds to what a course holds), {RETRY}; or, if its "
+            "content should stay, run again with --retry-failed --allow-nonempty-shell"
+        )
+    if kind is ErrorKind.ENROL_REFUSED:
+        return (
+            "check the users named in the error (an unknown userName or externalId, a role "
+            "Learn does not have, or a system administrator, whom only an administrator may "
+            "enrol); fix the instructors cell and run again: only the enrolments are retried"
         )
     return f"fix what the error names (in Learn or in the manifest), {RETRY}"

@@ -43,6 +43,7 @@ from ._options import (
     ledger_option,
     manifest_argument,
     manifest_at,
+    nonempty_shell_option,
     sandbox_files_option,
     time_zone,
     timezone_option,
@@ -252,12 +253,7 @@ def _exact_copy_warning(manifest: Manifest, allowed: bool) -> None:
     "the source's enrolled users; without it such a manifest is refused.",
 )
 @verify_option
-@click.option(
-    "--allow-nonempty-shell",
-    is_flag=True,
-    help="Copy into shells (copy_into_existing) that already hold content; Learn adds the copy "
-    "to what they hold. Without it such a row fails, naming how many items the shell holds.",
-)
+@nonempty_shell_option
 @_reports_errors
 @configured
 def run(
@@ -339,7 +335,13 @@ def run(
 
     def go(site: Site) -> runner.RunReport:
         if check_first:
-            checked = _check_learn(loaded, site, files.ledger, retry_failed=retry_failed)
+            checked = _check_learn(
+                loaded,
+                site,
+                files.ledger,
+                retry_failed=retry_failed,
+                allow_nonempty_shell=allow_nonempty_shell,
+            )
             if checked.problems:
                 raise LearnCheckFailed(len(checked.problems), copied_nothing=True)
         return asyncio.run(
@@ -448,6 +450,7 @@ def _real_site(base_url: str | None, ca_bundle: str | None) -> Site:
     "`run` will be given --allow-exact.",
 )
 @ledger_option
+@nonempty_shell_option
 @verify_option
 @_reports_errors
 @configured
@@ -462,6 +465,7 @@ def validate(
     allow_exact: bool,
     ledger: Path | None,
     verify: bool,
+    allow_nonempty_shell: bool,
 ) -> None:
     """Check MANIFEST offline and print the plan and its API-call estimate; with --check-learn
     also against Learn. Sends nothing that changes Learn."""
@@ -481,15 +485,24 @@ def validate(
         from ._rehearsal import sandbox_site
 
         with sandbox_site(loaded, files.sandbox_state, sandbox_config, keep_new=False) as simulated:
-            checked = _check_learn(loaded, simulated, files.ledger)
+            checked = _check_learn(
+                loaded, simulated, files.ledger, allow_nonempty_shell=allow_nonempty_shell
+            )
     else:
-        checked = _check_learn(loaded, site, files.ledger)
+        checked = _check_learn(
+            loaded, site, files.ledger, allow_nonempty_shell=allow_nonempty_shell
+        )
     if checked.problems:
         raise LearnCheckFailed(len(checked.problems))
 
 
 def _check_learn(
-    loaded: Manifest, site: Site, ledger_path: Path, *, retry_failed: bool = False
+    loaded: Manifest,
+    site: Site,
+    ledger_path: Path,
+    *,
+    retry_failed: bool = False,
+    allow_nonempty_shell: bool = False,
 ) -> PreflightReport:
     checked = asyncio.run(
         runner.preflight(
@@ -498,6 +511,7 @@ def _check_learn(
             ledger_path=ledger_path,
             retry_failed=retry_failed,
             profiles=current_config().all_profiles(),
+            allow_nonempty_shell=allow_nonempty_shell,
         )
     )
     for line in summary_lines(checked):

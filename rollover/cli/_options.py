@@ -161,3 +161,11 @@ verify_option = click.option(
     help="After each copy, count content items (all levels) and gradebook columns in the "
     "target and its source; a target with fewer is needs_review (and the plan counts the calls).",
 )
+
+
+nonempty_shell_option = click.option(
+    "--allow-nonempty-shell",
+    is_flag=True,
+    help="Copy into shells (copy_into_existing) that already hold content; Learn adds the copy "
+    "to what they hold. Without it such a row fails, naming how many items the shell holds.",
+)

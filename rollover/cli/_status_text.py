@@ -58,6 +58,18 @@ def status_lines(status: LedgerStatus) -> list[str]:
         "Stages: " + ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in status.stages.items()),
         quota_line(status.quota),
     ]
+    if status.instructors:
+        waiting = (
+            f"; {_count_rows(status.enrol_waiting)} waiting on enrolments (from 15% of their copy)"
+            if status.enrol_waiting
+            else ""
+        )
+        lines.append(f"Instructors: {status.enrolled} of {status.instructors} enrolled{waiting}")
+    if status.verified or status.short:
+        short = f"; {status.short} with fewer items or columns (below)" if status.short else ""
+        lines.append(
+            f"Verified: {_count_rows(status.verified)} counted against their source{short}"
+        )
     lines += needs_person_lines(status.needs_person)
     if status.resolved:
         lines.append(resolutions_line(status.resolved))
@@ -140,6 +152,10 @@ def left_alone_line(rows: Sequence[LedgerRow]) -> str:
     )
 
 
+def _count_rows(count: int) -> str:
+    return f"{count} {_rows(count)}"
+
+
 def resolved_line(row: LedgerRow) -> str:
     """What `resolve` recorded, and what the next run does with it."""
     if row.resolution is Resolution.COPIED:
@@ -188,6 +204,14 @@ def trail_lines(trail: RowTrail) -> list[str]:
     hint = next_step(row)
     if hint:
         lines.append(f"What to do: {hint}")
+    if row.spec.instructors:
+        lines.append(f"Instructors: {row.enrolled}/{len(row.spec.instructors)} enrolled")
+        lines += [
+            f"  {e.user_id} as {e.role}: {e.state} ({e.at})" + (f": {e.error}" if e.error else "")
+            for e in trail.enrolments
+        ]
+    if row.verification:
+        lines.append(f"Verification: {row.verification}")
     lines.append("History:")
     lines += [_history_line(entry) for entry in _in_order(trail)]
     return lines
@@ -234,6 +258,17 @@ def trail_json(trail: RowTrail) -> dict[str, Any]:
             {"at": e.at, "from": e.from_state, "to": e.to_state, "detail": e.detail}
             for e in trail.events
         ],
+        "enrolments": [
+            {
+                "user_id": e.user_id,
+                "role": e.role,
+                "state": str(e.state),
+                "error": e.error,
+                "at": e.at,
+            }
+            for e in trail.enrolments
+        ],
+        "verification": row.verification,
         "answers": [
             {"at": a.at, "stage": a.state, "status": a.status, "endpoint": a.endpoint}
             for a in trail.answers
