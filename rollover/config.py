@@ -31,6 +31,7 @@ import click
 from rollover.engine import Window
 from rollover.errors import ConfigInvalid, UsageError, did_you_mean
 from rollover.learn import checked_base_url
+from rollover.morning import SETTINGS_KEYS as NOTIFY_KEYS
 from rollover.plan import PROFILES, CopyOptions, configured_profile, shown
 from rollover.times import zone_named
 
@@ -122,7 +123,7 @@ SETTINGS: Mapping[str, _Check] = MappingProxyType(
         "allow_nonempty_shell": _flag,
     }
 )
-KNOWN_KEYS = tuple(sorted([*SETTINGS, "profiles"]))
+KNOWN_KEYS = tuple(sorted([*SETTINGS, "profiles", "notify"]))
 _SECONDS = frozenset({"poll_min", "poll_max", "task_timeout", "adopt_settle"})
 
 
@@ -143,6 +144,7 @@ class Config:
     verify: bool | None = None
     allow_nonempty_shell: bool | None = None
     profiles: Mapping[str, CopyOptions] = field(default_factory=lambda: MappingProxyType({}))
+    notify: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def option_defaults(self) -> dict[str, Any]:
         """The settings the file gives, by the name of the command-line option each stands for."""
@@ -178,6 +180,7 @@ def load_config(path: Path) -> Config:
     found: list[tuple[tuple[str, ...], str]] = []
     settings: dict[str, Any] = {}
     profiles: dict[str, CopyOptions] = {}
+    notify: dict[str, Any] = {}
     for key, value in data.items():
         if key in SETTINGS:
             wrong = SETTINGS[key](value)
@@ -187,6 +190,8 @@ def load_config(path: Path) -> Config:
                 settings[key] = float(value) if key in _SECONDS else value
         elif key == "profiles":
             profiles = _profiles(value, found)
+        elif key == "notify":
+            notify = _notify(value, found)
         else:
             found.append(
                 (
@@ -218,7 +223,29 @@ def load_config(path: Path) -> Config:
         raise ConfigInvalid(
             str(path), [f"line {line}: {message}" if line else message for line, message in located]
         )
-    return Config(path=path, profiles=MappingProxyType(profiles), **settings)
+    return Config(
+        path=path,
+        profiles=MappingProxyType(profiles),
+        notify=MappingProxyType(notify),
+        **settings,
+    )
+
+
+def _notify(value: Any, found: list[tuple[tuple[str, ...], str]]) -> dict[str, Any]:
+    """The [notify] table: mail settings (secrets stay in the environment)."""
+    if not isinstance(value, Mapping):
+        found.append((("notify",), "notify must be a table, e.g. [notify] with smtp_host = ..."))
+        return {}
+    for key in value:
+        if key not in NOTIFY_KEYS:
+            found.append(
+                (
+                    ("notify", key),
+                    f"[notify] unknown key {key!r}{did_you_mean(key, NOTIFY_KEYS)}; the known "
+                    f"keys are: {', '.join(NOTIFY_KEYS)}",
+                )
+            )
+    return dict(value)
 
 
 def _secrets(

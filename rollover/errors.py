@@ -9,6 +9,7 @@ Only the CLI turns these into ``Error: ...`` lines, a hint and an exit code::
     │   └── ExactCopyRefused       rows ask for Learn's exact copy (it carries enrolled users)
     │                              and `run` was not given --allow-exact
     ├── LedgerError                the ledger is in use, foreign, corrupt or newer than this tool
+    │   └── LedgerUnwritable       exit 3: a write failed (disk full, read-only): resumable
     ├── LearnCheckFailed           the live preflight found rows Learn cannot carry out
     ├── LearnUnreachable           exit 3: transport failures outlasted the retries
     │   └── SiteNotFound           exit 2: the host name does not resolve (a --base-url typo)
@@ -148,6 +149,22 @@ class ConfigInvalid(RolloverError):
 
 class LedgerError(RolloverError):
     """The ledger cannot be used as it is."""
+
+
+class LedgerUnwritable(LedgerError):
+    """A ledger write failed (disk full, file made read-only): the run stops, resumable."""
+
+    exit_code = 3
+
+    def __init__(self, path: object, cause: BaseException) -> None:
+        reason = str(cause) or type(cause).__name__
+        full = "full" in reason.lower() or getattr(cause, "errno", None) == 28  # ENOSPC
+        what = "the disk holding it is full" if full else f"it cannot be written ({reason})"
+        super().__init__(
+            f"the ledger {path} could not record the last step: {what}",
+            hint="free space on that disk (or make the file writable), then run the same "
+            "command again: the ledger resumes where it stopped, and no copy is repeated",
+        )
 
 
 class LearnCheckFailed(RolloverError):

@@ -8,6 +8,7 @@ result object the CLI turns into a human summary and an exit code.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -21,7 +22,7 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from rollover.engine import Rollover, RunOptions, exit_code
-from rollover.errors import LedgerError, UsageError
+from rollover.errors import LedgerError, LedgerUnwritable, UsageError
 from rollover.learn import LearnClient, Site
 from rollover.ledger import (
     Answer,
@@ -125,6 +126,7 @@ class RunReport:
     results_path: Path
     quota_remaining: int | None
     hint: str | None = None  # what to do about the error that ended the run, if one did
+    results_error: str | None = None  # why the results file could not be written
     needs_person: list[LedgerRow] = field(default_factory=list)
     retried: list[LedgerRow] = field(default_factory=list)  # failed rows re-opened
     left_alone: list[LedgerRow] = field(default_factory=list)  # in the ledger, not the manifest
@@ -248,16 +250,27 @@ async def run(
                     await stop_ticking(ticking)
                 if progress is not None:
                     progress.finish()
-        quota.save()
+        with contextlib.suppress(LedgerUnwritable):  # the run already says what is full
+            quota.save()
         rows = ledger.rows()
         left_alone = ledger.left_alone()
-        write_results(rows, results_path)
+        results_error = None
+        try:
+            write_results(rows, results_path)
+        except OSError as exc:
+            results_error = (
+                f"the results file {results_path} could not be written ({exc.strerror or exc}): "
+                "once there is room, `rollover report` writes it from the ledger"
+            )
+            log.error("results.unwritable", path=str(results_path), error=exc.strerror)
     counts = status_counts(rows)
+    code = exit_code(counts, outcome, changes_sent=client.changes_sent)
     return RunReport(
         counts=counts,
         calls=client.calls,
         elapsed=time.monotonic() - started,
-        exit_code=exit_code(counts, outcome, changes_sent=client.changes_sent),
+        exit_code=3 if results_error and code in (0, 1) else code,
+        results_error=results_error,
         stopped=outcome.fatal.message if outcome.fatal else outcome.stopped,
         results_path=results_path,
         quota_remaining=client.quota_remaining,

@@ -49,8 +49,8 @@ discussions = "ForumsOnly"
 settings = {guestAccess = false}
 """
 KNOWN_KEYS = (
-    "adopt_settle, allow_nonempty_shell, base_url, concurrency, poll_max, poll_min, profiles, "
-    "quota_reserve, task_timeout, timezone, verify, window"
+    "adopt_settle, allow_nonempty_shell, base_url, concurrency, notify, poll_max, poll_min, "
+    "profiles, quota_reserve, task_timeout, timezone, verify, window"
 )
 
 

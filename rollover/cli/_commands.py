@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,17 +30,22 @@ from rollover.errors import (
 from rollover.learn import Site, checked_base_url
 from rollover.ledger import Resolution
 from rollover.manifest import Manifest
+from rollover.morning import check
 from rollover.plan import CallEstimate, exact_copy_warning, refuse_exact_copies
 from rollover.preflight import PreflightReport, summary_lines
+from rollover.times import utc_now
 
 from . import _logs as log_setup
 from . import _plan_text as plan_text
 from . import _status_text as status_text
+from ._morning import after_run, morning, report_html
 from ._options import (
     chosen_ledger,
     config_option,
     configured,
     current_config,
+    group_by_option,
+    html_option,
     ledger_option,
     manifest_argument,
     manifest_at,
@@ -254,6 +260,22 @@ def _exact_copy_warning(manifest: Manifest, allowed: bool) -> None:
 )
 @verify_option
 @nonempty_shell_option
+@html_option
+@group_by_option
+@click.option(
+    "--notify-webhook",
+    is_flag=True,
+    help="When the run ends, POST a JSON summary (with a `text` field, for Slack or Teams) to "
+    "the URL in env ROLLOVER_WEBHOOK_URL (a secret: never an option's value).",
+)
+@click.option(
+    "--notify-mail",
+    metavar="ADDRESS",
+    multiple=True,
+    help="When the run ends, mail the summary, the HTML report attached, over SMTP (env "
+    "ROLLOVER_SMTP_HOST, _PORT, _STARTTLS, _USER, _PASSWORD, ROLLOVER_MAIL_FROM, or [notify] in "
+    "rollover.toml). May be given more than once.",
+)
 @_reports_errors
 @configured
 def run(
@@ -280,6 +302,10 @@ def run(
     check_first: bool,
     verify: bool,
     allow_nonempty_shell: bool,
+    html: Path | None,
+    group_by: str,
+    notify_webhook: bool,
+    notify_mail: tuple[str, ...],
 ) -> None:
     """Copy, poll, patch and report every course in MANIFEST. Safe to re-run: it resumes from
     the ledger, and finished rows cost no API call."""
@@ -316,9 +342,20 @@ def run(
             "--ledger": files.ledger,
             "--results": files.results,
             "--log-file": log_file,
+            "--html": html,
             "the sandbox state": files.sandbox_state if sandbox else None,
         }
     )
+    config = current_config()
+    night = morning(
+        html=html,
+        group_by=group_by,
+        notify_webhook=notify_webhook,
+        notify_mail=notify_mail,
+        notify_table=config.notify,
+        config_path=config.path,
+    )
+    started_at = utc_now()
     live = progress.LiveDisplay(sys.stderr) if not quiet and sys.stderr.isatty() else None
     log_setup.configure(
         debug=debug,
@@ -370,6 +407,15 @@ def run(
     else:
         report = go(_real_site(base_url, ca_bundle))
     for line in status_text.run_summary_lines(report):
+        click.echo(line)
+    for line in after_run(
+        night,
+        report,
+        ledger=files.ledger,
+        title=f"Rollover of {manifest.name}",
+        started_at=started_at,
+        window=options.window,
+    ):
         click.echo(line)
     if report.exit_code == 2:  # credentials or host refused before anything changed Learn
         click.echo(f"Error: {report.stopped}", err=True)
@@ -537,13 +583,41 @@ def _check_learn(
     "it by its manifest line or its target_course_id.",
 )
 @sandbox_files_option
+@click.option(
+    "--check",
+    "as_check",
+    is_flag=True,
+    help="One Nagios/Icinga line (ROLLOVER OK, WARNING or CRITICAL, with perfdata) and exit "
+    "0, 1 or 2: critical on failed rows, warning on needs_review or pending rows.",
+)
+@click.option(
+    "--pending-warning-after",
+    type=click.IntRange(1),
+    metavar="MINUTES",
+    help="With --check: pending rows warn only once the ledger has not moved for this long.",
+)
 @_reports_errors
 def status(
-    manifest: Path | None, ledger: Path | None, as_json: bool, row_ref: str | None, sandbox: bool
+    manifest: Path | None,
+    ledger: Path | None,
+    as_json: bool,
+    row_ref: str | None,
+    sandbox: bool,
+    as_check: bool,
+    pending_warning_after: int | None,
 ) -> None:
     """Counts by status and stage from the ledger, the quota last seen, and the rows that need
     a person with what to do (also while a run is going)."""
     ledger_path = chosen_ledger(manifest, ledger, sandbox=sandbox)
+    if as_check:
+        result = check(
+            ledger_path,
+            pending_warning_after=timedelta(minutes=pending_warning_after)
+            if pending_warning_after
+            else None,
+        )
+        click.echo(result.line)
+        sys.exit(result.exit_code)
     if row_ref is not None:
         trail = runner.row_trail(ledger_path, row_ref)
         if as_json:
@@ -573,14 +647,28 @@ def status(
     help="Where to write the results CSV (default: beside MANIFEST, or beside the ledger).",
 )
 @sandbox_files_option
+@html_option
+@group_by_option
 @_reports_errors
-def report(manifest: Path | None, ledger: Path | None, results: Path | None, sandbox: bool) -> None:
-    """Rewrite the results CSV from the ledger (also while a run is going)."""
+def report(
+    manifest: Path | None,
+    ledger: Path | None,
+    results: Path | None,
+    sandbox: bool,
+    html: Path | None,
+    group_by: str,
+) -> None:
+    """Rewrite the results CSV from the ledger (also while a run is going), and with --html
+    the HTML report."""
     files = runner.default_files(manifest, sandbox=sandbox, ledger=ledger, results=results)
     results = files.results
-    runner.check_output_paths({"--results": results})
+    runner.check_output_paths({"--results": results, "--html": html})
     counts = runner.report(files.ledger, results)
     click.echo(f"{status_text.counts_line(counts)}\nResults: {results}")
+    if html is not None:
+        name = manifest.name if manifest else files.ledger.name
+        written = report_html(files.ledger, html, title=f"Rollover of {name}", group_by=group_by)
+        click.echo(f"Report: {written}")
 
 
 @cli.command(

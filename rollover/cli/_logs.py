@@ -61,8 +61,17 @@ class _Sinks:
         if kept is not None and self.log_file is not None:
             # Opened per line, in append mode: nothing is held open past the event, and lines
             # from an earlier run or a concurrent `status` are never overwritten.
-            with self.log_file.open("a", encoding="utf-8") as extra:
-                extra.write(kept + "\n")
+            try:
+                with self.log_file.open("a", encoding="utf-8") as extra:
+                    extra.write(kept + "\n")
+            except OSError as exc:
+                # A full disk or a logrotate gone wrong must not end the run: say it once, keep
+                # logging to the stream.
+                failed, self.log_file = self.log_file, None
+                self.stream.write(
+                    f"Warning: the log file {failed} cannot be written ({exc.strerror or exc}); "
+                    "events go to stderr only from now on\n"
+                )
 
     log = debug = info = warning = warn = error = critical = exception = fatal = msg
 

@@ -169,3 +169,19 @@ nonempty_shell_option = click.option(
     help="Copy into shells (copy_into_existing) that already hold content; Learn adds the copy "
     "to what they hold. Without it such a row fails, naming how many items the shell holds.",
 )
+
+
+html_option = click.option(
+    "--html",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write a self-contained HTML report of the run (the night at a glance, a "
+    "timeline, a table per department, every row that needs a person) to this file.",
+)
+group_by_option = click.option(
+    "--group-by",
+    type=click.Choice(["prefix", "term"]),
+    default="prefix",
+    show_default=True,
+    help="The HTML report's tables: by the target's prefix before the first '-' (department), "
+    "or by term_id.",
+)

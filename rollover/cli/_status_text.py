@@ -46,7 +46,11 @@ def run_summary_lines(report: RunReport) -> list[str]:
     lines += needs_person_lines(report.needs_person)
     if report.left_alone:
         lines.append(left_alone_line(report.left_alone))
-    lines.append(f"Results: {report.results_path}")
+    lines.append(
+        f"Results: not written: {report.results_error}"
+        if report.results_error
+        else f"Results: {report.results_path}"
+    )
     if report.exit_code == 3:
         lines.append("Run the same command again to continue; finished rows are not repeated.")
     return lines

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
-from rollover.errors import LedgerError
+from rollover.errors import LedgerError, LedgerUnwritable
 from rollover.manifest import Enrolment
 from rollover.plan import DEFAULT_PROFILE, RowSpec
 from rollover.times import utc_now
@@ -81,6 +81,8 @@ class Ledger:
         # Called with (target, new state) just before a transition is written: a seam for
         # crash-point tests and nothing else.
         self.before_transition: Callable[[str, State], None] | None = None
+        # Called before every write transaction: a seam for tests of a disk that fills up.
+        self.before_write: Callable[[], None] | None = None
         # HTTP answers per row, written with the row's next transition (or at close), so the
         # audit trail has every status without a commit per call.
         self._answers: dict[str, list[tuple[str, str, int]]] = {}
@@ -91,11 +93,24 @@ class Ledger:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @contextlib.contextmanager
+    def _writing(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        """One write transaction; a disk that is full or a file that cannot be written ends in
+        LedgerUnwritable (exit 3), never a traceback. The transaction is rolled back, so the
+        row stays as the ledger last recorded it."""
+        try:
+            if self.before_write is not None:
+                self.before_write()
+            with transaction(self._db, durable=durable) as db:
+                yield db
+        except (sqlite3.OperationalError, OSError) as exc:
+            raise LedgerUnwritable(self.path, exc) from exc
+
     def close(self) -> None:
         """Write the answers not yet written, close the database, release the run lock."""
         try:
             if self._answers:
-                with transaction(self._db) as db:
+                with self._writing() as db:
                     for target in list(self._answers):
                         found = db.execute(
                             "SELECT state FROM rows WHERE target_course_id = ?", (target,)
@@ -143,14 +158,16 @@ class Ledger:
     def bind_site(self, site: str) -> None:
         """Bind this ledger to the site that answered it; refuse a ledger of another site."""
         self.check_site(site)
-        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('site', ?)", (site,))
+        with self._writing() as db:
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('site', ?)", (site,))
 
     # -- quota -------------------------------------------------------------------------------
 
     def record_quota(self, remaining: int, limit: int | None) -> None:
         """Remember Learn's remaining quota, so `status` can show it between runs."""
         seen = json.dumps({"remaining": remaining, "limit": limit, "at": _iso(self._clock())})
-        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('quota', ?)", (seen,))
+        with self._writing() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('quota', ?)", (seen,))
 
     def last_quota(self) -> QuotaSeen | None:
         """The quota a run last saw, or None if no run has seen one."""
@@ -275,7 +292,7 @@ class Ledger:
         changed: list[tuple[str, State]] = []
         now = _iso(self._clock())
         self._latest.clear()
-        with transaction(self._db) as db:
+        with self._writing() as db:
             db.execute("UPDATE rows SET in_manifest = 0")
             for spec in specs:
                 record = db.execute(
@@ -397,7 +414,7 @@ class Ledger:
         self, target: str, user_id: str, state: EnrolmentState, error: str | None = None
     ) -> None:
         """Commit where one enrolment is: `sending` before the PUT, `done` or `failed` after."""
-        with transaction(self._db) as db:
+        with self._writing() as db:
             db.execute(
                 "UPDATE enrolments SET state = ?, error = ?, updated_at = ?"
                 " WHERE target_course_id = ? AND user_id = ?",
@@ -419,7 +436,7 @@ class Ledger:
 
     def record_source_counts(self, source: str, contents: int, columns: int) -> None:
         """Keep a source's counts, so a re-run does not fetch them again."""
-        with transaction(self._db) as db:
+        with self._writing() as db:
             db.execute(
                 "INSERT OR REPLACE INTO source_counts VALUES (?, ?, ?, ?)",
                 (source, contents, columns, _iso(self._clock())),
@@ -429,7 +446,7 @@ class Ledger:
         """Re-open the manifest's failed rows as they are (`retried_state` says where to)."""
         now = _iso(self._clock())
         reopened: list[tuple[LedgerRow, str]] = []
-        with transaction(self._db) as db:
+        with self._writing() as db:
             failed = db.execute(
                 "SELECT * FROM rows WHERE in_manifest = 1 AND state = ? ORDER BY line",
                 (State.FAILED,),
@@ -666,7 +683,7 @@ class Ledger:
         marks = ",".join("?" * len(allowed))
         if self.before_transition is not None:
             self.before_transition(target, to)
-        with transaction(self._db, durable=durable) as db:
+        with self._writing(durable=durable) as db:
             found = db.execute(
                 "SELECT state FROM rows WHERE target_course_id = ?", (target,)
             ).fetchone()

@@ -1,0 +1,134 @@
+"""The morning after, wired to the commands: the HTML report and the notifications at the end of
+a run. Everything a notification needs is checked before the first call to Learn; a report or a
+notification that fails afterwards is said and logged, and never changes the exit code."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import structlog
+
+from rollover.engine import Window
+from rollover.morning import (
+    MailSettings,
+    RunFacts,
+    mail_settings,
+    post_webhook,
+    recipients,
+    send_mail,
+    summary,
+    webhook_url,
+    write_html_report,
+)
+from rollover.runner import RunReport
+from rollover.times import utc_now
+
+from ._advice import next_step
+
+log = structlog.get_logger("rollover")
+GroupBy = Literal["prefix", "term"]
+
+
+@dataclass(frozen=True)
+class Morning:
+    """What a run produces for the people who read it the next morning."""
+
+    html: Path | None = None
+    group_by: GroupBy = "prefix"
+    webhook: str | None = None  # a secret: never printed or logged
+    mail_to: tuple[str, ...] = ()
+    mail: MailSettings | None = None
+
+    def __repr__(self) -> str:  # never show the webhook URL
+        return f"Morning(html={self.html!r}, mail_to={self.mail_to!r})"
+
+
+def morning(
+    *,
+    html: Path | None,
+    group_by: str,
+    notify_webhook: bool,
+    notify_mail: tuple[str, ...],
+    notify_table: Mapping[str, Any],
+    config_path: Path | None,
+) -> Morning:
+    """The run's morning-after settings, checked now (a UsageError before any call)."""
+    mail_to = recipients(list(notify_mail)) if notify_mail else ()
+    return Morning(
+        html=html,
+        group_by="term" if group_by == "term" else "prefix",
+        webhook=webhook_url(os.environ) if notify_webhook else None,
+        mail_to=mail_to,
+        mail=mail_settings(
+            os.environ, notify_table, config_path=str(config_path or "rollover.toml")
+        )
+        if mail_to
+        else None,
+    )
+
+
+def report_html(ledger: Path, out: Path, *, title: str, group_by: str, **facts: Any) -> Path:
+    """Write the HTML report of a ledger (the `report --html` command and the run's end)."""
+    return write_html_report(
+        ledger,
+        out,
+        title=title,
+        group_by="term" if group_by == "term" else "prefix",
+        advice=next_step,
+        **facts,
+    )
+
+
+def after_run(
+    plan: Morning,
+    report: RunReport,
+    *,
+    ledger: Path,
+    title: str,
+    started_at: datetime,
+    window: Window | None,
+) -> list[str]:
+    """Write the HTML report and send the notifications; the lines that say what happened."""
+    lines: list[str] = []
+    facts = RunFacts(
+        started_at=started_at,
+        ended_at=utc_now(),
+        exit_code=report.exit_code,
+        calls=dict(report.calls),
+        quota_remaining=report.quota_remaining,
+        stopped=report.stopped,
+    )
+    html = None
+    if plan.html is not None:
+        try:
+            html = report_html(
+                ledger, plan.html, title=title, group_by=plan.group_by, run=facts, window=window
+            )
+            lines.append(f"Report: {html}")
+        except OSError as exc:
+            log.error("report.unwritable", path=str(plan.html), error=exc.strerror)
+            lines.append(
+                f"Report: not written ({exc.strerror or exc}): run `rollover report "
+                "--html` once the problem is fixed"
+            )
+    if plan.webhook is None and not plan.mail_to:
+        return lines
+    told = summary(ledger, title=title, run=facts, report_path=html)
+    deliveries = []
+    if plan.webhook is not None:
+        deliveries.append(post_webhook(plan.webhook, told))
+    if plan.mail is not None:
+        deliveries.append(send_mail(plan.mail, plan.mail_to, told, attachment=html))
+    for delivery in deliveries:
+        (log.info if delivery.ok else log.warning)(
+            "notify.sent" if delivery.ok else "notify.failed",
+            channel=delivery.channel,
+            detail=delivery.detail,
+        )
+        lines.append(f"Notified: {delivery}" if delivery.ok else f"Not notified: {delivery}")
+    return lines

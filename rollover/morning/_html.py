@@ -1,0 +1,409 @@
+"""The morning's HTML report: one self-contained file (inline CSS, the chart as inline SVG).
+
+Jinja2 renders it from the package's templates with autoescape on, so every string that comes
+from the ledger (courseIds, Learn's error messages, audit details) is escaped; the one piece of
+markup inserted as is is the SVG drawn by `_chart` from numbers. A course link is made only
+for an http(s) address. The file is written beside its final path and moved into place, so a
+reader (a mail client, a web server) never sees half a report.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from rollover.errors import UsageError
+from rollover.ledger import STATUSES
+from rollover.times import humanized, machine_zone
+
+from ._chart import Timeline, timeline_svg
+from ._night import (
+    Advice,
+    DailyWindow,
+    GroupBy,
+    LedgerRead,
+    RowRecord,
+    RunFacts,
+    busy_seconds,
+    copy_spans,
+    moment,
+    night_bounds,
+    read_ledger,
+    safe_link,
+    sorted_groups,
+    window_spans,
+)
+
+if TYPE_CHECKING:
+    import jinja2
+
+EXIT_MEANINGS = {
+    0: "every row done",
+    1: "rows need a person",
+    2: "usage error: nothing was sent to Learn",
+    3: "stopped, resumable: run the same command again",
+}
+STATUS_LABELS = {
+    "done": "done",
+    "failed": "failed",
+    "needs_review": "needs review",
+    "pending": "pending",
+}
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One line of "the night at a glance": a label, its value, and a note."""
+
+    label: str
+    value: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class StatusShare:
+    """How many rows have one status, and their share of all rows (for the bar)."""
+
+    status: str
+    label: str
+    count: int
+    percent: float
+
+
+@dataclass(frozen=True)
+class RowView:
+    """One row of a department's or term's table."""
+
+    line: int
+    target: str
+    source: str
+    status: str
+    stage: str
+    link: str | None
+    course_url: str | None
+    finished: str
+    error: str | None
+
+
+@dataclass(frozen=True)
+class GroupView:
+    """One department or term: its counts by status and its rows."""
+
+    name: str
+    counts: Mapping[str, int]
+    total: int
+    rows: Sequence[RowView]
+
+
+@dataclass(frozen=True)
+class TrailStep:
+    """One line of a row's audit trail: a transition, an HTTP answer or an enrolment."""
+
+    at: str
+    what: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class PersonRow:
+    """A row that needs a person: what happened, what to do, and its whole audit trail."""
+
+    line: int
+    target: str
+    source: str
+    status: str
+    kind: str | None
+    error: str | None
+    advice: str | None
+    link: str | None
+    course_url: str | None
+    course_pk: str | None
+    attempts: int
+    trail: Sequence[TrailStep]
+
+
+@dataclass(frozen=True)
+class PauseView:
+    """A pause as the report lists it under the chart."""
+
+    number: int
+    start: str
+    end: str
+    why: str
+
+
+def display_zone(zone: tzinfo | None, window: DailyWindow | None) -> tzinfo:
+    """The zone the report's times are shown in: the one given, the window's, or this
+    machine's by name (UTC when the machine's zone has no name)."""
+    if zone is not None:
+        return zone
+    if window is not None:
+        return window.tz
+    try:
+        return machine_zone()
+    except UsageError:
+        return ZoneInfo("UTC")
+
+
+def zone_name(zone: tzinfo) -> str:
+    """A zone's IANA name when it has one."""
+    return getattr(zone, "key", None) or str(zone)
+
+
+def _shown(moment: datetime | None, zone: tzinfo) -> str:
+    if moment is None:
+        return ""
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def _trail(record: RowRecord, zone: tzinfo) -> list[TrailStep]:
+    """Transitions, HTTP answers and enrolments of a row, merged in time order."""
+    steps: list[tuple[datetime, int, TrailStep]] = []
+    epoch = datetime.min.replace(tzinfo=UTC)
+    for order, step in enumerate(record.history):
+        at = moment(step.at)
+        arrow = f"{step.from_state} \u2192 {step.to_state}" if step.from_state else step.to_state
+        steps.append((at or epoch, order, TrailStep(_shown(at, zone), arrow, step.detail or "")))
+    for order, answer in enumerate(record.answers):
+        at = moment(answer.at)
+        steps.append(
+            (
+                at or epoch,
+                order,
+                TrailStep(
+                    _shown(at, zone),
+                    f"Learn answered {answer.status}",
+                    f"{answer.endpoint} (while {answer.state})",
+                ),
+            )
+        )
+    for order, enrolment in enumerate(record.enrolments):
+        at = moment(enrolment.at)
+        detail = f"{enrolment.user_id} as {enrolment.role}: {enrolment.state.value}"
+        if enrolment.error:
+            detail += f" ({enrolment.error})"
+        steps.append((at or epoch, order, TrailStep(_shown(at, zone), "enrolment", detail)))
+    return [step for _, _, step in sorted(steps, key=lambda item: (item[0], item[1]))]
+
+
+def _person_row(record: RowRecord, advice: Advice | None, zone: tzinfo) -> PersonRow:
+    row = record.row
+    return PersonRow(
+        line=row.line,
+        target=row.target_course_id,
+        source=row.source_course_id,
+        status=row.state.status,
+        kind=row.error_kind.value if row.error_kind else None,
+        error=row.error,
+        advice=advice(row) if advice is not None else None,
+        link=safe_link(row.course_url),
+        course_url=row.course_url,
+        course_pk=row.course_pk,
+        attempts=row.attempts,
+        trail=_trail(record, zone),
+    )
+
+
+def _group_view(name: str, records: Iterable[RowRecord], zone: tzinfo) -> GroupView:
+    counts = dict.fromkeys(STATUSES, 0)
+    rows: list[RowView] = []
+    for record in records:
+        row = record.row
+        counts[row.state.status] += 1
+        rows.append(
+            RowView(
+                line=row.line,
+                target=row.target_course_id,
+                source=row.source_course_id,
+                status=row.state.status,
+                stage=row.state.stage,
+                link=safe_link(row.course_url),
+                course_url=row.course_url,
+                finished=_shown(row.completed_at, zone),
+                error=row.error,
+            )
+        )
+    return GroupView(name, counts, sum(counts.values()), rows)
+
+
+def _shares(counts: Mapping[str, int]) -> list[StatusShare]:
+    total = sum(counts.values())
+    return [
+        StatusShare(status, STATUS_LABELS[status], count, 100.0 * count / total if total else 0.0)
+        for status, count in counts.items()
+    ]
+
+
+def _glance(
+    read: LedgerRead,
+    run: RunFacts | None,
+    start: datetime,
+    end: datetime,
+    source: str,
+    busy: float,
+    requested: int,
+    finished: int,
+    zone: tzinfo,
+) -> list[Fact]:
+    duration = (end - start).total_seconds()
+    first, last = ("Started", "Ended") if source == "run" else ("First recorded", "Last recorded")
+    facts = [
+        Fact(first, _shown(start, zone)),
+        Fact(last, _shown(end, zone)),
+        Fact("Duration", humanized(duration)),
+        Fact(
+            "Learn's copy slots busy",
+            humanized(busy),
+            f"{100 * busy / duration:.0f}% of the time" if duration > 0 else "",
+        ),
+        Fact("Copies requested", str(requested), "in this span"),
+        Fact("Copies finished", str(finished), "in this span"),
+    ]
+    if run is not None:
+        meaning = EXIT_MEANINGS.get(run.exit_code, "")
+        facts.append(Fact("Exit code", str(run.exit_code), meaning))
+        if run.stopped:
+            facts.append(Fact("Stopped", run.stopped))
+        facts.append(Fact("API calls", str(sum(run.calls.values())), "this run"))
+        if run.quota_used is not None:
+            facts.append(Fact("Quota used", str(run.quota_used), "calls counted by Learn"))
+    remaining = run.quota_remaining if run and run.quota_remaining is not None else None
+    if remaining is None:
+        remaining = read.quota_remaining
+    if remaining is not None:
+        limit = f" of {read.quota_limit}" if read.quota_limit else ""
+        facts.append(Fact("Quota left", f"{remaining}{limit}", "as Learn last reported it"))
+    return facts
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    import jinja2  # here, not at import time: only a report needs it
+
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("rollover.morning", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def render_html(
+    read: LedgerRead,
+    *,
+    title: str,
+    group_by: GroupBy,
+    advice: Advice | None,
+    pauses: Sequence[tuple[datetime, datetime | None, str]],
+    window: DailyWindow | None,
+    run: RunFacts | None,
+    zone: tzinfo,
+) -> str:
+    """The whole report as HTML text."""
+    from markupsafe import Markup
+
+    start, end, source = night_bounds(read, run)
+    for paused_from, paused_to, _ in pauses:
+        start = min(start, paused_from)
+        end = max(end, paused_to or end)
+    spans = copy_spans(read.records)
+    busy = busy_seconds(spans, start, end)
+    requested = sum(1 for span in spans if start <= span.requested <= end)
+    finished = sum(
+        1
+        for span in spans
+        if span.ended is not None and span.outcome == "copied" and start <= span.ended <= end
+    )
+    opened = window_spans(window, start, end) if window is not None else []
+    drawn_pauses = [(begin, finish or end) for begin, finish, _ in pauses]
+    chart = timeline_svg(Timeline(start, end, spans, opened, drawn_pauses), zone)
+    counts = read.counts()
+    context = {
+        "title": title,
+        "generated": _shown(read.read_at, zone),
+        "zone": zone_name(zone),
+        "ledger": str(read.path),
+        "source": source,
+        "total": sum(counts.values()),
+        "shares": _shares(counts),
+        "facts": _glance(read, run, start, end, source, busy, requested, finished, zone),
+        "calls": sorted((run.calls if run else {}).items(), key=lambda item: (-item[1], item[0])),
+        "chart": Markup(chart),  # drawn by matplotlib from numbers and fixed labels only
+        "window": (
+            f"{window.start:%H:%M}\u2013{window.end:%H:%M} {zone_name(window.tz)}"
+            if window is not None
+            else None
+        ),
+        "pauses": [
+            PauseView(number, _shown(begin, zone), _shown(finish, zone) or "still paused", why)
+            for number, (begin, finish, why) in enumerate(pauses, start=1)
+        ],
+        "group_title": "Department" if group_by == "prefix" else "Term",
+        "groups": [
+            _group_view(name, records, zone)
+            for name, records in sorted_groups(read.records, group_by)
+        ],
+        "people": [_person_row(record, advice, zone) for record in read.needs_person()],
+        "labels": STATUS_LABELS,
+    }
+    return _environment().get_template("report.html.j2").render(context)
+
+
+def write_atomically(text: str, path: Path) -> None:
+    """Write `text` to `path` so that a reader never sees half a file (temp file, fsync,
+    rename); nothing is left behind when it fails. The folder must exist."""
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        Path(temp).replace(path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def write_html_report(
+    ledger_path: Path,
+    out_path: Path,
+    *,
+    title: str,
+    group_by: GroupBy = "prefix",
+    advice: Advice | None = None,
+    pauses: Sequence[tuple[datetime, datetime | None, str]] = (),
+    window: DailyWindow | None = None,
+    run: RunFacts | None = None,
+    zone: tzinfo | None = None,
+) -> Path:
+    """Write the self-contained HTML report of a ledger (and of the run that just ended) to
+    `out_path`, atomically; returns `out_path`.
+
+    Raises LedgerError when there is no ledger at `ledger_path` (none is created) and OSError
+    when `out_path` cannot be written (its folder is never created).
+    """
+    if group_by not in ("prefix", "term"):
+        raise ValueError(f"group_by must be 'prefix' or 'term', not {group_by!r}")
+    read = read_ledger(ledger_path)
+    shown_in = display_zone(zone, window)
+    text = render_html(
+        read,
+        title=title,
+        group_by=group_by,
+        advice=advice,
+        pauses=pauses,
+        window=window,
+        run=run,
+        zone=shown_in,
+    )
+    write_atomically(text, out_path)
+    return out_path
