@@ -11,6 +11,7 @@ import asyncio
 import heapq
 import itertools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,9 +22,17 @@ import httpx
 from rollover.engine import Rollover, RunOptions, RunOutcome
 from rollover.learn import LearnClient, RetryPolicy
 from rollover.ledger import Ledger, LedgerRow
-from rollover.manifest import ManifestRow
+from rollover.manifest import DEFAULT_ROLE, Enrolment, ManifestRow
 from rollover.plan import row_spec
-from rollover.sandbox import LearnSandbox, SandboxConfig, SeedCourse, SeedTerm, create_app
+from rollover.sandbox import (
+    LearnSandbox,
+    SandboxConfig,
+    SeedCourse,
+    SeedTerm,
+    SeedUser,
+    create_app,
+)
+from rollover.sandbox.catalog import INDEXED_COURSE_FIELDS
 
 BASE_URL = "http://learn.test"
 START = 1_800_000_000.0  # 2027-01-15, a fixed instant so every run replays the same
@@ -44,12 +53,21 @@ class FakeClock:
 
 
 class VirtualClock:
-    """Time that moves only when every sleeper before it has woken: no real waiting."""
+    """Time that moves only when nothing else can: no real waiting, and no jumping ahead.
+
+    A sleeper waits on a future. Time jumps to the earliest sleeper's wake-up only once the
+    event loop has nothing else ready to run and no request is in flight (`in_flight`, kept by
+    the transport: a sandbox answering slowly takes real time, not virtual time), so a worker
+    still busy with an answer is never overtaken by a later sleeper. Sleepers wake one at a
+    time, in (wake-up, arrival) order.
+    """
 
     def __init__(self, start: float = START) -> None:
         self.now = start
-        self._sleepers: list[tuple[float, int]] = []
+        self.in_flight = 0
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
         self._seq = itertools.count()
+        self._armed: asyncio.AbstractEventLoop | None = None
 
     def time(self) -> float:
         """Epoch seconds (the sandbox's clock, and the client's monotonic clock)."""
@@ -60,35 +78,80 @@ class VirtualClock:
         return datetime.fromtimestamp(self.now, UTC)
 
     async def sleep(self, seconds: float) -> None:
-        """Wait until the earliest sleeper is this one, then jump time to its wake-up."""
-        entry = (self.now + max(0.0, seconds), next(self._seq))
+        """Wait until every earlier sleeper has woken and nothing else can run, then wake."""
+        loop = asyncio.get_running_loop()
+        woken: asyncio.Future[None] = loop.create_future()
+        entry = (self.now + max(0.0, seconds), next(self._seq), woken)
         heapq.heappush(self._sleepers, entry)
+        self._arm(loop)
         try:
-            while True:
-                for _ in range(4):  # let every ready coroutine (HTTP in flight) move first
-                    await asyncio.sleep(0)
-                if self._sleepers[0] == entry:
-                    self.now = max(self.now, entry[0])
-                    return
+            await woken
         finally:
-            self._sleepers.remove(entry)
-            heapq.heapify(self._sleepers)
+            if entry in self._sleepers:  # cancelled before its turn
+                self._sleepers.remove(entry)
+                heapq.heapify(self._sleepers)
+
+    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._armed is not loop:
+            self._armed = loop
+            loop.call_soon(self._tick, loop)
+
+    def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._armed = None
+        while self._sleepers and (
+            self._sleepers[0][2].done() or self._sleepers[0][2].get_loop() is not loop
+        ):
+            heapq.heappop(self._sleepers)  # cancelled, or of a loop that has ended
+        if not self._sleepers:
+            return
+        if self.in_flight or _busy(loop):
+            # Something else can still run, or a slow answer is on its way (a real sleep in
+            # the sandbox): let it, then look again.
+            self._arm(loop)
+            return
+        wake, _, woken = heapq.heappop(self._sleepers)
+        self.now = max(self.now, wake)
+        woken.set_result(None)
+        if self._sleepers:
+            self._arm(loop)
+
+
+def _busy(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether the loop has callbacks ready to run besides the one running now (CPython's
+    event loops keep them in `_ready`)."""
+    return bool(getattr(loop, "_ready", None))
 
 
 class RecordingTransport(httpx.AsyncBaseTransport):
-    """Passes requests to the sandbox app and keeps (method, path, JSON body) of each."""
+    """Passes requests to the sandbox app and keeps (method, path, JSON body) of each.
 
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+    `before` is told of each request before Learn sees it, `after` once Learn has answered it
+    (and applied what it asked): a test raises from either to crash the tool right there.
+    """
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, clock: VirtualClock) -> None:
         self.inner = inner
+        self.clock = clock
         self.sent: list[tuple[str, str, Any]] = []
+        self.before: Callable[[httpx.Request], None] | None = None
+        self.after: Callable[[httpx.Request, httpx.Response], None] | None = None
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         content = await request.aread()
         body: Any = None
         if content and request.headers.get("content-type", "").startswith("application/json"):
             body = json.loads(content)
+        if self.before is not None:
+            self.before(request)
         self.sent.append((request.method, request.url.path, body))
-        return await self.inner.handle_async_request(request)
+        self.clock.in_flight += 1
+        try:
+            response = await self.inner.handle_async_request(request)
+        finally:
+            self.clock.in_flight -= 1
+        if self.after is not None:
+            self.after(request, response)
+        return response
 
 
 @dataclass
@@ -100,7 +163,9 @@ class Learn:
     transport: RecordingTransport = field(init=False)
 
     def __post_init__(self) -> None:
-        self.transport = RecordingTransport(httpx.ASGITransport(app=create_app(self.sandbox)))
+        self.transport = RecordingTransport(
+            httpx.ASGITransport(app=create_app(self.sandbox)), self.clock
+        )
 
     def client(self, **kwargs: Any) -> LearnClient:
         """A real client for this site, on the virtual clock."""
@@ -151,6 +216,35 @@ def row(line: int, source: str, target: str, **fields: Any) -> ManifestRow:
     }
     values.update(fields)
     return ManifestRow(line=line, source_course_id=source, target_course_id=target, **values)
+
+
+# Users of the simulated site: two teachers and a system administrator no application may enrol.
+TEACHERS = [SeedUser("jane.doe"), SeedUser("bob"), SeedUser("root", system_admin=True)]
+
+
+def instructors(*cells: str) -> tuple[Enrolment, ...]:
+    """Enrolments as the manifest's `instructors` cell gives them: `userName:bob=Grader`."""
+    entries = (cell.partition("=") for cell in cells)
+    return tuple(Enrolment(user, role or DEFAULT_ROLE) for user, _, role in entries)
+
+
+def early_or_lost(learn: Learn) -> list[Any]:
+    """The enrolments Learn made before 15% of a copy into their course, or later dropped."""
+    return [
+        event
+        for event in learn.sandbox.record.enrolments
+        if event.lost or (event.percent is not None and event.percent < 15)
+    ]
+
+
+def delete_course(learn: Learn, course_id: str) -> None:
+    """A person deletes a course in Learn (the sandbox serves no DELETE): it and what it held."""
+    catalog = learn.sandbox.catalog
+    course = catalog.find_course(f"courseId:{course_id}")
+    assert course is not None, course_id
+    catalog._unindex_course(course, INDEXED_COURSE_FIELDS)
+    del catalog.courses[course.primary_id]
+    learn.sandbox.teaching.courses.pop(course.primary_id, None)
 
 
 def sections(count: int, source: str = "BIO-101-FA26", **fields: Any) -> list[ManifestRow]:

@@ -8,7 +8,12 @@ from pathlib import Path
 
 import html5lib
 from cli_runs import invoke, sandbox_run, write
-from test_morning_notify import receiver, smtp_server  # noqa: F401 - pytest fixtures
+from test_morning_notify import (  # noqa: F401 - pytest fixtures
+    _Mailbox,
+    _Receiver,
+    receiver,
+    smtp_server,
+)
 
 MANIFEST = (
     "source_course_id,target_course_id,name\n"
@@ -20,7 +25,7 @@ HOOK_PATH = "/services/T000/B000/s3cr3t-hook"
 
 def test_run_writes_the_html_report_and_posts_the_webhook(
     tmp_path: Path,
-    receiver: tuple[str, type],  # noqa: F811
+    receiver: tuple[str, type[_Receiver]],  # noqa: F811
 ) -> None:
     """`run --html --notify-webhook`: the report is written and named, one JSON message with
     `text` and the counts reaches the webhook, and its URL (a secret) is printed nowhere."""
@@ -56,7 +61,7 @@ def test_a_missing_webhook_url_is_refused_before_any_call(tmp_path: Path) -> Non
 
 def test_a_failed_notification_changes_neither_the_exit_code_nor_the_ledger(
     tmp_path: Path,
-    smtp_server: tuple[int, object],  # noqa: F811
+    smtp_server: tuple[int, _Mailbox],  # noqa: F811
 ) -> None:
     """A webhook that refuses and a mail that goes out: exit 0 still, each outcome said."""
     manifest = write(tmp_path / "spring.csv", MANIFEST)

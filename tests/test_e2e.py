@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import shutil
 import signal
 import socket
@@ -312,3 +313,104 @@ def test_demo_twice_in_process_sandbox(tmp_path: Path) -> None:
     assert "Rollover: 25 rows: 25 done, 0 failed, 0 needs_review, 0 pending" in second.stdout
     assert "API calls: 0 " in second.stdout
     assert {r["status"] for r in results_of(tmp_path / "fall2026.sandbox.results.csv")} == {"done"}
+
+
+TEACHING_HEADER = "source_course_id,target_course_id,copy_into_existing,name,term_id,instructors"
+TEACHING_ROWS = [
+    # (source, target, into_existing, instructors cell): what the row should end as
+    ("BIO-101-FA26", "BIO-101-001-SP27", False, "userName:jane.doe"),  # done, 1/1
+    ("BIO-101-FA26", "BIO-101-002-SP27", False, "userName:jane.doe;userName:bob=TeachingAssistant"),
+    ("CHEM-110-FA26", "FULL-SP27", True, "userName:bob"),  # failed: the shell holds content
+    ("CHEM-110-FA26", "EMPTY-SP27", True, "userName:bob"),  # done, copied into
+    ("CHEM-110-FA26", "CHEM-110-001-SP27", False, "userName:nobody;userName:jane.doe"),  # 1/2
+]
+
+
+def write_teaching_files(
+    tmp_path: Path, name: str, rows: list[tuple[str, str, bool, str]], **settings: float
+) -> tuple[Path, Path]:
+    """A manifest of `rows` and a sandbox TOML with their sources, the two shells (FULL-SP27
+    holding content), the SP27 term, and users jane.doe, bob and root (a system admin)."""
+    manifest = tmp_path / f"{name}.csv"
+    lines = [TEACHING_HEADER] + [
+        f"{source},{target},{str(into).lower()},{target} (Spring 2027),SP27,{cell}"
+        for source, target, into, cell in rows
+    ]
+    manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    toml = [f"{key} = {value}" for key, value in settings.items()]
+    toml.append('shells_with_content = ["FULL-SP27"]')
+    for course in ("BIO-101-FA26", "CHEM-110-FA26", "FULL-SP27", "EMPTY-SP27"):
+        toml += ["[[courses]]", f'course_id = "{course}"', f'name = "{course} (seeded)"']
+        toml += ["shell = true"] if course.endswith("-SP27") else []
+    toml += ["[[terms]]", 'external_id = "SP27"', 'name = "Spring 2027"']
+    for user in ("jane.doe", "bob", "root"):
+        toml += ["[[users]]", f'user_name = "{user}"']
+        toml += ["system_admin = true"] if user == "root" else []
+    config = tmp_path / f"{name}.toml"
+    config.write_text("\n".join(toml) + "\n", encoding="utf-8")
+    return manifest, config
+
+
+def assert_enrolled_from_15_percent(record: dict[str, Any]) -> None:
+    """Every enrolment Learn made came at 15% of its course's copy or later, and none was lost."""
+    assert record["enrolments"], record
+    for event in record["enrolments"]:
+        assert event["percent"] is None or event["percent"] >= 15, event
+        assert not event["lost"], event
+
+
+def test_ready_to_teach_against_sandbox_process(
+    tmp_path: Path, start_sandbox: Callable[[Path], SandboxProcess]
+) -> None:
+    """Instructors, shells, an unknown user, --verify, a partial copy: each row ends as contracted."""
+    manifest, config = write_teaching_files(tmp_path, "spring", TEACHING_ROWS, copy_seconds=1.0)
+    server = start_sandbox(config)
+    result = run_rollover(
+        "run", manifest, "--base-url", server.base_url, "--verify", *FAST, env=server.env()
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    rows = {r["target_course_id"]: r for r in results_of(tmp_path / "spring.results.csv")}
+    done = ["BIO-101-001-SP27", "BIO-101-002-SP27", "EMPTY-SP27"]
+    assert [rows[t]["status"] for t in done] == ["done"] * 3, rows
+    assert [rows[t]["enrolled"] for t in done] == ["1/1", "2/2", "1/1"]
+    for target in done:
+        assert re.fullmatch(r"contents (\d+)/\1; columns (\d+)/\2", rows[target]["verification"])
+    full = rows["FULL-SP27"]
+    assert full["status"] == "failed" and "already holds" in full["error"], full
+    refused = rows["CHEM-110-001-SP27"]
+    assert refused["status"] == "failed" and refused["enrolled"] == "1/2", refused
+    assert "userName:nobody" in refused["error"] and "jane.doe" not in refused["error"]
+    assert refused["course_pk"], refused  # copied and patched before it failed
+
+    record = server.record()
+    copied = [target for target in rows if target != "FULL-SP27"]
+    assert_each_copied_once(record, copied)
+    assert_enrolled_from_15_percent(record)
+    assert len(record["enrolments"]) == 1 + 2 + 1 + 1  # the unknown user never was
+
+    partial_manifest, partial_config = write_teaching_files(
+        tmp_path,
+        "partial",
+        [("CHEM-110-FA26", "CHEM-110-002-SP27", False, "userName:bob=TeachingAssistant")],
+        copy_seconds=1.0,
+        partial_copy_rate=1.0,
+    )
+    partial_server = start_sandbox(partial_config)
+    partial = run_rollover(
+        "run",
+        partial_manifest,
+        "--base-url",
+        partial_server.base_url,
+        "--verify",
+        *FAST,
+        env=partial_server.env(),
+    )
+    assert partial.returncode == 1, partial.stdout + partial.stderr
+    [short] = results_of(tmp_path / "partial.results.csv")
+    counted = re.fullmatch(r"contents (\d+)/(\d+); columns (\d+)/\3", short["verification"])
+    assert counted and int(counted[1]) < int(counted[2]), short
+    assert short["status"] == "needs_review" and short["verification"] in short["error"], short
+    assert short["enrolled"] == "1/1", short
+    record = partial_server.record()
+    assert_each_copied_once(record, ["CHEM-110-002-SP27"])  # patched all the same
+    assert_enrolled_from_15_percent(record)

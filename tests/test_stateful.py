@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from harness import Learn, engine_run, make_learn, row
+from harness import TEACHERS, Learn, early_or_lost, engine_run, instructors, make_learn, row
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
@@ -27,11 +27,32 @@ SHELLS = ("ENG-150-SP27", "MATH-120-SP27")
 COPY_MAX_SECONDS = 30.0
 OPTIONS = RunOptions(concurrency=3, poll_min=1.0, poll_max=30.0, adopt_settle=300.0)
 MANIFEST: list[ManifestRow] = [
-    row(2, "BIO-101-FA26", "BIO-101-A-SP27", name="Biology 101 A", term_id="SP27"),
+    row(
+        2,
+        "BIO-101-FA26",
+        "BIO-101-A-SP27",
+        name="Biology 101 A",
+        term_id="SP27",
+        instructors=instructors("userName:jane.doe", "userName:bob=TeachingAssistant"),
+    ),
     row(3, "BIO-101-FA26", "BIO-101-B-SP27", name="Biology 101 B", available="No"),
-    row(4, "CHEM-110-FA26", "CHEM-110-A-SP27", description="Spring section"),
-    row(5, "CHEM-110-FA26", "CHEM-110-B-SP27"),  # no patch at all
-    row(6, "BIO-101-FA26", SHELLS[0], copy_into_existing=True, name="English 150 (Spring)"),
+    row(
+        4,
+        "CHEM-110-FA26",
+        "CHEM-110-A-SP27",
+        description="Spring section",
+        instructors=instructors("userName:bob"),
+    ),
+    # No patch at all: its instructor is enrolled during the copy or right after it.
+    row(5, "CHEM-110-FA26", "CHEM-110-B-SP27", instructors=instructors("userName:jane.doe")),
+    row(
+        6,
+        "BIO-101-FA26",
+        SHELLS[0],
+        copy_into_existing=True,
+        name="English 150 (Spring)",
+        instructors=instructors("userName:jane.doe=Instructor", "userName:bob=Grader"),
+    ),
     row(7, "CHEM-110-FA26", SHELLS[1], copy_into_existing=True),
 ]
 NEW_TARGETS = [r.target_course_id for r in MANIFEST if not r.copy_into_existing]
@@ -42,13 +63,15 @@ class SimulatedKill(Exception):
     """Raised from the ledger observer: the process dies right after a committed transition."""
 
 
-async def _run_until_killed(learn: Learn, ledger_path: Path, kill_after: int) -> None:
+async def _run_until_killed(
+    learn: Learn, ledger_path: Path, kill_after: int, options: RunOptions
+) -> None:
     """The real engine, killed (every task torn down) just after its `kill_after`-th commit."""
     with Ledger(ledger_path, clock=learn.clock.datetime) as ledger:
         ledger.sync_manifest([row_spec(r) for r in MANIFEST])
         async with learn.client() as client:
             engine = Rollover(
-                ledger, client, OPTIONS, clock=learn.clock.datetime, sleep=learn.clock.sleep
+                ledger, client, options, clock=learn.clock.datetime, sleep=learn.clock.sleep
             )
             seen = itertools.count(1)
 
@@ -71,6 +94,7 @@ class RolloverCrashResume(RuleBasedStateMachine):
         self.workdir = Path(tempfile.mkdtemp(prefix="rollover-stateful-"))
         self.ledger_path = self.workdir / "rollover.ledger.sqlite"
         self.learn: Learn | None = None
+        self.options = OPTIONS
 
     @initialize(
         copy_seconds=st.sampled_from([0.5, 5.0, 20.0]),
@@ -87,8 +111,10 @@ class RolloverCrashResume(RuleBasedStateMachine):
         forget_tasks_after: float | None,
         seed: int,
     ) -> None:
-        """A fresh sandbox seeded with the shells the into-existing rows name."""
+        """A fresh sandbox seeded with the shells the into-existing rows name, and the users
+        the instructors cells name."""
         self.learn = make_learn(
+            users=TEACHERS,
             courses=[
                 SeedCourse(shell, f"{shell} shell", term_id="SP27", shell=True) for shell in SHELLS
             ],
@@ -118,12 +144,14 @@ class RolloverCrashResume(RuleBasedStateMachine):
     @rule(transitions=st.integers(1, 10))
     def run_until_crash(self, transitions: int) -> None:
         """Run the engine and stop it after `transitions` ledger commits."""
-        engine_run(self.site_ready, MANIFEST, self.ledger_path, OPTIONS, stop_after=transitions)
+        engine_run(
+            self.site_ready, MANIFEST, self.ledger_path, self.options, stop_after=transitions
+        )
 
     @rule(transitions=st.integers(1, 10))
     def kill_at_transition(self, transitions: int) -> None:
         """Run the engine and tear every task down right after a commit, as kill -9 would."""
-        asyncio.run(_run_until_killed(self.site_ready, self.ledger_path, transitions))
+        asyncio.run(_run_until_killed(self.site_ready, self.ledger_path, transitions, self.options))
 
     @rule(rate=st.sampled_from([0.0, 0.5, 1.0]))
     def lose_responses(self, rate: float) -> None:
@@ -135,6 +163,11 @@ class RolloverCrashResume(RuleBasedStateMachine):
         """Learn answers 500 without doing anything, at this rate, on every endpoint."""
         self._set_faults(error_rate=rate)
 
+    @rule(verify=st.booleans())
+    def verify_copies(self, verify: bool) -> None:
+        """Later runs count what each copy brought (--verify), or do not."""
+        self.options = replace(self.options, verify=verify)
+
     @rule(seconds=st.sampled_from([1.0, 10.0, 45.0, 400.0]))
     def advance(self, seconds: float) -> None:
         """Time passes between runs: copies finish, tasks may be forgotten."""
@@ -143,7 +176,7 @@ class RolloverCrashResume(RuleBasedStateMachine):
     @rule()
     def resume_to_end(self) -> None:
         """Run the engine until it returns by itself."""
-        engine_run(self.site_ready, MANIFEST, self.ledger_path, OPTIONS)
+        engine_run(self.site_ready, MANIFEST, self.ledger_path, self.options)
 
     @invariant()
     def copied_at_most_once(self) -> None:
@@ -163,8 +196,16 @@ class RolloverCrashResume(RuleBasedStateMachine):
         assert not early, early
 
     @invariant()
+    def enrolled_from_15_percent_and_kept(self) -> None:
+        """No enrolment was made before 15% of a copy into its course, and none was dropped."""
+        if self.learn is None:
+            return
+        assert early_or_lost(self.learn) == [], self.learn.sandbox.record.enrolments
+
+    @invariant()
     def ledger_consistent_with_learn(self) -> None:
-        """done rows name their course; pending new-target rows have no copy in Learn."""
+        """done rows name their course and have every instructor enrolled in it with the
+        manifest's role; pending new-target rows have no copy in Learn."""
         if self.learn is None or not self.ledger_path.exists():
             return
         counts = self.learn.sandbox.record.copies_per_target()
@@ -176,6 +217,11 @@ class RolloverCrashResume(RuleBasedStateMachine):
                     target,
                     ledger_row.course_pk,
                 )
+                assert ledger_row.enrolled == len(ledger_row.spec.instructors), ledger_row
+                for enrolment in ledger_row.spec.instructors:
+                    member = self.learn.sandbox.membership(course.primary_id, enrolment.user_id)
+                    assert member is not None, (target, enrolment)
+                    assert member["courseRoleId"] == enrolment.role, (target, member)
             if ledger_row.state is State.PENDING and not ledger_row.copy_into_existing:
                 assert counts.get(target, 0) == 0, (target, "pending but copied")
 
@@ -184,6 +230,7 @@ class RolloverCrashResume(RuleBasedStateMachine):
         try:
             self.copied_at_most_once()
             self.patched_only_after_copy_completed()
+            self.enrolled_from_15_percent_and_kept()
             self.ledger_consistent_with_learn()
         except AssertionError:
             return False
@@ -195,7 +242,7 @@ class RolloverCrashResume(RuleBasedStateMachine):
             if self.learn is None or not self._guarantees_held():
                 return  # the failing step is already reported; do not mask it
             self._set_faults(error_rate=0.0, drop_copy_response_rate=0.0)
-            outcome, final = engine_run(self.learn, MANIFEST, self.ledger_path, OPTIONS)
+            outcome, final = engine_run(self.learn, MANIFEST, self.ledger_path, self.options)
             assert outcome.stopped is None and outcome.fatal is None, outcome
             assert not outcome.parked, outcome
             counts = self.learn.sandbox.record.copies_per_target()
@@ -209,6 +256,7 @@ class RolloverCrashResume(RuleBasedStateMachine):
                     assert counts.get(target, 0) == 1, (target, counts)
             self.copied_at_most_once()
             self.patched_only_after_copy_completed()
+            self.enrolled_from_15_percent_and_kept()
             self.ledger_consistent_with_learn()
         finally:
             shutil.rmtree(self.workdir, ignore_errors=True)
@@ -216,7 +264,8 @@ class RolloverCrashResume(RuleBasedStateMachine):
 
 TestCrashFaultResume = RolloverCrashResume.TestCase
 TestCrashFaultResume.__doc__ = (
-    "Any sequence of crashes, lost answers, 500s and waits copies each target at most once."
+    "Any sequence of crashes, lost answers, 500s and waits copies each target at most once and "
+    "enrols every instructor of a finished row, never before 15% of its copy."
 )
 TestCrashFaultResume.settings = settings(
     max_examples=60,

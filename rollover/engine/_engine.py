@@ -1,7 +1,8 @@
 """The engine: drives every ledger row to a final state (submit, poll, patch).
 
 Per row the order is fixed and each step is committed to the ledger before the next is taken:
-intent, copy POST, Location, polls, course id, PATCH, done. A row whose copy answer was lost is
+intent, copy POST, Location, polls (instructors enrolled once one shows 15%), course id, PATCH,
+the instructors left, the counts of --verify, done. A row whose copy answer was lost is
 never POSTed again on a guess: it is reconciled against Learn's courses (new targets) or handed
 to a person (copies into existing courses, which Learn applies additively); see `reconcile`.
 """
@@ -22,6 +23,7 @@ from rollover.errors import (
     LearnError,
     LearnNotFound,
     LearnUnreachable,
+    LedgerUnwritable,
     SiteNotFound,
 )
 from rollover.learn import (
@@ -229,14 +231,29 @@ class Rollover:
                 log.error("learn.unavailable", target=target, error=exc.message)
                 self.request_stop(f"Learn kept failing: {exc.message}")
             else:
-                self.ledger.record_failed(
-                    target,
-                    ErrorKind.REQUEST_REFUSED,
-                    f"Learn refused a request: {exc.learn_message}",
-                )
+                self._fail_refused(target, exc)
+        except LedgerUnwritable as exc:
+            self._ledger_unwritable(exc)
         finally:
             if holds_slot:
                 await self._release()
+
+    def _fail_refused(self, target: str, exc: LearnError) -> None:
+        """Fail a row whose request Learn refused, unless the ledger cannot record it."""
+        try:
+            self.ledger.record_failed(
+                target, ErrorKind.REQUEST_REFUSED, f"Learn refused a request: {exc.learn_message}"
+            )
+        except LedgerUnwritable as unwritable:
+            self._ledger_unwritable(unwritable)
+
+    def _ledger_unwritable(self, exc: LedgerUnwritable) -> None:
+        """The ledger could not record a step (disk full): nothing more is sent, every worker
+        stops, and the run ends resumable (the step not recorded is redone or reconciled)."""
+        log.error("ledger.unwritable", error=exc.message)
+        if self.outcome.fatal is None:
+            self.outcome.fatal = exc
+        self.request_stop(exc.message)
 
     async def _step(self, row: LedgerRow) -> bool:
         """Take one step of a row's state machine; False parks the row for this run."""
@@ -258,6 +275,8 @@ class Rollover:
             if not await self._look_at_shell(row):
                 return
             row = self.ledger.row(target)
+        if row.resolution is Resolution.NOT_COPIED:
+            self._enrol_again(row)
         body = row.spec.copy_request(row.target_pk)
         self.ledger.record_intent(target)
         try:
@@ -305,7 +324,8 @@ class Rollover:
                 f"{target} already holds {held} content item{'s' if held != 1 else ''} (empty "
                 f"folders aside); a copy of {row.source_course_id} would be added to them, so "
                 "it was not copied into. Empty the shell in Learn and run again with "
-                "--retry-failed, or run with --allow-nonempty-shell to copy into it anyway",
+                "--retry-failed, or run again with --retry-failed --allow-nonempty-shell to "
+                "copy into it anyway",
             )
             return False
         self.ledger.record_target_pk(target, shell, contents=total, columns=columns)
@@ -463,25 +483,35 @@ class Rollover:
         return self.ledger.row(target)
 
     async def _finish(self, row: LedgerRow) -> None:
-        """The course is copied and patched: enrol who is left, verify, and end the row."""
+        """The course is copied and patched: enrol who is left, verify, and end the row.
+
+        A copy Learn ended with a warning goes to a person first (with any refused enrolment
+        named), so fixing an instructors cell can never finish a row nobody has looked at; then
+        refused enrolments fail the row; then a short verification hands it to a person.
+        """
         target = row.target_course_id
         if self._has_enrolments_left(target):
             await self._enrol(row, during_copy=False)
         refused = [e for e in self.ledger.enrolments(target) if e.state is EnrolmentState.FAILED]
-        if refused:
+        refusal = (
+            "Learn refused to enrol " + "; ".join(e.error or e.user_id for e in refused)
+            if refused
+            else None
+        )
+        if refusal is not None and not row.error:
             self.ledger.record_failed(
                 target,
                 ErrorKind.ENROL_REFUSED,
-                f"copied and patched as {row.course_pk}, but Learn refused to enrol "
-                + "; ".join(e.error or e.user_id for e in refused)
-                + ". Fix the instructors cell (or the users in Learn) and run again: only the "
-                "enrolments are retried",
+                f"copied and patched as {row.course_pk}, but {refusal}. Fix the instructors "
+                "cell (or the users in Learn) and run again: only the enrolments are retried",
             )
             return
         verification = None
-        if self.options.verify and row.resolution is not Resolution.COPIED:
+        # A person who resolved a counted row as copied has accepted what it holds.
+        accepted = row.resolution is Resolution.COPIED and row.verification is not None
+        if self.options.verify and not accepted:
             verification, short = await self._verify(row)
-            if short:
+            if short and not row.error:
                 self.ledger.record_needs_review(
                     target,
                     ErrorKind.VERIFY_SHORT,
@@ -491,10 +521,12 @@ class Rollover:
                 )
                 return
         if row.error:  # the copy ended with a warning from Learn: a person must look
+            counted = f" ({verification})" if verification else ""
+            refused_too = f"; also, {refusal}" if refusal else ""
             self.ledger.record_needs_review(
                 target,
                 row.error_kind or ErrorKind.COPY_UNCLEAN,
-                f"{row.error}; the course was patched, check its content",
+                f"{row.error}; the course was patched, check its content{counted}{refused_too}",
                 verification=verification,
             )
         else:
@@ -505,6 +537,16 @@ class Rollover:
             e.state in (EnrolmentState.PENDING, EnrolmentState.SENDING)
             for e in self.ledger.enrolments(target)
         )
+
+    def _enrol_again(self, row: LedgerRow) -> None:
+        """A person said the copy was not made and it is requested again: the enrolments made
+        into the course that copy was meant for are made again (Learn says 409 to those that
+        are still there), so none is lost with a course that was deleted."""
+        for enrolment in self.ledger.enrolments(row.target_course_id):
+            if enrolment.state is EnrolmentState.DONE:
+                self.ledger.record_enrolment(
+                    row.target_course_id, enrolment.user_id, EnrolmentState.PENDING
+                )
 
     async def _enrol(self, row: LedgerRow, *, during_copy: bool) -> None:
         """Enrol the row's instructors not yet enrolled; each is committed before and after.

@@ -358,8 +358,8 @@ class Ledger:
     @staticmethod
     def _sync_enrolments(db: sqlite3.Connection, spec: RowSpec, now: str | None) -> None:
         """The row's instructors as the manifest now lists them: new ones pending, a changed
-        role pending again, ones no longer listed forgotten unless already enrolled (the tool
-        never unenrols anyone)."""
+        role pending again, ones no longer listed forgotten (the tool never unenrols anyone in
+        Learn; the audit trail keeps their answers)."""
         target = spec.target_course_id
         known = {
             r["user_id"]: (r["role"], r["state"])
