@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol, TextIO, cast
 
 import structlog
@@ -42,6 +43,8 @@ class Snapshot:
     elapsed: float
     quota_remaining: int | None
     quota_limit: int | None
+    settling: int = 0  # adopted copies waiting out --adopt-settle
+    settle_until: datetime | None = None  # the last of their waits ends then
 
     @property
     def rows_per_minute(self) -> float | None:
@@ -69,6 +72,11 @@ class Snapshot:
             "quota_remaining": self.quota_remaining,
             "quota_limit": self.quota_limit,
             "elapsed_seconds": round(self.elapsed),
+            **(
+                {"settling": self.settling, "settle_until": self.settle_until.isoformat()}
+                if self.settling and self.settle_until
+                else {}
+            ),
         }
 
     def line(self) -> str:
@@ -82,7 +90,12 @@ class Snapshot:
             if self.quota_remaining is None
             else f"{self.quota_remaining}" + (f"/{self.quota_limit}" if self.quota_limit else "")
         )
-        return f"{stages} | {rate_text} | ETA {eta_text} | quota {quota}"
+        settle = (
+            f" | settling {self.settling} until {self.settle_until:%H:%M} UTC"
+            if self.settling and self.settle_until
+            else ""
+        )
+        return f"{stages}{settle} | {rate_text} | ETA {eta_text} | quota {quota}"
 
 
 class View(Protocol):
@@ -192,6 +205,7 @@ class Progress:
         self.view = view
         self._clock = clock
         self._stages: Counter[str] = Counter()
+        self._settling: dict[str, datetime | None] = {}
         self._finished = 0
         self._started = 0.0
         self._next_show = 0.0
@@ -205,6 +219,7 @@ class Progress:
     ) -> None:
         """Count the run's rows as they are now; `quota` is where the quota is read from."""
         self._stages = Counter(stage_counts(rows))
+        self._settling = {row.target_course_id: row.settle_until for row in rows if row.settling}
         self._finished = 0
         self._quota = quota
         self._started = self._clock()
@@ -212,6 +227,10 @@ class Progress:
 
     def observe(self, row: LedgerRow, from_state: str | None, detail: str | None) -> None:
         """The ledger's observer hook: move one row between stages."""
+        if row.settling:
+            self._settling[row.target_course_id] = row.settle_until
+        else:
+            self._settling.pop(row.target_course_id, None)
         before = State(from_state) if from_state is not None else None
         if before is not None:
             self._stages[before.stage] -= 1
@@ -230,6 +249,8 @@ class Progress:
             elapsed=self._clock() - self._started,
             quota_remaining=quota.quota_remaining if quota else None,
             quota_limit=quota.quota_limit if quota else None,
+            settling=len(self._settling),
+            settle_until=max((t for t in self._settling.values() if t), default=None),
         )
 
     def tick(self) -> None:

@@ -127,6 +127,8 @@ class RunReport:
     quota_remaining: int | None
     hint: str | None = None  # what to do about the error that ended the run, if one did
     results_error: str | None = None  # why the results file could not be written
+    settling: int = 0  # rows left waiting out --adopt-settle
+    settle_until: datetime | None = None  # until then
     needs_person: list[LedgerRow] = field(default_factory=list)
     retried: list[LedgerRow] = field(default_factory=list)  # failed rows re-opened
     left_alone: list[LedgerRow] = field(default_factory=list)  # in the ledger, not the manifest
@@ -222,7 +224,7 @@ async def run(
         )
         if on_plan is not None:
             on_plan(plan)
-        client = LearnClient.for_site(site, sleep=sleep)
+        client = LearnClient.for_site(site, sleep=sleep, clock=clock)
         # Bound to the site that first answers, not the first one named: a typo in the host
         # leaves the ledger free for the right site.
         client.on_first_answer = lambda: ledger.bind_site(site.identity)
@@ -271,6 +273,10 @@ async def run(
         elapsed=time.monotonic() - started,
         exit_code=3 if results_error and code in (0, 1) else code,
         results_error=results_error,
+        settling=sum(1 for row in rows if row.settling),
+        settle_until=max(
+            (row.settle_until for row in rows if row.settling and row.settle_until), default=None
+        ),
         stopped=outcome.fatal.message if outcome.fatal else outcome.stopped,
         results_path=results_path,
         quota_remaining=client.quota_remaining,
@@ -392,6 +398,8 @@ class LedgerStatus:
     enrolled: int = 0  # of them, enrolled
     enrol_waiting: int = 0  # unfinished rows with instructors still to enrol
     verified: int = 0  # rows whose copy was counted against its source (--verify)
+    settling: int = 0  # adopted copies waiting out --adopt-settle before their PATCH
+    settle_until: datetime | None = None  # when the last of those waits ends
     short: int = 0  # of them, rows holding fewer than their source
 
 
@@ -425,6 +433,10 @@ def status(ledger_path: Path) -> LedgerStatus:
             1 for row in rows if not row.state.final and row.enrolled < len(row.spec.instructors)
         ),
         verified=sum(1 for row in rows if row.verification),
+        settling=sum(1 for row in rows if row.settling),
+        settle_until=max(
+            (row.settle_until for row in rows if row.settling and row.settle_until), default=None
+        ),
         short=sum(1 for row in rows if row.error_kind is ErrorKind.VERIFY_SHORT),
     )
 

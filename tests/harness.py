@@ -178,6 +178,7 @@ class Learn:
             transport=self.transport,
             sleep=self.clock.sleep,
             monotonic=self.clock.time,
+            clock=self.clock.datetime,
             **kwargs,
         )
 

@@ -116,6 +116,7 @@ def test_refused_credentials_are_an_auth_error() -> None:
             transport=learn.transport,
             sleep=learn.clock.sleep,
             monotonic=learn.clock.time,
+            clock=learn.clock.datetime,
         )
         async with client:
             with pytest.raises(LearnAuthError):

@@ -244,6 +244,7 @@ def test_refused_credentials_leave_the_row_pending_not_ambiguous(tmp_path: Path)
                 transport=learn.transport,
                 sleep=learn.clock.sleep,
                 monotonic=learn.clock.time,
+                clock=learn.clock.datetime,
             )
             async with client:
                 outcome = await Rollover(

@@ -134,6 +134,7 @@ def hostile_run(
                 transport=transport,
                 sleep=learn.clock.sleep,
                 monotonic=learn.clock.time,
+                clock=learn.clock.datetime,
                 retry=RetryPolicy(attempts=3, max_wait=2.0),
             ) as client:
                 await Rollover(

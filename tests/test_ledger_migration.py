@@ -111,8 +111,9 @@ def test_opening_migrates_to_schema_2_in_one_step(
         for n, sql in enumerate(sent)
         if sql.startswith("INSERT OR REPLACE INTO meta VALUES ('schema_version'")
     ]
-    # error_kind, resolution and its time, course_url, the shell's counts, verification, enrolled
-    assert len(altered) == 8 and len(stamped) == 1
+    # error_kind, resolution and its time, course_url, the shell's counts, verification,
+    # enrolled, settle_until
+    assert len(altered) == 9 and len(stamped) == 1
     # The schema change, the data moved and the new version: all inside one transaction.
     begin = max(n for n, sql in enumerate(sent[: altered[0]]) if sql.startswith("BEGIN"))
     commit = next(n for n, sql in enumerate(sent) if n > begin and sql == "COMMIT")

@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from cli_runs import sandbox_run, write
+from cli_runs import invoke, sandbox_run, write
 from harness import Learn, make_learn, row
 
 from rollover.engine import Rollover, RunOptions, RunOutcome
@@ -122,3 +122,31 @@ def test_a_results_file_on_a_full_disk_is_exit_3_and_says_how_to_get_it(
         assert "Traceback" not in result.output
     finally:
         subprocess.run(["umount", str(small)], check=False)
+
+
+def test_rows_waiting_out_the_settle_say_so_until_when_and_the_run_exits_3(
+    tmp_path: Path,
+) -> None:
+    """A copy adopted after its answer was lost waits --adopt-settle before its PATCH; when
+    --task-timeout would end that wait, the run stops at once with exit 3, and both its summary
+    and `status` say how many rows wait, why, and until when."""
+    manifest = write(
+        tmp_path / "spring.csv",
+        "source_course_id,target_course_id,name\nBIO-101-FA26,BIO-101-001-SP27,Biology\n",
+    )
+    lossy = write(tmp_path / "lossy.toml", "copy_seconds = 0.05\ndrop_copy_response_rate = 1.0\n")
+    result = invoke(
+        "run",
+        manifest,
+        "--sandbox",
+        "--sandbox-config",
+        lossy,
+        "--adopt-settle",
+        "3600",
+        "--task-timeout",
+        "60",
+    )
+    assert result.exit_code == 3, result.output
+    said = "Settling: 1 row wait for --adopt-settle until "
+    assert said in result.stdout and "the copy's end cannot be seen" in result.stdout
+    assert said in invoke("status", manifest, "--sandbox").stdout

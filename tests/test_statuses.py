@@ -194,6 +194,7 @@ def run_through(
                 transport=transport,
                 sleep=learn.clock.sleep,
                 monotonic=learn.clock.time,
+                clock=learn.clock.datetime,
             ) as client:
                 outcome = await Rollover(
                     ledger,

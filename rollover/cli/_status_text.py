@@ -7,7 +7,7 @@ echoes them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from rollover.ledger import STATUSES, Answer, LedgerRow, QuotaSeen, Resolution, Transition
@@ -51,6 +51,8 @@ def run_summary_lines(report: RunReport) -> list[str]:
         if report.results_error
         else f"Results: {report.results_path}"
     )
+    if report.settling and report.settle_until:
+        lines.append(settle_line(report.settling, report.settle_until))
     if report.exit_code == 3:
         lines.append("Run the same command again to continue; finished rows are not repeated.")
     return lines
@@ -74,6 +76,8 @@ def status_lines(status: LedgerStatus) -> list[str]:
         lines.append(
             f"Verified: {_count_rows(status.verified)} counted against their source{short}"
         )
+    if status.settling and status.settle_until:
+        lines.append(settle_line(status.settling, status.settle_until))
     lines += needs_person_lines(status.needs_person)
     if status.resolved:
         lines.append(resolutions_line(status.resolved))
@@ -153,6 +157,16 @@ def left_alone_line(rows: Sequence[LedgerRow]) -> str:
     return (
         f"Left alone: {count} {_rows(count)} in the ledger no longer in the manifest, "
         f"not touched: {_named(rows, with_status=True)}"
+    )
+
+
+def settle_line(count: int, until: datetime) -> str:
+    """Why rows wait for --adopt-settle, and until when."""
+    return (
+        f"Settling: {_count_rows(count)} wait for --adopt-settle until "
+        f"{until.astimezone(UTC):%Y-%m-%d %H:%M} UTC: their copy request's answer was lost, so "
+        "the copy's end cannot be seen, and a copy still running would overwrite the PATCH; "
+        "the row is patched after that"
     )
 
 

@@ -439,9 +439,16 @@ class Rollover:
         if row.adopted and row.intent_at is not None:
             # Adopted without seeing the task finish: give the copy time to end before
             # patching, since a running copy overwrites what a PATCH writes.
-            settle = row.intent_at + timedelta(seconds=self.options.adopt_settle) - self._clock()
-            if settle.total_seconds() > 0 and not await self._pause(settle.total_seconds()):
-                return False
+            until = row.intent_at + timedelta(seconds=self.options.adopt_settle)
+            settle = (until - self._clock()).total_seconds()
+            if settle > 0:
+                if row.settle_until != until:
+                    self.ledger.record_settle(target, until)
+                if settle > self.options.task_timeout:  # this run would not see it end
+                    self.outcome.parked.append(target)
+                    return False
+                if not await self._pause(settle):
+                    return False
         body = dict(row.spec.patch)
         if body:
             try:

@@ -14,8 +14,9 @@ from rollover.errors import LearnNotFound
 from rollover.learn import UNFINISHED_TASK, LearnClient, id_form, learn_datetime
 from rollover.ledger import ErrorKind, Ledger, LedgerRow
 
-# A course Learn says was created up to this long before our intent is still ours: the two
-# clocks (this machine's and Learn's) are not the same clock.
+# A course Learn says was created up to this long before our intent is still ours. Both times are
+# compared in Learn's time (the site's clock offset is measured from its Date headers); what is
+# left is the Date header's one-second grain and the time an answer takes.
 CLOCK_TOLERANCE = timedelta(seconds=5)
 
 
@@ -54,7 +55,7 @@ class Reconciliation:
                 f"course {target} exists but Learn did not say when it was created; "
                 "check whether it is this rollover's copy",
             )
-        elif created >= intent_at - CLOCK_TOLERANCE:
+        elif created >= intent_at + self._site_offset() - CLOCK_TOLERANCE:
             self.ledger.record_copied(
                 target,
                 str(course["id"]),
@@ -69,6 +70,10 @@ class Reconciliation:
                 f"{created.isoformat()}, before this rollover asked for it: "
                 "choose another target_course_id",
             )
+
+    def _site_offset(self) -> timedelta:
+        """How far Learn's clock is ahead of this machine's (negative: behind)."""
+        return timedelta(seconds=self.client.site_clock_offset)
 
     async def task_lost(self, row: LedgerRow, reason: str) -> None:
         """The task can no longer tell us how the copy ended: find the course, never re-POST."""

@@ -10,17 +10,21 @@ answer is read, errors included, is `_answers`; what each status means, `_status
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import email.utils
 import socket
+import statistics
 import time
 from collections import Counter
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
+import structlog
 
 from rollover.errors import (
     CopyOutcomeUnknown,
@@ -32,12 +36,15 @@ from rollover.errors import (
     RolloverError,
     SiteNotFound,
 )
+from rollover.times import utc_now
 
 from ._answers import json_object, learn_error, retry_after
 from ._ids import API, course_path, is_primary_id, learn_datetime
 from ._retry import RetryBudget, RetryPolicy, Sleep
 from ._site import Site
 from ._statuses import Call, Meaning, meaning
+
+log = structlog.get_logger("rollover.client")
 
 # Task statuses Learn ends a copy with when it did not fully succeed.
 UNFINISHED_TASK = ("CompleteWithErrors", "Incomplete")
@@ -60,6 +67,8 @@ class TaskPoll:
 
 FOLDER = "resource/x-bb-folder"  # a content item's contentHandler.id when it is a folder
 LIST_PAGE = 200  # items asked for per page of a content or column list
+CLOCK_SAMPLES = 15  # answers whose Date header the site's clock offset is the median of
+CLOCK_TOLD = 5.0  # seconds of offset from which it is logged
 SIGN_IN_FAILURE_KEPT = 30.0  # seconds a failed sign-in answers for the workers queued behind it
 POOL_CONNECTIONS = 4
 
@@ -78,6 +87,7 @@ class LearnClient:
         retry: RetryPolicy | None = None,
         sleep: Sleep = asyncio.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        clock: Callable[[], datetime] = utc_now,
         verify: bool | str = True,
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -100,6 +110,10 @@ class LearnClient:
         self._retries = RetryBudget(retry or RetryPolicy(), sleep)
         self._sleep = sleep
         self._monotonic = monotonic
+        self._clock = clock
+        # Learn's Date header minus this machine's clock, per answer (the latest few).
+        self._site_offsets: collections.deque[float] = collections.deque(maxlen=CLOCK_SAMPLES)
+        self._offset_told = False
         self._token: str | None = None
         self._token_expires = 0.0
         self._token_lock = asyncio.Lock()
@@ -414,8 +428,40 @@ class LearnClient:
         self._site_answered()
         if self.on_answer is not None:
             self.on_answer(endpoint, response.status_code)
+        self._note_site_clock(response)
         self._note_rate_headers(response)
         return response
+
+    @property
+    def site_clock_offset(self) -> float:
+        """Seconds Learn's clock is ahead of this machine's (negative: behind), the median of
+        the latest answers' Date headers; 0 until an answer has said."""
+        if not self._site_offsets:
+            return 0.0
+        return float(statistics.median(self._site_offsets))
+
+    def _note_site_clock(self, response: httpx.Response) -> None:
+        dated = response.headers.get_list("Date")
+        if not dated:
+            return
+        try:
+            said = email.utils.parsedate_to_datetime(dated[0])
+        except (TypeError, ValueError):
+            return
+        if said.tzinfo is None:
+            said = said.replace(tzinfo=UTC)
+        # The header has whole seconds, said some time before now: +0.5 s is its middle.
+        self._site_offsets.append((said - self._clock()).total_seconds() + 0.5)
+        offset = self.site_clock_offset
+        if len(self._site_offsets) >= 3 and abs(offset) > CLOCK_TOLD and not self._offset_told:
+            self._offset_told = True
+            log.warning(
+                "learn.clock_offset",
+                seconds=round(offset, 1),
+                message=f"Learn's clock is {abs(offset):.0f} s "
+                f"{'ahead of' if offset > 0 else 'behind'} this machine's; times from Learn "
+                "are compared in Learn's time",
+            )
 
     def _site_answered(self) -> None:
         """Tell `on_first_answer`, once, that the site has answered."""

@@ -65,6 +65,7 @@ ALTER TABLE rows ADD COLUMN shell_contents INTEGER;
 ALTER TABLE rows ADD COLUMN shell_columns INTEGER;
 ALTER TABLE rows ADD COLUMN verification TEXT;
 ALTER TABLE rows ADD COLUMN enrolled INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE rows ADD COLUMN settle_until TEXT;
 CREATE TABLE enrolments (
     target_course_id TEXT NOT NULL,
     user_id TEXT NOT NULL,

@@ -278,6 +278,7 @@ class Ledger:
             shell_columns=record["shell_columns"],
             verification=record["verification"],
             enrolled=record["enrolled"],
+            settle_until=_parse(record["settle_until"]),
         )
 
     # -- manifest ----------------------------------------------------------------------------
@@ -557,9 +558,27 @@ class Ledger:
             copied_at=_iso(self._clock()),
         )
 
+    def record_settle(self, target: str, until: datetime) -> None:
+        """Commit until when an adopted copy is left to finish before its PATCH (so `status`
+        and the progress line can say why the row waits, and until when)."""
+        self._transition(
+            target,
+            (State.COPIED,),
+            State.COPIED,
+            f"waiting for --adopt-settle until {_iso(until)}: the copy's end cannot be seen",
+            settle_until=_iso(until),
+        )
+
     def record_patched(self, target: str, *, course_url: str | None = None) -> None:
         """Commit that Learn accepted the PATCH (and the course's address, as it reported it)."""
-        self._transition(target, (State.COPIED,), State.PATCHED, "patched", course_url=course_url)
+        self._transition(
+            target,
+            (State.COPIED,),
+            State.PATCHED,
+            "patched",
+            course_url=course_url,
+            settle_until=None,
+        )
 
     def record_done(
         self, target: str, note: str | None = None, *, verification: str | None = None

@@ -105,6 +105,12 @@ class LedgerRow:
     shell_columns: int | None = None  # and its gradebook columns, when verified
     verification: str | None = None  # "contents 45/45; columns 12/12" (--verify)
     enrolled: int = 0  # the instructors enrolled, of `len(spec.instructors)`
+    settle_until: datetime | None = None  # an adopted copy is patched only after this
+
+    @property
+    def settling(self) -> bool:
+        """Whether the row waits out --adopt-settle (its copy's end cannot be seen)."""
+        return self.state is State.COPIED and self.settle_until is not None
 
     @property
     def target_course_id(self) -> str:

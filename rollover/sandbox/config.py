@@ -92,6 +92,9 @@ class SandboxConfig:
     forget_tasks_after: float | None = None
     complete_with_errors_rate: float = 0.0
     partial_copy_rate: float = 0.0
+    # Seconds the site's clock is ahead of the true time (negative: behind). Learn's own
+    # timestamps (`created`, `modified`) and its `Date` header show it; durations do not.
+    clock_skew: float = 0.0
     users: list[SeedUser] = field(default_factory=list)
     roles: list[str] = field(default_factory=list)  # institution course roles besides Learn's
     shells_with_content: list[str] = field(default_factory=list)  # courseIds of shells

@@ -7,6 +7,7 @@ returns a `Reply`. Nothing awaits, so concurrent requests cannot interleave a ch
 
 from __future__ import annotations
 
+import email.utils
 import json
 import random
 import time
@@ -93,7 +94,7 @@ class LearnSandbox:
             external_id=seed.effective_external_id,
             term_primary_id=term["id"] if term else None,
             uuid=self._hex(),
-            now_iso=iso_time(now),
+            now_iso=self.site_time(now),
         )
         # A source gets content and columns; a shell is empty unless the config says otherwise.
         contents, columns = seeded_counts(seed.course_id)
@@ -368,7 +369,21 @@ class LearnSandbox:
         self.record.calls[call] += 1
         return now
 
+    def site_time(self, now: float) -> str:
+        """`now` as Learn's own clock shows it (`clock_skew` off the true time)."""
+        return iso_time(now + self.config.clock_skew)
+
     def _serve(
+        self, call: str, authorization: str | None, action: Callable[[float], Reply]
+    ) -> Reply:
+        reply = self._serve_dated(call, authorization, action)
+        # Every answer carries the site's clock, as Learn's web servers' Date header does.
+        reply.headers["Date"] = email.utils.formatdate(
+            self.clock() + self.config.clock_skew, usegmt=True
+        )
+        return reply
+
+    def _serve_dated(
         self, call: str, authorization: str | None, action: Callable[[float], Reply]
     ) -> Reply:
         now = self._begin(call)
@@ -449,7 +464,7 @@ class LearnSandbox:
                 external_id=new_id,
                 term_primary_id=None,
                 uuid=self._hex(),
-                now_iso=iso_time(now),
+                now_iso=self.site_time(now),
             )
             into_existing = False
         else:

@@ -15,8 +15,15 @@ START_TIMEOUT = 10.0
 
 
 def _config(app: Starlette, host: str, port: int) -> Any:
+    # The app dates its answers by the simulated site's clock (skew included), not uvicorn.
     return uvicorn.Config(
-        app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        date_header=False,
     )
 
 
