@@ -198,6 +198,7 @@ async def run(
     options: RunOptions,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     clock: Callable[[], datetime] = utc_now,
+    monotonic: Callable[[], float] = time.monotonic,
     handle_signals: bool = False,
     on_plan: Callable[[CallEstimate], None] | None = None,
     retry_failed: bool = False,
@@ -224,19 +225,25 @@ async def run(
         )
         if on_plan is not None:
             on_plan(plan)
-        client = LearnClient.for_site(site, sleep=sleep, clock=clock)
+        client = LearnClient.for_site(site, sleep=sleep, clock=clock, monotonic=monotonic)
         # Bound to the site that first answers, not the first one named: a typo in the host
         # leaves the ledger free for the right site.
         client.on_first_answer = lambda: ledger.bind_site(site.identity)
 
-        quota = QuotaKeeper(ledger)
+        quota = QuotaKeeper(ledger, monotonic=monotonic)
         client.on_quota = quota.seen
         if progress is not None:
             progress.start(rows, quota=client)
             ledger.observer = both(log_transition, progress.observe)
         async with client:
             engine = Rollover(
-                ledger, client, options, clock=clock, sleep=sleep, planned_calls=plan.calls
+                ledger,
+                client,
+                options,
+                clock=clock,
+                sleep=sleep,
+                planned_calls=plan.calls,
+                monotonic=monotonic,
             )
             if handle_signals:
                 _install_signal_handlers(engine)

@@ -177,9 +177,7 @@ class Learn:
             config.secret,
             transport=self.transport,
             sleep=self.clock.sleep,
-            monotonic=self.clock.time,
-            clock=self.clock.datetime,
-            **kwargs,
+            **{"monotonic": self.clock.time, "clock": self.clock.datetime, **kwargs},
         )
 
 
@@ -275,7 +273,12 @@ async def run_engine(
         ledger.sync_manifest([row_spec(r) for r in rows])
         async with learn.client() as client:
             engine = Rollover(
-                ledger, client, options, clock=learn.clock.datetime, sleep=learn.clock.sleep
+                ledger,
+                client,
+                options,
+                clock=learn.clock.datetime,
+                sleep=learn.clock.sleep,
+                monotonic=learn.clock.time,
             )
             if stop_after is not None:
                 seen = itertools.count(1)

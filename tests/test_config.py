@@ -101,6 +101,7 @@ async def _engine_run(
                 RunOptions(poll_min=1.0, poll_max=30.0),
                 clock=learn.clock.datetime,
                 sleep=learn.clock.sleep,
+                monotonic=learn.clock.time,
             ).run()
 
 

@@ -169,7 +169,12 @@ def crash_run(learn: Learn, ledger_path: Path, crash_at: Callable[[str], bool]) 
             try:
                 async with learn.client() as client:
                     await Rollover(
-                        ledger, client, OPTIONS, clock=learn.clock.datetime, sleep=learn.clock.sleep
+                        ledger,
+                        client,
+                        OPTIONS,
+                        clock=learn.clock.datetime,
+                        sleep=learn.clock.sleep,
+                        monotonic=learn.clock.time,
                     ).run()
             finally:
                 learn.transport.before = learn.transport.after = None

@@ -253,6 +253,7 @@ def test_refused_credentials_leave_the_row_pending_not_ambiguous(tmp_path: Path)
                     RunOptions(),
                     clock=learn.clock.datetime,
                     sleep=learn.clock.sleep,
+                    monotonic=learn.clock.time,
                 ).run()
             assert outcome.fatal is not None
             assert ledger.row("HIST-210-SP27").state is State.PENDING
@@ -334,6 +335,7 @@ def test_a_plan_larger_than_the_remaining_quota_is_warned_at_once(tmp_path: Path
                     RunOptions(concurrency=1, quota_reserve=5),
                     clock=learn.clock.datetime,
                     sleep=learn.clock.sleep,
+                    monotonic=learn.clock.time,
                     planned_calls=40,
                 ).run()
 
@@ -380,7 +382,12 @@ def test_a_site_that_does_not_resolve_is_fatal_and_leaves_rows_pending(tmp_path:
             )
             async with client:
                 outcome = await Rollover(
-                    ledger, client, RunOptions(), clock=clock.datetime, sleep=clock.sleep
+                    ledger,
+                    client,
+                    RunOptions(),
+                    clock=clock.datetime,
+                    sleep=clock.sleep,
+                    monotonic=clock.time,
                 ).run()
             assert isinstance(outcome.fatal, SiteNotFound)
             final = ledger.rows()

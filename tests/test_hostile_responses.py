@@ -143,6 +143,7 @@ def hostile_run(
                     RunOptions(poll_min=1, poll_max=5, adopt_settle=30, task_timeout=600),
                     clock=learn.clock.datetime,
                     sleep=learn.clock.sleep,
+                    monotonic=learn.clock.time,
                 ).run()
             return ledger.rows()
 

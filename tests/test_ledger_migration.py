@@ -232,6 +232,7 @@ def test_a_run_resumes_on_the_migrated_ledger(old_ledger: Path) -> None:
                     RunOptions(poll_min=1, poll_max=30, adopt_settle=60),
                     clock=learn.clock.datetime,
                     sleep=learn.clock.sleep,
+                    monotonic=learn.clock.time,
                 ).run()
             return outcome, before, {row.target_course_id: row for row in ledger.rows()}
 

@@ -49,7 +49,12 @@ def run_once(
             ledger.before_write = write_or_fail
             async with learn.client() as client:
                 engine = Rollover(
-                    ledger, client, OPTIONS, clock=learn.clock.datetime, sleep=learn.clock.sleep
+                    ledger,
+                    client,
+                    OPTIONS,
+                    clock=learn.clock.datetime,
+                    sleep=learn.clock.sleep,
+                    monotonic=learn.clock.time,
                 )
                 outcome = await engine.run()
             ledger.before_write = None

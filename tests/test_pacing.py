@@ -1,4 +1,5 @@
-"""Pacing: first-poll timing learned from hits and misses, later polls from progress, AIMD."""
+"""Pacing: first-poll timing learned from hits and misses, later polls from progress, and the
+window of copies in flight aiming at about as many waiting in Learn's queue as running."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from rollover.engine import FIRST_POLL_QUANTILE, CopyPace, Sighting
 
 def pace(**kwargs: float) -> CopyPace:
     """A pace with the contract's defaults unless told otherwise."""
-    settings = {"poll_min": 1.0, "poll_max": 60.0, "concurrency": 4, **kwargs}
+    settings = {"poll_min": 1.0, "poll_max": 60.0, "concurrency": 8, **kwargs}
     return CopyPace(
         poll_min=settings["poll_min"],
         poll_max=settings["poll_max"],
@@ -137,41 +138,85 @@ def test_gaps_respect_poll_min_and_poll_max() -> None:
     )
 
 
-def test_window_grows_by_one_per_window_of_clean_copies_up_to_concurrency() -> None:
-    """AIMD increase: 4 clean completions at window 4 make it 5; never above --concurrency."""
-    p = pace(concurrency=6)
-    assert p.window == 4
-    for _ in range(4):
-        p.copy_completed(was_queued=False)
-    assert p.window == 5
-    for _ in range(100):
-        p.copy_completed(was_queued=False)
-    assert p.window == 6
+def completed(p: CopyPace, *, waited: float, ran: float, offset: float = 0.0) -> None:
+    """One copy seen done: waited `waited` s, ran `ran` s; Learn's clock is `offset` s ahead."""
+    p.copy_completed(posted=100.0, started=100.0 + offset + waited, seen=100.0 + waited + ran)
 
 
-def test_queued_copies_cut_the_window_once_per_window_of_completions() -> None:
-    """AIMD decrease: a queued sighting cuts the window; a burst of them counts once."""
+def test_window_starts_with_as_many_copies_waiting_as_learn_runs() -> None:
+    """Learn runs 4 copies at once: the window starts at 8 (the default --concurrency), or lower."""
+    assert pace(concurrency=8).window == 8
+    assert pace(concurrency=24).window == 8
+    assert pace(concurrency=4).window == 4
+    assert pace(concurrency=1).window == 1
+
+
+def test_window_grows_by_one_per_window_of_copies_while_learns_queue_is_short() -> None:
+    """Copies that never wait in Learn's queue grow the window by one a window, to --concurrency."""
     p = pace(concurrency=10)
-    for _ in range(40):
-        p.copy_completed(was_queued=False)
-    assert p.window == 10
-    p.copy_queued()
-    p.copy_queued()
-    p.copy_queued()
-    assert p.window == 7
+    completed(p, waited=0.0, ran=1.0)  # the first copy tells the clocks' difference
     for _ in range(7):
-        p.copy_completed(was_queued=True)
-    assert p.window == 7  # queued copies do not grow it back
-    p.copy_queued()
-    assert p.window == 4
+        completed(p, waited=0.0, ran=1.0)
+    assert p.window == 9
+    for _ in range(100):
+        completed(p, waited=0.0, ran=1.0)
+    assert p.window == 10
+
+
+def test_window_holds_with_about_as_many_copies_waiting_as_running() -> None:
+    """A queue about as long as the copies running (wait ~ run) leaves the window where it is."""
+    p = pace(concurrency=16)
+    completed(p, waited=0.0, ran=1.0)
+    for _ in range(100):
+        completed(p, waited=1.0, ran=1.0)
+    assert p.window == 8
+    assert p.queue_ratio is not None and 0.5 <= p.queue_ratio <= 2.0
+
+
+def test_window_shrinks_while_learns_queue_is_long_but_not_below_one() -> None:
+    """Copies waiting five times as long as they run cut the window to 70%, once per window."""
+    p = pace(concurrency=8)
+    completed(p, waited=0.0, ran=1.0)
+    for _ in range(30):
+        completed(p, waited=5.0, ran=1.0)
+    assert p.window < 8
+    for _ in range(500):
+        completed(p, waited=5.0, ran=1.0)
+    assert p.window == 1
+
+
+def test_a_copy_seen_queued_no_longer_cuts_the_window() -> None:
+    """A short queue is what keeps Learn busy: queued sightings are counted, never a cut."""
+    p = pace(concurrency=8)
     for _ in range(20):
-        for _ in range(p.window):
-            p.copy_completed(was_queued=False)
         p.copy_queued()
-    assert p.window >= 1
+    assert p.window == 8 and p.queued_sightings == 20
+
+
+def test_learns_clock_being_ahead_or_behind_changes_nothing() -> None:
+    """Learn's `started` is on its own clock: an hour's offset either way gives the same window."""
+    windows = []
+    for offset in (-3600.0, 0.0, 3600.0):
+        p = pace(concurrency=16)
+        completed(p, waited=0.0, ran=1.0, offset=offset)
+        for _ in range(60):
+            completed(p, waited=0.2, ran=1.0, offset=offset)
+        windows.append((p.window, round(p.queue_ratio or 0, 6)))
+    assert windows[0] == windows[1] == windows[2]
+    assert windows[1][0] > 8
+
+
+def test_copies_resumed_from_an_earlier_run_move_the_window_but_not_the_averages() -> None:
+    """A copy with no POST time of this run counts as a completion, with nothing to average."""
+    p = pace(concurrency=10)
+    for _ in range(16):
+        p.copy_completed()
+    assert p.window == 8 and p.queue_ratio is None
 
 
 def test_default_window_is_the_contract_concurrency() -> None:
-    """With --concurrency 4 (the contract's default) all four copies may start at once."""
-    assert pace().window == 4
-    assert pace(concurrency=2).window == 2
+    """With --concurrency 8 (the contract's default) eight copies may start at once."""
+    from rollover.engine import RunOptions
+
+    assert RunOptions().concurrency == 8
+    assert pace(concurrency=RunOptions().concurrency).window == 8

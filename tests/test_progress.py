@@ -387,6 +387,7 @@ def test_run_feeds_progress_and_keeps_the_quota_in_the_ledger(tmp_path: Path) ->
             options=RunOptions(poll_min=1.0, poll_max=10.0),
             sleep=learn.clock.sleep,
             clock=learn.clock.datetime,
+            monotonic=learn.clock.time,
             progress=Progress(view, clock=learn.clock.time),
         )
     )
@@ -539,6 +540,7 @@ def test_status_sees_the_quota_while_the_run_goes_on(tmp_path: Path) -> None:
             options=RunOptions(poll_min=1.0, poll_max=10.0),
             sleep=learn.clock.sleep,
             clock=learn.clock.datetime,
+            monotonic=learn.clock.time,
             progress=Progress(Peeking(every=5.0), clock=learn.clock.time),
         )
     )

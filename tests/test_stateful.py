@@ -71,7 +71,12 @@ async def _run_until_killed(
         ledger.sync_manifest([row_spec(r) for r in MANIFEST])
         async with learn.client() as client:
             engine = Rollover(
-                ledger, client, options, clock=learn.clock.datetime, sleep=learn.clock.sleep
+                ledger,
+                client,
+                options,
+                clock=learn.clock.datetime,
+                sleep=learn.clock.sleep,
+                monotonic=learn.clock.time,
             )
             seen = itertools.count(1)
 

@@ -202,6 +202,7 @@ def run_through(
                     RunOptions(poll_min=1, poll_max=30),
                     clock=learn.clock.datetime,
                     sleep=learn.clock.sleep,
+                    monotonic=learn.clock.time,
                 ).run()
             return outcome, {r.target_course_id: r for r in ledger.rows()}
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -48,13 +49,15 @@ from rollover.plan import POLLS_PER_COPY
 from rollover.times import seconds_between, utc_now
 
 from ._outcome import RunOutcome
-from ._pacing import CopyPace, Sighting, seconds_until
+from ._pacing import CopyPace, Sighting, floor_calls, seconds_until
 from ._reconcile import Reconciliation
 from ._window import Window
 
 log = structlog.get_logger("rollover.engine")
 # The copy's percentComplete from which memberships may be handled (Anthology's copy page).
 ENROL_FROM = 15
+# A first poll due within this many seconds is made now (the ledger keeps milliseconds).
+FIRST_POLL_SLACK = 1e-3
 _ROW: contextvars.ContextVar[str | None] = contextvars.ContextVar("row", default=None)
 
 
@@ -62,7 +65,7 @@ _ROW: contextvars.ContextVar[str | None] = contextvars.ContextVar("row", default
 class RunOptions:
     """The knobs of one run (see `rollover run --help`)."""
 
-    concurrency: int = 4
+    concurrency: int = 8  # Learn runs 4 copies at once: as many again waiting keeps it busy
     poll_min: float = 1.0
     poll_max: float = 60.0
     task_timeout: float = 6 * 3600.0
@@ -86,13 +89,21 @@ class Rollover:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         stop: asyncio.Event | None = None,
         planned_calls: int | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.ledger = ledger
         self.client = client
         self.options = options
         self._clock = clock
         self._sleep = sleep
-        self._reconciliation = Reconciliation(ledger, client, clock)
+        # Intervals (poll gaps, --task-timeout, --adopt-settle) of steps this run took are
+        # measured on the monotonic clock, so a step of the wall clock moves none of them.
+        self._monotonic = monotonic
+        self._intent_made: dict[str, float] = {}  # target -> when this run committed its intent
+        self._located: dict[str, float] = {}  # target -> when this run committed its Location
+        self._reconciliation = Reconciliation(
+            ledger, client, clock, since_intent=self._since_intent
+        )
         self._stop = stop or asyncio.Event()
         self._in_flight = 0
         self._posted_here: set[str] = set()
@@ -104,6 +115,12 @@ class Rollover:
         self.pace = CopyPace(
             poll_min=options.poll_min, poll_max=options.poll_max, concurrency=options.concurrency
         )
+        # The poll budget: calls the rows left need at the floor and copies to see done, as
+        # counted when the run starts, and what the run has spent since.
+        self._floor = self._copies_to_see = self._calls_before = 0
+        self._extra_polls = self._copies_seen = 0
+        self._budget_logged = False
+        self._first_poll_sooner = asyncio.Event()  # set (and replaced) when it shortens
         self._admission = asyncio.Condition()
         self.outcome = RunOutcome()
 
@@ -116,6 +133,7 @@ class Rollover:
     async def run(self) -> RunOutcome:
         """Drive every unfinished row of the manifest."""
         rows = [row for row in self.ledger.rows() if row.state not in TERMINAL]
+        self._count_floor(rows)
         async with asyncio.TaskGroup() as group:
             for row in rows:  # copies already in Learn's hands count against --concurrency
                 if row.state in (State.INTENT, State.LOCATED):
@@ -133,6 +151,8 @@ class Rollover:
         if self._stop.is_set() and self.outcome.stopped is None:
             self.outcome.stopped = "stop requested"
         pace = self.pace
+        self._pace_budget()
+        ratio = pace.queue_ratio
         log.info(
             "run.pace",
             first_poll=round(pace.first_poll, 3),
@@ -140,14 +160,58 @@ class Rollover:
             first_polls=pace.first_polls,
             first_poll_hits=pace.first_poll_hits,
             queued_sightings=pace.queued_sightings,
+            budget=pace.budget,
+            extra_polls_affordable_per_copy=_rounded(pace.extra_per_copy),
+            extra_polls=self._extra_polls,
+            first_poll_quantile=round(pace.quantile, 2),
+            queue_ratio=_rounded(ratio),
+            queued_share=_rounded(pace.queued_share),
+            quota_remaining=self.client.quota_remaining,
         )
         return self.outcome
+
+    def _count_floor(self, rows: list[LedgerRow]) -> None:
+        """The poll budget's starting point: what the unfinished rows need at the least."""
+        verify = self.options.verify
+        self._floor = 1 + sum(floor_calls(row, verify=verify) for row in rows)  # 1: the token
+        if verify:
+            sources = {row.source_course_id for row in rows}
+            self._floor += 2 * sum(1 for s in sources if self.ledger.source_counts(s) is None)
+        to_see = (State.PENDING, State.INTENT, State.LOCATED)
+        self._copies_to_see = sum(1 for row in rows if row.state in to_see)
+        self._calls_before = self.client.calls.total()
+
+    def _pace_budget(self) -> None:
+        """Tell the pace what the quota affords now (logged once, when first known): Learn's
+        remaining calls less the reserve, the floor not yet spent and the calls in flight."""
+        remaining = self.client.quota_remaining
+        spent_on_floor = self.client.calls.total() - self._calls_before - self._extra_polls
+        floor = max(0, self._floor - spent_on_floor)
+        self.pace.afford(
+            remaining=remaining,
+            reserve=self.options.quota_reserve or 0,
+            floor=floor + self.pace.window,
+            copies=self._copies_to_see - self._copies_seen,
+        )
+        if remaining is not None and not self._budget_logged:
+            self._budget_logged = True
+            log.info(
+                "run.budget",
+                quota_remaining=remaining,
+                quota_reserve=self.options.quota_reserve or 0,
+                floor_calls=floor,
+                copies=self._copies_to_see - self._copies_seen,
+                extra_polls_affordable_per_copy=_rounded(self.pace.extra_per_copy),
+                budget=self.pace.budget,
+                first_poll_quantile=round(self.pace.quantile, 2),
+            )
 
     async def _admit(self) -> bool:
         async with self._admission:
             await self._admission.wait_for(
                 lambda: self._in_flight < self.pace.window or self._stop.is_set()
             )
+            self._pace_budget()
             if self._stop.is_set():
                 return False
             refusal = self._start_refused()
@@ -204,6 +268,19 @@ class Rollover:
         async with self._admission:
             self._in_flight -= 1
             self._admission.notify_all()
+
+    def _since_intent(self, target: str) -> float | None:
+        """Monotonic seconds since this run committed the row's intent (None: it did not)."""
+        made = self._intent_made.get(target)
+        return None if made is None else self._monotonic() - made
+
+    def _since_posted(self, row: LedgerRow) -> float:
+        """Seconds since the row's copy was accepted: on the monotonic clock if this run
+        posted it, else from the ledger's time."""
+        located = self._located.get(row.target_course_id)
+        if located is not None:
+            return self._monotonic() - located
+        return seconds_between(row.requested_at or self._clock(), self._clock())
 
     def _note_answer(self, endpoint: str, status: int) -> None:
         target = _ROW.get()
@@ -279,6 +356,7 @@ class Rollover:
             self._enrol_again(row)
         body = row.spec.copy_request(row.target_pk)
         self.ledger.record_intent(target)
+        self._intent_made[target] = self._monotonic()
         try:
             location = await self.client.copy_course(id_form(row.source_course_id), body)
         except LearnUnreachable:
@@ -294,6 +372,7 @@ class Rollover:
             self._copy_refused_or_unknown(row, exc)
         else:
             self.ledger.record_location(target, location)
+            self._located[target] = self._monotonic()
             self._posted_here.add(target)
 
     async def _look_at_shell(self, row: LedgerRow) -> bool:
@@ -356,14 +435,15 @@ class Rollover:
         # Only a copy posted by this run tells when first polls should be made; one resumed
         # from an earlier run is simply polled as soon as allowed.
         learning = target in self._posted_here
-        gap = max(
-            self.options.poll_min, self.pace.first_poll - seconds_between(posted, self._clock())
-        )
+        gap = max(self.options.poll_min, self.pace.first_poll - self._since_posted(row))
         sighting: Sighting | None = None
         was_queued, first = False, True
         enrolling = self._has_enrolments_left(target)
         while True:
-            if not await self._pause(gap):
+            if first and learning:
+                if not await self._until_first_poll(row):
+                    return False
+            elif not await self._pause(gap):
                 return False
             try:
                 poll = await self.client.poll_task(location)
@@ -371,12 +451,25 @@ class Rollover:
                 if error_meaning(Call.POLL, exc) is not Meaning.TASK_GONE:
                     raise
                 await self._reconciliation.task_lost(row, exc.learn_message)
+                self._copies_seen += 1
                 return True
+            self._extra_polls += not first
+            self._pace_budget()
+            since_posted = self._since_posted(row)
             if first and learning:
-                self.pace.learn_first_poll(poll.finished, seconds_between(posted, self._clock()))
+                self._learn_first_poll(poll.finished, since_posted)
             first = False
+            seen = self._monotonic()
+            head = self.pace.seen_waiting(
+                target, posted=seen - since_posted, queued=poll.status == "Queued"
+            )
             if poll.course_pk is not None:
-                self.pace.copy_completed(was_queued=was_queued)
+                self._copies_seen += 1
+                self.pace.copy_completed(
+                    posted=seen - since_posted if learning else None,
+                    started=poll.started.timestamp() if poll.started else None,
+                    seen=seen,
+                )
                 warning = (
                     f"Learn finished the copy with status {poll.status}"
                     if poll.status in UNFINISHED_TASK
@@ -388,6 +481,7 @@ class Rollover:
                 await self._reconciliation.task_lost(
                     row, f"Learn finished the copy with status {poll.status}"
                 )
+                self._copies_seen += 1
                 return True
             if poll.status == "Queued":
                 if was_queued:  # sitting in Learn's queue, not just caught before its start
@@ -402,9 +496,9 @@ class Rollover:
                 await self._enrol(row, during_copy=True)
                 enrolling = False
             now = self._clock()
-            elapsed = seconds_between(posted, now)
-            if elapsed > self.options.task_timeout:
-                log.warning("task.timeout", target=target, task=location, elapsed=elapsed)
+            if since_posted > self.options.task_timeout:
+                self.pace.seen_waiting(target, posted=seen - since_posted, queued=False)
+                log.warning("task.timeout", target=target, task=location, elapsed=since_posted)
                 self.outcome.parked.append(target)
                 return False
             gap = self.pace.next_gap(
@@ -414,6 +508,7 @@ class Rollover:
                 running_since=_running_since(poll, posted, now),
                 previous=sighting,
                 previous_gap=gap,
+                head=head,
             )
             if enrolling:  # a poll soon after 15%, instead of waiting for the end
                 until = seconds_until(
@@ -429,6 +524,25 @@ class Rollover:
             if poll.status == "Running" and poll.percent_complete:
                 sighting = Sighting(now.timestamp(), poll.percent_complete)
 
+    async def _until_first_poll(self, row: LedgerRow) -> bool:
+        """Wait until a copy's first poll is due, one first-poll interval after its POST. The
+        interval shortens as other copies are found done sooner, and the wait with it; False
+        if the run stops first."""
+        while True:
+            due = self.pace.first_poll - self._since_posted(row)
+            if due <= FIRST_POLL_SLACK:
+                return True
+            if not await self._pause(due, sooner=self._first_poll_sooner) and self._stop.is_set():
+                return False
+
+    def _learn_first_poll(self, done: bool, since_posted: float) -> None:
+        """Learn from a first poll; wake the copies waiting for theirs if it came sooner."""
+        before = self.pace.first_poll
+        self.pace.learn_first_poll(done, since_posted)
+        if self.pace.first_poll < before:
+            self._first_poll_sooner.set()
+            self._first_poll_sooner = asyncio.Event()
+
     async def _patch(self, row: LedgerRow) -> bool:
         target = row.target_course_id
         if row.course_pk is None:  # a person said the copy is in Learn: find it first
@@ -439,8 +553,13 @@ class Rollover:
         if row.adopted and row.intent_at is not None:
             # Adopted without seeing the task finish: give the copy time to end before
             # patching, since a running copy overwrites what a PATCH writes.
-            until = row.intent_at + timedelta(seconds=self.options.adopt_settle)
-            settle = (until - self._clock()).total_seconds()
+            since = self._since_intent(target)
+            if since is None:
+                until = row.intent_at + timedelta(seconds=self.options.adopt_settle)
+                settle = (until - self._clock()).total_seconds()
+            else:
+                settle = self.options.adopt_settle - since
+                until = row.settle_until or self._clock() + timedelta(seconds=settle)
             if settle > 0:
                 if row.settle_until != until:
                     self.ledger.record_settle(target, until)
@@ -608,18 +727,26 @@ class Rollover:
         words = f"contents {arrived}/{want_contents}; columns {columns}/{want_columns}"
         return words, arrived < want_contents or columns < want_columns
 
-    async def _pause(self, seconds: float) -> bool:
-        """Sleep, unless a stop is requested first; True if the sleep ran out."""
+    async def _pause(self, seconds: float, sooner: asyncio.Event | None = None) -> bool:
+        """Sleep, unless a stop is requested (or `sooner` is set) first; True if the sleep ran
+        out."""
         if self._stop.is_set():
             return False
         if seconds <= 0:
             return True
         sleeper = asyncio.ensure_future(self._sleep(seconds))
         stopper = asyncio.ensure_future(self._stop.wait())
-        done, pending = await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        waits = {sleeper, stopper}
+        if sooner is not None:
+            waits.add(asyncio.ensure_future(sooner.wait()))
+        done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()
         return sleeper in done and not self._stop.is_set()
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
 
 
 def _running_since(poll: TaskPoll, posted: datetime, now: datetime) -> float | None:

@@ -1,24 +1,40 @@
 """Pacing: when to poll a copy task, and how many copies to keep in Learn's hands.
 
-Every poll spends the site's API quota, and Learn runs only a few copies at once, so both are
-learned from what the run sees instead of fixed:
+Learn runs only a few copies at once, and a copy it has finished waits for our next poll before
+the next one is requested, so both the polls and the copies in flight are learned as the run
+goes, within the user's bounds (`--poll-min`, `--poll-max`, `--concurrency`):
 
-- **First poll.** Timed at a high quantile (`FIRST_POLL_QUANTILE`) of the time from a copy's
-  POST to its completion. All a first poll tells is one bit, "done by then" or not (a copy found
-  done could have ended at any earlier moment), so the quantile is tracked by stochastic
-  approximation from that bit alone: a miss lengthens the interval, a hit shortens it, and the
-  two balance where the quantile is. Steps are taken on a log scale because copy durations
-  span orders of magnitude, and until a first poll finds a copy done, the interval doubles
-  per round of misses (slow start, as TCP's), since `--poll-min` may be far below them.
-- **Later polls** follow the task itself: a `Running` task's `percentComplete`, over the time
-  it has been running, gives its remaining time; a `Queued` one, or one that says nothing
-  useful, waits another first-poll interval, doubling while it keeps saying nothing.
-- **Copies in flight** follow AIMD, as TCP's window does: one more for every window's worth of
-  copies that completed without being seen queued, and a cut to `DECREASE` of the window when
-  a copy is still `Queued` at two polls in a row (Learn's queue is then longer than its copies,
-  which only costs polls and delays every other integration's copies). One cut per
-  window of completions, so a burst of queued sightings counts once. Bounded by 1 and
-  `--concurrency`.
+- **The poll budget.** Every poll spends the site's quota, shared with every integration, but a
+  night of a few hundred courses leaves most of it unused. From `X-Rate-Limit-Remaining`, minus
+  `--quota-reserve`, minus the calls the rows left still need at the floor (a POST, one poll, a
+  PATCH, the enrolments, the counts of `--verify`), the run knows how many extra polls per copy
+  it can afford (`afford`). While that is thin, it polls as frugally as it can; the more it
+  affords, the earlier it polls (`quantile`), since a copy Learn has finished and nobody has
+  seen holds a place in the window while Learn's slots may stand idle.
+- **First poll.** Timed at a quantile (`quantile`) of the time from a copy's POST to its
+  completion. A first poll tells one bit, "done by then" or not, so the quantile is tracked by
+  stochastic approximation from that bit alone: a miss lengthens the interval, a hit shortens
+  it, and the two balance where the quantile is. Steps are taken on a log scale because copy
+  durations span orders of magnitude, and until a first poll finds a copy done the interval
+  doubles per round of misses (slow start, as TCP's), since `--poll-min` may be far below them.
+  A copy waiting for its first poll follows the interval as it moves (the engine wakes it when
+  the interval shortens), so the first polls track the copies that are ending now.
+- **Where the extra polls go.** At the copies most likely done: an earlier first poll finds the
+  short copies sooner, and one that finds a copy `Running` learns its end from its progress, so
+  the next poll lands just after it. And on the head of Learn's queue: a copy still `Queued`
+  is looked at again one first-poll interval later, when the copies ahead of it have ended, not
+  after ever longer waits. With a thin budget a `Queued` copy waits ever longer, as before.
+  When Learn holds none of our copies waiting (`--concurrency` no more than its slots), every
+  late sighting leaves a slot idle, so an ample budget is spent more eagerly still.
+- **Copies in flight.** A short queue in Learn is what keeps its slots busy while a finished
+  copy waits to be seen: with no queue, every detection delay is an idle slot; with a long one,
+  copies only wait and delay every other integration's. The window aims at about as many
+  copies waiting as running: per completed copy, its wait in Learn's queue (POST to Learn's
+  `started`) and its run (`started` to seen done) are averaged, and once per window's worth of
+  completions the window grows by one while the queue is shorter than half the running, and is
+  cut to `DECREASE` of itself while it is more than twice as long. Learn's `started` is on its
+  own clock: the shortest POST-to-`started` seen (a copy Learn started at once) is taken as the
+  clocks' difference, so no offset between the machines matters.
 
 Every bound is the user's: no gap is shorter than `--poll-min` or longer than `--poll-max`, and
 no more than `--concurrency` copies are ever in flight.
@@ -29,12 +45,26 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-FIRST_POLL_QUANTILE = 0.9
+from rollover.ledger import LedgerRow, State
+
+FIRST_POLL_QUANTILE = 0.9  # the frugal first poll: about nine copies in ten cost one poll
+QUEUE_QUANTILE = 0.65  # an ample budget, Learn holding a queue of ours
+EAGER_QUANTILE = 0.3  # an ample budget, Learn holding none of ours waiting
+THIN_EXTRA = 2.0  # extra polls per copy the quota affords, up to which the budget is thin
+AMPLE_EXTRA = 4.0  # and from which it is ample (between, the quantile moves linearly)
+# The share of copies that waited in Learn's queue up to which it is taken to hold none of
+# ours waiting, and from which it holds a queue (between, the ample quantile moves linearly).
+NO_QUEUE_SHARE = 0.05
+QUEUE_SHARE = 0.15
+GROW_BELOW = 0.5  # the window grows while the queue is shorter than half the running
+SHRINK_ABOVE = 2.0  # and is cut while it is more than twice as long
+DECREASE = 0.7
+WAITED = 0.1  # a copy waited in Learn's queue if for more than this share of an average run
+AVERAGING = 0.1  # weight of each completed copy in the averages of wait and run
 LOG_STEP = 0.4  # per answer, divided by sqrt(window): at window 1 a miss lengthens the
 # first poll 1.43x and a hit shortens it 0.96x
 MARGIN = 1.1  # poll a running task a little after its estimated end, not just before it
-DECREASE = 0.7
-START_WINDOW = 4
+START_WINDOW = 8  # Learn runs 4 copies at once on current versions: as many again waiting
 
 
 @dataclass
@@ -54,11 +84,50 @@ class CopyPace:
         self.concurrency = concurrency
         self._log_first = math.log(max(poll_min, 1e-3))
         self.window = min(concurrency, START_WINDOW)
-        self._clean_completions = 0
-        self._completions_since_cut = concurrency  # the first queued sighting may cut at once
+        self._completions = 0  # since the window last moved or held
         self.first_polls = 0
         self.first_poll_hits = 0
         self.queued_sightings = 0
+        self.extra_per_copy: float | None = None  # None until Learn's quota is known
+        self._clock_difference: float | None = None  # Learn's `started` minus our POST, least
+        self._waited: float | None = None  # averages of a copy's wait in the queue
+        self._ran: float | None = None  # and of its run until seen done
+        self._queued_share: float | None = None  # average of "waited in the queue" (0 or 1)
+        self._queued: dict[str, float] = {}  # copies last seen `Queued`: when each was posted
+
+    # -- the poll budget ----------------------------------------------------------------------
+
+    def afford(self, *, remaining: int | None, reserve: int, floor: int, copies: int) -> None:
+        """Take in the quota: `remaining` calls (None: not known yet), `reserve` kept for
+        others, `floor` calls the rows left need at least, `copies` still to be seen done."""
+        if remaining is None:
+            self.extra_per_copy = None
+            return
+        self.extra_per_copy = max(0, remaining - reserve - floor) / max(1, copies)
+
+    @property
+    def budget(self) -> str:
+        """`thin`, `ample` or `between`: how the poll budget stands (`thin` until known)."""
+        extra = self.extra_per_copy
+        if extra is None or extra <= THIN_EXTRA:
+            return "thin"
+        return "ample" if extra >= AMPLE_EXTRA else "between"
+
+    @property
+    def quantile(self) -> float:
+        """The share of copies a first poll aims to find done: high when the budget is thin
+        (one poll per copy), lower as it affords more, lowest when Learn holds no queue."""
+        extra = self.extra_per_copy
+        if extra is None or extra <= THIN_EXTRA:
+            return FIRST_POLL_QUANTILE
+        queued = self._queued_share
+        if queued is None:
+            eager = QUEUE_QUANTILE
+        else:
+            held = (queued - NO_QUEUE_SHARE) / (QUEUE_SHARE - NO_QUEUE_SHARE)
+            eager = EAGER_QUANTILE + min(1.0, max(0.0, held)) * (QUEUE_QUANTILE - EAGER_QUANTILE)
+        spend = min(1.0, (extra - THIN_EXTRA) / (AMPLE_EXTRA - THIN_EXTRA))
+        return FIRST_POLL_QUANTILE + spend * (eager - FIRST_POLL_QUANTILE)
 
     # -- polling --------------------------------------------------------------------------
 
@@ -81,7 +150,7 @@ class CopyPace:
         # Up to `window` first polls are made on the same interval before any of them is
         # learned from; damping the step keeps that burst of answers from overshooting.
         step = LOG_STEP / math.sqrt(self.window)
-        target = FIRST_POLL_QUANTILE - (1.0 if done else 0.0)
+        target = self.quantile - (1.0 if done else 0.0)
         self._log_first = min(high, max(low, self._log_first + step * target))
 
     def next_gap(
@@ -93,11 +162,13 @@ class CopyPace:
         running_since: float | None,
         previous: Sighting | None,
         previous_gap: float,
+        head: bool = False,
     ) -> float:
         """Seconds until the next poll of a task the last poll found unfinished.
 
         `running_since` is when Learn says the task started, on this machine's clock (None if
-        unknown); `previous` is the last `Running` sighting of the same task, if any.
+        unknown); `previous` is the last `Running` sighting of the same task, if any; `head`
+        says the task is the oldest of ours seen waiting in Learn's queue.
         """
         remaining = seconds_until(
             100,
@@ -107,9 +178,14 @@ class CopyPace:
             running_since=running_since,
             previous=previous,
         )
-        if remaining is None:  # Queued, or Running with nothing to go on: wait, then longer
-            return self._bounded(max(self.first_poll, 2 * previous_gap))
-        return self._bounded(remaining * MARGIN)
+        if remaining is not None:
+            return self._bounded(remaining * MARGIN)
+        if status == "Queued" and head and self.budget != "thin":
+            # The head of Learn's queue starts when a copy ahead of it ends: look again when
+            # a copy posted now would be looked at, not after ever longer waits.
+            return self.first_poll
+        # Queued, or Running with nothing to go on: wait, then longer
+        return self._bounded(max(self.first_poll, 2 * previous_gap))
 
     def gap_to(self, seconds: float) -> float:
         """A poll gap that lands a little after `seconds` from now, within the user's bounds."""
@@ -120,23 +196,81 @@ class CopyPace:
 
     # -- copies in flight --------------------------------------------------------------------
 
-    def copy_completed(self, *, was_queued: bool) -> None:
-        """A copy was seen done: one more in flight per window's worth of clean copies."""
-        self._completions_since_cut += 1
-        if was_queued:
+    @property
+    def queued_share(self) -> float | None:
+        """The share of recent copies that waited in Learn's queue (None until one is seen)."""
+        return self._queued_share
+
+    @property
+    def queue_ratio(self) -> float | None:
+        """How long copies wait in Learn's queue for each second they run (None until a copy
+        posted by this run is seen done): about as many waiting as running is 1."""
+        if self._waited is None or not self._ran:
+            return None
+        return self._waited / self._ran
+
+    def copy_completed(
+        self, *, posted: float | None = None, started: float | None = None, seen: float = 0.0
+    ) -> None:
+        """A copy was seen done at `seen`, POSTed at `posted` (both on this machine's clock) and
+        started at `started` (Learn's clock); the window moves once per window of these."""
+        if posted is not None and started is not None:
+            difference = started - posted
+            if self._clock_difference is None or difference < self._clock_difference:
+                self._clock_difference = difference
+            waited = difference - self._clock_difference
+            ran = max(0.0, seen - posted - waited)
+            self._waited = _averaged(self._waited, waited)
+            self._ran = _averaged(self._ran, ran)
+            self._queued_share = _averaged(self._queued_share, float(waited > WAITED * self._ran))
+        self._completions += 1
+        if self._completions < self.window:
             return
-        self._clean_completions += 1
-        if self._clean_completions >= self.window:
-            self._clean_completions = 0
+        self._completions = 0
+        ratio = self.queue_ratio
+        if ratio is None:
+            return
+        if ratio < GROW_BELOW:
             self.window = min(self.concurrency, self.window + 1)
+        elif ratio > SHRINK_ABOVE:
+            self.window = max(1, min(self.window - 1, math.floor(self.window * DECREASE)))
 
     def copy_queued(self) -> None:
-        """A copy was still queued at two polls in a row: Learn's queue is longer than needed."""
+        """A copy was still `Queued` at two polls in a row (counted for the log)."""
         self.queued_sightings += 1
-        if self._completions_since_cut >= self.window:
-            self.window = max(1, math.floor(self.window * DECREASE))
-            self._completions_since_cut = 0
-            self._clean_completions = 0
+
+    def seen_waiting(self, copy: str, *, posted: float, queued: bool) -> bool:
+        """Note whether a poll found `copy` (POSTed at `posted`, this machine's clock) waiting
+        in Learn's queue; True if it is the head of ours there, the oldest seen waiting."""
+        if not queued:
+            self._queued.pop(copy, None)
+            return False
+        self._queued[copy] = posted
+        return posted <= min(self._queued.values())
+
+
+def _averaged(average: float | None, value: float) -> float:
+    return value if average is None else average + AVERAGING * (value - average)
+
+
+def floor_calls(row: LedgerRow, *, verify: bool) -> int:
+    """The calls a row still needs at the least: its POST (and the look at its shell), one
+    poll, its PATCH, the enrolments left and the target's counts of --verify."""
+    state = row.state
+    if state not in (State.PENDING, State.INTENT, State.LOCATED, State.COPIED, State.PATCHED):
+        return 0
+    calls = max(0, len(row.spec.instructors) - row.enrolled) + (2 if verify else 0)
+    if state is State.PENDING:
+        calls += 1
+        if row.copy_into_existing and row.target_pk is None:
+            calls += 3 if verify else 2
+    if state is State.INTENT:
+        calls += 1  # a look at Learn's courses
+    if state in (State.PENDING, State.INTENT, State.LOCATED):
+        calls += 1
+    if state is not State.PATCHED and row.spec.patch:
+        calls += 1
+    return calls
 
 
 def seconds_until(

@@ -23,10 +23,18 @@ CLOCK_TOLERANCE = timedelta(seconds=5)
 class Reconciliation:
     """Settles rows from Learn's courses when no task can say how their copy ended."""
 
-    def __init__(self, ledger: Ledger, client: LearnClient, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        client: LearnClient,
+        clock: Callable[[], datetime],
+        since_intent: Callable[[str], float | None] = lambda _: None,
+    ) -> None:
         self.ledger = ledger
         self.client = client
         self._clock = clock
+        # Monotonic seconds since this run committed a row's intent (None: an earlier run did).
+        self._since_intent = since_intent
 
     async def copy_answer_lost(self, row: LedgerRow) -> None:
         """A copy was (maybe) requested but no task Location is known: ask Learn's courses."""
@@ -47,7 +55,7 @@ class Reconciliation:
             self.ledger.record_not_sent(target, "no course found: the copy did not happen")
             return
         created = learn_datetime(course.get("created"))
-        intent_at = row.intent_at or self._clock()
+        intent_at = self._intent_in_site_time(row)
         if created is None:
             self.ledger.record_needs_review(
                 target,
@@ -55,7 +63,7 @@ class Reconciliation:
                 f"course {target} exists but Learn did not say when it was created; "
                 "check whether it is this rollover's copy",
             )
-        elif created >= intent_at + self._site_offset() - CLOCK_TOLERANCE:
+        elif created >= intent_at - CLOCK_TOLERANCE:
             self.ledger.record_copied(
                 target,
                 str(course["id"]),
@@ -71,9 +79,16 @@ class Reconciliation:
                 "choose another target_course_id",
             )
 
-    def _site_offset(self) -> timedelta:
-        """How far Learn's clock is ahead of this machine's (negative: behind)."""
-        return timedelta(seconds=self.client.site_clock_offset)
+    def _intent_in_site_time(self, row: LedgerRow) -> datetime:
+        """When the row's intent was committed, on Learn's clock: from the answer just received
+        (its Date) and the monotonic time since, when this run made the intent (no clock step
+        of either machine matters then); else the ledger's time plus the measured offset."""
+        ago = self._since_intent(row.target_course_id)
+        site_now = self.client.last_site_date
+        if ago is not None and site_now is not None:
+            return site_now - timedelta(seconds=ago)
+        intent_at = row.intent_at or self._clock()
+        return intent_at + timedelta(seconds=self.client.site_clock_offset)
 
     async def task_lost(self, row: LedgerRow, reason: str) -> None:
         """The task can no longer tell us how the copy ended: find the course, never re-POST."""

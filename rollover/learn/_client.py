@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
@@ -114,6 +114,7 @@ class LearnClient:
         # Learn's Date header minus this machine's clock, per answer (the latest few).
         self._site_offsets: collections.deque[float] = collections.deque(maxlen=CLOCK_SAMPLES)
         self._offset_told = False
+        self.last_site_date: datetime | None = None  # Learn's clock at its latest answer
         self._token: str | None = None
         self._token_expires = 0.0
         self._token_lock = asyncio.Lock()
@@ -451,6 +452,7 @@ class LearnClient:
         if said.tzinfo is None:
             said = said.replace(tzinfo=UTC)
         # The header has whole seconds, said some time before now: +0.5 s is its middle.
+        self.last_site_date = said + timedelta(seconds=0.5)
         self._site_offsets.append((said - self._clock()).total_seconds() + 0.5)
         offset = self.site_clock_offset
         if len(self._site_offsets) >= 3 and abs(offset) > CLOCK_TOLD and not self._offset_told:

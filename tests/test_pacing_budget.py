@@ -1,0 +1,212 @@
+"""The poll budget: what the quota affords beyond the floor, and how the polls spend it."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from harness import TEACHERS, Learn, engine_run, instructors, make_learn, run_engine, sections
+from structlog.testing import capture_logs
+
+from rollover.engine import FIRST_POLL_QUANTILE, CopyPace, RunOptions
+from rollover.ledger import State
+
+POLL = "GET /v1/courses/{id}/tasks/{id}"
+# Bench-shaped copies (median 0.3 s, lognormal) on Learn's 4 slots.
+WORKLOAD: dict[str, Any] = {"copy_seconds": 0.3, "copy_sigma": 1.0, "copy_max_seconds": 10.0}
+FAST = RunOptions(poll_min=0.2, poll_max=2.0)
+
+
+def pace(concurrency: int = 8) -> CopyPace:
+    """A pace with the bench's poll bounds."""
+    return CopyPace(poll_min=0.2, poll_max=2.0, concurrency=concurrency)
+
+
+def completed(p: CopyPace, *, waited: float) -> None:
+    """One copy seen done, having waited `waited` s in Learn's queue and run 1 s."""
+    p.copy_completed(posted=0.0, started=waited, seen=waited + 1.0)
+
+
+def test_unknown_quota_is_a_thin_budget() -> None:
+    """Before Learn has said its remaining quota, the run polls frugally."""
+    p = pace()
+    p.afford(remaining=None, reserve=0, floor=1200, copies=400)
+    assert p.extra_per_copy is None
+    assert p.budget == "thin" and p.quantile == FIRST_POLL_QUANTILE
+
+
+def test_extra_polls_per_copy_are_the_quota_less_reserve_and_floor() -> None:
+    """10,000 left, 500 kept, 1,200 needed at the floor: 8,300 spare over 400 copies."""
+    p = pace()
+    p.afford(remaining=10_000, reserve=500, floor=1_200, copies=400)
+    assert p.extra_per_copy == pytest.approx(20.75)
+    assert p.budget == "ample"
+
+
+def test_a_floor_beyond_the_quota_affords_nothing() -> None:
+    """When the rows left need more than Learn has left, no extra poll is affordable."""
+    p = pace()
+    p.afford(remaining=1_000, reserve=100, floor=1_200, copies=400)
+    assert p.extra_per_copy == 0
+    assert p.budget == "thin" and p.quantile == FIRST_POLL_QUANTILE
+
+
+def test_the_last_copy_may_spend_what_is_left() -> None:
+    """With no copy left to see, what is spare is counted for one, not divided by zero."""
+    p = pace()
+    p.afford(remaining=300, reserve=0, floor=100, copies=0)
+    assert p.extra_per_copy == 200
+
+
+@pytest.mark.parametrize(
+    ("extra", "budget"), [(0.4, "thin"), (2.0, "thin"), (3.0, "between"), (4.0, "ample")]
+)
+def test_first_polls_come_earlier_the_more_the_budget_affords(extra: float, budget: str) -> None:
+    """Thin: the frugal 90th percentile; ample: the 65th; between: on the line joining them."""
+    p = pace()
+    p.afford(remaining=round(extra * 100), reserve=0, floor=0, copies=100)
+    assert p.budget == budget
+    expected = {"thin": 0.9, "between": 0.775, "ample": 0.65}[budget]
+    assert p.quantile == pytest.approx(expected)
+
+
+def test_with_no_queue_in_learn_an_ample_budget_is_spent_eagerly() -> None:
+    """Copies that never wait in Learn's queue aim first polls at the 30th percentile, not 65th."""
+    idle, queued = pace(concurrency=4), pace()
+    for p in (idle, queued):
+        p.afford(remaining=10_000, reserve=0, floor=1_200, copies=400)
+        completed(p, waited=0.0)  # the first copies start at once: the clocks' difference
+    for _ in range(40):
+        completed(idle, waited=0.0)
+        completed(queued, waited=1.0)
+    assert idle.queued_share == 0.0 and idle.quantile == pytest.approx(0.3)
+    assert queued.queued_share is not None and queued.queued_share > 0.9
+    assert queued.quantile == pytest.approx(0.65)
+
+
+def test_a_thin_budget_stays_frugal_whatever_the_queue() -> None:
+    """No queue in Learn, but a thin budget: still the frugal quantile."""
+    p = pace(concurrency=4)
+    for _ in range(40):
+        completed(p, waited=0.0)
+    p.afford(remaining=1_360, reserve=0, floor=1_201, copies=400)
+    assert p.quantile == FIRST_POLL_QUANTILE
+
+
+def test_the_head_of_learns_queue_is_looked_at_again_after_one_first_poll_interval() -> None:
+    """Ample budget: the oldest queued copy is looked at again soon; the others wait ever longer."""
+    p = pace()
+    p.afford(remaining=10_000, reserve=0, floor=1_200, copies=400)
+    assert p.seen_waiting("A", posted=10.0, queued=True)
+    assert not p.seen_waiting("B", posted=11.0, queued=True)
+
+    def queued_gap(previous_gap: float, head: bool) -> float:
+        """The gap after a poll that found the copy `Queued`."""
+        return p.next_gap(
+            status="Queued",
+            percent=0,
+            now=20.0,
+            running_since=None,
+            previous=None,
+            previous_gap=previous_gap,
+            head=head,
+        )
+
+    assert queued_gap(1.5, head=True) == p.first_poll == 0.2
+    assert queued_gap(1.5, head=False) == 2.0
+    assert not p.seen_waiting("A", posted=10.0, queued=False)  # A started
+    assert p.seen_waiting("B", posted=11.0, queued=True)  # B is the head now
+    p.afford(remaining=1_300, reserve=0, floor=1_200, copies=400)
+    assert queued_gap(0.5, head=True) == 1.0
+
+
+def budget_events(learn: Learn, rows: list[Any], tmp_path: Path, options: RunOptions) -> Any:
+    """The run's `run.budget` and `run.pace` events."""
+    with capture_logs() as logs:
+        asyncio.run(run_engine(learn, rows, tmp_path / "l.sqlite", options))
+    [budget] = [e for e in logs if e["event"] == "run.budget"]
+    [pace_event] = [e for e in logs if e["event"] == "run.pace"]
+    return budget, pace_event
+
+
+def test_the_floor_counts_post_poll_patch_and_enrolments_of_every_row(tmp_path: Path) -> None:
+    """The floor: a token, then per row its POST, one poll, its PATCH and one PUT per instructor."""
+    learn = make_learn(copy_seconds=5.0, users=TEACHERS, quota_limit=10_000)
+    rows = sections(4, instructors=instructors("userName:jane.doe", "userName:bob"))
+    budget, _ = budget_events(learn, rows, tmp_path, RunOptions(concurrency=1, poll_min=1.0))
+    assert budget["floor_calls"] == 1 + 4 * 5 - 3
+    assert budget["copies"] == 4
+    assert budget["quota_remaining"] == 10_000 - 3
+    spare = budget["quota_remaining"] - budget["floor_calls"] - 1  # 1: the call in flight
+    assert budget["extra_polls_affordable_per_copy"] == pytest.approx(spare / 4, abs=0.01)
+    assert budget["budget"] == "ample"
+
+
+def test_verify_adds_the_counts_of_every_target_and_source_to_the_floor(tmp_path: Path) -> None:
+    """--verify: two counts per target and two per source not yet counted."""
+    learn = make_learn(copy_seconds=5.0, quota_limit=10_000)
+    rows = sections(3)
+    options = RunOptions(concurrency=1, poll_min=1.0, verify=True)
+    budget, _ = budget_events(learn, rows, tmp_path, options)
+    assert budget["floor_calls"] == 1 + 3 * (3 + 2) + 2 - 3
+
+
+def test_a_quota_reserve_is_kept_out_of_the_budget(tmp_path: Path) -> None:
+    """The reserve is not the run's to spend: 9,000 kept of 10,000 leaves little per copy."""
+    learn = make_learn(copy_seconds=5.0, quota_limit=10_000)
+    options = RunOptions(concurrency=1, poll_min=1.0, quota_reserve=9_000)
+    budget, _ = budget_events(learn, sections(4), tmp_path, options)
+    spare = budget["quota_remaining"] - 9_000 - budget["floor_calls"] - 1
+    assert budget["extra_polls_affordable_per_copy"] == pytest.approx(spare / 4, abs=0.01)
+    assert budget["quota_reserve"] == 9_000
+
+
+def test_a_tight_quota_is_polled_frugally_and_every_row_is_done_without_a_429(
+    tmp_path: Path,
+) -> None:
+    """3.4 calls per row, no refill: every row done, no 429, <= 3.3 calls per row, exactly once."""
+    rows = sections(60)
+    learn = make_learn(**WORKLOAD, seed=5, quota_limit=round(3.4 * 60), quota_refill_per_second=0)
+    budget, pace_event = budget_events(learn, rows, tmp_path, FAST)
+    record = learn.sandbox.record
+    assert budget["budget"] == "thin"
+    assert record.faults["rate_limited"] == 0
+    assert record.calls.total() <= 3.3 * 60
+    assert len(record.patches) == 60 and all(p.copy_complete for p in record.patches)
+    assert record.copies_per_target() == {r.target_course_id: 1 for r in rows}
+    assert pace_event["extra_polls"] <= 0.3 * 60
+
+
+def test_an_ample_quota_buys_earlier_first_polls_than_a_thin_one(tmp_path: Path) -> None:
+    """An ample quota buys more polls than a thin one for the same copies, still exactly once."""
+    polls = {}
+    for quota in (round(3.4 * 60), 10_000):
+        learn = make_learn(**WORKLOAD, seed=5, quota_limit=quota, quota_refill_per_second=0)
+        _outcome, final = engine_run(learn, sections(60), tmp_path / f"{quota}.sqlite", FAST)
+        assert {r.state for r in final} == {State.DONE}
+        record = learn.sandbox.record
+        assert all(p.copy_complete for p in record.patches)
+        assert max(record.copies_per_target().values()) == 1
+        polls[quota] = record.calls[POLL]
+    assert polls[10_000] > polls[round(3.4 * 60)]
+
+
+def test_the_end_of_run_pace_says_what_the_budget_was_and_what_it_spent(tmp_path: Path) -> None:
+    """`run.pace` carries the budget's standing, the extra polls spent and the quantile."""
+    learn = make_learn(**WORKLOAD, seed=5, quota_limit=10_000, quota_refill_per_second=0)
+    _, pace_event = budget_events(learn, sections(40), tmp_path, FAST)
+    polls = learn.sandbox.record.calls[POLL]
+    assert pace_event["extra_polls"] == polls - 40
+    assert pace_event["budget"] == "ample" and pace_event["first_poll_quantile"] <= 0.65
+    assert pace_event["quota_remaining"] == 10_000 - learn.sandbox.record.calls.total()
+
+
+def test_copies_as_many_as_learns_slots_are_polled_eagerly(tmp_path: Path) -> None:
+    """--concurrency 4 on 4 slots: no copy waits, so first polls aim at the 30th percentile."""
+    learn = make_learn(**WORKLOAD, seed=5, quota_limit=10_000, quota_refill_per_second=0)
+    options = RunOptions(concurrency=4, poll_min=0.2, poll_max=2.0)
+    _, pace_event = budget_events(learn, sections(40), tmp_path, options)
+    assert pace_event["queued_share"] == 0.0
+    assert pace_event["first_poll_quantile"] == pytest.approx(0.3)
