@@ -22,7 +22,7 @@ demo: $(STAMP)  ## run the sample manifest against the embedded Learn sandbox (t
 test: $(STAMP)  ## the whole test suite
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP)  ## performance figures against the sandbox on loopback (about 25 minutes; not part of test)
+bench: $(STAMP)  ## performance figures against the sandbox on loopback (about 20 minutes; not part of test)
 	$(BIN)/python tests/bench.py
 
 lint: $(STAMP)  ## ruff, ruff format, mypy (strict for the package, relaxed for tests), import layers

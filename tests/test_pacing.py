@@ -220,3 +220,21 @@ def test_default_window_is_the_contract_concurrency() -> None:
 
     assert RunOptions().concurrency == 8
     assert pace(concurrency=RunOptions().concurrency).window == 8
+
+
+def test_a_copy_started_within_its_own_requests_round_trip_did_not_wait() -> None:
+    """Learn starts a copy while its POST is on its way: a start within that trip is no wait."""
+    p = pace(concurrency=16)
+    for late in (0.0, 0.04, 0.01, 0.03):  # the answer took 50 ms to come back and be recorded
+        p.copy_completed(posted=10.0, accepted=10.05, started=5010.0 + late, seen=11.0)
+    assert p.queued_share == 0.0 and p.queue_ratio == 0.0
+
+
+def test_near_instant_copies_do_not_shrink_the_window() -> None:
+    """Waits longer than the copies but shorter than --poll-min are no queue worth a cut."""
+    p = pace(concurrency=64, poll_min=0.005)
+    p.copy_completed(posted=0.0, started=0.0, seen=0.001)
+    for _ in range(200):
+        p.copy_completed(posted=0.0, started=0.004, seen=0.005)
+    assert p.queue_ratio is not None and p.queue_ratio > 2.0
+    assert p.window == 8

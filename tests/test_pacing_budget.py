@@ -199,6 +199,8 @@ def test_the_end_of_run_pace_says_what_the_budget_was_and_what_it_spent(tmp_path
     _, pace_event = budget_events(learn, sections(40), tmp_path, FAST)
     polls = learn.sandbox.record.calls[POLL]
     assert pace_event["extra_polls"] == polls - 40
+    assert pace_event["extra_polls_per_copy"] == round((polls - 40) / 40, 2)
+    assert 0 < pace_event["spare_calls"] <= pace_event["quota_remaining"]
     assert pace_event["budget"] == "ample" and pace_event["first_poll_quantile"] <= 0.65
     assert pace_event["quota_remaining"] == 10_000 - learn.sandbox.record.calls.total()
 

@@ -161,8 +161,9 @@ class Rollover:
             first_poll_hits=pace.first_poll_hits,
             queued_sightings=pace.queued_sightings,
             budget=pace.budget,
-            extra_polls_affordable_per_copy=_rounded(pace.extra_per_copy),
+            spare_calls=pace.spare,
             extra_polls=self._extra_polls,
+            extra_polls_per_copy=round(self._extra_polls / max(1, self._copies_seen), 2),
             first_poll_quantile=round(pace.quantile, 2),
             queue_ratio=_rounded(ratio),
             queued_share=_rounded(pace.queued_share),
@@ -450,6 +451,7 @@ class Rollover:
             except LearnError as exc:
                 if error_meaning(Call.POLL, exc) is not Meaning.TASK_GONE:
                     raise
+                self.pace.seen_waiting(target, posted=0.0, queued=False)
                 await self._reconciliation.task_lost(row, exc.learn_message)
                 self._copies_seen += 1
                 return True
@@ -466,7 +468,8 @@ class Rollover:
             if poll.course_pk is not None:
                 self._copies_seen += 1
                 self.pace.copy_completed(
-                    posted=seen - since_posted if learning else None,
+                    posted=self._intent_made.get(target) if learning else None,
+                    accepted=self._located.get(target),
                     started=poll.started.timestamp() if poll.started else None,
                     seen=seen,
                 )

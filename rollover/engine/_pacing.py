@@ -18,23 +18,26 @@ goes, within the user's bounds (`--poll-min`, `--poll-max`, `--concurrency`):
   durations span orders of magnitude, and until a first poll finds a copy done the interval
   doubles per round of misses (slow start, as TCP's), since `--poll-min` may be far below them.
   A copy waiting for its first poll follows the interval as it moves (the engine wakes it when
-  the interval shortens), so the first polls track the copies that are ending now.
+  the interval shortens), so the first polls track how long copies take now: shorter while
+  Learn's queue drains or short copies come in a row.
 - **Where the extra polls go.** At the copies most likely done: an earlier first poll finds the
   short copies sooner, and one that finds a copy `Running` learns its end from its progress, so
-  the next poll lands just after it. And on the head of Learn's queue: a copy still `Queued`
-  is looked at again one first-poll interval later, when the copies ahead of it have ended, not
-  after ever longer waits. With a thin budget a `Queued` copy waits ever longer, as before.
-  When Learn holds none of our copies waiting (`--concurrency` no more than its slots), every
-  late sighting leaves a slot idle, so an ample budget is spent more eagerly still.
+  the next poll lands just after it. And on the head of Learn's queue: the oldest of our copies
+  seen `Queued` starts when a copy ahead of it ends, so it is looked at again one first-poll
+  interval later, not after ever longer waits (the others, and every copy while the budget is
+  thin, wait ever longer). When Learn holds none of our copies waiting (`--concurrency` no more
+  than its slots), every late sighting leaves a slot idle, so an ample budget is spent more
+  eagerly still.
 - **Copies in flight.** A short queue in Learn is what keeps its slots busy while a finished
   copy waits to be seen: with no queue, every detection delay is an idle slot; with a long one,
   copies only wait and delay every other integration's. The window aims at about as many
   copies waiting as running: per completed copy, its wait in Learn's queue (POST to Learn's
   `started`) and its run (`started` to seen done) are averaged, and once per window's worth of
   completions the window grows by one while the queue is shorter than half the running, and is
-  cut to `DECREASE` of itself while it is more than twice as long. Learn's `started` is on its
-  own clock: the shortest POST-to-`started` seen (a copy Learn started at once) is taken as the
-  clocks' difference, so no offset between the machines matters.
+  cut to `DECREASE` of itself while it is more than twice as long (and longer than
+  `--poll-min`). Learn's `started` is on its own clock: the least POST-to-`started` seen (a copy
+  Learn started at once) is taken as the clocks' difference, so no offset between the machines
+  matters, and a start within the POST's own round trip counts as no wait.
 
 Every bound is the user's: no gap is shorter than `--poll-min` or longer than `--poll-max`, and
 no more than `--concurrency` copies are ever in flight.
@@ -89,6 +92,7 @@ class CopyPace:
         self.first_poll_hits = 0
         self.queued_sightings = 0
         self.extra_per_copy: float | None = None  # None until Learn's quota is known
+        self.spare: int | None = None  # calls left beyond the reserve and the floor
         self._clock_difference: float | None = None  # Learn's `started` minus our POST, least
         self._waited: float | None = None  # averages of a copy's wait in the queue
         self._ran: float | None = None  # and of its run until seen done
@@ -101,9 +105,10 @@ class CopyPace:
         """Take in the quota: `remaining` calls (None: not known yet), `reserve` kept for
         others, `floor` calls the rows left need at least, `copies` still to be seen done."""
         if remaining is None:
-            self.extra_per_copy = None
+            self.extra_per_copy = self.spare = None
             return
-        self.extra_per_copy = max(0, remaining - reserve - floor) / max(1, copies)
+        self.spare = remaining - reserve - floor
+        self.extra_per_copy = max(0, self.spare) / max(1, copies)
 
     @property
     def budget(self) -> str:
@@ -210,16 +215,26 @@ class CopyPace:
         return self._waited / self._ran
 
     def copy_completed(
-        self, *, posted: float | None = None, started: float | None = None, seen: float = 0.0
+        self,
+        *,
+        posted: float | None = None,
+        accepted: float | None = None,
+        started: float | None = None,
+        seen: float = 0.0,
     ) -> None:
-        """A copy was seen done at `seen`, POSTed at `posted` (both on this machine's clock) and
-        started at `started` (Learn's clock); the window moves once per window of these."""
+        """A copy was seen done at `seen`: requested at `posted` and accepted (its answer in) at
+        `accepted`, both on this machine's clock, and started at `started` on Learn's clock. The
+        window moves once per window of these."""
         if posted is not None and started is not None:
             difference = started - posted
             if self._clock_difference is None or difference < self._clock_difference:
                 self._clock_difference = difference
-            waited = difference - self._clock_difference
-            ran = max(0.0, seen - posted - waited)
+            # A copy Learn started at once started while its request was on its way: within
+            # the request's own round trip of the least difference seen.
+            late = difference - self._clock_difference
+            round_trip = max(0.0, (accepted if accepted is not None else posted) - posted)
+            waited = max(0.0, late - round_trip)
+            ran = max(0.0, seen - posted - late)
             self._waited = _averaged(self._waited, waited)
             self._ran = _averaged(self._ran, ran)
             self._queued_share = _averaged(self._queued_share, float(waited > WAITED * self._ran))
@@ -228,11 +243,12 @@ class CopyPace:
             return
         self._completions = 0
         ratio = self.queue_ratio
-        if ratio is None:
+        if ratio is None or self._waited is None:
             return
         if ratio < GROW_BELOW:
             self.window = min(self.concurrency, self.window + 1)
-        elif ratio > SHRINK_ABOVE:
+        elif ratio > SHRINK_ABOVE and self._waited > self.poll_min:
+            # (a wait shorter than the shortest gap between polls is no queue worth a cut)
             self.window = max(1, min(self.window - 1, math.floor(self.window * DECREASE)))
 
     def copy_queued(self) -> None:
