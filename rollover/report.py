@@ -25,9 +25,21 @@ COLUMNS = (
     "requested_at",
     "completed_at",
 )
-# After the contract's ten, in the contract's order; `stage` (the ledger state behind `pending`:
-# where a re-run resumes) is the tool's own and comes last.
-EXTRA_COLUMNS = ("name", "term_id", "course_url", "enrolled", "verification", "stage")
+# After the contract's ten, in the contract's order (`children` and `dates_shifted` stay blank
+# until merged sections and date shifting are asked for); `stage` (the ledger state behind
+# `pending`: where a re-run resumes) is the tool's own and comes last.
+EXTRA_COLUMNS = (
+    "name",
+    "term_id",
+    "course_url",
+    "enrolled",
+    "verification",
+    "children",
+    "dates_shifted",
+    "stage",
+)
+# Excel opened by a double-click reads a CSV as UTF-8 only when it starts with a byte-order mark.
+RESULTS_ENCODING = "utf-8-sig"
 TERM_PREFIX = "externalId:"  # how the PATCH names a term the manifest gave by its externalId
 
 # Excel evaluates a cell that starts with one of these (OWASP "CSV injection").
@@ -41,6 +53,11 @@ def _cell(value: object) -> str:
         return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     text = str(value)
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def out_of(done: int, asked: int) -> str:
+    """`2 of 2`: a count of those asked, in words Excel does not turn into a date (`2/2`)."""
+    return f"{done} of {asked}"
 
 
 def result_record(row: LedgerRow) -> dict[str, str]:
@@ -62,8 +79,12 @@ def result_record(row: LedgerRow) -> dict[str, str]:
         "name": patch.get("name"),
         "term_id": term.removeprefix(TERM_PREFIX) if isinstance(term, str) else term,
         "course_url": row.course_url,
-        "enrolled": f"{row.enrolled}/{len(row.spec.instructors)}" if row.spec.instructors else None,
+        "enrolled": out_of(row.enrolled, len(row.spec.instructors))
+        if row.spec.instructors
+        else None,
         "verification": row.verification,
+        "children": None,
+        "dates_shifted": None,
         "stage": row.state.value,
     }
     return {name: _cell(value) for name, value in values.items()}
@@ -83,7 +104,7 @@ def write_results(rows: Sequence[LedgerRow], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+        with os.fdopen(handle, "w", encoding=RESULTS_ENCODING, newline="") as out:
             out.write(render(rows))
             out.flush()
             os.fsync(out.fileno())

@@ -298,7 +298,7 @@ class Workload:
 
 def done_rows(results: Path) -> int:
     """Rows the results CSV says are `done`."""
-    with results.open(encoding="utf-8") as handle:
+    with results.open(encoding="utf-8-sig") as handle:
         return sum(1 for row in csv.DictReader(handle) if row["status"] == "done")
 
 

@@ -66,7 +66,7 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = START_
 
 def results_of(path: Path) -> list[dict[str, str]]:
     """The rows of a results CSV."""
-    with path.open(newline="", encoding="utf-8") as handle:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
         return list(csv.DictReader(handle))
 
 
@@ -372,13 +372,13 @@ def test_ready_to_teach_against_sandbox_process(
     rows = {r["target_course_id"]: r for r in results_of(tmp_path / "spring.results.csv")}
     done = ["BIO-101-001-SP27", "BIO-101-002-SP27", "EMPTY-SP27"]
     assert [rows[t]["status"] for t in done] == ["done"] * 3, rows
-    assert [rows[t]["enrolled"] for t in done] == ["1/1", "2/2", "1/1"]
+    assert [rows[t]["enrolled"] for t in done] == ["1 of 1", "2 of 2", "1 of 1"]
     for target in done:
         assert re.fullmatch(r"contents (\d+)/\1; columns (\d+)/\2", rows[target]["verification"])
     full = rows["FULL-SP27"]
     assert full["status"] == "failed" and "already holds" in full["error"], full
     refused = rows["CHEM-110-001-SP27"]
-    assert refused["status"] == "failed" and refused["enrolled"] == "1/2", refused
+    assert refused["status"] == "failed" and refused["enrolled"] == "1 of 2", refused
     assert "userName:nobody" in refused["error"] and "jane.doe" not in refused["error"]
     assert refused["course_pk"], refused  # copied and patched before it failed
 
@@ -410,7 +410,7 @@ def test_ready_to_teach_against_sandbox_process(
     counted = re.fullmatch(r"contents (\d+)/(\d+); columns (\d+)/\3", short["verification"])
     assert counted and int(counted[1]) < int(counted[2]), short
     assert short["status"] == "needs_review" and short["verification"] in short["error"], short
-    assert short["enrolled"] == "1/1", short
+    assert short["enrolled"] == "1 of 1", short
     record = partial_server.record()
     assert_each_copied_once(record, ["CHEM-110-002-SP27"])  # patched all the same
     assert_enrolled_from_15_percent(record)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,7 +12,8 @@ import pytest
 
 from rollover.engine import Window
 from rollover.errors import UsageError
-from rollover.ledger import ErrorKind, Ledger
+from rollover.ledger import EnrolmentState, ErrorKind, Ledger
+from rollover.manifest import Enrolment
 from rollover.plan import RowSpec
 from rollover.report import COLUMNS, EXTRA_COLUMNS, write_results
 
@@ -23,7 +25,7 @@ def test_results_columns_order_and_formula_neutralised(tmp_path: Path) -> None:
         ledger.record_intent("A-SP27")
         ledger.record_failed("A-SP27", ErrorKind.COPY_REFUSED, "-bad")
         write_results(ledger.rows(), tmp_path / "r.csv")
-    with (tmp_path / "r.csv").open(newline="", encoding="utf-8") as handle:
+    with (tmp_path / "r.csv").open(newline="", encoding="utf-8-sig") as handle:
         records = list(csv.reader(handle))
     assert tuple(records[0][: len(COLUMNS)]) == COLUMNS
     record = dict(zip(records[0], records[1], strict=True))
@@ -37,7 +39,16 @@ def test_results_columns_order_and_formula_neutralised(tmp_path: Path) -> None:
 def test_results_extra_columns_follow_the_contract_and_end_with_stage(tmp_path: Path) -> None:
     """After the ten: name and term_id as the manifest gave them, course_url, enrolled and
     verification (blank while unknown), then the tool's own `stage`."""
-    assert EXTRA_COLUMNS == ("name", "term_id", "course_url", "enrolled", "verification", "stage")
+    assert EXTRA_COLUMNS == (
+        "name",
+        "term_id",
+        "course_url",
+        "enrolled",
+        "verification",
+        "children",
+        "dates_shifted",
+        "stage",
+    )
     with Ledger(tmp_path / "l.sqlite") as ledger:
         ledger.sync_manifest(
             [
@@ -54,7 +65,7 @@ def test_results_extra_columns_follow_the_contract_and_end_with_stage(tmp_path: 
         )
         ledger.record_intent("A-SP27")
         write_results(ledger.rows(), tmp_path / "r.csv")
-    with (tmp_path / "r.csv").open(newline="", encoding="utf-8") as handle:
+    with (tmp_path / "r.csv").open(newline="", encoding="utf-8-sig") as handle:
         records = list(csv.reader(handle))
     assert tuple(records[0]) == COLUMNS + EXTRA_COLUMNS
     extras = [dict(zip(records[0], record, strict=True)) for record in records[1:]]
@@ -65,6 +76,8 @@ def test_results_extra_columns_follow_the_contract_and_end_with_stage(tmp_path: 
             "course_url": "",
             "enrolled": "",
             "verification": "",
+            "children": "",
+            "dates_shifted": "",
             "stage": "intent",
         },
         {
@@ -73,6 +86,8 @@ def test_results_extra_columns_follow_the_contract_and_end_with_stage(tmp_path: 
             "course_url": "",
             "enrolled": "",
             "verification": "",
+            "children": "",
+            "dates_shifted": "",
             "stage": "pending",
         },
         {
@@ -81,6 +96,8 @@ def test_results_extra_columns_follow_the_contract_and_end_with_stage(tmp_path: 
             "course_url": "",
             "enrolled": "",
             "verification": "",
+            "children": "",
+            "dates_shifted": "",
             "stage": "pending",
         },
     ]
@@ -109,3 +126,31 @@ def test_bad_window_is_a_usage_error(text: str) -> None:
     """A malformed --window names itself and the expected form."""
     with pytest.raises(UsageError, match="--window"):
         Window.parse(text, ZoneInfo("UTC"))
+
+
+def test_results_open_in_excel_with_accents_and_counts_intact(tmp_path: Path) -> None:
+    """The results start with a byte-order mark (Excel reads UTF-8 only then: `España`, not
+    `EspaÃ±a`) and count enrolments as `1 of 2`, which Excel cannot turn into a date."""
+    teachers = (Enrolment("userName:ana", "Instructor"), Enrolment("userName:ben", "Instructor"))
+    with Ledger(tmp_path / "l.sqlite") as ledger:
+        ledger.sync_manifest(
+            [
+                RowSpec(
+                    "HIS-SP27",
+                    2,
+                    "HIS-FA26",
+                    False,
+                    {"name": "Historia de España"},
+                    instructors=teachers,
+                )
+            ]
+        )
+        ledger.record_enrolment("HIS-SP27", "userName:ana", EnrolmentState.DONE)
+        write_results(ledger.rows(), tmp_path / "r.csv")
+    raw = (tmp_path / "r.csv").read_bytes()
+    assert raw.startswith(codecs.BOM_UTF8)
+    assert "Historia de España".encode() in raw
+    with (tmp_path / "r.csv").open(newline="", encoding="utf-8-sig") as handle:
+        (record,) = list(csv.DictReader(handle))
+    assert record["line"] == "2"
+    assert record["enrolled"] == "1 of 2"

@@ -232,7 +232,7 @@ def test_sigkill_soak_copies_each_target_exactly_once(tmp_path: Path, sandbox: S
     assert copies == dict.fromkeys(targets, 1), figures
     assert early == [], f"{figures}: {early}"
     assert {p["course_id"] for p in record["patches"]} == set(targets), figures
-    with results.open(newline="", encoding="utf-8") as handle:
+    with results.open(newline="", encoding="utf-8-sig") as handle:
         rows = list(csv.DictReader(handle))
     assert [r["target_course_id"] for r in rows] == targets
     assert {r["status"] for r in rows} == {"done"}, figures

@@ -52,7 +52,7 @@ def sandbox_run(tmp_path: Path, manifest: Path, *extra: str, config: str = "") -
 
 def results_of(path: Path) -> list[dict[str, str]]:
     """The rows of a results CSV."""
-    with path.open(newline="", encoding="utf-8") as handle:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
         return list(csv.DictReader(handle))
 
 
@@ -654,7 +654,7 @@ def test_report_while_a_run_holds_the_ledger_writes_a_complete_csv(
             view.resume.set()
             worker.join(timeout=60)
     assert result.exit_code == 0, result.output
-    with other.open(newline="", encoding="utf-8") as handle:
+    with other.open(newline="", encoding="utf-8-sig") as handle:
         assert tuple(next(csv.reader(handle))) == COLUMNS + EXTRA_COLUMNS
     rows = results_of(other)
     assert [r["target_course_id"] for r in rows] == [

@@ -22,9 +22,9 @@ def test_status_results_and_trail_show_enrolments_and_counts(tmp_path: Path) -> 
     manifest = write(tmp_path / "spring.csv", MANIFEST)
     result = sandbox_run(tmp_path, manifest, "--verify")
     assert result.exit_code == 1, result.output
-    with (tmp_path / "spring.sandbox.results.csv").open(newline="", encoding="utf-8") as handle:
+    with (tmp_path / "spring.sandbox.results.csv").open(newline="", encoding="utf-8-sig") as handle:
         rows = list(csv.DictReader(handle))
-    assert [(r["status"], r["enrolled"]) for r in rows] == [("done", "2/2"), ("failed", "1/2")]
+    assert [(r["status"], r["enrolled"]) for r in rows] == [("done", "2 of 2"), ("failed", "1 of 2")]
     assert re.fullmatch(r"contents (\d+)/\1; columns (\d+)/\2", rows[0]["verification"])
     assert rows[1]["course_pk"] and "_999_1 as Instructor (404" in rows[1]["error"]
     status = invoke("status", manifest, "--sandbox").stdout
@@ -32,6 +32,6 @@ def test_status_results_and_trail_show_enrolments_and_counts(tmp_path: Path) -> 
     assert "Verified: 1 row counted against their source" in status
     assert "only the enrolments are retried" in status
     trail = invoke("status", manifest, "--sandbox", "--row", "3").stdout
-    assert "Instructors: 1/2 enrolled" in trail
+    assert "Instructors: 1 of 2 enrolled" in trail
     assert "  userName:jdoe as Instructor: done (" in trail
     assert "  _999_1 as Instructor: failed (" in trail

@@ -124,7 +124,7 @@ def test_instructors_are_enrolled_from_15_percent_never_before(
     assert len(learn.sandbox.record.enrolments) == 2
     assert member_role(learn, NEW, JANE) == "Instructor"
     assert member_role(learn, NEW, BOB) == "TeachingAssistant"
-    assert result_record(final[0])["enrolled"] == "2/2"
+    assert result_record(final[0])["enrolled"] == "2 of 2"
     assert all(patch.copy_complete for patch in learn.sandbox.record.patches)
 
 
@@ -152,7 +152,7 @@ def test_a_member_with_another_role_gets_the_manifests_role(tmp_path: Path) -> N
     rows = [shell_row(SHELL, f"{BOB}=TeachingAssistant", JANE)]
     _, final = engine_run(learn, rows, tmp_path / "l.sqlite", OPTIONS)
     assert final[0].state is State.DONE, final[0]
-    assert result_record(final[0])["enrolled"] == "2/2"
+    assert result_record(final[0])["enrolled"] == "2 of 2"
     assert member_role(learn, SHELL, BOB) == "TeachingAssistant"
     assert member_role(learn, SHELL, JANE) == "Instructor"
     calls = learn.sandbox.record.calls
@@ -172,7 +172,7 @@ def test_an_unknown_user_fails_the_row_after_copy_and_patch_then_only_enrolments
     assert failed.state is State.FAILED and failed.error_kind is ErrorKind.ENROL_REFUSED
     assert "userName:nobody" in (failed.error or "") and JANE not in (failed.error or "")
     assert "User not found" in (failed.error or "")
-    assert result_record(failed)["enrolled"] == "1/2"
+    assert result_record(failed)["enrolled"] == "1 of 2"
     record = learn.sandbox.record
     assert record.copies_per_target() == {NEW: 1}
     [patch] = record.patches
@@ -184,7 +184,7 @@ def test_an_unknown_user_fails_the_row_after_copy_and_patch_then_only_enrolments
     before = Counter(record.calls)
     _, final = engine_run(learn, [new_row(JANE, f"{BOB}=Grader")], ledger, OPTIONS)
     assert final[0].state is State.DONE, final[0]
-    assert result_record(final[0])["enrolled"] == "2/2"
+    assert result_record(final[0])["enrolled"] == "2 of 2"
     spent = calls_during(learn, before)
     assert spent[COPY] == spent[PATCH] == spent[POLL] == 0, spent
     assert spent[PUT] == 1, spent  # Bob only: Jane was enrolled already
@@ -200,7 +200,7 @@ def test_a_system_administrator_fails_the_row_likewise(tmp_path: Path) -> None:
     failed = final[0]
     assert failed.state is State.FAILED and failed.error_kind is ErrorKind.ENROL_REFUSED
     assert f"{ROOT} as Instructor (403" in (failed.error or "")
-    assert result_record(failed)["enrolled"] == "1/2"
+    assert result_record(failed)["enrolled"] == "1 of 2"
     assert [p.copy_complete for p in learn.sandbox.record.patches] == [True]
     assert member_role(learn, NEW, ROOT) is None and member_role(learn, NEW, JANE) == "Instructor"
 

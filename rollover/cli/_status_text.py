@@ -223,7 +223,7 @@ def trail_lines(trail: RowTrail) -> list[str]:
     if hint:
         lines.append(f"What to do: {hint}")
     if row.spec.instructors:
-        lines.append(f"Instructors: {row.enrolled}/{len(row.spec.instructors)} enrolled")
+        lines.append(f"Instructors: {row.enrolled} of {len(row.spec.instructors)} enrolled")
         lines += [
             f"  {e.user_id} as {e.role}: {e.state} ({e.at})" + (f": {e.error}" if e.error else "")
             for e in trail.enrolments

@@ -586,8 +586,7 @@ class Rollover:
                     f"copied as {row.course_pk} but Learn refused the PATCH: {exc.learn_message}",
                 )
                 return True
-            url = course.get("externalAccessUrl")
-            self.ledger.record_patched(target, course_url=url if isinstance(url, str) else None)
+            self.ledger.record_patched(target, course_url=self.client.course_url(course))
         await self._finish(self.ledger.row(target))
         return True
 

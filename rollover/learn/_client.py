@@ -338,6 +338,14 @@ class LearnClient:
         )
         return json_object(response, endpoint, required=False)
 
+    def course_url(self, course: dict[str, Any]) -> str | None:
+        """The course's `externalAccessUrl`, absolute against the site's address: current Learn
+        answers a full URL, older releases (and the sandbox) a path a registrar cannot click."""
+        url = course.get("externalAccessUrl")
+        if not isinstance(url, str) or not url.strip():
+            return None
+        return urljoin(self.base_url + "/", url.strip())
+
     def resolve(self, location: str) -> str:
         """Join a (usually relative) Location to the site; refuse any other host."""
         absolute = urljoin(self.base_url + "/", location)
