@@ -149,3 +149,32 @@ def test_refused_credentials_are_reported_without_echoing_them(
     for secret in (KEY, wrong):
         for form in forms(secret, wrong):
             assert [name for name, text in texts.items() if form in text] == []
+
+
+@pytest.mark.parametrize("command", ["run", "validate"])
+def test_a_password_in_the_base_url_is_refused_and_never_printed(
+    tmp_path: Path, command: str
+) -> None:
+    """`--base-url https://user:pass@host` is refused before any call, the password and the user
+    shown nowhere, and the message says where credentials belong."""
+    manifest = tmp_path / "spring.csv"
+    manifest.write_text(MANIFEST, encoding="utf-8")
+    args = [command, str(manifest), "--base-url", f"https://admin:{SECRET}@learn.example.edu"]
+    if command == "validate":
+        args.append("--check-learn")
+    result = CliRunner().invoke(cli, args, env={"LEARN_KEY": KEY, "LEARN_SECRET": SECRET})
+    assert result.exit_code == 2, result.output
+    assert SECRET not in result.output and "admin" not in result.output
+    assert "carries a user name or password" in result.output
+    assert "LEARN_KEY and LEARN_SECRET" in result.output
+    assert not list(tmp_path.glob("*.ledger.sqlite"))
+
+
+@pytest.mark.parametrize("option", ["--key", "--secret", "--password"])
+def test_credential_options_say_where_credentials_come_from(option: str) -> None:
+    """`--secret VALUE` gets the environment variables to set, not click's nearest option
+    (`Did you mean --verify?`), and the value is not echoed."""
+    result = CliRunner().invoke(cli, ["run", "spring.csv", option, SECRET])
+    assert result.exit_code == 2
+    assert "LEARN_KEY and LEARN_SECRET" in result.output
+    assert "Did you mean" not in result.output and SECRET not in result.output

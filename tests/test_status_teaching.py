@@ -24,7 +24,10 @@ def test_status_results_and_trail_show_enrolments_and_counts(tmp_path: Path) -> 
     assert result.exit_code == 1, result.output
     with (tmp_path / "spring.sandbox.results.csv").open(newline="", encoding="utf-8-sig") as handle:
         rows = list(csv.DictReader(handle))
-    assert [(r["status"], r["enrolled"]) for r in rows] == [("done", "2 of 2"), ("failed", "1 of 2")]
+    assert [(r["status"], r["enrolled"]) for r in rows] == [
+        ("done", "2 of 2"),
+        ("failed", "1 of 2"),
+    ]
     assert re.fullmatch(r"contents (\d+)/\1; columns (\d+)/\2", rows[0]["verification"])
     assert rows[1]["course_pk"] and "_999_1 as Instructor (404" in rows[1]["error"]
     status = invoke("status", manifest, "--sandbox").stdout

@@ -40,6 +40,7 @@ from . import _plan_text as plan_text
 from . import _status_text as status_text
 from ._morning import after_run, morning, report_html
 from ._options import (
+    CommandGroup,
     chosen_ledger,
     config_option,
     configured,
@@ -112,7 +113,7 @@ def examples(*commands: str, title: str = "Examples:") -> str:
     return "\b\n" + "\n".join([title, *(f"  {command}" for command in commands)])
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=CommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="rollover")
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug events (never secrets).")
 def cli(debug: bool) -> None:

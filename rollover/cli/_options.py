@@ -23,6 +23,45 @@ from rollover.times import chosen_zone
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# Options people reach for to pass credentials; the contract keeps secrets off the command line.
+CREDENTIAL_OPTIONS = frozenset(
+    {
+        "--key",
+        "--secret",
+        "--learn-key",
+        "--learn-secret",
+        "--password",
+        "--token",
+        "--client-secret",
+    }
+)
+
+
+class CommandRefusingCredentials(click.Command):
+    """A command whose unknown credential options say where credentials come from, rather
+    than click's nearest match (`--secret`: "Did you mean --verify?")."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Parse as click does; an unknown credential option names the environment instead."""
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as exc:
+            if exc.option_name not in CREDENTIAL_OPTIONS:
+                raise
+            raise click.UsageError(
+                f"{exc.option_name} is not an option: the REST application's key and secret "
+                "are never command-line values (they would stay in shell history and show in "
+                "`ps`). Set LEARN_KEY and LEARN_SECRET in the environment (for cron or systemd, "
+                "in an EnvironmentFile readable only by the account that runs rollover)",
+                ctx=ctx,
+            ) from None
+
+
+class CommandGroup(click.Group):
+    """The `rollover` group: every command refuses credential options with the way to pass them."""
+
+    command_class = CommandRefusingCredentials
+
 
 def manifest_argument(command: Callable[..., Any]) -> Callable[..., Any]:
     """The MANIFEST argument and how to read it (kept in the context, read by `manifest_at`)."""

@@ -27,19 +27,39 @@ class Site:
 
 
 def checked_base_url(url: str) -> str:
-    """The base URL if it is https, or http on a loopback host; else a UsageError."""
+    """The base URL if it is https, or http on a loopback host; else a UsageError. A URL that
+    carries a user name or password is refused, and never echoed with them."""
     parts = urlsplit(url.strip())
+    shown = without_credentials(url.strip())
+    if parts.username is not None or parts.password is not None:
+        raise UsageError(
+            f"--base-url {shown!r} carries a user name or password (user:password@host)",
+            hint="give the site's address alone, e.g. https://learn.example.edu; the REST "
+            "application's key and secret come from LEARN_KEY and LEARN_SECRET in the "
+            "environment (or an EnvironmentFile), never from the URL",
+        )
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(
-            f"--base-url {url!r} is not an http(s) URL",
+            f"--base-url {shown!r} is not an http(s) URL",
             hint="pass the site's address, e.g. https://learn.example.edu",
         )
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise UsageError(
-            f"--base-url {url!r} uses plain http to a host that is not this machine",
+            f"--base-url {shown!r} uses plain http to a host that is not this machine",
             hint="use https:// (http:// is accepted only for 127.0.0.1, ::1 and localhost)",
         )
     return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+
+
+def without_credentials(url: str) -> str:
+    """The URL with any `user:password@` taken out, fit to print."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<an unreadable URL>"
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
 
 
 def _is_loopback(host: str) -> bool:
