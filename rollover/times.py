@@ -71,6 +71,19 @@ def _nameless_zone() -> UsageError:
     )
 
 
+# The IANA names of UTC itself (not zones that merely sit at offset 0 part of the year).
+_UTC_NAMES = frozenset(
+    {"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Universal", "Universal", "Etc/Zulu", "Zulu"}
+    | {"GMT", "Etc/GMT", "Etc/GMT0", "Etc/GMT+0", "Etc/GMT-0", "GMT0", "GMT+0", "GMT-0"}
+    | {"Etc/Greenwich", "Greenwich"}
+)
+
+
+def is_utc(zone: ZoneInfo) -> bool:
+    """Whether `zone` is UTC itself, as servers are usually set."""
+    return zone.key in _UTC_NAMES
+
+
 def chosen_zone(name: str | None) -> ZoneInfo:
     """The zone `--timezone` names, or this machine's when it names none."""
     return zone_named(name) if name else machine_zone()
@@ -144,6 +157,7 @@ __all__ = [
     "day_end",
     "day_start",
     "humanized",
+    "is_utc",
     "local_moment",
     "machine_zone",
     "seconds_between",

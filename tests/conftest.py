@@ -14,3 +14,11 @@ def fresh_logging() -> Iterator[None]:
     so a later test's capture_logs() sees what it expects."""
     yield
     structlog.reset_defaults()
+
+
+@pytest.fixture(autouse=True)
+def registrar_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests run as a registrar's machine would, in a zone with daylight saving; CI's machines
+    are set to UTC, where a manifest's local dates are refused without --timezone. A test about
+    the machine's zone sets TZ itself."""
+    monkeypatch.setenv("TZ", "America/Chicago")

@@ -332,7 +332,7 @@ def run(
         allow_nonempty_shell=allow_nonempty_shell,
     )
     files = runner.default_files(manifest, sandbox=sandbox, ledger=ledger, results=results)
-    loaded = manifest_at(manifest, tz)
+    loaded = manifest_at(manifest, tz, zone_named=timezone is not None)
     if not allow_exact:
         refuse_exact_copies(loaded)
     _exact_copy_warning(loaded, allowed=True)
@@ -517,7 +517,7 @@ def validate(
     """Check MANIFEST offline and print the plan and its API-call estimate; with --check-learn
     also against Learn. Sends nothing that changes Learn."""
     zone = time_zone(timezone)
-    loaded = manifest_at(manifest, zone)
+    loaded = manifest_at(manifest, zone, zone_named=timezone is not None)
     site = _real_site(base_url, ca_bundle) if check_learn and not sandbox else None
     _exact_copy_warning(loaded, allowed=allow_exact)
     plan = runner.validate(loaded, verify=verify)

@@ -18,8 +18,9 @@ from click.core import ParameterSource
 
 from rollover import runner
 from rollover.config import CONFIG_NAME, Config, config_for
+from rollover.errors import UsageError
 from rollover.manifest import Manifest
-from rollover.times import chosen_zone
+from rollover.times import chosen_zone, is_utc
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -105,8 +106,12 @@ def _manifest_delimiter(ctx: click.Context, param: click.Parameter, value: str) 
     return delimiter
 
 
-def manifest_at(path: Path, tz: ZoneInfo) -> Manifest:
-    """Read MANIFEST as its options say, with the config's profiles; warn about what it found."""
+def manifest_at(path: Path, tz: ZoneInfo, *, zone_named: bool) -> Manifest:
+    """Read MANIFEST as its options say, with the config's profiles; warn about what it found.
+
+    Dates without a UTC offset on a machine set to UTC are refused until the zone is named
+    (`zone_named`: by --timezone or the config file): a server's zone is usually UTC while a
+    registrar's dates are local, and a course would start hours off without a word."""
     meta = click.get_current_context().meta
     manifest = runner.read_manifest(
         path,
@@ -117,6 +122,15 @@ def manifest_at(path: Path, tz: ZoneInfo) -> Manifest:
     )
     for warning in manifest.warnings:
         click.echo(f"Warning: {path}: {warning}", err=True)
+    if manifest.local_date is not None and not zone_named and is_utc(tz):
+        line, column, value = manifest.local_date
+        raise UsageError(
+            f"{path.name} line {line}, {column} {value!r} has no UTC offset, and this machine's "
+            f"time zone is {tz.key}: servers usually run in UTC while a registrar's dates are "
+            "local, so every such date could be hours off",
+            hint="name the zone the manifest's dates are in: --timezone America/Chicago (or "
+            'timezone = "America/Chicago" in rollover.toml); --timezone UTC if they are UTC',
+        )
     return manifest
 
 

@@ -86,6 +86,9 @@ class Manifest:
     rows: tuple[ManifestRow, ...]
     warnings: tuple[Problem, ...]
     zone: ZoneInfo  # the zone of its dates without a UTC offset
+    # The first date without a UTC offset, as (line, column, value): read in `zone`, so a run
+    # on a machine set to UTC must be told which zone the registrar meant.
+    local_date: tuple[int, str, str] | None = None
 
 
 def load_manifest(
@@ -100,14 +103,21 @@ def load_manifest(
     problems: list[Problem] = []
     notes: list[Problem] = []
     rows: list[ManifestRow] = []
+    local_dates: list[tuple[int, str, str]] = []
     table = read_table(path, COLUMNS, delimiter=delimiter, encoding=encoding, problems=problems)
     if table is not None:
-        rows = _check_table(table, timezone, profiles, problems, notes)
+        rows = _check_table(table, timezone, profiles, problems, notes, local_dates)
     if problems:
         problems.sort(key=_reading_order)
         hint = next((problem.hint for problem in problems if problem.hint), None)
         raise ManifestInvalid(str(path), problems, warnings=notes, hint=hint)
-    return Manifest(path=path, rows=tuple(rows), warnings=tuple(notes), zone=timezone)
+    return Manifest(
+        path=path,
+        rows=tuple(rows),
+        warnings=tuple(notes),
+        zone=timezone,
+        local_date=min(local_dates, key=lambda d: (d[0], d[1] != "start_date"), default=None),
+    )
 
 
 def _reading_order(problem: Problem) -> tuple[int, int]:
@@ -123,8 +133,10 @@ def _check_table(
     profiles: Collection[str],
     problems: list[Problem],
     notes: list[Problem],
+    local_dates: list[tuple[int, str, str]],
 ) -> list[ManifestRow]:
-    """Check the header, every cell, then each row as a whole; return rows only if all is well."""
+    """Check the header, every cell, then each row as a whole; return rows only if all is well.
+    The first date of each date column that has no UTC offset goes to `local_dates`."""
     index = _check_header(table, problems, notes)
     lines = table.lines
     if not lines:
@@ -169,6 +181,17 @@ def _check_table(
     _check_dates(lines, text, start, end, problems)
     if problems:
         return []
+    for column in ("start_date", "end_date"):
+        local_dates.extend(
+            next(
+                (
+                    [(line, column, value.strip())]
+                    for line, value in zip(lines, text[column], strict=True)
+                    if value.strip() and datetime.fromisoformat(value.strip()).tzinfo is None
+                ),
+                [],
+            )
+        )
     return [
         ManifestRow(
             line=line,
