@@ -15,9 +15,12 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
+# --quiet: what a person at a terminal sees (the plan, warnings, the summary), also when make's
+# output is not a terminal and the row events would otherwise stream as JSON lines.
 demo: $(STAMP)  ## run the sample manifest against the embedded Learn sandbox (twice: the second run resumes and calls nothing)
-	$(BIN)/rollover run $(DEMO) --sandbox --html sample_manifests/fall2026.sandbox.report.html
-	$(BIN)/rollover run $(DEMO) --sandbox
+	$(BIN)/rollover run $(DEMO) --sandbox --quiet --html sample_manifests/fall2026.sandbox.report.html
+	$(BIN)/rollover run $(DEMO) --sandbox --quiet
+	@echo "rollover is installed in .venv: '. .venv/bin/activate' puts it on your PATH"
 
 test: $(STAMP)  ## the whole test suite
 	$(BIN)/python -m pytest -q

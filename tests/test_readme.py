@@ -20,8 +20,9 @@ def _help(*args: str) -> str:
 
 
 def test_every_command_in_the_readme_exists() -> None:
-    """Each `rollover <command>` the README shows is a real command with --help."""
-    commands = set(re.findall(r"rollover (run|validate|status|report|resolve|sandbox)\b", README))
+    """Each `rollover <command>` the README and docs/ show is a real command with --help."""
+    pages = README + "".join(p.read_text(encoding="utf-8") for p in (ROOT / "docs").glob("*.md"))
+    commands = set(re.findall(r"rollover (run|validate|status|report|resolve|sandbox)\b", pages))
     assert commands == {"run", "validate", "status", "report", "resolve", "sandbox"}
     for command in commands:
         _help(command)
@@ -92,3 +93,45 @@ def test_every_help_page_ends_with_examples_that_use_its_own_options() -> None:
         }
         for option in re.findall(r"(?<=\s)(--?[a-z][a-z-]*)", examples):
             assert option in own, (name, option)
+
+
+DOCS = sorted((ROOT / "docs").glob("*.md"))
+
+
+def test_every_link_in_the_readme_and_docs_resolves() -> None:
+    """Each relative link of the README and docs/ names a file that exists, and each #anchor
+    a heading in it (GitHub's anchors: lower case, spaces to hyphens, punctuation dropped)."""
+    assert DOCS, "docs/ holds the pages the README links to"
+    for page in [ROOT / "README.md", *DOCS]:
+        text = page.read_text(encoding="utf-8")
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target):
+                continue  # an absolute URL
+            path, _, anchor = target.partition("#")
+            linked = (page.parent / path).resolve() if path else page
+            assert linked.exists(), (page.name, target)
+            if anchor:
+                headings = re.findall(r"^#+ (.+)$", linked.read_text(encoding="utf-8"), re.M)
+                anchors = {_anchor(heading) for heading in headings}
+                assert anchor in anchors, (page.name, target, sorted(anchors))
+
+
+def _anchor(heading: str) -> str:
+    """The anchor GitHub gives a heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_option_in_the_docs_exists() -> None:
+    """Each `--option` the docs name is accepted by some command."""
+    helps = "".join(_help(c) for c in ("run", "validate", "status", "report", "resolve", "sandbox"))
+    helps += _help()
+    for page in DOCS:
+        for option in set(re.findall(r"(--[a-z][a-z-]+)", page.read_text(encoding="utf-8"))):
+            assert option in helps, (page.name, option)
+
+
+def test_the_readme_is_a_registrars_page() -> None:
+    """The README stays short enough to read before a rollover; the engineering lives in docs/."""
+    assert len(README.split()) < 3000
+    for heading in ("## Design notes", "## How a run paces itself", "## Performance"):
+        assert heading not in README
