@@ -347,6 +347,17 @@ EXPECTED: dict[str, Expected] = {
             "(value 'userName:jdoe=Grader=Instructor')",
         )
     ),
+    # A role after a space instead of '=' is the role, not a second user named TeachingAssistant.
+    "instructors_role_without_equals.csv": Refused(
+        (
+            "line 2, column instructors: userName:tnguyen TeachingAssistant has a space where the "
+            "role's '=' belongs: write userName:tnguyen=TeachingAssistant (a user, '=' and the "
+            "course role) (value 'userName:tnguyen TeachingAssistant')",
+            "line 3, column instructors: _77_1 grader has a space where the role's '=' "
+            "belongs: write _77_1=Grader (a user, '=' and the course role) (value "
+            "'userName:ana;_77_1 grader')",
+        )
+    ),
     # A role close to a built-in one is a typo, not the institution's own role; every mistake in
     # a cell is listed, each on its own line.
     "instructors_unknown_role.csv": Refused(

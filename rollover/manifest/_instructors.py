@@ -133,6 +133,17 @@ def _parse_entry(entry: str) -> Enrolment:
 
 def _user_id(user: str) -> str:
     """A user id as Learn's path takes it, its kind in Learn's spelling."""
+    pieces = [piece for piece in _GAP.split(user) if piece]
+    spaceless = (
+        _PRIMARY_ID.fullmatch(pieces[0])
+        or _KIND_BY_LOWER.get(pieces[0].partition(":")[0].lower()) in _SPACELESS_KINDS
+    )  # an externalId may hold a space: `externalId:Dr Grader` is one id
+    if spaceless and len(pieces) == 2 and pieces[1].lower() in _ROLE_BY_LOWER:
+        role = _ROLE_BY_LOWER[pieces[1].lower()]
+        raise Invalid(
+            f"{user} has a space where the role's '=' belongs: write {pieces[0]}={role} "
+            f"(a user, '=' and the course role)"
+        )
     if _LINE_BREAK_OR_TAB.search(user) or any(
         _looks_like_user_id(piece) for piece in _GAP.split(user)[1:]
     ):
