@@ -42,6 +42,13 @@ def checked_base_url(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
 
 
+def shown_url(url: str) -> str:
+    """`url` without any user name or password, fit to show in a message."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return f"{parts.scheme}://{host}{parts.path}"
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
