@@ -12,7 +12,9 @@ Only the CLI turns these into ``Error: ...`` lines, a hint and an exit code::
     │   └── LedgerUnwritable       exit 3: a write failed (disk full, read-only): resumable
     ├── LearnCheckFailed           the live preflight found rows Learn cannot carry out
     ├── LearnUnreachable           exit 3: transport failures outlasted the retries
-    │   └── SiteNotFound           exit 2: the host name does not resolve (a --base-url typo)
+    │   ├── SiteNotFound           exit 2: the host name does not resolve (a --base-url typo)
+    │   └── LearnAnsweredPage      a web page (a sign-on gateway's, a proxy's) where Learn's JSON
+    │                              should be, after retries: exit 2 before a change, else 3
     ├── CopyOutcomeUnknown         a copy request left but its answer was lost (reconcile)
     └── LearnError                 Learn answered with an error status (row-level unless fatal)
         ├── LearnAuthError         the key/secret were refused (exit 2: fix the credentials)
@@ -191,6 +193,29 @@ class SiteNotFound(LearnUnreachable):
     """The site's host name does not resolve: a typo in --base-url, not a network outage."""
 
     exit_code = 2
+
+
+class LearnAnsweredPage(LearnUnreachable):
+    """The site answered a web page (a sign-on gateway's, a proxy's) where Learn's REST API
+    should answer JSON: about the site, never a row. Exit 2 while nothing that changes Learn
+    was sent (the run turns it into 3 once a change was sent)."""
+
+    exit_code = 2
+
+    def __init__(self, base_url: str, *, content_type: str | None, title: str | None) -> None:
+        shown = [content_type or "no content type"]
+        if title:
+            shown.append(f'titled "{_printable(title)}"')
+        super().__init__(
+            f"{base_url} answered a web page ({', '.join(shown)}) where Learn's REST API should be",
+            hint="a sign-on page or proxy stands in front of /learn/api; check --base-url (or "
+            "LEARN_BASE_URL): it must be the site's address as Learn's REST API answers it, "
+            "or ask the site's admins to exempt /learn/api from single sign-on; then run the "
+            "same command again (the ledger resumes where it stopped)",
+        )
+        self.base_url = base_url
+        self.content_type = content_type
+        self.title = title
 
 
 class CopyOutcomeUnknown(RolloverError):

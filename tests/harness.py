@@ -301,3 +301,32 @@ def engine_run(
 ) -> tuple[RunOutcome, list[LedgerRow]]:
     """Synchronous wrapper of `run_engine` for plain pytest tests."""
     return asyncio.run(run_engine(learn, rows, ledger_path, options, stop_after))
+
+
+def mock_client(
+    handler: Callable[[httpx.Request], httpx.Response],
+    clock: VirtualClock | None = None,
+    *,
+    base_url: str = BASE_URL,
+    **kwargs: Any,
+) -> LearnClient:
+    """A client whose Learn is `handler`; the token endpoint answers for it."""
+    clock = clock or VirtualClock()
+
+    def route(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/oauth2/token"):
+            return httpx.Response(
+                200, json={"access_token": "tok", "token_type": "bearer", "expires_in": 3600}
+            )
+        return handler(request)
+
+    return LearnClient(
+        base_url,
+        "k",
+        "s",
+        transport=httpx.MockTransport(route),
+        sleep=clock.sleep,
+        monotonic=clock.time,
+        retry=RetryPolicy(attempts=4, max_wait=2.0),
+        **kwargs,
+    )

@@ -5,13 +5,11 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import socket
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 import pytest
-from harness import BASE_URL, VirtualClock, make_learn
+from harness import BASE_URL, VirtualClock, make_learn, mock_client
 
 from rollover.errors import (
     LearnAuthError,
@@ -26,33 +24,6 @@ from rollover.errors import (
 from rollover.learn import LearnClient, RetryPolicy, learn_error
 
 COPY = {"targetCourse": {"courseId": "NEW-SP27"}, "copy": {"contentAreas": True}}
-
-
-def mock_client(
-    handler: Callable[[httpx.Request], httpx.Response],
-    clock: VirtualClock | None = None,
-    **kwargs: Any,
-) -> LearnClient:
-    """A client whose Learn is `handler`; the token endpoint answers for it."""
-    clock = clock or VirtualClock()
-
-    def route(request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/oauth2/token"):
-            return httpx.Response(
-                200, json={"access_token": "tok", "token_type": "bearer", "expires_in": 3600}
-            )
-        return handler(request)
-
-    return LearnClient(
-        BASE_URL,
-        "k",
-        "s",
-        transport=httpx.MockTransport(route),
-        sleep=clock.sleep,
-        monotonic=clock.time,
-        retry=RetryPolicy(attempts=4, max_wait=2.0),
-        **kwargs,
-    )
 
 
 def test_one_token_for_many_concurrent_workers() -> None:
@@ -243,11 +214,12 @@ def test_rate_headers_are_read_from_every_answer() -> None:
     asyncio.run(scenario())
 
 
-def test_non_json_answer_is_a_protocol_error() -> None:
-    """A 200 whose body is not JSON is a LearnProtocolError, not a crash."""
+def test_malformed_json_answer_is_a_protocol_error() -> None:
+    """A 200 whose JSON is malformed is a LearnProtocolError, not a crash (a body that is not
+    JSON at all is a web page: see test_site_pages.py)."""
 
     async def scenario() -> None:
-        async with mock_client(lambda r: httpx.Response(200, text="<html>")) as client:
+        async with mock_client(lambda r: httpx.Response(200, text='{"id": "_1')) as client:
             with pytest.raises(LearnProtocolError):
                 await client.get_course("_1_1", "id")
 

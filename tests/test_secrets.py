@@ -165,7 +165,7 @@ def test_a_password_in_the_base_url_is_refused_and_never_printed(
     result = CliRunner().invoke(cli, args, env={"LEARN_KEY": KEY, "LEARN_SECRET": SECRET})
     assert result.exit_code == 2, result.output
     assert SECRET not in result.output and "admin" not in result.output
-    assert "carries a user name or password" in result.output
+    assert "with a user name or password before the host" in result.output
     assert "LEARN_KEY and LEARN_SECRET" in result.output
     assert not list(tmp_path.glob("*.ledger.sqlite"))
 

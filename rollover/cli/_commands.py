@@ -420,8 +420,8 @@ def run(
         click.echo(line)
     if report.exit_code == 2:  # credentials or host refused before anything changed Learn
         click.echo(f"Error: {report.stopped}", err=True)
-        if report.hint:
-            click.echo(f"Hint: {report.hint}", err=True)
+    if report.hint:  # and for a resumable stop, what to fix before running again
+        click.echo(f"Hint: {report.hint}", err=True)
     structlog.get_logger("rollover").info(
         "run.end", exit_code=report.exit_code, reason=report.stopped or "no work left"
     )

@@ -20,6 +20,7 @@ import structlog
 
 from rollover.errors import (
     CopyOutcomeUnknown,
+    LearnAnsweredPage,
     LearnAuthError,
     LearnError,
     LearnNotFound,
@@ -300,7 +301,8 @@ class Rollover:
                     break
                 row = self.ledger.row(target)
         except (LearnUnreachable, LearnAuthError) as exc:
-            if isinstance(exc, LearnAuthError | SiteNotFound):
+            # Usage errors until a change is sent (exit 2), then resumable (3): `exit_code`.
+            if isinstance(exc, LearnAuthError | SiteNotFound | LearnAnsweredPage):
                 self.outcome.fatal = exc
             self.request_stop(exc.message)
         except LearnError as exc:
@@ -360,8 +362,12 @@ class Rollover:
         self._intent_made[target] = self._monotonic()
         try:
             location = await self.client.copy_course(id_form(row.source_course_id), body)
-        except LearnUnreachable:
-            self.ledger.record_not_sent(target, "could not connect: not sent")
+        except LearnUnreachable as exc:
+            # Failed before the POST left: no connection, or a web page answered the sign-in.
+            why = (
+                "a web page answered" if isinstance(exc, LearnAnsweredPage) else "could not connect"
+            )
+            self.ledger.record_not_sent(target, f"{why}: not sent")
             raise
         except LearnAuthError:
             # Refused at sign-in (or the POST itself answered 401): Learn applied nothing.

@@ -1,5 +1,5 @@
 """How the client reads Learn's answers: error answers as the exception tree, JSON bodies,
-Retry-After.
+web pages where JSON should be, Retry-After.
 
 Part of the client: nothing outside this package needs an `httpx.Response`.
 """
@@ -7,12 +7,15 @@ Part of the client: nothing outside this package needs an `httpx.Response`.
 from __future__ import annotations
 
 import email.utils
+import html
+import re
 from datetime import UTC
 from typing import Any
 
 import httpx
 
 from rollover.errors import (
+    LearnAnsweredPage,
     LearnAuthError,
     LearnConflict,
     LearnError,
@@ -22,6 +25,51 @@ from rollover.errors import (
     LearnServerError,
 )
 from rollover.times import utc_now
+
+# Content types of a page meant for a browser: a sign-on form, a proxy's error page.
+PAGE_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+# The bytes a JSON text can begin with: anything else is not JSON at all, let alone Learn's.
+JSON_STARTS = frozenset(b'{["-0123456789tfn')
+TITLE = re.compile(r"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
+TITLE_SEARCHED = 65_536  # bytes of a page searched for its <title>
+TITLE_SHOWN = 120  # characters of a title shown
+
+
+def web_page(
+    response: httpx.Response, base_url: str, *, reads_json: bool
+) -> LearnAnsweredPage | None:
+    """The error for an answer that is a web page, not Learn's JSON, or None.
+
+    Markup (an HTML content type, or a body that opens with `<`) on any status; and, on a
+    success whose JSON the call reads, a body that does not even begin like JSON. Learn's own
+    answers, errors included, are JSON: such a page comes from whatever stands in front of it.
+    """
+    opening = response.content[:512].lstrip()
+    if not opening:
+        return None
+    kind = response.headers.get("content-type", "").partition(";")[0].strip().lower() or None
+    markup = kind in PAGE_TYPES or opening.startswith(b"<")
+    if not markup and not (reads_json and response.is_success and opening[0] not in JSON_STARTS):
+        return None
+    return LearnAnsweredPage(
+        base_url, content_type=kind, title=page_title(response) if markup else None
+    )
+
+
+def page_title(response: httpx.Response) -> str | None:
+    """A web page's <title>, unescaped and on one line, or None when it has none."""
+    head = response.content[:TITLE_SEARCHED]
+    try:
+        text = head.decode(response.encoding or "utf-8", "replace")
+    except LookupError:  # a charset Python does not know
+        text = head.decode("utf-8", "replace")
+    found = TITLE.search(text)
+    if found is None:
+        return None
+    title = " ".join(html.unescape(found.group(1)).split())
+    if len(title) > TITLE_SHOWN:
+        title = title[:TITLE_SHOWN] + "..."
+    return title or None
 
 
 def retry_after(response: httpx.Response) -> float | None:

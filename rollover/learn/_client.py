@@ -38,10 +38,10 @@ from rollover.errors import (
 )
 from rollover.times import utc_now
 
-from ._answers import json_object, learn_error, retry_after
+from ._answers import json_object, learn_error, retry_after, web_page
 from ._ids import API, course_path, is_primary_id, learn_datetime
 from ._retry import RetryBudget, RetryPolicy, Sleep
-from ._site import Site
+from ._site import Site, shown_url
 from ._statuses import Call, Meaning, meaning
 
 log = structlog.get_logger("rollover.client")
@@ -91,6 +91,7 @@ class LearnClient:
         verify: bool | str = True,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self._shown_url = shown_url(self.base_url)  # for messages: never a password
         self._origin = urlsplit(self.base_url)[:2]
         self._auth = httpx.BasicAuth(key, secret)
         self._http = httpx.AsyncClient(
@@ -182,6 +183,11 @@ class LearnClient:
                 f"the copy request was sent but its answer was lost ({type(exc).__name__})"
             ) from exc
         if response.status_code != 202:
+            page = web_page(response, self._shown_url, reads_json=False)
+            if page is not None:  # whatever stands in front of Learn may have passed it on
+                raise CopyOutcomeUnknown(
+                    f"{page.message}, to the copy request: Learn may or may not have applied it"
+                ) from page
             raise learn_error(response, endpoint)
         location = str(response.headers.get("Location") or "")
         if not location:
@@ -286,13 +292,19 @@ class LearnClient:
         endpoint = "PUT /v1/courses/{id}/users/{id}"
         body = {"courseRoleId": role, "availability": {"available": "Yes"}}
         try:
-            await self._idempotent("PUT", path, endpoint, json=body, expect=(200, 201))
+            await self._idempotent(
+                "PUT", path, endpoint, json=body, expect=(200, 201), reads_json=False
+            )
         except LearnConflict:
             found = await self._get_one(path, "GET /v1/courses/{id}/users/{id}", "courseRoleId")
             if found.get("courseRoleId") == role:
                 return f"{user_id} was already enrolled as {role}"
             await self._idempotent(
-                "PATCH", path, "PATCH /v1/courses/{id}/users/{id}", json={"courseRoleId": role}
+                "PATCH",
+                path,
+                "PATCH /v1/courses/{id}/users/{id}",
+                json={"courseRoleId": role},
+                reads_json=False,
             )
             return f"{user_id} was already enrolled as {found.get('courseRoleId')}; now {role}"
         return f"enrolled {user_id} as {role}"
@@ -335,6 +347,7 @@ class LearnClient:
             endpoint,
             json=body,
             params={"fields": "id,externalAccessUrl"},
+            reads_json=False,  # the answer's course is welcome, not needed
         )
         return json_object(response, endpoint, required=False)
 
@@ -370,16 +383,28 @@ class LearnClient:
         endpoint: str,
         *,
         expect: tuple[int, ...] = (200,),
+        reads_json: bool = True,
         **kwargs: Any,
     ) -> httpx.Response:
-        """Send a call that is safe to repeat, with retries on transient failures."""
+        """Send a call that is safe to repeat, with retries on transient failures (a web page
+        where Learn's JSON should be among them). `reads_json`: the call reads the JSON of a
+        success; an expected redirect's body is never read."""
 
         async def once() -> httpx.Response:
             response = await self._send(method, url, endpoint, **kwargs)
-            if response.status_code not in expect:
+            status = response.status_code
+            if status not in expect or not 300 <= status < 400:
+                page = web_page(response, self._shown_url, reads_json=reads_json)
+                if page is not None:
+                    raise page
+            if status not in expect:
                 raise learn_error(response, endpoint)
             return response
 
+        # Signed in first, outside this call's retries: the sign-in has retries of its own, and
+        # its failure (cached for the workers behind it) is not this call's to retry again.
+        await self._wait_for_quota()
+        await self._bearer()
         return await self._with_retries(endpoint, once)
 
     async def _with_retries(
@@ -412,14 +437,15 @@ class LearnClient:
         )
 
     async def _send(self, method: str, url: str, endpoint: str, **kwargs: Any) -> httpx.Response:
-        """One authenticated request; renews the token once if Learn says it is invalid."""
+        """One authenticated request; renews the token once if Learn says it is invalid (a
+        sign-on page's 401 says nothing of the token: the caller sees the page)."""
         await self._wait_for_quota()
         token = await self._bearer()
         response = await self._raw(method, url, endpoint, token, **kwargs)
-        if response.status_code == 401:
+        if response.status_code == 401 and not self._is_page(response):
             self._forget_token(token)
             response = await self._raw(method, url, endpoint, await self._bearer(), **kwargs)
-            if response.status_code == 401:
+            if response.status_code == 401 and not self._is_page(response):
                 raise LearnAuthError(
                     401, learn_error(response, endpoint).learn_message, endpoint=endpoint
                 )
@@ -434,12 +460,17 @@ class LearnClient:
                 method, url, headers={"Authorization": f"Bearer {token}"}, **kwargs
             )
             await response.aread()
-        self._site_answered()
+        if not self._is_page(response):
+            self._site_answered()  # a sign-on page is not the site answering: nothing is bound
         if self.on_answer is not None:
             self.on_answer(endpoint, response.status_code)
         self._note_site_clock(response)
         self._note_rate_headers(response)
         return response
+
+    def _is_page(self, response: httpx.Response) -> bool:
+        """Whether an answer is a web page (markup) rather than Learn's, whatever the call."""
+        return web_page(response, self._shown_url, reads_json=False) is not None
 
     @property
     def site_clock_offset(self) -> float:
@@ -525,6 +556,9 @@ class LearnClient:
             response = await self._http.post(
                 f"{API}/v1/oauth2/token", auth=self._auth, data={"grant_type": "client_credentials"}
             )
+            page = web_page(response, self._shown_url, reads_json=True)
+            if page is not None:
+                raise page
             self._site_answered()
             if response.status_code != 200:
                 raise learn_error(response, endpoint)

@@ -1,7 +1,8 @@
 """The client's retries of calls that are safe to repeat, wired into tenacity.
 
-Only transient failures are retried, Retry-After is the floor of the full-jitter wait, and every
-call spends from one run-wide budget so that a sick site ends the run instead of prolonging it.
+Only transient failures are retried (web pages where Learn's JSON should be among them),
+Retry-After is the floor of the full-jitter wait, and every call spends from one run-wide budget
+so that a sick site ends the run instead of prolonging it.
 The copy POST never comes here (see `_client.py`); which statuses are transient is `_statuses`.
 """
 
@@ -14,7 +15,7 @@ import httpx
 import structlog
 from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt, wait_random_exponential
 
-from rollover.errors import LearnError, LearnRateLimited
+from rollover.errors import LearnAnsweredPage, LearnError, LearnRateLimited
 
 from ._statuses import is_transient as status_is_transient
 
@@ -34,7 +35,11 @@ class RetryPolicy:
 
 
 def failure_is_transient(exc: BaseException) -> bool:
-    """Whether a failure may pass if the same call is sent again."""
+    """Whether a failure may pass if the same call is sent again: a transient status, the
+    network, or a web page where Learn's JSON should be (a sign-on gateway or a proxy in front
+    of Learn, which may let the next call through, as a 5xx may pass)."""
+    if isinstance(exc, LearnAnsweredPage):
+        return True
     if isinstance(exc, LearnError):
         return status_is_transient(exc.status)
     return isinstance(exc, httpx.TransportError)

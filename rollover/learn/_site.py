@@ -30,10 +30,11 @@ def checked_base_url(url: str) -> str:
     """The base URL if it is https, or http on a loopback host; else a UsageError. A URL that
     carries a user name or password is refused, and never echoed with them."""
     parts = urlsplit(url.strip())
-    shown = without_credentials(url.strip())
+    shown = shown_url(url.strip())
     if parts.username is not None or parts.password is not None:
         raise UsageError(
-            f"--base-url {shown!r} carries a user name or password (user:password@host)",
+            f"--base-url {shown!r} was given with a user name or password before the host "
+            "(user:password@host)",
             hint="give the site's address alone, e.g. https://learn.example.edu; the REST "
             "application's key and secret come from LEARN_KEY and LEARN_SECRET in the "
             "environment (or an EnvironmentFile), never from the URL",
@@ -51,15 +52,15 @@ def checked_base_url(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
 
 
-def without_credentials(url: str) -> str:
-    """The URL with any `user:password@` taken out, fit to print."""
+def shown_url(url: str) -> str:
+    """`url` without any user name or password, fit to show in a message."""
     try:
         parts = urlsplit(url)
     except ValueError:
         return "<an unreadable URL>"
     if "@" not in parts.netloc:
         return url
-    return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
 def _is_loopback(host: str) -> bool:

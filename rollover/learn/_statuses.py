@@ -3,6 +3,11 @@
 The client retries what is `RETRY`; the engine and reconciliation act on the rest. Before this
 table, five places decided and disagreed (403 stopped the run on a copy but failed the row on a
 PATCH; 501 was not retried yet counted as "Learn is sick").
+
+A web page where Learn's JSON should be (a sign-on gateway, a proxy), whatever its status, is
+not Learn's answer and is not looked up here: the client retries it like a 5xx
+(`_retry.failure_is_transient`), then raises LearnAnsweredPage, which stops the run; on the copy
+POST it is CopyOutcomeUnknown, reconciled as a 5xx is here.
 """
 
 from __future__ import annotations

@@ -95,6 +95,12 @@ class SandboxConfig:
     # Seconds the site's clock is ahead of the true time (negative: behind). Learn's own
     # timestamps (`created`, `modified`) and its `Date` header show it; durations do not.
     clock_skew: float = 0.0
+    # A single sign-on gateway in front of Learn: from the Nth call to the site on (1: the
+    # first), every call, whatever its path, gets the gateway's sign-in page (200, text/html)
+    # and never reaches Learn; for `sign_in_page_calls` calls only, then it lets calls through
+    # again (None: for good).
+    sign_in_page_from: int | None = None
+    sign_in_page_calls: int | None = None
     users: list[SeedUser] = field(default_factory=list)
     roles: list[str] = field(default_factory=list)  # institution course roles besides Learn's
     shells_with_content: list[str] = field(default_factory=list)  # courseIds of shells
@@ -112,6 +118,10 @@ class SandboxConfig:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {value}")
+        for name in ("sign_in_page_from", "sign_in_page_calls"):
+            count = getattr(self, name)
+            if count is not None and (isinstance(count, bool) or count < 1):
+                raise ValueError(f"{name} must be a whole number of calls, at least 1; got {count}")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SandboxConfig:

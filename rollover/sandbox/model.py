@@ -49,6 +49,21 @@ STATE_VERSION = 1
 
 Clock = Callable[[], float]
 
+# What a single sign-on gateway in front of Learn answers a call it has not let through.
+SIGN_IN_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Sign in</title></head>
+<body>
+<h1>Sign in to continue</h1>
+<form method="post" action="/idp/profile/SAML2/Redirect/SSO?execution=e1s1">
+<label>Username <input name="j_username"></label>
+<label>Password <input name="j_password" type="password"></label>
+<button type="submit" name="_eventId_proceed">Sign in</button>
+</form>
+</body>
+</html>
+"""
+
 
 class LearnSandbox:
     """An in-memory Learn site: courses, terms, users, enrolments, content, copy tasks, one
@@ -174,6 +189,9 @@ class LearnSandbox:
 
     def request_token(self, authorization: str | None, form: dict[str, str]) -> Reply:
         """POST /v1/oauth2/token: the application's one token, with its remaining lifetime."""
+        page = self._gateway_page()
+        if page is not None:
+            return page
         now = self._begin("POST /v1/oauth2/token")
         if not self.bucket.take(now):
             return self._refused(
@@ -386,6 +404,9 @@ class LearnSandbox:
     def _serve_dated(
         self, call: str, authorization: str | None, action: Callable[[float], Reply]
     ) -> Reply:
+        page = self._gateway_page()
+        if page is not None:
+            return page
         now = self._begin(call)
         # The call is charged before anything else is looked at, failures included.
         charged = self.bucket.take(now)
@@ -410,6 +431,20 @@ class LearnSandbox:
         if reply.text is None:
             reply.headers.update(self._rate_headers())
         return reply
+
+    def _gateway_page(self) -> Reply | None:
+        """The sign-in page of a gateway in front of Learn (`sign_in_page_from`), for a call it
+        does not let through, or None. Such a call never reaches Learn: nothing is charged,
+        counted or changed, whatever its path."""
+        start = self.config.sign_in_page_from
+        if start is None:
+            return None
+        number = self.record.calls.total() + self.record.faults["sign_in_page"] + 1
+        covered = self.config.sign_in_page_calls
+        if number < start or (covered is not None and number >= start + covered):
+            return None
+        self.record.faults["sign_in_page"] += 1
+        return Reply(200, text=SIGN_IN_PAGE, headers={"Content-Type": "text/html; charset=utf-8"})
 
     def _bearer_valid(self, authorization: str | None, now: float) -> bool:
         scheme, _, value = (authorization or "").partition(" ")
