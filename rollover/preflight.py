@@ -438,26 +438,26 @@ async def _counts_refused(
     problems: list[PreflightProblem] = []
     for counted in ("contents", "columns"):
         needing = [(row, spec) for row, spec in verified if getattr(spec.verified, counted)]
-        if not needing:
-            continue
-        row, spec = needing[0]
         count = client.content_counts if counted == "contents" else client.column_count
-        try:
-            await count(id_form(row.source_course_id))
-        except LearnNotFound:
-            continue  # a missing source is a problem of its own
-        except CountRefused as refused:
-            more = len(needing) - 1
-            problems.append(
-                PreflightProblem(
-                    row.line,
-                    "copy_profile",
-                    spec.profile,
-                    f"--verify counts the {refused.counted} this row's copy brings"
-                    + (f" (and those of {more} other row{'s' if more > 1 else ''})" if more else "")
-                    + f", but {refused.message}: {refused.hint}",
+        for source in dict.fromkeys(row.source_course_id for row, _ in needing):
+            try:
+                await count(id_form(source))
+            except LearnNotFound:
+                continue  # a missing source is a problem of its own: ask the next one
+            except CountRefused as refused:
+                (row, spec), more = needing[0], len(needing) - 1
+                others = f" (and those of {more} other row{'s' if more > 1 else ''})"
+                problems.append(
+                    PreflightProblem(
+                        row.line,
+                        "copy_profile",
+                        spec.profile,
+                        f"--verify counts the {refused.counted} this row's copy brings"
+                        + (others if more else "")
+                        + f", but {refused.message}: {refused.hint}",
+                    )
                 )
-            )
+            break
     return problems
 
 

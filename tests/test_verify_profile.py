@@ -186,3 +186,12 @@ def test_run_preflight_stops_before_copying_and_a_plain_run_stops_at_the_first_c
     [stopped] = [line for line in result.stdout.splitlines() if line.startswith("Stopped early")]
     assert f"the Learn user of the REST integration lacks the entitlement {GRADEBOOK}" in stopped
     assert "0 failed" in result.stdout and "Run the same command again" in result.stdout
+
+
+def test_the_preflight_asks_another_source_when_one_is_missing() -> None:
+    """A source Learn does not have cannot show the entitlement: the next source is listed."""
+    learn = make_learn(missing_entitlements=[GRADEBOOK])
+    rows = [row(2, "GONE-FA26", "GONE-001-SP27"), row(3, SOURCE, "BIO-101-001-SP27")]
+    found = [str(p) for p in preflight(learn, rows).problems]
+    assert found[0] == "line 2, source_course_id 'GONE-FA26': no such course in Learn"
+    assert len(found) == 2 and f"gradebook columns of courseId:{SOURCE} (403" in found[1]
