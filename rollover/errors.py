@@ -22,8 +22,10 @@ Only the CLI turns these into ``Error: ...`` lines, a hint and an exit code::
         ├── LearnConflict          409
         ├── LearnRateLimited       429, carries retry_after seconds
         ├── LearnServerError       5xx
-        └── LearnProtocolError     an answer Learn's API never gives (malformed JSON, 303 without
-                                   Location, a Location to another host)
+        ├── LearnProtocolError     an answer Learn's API never gives (malformed JSON, 303 without
+        │                          Location, a Location to another host)
+        └── CountRefused           exit 3: 403 on a count of content or gradebook columns: the
+                                   integration user lacks an entitlement (site-wide, not a row's)
 """
 
 from __future__ import annotations
@@ -280,3 +282,36 @@ class LearnServerError(LearnError):
 
 class LearnProtocolError(LearnError):
     """Learn's answer does not follow its API (bad JSON, missing or foreign Location)."""
+
+
+class CountRefused(LearnError):
+    """403 on a list the tool counts (content items, gradebook columns): the REST integration's
+    Learn user lacks the entitlement named, which holds for every course, so it stops the run
+    (resumable) rather than failing row after row. `hint` is the next step."""
+
+    exit_code = 3
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        counted: str,
+        course: str,
+        entitlement: str,
+        verify_only: bool,
+        code: str | None = None,
+        endpoint: str = "",
+    ) -> None:
+        super().__init__(status, message, code=code, endpoint=endpoint)
+        self.counted = counted
+        self.course = course
+        self.entitlement = entitlement
+        self.message = (
+            f"Learn refused to list the {counted} of {course} ({status}: {message}): the Learn "
+            f"user of the REST integration lacks the entitlement {entitlement}"
+        )
+        # Only --verify counts columns; content is also counted to guard shells.
+        self.hint = "grant it to that user and run the same command again" + (
+            " (or run it without --verify)" if verify_only else ""
+        )

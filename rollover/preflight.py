@@ -18,9 +18,15 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from rollover.errors import LearnNotFound
+from rollover.errors import CountRefused, LearnNotFound
 from rollover.learn import LearnClient, id_form, term_reference
-from rollover.ledger import LedgerRow, State, manifest_change, planned_state
+from rollover.ledger import (
+    LedgerRow,
+    State,
+    manifest_change,
+    planned_state,
+    shell_must_be_empty,
+)
 from rollover.manifest import ManifestRow
 from rollover.plan import (
     POLLS_PER_COPY,
@@ -274,8 +280,11 @@ async def check_learn(
     retry_failed: bool = False,
     profiles: Mapping[str, CopyOptions | None] = PROFILES,
     allow_nonempty_shell: bool = False,
+    verify: bool = False,
 ) -> PreflightReport:
-    """Check every row that still has work against Learn; only GETs are sent."""
+    """Check every row that still has work against Learn; only GETs are sent. With `verify`,
+    one source's content and gradebook columns are listed too, when some row's copy profile
+    promises them, so a missing entitlement stops the run before its first copy."""
     known = {row.target_course_id: row for row in ledger_rows}
     specs = {row.target_course_id: row_spec(row, profiles) for row in rows}
     staged = [
@@ -313,8 +322,8 @@ async def check_learn(
         for row, ledger_row, stage in staged
         if stage is Stage.COPY
         and row.copy_into_existing
-        and (ledger_row is None or not ledger_row.attempts)  # copied into by us: ours
         and (pk := asker.courses.get(id_form(row.target_course_id)))
+        and shell_must_be_empty(ledger_row, pk)
     }
     await asker.ask_teaching(list(users), list(shells))
     problems = [
@@ -324,6 +333,13 @@ async def check_learn(
             row, specs[row.target_course_id], ledger_row, stage, asker, allow_nonempty_shell
         )
     ]
+    if verify:
+        verified = [
+            (row, specs[row.target_course_id])
+            for row, _, stage in staged
+            if stage in (Stage.COPY, Stage.IN_FLIGHT, Stage.PATCH)
+        ]
+        problems += await _counts_refused(client, verified)
     return PreflightReport(
         stages={stage: sum(1 for *_, s in staged if s is stage) for stage in Stage},
         problems=tuple(problems),
@@ -334,7 +350,7 @@ async def check_learn(
         course_gets=asker.course_gets,
         lists=tuple(asker.lists),
         calls=sum(client.calls.values()) - calls_before,
-        run_calls=_run_calls(staged),
+        run_calls=_run_calls(staged, verify=verify, profiles=profiles),
         quota_remaining=client.quota_remaining,
         quota_limit=client.quota_limit,
     )
@@ -413,12 +429,50 @@ def _problems(
         )
 
 
-def _run_calls(staged: Sequence[tuple[ManifestRow, LedgerRow | None, Stage]]) -> int:
+async def _counts_refused(
+    client: LearnClient, verified: Sequence[tuple[ManifestRow, RowSpec]]
+) -> list[PreflightProblem]:
+    """List one source's content items and gradebook columns when some row's --verify will
+    count them (its copy profile copies them): Learn's 403 there holds for every course, so
+    it is one problem, on the first row that needs the count, naming the entitlement."""
+    problems: list[PreflightProblem] = []
+    for counted in ("contents", "columns"):
+        needing = [(row, spec) for row, spec in verified if getattr(spec.verified, counted)]
+        count = client.content_counts if counted == "contents" else client.column_count
+        for source in dict.fromkeys(row.source_course_id for row, _ in needing):
+            try:
+                await count(id_form(source))
+            except LearnNotFound:
+                continue  # a missing source is a problem of its own: ask the next one
+            except CountRefused as refused:
+                (row, spec), more = needing[0], len(needing) - 1
+                others = f" (and those of {more} other row{'s' if more > 1 else ''})"
+                problems.append(
+                    PreflightProblem(
+                        row.line,
+                        "copy_profile",
+                        spec.profile,
+                        f"--verify counts the {refused.counted} this row's copy brings"
+                        + (others if more else "")
+                        + f", but {refused.message}: {refused.hint}",
+                    )
+                )
+            break
+    return problems
+
+
+def _run_calls(
+    staged: Sequence[tuple[ManifestRow, LedgerRow | None, Stage]],
+    *,
+    verify: bool = False,
+    profiles: Mapping[str, CopyOptions | None] = PROFILES,
+) -> int:
     """About how many calls the run still needs: copies as planned, then resumes and PATCHes."""
     to_copy = [row for row, _, stage in staged if stage is Stage.COPY]
     in_flight = [row for row, _, stage in staged if stage is Stage.IN_FLIGHT]
     to_patch = [row for row, _, stage in staged if stage is Stage.PATCH]
-    calls = estimate(to_copy).calls + round(len(in_flight) * POLLS_PER_COPY)
+    calls = estimate(to_copy, verify=verify, profiles=profiles).calls
+    calls += round(len(in_flight) * POLLS_PER_COPY)
     calls += sum(1 for row in [*in_flight, *to_patch] if patch_body(row))
     calls += sum(len(row.instructors) for row in [*in_flight, *to_patch])
     return calls + (1 if not to_copy and (in_flight or to_patch) else 0)

@@ -148,9 +148,14 @@ def read_manifest(
     )
 
 
-def validate(manifest: Manifest, *, verify: bool = False) -> CallEstimate:
+def validate(
+    manifest: Manifest,
+    *,
+    verify: bool = False,
+    profiles: Mapping[str, CopyOptions | None] = PROFILES,
+) -> CallEstimate:
     """The offline plan of a manifest: what it asks and what it will cost in API calls."""
-    return estimate(manifest.rows, verify=verify)
+    return estimate(manifest.rows, verify=verify, profiles=profiles)
 
 
 async def preflight(
@@ -163,6 +168,7 @@ async def preflight(
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     profiles: Mapping[str, CopyOptions | None] = PROFILES,
     allow_nonempty_shell: bool = False,
+    verify: bool = False,
 ) -> PreflightReport:
     """Check the manifest against Learn and the ledger (if there is one yet, and it belongs to
     this site: another site's record says nothing of this one); changes nothing."""
@@ -185,6 +191,7 @@ async def preflight(
             retry_failed=retry_failed,
             profiles=profiles,
             allow_nonempty_shell=allow_nonempty_shell,
+            verify=verify,
         )
     return replace(checked, foreign_ledger=foreign)
 
@@ -219,6 +226,7 @@ async def run(
         plan = estimate(
             [row for row in manifest.rows if row.target_course_id in unfinished],
             verify=options.verify,
+            profiles=profiles,
         )
         log.info(
             "run.plan", rows=len(manifest.rows), rows_to_start=plan.rows, planned_calls=plan.calls

@@ -11,7 +11,7 @@ import asyncio
 import heapq
 import itertools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +23,7 @@ from rollover.engine import Rollover, RunOptions, RunOutcome
 from rollover.learn import LearnClient, RetryPolicy
 from rollover.ledger import Ledger, LedgerRow
 from rollover.manifest import DEFAULT_ROLE, Enrolment, ManifestRow
-from rollover.plan import row_spec
+from rollover.plan import PROFILES, CopyOptions, row_spec
 from rollover.sandbox import (
     LearnSandbox,
     SandboxConfig,
@@ -266,11 +266,13 @@ async def run_engine(
     ledger_path: Path,
     options: RunOptions | None = None,
     stop_after: int | None = None,
+    profiles: Mapping[str, CopyOptions | None] = PROFILES,
 ) -> tuple[RunOutcome, list[LedgerRow]]:
-    """One run of the real engine over `rows`; `stop_after` N transitions requests a stop."""
+    """One run of the real engine over `rows` (their copy profiles from `profiles`);
+    `stop_after` N transitions requests a stop."""
     options = options or RunOptions(poll_min=1.0, poll_max=30.0, adopt_settle=60.0)
     with Ledger(ledger_path, clock=learn.clock.datetime) as ledger:
-        ledger.sync_manifest([row_spec(r) for r in rows])
+        ledger.sync_manifest([row_spec(r, profiles) for r in rows])
         async with learn.client() as client:
             engine = Rollover(
                 ledger,
@@ -298,9 +300,10 @@ def engine_run(
     ledger_path: Path,
     options: RunOptions | None = None,
     stop_after: int | None = None,
+    profiles: Mapping[str, CopyOptions | None] = PROFILES,
 ) -> tuple[RunOutcome, list[LedgerRow]]:
     """Synchronous wrapper of `run_engine` for plain pytest tests."""
-    return asyncio.run(run_engine(learn, rows, ledger_path, options, stop_after))
+    return asyncio.run(run_engine(learn, rows, ledger_path, options, stop_after, profiles))
 
 
 def mock_client(

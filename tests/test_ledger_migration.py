@@ -97,23 +97,23 @@ def test_the_fixture_is_a_schema_1_ledger(old_ledger: Path) -> None:
     ) == [(5,)]
 
 
-def test_opening_migrates_to_schema_2_in_one_step(
+def test_opening_migrates_to_schema_3_in_one_step(
     old_ledger: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Opening a schema-1 ledger migrates it to 2 in one transaction, once; reopening does not."""
+    """Opening a schema-1 ledger migrates it to 3 in one transaction, once; reopening does not."""
     sent = trace_statements(monkeypatch)
     with Ledger(old_ledger) as ledger:
         assert len(ledger.rows()) == 25
-    assert SCHEMA_VERSION == 2 and schema_version(old_ledger) == "2"
+    assert SCHEMA_VERSION == 3 and schema_version(old_ledger) == "3"
     altered = [n for n, sql in enumerate(sent) if sql.startswith("ALTER TABLE")]
     stamped = [
         n
         for n, sql in enumerate(sent)
         if sql.startswith("INSERT OR REPLACE INTO meta VALUES ('schema_version'")
     ]
-    # error_kind, resolution and its time, course_url, the shell's counts, verification,
-    # enrolled, settle_until
-    assert len(altered) == 9 and len(stamped) == 1
+    # To 2: error_kind, resolution and its time, course_url, the shell's counts, verification,
+    # enrolled, settle_until; to 3: copied_into, and source_counts rebuilt with counts optional.
+    assert len(altered) == 11 and len(stamped) == 1
     # The schema change, the data moved and the new version: all inside one transaction.
     begin = max(n for n, sql in enumerate(sent[: altered[0]]) if sql.startswith("BEGIN"))
     commit = next(n for n, sql in enumerate(sent) if n > begin and sql == "COMMIT")
@@ -260,7 +260,7 @@ def test_a_run_resumes_on_the_migrated_ledger(old_ledger: Path) -> None:
     touched = " ".join(path for _, path, _ in learn.transport.sent)
     assert "_101_1" not in touched and "_102_1" not in touched
     assert not any(target in touched for target in SETTLED)
-    assert schema_version(old_ledger) == "2"
+    assert schema_version(old_ledger) == "3"
 
 
 def test_a_ledger_of_a_newer_schema_is_refused_untouched(old_ledger: Path) -> None:

@@ -379,6 +379,7 @@ def run(
                 files.ledger,
                 retry_failed=retry_failed,
                 allow_nonempty_shell=allow_nonempty_shell,
+                verify=verify,
             )
             if checked.problems:
                 raise LearnCheckFailed(len(checked.problems), copied_nothing=True)
@@ -520,7 +521,7 @@ def validate(
     loaded = manifest_at(manifest, zone, zone_named=timezone is not None)
     site = _real_site(base_url, ca_bundle) if check_learn and not sandbox else None
     _exact_copy_warning(loaded, allowed=allow_exact)
-    plan = runner.validate(loaded, verify=verify)
+    plan = runner.validate(loaded, verify=verify, profiles=current_config().all_profiles())
     concurrency = current_config().concurrency or RunOptions().concurrency
     for line in plan_text.validate_lines(manifest, plan, concurrency, zone):
         click.echo(line)
@@ -533,11 +534,15 @@ def validate(
 
         with sandbox_site(loaded, files.sandbox_state, sandbox_config, keep_new=False) as simulated:
             checked = _check_learn(
-                loaded, simulated, files.ledger, allow_nonempty_shell=allow_nonempty_shell
+                loaded,
+                simulated,
+                files.ledger,
+                allow_nonempty_shell=allow_nonempty_shell,
+                verify=verify,
             )
     else:
         checked = _check_learn(
-            loaded, site, files.ledger, allow_nonempty_shell=allow_nonempty_shell
+            loaded, site, files.ledger, allow_nonempty_shell=allow_nonempty_shell, verify=verify
         )
     if checked.problems:
         raise LearnCheckFailed(len(checked.problems))
@@ -550,6 +555,7 @@ def _check_learn(
     *,
     retry_failed: bool = False,
     allow_nonempty_shell: bool = False,
+    verify: bool = False,
 ) -> PreflightReport:
     checked = asyncio.run(
         runner.preflight(
@@ -559,6 +565,7 @@ def _check_learn(
             retry_failed=retry_failed,
             profiles=current_config().all_profiles(),
             allow_nonempty_shell=allow_nonempty_shell,
+            verify=verify,
         )
     )
     for line in summary_lines(checked):

@@ -20,6 +20,7 @@ import structlog
 
 from rollover.errors import (
     CopyOutcomeUnknown,
+    CountRefused,
     LearnAnsweredPage,
     LearnAuthError,
     LearnError,
@@ -45,8 +46,9 @@ from rollover.ledger import (
     LedgerRow,
     Resolution,
     State,
+    shell_must_be_empty,
 )
-from rollover.plan import POLLS_PER_COPY
+from rollover.plan import POLLS_PER_COPY, VerifiedCounts
 from rollover.times import seconds_between, utc_now
 
 from ._outcome import RunOutcome
@@ -177,8 +179,16 @@ class Rollover:
         verify = self.options.verify
         self._floor = 1 + sum(floor_calls(row, verify=verify) for row in rows)  # 1: the token
         if verify:
-            sources = {row.source_course_id for row in rows}
-            self._floor += 2 * sum(1 for s in sources if self.ledger.source_counts(s) is None)
+            sources: dict[str, VerifiedCounts] = {}
+            for row in rows:
+                sources[row.source_course_id] = (
+                    sources.get(row.source_course_id, VerifiedCounts.NONE) | row.spec.verified
+                )
+            for source, wanted in sources.items():
+                contents, columns = self.ledger.source_counts(source) or (None, None)
+                self._floor += (wanted.contents and contents is None) + (
+                    wanted.columns and columns is None
+                )
         to_see = (State.PENDING, State.INTENT, State.LOCATED)
         self._copies_to_see = sum(1 for row in rows if row.state in to_see)
         self._calls_before = self.client.calls.total()
@@ -305,6 +315,8 @@ class Rollover:
             if isinstance(exc, LearnAuthError | SiteNotFound | LearnAnsweredPage):
                 self.outcome.fatal = exc
             self.request_stop(exc.message)
+        except CountRefused as exc:
+            self._count_refused(exc)
         except LearnError as exc:
             if error_meaning(Call.READ, exc) is Meaning.RETRY:
                 # A transient error that outlasted its retries: Learn is sick. Stop, resumable.
@@ -317,6 +329,19 @@ class Rollover:
         finally:
             if holds_slot:
                 await self._release()
+
+    def _count_refused(self, exc: CountRefused) -> None:
+        """Learn refused a count (403: an entitlement the integration user lacks, for every
+        course alike). Failing the row would fail every row after its copy and PATCH: instead
+        the row stays where it is, no new copy starts, and the run ends resumable (exit 3),
+        saying once what to grant."""
+        if self._stop.is_set():
+            return
+        log.error("count.refused", counted=exc.counted, course=exc.course, error=exc.learn_message)
+        self.request_stop(
+            f"{exc.message}; no copy was started after it. Next: {exc.hint}. The rows already "
+            "copied are finished then, none is copied twice"
+        )
 
     def _fail_refused(self, target: str, exc: LearnError) -> None:
         """Fail a row whose request Learn refused, unless the ledger cannot record it."""
@@ -351,7 +376,7 @@ class Rollover:
 
     async def _request_copy(self, row: LedgerRow) -> None:
         target = row.target_course_id
-        if row.copy_into_existing and row.target_pk is None:
+        if row.copy_into_existing:
             if not await self._look_at_shell(row):
                 return
             row = self.ledger.row(target)
@@ -383,26 +408,30 @@ class Rollover:
             self._posted_here.add(target)
 
     async def _look_at_shell(self, row: LedgerRow) -> bool:
-        """Find the shell a copy goes into and, unless this tool already copied into it, what
-        it holds: Learn adds a copy to a course's content, so a shell holding content is not
-        copied into (unless the run allows it). False when the row failed."""
+        """Find the shell a copy goes into and, unless it holds this row's own copy already
+        (`shell_must_be_empty` decides), what it holds: Learn adds a copy to a course's
+        content, so a shell holding content is not copied into (unless the run allows it).
+        Looked at before every copy into it, so what arrived since an earlier look counts
+        too. False when the row failed."""
         target = row.target_course_id
-        try:
-            course = await self.client.get_course(id_form(target), "id")
-        except LearnNotFound:
-            self.ledger.record_failed(
-                target,
-                ErrorKind.SHELL_MISSING,
-                f"copy_into_existing is true but Learn has no course {target}: create the "
-                "shell first, or set copy_into_existing to false",
-            )
-            return False
-        shell = str(course["id"])
-        if row.attempts:  # this tool already asked for a copy into it: what it holds is ours
-            self.ledger.record_target_pk(target, shell)
-            return True
+        shell = row.target_pk
+        if shell is None:
+            try:
+                course = await self.client.get_course(id_form(target), "id")
+            except LearnNotFound:
+                self.ledger.record_failed(
+                    target,
+                    ErrorKind.SHELL_MISSING,
+                    f"copy_into_existing is true but Learn has no course {target}: create the "
+                    "shell first, or set copy_into_existing to false",
+                )
+                return False
+            shell = str(course["id"])
+        if not shell_must_be_empty(row, shell):
+            return True  # what it holds is this row's own copy: a person asked for another
         total, held = await self.client.content_counts(shell)
-        columns = await self.client.column_count(shell) if self.options.verify else None
+        verify_columns = self.options.verify and row.spec.verified.columns
+        columns = await self.client.column_count(shell) if verify_columns else None
         if held and not self.options.allow_nonempty_shell:
             self.ledger.record_failed(
                 target,
@@ -713,27 +742,37 @@ class Rollover:
             else:
                 self.ledger.record_enrolment(target, enrolment.user_id, EnrolmentState.DONE)
 
-    async def _verify(self, row: LedgerRow) -> tuple[str, bool]:
-        """Count what the copy brought against its source: (the counts in words, short?)."""
+    async def _verify(self, row: LedgerRow) -> tuple[str | None, bool]:
+        """Count what the copy brought against its source, only as far as the row's copy
+        profile copies it: (the counts in words, None if it copies neither; short?)."""
+        wanted = row.spec.verified
+        if not wanted.reads:
+            return None, False
         source = row.source_course_id
         async with self._source_locks.setdefault(source, asyncio.Lock()):
-            counted = self.ledger.source_counts(source)
-            if counted is None:  # once per source, kept in the ledger for later runs too
-                (contents, _), columns = (
-                    await self.client.content_counts(id_form(source)),
-                    await self.client.column_count(id_form(source)),
-                )
-                counted = (contents, columns)
+            # Once per source, kept in the ledger for later runs too.
+            known = self.ledger.source_counts(source) or (None, None)
+            contents, columns = known
+            if wanted.contents and contents is None:
+                contents = (await self.client.content_counts(id_form(source)))[0]
+            if wanted.columns and columns is None:
+                columns = await self.client.column_count(id_form(source))
+            if (contents, columns) != known:
                 self.ledger.record_source_counts(source, contents, columns)
         course = row.course_pk or ""
-        (arrived, _), columns = (
-            await self.client.content_counts(course),
-            await self.client.column_count(course),
-        )
-        want_contents = counted[0] + (row.shell_contents or 0)
-        want_columns = counted[1] + (row.shell_columns or 0)
-        words = f"contents {arrived}/{want_contents}; columns {columns}/{want_columns}"
-        return words, arrived < want_contents or columns < want_columns
+        words: list[str] = []
+        short = False
+        if wanted.contents and contents is not None:
+            arrived = (await self.client.content_counts(course))[0]
+            expected = contents + (row.shell_contents or 0)
+            words.append(f"contents {arrived}/{expected}")
+            short = short or arrived < expected
+        if wanted.columns and columns is not None:
+            arrived = await self.client.column_count(course)
+            expected = columns + (row.shell_columns or 0)
+            words.append(f"columns {arrived}/{expected}")
+            short = short or arrived < expected
+        return "; ".join(words), short
 
     async def _pause(self, seconds: float, sooner: asyncio.Event | None = None) -> bool:
         """Sleep, unless a stop is requested (or `sooner` is set) first; True if the sleep ran

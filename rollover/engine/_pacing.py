@@ -48,7 +48,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from rollover.ledger import LedgerRow, State
+from rollover.ledger import LedgerRow, State, shell_must_be_empty
+from rollover.plan import VerifiedCounts
 
 FIRST_POLL_QUANTILE = 0.9  # the frugal first poll: about nine copies in ten cost one poll
 QUEUE_QUANTILE = 0.65  # an ample budget, Learn holding a queue of ours
@@ -275,11 +276,12 @@ def floor_calls(row: LedgerRow, *, verify: bool) -> int:
     state = row.state
     if state not in (State.PENDING, State.INTENT, State.LOCATED, State.COPIED, State.PATCHED):
         return 0
-    calls = max(0, len(row.spec.instructors) - row.enrolled) + (2 if verify else 0)
+    counted = row.spec.verified if verify else VerifiedCounts.NONE
+    calls = max(0, len(row.spec.instructors) - row.enrolled) + counted.reads
     if state is State.PENDING:
         calls += 1
-        if row.copy_into_existing and row.target_pk is None:
-            calls += 3 if verify else 2
+        if row.copy_into_existing and shell_must_be_empty(row, row.target_pk or ""):
+            calls += (row.target_pk is None) + 1 + counted.columns
     if state is State.INTENT:
         calls += 1  # a look at Learn's courses
     if state in (State.PENDING, State.INTENT, State.LOCATED):

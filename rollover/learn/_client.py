@@ -28,6 +28,7 @@ import structlog
 
 from rollover.errors import (
     CopyOutcomeUnknown,
+    CountRefused,
     LearnAuthError,
     LearnConflict,
     LearnError,
@@ -71,6 +72,13 @@ CLOCK_SAMPLES = 15  # answers whose Date header the site's clock offset is the m
 CLOCK_TOLD = 5.0  # seconds of offset from which it is logged
 SIGN_IN_FAILURE_KEPT = 30.0  # seconds a failed sign-in answers for the workers queued behind it
 POOL_CONNECTIONS = 4
+# What Learn's user of the REST integration needs to list every content item or grade column
+# (the official spec's words for GET .../contents and GET /v2/.../gradebook/columns).
+CONTENTS_ENTITLEMENT = (
+    "course.content.MODIFY (or another of those the spec lists that show every content item, "
+    "such as course.content-item.copy.EXECUTE)"
+)
+COLUMNS_ENTITLEMENT = "course.gradebook.MODIFY"
 
 
 class LearnClient:
@@ -310,8 +318,9 @@ class LearnClient:
         return f"enrolled {user_id} as {role}"
 
     async def content_counts(self, course_pk: str) -> tuple[int, int]:
-        """(content items at all levels, those other than empty folders) of a course."""
-        items = await self._all(
+        """(content items at all levels, those other than empty folders) of a course;
+        CountRefused when Learn refuses the list (403)."""
+        items = await self._counted(
             f"{course_path(course_pk, 'v1')}/contents",
             "GET /v1/courses/{id}/contents",
             {
@@ -319,6 +328,10 @@ class LearnClient:
                 "fields": "id,hasChildren,contentHandler.id",
                 "limit": str(LIST_PAGE),
             },
+            counted="content items",
+            course=course_pk,
+            entitlement=CONTENTS_ENTITLEMENT,
+            verify_only=False,
         )
         empty_folders = sum(
             1
@@ -330,13 +343,46 @@ class LearnClient:
         return len(items), len(items) - empty_folders
 
     async def column_count(self, course_pk: str) -> int:
-        """How many gradebook columns a course has."""
-        columns = await self._all(
+        """How many gradebook columns a course has; CountRefused when Learn refuses (403)."""
+        columns = await self._counted(
             f"{course_path(course_pk, 'v2')}/gradebook/columns",
             "GET /v2/courses/{id}/gradebook/columns",
             {"fields": "id", "limit": str(LIST_PAGE)},
+            counted="gradebook columns",
+            course=course_pk,
+            entitlement=COLUMNS_ENTITLEMENT,
+            verify_only=True,
         )
         return len(columns)
+
+    async def _counted(
+        self,
+        url: str,
+        endpoint: str,
+        params: dict[str, str],
+        *,
+        counted: str,
+        course: str,
+        entitlement: str,
+        verify_only: bool,
+    ) -> list[dict[str, Any]]:
+        """Every item of a list the tool counts. Learn's 403 there says the integration user
+        lacks an entitlement, for every course alike: CountRefused names it."""
+        try:
+            return await self._all(url, endpoint, params)
+        except LearnError as exc:
+            if exc.status != 403:
+                raise
+            raise CountRefused(
+                exc.status,
+                exc.learn_message,
+                counted=counted,
+                course=course,
+                entitlement=entitlement,
+                verify_only=verify_only,
+                code=exc.code,
+                endpoint=exc.endpoint,
+            ) from exc
 
     async def patch_course(self, course_pk: str, body: dict[str, Any]) -> dict[str, Any]:
         """PATCH a course by primary id; the same body twice gives the same course."""

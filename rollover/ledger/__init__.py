@@ -1,11 +1,18 @@
 """The SQLite ledger: the record of truth of a rollover, and the state machine of its rows.
 
 `Ledger` opens (and migrates) the file and moves rows through `State`; `manifest_change` and
-`planned_state` are the one rule for what a manifest edit or `--retry-failed` does to a row;
+`planned_state` are the one rule for what a manifest edit or `--retry-failed` does to a row,
+`shell_must_be_empty` the one rule for whether a shell's content stops a copy into it;
 `ErrorKind` says why a row ended `failed` or `needs_review`. All SQL is in this package.
 """
 
-from ._changes import RowChange, manifest_change, planned_state, retried_state
+from ._changes import (
+    RowChange,
+    manifest_change,
+    planned_state,
+    retried_state,
+    shell_must_be_empty,
+)
 from ._file import SCHEMA_VERSION
 from ._ledger import Ledger, Observer
 from ._rows import (
@@ -43,4 +50,5 @@ __all__ = [
     "manifest_change",
     "planned_state",
     "retried_state",
+    "shell_must_be_empty",
 ]

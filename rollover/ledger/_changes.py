@@ -2,7 +2,8 @@
 
 The one place this is decided: the run's sync, `--retry-failed`, `validate --check-learn` and
 the plan all ask `planned_state`, so a row is never judged one way by the preflight and done
-another way by the run.
+another way by the run. Likewise the run and the preflight both ask `shell_must_be_empty`
+whether a shell's content stops a copy into it.
 """
 
 from __future__ import annotations
@@ -89,3 +90,14 @@ def planned_state(known: LedgerRow | None, spec: RowSpec, *, retry_failed: bool)
     if retry_failed and change.to is State.FAILED:
         return retried_state(known)
     return change.to
+
+
+def shell_must_be_empty(known: LedgerRow | None, shell: str) -> bool:
+    """Whether a copy into the existing course `shell` must first find it empty (unless the
+    run allows adding to content): always, except when the ledger records that this row's own
+    copy went into that very course (`copied_into`), so what it holds is ours.
+
+    Not an earlier attempt: a row that once asked for a new course (and found its courseId
+    taken) has attempts but never copied into the shell the manifest now names.
+    """
+    return known is None or known.copied_into != shell

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rollover.errors import LedgerError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -143,6 +143,48 @@ def _migrate_to_2(db: sqlite3.Connection) -> None:
 
 _MIGRATIONS[2] = _migrate_to_2
 
+# Schema 2 -> 3: a row records the existing course that holds its own copy (`copied_into`), the
+# fact the shell guard decides from (schema 2 read "an earlier attempt" as "we copied into this
+# shell", so a new-course row turned copy_into_existing was copied into a full shell). A source's
+# counts may be one of the two: --verify counts only what the row's copy profile copies.
+_TO_3_TABLES = """
+ALTER TABLE rows ADD COLUMN copied_into TEXT;
+CREATE TABLE source_counts_3 (
+    source_course_id TEXT PRIMARY KEY,
+    contents INTEGER,
+    columns INTEGER,
+    at TEXT NOT NULL
+);
+INSERT INTO source_counts_3 SELECT source_course_id, contents, columns, at FROM source_counts;
+DROP TABLE source_counts;
+ALTER TABLE source_counts_3 RENAME TO source_counts;
+"""
+# An older ledger says a copy went into the shell only when the row reached `located` or `copied`
+# after its shell was resolved (Learn accepted the copy, or a person said it is there). A copy
+# whose answer was lost, or an attempt the old ledger cannot tell apart, leaves the fact unknown,
+# and the shell is looked at before it is copied into: when unsure, the shell is guarded.
+_TO_3_DATA = """
+UPDATE rows SET copied_into = target_pk
+    WHERE copy_into_existing = 1 AND target_pk IS NOT NULL AND EXISTS (
+        SELECT 1 FROM events AS copied
+        WHERE copied.target_course_id = rows.target_course_id
+            AND copied.to_state IN ('located', 'copied')
+            AND copied.id > (
+                SELECT min(resolved.id) FROM events AS resolved
+                WHERE resolved.target_course_id = rows.target_course_id
+                    AND resolved.detail LIKE 'target resolved%'
+            )
+    );
+"""
+
+
+def _migrate_to_3(db: sqlite3.Connection) -> None:
+    _execute_all(db, _TO_3_TABLES)
+    _execute_all(db, _TO_3_DATA)
+
+
+_MIGRATIONS[3] = _migrate_to_3
+
 
 def open_database(path: Path) -> sqlite3.Connection:
     """Open (or create) the ledger at `path`, checked and migrated to this schema."""
@@ -192,6 +234,7 @@ def _create_or_migrate(db: sqlite3.Connection, path: Path) -> None:
         _execute_all(db, _TABLES)
         if fresh:
             _execute_all(db, _TO_2_TABLES)
+            _execute_all(db, _TO_3_TABLES)
             db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             return
         found = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()

@@ -279,6 +279,7 @@ class Ledger:
             verification=record["verification"],
             enrolled=record["enrolled"],
             settle_until=_parse(record["settle_until"]),
+            copied_into=record["copied_into"],
         )
 
     # -- manifest ----------------------------------------------------------------------------
@@ -428,18 +429,22 @@ class Ledger:
             self._write_answers(db, target, found["state"])
         self._latest[target] = self._row(found)
 
-    def source_counts(self, source: str) -> tuple[int, int] | None:
-        """(content items, gradebook columns) of a source, if counted before."""
+    def source_counts(self, source: str) -> tuple[int | None, int | None] | None:
+        """(content items, gradebook columns) of a source, if counted before; either may be
+        None when only the other was counted (--verify counts what the profile copies)."""
         found = self._db.execute(
             "SELECT contents, columns FROM source_counts WHERE source_course_id = ?", (source,)
         ).fetchone()
         return None if found is None else (found["contents"], found["columns"])
 
-    def record_source_counts(self, source: str, contents: int, columns: int) -> None:
-        """Keep a source's counts, so a re-run does not fetch them again."""
+    def record_source_counts(self, source: str, contents: int | None, columns: int | None) -> None:
+        """Keep a source's counts, so a re-run does not fetch them again (None: not counted;
+        a count kept before stays)."""
         with self._writing() as db:
             db.execute(
-                "INSERT OR REPLACE INTO source_counts VALUES (?, ?, ?, ?)",
+                "INSERT INTO source_counts VALUES (?, ?, ?, ?) ON CONFLICT (source_course_id)"
+                " DO UPDATE SET contents = coalesce(excluded.contents, contents),"
+                " columns = coalesce(excluded.columns, columns), at = excluded.at",
                 (source, contents, columns, _iso(self._clock())),
             )
 
@@ -522,7 +527,8 @@ class Ledger:
         self._transition(target, (State.INTENT,), State.PENDING, reason)
 
     def record_location(self, target: str, location: str) -> None:
-        """Commit the task Location Learn returned; must precede the first poll."""
+        """Commit the task Location Learn returned; must precede the first poll. Learn took
+        the copy: a shell it goes into holds this row's own copy from now on."""
         self._transition(
             target,
             (State.INTENT,),
@@ -530,6 +536,7 @@ class Ledger:
             location,
             task_location=location,
             requested_at=_iso(self._clock()),
+            **self._into_shell(target),
         )
 
     def record_copied(
@@ -654,6 +661,7 @@ class Ledger:
                 State.COPIED,
                 "resolved by a person: the copy is in Learn",
                 **common,
+                **self._into_shell(target),
             )
         else:
             self._transition(
@@ -669,6 +677,14 @@ class Ledger:
                 **common,
             )
         return self.row(target)
+
+    def _into_shell(self, target: str) -> dict[str, Any]:
+        """`copied_into` for a row whose copy is now known to be in its shell ({} for a copy
+        into a new course): the fact `shell_must_be_empty` decides from."""
+        row = self.row(target)
+        if row.copy_into_existing and row.target_pk is not None:
+            return {"copied_into": row.target_pk}
+        return {}
 
     def record_course_found(self, target: str, course_pk: str) -> None:
         """Commit the primary id of a course a person said was copied, found by its courseId."""

@@ -106,6 +106,9 @@ class LedgerRow:
     verification: str | None = None  # "contents 45/45; columns 12/12" (--verify)
     enrolled: int = 0  # the instructors enrolled, of `len(spec.instructors)`
     settle_until: datetime | None = None  # an adopted copy is patched only after this
+    # The existing course that holds this row's own copy: Learn accepted a copy into it, or a
+    # person said the copy is there. What that shell holds is ours, never a reason to refuse.
+    copied_into: str | None = None
 
     @property
     def settling(self) -> bool:

@@ -2,7 +2,8 @@
 
 `RowSpec` is a row as the ledger keeps it (the copy and the PATCH after it); `row_spec` builds it
 from a manifest row and the copy profiles; `estimate` counts the API calls a run needs. Copy
-profiles (Learn's `copy` options by name, built-in or from rollover.toml) live here too.
+profiles (Learn's `copy` options by name, built-in or from rollover.toml) live here too, with
+`verified_counts`, the one rule for what `--verify` compares after a copy with a profile.
 """
 
 from ._bodies import (
@@ -30,9 +31,11 @@ from ._profiles import (
     PROFILES,
     SETTINGS,
     CopyOptions,
+    VerifiedCounts,
     configured_profile,
     copy_options,
     shown,
+    verified_counts,
 )
 
 __all__ = [
@@ -50,6 +53,7 @@ __all__ = [
     "CallEstimate",
     "CopyOptions",
     "RowSpec",
+    "VerifiedCounts",
     "configured_profile",
     "copy_options",
     "estimate",
@@ -59,4 +63,5 @@ __all__ = [
     "refuse_exact_copies",
     "row_spec",
     "shown",
+    "verified_counts",
 ]

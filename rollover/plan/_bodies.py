@@ -10,7 +10,15 @@ from rollover.errors import ExactCopyRefused, Problem
 from rollover.learn import learn_time, term_reference
 from rollover.manifest import Enrolment, Manifest, ManifestRow
 
-from ._profiles import DEFAULT_PROFILE, EXACT_PROFILE, PROFILES, CopyOptions, copy_options
+from ._profiles import (
+    DEFAULT_PROFILE,
+    EXACT_PROFILE,
+    PROFILES,
+    CopyOptions,
+    VerifiedCounts,
+    copy_options,
+    verified_counts,
+)
 
 
 @dataclass(frozen=True)
@@ -47,10 +55,20 @@ class RowSpec:
             and self.instructors == other.instructors
         )
 
+    @property
+    def options(self) -> CopyOptions | None:
+        """The `copy` object of the request (None: Learn's exact copy)."""
+        return self.copy if self.copy is not None else copy_options(self.profile)
+
+    @property
+    def verified(self) -> VerifiedCounts:
+        """What `--verify` compares for this row: what its copy profile copies."""
+        return verified_counts(self.options)
+
     def copy_request(self, target_pk: str | None) -> dict[str, Any]:
         """The copy POST body: a new course by courseId, or an existing course by primary id."""
         target = {"id": target_pk} if target_pk else {"courseId": self.target_course_id}
-        options = self.copy if self.copy is not None else copy_options(self.profile)
+        options = self.options
         if options is None:  # `exact`: no `copy` object, so Learn copies the enrolled users too
             return {"targetCourse": target}
         return {"targetCourse": target, "copy": options}

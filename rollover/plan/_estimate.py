@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from rollover.manifest import ManifestRow
 
 from ._bodies import patch_body
+from ._profiles import DEFAULT_PROFILE, PROFILES, CopyOptions, VerifiedCounts, verified_counts
 
 # Learn's default quota (LEARN_API.md): 10,000 calls per 24 h, shared with every integration.
 DEFAULT_DAILY_QUOTA = 10_000
@@ -48,15 +49,34 @@ class CallEstimate:
         return max(0, self.calls - max(0, available - reserve))
 
 
-def estimate(rows: Sequence[ManifestRow], *, verify: bool = False) -> CallEstimate:
+def estimate(
+    rows: Sequence[ManifestRow],
+    *,
+    verify: bool = False,
+    profiles: Mapping[str, CopyOptions | None] = PROFILES,
+) -> CallEstimate:
     """Calls a run of these rows costs: token, shell look-ups and checks, POSTs, polls,
-    PATCHes, one PUT per instructor, and with `verify` two counts per target and per source."""
+    PATCHes, one PUT per instructor, and with `verify` the counts each row's copy profile
+    promises (content items, gradebook columns), per target and once per source."""
     into_existing = sum(1 for row in rows if row.copy_into_existing)
     to_patch = sum(1 for row in rows if patch_body(row))
     enrolments = sum(len(row.instructors) for row in rows)
+    counted = {row.target_course_id: _counted(row, profiles) for row in rows}
     # Each shell is looked up, then its content counted (and its columns, to verify against).
-    shells = into_existing * (3 if verify else 2)
-    verifications = 2 * len(rows) + 2 * len({row.source_course_id for row in rows}) if verify else 0
+    shells = sum(
+        2 + (verify and counted[row.target_course_id].columns)
+        for row in rows
+        if row.copy_into_existing
+    )
+    verifications = 0
+    if verify:
+        sources: dict[str, VerifiedCounts] = {}
+        for row in rows:
+            wanted = counted[row.target_course_id]
+            source = row.source_course_id
+            sources[source] = sources.get(source, VerifiedCounts.NONE) | wanted
+            verifications += wanted.reads
+        verifications += sum(wanted.reads for wanted in sources.values())
     calls = (
         (1 if rows else 0)
         + shells
@@ -74,3 +94,8 @@ def estimate(rows: Sequence[ManifestRow], *, verify: bool = False) -> CallEstima
         enrolments,
         verifications,
     )
+
+
+def _counted(row: ManifestRow, profiles: Mapping[str, CopyOptions | None]) -> VerifiedCounts:
+    """What --verify compares for a manifest row, from its profile's options."""
+    return verified_counts(profiles.get(row.copy_profile or DEFAULT_PROFILE))

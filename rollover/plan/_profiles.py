@@ -15,8 +15,9 @@ holds these lists equal to the spec.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, ClassVar
 
 from rollover.errors import did_you_mean
 
@@ -82,6 +83,38 @@ PROFILES: Mapping[str, CopyOptions | None] = MappingProxyType(
         EXACT_PROFILE: None,
     }
 )
+
+
+@dataclass(frozen=True)
+class VerifiedCounts:
+    """What `--verify` compares after a copy: only what the copy's profile copies, since a
+    course is never short of what it was not asked to bring."""
+
+    contents: bool  # content items, when the profile copies the content areas
+    columns: bool  # gradebook columns, when it copies the gradebook
+    NONE: ClassVar[VerifiedCounts]
+
+    def __or__(self, other: VerifiedCounts) -> VerifiedCounts:
+        """What either of two copies promises (a source counted for both)."""
+        return VerifiedCounts(self.contents or other.contents, self.columns or other.columns)
+
+    @property
+    def reads(self) -> int:
+        """Count reads per course (each at least one call)."""
+        return int(self.contents) + int(self.columns)
+
+
+VerifiedCounts.NONE = VerifiedCounts(contents=False, columns=False)
+
+
+def verified_counts(options: CopyOptions | None) -> VerifiedCounts:
+    """What `--verify` compares for a copy with these `copy` options (None: Learn's exact
+    copy, which brings everything)."""
+    if options is None:
+        return VerifiedCounts(contents=True, columns=True)
+    return VerifiedCounts(
+        contents=options.get("contentAreas") is True, columns=options.get("gradebook") is True
+    )
 
 
 def copy_options(profile: str | None) -> CopyOptions | None:

@@ -58,6 +58,12 @@ class SeedUser:
 
 _Seed = TypeVar("_Seed", SeedCourse, SeedTerm, SeedUser)
 
+# Entitlements the simulated integration user may be denied (`missing_entitlements`), and what
+# each denial does: listing a course's gradebook columns answers 403 (the official spec:
+# 'The entitlement "course.gradebook.MODIFY" is needed').
+GRADEBOOK_ENTITLEMENT = "course.gradebook.MODIFY"
+DENIABLE_ENTITLEMENTS = (GRADEBOOK_ENTITLEMENT,)
+
 
 def _default_courses() -> list[SeedCourse]:
     return [
@@ -104,6 +110,8 @@ class SandboxConfig:
     users: list[SeedUser] = field(default_factory=list)
     roles: list[str] = field(default_factory=list)  # institution course roles besides Learn's
     shells_with_content: list[str] = field(default_factory=list)  # courseIds of shells
+    # Entitlements the REST integration's Learn user lacks (see DENIABLE_ENTITLEMENTS).
+    missing_entitlements: list[str] = field(default_factory=list)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -122,6 +130,12 @@ class SandboxConfig:
             count = getattr(self, name)
             if count is not None and (isinstance(count, bool) or count < 1):
                 raise ValueError(f"{name} must be a whole number of calls, at least 1; got {count}")
+        for entitlement in self.missing_entitlements:
+            if entitlement not in DENIABLE_ENTITLEMENTS:
+                raise ValueError(
+                    f"missing_entitlements: {entitlement!r} is not simulated; the sandbox can "
+                    f"deny {', '.join(DENIABLE_ENTITLEMENTS)}"
+                )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SandboxConfig:

@@ -32,6 +32,8 @@ class CopyTask:
     applied: bool = False
     exact: bool = False  # posted without a `copy` object: enrolments are copied too
     partial: bool = False  # a fault: reports Complete yet adds only part of the content
+    contents: bool = True  # the request copies the content areas
+    columns: bool = True  # the request copies the gradebook
 
     def done_at(self, now: float) -> bool:
         """Whether the copy has finished by `now`."""
@@ -119,6 +121,8 @@ class CopyQueue:
         outcome: str,
         exact: bool = False,
         partial: bool = False,
+        contents: bool = True,
+        columns: bool = True,
     ) -> CopyTask:
         """Queue a copy behind the ones already posted and fix when it will run."""
         slot = min(range(len(self.slot_free_at)), key=lambda i: self.slot_free_at[i])
@@ -137,6 +141,8 @@ class CopyQueue:
             outcome=outcome,
             exact=exact,
             partial=partial,
+            contents=contents,
+            columns=columns,
         )
         self.next_id += 1
         heapq.heappush(self._unapplied, (task.end, task.posted, len(self.tasks), task.id))

@@ -17,7 +17,7 @@ from typing import Any
 
 from .access import AccessToken, QuotaBucket, basic_credentials
 from .catalog import Catalog, Course
-from .config import SandboxConfig, SeedCourse, SeedTerm, SeedUser
+from .config import GRADEBOOK_ENTITLEMENT, SandboxConfig, SeedCourse, SeedTerm, SeedUser
 from .copying import CopyQueue, CopyTask, draw_duration
 from .journal import replay_journal, write_snapshot
 from .record import CopyEvent, EnrolmentEvent, PatchEvent, SandboxRecord
@@ -365,6 +365,8 @@ class LearnSandbox:
 
         def answer(now: float) -> Reply:
             course = self._course(course_ref)
+            if GRADEBOOK_ENTITLEMENT in self.config.missing_entitlements:
+                raise LearnRefusal(403, "User is not authorized to view the gradebook columns")
             columns = self.teaching.view(course.primary_id).gradebook_columns()
             path = f"{API}/{version}/courses/{course.primary_id}/gradebook/columns"
             return Reply(200, page_of(columns, path, query, query.get("fields")))
@@ -521,6 +523,8 @@ class LearnSandbox:
             outcome=outcome,
             exact="copy" not in body,
             partial=self._draw_partial(outcome),
+            contents=_copies(body, "contentAreas"),
+            columns=_copies(body, "gradebook"),
         )
         course.copy_task = task.id
         self.record.copies.append(
@@ -570,6 +574,8 @@ class LearnSandbox:
                 task.target_primary_id,
                 partial=task.partial,
                 members_at=task.end if task.exact else None,
+                contents=task.contents,
+                columns=task.columns,
                 target_label=task.target_primary_id,
                 now_iso=end_iso,
             )
@@ -792,6 +798,13 @@ def _check_membership_body(method: str, body: Any) -> None:
     if "childCourseId" in body:
         # The sandbox has no cross-listed courses, so no course has a child to enrol in.
         raise LearnRefusal(400, f"Invalid childCourseId: {body['childCourseId']}")
+
+
+def _copies(body: dict[str, Any], area: str) -> bool:
+    """Whether a copy request brings `area` (content areas, gradebook): all but what its
+    `copy` object sets false (the spec gives no default for an option left out)."""
+    options = body.get("copy")
+    return not isinstance(options, dict) or options.get(area) is not False
 
 
 def _flag(query: dict[str, str], name: str) -> bool:

@@ -316,13 +316,18 @@ class Teaching:
         members_at: float | None,
         target_label: str,
         now_iso: str,
+        contents: bool = True,
+        columns: bool = True,
     ) -> None:
         """Add the source's content and columns to the target, as new items (a copy adds and
-        removes nothing); `partial` adds only the first half of the content. With `members_at`
-        (an exact copy), the source's members then who are not yet members of the target join."""
+        removes nothing), each only if the request copies it (`contents`: the content areas,
+        `columns`: the gradebook); `partial` adds only the first half of the content. With
+        `members_at` (an exact copy), the source's members then who are not yet members of the
+        target join."""
         source = self.view(source_primary_id)
         target = self.holdings(target_primary_id)
         rows = source.contents[: len(source.contents) // 2] if partial else source.contents
+        rows = rows if contents else []
         # Parents come before their children, so a prefix is a tree and each parent is mapped.
         new_ids: dict[str, str] = {}
         for content_id, parent, title, handler in list(rows):
@@ -330,7 +335,7 @@ class Teaching:
             target.contents.append(
                 [new_ids[content_id], None if parent is None else new_ids[parent], title, handler]
             )
-        for _, name, possible in list(source.columns):
+        for _, name, possible in list(source.columns) if columns else []:
             target.columns.append([self._column_id(), name, possible])
         if members_at is None:
             return
