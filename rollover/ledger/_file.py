@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rollover.errors import LedgerError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -114,6 +114,24 @@ _KINDS_OF_SCHEMA_1 = (
     ("%refused the copy%", "copy_refused"),
 )
 
+# Schema 2 -> 3: the intent's time on Learn's clock (adoption compares Learn's `created` with
+# it, so a step of this machine's clock between runs changes nothing), and how far the proof of
+# an adopted copy has got (`Proof`): an adopted copy's end is never seen, so it is read back.
+_TO_3_TABLES = """
+ALTER TABLE rows ADD COLUMN intent_site_at TEXT;
+ALTER TABLE rows ADD COLUMN proof TEXT;
+"""
+# The safe reading of a schema-2 ledger: an adopted row not yet done (or failed after its copy,
+# to be patched or enrolled again) was patched without proof, or is about to be, so its proof is
+# due; one whose copy Learn said had ended with a warning (copy_unclean) goes to a person
+# anyway. Old intents have no Learn time: they are compared as schema 2 did, in this machine's
+# time plus the site's measured offset.
+_TO_3_DATA = """
+UPDATE rows SET proof = 'due' WHERE adopted = 1 AND course_pk IS NOT NULL
+    AND state IN ('copied', 'patched', 'failed')
+    AND (error_kind IS NULL OR error_kind != 'copy_unclean');
+"""
+
 _MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
 
 
@@ -142,6 +160,14 @@ def _migrate_to_2(db: sqlite3.Connection) -> None:
 
 
 _MIGRATIONS[2] = _migrate_to_2
+
+
+def _migrate_to_3(db: sqlite3.Connection) -> None:
+    _execute_all(db, _TO_3_TABLES)
+    _execute_all(db, _TO_3_DATA)
+
+
+_MIGRATIONS[3] = _migrate_to_3
 
 
 def open_database(path: Path) -> sqlite3.Connection:
@@ -192,6 +218,7 @@ def _create_or_migrate(db: sqlite3.Connection, path: Path) -> None:
         _execute_all(db, _TABLES)
         if fresh:
             _execute_all(db, _TO_2_TABLES)
+            _execute_all(db, _TO_3_TABLES)
             db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             return
         found = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
