@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from harness import Learn, make_learn, sections
+from harness import Learn, engine_run, make_learn, sections
 
 from rollover.engine import Rollover, RunOptions, RunOutcome
 from rollover.ledger import Ledger, LedgerRow, State
@@ -76,3 +76,52 @@ def test_a_wall_clock_step_during_the_settle_neither_shortens_nor_stretches_it(
     assert [r.state for r in rows] == [State.DONE] * 4, [r.error for r in rows]
     assert not [p for p in learn.sandbox.record.patches if not p.copy_complete]
     assert learn.clock.time() - started < 300.0 + 120.0  # the settle, not an hour more
+
+
+@pytest.mark.parametrize("stopped_at", [0, 1])
+def test_an_intent_made_with_the_clock_fast_is_adopted_by_a_run_with_it_right(
+    tmp_path: Path, stopped_at: int
+) -> None:
+    """An intent committed while this machine's clock was 60 s fast, its answer lost, the run
+    stopped: the re-run with the clock right still knows the new course as its own (the
+    intent's time was kept on Learn's clock, from the answer after it when it was the run's
+    first, else from those before) and ends every row done, each copied once."""
+    learn = make_learn(copy_seconds=20.0, slots=4, drop_copy_response_rate=1.0)
+    ledger_path = tmp_path / "l.sqlite"
+    options = RunOptions(concurrency=1, poll_min=5.0, poll_max=60.0, adopt_settle=60.0)
+    rows = sections(2)
+    stopping = rows[stopped_at].target_course_id
+
+    def fast() -> datetime:
+        return learn.clock.datetime() + timedelta(seconds=60)
+
+    async def first_run() -> list[LedgerRow]:
+        with Ledger(ledger_path, clock=fast) as ledger:
+            ledger.sync_manifest([row_spec(r) for r in rows])
+            async with learn.client(clock=fast) as client:
+                engine = Rollover(
+                    ledger,
+                    client,
+                    options,
+                    clock=fast,
+                    sleep=learn.clock.sleep,
+                    monotonic=learn.clock.time,
+                )
+
+                def stop_at_the_intent(row: LedgerRow, *_: object) -> None:
+                    if row.target_course_id == stopping and row.state is State.INTENT:
+                        engine.request_stop("test stop")
+
+                ledger.observer = stop_at_the_intent
+                await engine.run()
+            return ledger.rows()
+
+    stopped = asyncio.run(first_run())
+    left = stopped[stopped_at]
+    assert left.state is State.INTENT and left.intent_site_at is not None, left
+    outcome, final = engine_run(learn, rows, ledger_path, options)
+    assert outcome.fatal is None
+    assert [r.state for r in final] == [State.DONE] * 2, [r.error for r in final]
+    assert learn.sandbox.record.copies_per_target() == dict.fromkeys(
+        (r.target_course_id for r in rows), 1
+    )

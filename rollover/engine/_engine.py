@@ -356,7 +356,8 @@ class Rollover:
         if row.resolution is Resolution.NOT_COPIED:
             self._enrol_again(row)
         body = row.spec.copy_request(row.target_pk)
-        self.ledger.record_intent(target)
+        site_at = self.client.site_now()
+        self.ledger.record_intent(target, site_at=site_at)
         self._intent_made[target] = self._monotonic()
         try:
             location = await self.client.copy_course(id_form(row.source_course_id), body)
@@ -375,6 +376,17 @@ class Rollover:
             self.ledger.record_location(target, location)
             self._located[target] = self._monotonic()
             self._posted_here.add(target)
+        if site_at is None and self.ledger.row(target).state is State.INTENT:
+            self._date_lost_intent(target)
+
+    def _date_lost_intent(self, target: str) -> None:
+        """Keep when a copy whose answer was lost was requested, on Learn's clock, from the
+        answers since (none had told Learn's clock before the request): a re-run whose wall
+        clock was stepped meanwhile still knows the course it makes as its own."""
+        site_now, since = self.client.site_now(), self._since_intent(target)
+        if site_now is not None and since is not None:
+            self.ledger.record_intent_site_time(target, site_now - timedelta(seconds=since))
+
 
     async def _look_at_shell(self, row: LedgerRow) -> bool:
         """Find the shell a copy goes into and, unless this tool already copied into it, what
