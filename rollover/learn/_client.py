@@ -31,6 +31,7 @@ from rollover.errors import (
     LearnAuthError,
     LearnConflict,
     LearnError,
+    LearnNotFound,
     LearnProtocolError,
     LearnUnreachable,
     RolloverError,
@@ -297,6 +298,16 @@ class LearnClient:
             )
             return f"{user_id} was already enrolled as {found.get('courseRoleId')}; now {role}"
         return f"enrolled {user_id} as {role}"
+
+    async def membership_role(self, course_pk: str, user_id: str) -> str | None:
+        """The user's course role in the course (GET one membership), None if not a member."""
+        path = f"{course_path(course_pk, 'v1')}/users/{quote(user_id, safe=':_-.~@')}"
+        try:
+            found = await self._get_one(path, "GET /v1/courses/{id}/users/{id}", "courseRoleId")
+        except LearnNotFound:
+            return None
+        role = found.get("courseRoleId")
+        return role if isinstance(role, str) else ""
 
     async def content_counts(self, course_pk: str) -> tuple[int, int]:
         """(content items at all levels, those other than empty folders) of a course."""
