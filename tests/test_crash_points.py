@@ -12,6 +12,7 @@ processes and SIGKILL.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,9 +22,11 @@ from typing import Any
 import httpx
 import pytest
 from harness import TEACHERS, Learn, early_or_lost, engine_run, instructors, make_learn, row
+from test_adoption import adopted_rows, assert_proven_or_reviewed, one_slot_site
 
 from rollover.engine import Rollover, RunOptions
-from rollover.ledger import EnrolmentState, Ledger, LedgerRow, State
+from rollover.ledger import EnrolmentState, Ledger, LedgerRow, Proof, State
+from rollover.manifest import ManifestRow
 from rollover.plan import row_spec
 
 OPTIONS = RunOptions(poll_min=2.0, poll_max=10.0, adopt_settle=60.0, verify=True)
@@ -114,11 +117,20 @@ class Teaching:
         return found.course_id
 
 
-def crash_run(learn: Learn, ledger_path: Path, crash_at: Callable[[str], bool]) -> list[str]:
-    """Run until `crash_at` says yes to a point (`before|after <what>`), where the tool dies;
-    the points passed, that one last."""
+def crash_run(
+    learn: Learn,
+    ledger_path: Path,
+    crash_at: Callable[[str], bool],
+    *,
+    rows: list[ManifestRow] = ROWS,
+    options: RunOptions = OPTIONS,
+    calls: Callable[[httpx.Request], str | None] | None = None,
+) -> list[str]:
+    """Run `rows` until `crash_at` says yes to a point (`before|after <what>`), where the tool
+    dies; the points passed, that one last. `calls` names the calls that are points (by
+    default, the teaching calls)."""
     passed: list[str] = []
-    teaching = Teaching(learn, Counter())
+    name_call = calls or Teaching(learn, Counter()).name
     named: dict[int, str | None] = {}
     dead = False
 
@@ -132,7 +144,7 @@ def crash_run(learn: Learn, ledger_path: Path, crash_at: Callable[[str], bool]) 
             raise SimulatedCrash
 
     def before_request(request: httpx.Request) -> None:
-        named[id(request)] = teaching.name(request)
+        named[id(request)] = name_call(request)
         if named[id(request)] is not None:
             point(f"before {named[id(request)]}")
 
@@ -156,7 +168,7 @@ def crash_run(learn: Learn, ledger_path: Path, crash_at: Callable[[str], bool]) 
 
     async def scenario() -> None:
         with Ledger(ledger_path, clock=learn.clock.datetime) as ledger:
-            ledger.sync_manifest([row_spec(r) for r in ROWS])
+            ledger.sync_manifest([row_spec(r) for r in rows])
             ledger.before_transition, ledger.observer = before, after
             ledger.record_enrolment = around(  # type: ignore[method-assign]
                 lambda target, user, state, *_: f"enrolment {target} {user} {state.value}",
@@ -171,7 +183,7 @@ def crash_run(learn: Learn, ledger_path: Path, crash_at: Callable[[str], bool]) 
                     await Rollover(
                         ledger,
                         client,
-                        OPTIONS,
+                        options,
                         clock=learn.clock.datetime,
                         sleep=learn.clock.sleep,
                         monotonic=learn.clock.time,
@@ -258,3 +270,73 @@ def test_the_crash_points_are_every_teaching_call_of_a_run(tmp_path: Path) -> No
     teaching = [p for p in teaching if p.split(" ")[0] in ("GET", "PUT", "enrolment", "source")]
     assert sorted(teaching) == sorted(TEACHING_CALLS + ENROLMENT_WRITES + SOURCE_COUNT_WRITES)
     assert early_or_lost(learn) == []
+
+
+# Adopted copies (every copy answer lost, one slot, copies longer than the settle) are proven:
+# counted, patched, enrolled, read back, proven, done. The calls of a proof are crash points.
+ADOPTED = adopted_rows(2)
+ADOPTED_OPTIONS = RunOptions(poll_min=5.0, poll_max=60.0, adopt_settle=30.0)
+PROOF_CALLS = (
+    ("GET", "/contents"),
+    ("PATCH", "/v3/courses/_"),
+    ("PUT", "/users/"),
+    ("GET", "/v3/courses/_"),
+    ("GET", "/users/"),
+)
+ADOPTED_POINTS = 102  # every transition, enrolment and count write and proof call, around it
+
+
+def adoption_site() -> Learn:
+    """One slot, copies of two minutes, every copy answer lost."""
+    return one_slot_site(6, copy_seconds=120.0, copy_sigma=0.0)
+
+
+def proof_call(request: httpx.Request) -> str | None:
+    """`METHOD path` of a call a proof makes (counts, PATCH, PUTs, read-backs), else None."""
+    for method, part in PROOF_CALLS:
+        if request.method == method and part in request.url.path:
+            return f"{method} {request.url.path}"
+    return None
+
+
+def crash_adopted_at(learn: Learn, ledger_path: Path, point: int | None) -> list[str]:
+    """Run ADOPTED until the `point`-th crash point (None: to the end); the points passed."""
+    seen = itertools.count(1)
+    return crash_run(
+        learn,
+        ledger_path,
+        lambda _: next(seen) == point,
+        rows=ADOPTED,
+        options=ADOPTED_OPTIONS,
+        calls=proof_call,
+    )
+
+
+def test_the_adopted_crash_points_are_every_step_of_a_proof(tmp_path: Path) -> None:
+    """The points crashed at below are counted, patched, enrolled, read back, proven, done,
+    and each call of those, for each adopted row."""
+    points = crash_adopted_at(adoption_site(), tmp_path / "l.sqlite", None)
+    assert len(points) == ADOPTED_POINTS
+    for target in (r.target_course_id for r in ADOPTED):
+        for step in ("copied", "patched", "done"):
+            assert f"after {target} {step}" in points
+    pks = {p.split("/")[-2] for p in points if p.endswith("/contents")}
+    assert len(pks) == 3  # the source and both targets are counted
+    assert sum(p.startswith("before GET") and "/users/" in p for p in points) == 4
+    assert sum(p.startswith("after enrolment") for p in points) == 8
+
+
+@pytest.mark.parametrize("point", range(1, ADOPTED_POINTS + 1))
+def test_a_crash_anywhere_in_a_proof_then_a_re_run_ends_each_adopted_row_proven(
+    tmp_path: Path, point: int
+) -> None:
+    """Crash at any point of adopted rows' proofs, then run again: each target copied once,
+    each row done and proven, Learn holding its values and its instructors."""
+    learn = adoption_site()
+    ledger_path = tmp_path / "l.sqlite"
+    assert len(crash_adopted_at(learn, ledger_path, point)) == point
+    outcome, final = engine_run(learn, ADOPTED, ledger_path, ADOPTED_OPTIONS)
+    assert outcome.fatal is None and outcome.parked == []
+    assert_proven_or_reviewed(learn, final)
+    assert [r.state for r in final] == [State.DONE] * 2, [r.error for r in final]
+    assert all(r.proof is Proof.PROVEN for r in final)

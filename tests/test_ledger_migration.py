@@ -22,7 +22,7 @@ from harness import make_learn
 
 from rollover.engine import Rollover, RunOptions, RunOutcome
 from rollover.errors import LedgerError
-from rollover.ledger import SCHEMA_VERSION, Answer, ErrorKind, Ledger, LedgerRow, State
+from rollover.ledger import SCHEMA_VERSION, Answer, ErrorKind, Ledger, LedgerRow, Proof, State
 from rollover.manifest import load_manifest
 from rollover.plan import PROFILES
 from rollover.sandbox import SeedCourse
@@ -97,14 +97,15 @@ def test_the_fixture_is_a_schema_1_ledger(old_ledger: Path) -> None:
     ) == [(5,)]
 
 
-def test_opening_migrates_to_schema_3_in_one_step(
+def test_opening_migrates_a_schema_1_ledger_in_one_step(
     old_ledger: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Opening a schema-1 ledger migrates it to 3 in one transaction, once; reopening does not."""
+    """Opening a schema-1 ledger migrates it to the current schema in one transaction, once;
+    reopening does not."""
     sent = trace_statements(monkeypatch)
     with Ledger(old_ledger) as ledger:
         assert len(ledger.rows()) == 25
-    assert SCHEMA_VERSION == 3 and schema_version(old_ledger) == "3"
+    assert SCHEMA_VERSION == 4 and schema_version(old_ledger) == "4"
     altered = [n for n, sql in enumerate(sent) if sql.startswith("ALTER TABLE")]
     stamped = [
         n
@@ -112,8 +113,9 @@ def test_opening_migrates_to_schema_3_in_one_step(
         if sql.startswith("INSERT OR REPLACE INTO meta VALUES ('schema_version'")
     ]
     # To 2: error_kind, resolution and its time, course_url, the shell's counts, verification,
-    # enrolled, settle_until; to 3: copied_into, and source_counts rebuilt with counts optional.
-    assert len(altered) == 11 and len(stamped) == 1
+    # enrolled, settle_until; to 3: copied_into, and source_counts rebuilt with counts optional;
+    # to 4: intent_site_at and proof.
+    assert len(altered) == 13 and len(stamped) == 1
     # The schema change, the data moved and the new version: all inside one transaction.
     begin = max(n for n, sql in enumerate(sent[: altered[0]]) if sql.startswith("BEGIN"))
     commit = next(n for n, sql in enumerate(sent) if n > begin and sql == "COMMIT")
@@ -260,7 +262,7 @@ def test_a_run_resumes_on_the_migrated_ledger(old_ledger: Path) -> None:
     touched = " ".join(path for _, path, _ in learn.transport.sent)
     assert "_101_1" not in touched and "_102_1" not in touched
     assert not any(target in touched for target in SETTLED)
-    assert schema_version(old_ledger) == "3"
+    assert schema_version(old_ledger) == str(SCHEMA_VERSION)
 
 
 def test_a_ledger_of_a_newer_schema_is_refused_untouched(old_ledger: Path) -> None:
@@ -293,3 +295,48 @@ def test_a_copied_row_keeps_its_warnings_kind(old_ledger: Path) -> None:
             ErrorKind.COPY_UNCLEAN,
         )
         assert ledger.row("CS-110-002-SP27").error_kind is None  # no error, no kind
+
+
+def as_schema_3(path: Path) -> None:
+    """Turn the ledger at `path` into what rollover's schema 3 kept: the same tables without the
+    two columns schema 4 added."""
+    with sqlite3.connect(path) as db:
+        db.execute("ALTER TABLE rows DROP COLUMN intent_site_at")
+        db.execute("ALTER TABLE rows DROP COLUMN proof")
+        db.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+
+
+# Rows of a schema-3 ledger that adopted copies: (state, error_kind) -> the proof schema 4 gives.
+ADOPTED_IN_SCHEMA_3 = {
+    "CS-110-001-SP27": ("copied", None, Proof.DUE),  # waiting out the settle
+    "CS-110-002-SP27": ("patched", None, Proof.DUE),  # patched, not yet enrolled
+    "CS-240-001-SP27": ("copied", "copy_unclean", None),  # Learn said the copy ended
+    "ENG-101-001-SP27": ("done", None, None),  # finished by schema 3: left as it is
+    "ENG-101-002-SP27": ("failed", "enrol_refused", Proof.DUE),  # to be enrolled again
+}
+
+
+def test_a_schema_3_ledger_opens_with_the_proof_of_its_adopted_rows_due(old_ledger: Path) -> None:
+    """Schema 3 -> 4: adopted rows not done whose end Learn never showed get their proof due
+    (no enrolment until counted, then read back); others none; old intents have no Learn time."""
+    with Ledger(old_ledger):
+        pass
+    with sqlite3.connect(old_ledger) as db:
+        for target, (state, kind, _) in ADOPTED_IN_SCHEMA_3.items():
+            db.execute(
+                "UPDATE rows SET state = ?, error_kind = ?, adopted = 1, course_pk = '_9_1',"
+                " attempts = 1, intent_at = '2026-11-20T22:00:04.000+00:00'"
+                " WHERE target_course_id = ?",
+                (state, kind, target),
+            )
+    as_schema_3(old_ledger)
+    assert "proof" not in {row[1] for row in raw(old_ledger, "PRAGMA table_info(rows)")}
+    with Ledger(old_ledger) as ledger:
+        rows = {row.target_course_id: row for row in ledger.rows()}
+    assert schema_version(old_ledger) == "4"
+    assert {t: rows[t].proof for t in ADOPTED_IN_SCHEMA_3} == {
+        t: proof for t, (_, _, proof) in ADOPTED_IN_SCHEMA_3.items()
+    }
+    assert all(row.proof is None for t, row in rows.items() if t not in ADOPTED_IN_SCHEMA_3)
+    assert all(row.intent_site_at is None for row in rows.values())
+    assert rows["CS-110-002-SP27"].state is State.PATCHED

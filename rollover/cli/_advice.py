@@ -55,6 +55,13 @@ def _review_step(row: LedgerRow) -> str:
             "gradebook columns arrived than the source holds. Copy what is missing by hand, "
             f"then run {copied} to finish the row without counting again"
         )
+    if kind is ErrorKind.ADOPTION_UNPROVEN:
+        return (
+            f"open {target} in Learn once its copy of {source} has finished (all of "
+            f"{source}'s content is there): the tool adopted it without seeing the copy end "
+            "and could not confirm it (the error says what it found). If it is the copy, run "
+            f"{copied}: the next run patches it, enrols its instructors and finishes the row"
+        )
     if kind is ErrorKind.COURSE_MISSING:
         return (
             f"look in Learn for {target}, the copy of {source} (task "

@@ -206,7 +206,8 @@ def _exact_copy_warning(manifest: Manifest, allowed: bool) -> None:
     default=RunOptions.adopt_settle,
     show_default=True,
     help="When a copy's answer was lost and its new course turns out to exist, wait "
-    "this long after the request before patching it.",
+    "this long after the request before patching it, and again after its content is "
+    "complete before reading it back to prove it.",
 )
 @click.option(
     "--window",

@@ -5,6 +5,9 @@ intent, copy POST, Location, polls (instructors enrolled once one shows 15%), co
 the instructors left, the counts of --verify, done. A row whose copy answer was lost is
 never POSTed again on a guess: it is reconciled against Learn's courses (new targets) or handed
 to a person (copies into existing courses, which Learn applies additively); see `reconcile`.
+A copy adopted that way is never seen to end, so it is proven instead (`_proof`): its course
+is counted until it holds the source's content, then patched and enrolled, and read back a
+settle later.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 
@@ -44,15 +48,17 @@ from rollover.ledger import (
     ErrorKind,
     Ledger,
     LedgerRow,
+    Proof,
     Resolution,
     State,
     shell_must_be_empty,
 )
 from rollover.plan import POLLS_PER_COPY, VerifiedCounts
-from rollover.times import seconds_between, utc_now
+from rollover.times import humanized, seconds_between, utc_now
 
 from ._outcome import RunOutcome
 from ._pacing import CopyPace, Sighting, floor_calls, seconds_until
+from ._proof import CourseReader
 from ._reconcile import Reconciliation
 from ._window import Window
 
@@ -104,9 +110,11 @@ class Rollover:
         self._monotonic = monotonic
         self._intent_made: dict[str, float] = {}  # target -> when this run committed its intent
         self._located: dict[str, float] = {}  # target -> when this run committed its Location
+        self._counted: dict[str, float] = {}  # target -> when this run scheduled its read-back
         self._reconciliation = Reconciliation(
             ledger, client, clock, since_intent=self._since_intent
         )
+        self._reader = CourseReader(client)
         self._stop = stop or asyncio.Event()
         self._in_flight = 0
         self._posted_here: set[str] = set()
@@ -371,7 +379,7 @@ class Rollover:
         elif row.state is State.COPIED:
             return await self._patch(row)
         elif row.state is State.PATCHED:
-            await self._finish(row)
+            return await self._finish(row)
         return True
 
     async def _request_copy(self, row: LedgerRow) -> None:
@@ -383,7 +391,8 @@ class Rollover:
         if row.resolution is Resolution.NOT_COPIED:
             self._enrol_again(row)
         body = row.spec.copy_request(row.target_pk)
-        self.ledger.record_intent(target)
+        site_at = self.client.site_now()
+        self.ledger.record_intent(target, site_at=site_at)
         self._intent_made[target] = self._monotonic()
         try:
             location = await self.client.copy_course(id_form(row.source_course_id), body)
@@ -406,6 +415,16 @@ class Rollover:
             self.ledger.record_location(target, location)
             self._located[target] = self._monotonic()
             self._posted_here.add(target)
+        if site_at is None and self.ledger.row(target).state is State.INTENT:
+            self._date_lost_intent(target)
+
+    def _date_lost_intent(self, target: str) -> None:
+        """Keep when a copy whose answer was lost was requested, on Learn's clock, from the
+        answers since (none had told Learn's clock before the request): a re-run whose wall
+        clock was stepped meanwhile still knows the course it makes as its own."""
+        site_now, since = self.client.site_now(), self._since_intent(target)
+        if site_now is not None and since is not None:
+            self.ledger.record_intent_site_time(target, site_now - timedelta(seconds=since))
 
     async def _look_at_shell(self, row: LedgerRow) -> bool:
         """Find the shell a copy goes into and, unless it holds this row's own copy already
@@ -606,24 +625,138 @@ class Rollover:
                     return False
                 if not await self._pause(settle):
                     return False
-        body = dict(row.spec.patch)
-        if body:
-            try:
-                course = await self.client.patch_course(row.course_pk or "", body)
-            except (LearnAuthError, LearnUnreachable):
-                raise
-            except LearnError as exc:
-                if error_meaning(Call.CHANGE, exc) is not Meaning.ROW_FAILED:
-                    raise
-                self.ledger.record_failed(
-                    target,
-                    ErrorKind.PATCH_REFUSED,
-                    f"copied as {row.course_pk} but Learn refused the PATCH: {exc.learn_message}",
-                )
+        if row.proof is Proof.DUE:
+            if not await self._count_adopted(row):
+                return False
+            row = self.ledger.row(target)
+        if row.spec.patch:
+            course = await self._send_patch(row)
+            if course is None:
                 return True
             self.ledger.record_patched(target, course_url=self.client.course_url(course))
-        await self._finish(self.ledger.row(target))
+        return await self._finish(self.ledger.row(target))
+
+    async def _send_patch(self, row: LedgerRow) -> dict[str, Any] | None:
+        """PATCH the row's course with its body: the course Learn answered, or None when Learn
+        refused it (the row failed)."""
+        try:
+            return await self.client.patch_course(row.course_pk or "", dict(row.spec.patch))
+        except (LearnAuthError, LearnUnreachable):
+            raise
+        except LearnError as exc:
+            if error_meaning(Call.CHANGE, exc) is not Meaning.ROW_FAILED:
+                raise
+            self.ledger.record_failed(
+                row.target_course_id,
+                ErrorKind.PATCH_REFUSED,
+                f"copied as {row.course_pk} but Learn refused the PATCH: {exc.learn_message}",
+            )
+            return None
+
+    async def _count_adopted(self, row: LedgerRow) -> bool:
+        """Wait until an adopted copy's course holds all of its source's content, the proof
+        point from which the copy is no longer adding to it: only then is it enrolled (the 15%
+        rule, for a copy whose percentComplete cannot be seen), and it is read back a settle
+        later. `needs_review`, saying what was counted, when that does not come within
+        --task-timeout of the request, or cannot be seen (an empty source). False unless
+        counted."""
+        target, source = row.target_course_id, row.source_course_id
+        counted, _ = await self._source_counts(source, VerifiedCounts(contents=True, columns=False))
+        contents = counted or 0
+        wanted = contents + (row.shell_contents or 0)
+        gap = self.options.poll_min
+        while True:
+            arrived, _ = await self.client.content_counts(row.course_pk or "")
+            if contents and arrived >= wanted:
+                self._read_back_after_settle(
+                    row, f"adopted copy counted: contents {arrived}/{wanted}"
+                )
+                return True
+            waited = self._since_requested(row)
+            if not contents or waited + gap > self.options.task_timeout:
+                why = (
+                    f"{source} holds no content, so its course cannot show when the copy ended"
+                    if not contents
+                    else f"its content did not reach the source's within --task-timeout "
+                    f"({humanized(waited)} after the request)"
+                )
+                self.ledger.record_needs_review(
+                    target,
+                    ErrorKind.ADOPTION_UNPROVEN,
+                    f"{target} ({row.course_pk}) was adopted as the copy of {source}, whose "
+                    f"end Learn does not show, and {why}: found contents {arrived}/{wanted}. "
+                    "Its instructors were not enrolled",
+                )
+                return False
+            if not await self._pause(gap):
+                return False
+            gap = min(self.options.poll_max, 2 * gap)
+
+    def _read_back_after_settle(self, row: LedgerRow, detail: str) -> None:
+        """Commit that an adopted copy is read back one --adopt-settle from now."""
+        settle = timedelta(seconds=self.options.adopt_settle)
+        self.ledger.record_counted(
+            row.target_course_id, detail, read_back_at=self._clock() + settle
+        )
+        self._counted[row.target_course_id] = self._monotonic()
+
+    async def _prove(self, row: LedgerRow) -> bool:
+        """Read an adopted copy's course back a settle after its content was complete: its
+        PATCHed values and its instructors' roles must still hold. What was written over is
+        written again and read back a settle later (the row comes back to enrol again), until
+        --task-timeout of the request, then `needs_review` saying what was found. False when
+        the row stops here (parked, stopped, or handed to a person)."""
+        target = row.target_course_id
+        if not await self._until_read_back(row):
+            return False
+        found = await self._reader.read_back(row, self.ledger.enrolments(target))
+        if not found:
+            self.ledger.record_proven(
+                target, "read back: Learn shows the row's values and instructors"
+            )
+            return True
+        if found.fields and await self._send_patch(row) is None:
+            return False
+        for user in found.members:  # enrolled again by `_finish`
+            self.ledger.record_enrolment(target, user, EnrolmentState.PENDING)
+        if self._since_requested(row) + self.options.adopt_settle > self.options.task_timeout:
+            await self._enrol(self.ledger.row(target), during_copy=False)
+            self.ledger.record_needs_review(
+                target,
+                ErrorKind.ADOPTION_UNPROVEN,
+                f"{target} ({row.course_pk}) was adopted as the copy of {row.source_course_id}, "
+                f"whose end Learn does not show; read back after its content was complete, "
+                f"found {found}. Written again, but something may still be writing to it",
+            )
+            return False
+        self._read_back_after_settle(row, f"read back, found {found}: written again")
         return True
+
+    async def _until_read_back(self, row: LedgerRow) -> bool:
+        """Wait until an adopted copy's read-back is due; False if the run stops first, or
+        parks the row when --task-timeout would cut the wait short."""
+        target = row.target_course_id
+        counted = self._counted.get(target)
+        if counted is not None:
+            wait = self.options.adopt_settle - (self._monotonic() - counted)
+        else:
+            wait = seconds_between(self._clock(), row.settle_until or self._clock())
+        if wait > self.options.task_timeout:  # this run would not see it
+            self.outcome.parked.append(target)
+            return False
+        return await self._pause(wait)
+
+    def _since_requested(self, row: LedgerRow) -> float:
+        """Seconds since the row's copy was requested: on the monotonic clock if this run
+        requested it, else on Learn's clock if the intent's time on it is known, else on
+        this machine's."""
+        since = self._since_intent(row.target_course_id)
+        if since is not None:
+            return since
+        site_now = self.client.site_now()
+        if row.intent_site_at is not None and site_now is not None:
+            return seconds_between(row.intent_site_at, site_now)
+        return seconds_between(row.intent_at or self._clock(), self._clock())
 
     async def _find_resolved_course(self, row: LedgerRow) -> LedgerRow | None:
         """The row with the primary id of the course a person resolved as copied, or None
@@ -645,14 +778,19 @@ class Rollover:
         self.ledger.record_course_found(target, course_pk)
         return self.ledger.row(target)
 
-    async def _finish(self, row: LedgerRow) -> None:
+    async def _finish(self, row: LedgerRow) -> bool:
         """The course is copied and patched: enrol who is left, verify, and end the row.
 
         A copy Learn ended with a warning goes to a person first (with any refused enrolment
         named), so fixing an instructors cell can never finish a row nobody has looked at; then
-        refused enrolments fail the row; then a short verification hands it to a person.
+        refused enrolments fail the row; then an adopted copy is proven; then a short
+        verification hands it to a person. False when the row stops here for this run.
         """
         target = row.target_course_id
+        if row.proof is Proof.DUE:  # patched by a rollover that did not prove adopted copies
+            if not await self._count_adopted(row):
+                return False
+            row = self.ledger.row(target)
         if self._has_enrolments_left(target):
             await self._enrol(row, during_copy=False)
         refused = [e for e in self.ledger.enrolments(target) if e.state is EnrolmentState.FAILED]
@@ -668,7 +806,13 @@ class Rollover:
                 f"copied and patched as {row.course_pk}, but {refusal}. Fix the instructors "
                 "cell (or the users in Learn) and run again: only the enrolments are retried",
             )
-            return
+            return True
+        if row.proof is Proof.COUNTED:
+            if not await self._prove(row):
+                return False
+            row = self.ledger.row(target)
+            if row.proof is not Proof.PROVEN:  # written again: enrolled again, read back later
+                return True
         verification = None
         # A person who resolved a counted row as copied has accepted what it holds.
         accepted = row.resolution is Resolution.COPIED and row.verification is not None
@@ -682,7 +826,7 @@ class Rollover:
                     f"held before): {verification}. The course was patched; check its content",
                     verification=verification,
                 )
-                return
+                return True
         if row.error:  # the copy ended with a warning from Learn: a person must look
             counted = f" ({verification})" if verification else ""
             refused_too = f"; also, {refusal}" if refusal else ""
@@ -694,6 +838,7 @@ class Rollover:
             )
         else:
             self.ledger.record_done(target, verification=verification)
+        return True
 
     def _has_enrolments_left(self, target: str) -> bool:
         return any(
@@ -718,6 +863,10 @@ class Rollover:
         that enrolment waits for the copy's end, when a 404 is the user's or the role's.
         """
         target = row.target_course_id
+        if row.proof is Proof.DUE:
+            # An adopted copy's percentComplete cannot be seen: nobody is enrolled before its
+            # course holds all of the source's content (`_count_adopted`).
+            return
         course = row.course_pk or row.target_pk or id_form(target)
         for enrolment in self.ledger.enrolments(target):
             if enrolment.state not in (EnrolmentState.PENDING, EnrolmentState.SENDING):
@@ -742,15 +891,12 @@ class Rollover:
             else:
                 self.ledger.record_enrolment(target, enrolment.user_id, EnrolmentState.DONE)
 
-    async def _verify(self, row: LedgerRow) -> tuple[str | None, bool]:
-        """Count what the copy brought against its source, only as far as the row's copy
-        profile copies it: (the counts in words, None if it copies neither; short?)."""
-        wanted = row.spec.verified
-        if not wanted.reads:
-            return None, False
-        source = row.source_course_id
+    async def _source_counts(
+        self, source: str, wanted: VerifiedCounts
+    ) -> tuple[int | None, int | None]:
+        """(content items, gradebook columns) of a source, each counted only when `wanted`:
+        once per source, kept in the ledger for later runs too."""
         async with self._source_locks.setdefault(source, asyncio.Lock()):
-            # Once per source, kept in the ledger for later runs too.
             known = self.ledger.source_counts(source) or (None, None)
             contents, columns = known
             if wanted.contents and contents is None:
@@ -759,6 +905,15 @@ class Rollover:
                 columns = await self.client.column_count(id_form(source))
             if (contents, columns) != known:
                 self.ledger.record_source_counts(source, contents, columns)
+        return contents, columns
+
+    async def _verify(self, row: LedgerRow) -> tuple[str | None, bool]:
+        """Count what the copy brought against its source, only as far as the row's copy
+        profile copies it: (the counts in words, None if it copies neither; short?)."""
+        wanted = row.spec.verified
+        if not wanted.reads:
+            return None, False
+        contents, columns = await self._source_counts(row.source_course_id, wanted)
         course = row.course_pk or ""
         words: list[str] = []
         short = False

@@ -80,11 +80,15 @@ class Reconciliation:
             )
 
     def _intent_in_site_time(self, row: LedgerRow) -> datetime:
-        """When the row's intent was committed, on Learn's clock: from the answer just received
-        (its Date) and the monotonic time since, when this run made the intent (no clock step
-        of either machine matters then); else the ledger's time plus the measured offset."""
+        """When the row's intent was committed, on Learn's clock: as the ledger kept it (from
+        the Date of the answers around it and the monotonic time between), or from the latest
+        answer's Date and the monotonic time since, when this run made the intent (no clock
+        step of either machine matters then); else, for an intent an older rollover made, the
+        ledger's time plus the measured offset."""
+        if row.intent_site_at is not None:
+            return row.intent_site_at
         ago = self._since_intent(row.target_course_id)
-        site_now = self.client.last_site_date
+        site_now = self.client.site_now()
         if ago is not None and site_now is not None:
             return site_now - timedelta(seconds=ago)
         intent_at = row.intent_at or self._clock()

@@ -32,6 +32,7 @@ from rollover.errors import (
     LearnAuthError,
     LearnConflict,
     LearnError,
+    LearnNotFound,
     LearnProtocolError,
     LearnUnreachable,
     RolloverError,
@@ -124,6 +125,7 @@ class LearnClient:
         self._site_offsets: collections.deque[float] = collections.deque(maxlen=CLOCK_SAMPLES)
         self._offset_told = False
         self.last_site_date: datetime | None = None  # Learn's clock at its latest answer
+        self._site_date_seen = 0.0  # when that answer came, on the monotonic clock
         self._token: str | None = None
         self._token_expires = 0.0
         self._token_lock = asyncio.Lock()
@@ -316,6 +318,16 @@ class LearnClient:
             )
             return f"{user_id} was already enrolled as {found.get('courseRoleId')}; now {role}"
         return f"enrolled {user_id} as {role}"
+
+    async def membership_role(self, course_pk: str, user_id: str) -> str | None:
+        """The user's course role in the course (GET one membership), None if not a member."""
+        path = f"{course_path(course_pk, 'v1')}/users/{quote(user_id, safe=':_-.~@')}"
+        try:
+            found = await self._get_one(path, "GET /v1/courses/{id}/users/{id}", "courseRoleId")
+        except LearnNotFound:
+            return None
+        role = found.get("courseRoleId")
+        return role if isinstance(role, str) else ""
 
     async def content_counts(self, course_pk: str) -> tuple[int, int]:
         """(content items at all levels, those other than empty folders) of a course;
@@ -526,6 +538,13 @@ class LearnClient:
             return 0.0
         return float(statistics.median(self._site_offsets))
 
+    def site_now(self) -> datetime | None:
+        """Learn's clock now: its latest answer's Date plus the monotonic time since, so no
+        step of this machine's wall clock moves it; None until an answer has told it."""
+        if self.last_site_date is None:
+            return None
+        return self.last_site_date + timedelta(seconds=self._monotonic() - self._site_date_seen)
+
     def _note_site_clock(self, response: httpx.Response) -> None:
         dated = response.headers.get_list("Date")
         if not dated:
@@ -538,6 +557,7 @@ class LearnClient:
             said = said.replace(tzinfo=UTC)
         # The header has whole seconds, said some time before now: +0.5 s is its middle.
         self.last_site_date = said + timedelta(seconds=0.5)
+        self._site_date_seen = self._monotonic()
         self._site_offsets.append((said - self._clock()).total_seconds() + 0.5)
         offset = self.site_clock_offset
         if len(self._site_offsets) >= 3 and abs(offset) > CLOCK_TOLD and not self._offset_told:

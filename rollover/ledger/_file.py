@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rollover.errors import LedgerError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -186,6 +186,33 @@ def _migrate_to_3(db: sqlite3.Connection) -> None:
 _MIGRATIONS[3] = _migrate_to_3
 
 
+# Schema 3 -> 4: the intent's time on Learn's clock (adoption compares Learn's `created` with
+# it, so a step of this machine's clock between runs changes nothing), and how far the proof of
+# an adopted copy has got (`Proof`): an adopted copy's end is never seen, so it is read back.
+_TO_4_TABLES = """
+ALTER TABLE rows ADD COLUMN intent_site_at TEXT;
+ALTER TABLE rows ADD COLUMN proof TEXT;
+"""
+# The safe reading of a schema-3 ledger: an adopted row not yet done (or failed after its copy,
+# to be patched or enrolled again) was patched without proof, or is about to be, so its proof is
+# due; one whose copy Learn said had ended with a warning (copy_unclean) goes to a person
+# anyway. Old intents have no Learn time: they are compared as schema 3 did, in this machine's
+# time plus the site's measured offset.
+_TO_4_DATA = """
+UPDATE rows SET proof = 'due' WHERE adopted = 1 AND course_pk IS NOT NULL
+    AND state IN ('copied', 'patched', 'failed')
+    AND (error_kind IS NULL OR error_kind != 'copy_unclean');
+"""
+
+
+def _migrate_to_4(db: sqlite3.Connection) -> None:
+    _execute_all(db, _TO_4_TABLES)
+    _execute_all(db, _TO_4_DATA)
+
+
+_MIGRATIONS[4] = _migrate_to_4
+
+
 def open_database(path: Path) -> sqlite3.Connection:
     """Open (or create) the ledger at `path`, checked and migrated to this schema."""
     if not path.exists():
@@ -235,6 +262,7 @@ def _create_or_migrate(db: sqlite3.Connection, path: Path) -> None:
         if fresh:
             _execute_all(db, _TO_2_TABLES)
             _execute_all(db, _TO_3_TABLES)
+            _execute_all(db, _TO_4_TABLES)
             db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             return
         found = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()

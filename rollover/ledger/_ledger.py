@@ -9,6 +9,8 @@ States, in order::
 Each transition is one short transaction, committed before the tool acts on it: the intent before
 the copy POST, the task Location before the first poll, the new course's id before the PATCH.
 That order is what lets a re-run after ``kill -9`` finish the job without copying anything twice.
+An adopted copy (its end never seen) also records its `Proof` as it goes: due, counted (its
+content is all there: enrolled, read back a settle later), proven.
 `events` keeps every transition and `answers` every HTTP status Learn gave about a row (no
 secrets, no bodies).
 """
@@ -38,6 +40,7 @@ from ._rows import (
     EnrolmentState,
     ErrorKind,
     LedgerRow,
+    Proof,
     QuotaSeen,
     Resolution,
     State,
@@ -280,6 +283,8 @@ class Ledger:
             enrolled=record["enrolled"],
             settle_until=_parse(record["settle_until"]),
             copied_into=record["copied_into"],
+            intent_site_at=_parse(record["intent_site_at"]),
+            proof=Proof(record["proof"]) if record["proof"] else None,
         )
 
     # -- manifest ----------------------------------------------------------------------------
@@ -505,8 +510,9 @@ class Ledger:
             shell_columns=columns,
         )
 
-    def record_intent(self, target: str) -> datetime:
-        """Commit that a copy is about to be requested; must precede the POST."""
+    def record_intent(self, target: str, *, site_at: datetime | None = None) -> datetime:
+        """Commit that a copy is about to be requested; must precede the POST. `site_at` is
+        the same moment on Learn's clock, when an answer has told it."""
         now = self._clock()
         # Synced to disk, with every commit before it: a power cut after the POST must not
         # leave a ledger that would POST again. Later writes may be lost to a power cut, and
@@ -517,10 +523,22 @@ class Ledger:
             State.INTENT,
             "copy requested",
             intent_at=_iso(now),
+            intent_site_at=_iso(site_at),
             attempts_increment=True,
             durable=True,
         )
         return now
+
+    def record_intent_site_time(self, target: str, site_at: datetime) -> None:
+        """Keep the intent's time on Learn's clock, learnt from an answer after the intent (no
+        answer had told Learn's clock when the intent was committed)."""
+        self._transition(
+            target,
+            (State.INTENT,),
+            State.INTENT,
+            f"the copy was requested at {_iso(site_at)} on Learn's clock",
+            intent_site_at=_iso(site_at),
+        )
 
     def record_not_sent(self, target: str, reason: str) -> None:
         """The copy provably did not happen (rejected, or absent on reconciliation)."""
@@ -551,7 +569,8 @@ class Ledger:
         """Commit the new course's primary id once its copy is complete (or adopted).
 
         `warning` keeps what Learn said of an unclean end (CompleteWithErrors), so the row is
-        handed to a person after its PATCH.
+        handed to a person after its PATCH. An adopted copy without one has not been seen to
+        end: its proof is due.
         """
         self._transition(
             target,
@@ -560,6 +579,7 @@ class Ledger:
             detail,
             course_pk=course_pk,
             adopted=int(adopted),
+            proof=Proof.DUE if adopted and not warning else None,
             error=warning,
             error_kind=ErrorKind.COPY_UNCLEAN if warning else None,
             copied_at=_iso(self._clock()),
@@ -577,13 +597,42 @@ class Ledger:
         )
 
     def record_patched(self, target: str, *, course_url: str | None = None) -> None:
-        """Commit that Learn accepted the PATCH (and the course's address, as it reported it)."""
+        """Commit that Learn accepted the PATCH (and the course's address, as it reported it).
+        An adopted copy being proven keeps the time of its read-back."""
+        row = self.row(target)
         self._transition(
             target,
             (State.COPIED,),
             State.PATCHED,
             "patched",
             course_url=course_url,
+            settle_until=_iso(row.settle_until) if row.proof is Proof.COUNTED else None,
+        )
+
+    def record_counted(self, target: str, detail: str, *, read_back_at: datetime) -> None:
+        """Commit that an adopted copy's course holds all of its source's content (or that what
+        a read-back found overwritten was written again): it is enrolled from now on and read
+        back at `read_back_at`, when the copy can no longer be writing."""
+        state = self.row(target).state
+        self._transition(
+            target,
+            (State.COPIED, State.PATCHED),
+            state,
+            f"{detail}; read back at {_iso(read_back_at)}",
+            proof=Proof.COUNTED,
+            settle_until=_iso(read_back_at),
+        )
+
+    def record_proven(self, target: str, detail: str) -> None:
+        """Commit that an adopted copy's course, read back, shows the row's values and members
+        (a row with nothing to PATCH is still `copied` then)."""
+        state = self.row(target).state
+        self._transition(
+            target,
+            (State.COPIED, State.PATCHED),
+            state,
+            detail,
+            proof=Proof.PROVEN,
             settle_until=None,
         )
 
@@ -651,6 +700,7 @@ class Ledger:
             "error_kind": None,
             "completed_at": None,
             "adopted": 0,
+            "proof": None,
             "resolution": resolution.value,
             "resolved_at": now,
         }

@@ -71,6 +71,7 @@ class ErrorKind(StrEnum):
     SHELL_NOT_EMPTY = "shell_not_empty"  # the shell already holds content: not copied into
     ENROL_REFUSED = "enrol_refused"  # copied and patched, but Learn refused an instructor
     VERIFY_SHORT = "verify_short"  # the target holds fewer items or columns than its source
+    ADOPTION_UNPROVEN = "adoption_unproven"  # an adopted copy's course, read back, did not hold
     UNCERTAIN = "uncertain"  # any other outcome the tool cannot tell
 
 
@@ -79,6 +80,16 @@ class Resolution(StrEnum):
 
     COPIED = "copied"  # the copy is there: find the course by its courseId, patch, finish
     NOT_COPIED = "not copied"  # it is not: request the copy again (the only second copy)
+
+
+class Proof(StrEnum):
+    """How far the proof of an adopted copy has got: Learn never shows such a copy's end, so
+    its course is read back, at a point where the copy can no longer be writing, before the row
+    is `done`."""
+
+    DUE = "due"  # adopted: no enrolment yet, the course's content is counted first
+    COUNTED = "counted"  # the content reached the source's: enrolled; read back at settle_until
+    PROVEN = "proven"  # read back a settle later, Learn still showed the row's values
 
 
 @dataclass(frozen=True)
@@ -105,15 +116,17 @@ class LedgerRow:
     shell_columns: int | None = None  # and its gradebook columns, when verified
     verification: str | None = None  # "contents 45/45; columns 12/12" (--verify)
     enrolled: int = 0  # the instructors enrolled, of `len(spec.instructors)`
-    settle_until: datetime | None = None  # an adopted copy is patched only after this
+    settle_until: datetime | None = None  # an adopted copy is patched (or read back) then
     # The existing course that holds this row's own copy: Learn accepted a copy into it, or a
     # person said the copy is there. What that shell holds is ours, never a reason to refuse.
     copied_into: str | None = None
+    intent_site_at: datetime | None = None  # the intent's time on Learn's clock, when known
+    proof: Proof | None = None  # None: the copy's end was seen (or a person said it is there)
 
     @property
     def settling(self) -> bool:
         """Whether the row waits out --adopt-settle (its copy's end cannot be seen)."""
-        return self.state is State.COPIED and self.settle_until is not None
+        return self.state in (State.COPIED, State.PATCHED) and self.settle_until is not None
 
     @property
     def target_course_id(self) -> str:
