@@ -368,8 +368,9 @@ def _remove_signal_handlers() -> None:
         loop.remove_signal_handler(signum)
 
 
-def open_existing_ledger(path: Path) -> Ledger:
-    """A ledger that must already exist (status, report, resolve)."""
+def open_existing_ledger(path: Path, *, read_only: bool = True) -> Ledger:
+    """A ledger that must already exist: to read (status, report, validate), or to write with
+    `read_only=False` (resolve)."""
     if not path.exists():
         rehearsal = path.with_name(
             path.name.removesuffix(LEDGER_SUFFIX) + REHEARSAL + LEDGER_SUFFIX
@@ -380,7 +381,7 @@ def open_existing_ledger(path: Path) -> Ledger:
             else "pass --ledger, or run `rollover run MANIFEST` first"
         )
         raise LedgerError(f"no ledger at {path}", hint=hint)
-    return Ledger(path)
+    return Ledger(path, read_only=read_only)
 
 
 def report(ledger_path: Path, results_path: Path) -> Counter[str]:
@@ -463,7 +464,7 @@ def _named_row(ledger: Ledger, ref: str) -> LedgerRow:
 def resolve(ledger_path: Path, ref: str, resolution: Resolution) -> LedgerRow:
     """Record a person's decision about a needs_review row; refused while a run holds the
     ledger, and for rows that are not needs_review."""
-    with open_existing_ledger(ledger_path) as ledger:
+    with open_existing_ledger(ledger_path, read_only=False) as ledger:
         ledger.acquire_run_lock()
         return ledger.resolve(_named_row(ledger, ref).target_course_id, resolution)
 

@@ -1,8 +1,9 @@
 """The ledger's SQLite file: its schema, the checks made on opening it, and its migrations.
 
 Every SQL statement of the tool is in this package. A ledger written by an older rollover is
-migrated in one transaction when it is opened, so a rollover half done by the previous version
-resumes; one written by a newer rollover is refused.
+migrated in one transaction when a run opens it, so a rollover half done by the previous version
+resumes; one written by a newer rollover is refused. Commands that only read (status, report,
+validate) open it read-only: never created, migrated or written, and read while a run writes it.
 """
 
 from __future__ import annotations
@@ -174,28 +175,103 @@ def open_database(path: Path) -> sqlite3.Connection:
         _create_or_migrate(db, path)
     except sqlite3.DatabaseError as exc:
         db.close()
-        raise LedgerError(
-            f"{path} is not a rollover ledger or is damaged ({exc})",
-            hint="pass another --ledger; if this file is a ledger, keep it: it records "
-            "which copies were requested",
-        ) from exc
+        raise _damaged(path, exc) from exc
     except LedgerError:
         db.close()
         raise
     return db
 
 
+def read_database(path: Path) -> sqlite3.Connection:
+    """Open the ledger at `path` to read it only: never created, migrated or written, and read
+    while a run writes it (WAL lets readers in beside the one writer).
+
+    A ledger of an older schema is read as this version sees it: copied into memory and
+    migrated there, leaving the file for the next run to migrate.
+    """
+    try:
+        db = _connect_read_only(path)
+    except sqlite3.DatabaseError as exc:
+        raise _unreadable(path, exc) from exc
+    try:
+        db.row_factory = sqlite3.Row
+        _refuse_foreign_or_damaged(db, path)
+        if _stored_version(db) != SCHEMA_VERSION:
+            memory = sqlite3.connect(":memory:", isolation_level=None)
+            db.backup(memory)
+            db.close()
+            db = memory
+            db.row_factory = sqlite3.Row
+            _create_or_migrate(db, path)
+    except sqlite3.DatabaseError as exc:
+        db.close()
+        raise _unreadable(path, exc) from exc
+    except LedgerError:
+        db.close()
+        raise
+    return db
+
+
+def _unreadable(path: Path, exc: sqlite3.DatabaseError) -> LedgerError:
+    """What keeps the ledger from being read: the file or its folder (permissions, a lock held
+    past the timeout), or its contents."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return LedgerError(
+            f"cannot read the ledger {path} ({exc})",
+            hint="check that the file and its folder may be read, then run the same command "
+            "again; the ledger itself is not changed",
+        )
+    return _damaged(path, exc)
+
+
+def _damaged(path: Path, exc: sqlite3.DatabaseError) -> LedgerError:
+    """The error for a file SQLite cannot read as a ledger."""
+    return LedgerError(
+        f"{path} is not a rollover ledger or is damaged ({exc})",
+        hint="pass another --ledger; if this file is a ledger, keep it: it records "
+        "which copies were requested",
+    )
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection to `path`, tried by a first read.
+
+    SQLite reads a WAL ledger through its `-shm` file, which it creates beside the ledger. In a
+    folder that cannot be written, a ledger without a `-wal` file (no run has it open, and none
+    can: a run could not create its journal there) is read as immutable instead.
+    """
+    uri = path.absolute().as_uri()
+    db = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None, timeout=30)
+    try:
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError:
+        db.close()
+        wal = path.with_name(path.name + "-wal")
+        if os.access(path.parent, os.W_OK) or wal.exists():
+            raise
+        db = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    return db
+
+
+def _stored_version(db: sqlite3.Connection) -> int | None:
+    """The schema the file holds: None before its tables exist, 1 for a ledger from before
+    versions were kept."""
+    if db.execute("SELECT name FROM sqlite_master WHERE name='rows'").fetchone() is None:
+        return None
+    found = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    return int(found[0]) if found else 1
+
+
 def _create_or_migrate(db: sqlite3.Connection, path: Path) -> None:
     """Create a new ledger's tables, or bring an older one up to SCHEMA_VERSION in one go."""
     with transaction(db):
-        fresh = db.execute("SELECT name FROM sqlite_master WHERE name='rows'").fetchone() is None
+        version = _stored_version(db)
         _execute_all(db, _TABLES)
-        if fresh:
+        if version is None:
             _execute_all(db, _TO_2_TABLES)
             db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             return
-        found = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        version = int(found["value"]) if found else 1
         if version > SCHEMA_VERSION:
             raise LedgerError(
                 f"{path} was written by a newer rollover (schema {version})",
