@@ -102,17 +102,41 @@ DELETE FROM events WHERE from_state = to_state AND detail GLOB 'HTTP [0-9][0-9][
 """
 
 # The kinds of errors written by schema 1, told apart once, here, by the words schema 1's
-# engine wrote; from schema 2 on the engine writes the kind itself.
+# engine wrote (the same in every schema-1 version); from schema 2 on the engine writes the kind
+# itself. Each pattern is a case-sensitive GLOB anchored at the start of the tool's own words, so
+# Learn's message quoted after them ("Learn refused the copy: Incomplete ...") decides nothing.
 _KINDS_OF_SCHEMA_1 = (
-    ("%may or may not have been applied%", "copy_maybe_applied"),
-    ("%CompleteWithErrors%", "copy_unclean"),
-    ("%Incomplete%", "copy_unclean"),
-    ("%did not say when it was created%", "created_unknown"),
-    ("%no course%exists%", "course_missing"),
-    ("%already belongs to a course created%", "target_taken"),
-    ("%Learn has no course%", "shell_missing"),
-    ("%refused the PATCH%", "patch_refused"),
-    ("%refused the copy%", "copy_refused"),
+    ("Learn refused the copy: *", "copy_refused"),
+    (
+        "copy_into_existing is true but Learn has no course *: create the shell first,"
+        " or set copy_into_existing to false",
+        "shell_missing",
+    ),
+    (
+        "courseId * already belongs to a course created *, before this rollover asked for"
+        " it: choose another target_course_id",
+        "target_taken",
+    ),
+    ("copied as * but Learn refused the PATCH: *", "patch_refused"),
+    (
+        "the copy of * into existing course * may or may not have been applied:"
+        " its answer was lost.*",
+        "copy_maybe_applied",
+    ),
+    (
+        "course * exists but Learn did not say when it was created;"
+        " check whether it is this rollover's copy",
+        "created_unknown",
+    ),
+    (
+        "Learn accepted the copy (*) but * and no course * exists;"
+        " check the copy in Learn before re-running",
+        "course_missing",
+    ),
+    ("Learn finished the copy with status CompleteWithErrors*", "copy_unclean"),
+    ("Learn finished the copy with status Incomplete*", "copy_unclean"),
+    # A copy whose lost task's last word was Learn's own warning, patched and handed over.
+    ("*; the course was patched, check its content", "copy_unclean"),
 )
 
 _MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
@@ -132,13 +156,16 @@ def _migrate_to_2(db: sqlite3.Connection) -> None:
     # warning is handed to a person after its PATCH, under that warning's kind.
     for pattern, kind in _KINDS_OF_SCHEMA_1:
         db.execute(
-            "UPDATE rows SET error_kind = ? WHERE error_kind IS NULL AND error LIKE ?",
+            "UPDATE rows SET error_kind = ? WHERE error_kind IS NULL AND error GLOB ?",
             (kind, pattern),
         )
+    # Schema 1 kept an error on an unfinished row only as the warning of a copy that ended
+    # unclean (whatever Learn's words for it were); a failed row's other texts were Learn's.
     db.execute(
         "UPDATE rows SET error_kind = CASE state WHEN 'failed' THEN 'request_refused'"
-        " ELSE 'uncertain' END WHERE error_kind IS NULL"
-        " AND state IN ('failed', 'needs_review')"
+        " WHEN 'needs_review' THEN 'uncertain' ELSE 'copy_unclean' END"
+        " WHERE error_kind IS NULL AND (state IN ('failed', 'needs_review')"
+        " OR (state IN ('copied', 'patched') AND error IS NOT NULL))"
     )
 
 
