@@ -65,19 +65,23 @@ def default_files(
     ledger: Path | None = None,
     results: Path | None = None,
 ) -> RunFiles:
-    """The contract's files: beside the manifest (a rehearsal's with `.sandbox` in their names,
-    so a real run never meets them), or beside `--ledger`; explicit paths win."""
-    if ledger is None:
-        if manifest is None:
-            raise UsageError("which ledger?", hint="pass MANIFEST or --ledger PATH")
+    """The contract's files: the ledger and the results beside the manifest (a rehearsal's with
+    `.sandbox` in their names, so a real run never meets them); the simulated site's state
+    beside the ledger. Explicit paths win; without a manifest, the results go beside
+    `--ledger`."""
+    beside_manifest = None
+    if manifest is not None:
         stem = manifest.with_suffix("") if manifest.suffix.lower() == ".csv" else manifest
-        base = stem.with_name(stem.name + (REHEARSAL if sandbox else ""))
-        ledger = base.with_name(base.name + LEDGER_SUFFIX)
-    else:
-        base = ledger.with_name(ledger.name.removesuffix(LEDGER_SUFFIX))
+        beside_manifest = stem.with_name(stem.name + (REHEARSAL if sandbox else ""))
+    if ledger is None:
+        if beside_manifest is None:
+            raise UsageError("which ledger?", hint="pass MANIFEST or --ledger PATH")
+        ledger = beside_manifest.with_name(beside_manifest.name + LEDGER_SUFFIX)
+    base = ledger.with_name(ledger.name.removesuffix(LEDGER_SUFFIX))
+    named = beside_manifest or base
     return RunFiles(
         ledger=ledger,
-        results=results or base.with_name(base.name + ".results.csv"),
+        results=results or named.with_name(named.name + ".results.csv"),
         sandbox_state=base.with_name(
             base.name + ("" if base.name.endswith(REHEARSAL) else REHEARSAL) + ".json"
         ),

@@ -167,7 +167,7 @@ def _exact_copy_warning(manifest: Manifest, allowed: bool) -> None:
 @click.option(
     "--results",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="The results CSV (default: <manifest>.results.csv beside it).",
+    help="The results CSV (default: <manifest>.results.csv beside it, wherever --ledger is).",
 )
 @click.option(
     "--concurrency",
@@ -644,7 +644,8 @@ def status(
 @click.option(
     "--results",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Where to write the results CSV (default: beside MANIFEST, or beside the ledger).",
+    help="Where to write the results CSV (default: <manifest>.results.csv beside MANIFEST, "
+    "wherever --ledger is; without MANIFEST, beside the ledger).",
 )
 @sandbox_files_option
 @html_option
