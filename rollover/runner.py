@@ -282,7 +282,7 @@ async def run(
         counts=counts,
         calls=client.calls,
         elapsed=time.monotonic() - started,
-        exit_code=3 if results_error and code in (0, 1) else code,
+        exit_code=resumable(code) if results_error else code,
         results_error=results_error,
         settling=sum(1 for row in rows if row.settling),
         settle_until=max(
@@ -296,6 +296,12 @@ async def run(
         retried=retried,
         left_alone=left_alone,
     )
+
+
+def resumable(code: int) -> int:
+    """The exit code of a run that could not write what it owes (the results, the report):
+    3, resumable, instead of 0 or 1; a 2 stays (nothing was sent to Learn), and so does a 3."""
+    return 3 if code in (0, 1) else code
 
 
 class QuotaKeeper:
