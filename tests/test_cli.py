@@ -592,6 +592,20 @@ def test_report_by_ledger_defaults_beside_it(tmp_path: Path, finished: Path) -> 
     assert results.read_bytes() == expected
 
 
+@pytest.mark.parametrize(("option", "name"), [("--results", "r.csv"), ("--html", "r.html")])
+def test_report_into_a_folder_that_does_not_exist_is_refused(
+    tmp_path: Path, finished: Path, option: str, name: str
+) -> None:
+    """`report --results` or `--html` into a missing folder exits 2 naming the option and the
+    path, as `run` does, and creates no folder and no file."""
+    target = tmp_path / "missing" / name
+    result = invoke("report", finished, "--sandbox", option, target)
+    assert result.exit_code == 2, result.output
+    assert f"Error: {option} {target} is in a folder that does not exist" in result.stderr
+    assert f"Hint: pass {option} with a path in a folder that exists" in result.stderr
+    assert not (tmp_path / "missing").exists()
+
+
 def test_results_default_beside_the_manifest_even_with_the_ledger_elsewhere(
     tmp_path: Path, small: Path
 ) -> None:
