@@ -34,8 +34,12 @@ def sandbox_config(tmp_path: Path, extra: str = "", *, copy_seconds: float = 0.0
 
 
 def sandbox_run(
-    tmp_path: Path, manifest: Path, *extra: str | Path, copy_seconds: float = 0.05
+    tmp_path: Path,
+    manifest: Path,
+    *extra: str | Path,
+    copy_seconds: float = 0.05,
+    env: Mapping[str, str | None] | None = None,
 ) -> Result:
     """`rollover run MANIFEST --sandbox` with fast copies (each `copy_seconds`) and fast polls."""
     config = sandbox_config(tmp_path, copy_seconds=copy_seconds)
-    return invoke("run", manifest, "--sandbox", "--sandbox-config", config, *FAST, *extra)
+    return invoke("run", manifest, "--sandbox", "--sandbox-config", config, *FAST, *extra, env=env)

@@ -106,11 +106,12 @@ def test_report_html_and_status_check(tmp_path: Path) -> None:
 
 def test_a_ledger_unreadable_for_the_report_after_a_change_exits_3_never_2(
     tmp_path: Path,
+    receiver: tuple[str, type[_Receiver]],  # noqa: F811
 ) -> None:
     """Copies were requested, then the ledger could not be read for the HTML report (its
     --ledger is a link, re-pointed mid-run at a file that is not a ledger; the run wrote on in the
-    file it had open): the run prints its summary, says the ledger could not be read, and exits
-    3, never the "nothing was sent" 2."""
+    file it had open): the run prints its summary, says report and webhook were left undone
+    because the ledger could not be read, and exits 3, never the "nothing was sent" 2."""
     manifest = write(tmp_path / "spring.csv", MANIFEST)
     night = tmp_path / "night.html"
     ledger = tmp_path / "current.ledger.sqlite"
@@ -130,7 +131,11 @@ def test_a_ledger_unreadable_for_the_report_after_a_change_exits_3_never_2(
     repointer.start()
     try:
         result = sandbox_run(
-            tmp_path, manifest, "--ledger", ledger, "--html", night, copy_seconds=1.0
+            tmp_path,
+            manifest,
+            *("--ledger", ledger, "--html", night, "--notify-webhook"),
+            copy_seconds=1.0,
+            env={"ROLLOVER_WEBHOOK_URL": receiver[0] + HOOK_PATH},
         )
     finally:
         repointer.join(timeout=60)
@@ -138,6 +143,8 @@ def test_a_ledger_unreadable_for_the_report_after_a_change_exits_3_never_2(
     assert result.exit_code == 3, result.output
     assert "2 rows: 2 done" in result.stdout
     assert "Report: not written: the ledger could not be read" in result.stdout
+    assert "Not notified: the ledger could not be read" in result.stdout
+    assert receiver[1].received == []
     assert (
         f"Error: after the run, the ledger could not be read: {ledger} is not a rollover "
         "ledger or is damaged"

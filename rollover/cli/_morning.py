@@ -128,13 +128,13 @@ def after_run(
                 "--html` once the problem is fixed"
             )
         except LedgerError as exc:
-            return _ledger_unreadable(lines, exc, "Report: not written")
+            return _ledger_unreadable(plan, lines, exc, report=True)
     if plan.webhook is None and not plan.mail_to:
         return AfterRun(lines)
     try:
         told = summary(ledger, title=title, run=facts, report_path=html)
     except LedgerError as exc:
-        return _ledger_unreadable(lines, exc, "Not notified")
+        return _ledger_unreadable(plan, lines, exc, report=False)
     deliveries = []
     if plan.webhook is not None:
         deliveries.append(post_webhook(plan.webhook, told))
@@ -150,7 +150,14 @@ def after_run(
     return AfterRun(lines)
 
 
-def _ledger_unreadable(lines: list[str], exc: LedgerError, what: str) -> AfterRun:
-    """The morning after stops at a ledger it cannot read: nothing more can be told of it."""
+def _ledger_unreadable(
+    plan: Morning, lines: list[str], exc: LedgerError, *, report: bool
+) -> AfterRun:
+    """The morning after stops at a ledger it cannot read: what is left undone (the report, if
+    it was being written, and the notifications) says so."""
     log.error("report.ledger_unreadable", error=exc.message)
-    return AfterRun([*lines, f"{what}: the ledger could not be read"], ledger_error=exc)
+    undone = ["Report: not written"] if report else []
+    if plan.webhook is not None or plan.mail_to:
+        undone.append("Not notified")
+    said = [f"{what}: the ledger could not be read" for what in undone]
+    return AfterRun([*lines, *said], ledger_error=exc)
