@@ -100,8 +100,8 @@ def render(rows: Iterable[LedgerRow]) -> str:
 
 
 def write_results(rows: Sequence[LedgerRow], path: Path) -> None:
-    """Write the results CSV so that a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write the results CSV so that a reader never sees half a file. The folder must exist:
+    none is created (OSError), as `check_output_paths` promised before the run."""
     handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(handle, "w", encoding=RESULTS_ENCODING, newline="") as out:

@@ -65,19 +65,23 @@ def default_files(
     ledger: Path | None = None,
     results: Path | None = None,
 ) -> RunFiles:
-    """The contract's files: beside the manifest (a rehearsal's with `.sandbox` in their names,
-    so a real run never meets them), or beside `--ledger`; explicit paths win."""
-    if ledger is None:
-        if manifest is None:
-            raise UsageError("which ledger?", hint="pass MANIFEST or --ledger PATH")
+    """The contract's files: the ledger and the results beside the manifest (a rehearsal's with
+    `.sandbox` in their names, so a real run never meets them); the simulated site's state
+    beside the ledger. Explicit paths win; without a manifest, the results go beside
+    `--ledger`."""
+    beside_manifest = None
+    if manifest is not None:
         stem = manifest.with_suffix("") if manifest.suffix.lower() == ".csv" else manifest
-        base = stem.with_name(stem.name + (REHEARSAL if sandbox else ""))
-        ledger = base.with_name(base.name + LEDGER_SUFFIX)
-    else:
-        base = ledger.with_name(ledger.name.removesuffix(LEDGER_SUFFIX))
+        beside_manifest = stem.with_name(stem.name + (REHEARSAL if sandbox else ""))
+    if ledger is None:
+        if beside_manifest is None:
+            raise UsageError("which ledger?", hint="pass MANIFEST or --ledger PATH")
+        ledger = beside_manifest.with_name(beside_manifest.name + LEDGER_SUFFIX)
+    base = ledger.with_name(ledger.name.removesuffix(LEDGER_SUFFIX))
+    named = beside_manifest or base
     return RunFiles(
         ledger=ledger,
-        results=results or base.with_name(base.name + ".results.csv"),
+        results=results or named.with_name(named.name + ".results.csv"),
         sandbox_state=base.with_name(
             base.name + ("" if base.name.endswith(REHEARSAL) else REHEARSAL) + ".json"
         ),
@@ -286,7 +290,7 @@ async def run(
         counts=counts,
         calls=client.calls,
         elapsed=time.monotonic() - started,
-        exit_code=3 if results_error and code in (0, 1) else code,
+        exit_code=resumable(code) if results_error else code,
         results_error=results_error,
         settling=sum(1 for row in rows if row.settling),
         settle_until=max(
@@ -300,6 +304,12 @@ async def run(
         retried=retried,
         left_alone=left_alone,
     )
+
+
+def resumable(code: int) -> int:
+    """The exit code of a run that could not write what it owes (the results, the report):
+    3, resumable, instead of 0 or 1; a 2 stays (nothing was sent to Learn), and so does a 3."""
+    return 3 if code in (0, 1) else code
 
 
 class QuotaKeeper:
@@ -376,8 +386,9 @@ def _remove_signal_handlers() -> None:
         loop.remove_signal_handler(signum)
 
 
-def open_existing_ledger(path: Path) -> Ledger:
-    """A ledger that must already exist (status, report, resolve)."""
+def open_existing_ledger(path: Path, *, read_only: bool = True) -> Ledger:
+    """A ledger that must already exist: to read (status, report, validate), or to write with
+    `read_only=False` (resolve)."""
     if not path.exists():
         rehearsal = path.with_name(
             path.name.removesuffix(LEDGER_SUFFIX) + REHEARSAL + LEDGER_SUFFIX
@@ -388,7 +399,7 @@ def open_existing_ledger(path: Path) -> Ledger:
             else "pass --ledger, or run `rollover run MANIFEST` first"
         )
         raise LedgerError(f"no ledger at {path}", hint=hint)
-    return Ledger(path)
+    return Ledger(path, read_only=read_only)
 
 
 def report(ledger_path: Path, results_path: Path) -> Counter[str]:
@@ -471,7 +482,7 @@ def _named_row(ledger: Ledger, ref: str) -> LedgerRow:
 def resolve(ledger_path: Path, ref: str, resolution: Resolution) -> LedgerRow:
     """Record a person's decision about a needs_review row; refused while a run holds the
     ledger, and for rows that are not needs_review."""
-    with open_existing_ledger(ledger_path) as ledger:
+    with open_existing_ledger(ledger_path, read_only=False) as ledger:
         ledger.acquire_run_lock()
         return ledger.resolve(_named_row(ledger, ref).target_course_id, resolution)
 

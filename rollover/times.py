@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import tzlocal
 
@@ -45,10 +45,9 @@ def machine_zone(
     """This machine's zone by name: `TZ` if set, else what /etc/localtime (or kin) names."""
     given = os.environ.get("TZ", "").strip()
     if given:
-        name = given.removeprefix(":")
-        marker = "zoneinfo/"
-        if name.startswith("/") and marker in name:  # TZ=/usr/share/zoneinfo/Europe/Berlin
-            name = name.split(marker, 1)[1]
+        name = given.removeprefix(":")  # glibc's form for a file: TZ=:/etc/localtime
+        if name.startswith("/"):  # TZ=/usr/share/zoneinfo/Europe/Berlin
+            name = _zone_name_of_file(Path(name)) or name
         return zone_named(name, source="the environment's TZ")
     try:
         configured_name = configured()
@@ -61,6 +60,17 @@ def machine_zone(
         # for UTC: that would put every date hours off, silently.
         raise _nameless_zone()
     return ZoneInfo("UTC")  # nothing configured at all: the C library runs in UTC too
+
+
+def _zone_name_of_file(path: Path) -> str | None:
+    """The IANA name of the zone file at `path`, links followed as the C library follows them
+    (/etc/localtime -> /usr/share/zoneinfo/Europe/Berlin), or None for a file with no name."""
+    parts = path.resolve().parts
+    known = available_timezones()
+    return next(
+        (name for start in range(1, len(parts)) if (name := "/".join(parts[start:])) in known),
+        None,
+    )
 
 
 def _nameless_zone() -> UsageError:

@@ -28,13 +28,18 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-def sandbox_config(tmp_path: Path, extra: str = "") -> Path:
+def sandbox_config(tmp_path: Path, extra: str = "", *, copy_seconds: float = 0.05) -> Path:
     """A simulator config with near-instant copies (plus any extra TOML lines)."""
-    return write(tmp_path / "sandbox.toml", "copy_seconds = 0.05\n" + extra)
+    return write(tmp_path / "sandbox.toml", f"copy_seconds = {copy_seconds}\n" + extra)
 
 
-def sandbox_run(tmp_path: Path, manifest: Path, *extra: str | Path) -> Result:
-    """`rollover run MANIFEST --sandbox` with fast copies and fast polls."""
-    return invoke(
-        "run", manifest, "--sandbox", "--sandbox-config", sandbox_config(tmp_path), *FAST, *extra
-    )
+def sandbox_run(
+    tmp_path: Path,
+    manifest: Path,
+    *extra: str | Path,
+    copy_seconds: float = 0.05,
+    env: Mapping[str, str | None] | None = None,
+) -> Result:
+    """`rollover run MANIFEST --sandbox` with fast copies (each `copy_seconds`) and fast polls."""
+    config = sandbox_config(tmp_path, copy_seconds=copy_seconds)
+    return invoke("run", manifest, "--sandbox", "--sandbox-config", config, *FAST, *extra, env=env)

@@ -9,6 +9,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,3 +56,14 @@ def rows_past_pending(ledger: Path) -> int:
             )
     except sqlite3.Error:
         return 0
+
+
+def wait_for_rows_past_pending(
+    ledger: Path, count: int, run: subprocess.Popen[Any], *, timeout: float = 60.0
+) -> None:
+    """Wait until `count` rows of the ledger `run` writes have left `pending`, while it runs."""
+    deadline = time.monotonic() + timeout
+    while rows_past_pending(ledger) < count and run.poll() is None:
+        assert time.monotonic() < deadline, f"fewer than {count} rows left pending in time"
+        time.sleep(0.02)
+    assert run.poll() is None, "the run finished before it was caught mid-way"

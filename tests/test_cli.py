@@ -593,6 +593,43 @@ def test_report_by_ledger_defaults_beside_it(tmp_path: Path, finished: Path) -> 
     assert results.read_bytes() == expected
 
 
+@pytest.mark.parametrize(("option", "name"), [("--results", "r.csv"), ("--html", "r.html")])
+def test_report_into_a_folder_that_does_not_exist_is_refused(
+    tmp_path: Path, finished: Path, option: str, name: str
+) -> None:
+    """`report --results` or `--html` into a missing folder exits 2 naming the option and the
+    path, as `run` does, and creates no folder and no file."""
+    target = tmp_path / "missing" / name
+    result = invoke("report", finished, "--sandbox", option, target)
+    assert result.exit_code == 2, result.output
+    assert f"Error: {option} {target} is in a folder that does not exist" in result.stderr
+    assert f"Hint: pass {option} with a path in a folder that exists" in result.stderr
+    assert not (tmp_path / "missing").exists()
+
+
+def test_results_default_beside_the_manifest_even_with_the_ledger_elsewhere(
+    tmp_path: Path, small: Path
+) -> None:
+    """With MANIFEST and `--ledger` in another folder, `run` and `report` write the results
+    beside the manifest (<stem>.sandbox.results.csv), as the contract and --help say; the
+    simulated site's state stays beside the ledger."""
+    elsewhere = tmp_path / "ledgers"
+    elsewhere.mkdir()
+    ledger = elsewhere / "night.ledger.sqlite"
+    results = tmp_path / "spring.sandbox.results.csv"
+    run = sandbox_run(tmp_path, small, "--ledger", ledger)
+    assert run.exit_code == 0, run.output
+    assert f"Results: {results}" in run.stdout
+    written = results.read_bytes()
+    assert sorted(p.name for p in elsewhere.iterdir() if "results" in p.name) == []
+    assert (elsewhere / "night.sandbox.json").exists()
+    results.unlink()
+    report = invoke("report", small, "--sandbox", "--ledger", ledger)
+    assert report.exit_code == 0, report.output
+    assert report.stdout.endswith(f"Results: {results}\n")
+    assert results.read_bytes() == written
+
+
 def test_second_run_on_a_ledger_in_use_is_refused(tmp_path: Path, small: Path) -> None:
     """While another run holds the ledger, `run` exits 2 with a clear message."""
     from rollover.ledger import Ledger

@@ -4,10 +4,13 @@ run, `report --html` and `status --check`."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 
 import html5lib
 from cli_runs import invoke, sandbox_run, write
+from processes import rows_past_pending
 from test_morning_notify import (  # noqa: F401 - pytest fixtures
     _Mailbox,
     _Receiver,
@@ -99,3 +102,52 @@ def test_report_html_and_status_check(tmp_path: Path) -> None:
     checked = invoke("status", manifest, "--sandbox", "--check")
     assert checked.exit_code == 0
     assert checked.stdout.startswith("ROLLOVER OK - ") and "| done=2" in checked.stdout
+
+
+def test_a_ledger_unreadable_for_the_report_after_a_change_exits_3_never_2(
+    tmp_path: Path,
+    receiver: tuple[str, type[_Receiver]],  # noqa: F811
+) -> None:
+    """Copies were requested, then the ledger could not be read for the HTML report (its
+    --ledger is a link, re-pointed mid-run at a file that is not a ledger; the run wrote on in the
+    file it had open): the run prints its summary, says report and webhook were left undone
+    because the ledger could not be read, and exits 3, never the "nothing was sent" 2."""
+    manifest = write(tmp_path / "spring.csv", MANIFEST)
+    night = tmp_path / "night.html"
+    ledger = tmp_path / "current.ledger.sqlite"
+    ledger.symlink_to("night1.ledger.sqlite")
+    write(tmp_path / "notes.txt", "not a ledger\n" * 1000)
+    repointed = threading.Event()
+
+    def repoint_once_a_copy_is_requested() -> None:
+        deadline = time.monotonic() + 60
+        while rows_past_pending(ledger) == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        ledger.unlink()
+        ledger.symlink_to("notes.txt")
+        repointed.set()
+
+    repointer = threading.Thread(target=repoint_once_a_copy_is_requested)
+    repointer.start()
+    try:
+        result = sandbox_run(
+            tmp_path,
+            manifest,
+            *("--ledger", ledger, "--html", night, "--notify-webhook"),
+            copy_seconds=1.0,
+            env={"ROLLOVER_WEBHOOK_URL": receiver[0] + HOOK_PATH},
+        )
+    finally:
+        repointer.join(timeout=60)
+    assert repointed.is_set()
+    assert result.exit_code == 3, result.output
+    assert "2 rows: 2 done" in result.stdout
+    assert "Report: not written: the ledger could not be read" in result.stdout
+    assert "Not notified: the ledger could not be read" in result.stdout
+    assert receiver[1].received == []
+    assert (
+        f"Error: after the run, the ledger could not be read: {ledger} is not a rollover "
+        "ledger or is damaged"
+    ) in result.stderr
+    assert "`rollover report` writes the reports" in result.stderr
+    assert not night.exists()

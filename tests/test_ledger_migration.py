@@ -340,3 +340,87 @@ def test_a_schema_3_ledger_opens_with_the_proof_of_its_adopted_rows_due(old_ledg
     assert all(row.proof is None for t, row in rows.items() if t not in ADOPTED_IN_SCHEMA_3)
     assert all(row.intent_site_at is None for row in rows.values())
     assert rows["CS-110-002-SP27"].state is State.PATCHED
+
+
+# Texts schema 1 wrote that the case-insensitive `LIKE '%word%'` classification labelled wrong:
+# Learn's message quoted after the tool's own words, a word of a pattern in another case or in a
+# courseId, a lost task whose reason names the unfinished status. (target, state, error, kind)
+TRIPPED_THE_OLD_LIKE = [
+    (
+        "BIO-210-001-SP27",
+        "failed",
+        "Learn refused the copy: Incomplete request body",
+        "copy_refused",
+    ),
+    (
+        "CHEM-111-001-SP27",
+        "needs_review",
+        "Learn accepted the copy (/learn/api/public/v1/courses/_1_1/tasks/_9_1) but Learn "
+        "finished the copy with status Incomplete and no course CHEM-111-001-SP27 exists; "
+        "check the copy in Learn before re-running",
+        "course_missing",
+    ),
+    (
+        "HIST-210-002-SP27",
+        "failed",
+        "copy_into_existing is true but Learn has no course HIST-210-002-SP27-EXISTS: create "
+        "the shell first, or set copy_into_existing to false",
+        "shell_missing",
+    ),
+    (
+        "CHEM-111-002-SP27",
+        "failed",
+        "copied as _105_1 but Learn refused the PATCH: Term INCOMPLETE-FA27 not found",
+        "patch_refused",
+    ),
+    (
+        "CHEM-112-001-SP27",
+        "failed",
+        "Learn refused a request: User not found; Learn has no course membership for it",
+        "request_refused",
+    ),
+    (
+        "CHEM-112-002-SP27",
+        "failed",
+        "courseId CHEM-112-002-SP27 already belongs to a course created 2026-11-01T00:00:00+00:00,"
+        " before this rollover asked for it: choose another target_course_id",
+        "target_taken",
+    ),
+    (
+        "MATH-140-001-SP27",
+        "needs_review",
+        "Task _9_1 ended: copy incomplete; the course was patched, check its content",
+        "copy_unclean",
+    ),
+    ("MATH-140-002-SP27", "copied", "Task _9_2 ended: copy incomplete", "copy_unclean"),
+    (
+        "MATH-141-001-SP27",
+        "needs_review",
+        "course MATH-141-001-SP27 exists but Learn did not say when it was created; check "
+        "whether it is this rollover's copy",
+        "created_unknown",
+    ),
+]
+
+
+def test_error_kinds_come_from_the_exact_words_schema_1_wrote(old_ledger: Path) -> None:
+    """The migration reads each schema-1 error by the exact, case-sensitive start of the words
+    the old engine wrote (Learn's words after them decide nothing): every crafted row gets its
+    right kind, and the real rows keep theirs."""
+    with sqlite3.connect(old_ledger) as db:
+        for target, state, error, _ in TRIPPED_THE_OLD_LIKE:
+            db.execute(
+                "UPDATE rows SET state = ?, error = ?, course_pk = '_105_1', attempts = 1"
+                " WHERE target_course_id = ?",
+                (state, error, target),
+            )
+    with Ledger(old_ledger) as ledger:
+        kinds = {row.target_course_id: row.error_kind for row in ledger.rows()}
+    assert {target: kinds[target] for target, *_ in TRIPPED_THE_OLD_LIKE} == {
+        target: ErrorKind(kind) for target, _, _, kind in TRIPPED_THE_OLD_LIKE
+    }
+    assert (kinds[COPY_REFUSED], kinds[PATCH_REFUSED], kinds[MAYBE_APPLIED]) == (
+        ErrorKind.COPY_REFUSED,
+        ErrorKind.PATCH_REFUSED,
+        ErrorKind.COPY_MAYBE_APPLIED,
+    )

@@ -36,6 +36,17 @@ def test_results_columns_order_and_formula_neutralised(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".r.csv")] == []
 
 
+def test_results_are_never_written_into_a_folder_that_does_not_exist(tmp_path: Path) -> None:
+    """The results CSV is not written into a folder that does not exist, and none is created:
+    a typo in a path never becomes a new folder."""
+    with Ledger(tmp_path / "l.sqlite") as ledger:
+        ledger.sync_manifest([RowSpec("A-SP27", 2, "A-FA26", False)])
+        rows = ledger.rows()
+    with pytest.raises(FileNotFoundError):
+        write_results(rows, tmp_path / "missing" / "r.csv")
+    assert not (tmp_path / "missing").exists()
+
+
 def test_results_extra_columns_follow_the_contract_and_end_with_stage(tmp_path: Path) -> None:
     """After the ten: name and term_id as the manifest gave them, course_url, enrolled and
     verification (blank while unknown), then the tool's own `stage`."""

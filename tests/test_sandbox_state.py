@@ -11,7 +11,6 @@ import base64
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from harness import FakeClock
-from processes import rows_past_pending
+from processes import wait_for_rows_past_pending
 
 from rollover.cli import sandbox_site
 from rollover.errors import UsageError
@@ -381,11 +380,7 @@ def test_sigkilled_sandbox_rehearsal_resumes_and_copies_each_target_once(tmp_pat
     with (tmp_path / "killed.out").open("w") as out:
         run = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
         try:
-            deadline = time.monotonic() + 60
-            while rows_past_pending(ledger) < 2 and run.poll() is None:
-                assert time.monotonic() < deadline, "no row left pending"
-                time.sleep(0.02)
-            assert run.poll() is None, "the run finished before it could be killed"
+            wait_for_rows_past_pending(ledger, 2, run)
         finally:
             run.kill()
             run.wait()

@@ -311,6 +311,27 @@ def test_patch_changes_the_role_of_a_member_only() -> None:
     assert found is not None and found["courseRoleId"] == "TeachingAssistant"
 
 
+def test_a_disabled_member_is_still_a_member_until_patched_available() -> None:
+    """A membership made unavailable stays a member: a PUT answers 409 and changes nothing (it
+    stays No); a PATCH of role and availability Yes makes it available again."""
+    sandbox = make(FakeClock())
+
+    async def scenario(client: httpx.AsyncClient) -> None:
+        headers = await bearer(client)
+        url = member_url("courseId:SHELL-1", "userName:bob")
+        disabled = {"courseRoleId": "Grader", "availability": {"available": "No"}}
+        assert (await client.put(url, json=disabled, headers=headers)).status_code == 201
+        assert (await client.put(url, json=ENROL, headers=headers)).status_code == 409
+        fields = {"fields": "courseRoleId,availability.available"}
+        still = await client.get(url, params=fields, headers=headers)
+        assert still.json() == {"courseRoleId": "Grader", "availability": {"available": "No"}}
+        again = await client.patch(url, json=ENROL, headers=headers)
+        assert again.status_code == 200
+        assert (await client.get(url, params=fields, headers=headers)).json() == ENROL
+
+    run(sandbox, scenario)
+
+
 def test_memberships_are_listed_paged_with_a_default_page_of_100() -> None:
     """GET /courses/{id}/users pages by limit with host-relative nextPage; 100 a page by default."""
     users = [SeedUser(f"u{n:03d}") for n in range(103)]

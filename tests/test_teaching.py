@@ -9,8 +9,10 @@ from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
+import httpx
 import pytest
 from harness import (
+    BASE_URL,
     TEACHERS,
     Learn,
     delete_course,
@@ -20,6 +22,7 @@ from harness import (
     make_learn,
     row,
 )
+from test_sandbox_teaching import bearer, member_url
 
 from rollover.engine import RunOptions
 from rollover.ledger import EnrolmentState, ErrorKind, Ledger, LedgerRow, Resolution, State
@@ -159,6 +162,55 @@ def test_a_member_with_another_role_gets_the_manifests_role(tmp_path: Path) -> N
     assert calls[PUT] == 2 + 2  # two beforehand, then one 409 each
     assert calls["PATCH /v1/courses/{id}/users/{id}"] == 1  # only Bob's role differed
     assert learn.sandbox.record.enrolments == []  # no new membership: both were there
+
+
+def sis_disables(learn: Learn, course_id: str, user: str) -> None:
+    """The SIS made `user`'s membership of `course_id` unavailable, as it does instead of
+    deleting it: Learn keeps the member, with availability No."""
+
+    async def patch() -> None:
+        async with httpx.AsyncClient(transport=learn.transport, base_url=BASE_URL) as http:
+            url = member_url(f"courseId:{course_id}", user)
+            unavailable = {"availability": {"available": "No"}}
+            answer = await http.patch(url, json=unavailable, headers=await bearer(http))
+            assert answer.status_code == 200, answer.text
+
+    asyncio.run(patch())
+
+
+def availability(learn: Learn, course_id: str, user: str) -> str | None:
+    """The user's membership availability in the course now, or None if not a member."""
+    found = learn.sandbox.membership(f"courseId:{course_id}", user)
+    return None if found is None else str(found["availability"]["available"])
+
+
+def test_a_disabled_member_is_made_available_again_with_the_manifests_role(
+    tmp_path: Path,
+) -> None:
+    """Learn's 409 for a member the SIS disabled is not done yet: one PATCH gives the membership
+    the manifest's role and makes it available (Bob: other role, disabled; Jane: right role,
+    disabled); nobody is enrolled afresh."""
+    learn = teaching_site()
+    enrol_beforehand(learn, SHELL, BOB, "Grader")
+    enrol_beforehand(learn, SHELL, JANE, "Instructor")
+    sis_disables(learn, SHELL, BOB)
+    sis_disables(learn, SHELL, JANE)
+    before = Counter(learn.sandbox.record.calls)
+    rows = [shell_row(SHELL, f"{BOB}=TeachingAssistant", JANE)]
+    _, final = engine_run(learn, rows, tmp_path / "l.sqlite", OPTIONS)
+    assert final[0].state is State.DONE, final[0]
+    assert final[0].enrolled == 2
+    assert (member_role(learn, SHELL, BOB), availability(learn, SHELL, BOB)) == (
+        "TeachingAssistant",
+        "Yes",
+    )
+    assert (member_role(learn, SHELL, JANE), availability(learn, SHELL, JANE)) == (
+        "Instructor",
+        "Yes",
+    )
+    spent = calls_during(learn, before)
+    assert spent[PUT] == 2 and spent["PATCH /v1/courses/{id}/users/{id}"] == 2, spent
+    assert learn.sandbox.record.enrolments == []
 
 
 def test_an_unknown_user_fails_the_row_after_copy_and_patch_then_only_enrolments_retry(

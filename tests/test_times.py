@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import TZPATH, ZoneInfo, ZoneInfoNotFoundError
 
 import pytest
 
@@ -46,6 +46,37 @@ def test_tz_names_the_machine_zone(monkeypatch: pytest.MonkeyPatch, tz: str, key
     zone = machine_zone()
     assert isinstance(zone, ZoneInfo)
     assert zone.key == key
+
+
+@pytest.mark.parametrize("form", [":", ""])
+def test_tz_naming_a_link_to_a_zone_file_resolves_the_zone(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, form: str
+) -> None:
+    """TZ=:/etc/localtime (glibc's form) or a path to any link to a zone file: the zone the link
+    names, with its rules, as the C library reads it."""
+    files = [Path(folder, "America", "Chicago") for folder in TZPATH]
+    chicago = next((file for file in files if file.is_file()), None)
+    if chicago is None:
+        pytest.skip("no system zoneinfo folder with America/Chicago")
+    localtime = tmp_path / "etc" / "localtime"
+    localtime.parent.mkdir()
+    localtime.symlink_to(chicago)
+    monkeypatch.setenv("TZ", form + str(localtime))
+    zone = machine_zone()
+    assert zone.key == "America/Chicago"
+    assert datetime(2027, 1, 11, tzinfo=zone).utcoffset() == timedelta(hours=-6)
+    assert datetime(2027, 7, 1, tzinfo=zone).utcoffset() == timedelta(hours=-5)
+
+
+def test_tz_colon_etc_localtime_is_this_machines_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """TZ=:/etc/localtime, as systemd units and containers set it, is accepted and names the zone
+    whose file /etc/localtime is."""
+    etc = Path("/etc/localtime")
+    if not etc.is_symlink():
+        pytest.skip("/etc/localtime is not a link to a named zone here")
+    monkeypatch.setenv("TZ", ":/etc/localtime")
+    zone = machine_zone()
+    assert etc.resolve().parts[-len(zone.key.split("/")) :] == tuple(zone.key.split("/"))
 
 
 def test_tz_zone_keeps_daylight_saving_rules(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -168,7 +168,7 @@ def _exact_copy_warning(manifest: Manifest, allowed: bool) -> None:
 @click.option(
     "--results",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="The results CSV (default: <manifest>.results.csv beside it).",
+    help="The results CSV (default: <manifest>.results.csv beside it, wherever --ledger is).",
 )
 @click.option(
     "--concurrency",
@@ -411,23 +411,36 @@ def run(
         report = go(_real_site(base_url, ca_bundle))
     for line in status_text.run_summary_lines(report):
         click.echo(line)
-    for line in after_run(
+    after = after_run(
         night,
         report,
         ledger=files.ledger,
         title=f"Rollover of {manifest.name}",
         started_at=started_at,
         window=options.window,
-    ):
+    )
+    for line in after.lines:
         click.echo(line)
-    if report.exit_code == 2:  # credentials or host refused before anything changed Learn
+    code = report.exit_code
+    if code == 2:  # credentials or host refused before anything changed Learn
         click.echo(f"Error: {report.stopped}", err=True)
+    elif after.ledger_error is not None:
+        code = runner.resumable(code)
+        click.echo(
+            f"Error: after the run, the ledger could not be read: {after.ledger_error.message}",
+            err=True,
+        )
+        click.echo(
+            "Hint: the run itself was recorded; once the ledger can be read, "
+            "`rollover report` writes the reports and a re-run resumes",
+            err=True,
+        )
     if report.hint:  # and for a resumable stop, what to fix before running again
         click.echo(f"Hint: {report.hint}", err=True)
     structlog.get_logger("rollover").info(
-        "run.end", exit_code=report.exit_code, reason=report.stopped or "no work left"
+        "run.end", exit_code=code, reason=report.stopped or "no work left"
     )
-    sys.exit(report.exit_code)
+    sys.exit(code)
 
 
 def _from_config(name: str) -> bool:
@@ -653,7 +666,8 @@ def status(
 @click.option(
     "--results",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Where to write the results CSV (default: beside MANIFEST, or beside the ledger).",
+    help="Where to write the results CSV (default: <manifest>.results.csv beside MANIFEST, "
+    "wherever --ledger is; without MANIFEST, beside the ledger).",
 )
 @sandbox_files_option
 @html_option

@@ -1,6 +1,7 @@
 """The morning after, wired to the commands: the HTML report and the notifications at the end of
 a run. Everything a notification needs is checked before the first call to Learn; a report or a
-notification that fails afterwards is said and logged, and never changes the exit code."""
+notification that fails afterwards is said and logged, and never changes the exit code, unless
+the ledger itself could not be read for it: then the run ends resumable (exit 3), never 2."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any, Literal
 import structlog
 
 from rollover.engine import Window
+from rollover.errors import LedgerError
 from rollover.morning import (
     MailSettings,
     RunFacts,
@@ -84,6 +86,15 @@ def report_html(ledger: Path, out: Path, *, title: str, group_by: str, **facts: 
     )
 
 
+@dataclass(frozen=True)
+class AfterRun:
+    """What the morning after did: the lines that say so, and the ledger's error if the ledger
+    could not be read for it."""
+
+    lines: list[str]
+    ledger_error: LedgerError | None = None
+
+
 def after_run(
     plan: Morning,
     report: RunReport,
@@ -92,8 +103,8 @@ def after_run(
     title: str,
     started_at: datetime,
     window: Window | None,
-) -> list[str]:
-    """Write the HTML report and send the notifications; the lines that say what happened."""
+) -> AfterRun:
+    """Write the HTML report and send the notifications; what happened."""
     lines: list[str] = []
     facts = RunFacts(
         started_at=started_at,
@@ -116,9 +127,14 @@ def after_run(
                 f"Report: not written ({exc.strerror or exc}): run `rollover report "
                 "--html` once the problem is fixed"
             )
+        except LedgerError as exc:
+            return _ledger_unreadable(plan, lines, exc, report=True)
     if plan.webhook is None and not plan.mail_to:
-        return lines
-    told = summary(ledger, title=title, run=facts, report_path=html)
+        return AfterRun(lines)
+    try:
+        told = summary(ledger, title=title, run=facts, report_path=html)
+    except LedgerError as exc:
+        return _ledger_unreadable(plan, lines, exc, report=False)
     deliveries = []
     if plan.webhook is not None:
         deliveries.append(post_webhook(plan.webhook, told))
@@ -131,4 +147,17 @@ def after_run(
             detail=delivery.detail,
         )
         lines.append(f"Notified: {delivery}" if delivery.ok else f"Not notified: {delivery}")
-    return lines
+    return AfterRun(lines)
+
+
+def _ledger_unreadable(
+    plan: Morning, lines: list[str], exc: LedgerError, *, report: bool
+) -> AfterRun:
+    """The morning after stops at a ledger it cannot read: what is left undone (the report, if
+    it was being written, and the notifications) says so."""
+    log.error("report.ledger_unreadable", error=exc.message)
+    undone = ["Report: not written"] if report else []
+    if plan.webhook is not None or plan.mail_to:
+        undone.append("Not notified")
+    said = [f"{what}: the ledger could not be read" for what in undone]
+    return AfterRun([*lines, *said], ledger_error=exc)

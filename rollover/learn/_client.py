@@ -294,9 +294,11 @@ class LearnClient:
     async def enrol(self, course_pk: str, user_id: str, role: str) -> str:
         """Enrol a user with `role` (PUT: idempotent); what happened, for the audit trail.
 
-        Learn answers 409 when the user is already a member: that is success, and the role is
-        corrected with a PATCH when it differs. 404 (user, course or role unknown) and 403 (a
-        user the application may not enrol) are raised for the engine to fail the row.
+        Learn answers 409 when the user is already a member: that is success once the
+        membership is as asked, so a differing role is corrected and a membership made
+        unavailable (the SIS disables rather than deletes) is made available again, with one
+        PATCH. 404 (user, course or role unknown) and 403 (a user the application may not enrol)
+        are raised for the engine to fail the row.
         """
         path = f"{course_path(course_pk, 'v1')}/users/{quote(user_id, safe=':_-.~@')}"
         endpoint = "PUT /v1/courses/{id}/users/{id}"
@@ -306,17 +308,24 @@ class LearnClient:
                 "PUT", path, endpoint, json=body, expect=(200, 201), reads_json=False
             )
         except LearnConflict:
-            found = await self._get_one(path, "GET /v1/courses/{id}/users/{id}", "courseRoleId")
-            if found.get("courseRoleId") == role:
+            found = await self._get_one(
+                path, "GET /v1/courses/{id}/users/{id}", "courseRoleId,availability.available"
+            )
+            was = found.get("courseRoleId")
+            available = (found.get("availability") or {}).get("available")
+            if was == role and available == "Yes":
                 return f"{user_id} was already enrolled as {role}"
             await self._idempotent(
                 "PATCH",
                 path,
                 "PATCH /v1/courses/{id}/users/{id}",
-                json={"courseRoleId": role},
+                json=body,
                 reads_json=False,
             )
-            return f"{user_id} was already enrolled as {found.get('courseRoleId')}; now {role}"
+            changed = [f"role {was} -> {role}"] if was != role else []
+            if available != "Yes":
+                changed.append(f"availability {available} -> Yes")
+            return f"{user_id} was already enrolled as {was}; now {', '.join(changed)}"
         return f"enrolled {user_id} as {role}"
 
     async def membership_role(self, course_pk: str, user_id: str) -> str | None:

@@ -1,8 +1,9 @@
 """The ledger's SQLite file: its schema, the checks made on opening it, and its migrations.
 
 Every SQL statement of the tool is in this package. A ledger written by an older rollover is
-migrated in one transaction when it is opened, so a rollover half done by the previous version
-resumes; one written by a newer rollover is refused.
+migrated in one transaction when a run opens it, so a rollover half done by the previous version
+resumes; one written by a newer rollover is refused. Commands that only read (status, report,
+validate) open it read-only: never created, migrated or written, and read while a run writes it.
 """
 
 from __future__ import annotations
@@ -101,17 +102,41 @@ DELETE FROM events WHERE from_state = to_state AND detail GLOB 'HTTP [0-9][0-9][
 """
 
 # The kinds of errors written by schema 1, told apart once, here, by the words schema 1's
-# engine wrote; from schema 2 on the engine writes the kind itself.
+# engine wrote (the same in every schema-1 version); from schema 2 on the engine writes the kind
+# itself. Each pattern is a case-sensitive GLOB anchored at the start of the tool's own words, so
+# Learn's message quoted after them ("Learn refused the copy: Incomplete ...") decides nothing.
 _KINDS_OF_SCHEMA_1 = (
-    ("%may or may not have been applied%", "copy_maybe_applied"),
-    ("%CompleteWithErrors%", "copy_unclean"),
-    ("%Incomplete%", "copy_unclean"),
-    ("%did not say when it was created%", "created_unknown"),
-    ("%no course%exists%", "course_missing"),
-    ("%already belongs to a course created%", "target_taken"),
-    ("%Learn has no course%", "shell_missing"),
-    ("%refused the PATCH%", "patch_refused"),
-    ("%refused the copy%", "copy_refused"),
+    ("Learn refused the copy: *", "copy_refused"),
+    (
+        "copy_into_existing is true but Learn has no course *: create the shell first,"
+        " or set copy_into_existing to false",
+        "shell_missing",
+    ),
+    (
+        "courseId * already belongs to a course created *, before this rollover asked for"
+        " it: choose another target_course_id",
+        "target_taken",
+    ),
+    ("copied as * but Learn refused the PATCH: *", "patch_refused"),
+    (
+        "the copy of * into existing course * may or may not have been applied:"
+        " its answer was lost.*",
+        "copy_maybe_applied",
+    ),
+    (
+        "course * exists but Learn did not say when it was created;"
+        " check whether it is this rollover's copy",
+        "created_unknown",
+    ),
+    (
+        "Learn accepted the copy (*) but * and no course * exists;"
+        " check the copy in Learn before re-running",
+        "course_missing",
+    ),
+    ("Learn finished the copy with status CompleteWithErrors*", "copy_unclean"),
+    ("Learn finished the copy with status Incomplete*", "copy_unclean"),
+    # A copy whose lost task's last word was Learn's own warning, patched and handed over.
+    ("*; the course was patched, check its content", "copy_unclean"),
 )
 
 _MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
@@ -131,13 +156,16 @@ def _migrate_to_2(db: sqlite3.Connection) -> None:
     # warning is handed to a person after its PATCH, under that warning's kind.
     for pattern, kind in _KINDS_OF_SCHEMA_1:
         db.execute(
-            "UPDATE rows SET error_kind = ? WHERE error_kind IS NULL AND error LIKE ?",
+            "UPDATE rows SET error_kind = ? WHERE error_kind IS NULL AND error GLOB ?",
             (kind, pattern),
         )
+    # Schema 1 kept an error on an unfinished row only as the warning of a copy that ended
+    # unclean (whatever Learn's words for it were); a failed row's other texts were Learn's.
     db.execute(
         "UPDATE rows SET error_kind = CASE state WHEN 'failed' THEN 'request_refused'"
-        " ELSE 'uncertain' END WHERE error_kind IS NULL"
-        " AND state IN ('failed', 'needs_review')"
+        " WHEN 'needs_review' THEN 'uncertain' ELSE 'copy_unclean' END"
+        " WHERE error_kind IS NULL AND (state IN ('failed', 'needs_review')"
+        " OR (state IN ('copied', 'patched') AND error IS NOT NULL))"
     )
 
 
@@ -243,30 +271,105 @@ def open_database(path: Path) -> sqlite3.Connection:
         _create_or_migrate(db, path)
     except sqlite3.DatabaseError as exc:
         db.close()
-        raise LedgerError(
-            f"{path} is not a rollover ledger or is damaged ({exc})",
-            hint="pass another --ledger; if this file is a ledger, keep it: it records "
-            "which copies were requested",
-        ) from exc
+        raise _damaged(path, exc) from exc
     except LedgerError:
         db.close()
         raise
     return db
 
 
+def read_database(path: Path) -> sqlite3.Connection:
+    """Open the ledger at `path` to read it only: never created, migrated or written, and read
+    while a run writes it (WAL lets readers in beside the one writer).
+
+    A ledger of an older schema is read as this version sees it: copied into memory and
+    migrated there, leaving the file for the next run to migrate.
+    """
+    try:
+        db = _connect_read_only(path)
+    except sqlite3.DatabaseError as exc:
+        raise _unreadable(path, exc) from exc
+    try:
+        db.row_factory = sqlite3.Row
+        _refuse_foreign_or_damaged(db, path)
+        if _stored_version(db) != SCHEMA_VERSION:
+            memory = sqlite3.connect(":memory:", isolation_level=None)
+            db.backup(memory)
+            db.close()
+            db = memory
+            db.row_factory = sqlite3.Row
+            _create_or_migrate(db, path)
+    except sqlite3.DatabaseError as exc:
+        db.close()
+        raise _unreadable(path, exc) from exc
+    except LedgerError:
+        db.close()
+        raise
+    return db
+
+
+def _unreadable(path: Path, exc: sqlite3.DatabaseError) -> LedgerError:
+    """What keeps the ledger from being read: the file or its folder (permissions, a lock held
+    past the timeout), or its contents."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return LedgerError(
+            f"cannot read the ledger {path} ({exc})",
+            hint="check that the file and its folder may be read, then run the same command "
+            "again; the ledger itself is not changed",
+        )
+    return _damaged(path, exc)
+
+
+def _damaged(path: Path, exc: sqlite3.DatabaseError) -> LedgerError:
+    """The error for a file SQLite cannot read as a ledger."""
+    return LedgerError(
+        f"{path} is not a rollover ledger or is damaged ({exc})",
+        hint="pass another --ledger; if this file is a ledger, keep it: it records "
+        "which copies were requested",
+    )
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection to `path`, tried by a first read.
+
+    SQLite reads a WAL ledger through its `-shm` file, which it creates beside the ledger. In a
+    folder that cannot be written, a ledger without a `-wal` file (no run has it open, and none
+    can: a run could not create its journal there) is read as immutable instead.
+    """
+    uri = path.absolute().as_uri()
+    db = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None, timeout=30)
+    try:
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError:
+        db.close()
+        wal = path.with_name(path.name + "-wal")
+        if os.access(path.parent, os.W_OK) or wal.exists():
+            raise
+        db = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    return db
+
+
+def _stored_version(db: sqlite3.Connection) -> int | None:
+    """The schema the file holds: None before its tables exist, 1 for a ledger from before
+    versions were kept."""
+    if db.execute("SELECT name FROM sqlite_master WHERE name='rows'").fetchone() is None:
+        return None
+    found = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    return int(found[0]) if found else 1
+
+
 def _create_or_migrate(db: sqlite3.Connection, path: Path) -> None:
     """Create a new ledger's tables, or bring an older one up to SCHEMA_VERSION in one go."""
     with transaction(db):
-        fresh = db.execute("SELECT name FROM sqlite_master WHERE name='rows'").fetchone() is None
+        version = _stored_version(db)
         _execute_all(db, _TABLES)
-        if fresh:
+        if version is None:
             _execute_all(db, _TO_2_TABLES)
             _execute_all(db, _TO_3_TABLES)
             _execute_all(db, _TO_4_TABLES)
             db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             return
-        found = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        version = int(found["value"]) if found else 1
         if version > SCHEMA_VERSION:
             raise LedgerError(
                 f"{path} was written by a newer rollover (schema {version})",

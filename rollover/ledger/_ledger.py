@@ -32,7 +32,7 @@ from rollover.plan import DEFAULT_PROFILE, RowSpec
 from rollover.times import utc_now
 
 from ._changes import ADDED, MANIFEST_CHANGED, manifest_change, retried_state
-from ._file import open_database, transaction
+from ._file import open_database, read_database, transaction
 from ._rows import (
     TERMINAL,
     Answer,
@@ -72,10 +72,15 @@ def _spec_json(spec: RowSpec) -> str:
 class Ledger:
     """The record of a rollover, and the state machine that moves its rows."""
 
-    def __init__(self, path: Path, *, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self, path: Path, *, clock: Callable[[], datetime] = utc_now, read_only: bool = False
+    ) -> None:
+        """Open (or create) the ledger at `path`; `read_only` for commands that only read it:
+        it must exist, and is never migrated or written."""
         self.path = path
+        self.read_only = read_only
         self._clock = clock
-        self._db = open_database(path)
+        self._db = read_database(path) if read_only else open_database(path)
         self._lock_file: Any = None
         # The run holds the lock and is the only writer, so a row this object last wrote is the
         # row on disk: the engine re-reads each row after every step without a query.
@@ -101,6 +106,10 @@ class Ledger:
         """One write transaction; a disk that is full or a file that cannot be written ends in
         LedgerUnwritable (exit 3), never a traceback. The transaction is rolled back, so the
         row stays as the ledger last recorded it."""
+        if self.read_only:
+            # A bug, said plainly: an old ledger is read from a copy migrated in memory, where
+            # a write would vanish without a word.
+            raise LedgerError(f"{self.path} was opened to be read, not written")
         try:
             if self.before_write is not None:
                 self.before_write()

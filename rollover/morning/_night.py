@@ -124,7 +124,7 @@ def read_ledger(path: Path, *, now: Callable[[], datetime] = utc_now) -> LedgerR
             f"no ledger at {path}", hint="pass --ledger, or run `rollover run MANIFEST` first"
         )
     records: list[RowRecord] = []
-    with Ledger(path) as ledger, ledger.snapshot():
+    with Ledger(path, read_only=True) as ledger, ledger.snapshot():
         for row in ledger.rows():
             target = row.target_course_id
             history = tuple(ledger.history(target))
