@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from rollover.engine import Rollover, RunOptions, exit_code
-from rollover.errors import LedgerError, LedgerUnwritable, UsageError
+from rollover.errors import LedgerError, LedgerUnwritable, RunStopped, UsageError
 from rollover.learn import LearnClient, Site
 from rollover.ledger import (
     Answer,
@@ -244,17 +244,28 @@ async def run(
                 sleep=sleep,
                 planned_calls=plan.calls,
                 monotonic=monotonic,
+                zone=manifest.zone,
             )
-            if handle_signals:
-                _install_signal_handlers(engine)
+            signals = _StopSignals(engine) if handle_signals else None
             ticking = (
                 asyncio.create_task(progress.keep_showing(sleep)) if progress is not None else None
             )
             try:
                 outcome = await engine.run()
+            except asyncio.CancelledError:
+                if signals is None or not signals.cut_short:
+                    raise
+                # Every ledger transition is one short transaction and none spans an await, so
+                # cancelling mid-call leaves each row as last recorded (a copy POST whose
+                # answer is lost stays at intent, for the next run to reconcile).
+                raise RunStopped(
+                    "stopped at once by a second Ctrl-C; the ledger is consistent",
+                    hint="run the same command again to continue; "
+                    "`rollover report` writes the results file from the ledger",
+                ) from None
             finally:
-                if handle_signals:
-                    _remove_signal_handlers()
+                if signals is not None:
+                    signals.remove()
                 if ticking is not None:
                     await stop_ticking(ticking)
                 if progress is not None:
@@ -351,21 +362,39 @@ def both(first: Observer, second: Observer) -> Observer:
     return observe
 
 
-# Ctrl-C, `systemctl stop` or cron's timeout, and a closed terminal: each stops new copies, lets
-# the calls in flight finish and record their outcome, and exits 3.
+# Ctrl-C, `systemctl stop` or cron's timeout, and a closed terminal: each stops the run (no new
+# call; the calls in flight finish and record their outcome; every wait ends), and it exits 3.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-def _install_signal_handlers(engine: Rollover) -> None:
-    loop = asyncio.get_running_loop()
-    for signum in STOP_SIGNALS:
-        loop.add_signal_handler(signum, engine.request_stop, signal.Signals(signum).name)
+class _StopSignals:
+    """The run's signal handlers: a first signal asks the engine to stop; a Ctrl-C after that
+    cancels the run at once (`cut_short`)."""
 
+    def __init__(self, engine: Rollover) -> None:
+        self._engine = engine
+        self._loop = asyncio.get_running_loop()
+        self._run = asyncio.current_task()
+        self._asked = False
+        self.cut_short = False
+        for signum in STOP_SIGNALS:
+            self._loop.add_signal_handler(signum, self._received, signal.Signals(signum))
 
-def _remove_signal_handlers() -> None:
-    loop = asyncio.get_running_loop()
-    for signum in STOP_SIGNALS:
-        loop.remove_signal_handler(signum)
+    def _received(self, signum: signal.Signals) -> None:
+        if signum is signal.SIGINT and self._asked and not self.cut_short:
+            self.cut_short = True
+            if self._run is not None:
+                self._run.cancel()
+            log.warning("run.interrupted", signal=signum.name)
+            return
+        self._asked = True
+        self._engine.request_stop(signum.name)
+        log.warning("run.stopping", signal=signum.name)
+
+    def remove(self) -> None:
+        """Give the signals back to their default handlers."""
+        for signum in STOP_SIGNALS:
+            self._loop.remove_signal_handler(signum)
 
 
 def open_existing_ledger(path: Path) -> Ledger:

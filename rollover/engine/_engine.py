@@ -15,16 +15,19 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import structlog
 
 from rollover.errors import (
     CopyOutcomeUnknown,
+    LearnAsksToWait,
     LearnAuthError,
     LearnError,
     LearnNotFound,
     LearnUnreachable,
     LedgerUnwritable,
+    RunStopped,
     SiteNotFound,
 )
 from rollover.learn import (
@@ -87,9 +90,9 @@ class Rollover:
         *,
         clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        stop: asyncio.Event | None = None,
         planned_calls: int | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        zone: ZoneInfo | None = None,
     ) -> None:
         self.ledger = ledger
         self.client = client
@@ -104,7 +107,9 @@ class Rollover:
         self._reconciliation = Reconciliation(
             ledger, client, clock, since_intent=self._since_intent
         )
-        self._stop = stop or asyncio.Event()
+        # One stop for the run, the client's: its waits and the engine's end with it.
+        self._stop = client.stop
+        self._zone = zone or ZoneInfo("UTC")  # the run's zone, for times told to people
         self._in_flight = 0
         self._posted_here: set[str] = set()
         self._source_locks: dict[str, asyncio.Lock] = {}
@@ -125,10 +130,11 @@ class Rollover:
         self.outcome = RunOutcome()
 
     def request_stop(self, reason: str) -> None:
-        """Start no new copy; in-flight calls finish, then every worker returns."""
+        """Send no new call; calls already sent finish and are recorded, then every worker
+        returns, from whatever it waited for."""
         if self.outcome.stopped is None:
             self.outcome.stopped = reason
-        self._stop.set()
+        self._stop.request(reason)
 
     async def run(self) -> RunOutcome:
         """Drive every unfinished row of the manifest."""
@@ -148,7 +154,7 @@ class Rollover:
                     break
                 self._pending_left -= 1
                 group.create_task(self._drive(row.target_course_id, holds_slot=True))
-        if self._stop.is_set() and self.outcome.stopped is None:
+        if self._stop.requested and self.outcome.stopped is None:
             self.outcome.stopped = "stop requested"
         pace = self.pace
         self._pace_budget()
@@ -210,10 +216,10 @@ class Rollover:
     async def _admit(self) -> bool:
         async with self._admission:
             await self._admission.wait_for(
-                lambda: self._in_flight < self.pace.window or self._stop.is_set()
+                lambda: self._in_flight < self.pace.window or self._stop.requested
             )
             self._pace_budget()
-            if self._stop.is_set():
+            if self._stop.requested:
                 return False
             refusal = self._start_refused()
             if refusal is not None:
@@ -292,7 +298,7 @@ class Rollover:
         _ROW.set(target)  # each row's task has its own context: the answers it gets are its own
         try:
             row = self.ledger.row(target)
-            while row.state not in TERMINAL and not self._stop.is_set():
+            while row.state not in TERMINAL and not self._stop.requested:
                 if holds_slot and row.state in (State.COPIED, State.PATCHED):
                     holds_slot = False
                     await self._release()
@@ -312,9 +318,23 @@ class Rollover:
                 self._fail_refused(target, exc)
         except LedgerUnwritable as exc:
             self._ledger_unwritable(exc)
+        except LearnAsksToWait as exc:
+            self.request_stop(self._asked_to_wait(exc))
+        except RunStopped as exc:
+            self.request_stop(exc.message)  # a stop already requested keeps its own reason
         finally:
             if holds_slot:
                 await self._release()
+
+    def _asked_to_wait(self, exc: LearnAsksToWait) -> str:
+        """Why the run stopped for a long Retry-After, with when Learn takes calls again."""
+        until = exc.until.astimezone(self._zone)
+        today = self._clock().astimezone(self._zone).date()
+        when = f"{until:%H:%M}" if until.date() == today else f"{until:%Y-%m-%d %H:%M}"
+        log.error("learn.asks_to_wait", seconds=round(exc.seconds), until=exc.until.isoformat())
+        return (
+            f"Learn asks to wait {exc.seconds:.0f} s (until {when}): stopped; run again after that"
+        )
 
     def _fail_refused(self, target: str, exc: LearnError) -> None:
         """Fail a row whose request Learn refused, unless the ledger cannot record it."""
@@ -366,6 +386,10 @@ class Rollover:
         except LearnAuthError:
             # Refused at sign-in (or the POST itself answered 401): Learn applied nothing.
             self.ledger.record_not_sent(target, "credentials refused: not applied")
+            raise
+        except RunStopped:
+            # Stopped before the POST left, or its 429 asked for a wait too long: not applied.
+            self.ledger.record_not_sent(target, "the run stopped: not sent")
             raise
         except CopyOutcomeUnknown as exc:
             log.warning("copy.outcome_unknown", target=target, error=exc.message)
@@ -535,7 +559,7 @@ class Rollover:
             due = self.pace.first_poll - self._since_posted(row)
             if due <= FIRST_POLL_SLACK:
                 return True
-            if not await self._pause(due, sooner=self._first_poll_sooner) and self._stop.is_set():
+            if not await self._pause(due, sooner=self._first_poll_sooner) and self._stop.requested:
                 return False
 
     def _learn_first_poll(self, done: bool, since_posted: float) -> None:
@@ -733,19 +757,7 @@ class Rollover:
     async def _pause(self, seconds: float, sooner: asyncio.Event | None = None) -> bool:
         """Sleep, unless a stop is requested (or `sooner` is set) first; True if the sleep ran
         out."""
-        if self._stop.is_set():
-            return False
-        if seconds <= 0:
-            return True
-        sleeper = asyncio.ensure_future(self._sleep(seconds))
-        stopper = asyncio.ensure_future(self._stop.wait())
-        waits = {sleeper, stopper}
-        if sooner is not None:
-            waits.add(asyncio.ensure_future(sooner.wait()))
-        done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-        return sleeper in done and not self._stop.is_set()
+        return await self._stop.sleep(seconds, sooner=sooner, using=self._sleep)
 
 
 def _rounded(value: float | None) -> float | None:

@@ -28,6 +28,7 @@ import structlog
 
 from rollover.errors import (
     CopyOutcomeUnknown,
+    LearnAsksToWait,
     LearnAuthError,
     LearnConflict,
     LearnError,
@@ -43,6 +44,7 @@ from ._ids import API, course_path, is_primary_id, learn_datetime
 from ._retry import RetryBudget, RetryPolicy, Sleep
 from ._site import Site
 from ._statuses import Call, Meaning, meaning
+from ._stop import Stop
 
 log = structlog.get_logger("rollover.client")
 
@@ -71,6 +73,8 @@ CLOCK_SAMPLES = 15  # answers whose Date header the site's clock offset is the m
 CLOCK_TOLD = 5.0  # seconds of offset from which it is logged
 SIGN_IN_FAILURE_KEPT = 30.0  # seconds a failed sign-in answers for the workers queued behind it
 POOL_CONNECTIONS = 4
+# The longest Retry-After a run waits out (the contract's 15 minutes); a longer one stops it.
+LONGEST_WAIT = 15 * 60.0
 
 
 class LearnClient:
@@ -89,6 +93,7 @@ class LearnClient:
         monotonic: Callable[[], float] = time.monotonic,
         clock: Callable[[], datetime] = utc_now,
         verify: bool | str = True,
+        stop: Stop | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._origin = urlsplit(self.base_url)[:2]
@@ -107,8 +112,9 @@ class LearnClient:
         # than inside httpcore, whose pool rescans every waiting request on each event: with
         # dozens of workers that scan costs more CPU than the requests themselves.
         self._connections = asyncio.Semaphore(POOL_CONNECTIONS)
-        self._retries = RetryBudget(retry or RetryPolicy(), sleep)
-        self._sleep = sleep
+        # The run's stop: every wait below goes through it, and no call is sent after it.
+        self.stop = stop or Stop(sleep)
+        self._retries = RetryBudget(retry or RetryPolicy(), self.stop.pause)
         self._monotonic = monotonic
         self._clock = clock
         # Learn's Date header minus this machine's clock, per answer (the latest few).
@@ -420,6 +426,7 @@ class LearnClient:
     async def _raw(
         self, method: str, url: str, endpoint: str, token: str, **kwargs: Any
     ) -> httpx.Response:
+        self.stop.check()
         self.calls[endpoint] += 1
         async with self._connections:
             response = await self._http.request(
@@ -484,14 +491,23 @@ class LearnClient:
             self.on_quota(self.quota_remaining, self.quota_limit)
         if response.status_code == 429:
             # One 429 pauses every worker: otherwise each would spend a call to learn the same.
-            pause = retry_after(response)
-            pause = 1.0 if pause is None else pause
+            pause = self._retry_after(response)
             self._paused_until = max(self._paused_until, self._monotonic() + pause)
+
+    def _retry_after(self, response: httpx.Response) -> float:
+        """The seconds a 429 asks to wait; LearnAsksToWait when that is longer than a run
+        waits (Learn takes no call before then: the run stops and says when to run again)."""
+        pause = retry_after(response)
+        pause = 1.0 if pause is None else pause
+        if pause > LONGEST_WAIT:
+            until = self._clock() + timedelta(seconds=pause)
+            raise LearnAsksToWait(pause, until)
+        return pause
 
     async def _wait_for_quota(self) -> None:
         delay = self._paused_until - self._monotonic()
         if delay > 0:
-            await self._sleep(delay)
+            await self.stop.pause(delay)
 
     async def _bearer(self) -> str:
         async with self._token_lock:
@@ -513,11 +529,14 @@ class LearnClient:
         endpoint = "POST /v1/oauth2/token"
 
         async def ask() -> httpx.Response:
+            self.stop.check()
             self.calls[endpoint] += 1
             response = await self._http.post(
                 f"{API}/v1/oauth2/token", auth=self._auth, data={"grant_type": "client_credentials"}
             )
             self._site_answered()
+            if response.status_code == 429:
+                self._retry_after(response)
             if response.status_code != 200:
                 raise learn_error(response, endpoint)
             return response
