@@ -25,13 +25,13 @@ CHICAGO = ZoneInfo("America/Chicago")
 
 
 async def run_stopped_after(
-    learn: Learn, ledger_path: Path, *, stop_at: float | None, rows: list[ManifestRow] = ROWS
+    learn: Learn, ledger_path: Path, *, stop_at: float | None, manifest: list[ManifestRow] = ROWS
 ) -> tuple[RunOutcome, list[LedgerRow], float, int]:
-    """Run the engine over `rows` and request a stop `stop_at` virtual seconds in (if given):
+    """Run the engine over the `manifest` rows and request a stop `stop_at` virtual seconds in (if given):
     the outcome, the rows, the virtual seconds the run took and the calls Learn saw after the
     stop."""
     with Ledger(ledger_path, clock=learn.clock.datetime) as ledger:
-        ledger.sync_manifest([row_spec(r) for r in rows])
+        ledger.sync_manifest([row_spec(r) for r in manifest])
         async with learn.client() as client:
             engine = Rollover(
                 ledger,
@@ -94,7 +94,7 @@ def test_a_stop_ends_the_shared_429_pause_of_other_workers(tmp_path: Path) -> No
     learn = make_learn(gateway_from=4, gateway_calls=1, gateway_retry_after=600)
     rows = [row(2 + n, "BIO-101-FA26", f"BIO-101-00{n}-SP27") for n in range(3)]
     outcome, _, took, after = asyncio.run(
-        run_stopped_after(learn, tmp_path / "l.sqlite", stop_at=10.0, rows=rows)
+        run_stopped_after(learn, tmp_path / "l.sqlite", stop_at=10.0, manifest=rows)
     )
     assert learn.sandbox.record.faults["gateway"] == 1
     assert outcome.stopped == "SIGTERM"
