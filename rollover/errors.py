@@ -17,6 +17,8 @@ Only the CLI turns these into ``Error: ...`` lines, a hint and an exit code::
     ├── RunStopped                 exit 3: the run's stop came while it waited to send (a signal):
     │   │                          nothing more is sent, never a row's failure; resumable
     │   └── LearnAsksToWait        exit 3: a 429's Retry-After is longer than a run waits
+    ├── FailedAfterChange          exit 3: an unexpected error (a bug) ended a run that had
+    │                              already changed Learn; the ledger is consistent
     └── LearnError                 Learn answered with an error status (row-level unless fatal)
         ├── LearnAuthError         the key/secret were refused (exit 2: fix the credentials)
         ├── LearnNotFound          404
@@ -221,6 +223,21 @@ class LearnAsksToWait(RunStopped):
         )
         self.seconds = seconds
         self.until = until
+
+
+class FailedAfterChange(RolloverError):
+    """An error that is not one of the tool's own (a bug) ended a run after it had sent Learn
+    a change: the run stopped, resumable; exit 2 ("nothing sent") or 1 would both mislead."""
+
+    exit_code = 3
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(
+            f"unexpected {type(cause).__name__}: {cause}; the run stopped after changing Learn, "
+            "and the ledger is consistent",
+            hint="run the same command again to continue. This is a bug in rollover: run "
+            "`rollover --debug ...` for the traceback and report it",
+        )
 
 
 class LearnError(RolloverError):

@@ -22,7 +22,13 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from rollover.engine import Rollover, RunOptions, exit_code
-from rollover.errors import LedgerError, LedgerUnwritable, RunStopped, UsageError
+from rollover.errors import (
+    FailedAfterChange,
+    LedgerError,
+    LedgerUnwritable,
+    RunStopped,
+    UsageError,
+)
 from rollover.learn import LearnClient, Site
 from rollover.ledger import (
     Answer,
@@ -263,6 +269,15 @@ async def run(
                     hint="run the same command again to continue; "
                     "`rollover report` writes the results file from the ledger",
                 ) from None
+            except Exception as exc:
+                # Not one of the tool's own errors: a bug. Each transition is one transaction,
+                # so the ledger is consistent; once Learn was changed it is a resumable stop.
+                cause = _first_cause(exc)
+                if client.changes_sent:
+                    raise FailedAfterChange(cause) from cause
+                if cause is exc:
+                    raise
+                raise cause from exc
             finally:
                 if signals is not None:
                     signals.remove()
@@ -303,6 +318,13 @@ async def run(
         retried=retried,
         left_alone=left_alone,
     )
+
+
+def _first_cause(exc: Exception) -> Exception:
+    """The first error a task group gathered (the one that ended the run), or `exc` itself."""
+    while isinstance(exc, ExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
 
 
 class QuotaKeeper:

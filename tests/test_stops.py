@@ -12,12 +12,16 @@ from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from harness import Learn, make_learn, row
+import pytest
+from harness import Learn, make_learn, row, sections
 
 from rollover.engine import Rollover, RunOptions, RunOutcome
+from rollover.errors import FailedAfterChange
 from rollover.ledger import Ledger, LedgerRow, State
-from rollover.manifest import ManifestRow
+from rollover.manifest import Manifest, ManifestRow
 from rollover.plan import row_spec
+from rollover.progress import MinuteSummary, Progress
+from rollover.runner import run
 
 ROWS = [row(2, "BIO-101-FA26", "BIO-101-001-SP27")]
 OPTIONS = RunOptions(poll_min=1.0, poll_max=30.0, adopt_settle=60.0)
@@ -132,3 +136,62 @@ def test_a_long_retry_after_on_the_copy_post_leaves_the_row_to_request_again(
     assert again.stopped is None
     assert [r.state for r in rows] == [State.DONE]
     assert learn.sandbox.record.copies_per_target() == {"BIO-101-001-SP27": 1}
+
+
+class FailingAt(Progress):
+    """Progress whose observer hook fails (as a bug would) once a row reaches `state`."""
+
+    def __init__(self, state: State) -> None:
+        super().__init__(MinuteSummary())
+        self.state = state
+
+    def observe(self, row: LedgerRow, from_state: str | None, detail: str | None) -> None:
+        """Count the transition, then fail on the chosen state."""
+        super().observe(row, from_state, detail)
+        if row.state is self.state:
+            raise RuntimeError(f"boom at {row.state.value}")
+
+
+def run_failing_at(learn: Learn, tmp_path: Path, state: State) -> None:
+    """`runner.run` over two rows with an observer that fails at `state`."""
+    manifest = Manifest(
+        path=tmp_path / "m.csv", rows=tuple(sections(2)), warnings=(), zone=ZoneInfo("UTC")
+    )
+    asyncio.run(
+        run(
+            manifest,
+            learn.site(),
+            ledger_path=tmp_path / "l.sqlite",
+            results_path=tmp_path / "r.csv",
+            options=OPTIONS,
+            sleep=learn.clock.sleep,
+            clock=learn.clock.datetime,
+            monotonic=learn.clock.time,
+            progress=FailingAt(state),
+        )
+    )
+
+
+def test_a_bug_in_a_worker_after_a_change_ends_the_run_as_a_resumable_stop(
+    tmp_path: Path,
+) -> None:
+    """An unexpected error in a worker once a copy was requested is exit 3 (FailedAfterChange,
+    the original as its cause), not a bug's exit 1; the Location is in the ledger."""
+    learn = make_learn(copy_seconds=30.0)
+    with pytest.raises(FailedAfterChange) as raised:
+        run_failing_at(learn, tmp_path, State.LOCATED)
+    assert raised.value.exit_code == 3
+    assert isinstance(raised.value.__cause__, RuntimeError)
+    assert "unexpected RuntimeError: boom at located" in raised.value.message
+    with Ledger(tmp_path / "l.sqlite") as ledger:
+        located = [r for r in ledger.rows() if r.state is State.LOCATED]
+    assert located and all(r.task_location for r in located)
+
+
+def test_a_bug_before_any_change_stays_a_bug(tmp_path: Path) -> None:
+    """The same error before anything was sent that changes Learn is raised as it is (the CLI
+    reports it as a bug, exit 1), not wrapped in a task group's ExceptionGroup."""
+    learn = make_learn()
+    with pytest.raises(RuntimeError, match="boom at intent"):
+        run_failing_at(learn, tmp_path, State.INTENT)
+    assert learn.sandbox.record.copies == []
