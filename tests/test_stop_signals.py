@@ -187,9 +187,9 @@ def test_a_second_ctrl_c_ends_the_run_at_once(
     assert code == 3, text
     assert "Error: stopped at once by a second Ctrl-C; the ledger is consistent" in text
     assert "Traceback" not in text and "Aborted!" not in text
-    # The copy's intent was committed before its sign-in: left at intent, for the next run to
-    # reconcile from Learn's courses, as any copy whose answer was lost.
-    assert ledger_states(ledger) == ["intent"]
+    # Cut short during its sign-in, the copy request never left: the row is back at pending
+    # (not at intent, which a copy into an existing course would turn into needs_review).
+    assert ledger_states(ledger) == ["pending"]
 
 
 def test_a_retry_after_over_15_minutes_stops_the_run_saying_when(

@@ -378,8 +378,22 @@ class Rollover:
         body = row.spec.copy_request(row.target_pk)
         self.ledger.record_intent(target)
         self._intent_made[target] = self._monotonic()
+        sent = False
+
+        def sending() -> None:
+            nonlocal sent
+            sent = True
+
         try:
-            location = await self.client.copy_course(id_form(row.source_course_id), body)
+            location = await self.client.copy_course(
+                id_form(row.source_course_id), body, sending=sending
+            )
+        except asyncio.CancelledError:
+            # Cut short (a second Ctrl-C): a POST that never left is known not to be in Learn;
+            # one that left stays at intent, for the next run to reconcile.
+            if not sent:
+                self.ledger.record_not_sent(target, "the run was cut short: not sent")
+            raise
         except LearnUnreachable:
             self.ledger.record_not_sent(target, "could not connect: not sent")
             raise

@@ -170,17 +170,20 @@ class LearnClient:
 
     # -- the calls the engine makes ---------------------------------------------------------
 
-    async def copy_course(self, source_id: str, body: dict[str, Any]) -> str:
+    async def copy_course(
+        self, source_id: str, body: dict[str, Any], *, sending: Callable[[], None] | None = None
+    ) -> str:
         """POST a copy request; returns the task Location exactly as Learn sent it.
 
         Never retried. Raises LearnError subclasses for answers that say the copy was not
         made, LearnUnreachable when the request provably never left, and CopyOutcomeUnknown /
-        LearnServerError when Learn may or may not have applied it.
+        LearnServerError when Learn may or may not have applied it. `sending` is called just
+        before the request leaves (after every wait): until then, it was not sent.
         """
         path = f"{course_path(source_id, 'v2')}/copy"
         endpoint = "POST /v2/courses/{id}/copy"
         try:
-            response = await self._send("POST", path, endpoint, json=body)
+            response = await self._send("POST", path, endpoint, json=body, sending=sending)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise self._unreachable(exc, f"could not connect to {self.base_url}: {exc}") from exc
         except httpx.TransportError as exc:
@@ -409,14 +412,23 @@ class LearnClient:
             message, hint="check --base-url and the network, then run again: the ledger resumes"
         )
 
-    async def _send(self, method: str, url: str, endpoint: str, **kwargs: Any) -> httpx.Response:
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        endpoint: str,
+        *,
+        sending: Callable[[], None] | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
         """One authenticated request; renews the token once if Learn says it is invalid."""
         await self._wait_for_quota()
         token = await self._bearer()
-        response = await self._raw(method, url, endpoint, token, **kwargs)
+        response = await self._raw(method, url, endpoint, token, sending=sending, **kwargs)
         if response.status_code == 401:
             self._forget_token(token)
-            response = await self._raw(method, url, endpoint, await self._bearer(), **kwargs)
+            token = await self._bearer()
+            response = await self._raw(method, url, endpoint, token, sending=sending, **kwargs)
             if response.status_code == 401:
                 raise LearnAuthError(
                     401, learn_error(response, endpoint).learn_message, endpoint=endpoint
@@ -424,9 +436,18 @@ class LearnClient:
         return response
 
     async def _raw(
-        self, method: str, url: str, endpoint: str, token: str, **kwargs: Any
+        self,
+        method: str,
+        url: str,
+        endpoint: str,
+        token: str,
+        *,
+        sending: Callable[[], None] | None = None,
+        **kwargs: Any,
     ) -> httpx.Response:
         self.stop.check()
+        if sending is not None:
+            sending()
         self.calls[endpoint] += 1
         async with self._connections:
             response = await self._http.request(
