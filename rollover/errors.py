@@ -16,6 +16,11 @@ Only the CLI turns these into ``Error: ...`` lines, a hint and an exit code::
     │   └── LearnAnsweredPage      a web page (a sign-on gateway's, a proxy's) where Learn's JSON
     │                              should be, after retries: exit 2 before a change, else 3
     ├── CopyOutcomeUnknown         a copy request left but its answer was lost (reconcile)
+    ├── RunStopped                 exit 3: the run's stop came while it waited to send (a signal):
+    │   │                          nothing more is sent, never a row's failure; resumable
+    │   └── LearnAsksToWait        exit 3: a 429's Retry-After is longer than a run waits
+    ├── FailedAfterChange          exit 3: an unexpected error (a bug) ended a run that had
+    │                              already changed Learn; the ledger is consistent
     └── LearnError                 Learn answered with an error status (row-level unless fatal)
         ├── LearnAuthError         the key/secret were refused (exit 2: fix the credentials)
         ├── LearnNotFound          404
@@ -33,6 +38,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 
 class RolloverError(Exception):
@@ -224,6 +230,41 @@ class CopyOutcomeUnknown(RolloverError):
     """A copy request was sent but no answer came back: Learn may or may not have applied it."""
 
     exit_code = 3
+
+
+class RunStopped(RolloverError):
+    """The run was asked to stop (SIGINT, SIGTERM, SIGHUP, or a worker's fatal error) before a
+    call it waited to send was sent: nothing more goes to Learn, and no row fails for it."""
+
+    exit_code = 3
+
+
+class LearnAsksToWait(RunStopped):
+    """Learn answered 429 with a Retry-After longer than a run waits: the run stops instead of
+    sleeping through it; `until` (UTC) is when Learn takes calls again."""
+
+    def __init__(self, seconds: float, until: datetime) -> None:
+        super().__init__(
+            f"Learn asks to wait {seconds:.0f} s (until {until:%Y-%m-%d %H:%M} UTC)",
+            hint="run the same command again after that: the ledger resumes",
+        )
+        self.seconds = seconds
+        self.until = until
+
+
+class FailedAfterChange(RolloverError):
+    """An error that is not one of the tool's own (a bug) ended a run after it had sent Learn
+    a change: the run stopped, resumable; exit 2 ("nothing sent") or 1 would both mislead."""
+
+    exit_code = 3
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(
+            f"unexpected {type(cause).__name__}: {cause}; the run stopped after changing Learn, "
+            "and the ledger is consistent",
+            hint="run the same command again to continue. This is a bug in rollover: run "
+            "`rollover --debug ...` for the traceback and report it",
+        )
 
 
 class LearnError(RolloverError):

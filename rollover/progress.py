@@ -1,8 +1,10 @@
 """Progress of a run: rows by stage, rate, ETA and quota, live on a terminal or logged each minute.
 
-Counts are kept in memory from the ledger's observer hook (one dictionary update per transition),
-so watching a run never costs the engine a query. A view shows them: `LiveDisplay` redraws one
-line in place on a terminal; `MinuteSummary` logs a `progress` event a minute for cron's logs.
+Counts are kept in memory from the ledger's observer hook (one dictionary update per transition,
+no I/O), so watching a run never costs the engine a query. A view shows them, from its own ticker
+task and never from inside a ledger write, so a terminal that is gone cannot break a commit:
+`LiveDisplay` redraws one line in place on a terminal (and turns itself off when the terminal
+fails); `MinuteSummary` logs a `progress` event a minute for cron's logs.
 """
 
 from __future__ import annotations
@@ -134,22 +136,32 @@ class LiveDisplay:
     def finish(self, snapshot: Snapshot) -> None:
         """Draw the final numbers and end the line, so what follows starts on its own."""
         self.show(snapshot)
-        if not self._closed:
-            self.stream.write("\n")
-            self.stream.flush()
-            self._closed = True
+        self._write("\n")
+        self._closed = True
 
     def _draw(self) -> None:
-        self.stream.write("\r" + self._line + "\x1b[K")
-        self.stream.flush()
+        self._write("\r" + self._line + "\x1b[K")
 
     def _erase(self) -> None:
-        if self._line and not self._closed:
-            self.stream.write("\r\x1b[K")
+        if self._line:
+            self._write("\r\x1b[K", flush=False)
 
     def _redraw(self) -> None:
-        if self._line and not self._closed:
+        if self._line:
             self._draw()
+
+    def _write(self, text: str, *, flush: bool = True) -> None:
+        """Write to the terminal; one that fails (closed: EIO, EPIPE) turns the display off
+        for good, and the run goes on without it."""
+        if self._closed:
+            return
+        try:
+            self.stream.write(text)
+            if flush:
+                self.stream.flush()
+        except OSError as exc:
+            self._closed = True
+            log.warning("progress.off", reason=f"the terminal cannot be written ({exc})")
 
 
 class _AboveTheLine(io.TextIOBase):
@@ -164,7 +176,11 @@ class _AboveTheLine(io.TextIOBase):
         """Erase the live line, write the log text, and redraw the line once the text ends."""
         if not self._mid_line:
             self._display._erase()
-        self._display.stream.write(text)
+        try:
+            self._display.stream.write(text)
+        except OSError:
+            self._display._closed = True  # the terminal is gone: no line to redraw either
+            raise
         self._mid_line = not text.endswith("\n")
         if not self._mid_line:
             self._display._redraw()
@@ -226,7 +242,8 @@ class Progress:
         self._next_show = self._started + self.view.every
 
     def observe(self, row: LedgerRow, from_state: str | None, detail: str | None) -> None:
-        """The ledger's observer hook: move one row between stages."""
+        """The ledger's observer hook: move one row between stages (counts only: the ticker
+        shows them)."""
         if row.settling:
             self._settling[row.target_course_id] = row.settle_until
         else:
@@ -237,8 +254,6 @@ class Progress:
         self._stages[row.state.stage] += 1
         if row.state.final and not (before is not None and before.final):
             self._finished += 1
-        if self._clock() >= self._next_show:
-            self.tick()
 
     def snapshot(self) -> Snapshot:
         """The numbers now."""

@@ -22,7 +22,13 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from rollover.engine import Rollover, RunOptions, exit_code
-from rollover.errors import LedgerError, LedgerUnwritable, UsageError
+from rollover.errors import (
+    FailedAfterChange,
+    LedgerError,
+    LedgerUnwritable,
+    RunStopped,
+    UsageError,
+)
 from rollover.learn import LearnClient, Site
 from rollover.ledger import (
     Answer,
@@ -256,17 +262,37 @@ async def run(
                 sleep=sleep,
                 planned_calls=plan.calls,
                 monotonic=monotonic,
+                zone=manifest.zone,
             )
-            if handle_signals:
-                _install_signal_handlers(engine)
+            signals = _StopSignals(engine) if handle_signals else None
             ticking = (
                 asyncio.create_task(progress.keep_showing(sleep)) if progress is not None else None
             )
             try:
                 outcome = await engine.run()
+            except asyncio.CancelledError:
+                if signals is None or not signals.cut_short:
+                    raise
+                # Every ledger transition is one short transaction and none spans an await, so
+                # cancelling mid-call leaves each row as last recorded (a copy POST whose
+                # answer is lost stays at intent, for the next run to reconcile).
+                raise RunStopped(
+                    "stopped at once by a second Ctrl-C; the ledger is consistent",
+                    hint="run the same command again to continue; "
+                    "`rollover report` writes the results file from the ledger",
+                ) from None
+            except Exception as exc:
+                # Not one of the tool's own errors: a bug. Each transition is one transaction,
+                # so the ledger is consistent; once Learn was changed it is a resumable stop.
+                cause = _first_cause(exc)
+                if client.changes_sent:
+                    raise FailedAfterChange(cause) from cause
+                if cause is exc:
+                    raise
+                raise cause from exc
             finally:
-                if handle_signals:
-                    _remove_signal_handlers()
+                if signals is not None:
+                    signals.remove()
                 if ticking is not None:
                     await stop_ticking(ticking)
                 if progress is not None:
@@ -310,6 +336,13 @@ def resumable(code: int) -> int:
     """The exit code of a run that could not write what it owes (the results, the report):
     3, resumable, instead of 0 or 1; a 2 stays (nothing was sent to Learn), and so does a 3."""
     return 3 if code in (0, 1) else code
+
+
+def _first_cause(exc: Exception) -> Exception:
+    """The first error a task group gathered (the one that ended the run), or `exc` itself."""
+    while isinstance(exc, ExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
 
 
 class QuotaKeeper:
@@ -369,21 +402,39 @@ def both(first: Observer, second: Observer) -> Observer:
     return observe
 
 
-# Ctrl-C, `systemctl stop` or cron's timeout, and a closed terminal: each stops new copies, lets
-# the calls in flight finish and record their outcome, and exits 3.
+# Ctrl-C, `systemctl stop` or cron's timeout, and a closed terminal: each stops the run (no new
+# call; the calls in flight finish and record their outcome; every wait ends), and it exits 3.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-def _install_signal_handlers(engine: Rollover) -> None:
-    loop = asyncio.get_running_loop()
-    for signum in STOP_SIGNALS:
-        loop.add_signal_handler(signum, engine.request_stop, signal.Signals(signum).name)
+class _StopSignals:
+    """The run's signal handlers: a first signal asks the engine to stop; a Ctrl-C after that
+    cancels the run at once (`cut_short`)."""
 
+    def __init__(self, engine: Rollover) -> None:
+        self._engine = engine
+        self._loop = asyncio.get_running_loop()
+        self._run = asyncio.current_task()
+        self._asked = False
+        self.cut_short = False
+        for signum in STOP_SIGNALS:
+            self._loop.add_signal_handler(signum, self._received, signal.Signals(signum))
 
-def _remove_signal_handlers() -> None:
-    loop = asyncio.get_running_loop()
-    for signum in STOP_SIGNALS:
-        loop.remove_signal_handler(signum)
+    def _received(self, signum: signal.Signals) -> None:
+        if signum is signal.SIGINT and self._asked and not self.cut_short:
+            self.cut_short = True
+            if self._run is not None:
+                self._run.cancel()
+            log.warning("run.interrupted", signal=signum.name)
+            return
+        self._asked = True
+        self._engine.request_stop(signum.name)
+        log.warning("run.stopping", signal=signum.name)
+
+    def remove(self) -> None:
+        """Give the signals back to their default handlers."""
+        for signum in STOP_SIGNALS:
+            self._loop.remove_signal_handler(signum)
 
 
 def open_existing_ledger(path: Path, *, read_only: bool = True) -> Ledger:

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from rollover.engine import Rollover, RunOptions, RunOutcome
-from rollover.learn import LearnClient, RetryPolicy
+from rollover.learn import LearnClient, RetryPolicy, Site
 from rollover.ledger import Ledger, LedgerRow
 from rollover.manifest import DEFAULT_ROLE, Enrolment, ManifestRow
 from rollover.plan import PROFILES, CopyOptions, row_spec
@@ -178,6 +178,17 @@ class Learn:
             transport=self.transport,
             sleep=self.clock.sleep,
             **{"monotonic": self.clock.time, "clock": self.clock.datetime, **kwargs},
+        )
+
+    def site(self) -> Site:
+        """This simulated site as `runner.run` takes it."""
+        config = self.sandbox.config
+        return Site(
+            base_url=BASE_URL,
+            key=config.key,
+            secret=config.secret,
+            identity="test",
+            transport=self.transport,
         )
 
 

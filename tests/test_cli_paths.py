@@ -131,24 +131,6 @@ def test_an_unexpected_error_is_a_bug_exit_1_with_the_traceback_under_debug(
     assert isinstance(debug.exception, ValueError)
 
 
-def test_a_second_ctrl_c_exits_3_with_the_ledger_consistent(
-    tmp_path: Path, manifest: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """An interrupt that reaches the CLI (a second Ctrl-C) is "stopped, resumable", exit 3,
-    never click's "Aborted!" and exit 1."""
-    from rollover import runner
-
-    def interrupted(*_: object, **__: object) -> None:
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(runner, "run", interrupted)
-    result = sandbox_run(tmp_path, manifest)
-    assert result.exit_code == 3, result.output
-    assert "Aborted!" not in result.output
-    assert "Error: interrupted; the ledger is consistent" in result.stderr
-    assert "Hint: run the same command again to continue" in result.stderr
-
-
 def test_the_log_ends_with_run_end_carrying_the_exit_code(tmp_path: Path, manifest: Path) -> None:
     """The JSON log's last event says the run ended, why, and with which exit code."""
     log_file = tmp_path / "night.log"

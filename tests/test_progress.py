@@ -4,6 +4,7 @@ per-transition log events, with an injected clock and a StringIO for the termina
 from __future__ import annotations
 
 import asyncio
+import errno
 import io
 import itertools
 import json
@@ -197,28 +198,67 @@ def test_live_line_before_any_row_finishes_has_no_rate() -> None:
     ten_pending(progress, Quota(None, None))
     clock.now += 5
     move(progress, "T-0", State.PENDING, State.INTENT)
+    progress.tick()
     assert live_line(out.getvalue()) == (
         "queued 9 | copying 1 | patching 0 | done 0 | failed 0 | needs review 0 | "
         "-- rows/min | ETA -- | quota ?"
     )
 
 
-def test_live_display_redraws_at_most_four_times_a_second() -> None:
-    """A burst of transitions within a quarter second draws once; the next quarter once more."""
+def test_transitions_never_draw_and_the_ticker_draws_at_most_four_times_a_second() -> None:
+    """The observer only counts (it runs inside the ledger's commit path); the ticker draws,
+    once per quarter second however many ticks and transitions come in between."""
     clock, out = FakeClock(), io.StringIO()
     progress = Progress(LiveDisplay(out, width=200), clock=clock)
     ten_pending(progress)
     clock.now += 0.25
     for i in range(10):
         move(progress, f"T-{i}", State.PENDING, State.INTENT)
+    assert out.getvalue() == ""
+    progress.tick()
     assert out.getvalue().count("\r") == 1
     clock.now += 0.125
     move(progress, "T-0", State.INTENT, State.LOCATED)
+    progress.tick()
     assert out.getvalue().count("\r") == 1
     clock.now += 0.125
     move(progress, "T-1", State.INTENT, State.LOCATED)
+    progress.tick()
     assert out.getvalue().count("\r") == 2
     assert live_line(out.getvalue()).startswith("queued 0 | copying 10 | patching 0 |")
+
+
+class DeadTerminal(io.StringIO):
+    """A terminal that was closed: every write fails as a hung-up pty's does."""
+
+    def write(self, text: str) -> int:
+        """Fail with EIO."""
+        raise OSError(errno.EIO, "Input/output error")
+
+
+@pytest.mark.usefixtures("default_logs")
+def test_a_dead_terminal_turns_the_live_line_off_and_never_breaks_a_commit(
+    tmp_path: Path,
+) -> None:
+    """Transitions committed while the terminal is gone raise nothing; the first draw that
+    fails turns the display off, says so once, and later ticks and log lines write nothing."""
+    clock = FakeClock()
+    display = LiveDisplay(DeadTerminal(), width=200)
+    progress = Progress(display, clock=clock)
+    with Ledger(tmp_path / "l.sqlite") as ledger, capture_logs() as logs:
+        ledger.sync_manifest([RowSpec("T-0", 2, "BIO-101-FA26", False)])
+        progress.start(ledger.rows())
+        ledger.observer = progress.observe
+        clock.now += 1
+        ledger.record_intent("T-0")
+        progress.tick()
+        clock.now += 1
+        ledger.record_not_sent("T-0", "test")
+        progress.tick()
+        progress.finish()
+        assert [row.state for row in ledger.rows()] == [State.PENDING]
+    assert [e["event"] for e in logs] == ["progress.off"]
+    assert "the terminal cannot be written" in logs[0]["reason"]
 
 
 def test_live_line_is_cut_to_the_terminal_width() -> None:

@@ -786,6 +786,34 @@ def test_rate_limit_headers_429_retry_after_and_refill() -> None:
     assert sandbox.record.faults["rate_limited"] == 1
 
 
+def test_a_gateway_refuses_the_calls_it_is_told_to_while_the_quota_shows_plenty() -> None:
+    """`gateway_from`/`gateway_calls` refuse exactly those calls (429 with the configured
+    Retry-After, or a 5xx) with a quota that is not spent; the calls before and after pass."""
+    clock = FakeClock()
+    sandbox = make(clock, gateway_from=2, gateway_calls=2, gateway_retry_after=600)
+
+    async def scenario(client: httpx.AsyncClient) -> list[httpx.Response]:
+        headers = await bearer(client)  # call 1
+        return [await client.get(f"{API}/v1/terms", headers=headers) for _ in range(3)]
+
+    first, second, third = run(sandbox, scenario)
+    for limited in (first, second):
+        assert limited.status_code == 429
+        assert limited.headers["retry-after"] == "600"
+        assert int(limited.headers["x-rate-limit-remaining"]) > 9000
+    assert third.status_code == 200
+    assert sandbox.record.faults["gateway"] == 2
+    failing = make(FakeClock(), gateway_from=1, gateway_calls=1, gateway_status=503)
+
+    async def token(client: httpx.AsyncClient) -> int:
+        form = {"grant_type": "client_credentials"}
+        return (await client.post(TOKEN_URL, auth=(KEY, SECRET), data=form)).status_code
+
+    assert run(failing, token) == 503
+    with pytest.raises(ValueError, match="gateway_status must be"):
+        SandboxConfig(gateway_status=404)
+
+
 def test_injected_errors_and_dropped_copy_answers_are_seeded_and_the_drop_is_applied() -> None:
     """The same seed gives the same 500s and 502s; a dropped copy answer still made the copy."""
 

@@ -73,20 +73,20 @@ def _reports_errors(command: F) -> F:
                 raise
             if isinstance(exc, ManifestInvalid):
                 for warning in exc.warnings:
-                    click.echo(f"Warning: {exc.path}: {warning}", err=True)
+                    _tell(f"Warning: {exc.path}: {warning}")
                 for problem in exc.problems:
-                    click.echo(f"{exc.path}: {problem}", err=True)
-            click.echo(f"Error: {exc.message}", err=True)
+                    _tell(f"{exc.path}: {problem}")
+            _tell(f"Error: {exc.message}")
             if exc.hint:
-                click.echo(f"Hint: {exc.hint}", err=True)
+                _tell(f"Hint: {exc.hint}")
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
-            # A second Ctrl-C, after the run's own handler let go: every ledger write is one
-            # transaction, so the ledger is consistent and a re-run resumes.
+            # Ctrl-C outside the run's own handlers (a check, the plan, the summary): every
+            # ledger write is one transaction, so the ledger is consistent and a re-run resumes.
             if debug:
                 raise
-            click.echo("Error: interrupted; the ledger is consistent", err=True)
-            click.echo("Hint: run the same command again to continue", err=True)
+            _tell("Error: interrupted; the ledger is consistent")
+            _tell("Hint: run the same command again to continue")
             sys.exit(3)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
@@ -96,16 +96,29 @@ def _reports_errors(command: F) -> F:
             # stands, so a re-run resumes.
             if debug:
                 raise
-            click.echo(f"Error: unexpected {type(exc).__name__}: {exc}", err=True)
-            click.echo(
+            _tell(f"Error: unexpected {type(exc).__name__}: {exc}")
+            _tell(
                 "Hint: this is a bug in rollover. Run the same command again with "
                 "`rollover --debug ...` for the traceback and report it; the ledger is "
-                "consistent and a re-run resumes",
-                err=True,
+                "consistent and a re-run resumes"
             )
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _tell(*lines: str, err: bool = True) -> None:
+    """Print lines (to stderr unless `err` is false). A terminal that is gone (closed: EIO, a
+    pipe nobody reads: EPIPE) is let go: fds 1 and 2 then lead to /dev/null, so neither these
+    lines nor the interpreter's last flush turn a run that ended as it should into a traceback."""
+    try:
+        for line in lines:
+            click.echo(line, err=err)
+    except OSError:
+        null = os.open(os.devnull, os.O_WRONLY)
+        for fd in (1, 2):
+            os.dup2(null, fd)
+        os.close(null)
 
 
 def examples(*commands: str, title: str = "Examples:") -> str:
@@ -370,7 +383,7 @@ def run(
     profiles = current_config().all_profiles()
 
     def announce(plan: CallEstimate) -> None:
-        click.echo(plan_text.run_plan_line(plan, len(loaded.rows), concurrency, tz))
+        _tell(plan_text.run_plan_line(plan, len(loaded.rows), concurrency, tz), err=False)
 
     def go(site: Site) -> runner.RunReport:
         if check_first:
@@ -409,8 +422,7 @@ def run(
             report = go(site)
     else:
         report = go(_real_site(base_url, ca_bundle))
-    for line in status_text.run_summary_lines(report):
-        click.echo(line)
+    _tell(*status_text.run_summary_lines(report), err=False)
     after = after_run(
         night,
         report,
@@ -419,24 +431,19 @@ def run(
         started_at=started_at,
         window=options.window,
     )
-    for line in after.lines:
-        click.echo(line)
+    _tell(*after.lines, err=False)
     code = report.exit_code
     if code == 2:  # credentials or host refused before anything changed Learn
-        click.echo(f"Error: {report.stopped}", err=True)
+        _tell(f"Error: {report.stopped}")
     elif after.ledger_error is not None:
         code = runner.resumable(code)
-        click.echo(
+        _tell(
             f"Error: after the run, the ledger could not be read: {after.ledger_error.message}",
-            err=True,
-        )
-        click.echo(
             "Hint: the run itself was recorded; once the ledger can be read, "
             "`rollover report` writes the reports and a re-run resumes",
-            err=True,
         )
     if report.hint:  # and for a resumable stop, what to fix before running again
-        click.echo(f"Hint: {report.hint}", err=True)
+        _tell(f"Hint: {report.hint}")
     structlog.get_logger("rollover").info(
         "run.end", exit_code=code, reason=report.stopped or "no work left"
     )

@@ -8,6 +8,7 @@ as a JSON line, with the minute `progress` events. Called by the CLI only, never
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -52,26 +53,39 @@ class _Sinks:
     """Writes each rendered event to the stream and to the log file, as `_Render` decided."""
 
     def __init__(self, stream: TextIO, log_file: Path | None) -> None:
-        self.stream, self.log_file = stream, log_file
+        self.stream: TextIO | None = stream
+        self.log_file = log_file
 
     def msg(self, shown: str | None = None, kept: str | None = None) -> None:
-        if shown is not None:
-            self.stream.write(shown + "\n")
-            self.stream.flush()
-        if kept is not None and self.log_file is not None:
-            # Opened per line, in append mode: nothing is held open past the event, and lines
-            # from an earlier run or a concurrent `status` are never overwritten.
+        if shown is not None and self.stream is not None:
             try:
-                with self.log_file.open("a", encoding="utf-8") as extra:
-                    extra.write(kept + "\n")
-            except OSError as exc:
-                # A full disk or a logrotate gone wrong must not end the run: say it once, keep
-                # logging to the stream.
-                failed, self.log_file = self.log_file, None
-                self.stream.write(
-                    f"Warning: the log file {failed} cannot be written ({exc.strerror or exc}); "
-                    "events go to stderr only from now on\n"
-                )
+                self.stream.write(shown + "\n")
+                self.stream.flush()
+            except OSError:
+                # A terminal that was closed (EIO) or a pipe nobody reads (EPIPE): the caller,
+                # perhaps a worker mid-step, must not fail for it. The log file goes on.
+                self.stream = None
+        if kept is not None:
+            self._keep(kept)
+
+    def _keep(self, line: str) -> None:
+        if self.log_file is None:
+            return
+        # Opened per line, in append mode: nothing is held open past the event, and lines
+        # from an earlier run or a concurrent `status` are never overwritten.
+        try:
+            with self.log_file.open("a", encoding="utf-8") as extra:
+                extra.write(line + "\n")
+        except OSError as exc:
+            # A full disk or a logrotate gone wrong must not end the run: say it once, keep
+            # logging to the stream.
+            failed, self.log_file = self.log_file, None
+            with contextlib.suppress(OSError):
+                if self.stream is not None:
+                    self.stream.write(
+                        f"Warning: the log file {failed} cannot be written "
+                        f"({exc.strerror or exc}); events go to stderr only from now on\n"
+                    )
 
     log = debug = info = warning = warn = error = critical = exception = fatal = msg
 

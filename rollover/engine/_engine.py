@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import structlog
 
@@ -26,11 +27,13 @@ from rollover.errors import (
     CopyOutcomeUnknown,
     CountRefused,
     LearnAnsweredPage,
+    LearnAsksToWait,
     LearnAuthError,
     LearnError,
     LearnNotFound,
     LearnUnreachable,
     LedgerUnwritable,
+    RunStopped,
     SiteNotFound,
 )
 from rollover.learn import (
@@ -96,9 +99,9 @@ class Rollover:
         *,
         clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        stop: asyncio.Event | None = None,
         planned_calls: int | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        zone: ZoneInfo | None = None,
     ) -> None:
         self.ledger = ledger
         self.client = client
@@ -115,7 +118,9 @@ class Rollover:
             ledger, client, clock, since_intent=self._since_intent
         )
         self._reader = CourseReader(client)
-        self._stop = stop or asyncio.Event()
+        # One stop for the run, the client's: its waits and the engine's end with it.
+        self._stop = client.stop
+        self._zone = zone or ZoneInfo("UTC")  # the run's zone, for times told to people
         self._in_flight = 0
         self._posted_here: set[str] = set()
         self._source_locks: dict[str, asyncio.Lock] = {}
@@ -136,10 +141,11 @@ class Rollover:
         self.outcome = RunOutcome()
 
     def request_stop(self, reason: str) -> None:
-        """Start no new copy; in-flight calls finish, then every worker returns."""
+        """Send no new call; calls already sent finish and are recorded, then every worker
+        returns, from whatever it waited for."""
         if self.outcome.stopped is None:
             self.outcome.stopped = reason
-        self._stop.set()
+        self._stop.request(reason)
 
     async def run(self) -> RunOutcome:
         """Drive every unfinished row of the manifest."""
@@ -159,7 +165,7 @@ class Rollover:
                     break
                 self._pending_left -= 1
                 group.create_task(self._drive(row.target_course_id, holds_slot=True))
-        if self._stop.is_set() and self.outcome.stopped is None:
+        if self._stop.requested and self.outcome.stopped is None:
             self.outcome.stopped = "stop requested"
         pace = self.pace
         self._pace_budget()
@@ -229,10 +235,10 @@ class Rollover:
     async def _admit(self) -> bool:
         async with self._admission:
             await self._admission.wait_for(
-                lambda: self._in_flight < self.pace.window or self._stop.is_set()
+                lambda: self._in_flight < self.pace.window or self._stop.requested
             )
             self._pace_budget()
-            if self._stop.is_set():
+            if self._stop.requested:
                 return False
             refusal = self._start_refused()
             if refusal is not None:
@@ -311,7 +317,7 @@ class Rollover:
         _ROW.set(target)  # each row's task has its own context: the answers it gets are its own
         try:
             row = self.ledger.row(target)
-            while row.state not in TERMINAL and not self._stop.is_set():
+            while row.state not in TERMINAL and not self._stop.requested:
                 if holds_slot and row.state in (State.COPIED, State.PATCHED):
                     holds_slot = False
                     await self._release()
@@ -334,6 +340,10 @@ class Rollover:
                 self._fail_refused(target, exc)
         except LedgerUnwritable as exc:
             self._ledger_unwritable(exc)
+        except LearnAsksToWait as exc:
+            self.request_stop(self._asked_to_wait(exc))
+        except RunStopped as exc:
+            self.request_stop(exc.message)  # a stop already requested keeps its own reason
         finally:
             if holds_slot:
                 await self._release()
@@ -343,12 +353,22 @@ class Rollover:
         course alike). Failing the row would fail every row after its copy and PATCH: instead
         the row stays where it is, no new copy starts, and the run ends resumable (exit 3),
         saying once what to grant."""
-        if self._stop.is_set():
+        if self._stop.requested:
             return
         log.error("count.refused", counted=exc.counted, course=exc.course, error=exc.learn_message)
         self.request_stop(
             f"{exc.message}; no copy was started after it. Next: {exc.hint}. The rows already "
             "copied are finished then, none is copied twice"
+        )
+
+    def _asked_to_wait(self, exc: LearnAsksToWait) -> str:
+        """Why the run stopped for a long Retry-After, with when Learn takes calls again."""
+        until = exc.until.astimezone(self._zone)
+        today = self._clock().astimezone(self._zone).date()
+        when = f"{until:%H:%M}" if until.date() == today else f"{until:%Y-%m-%d %H:%M}"
+        log.error("learn.asks_to_wait", seconds=round(exc.seconds), until=exc.until.isoformat())
+        return (
+            f"Learn asks to wait {exc.seconds:.0f} s (until {when}): stopped; run again after that"
         )
 
     def _fail_refused(self, target: str, exc: LearnError) -> None:
@@ -394,8 +414,22 @@ class Rollover:
         site_at = self.client.site_now()
         self.ledger.record_intent(target, site_at=site_at)
         self._intent_made[target] = self._monotonic()
+        sent = False
+
+        def sending() -> None:
+            nonlocal sent
+            sent = True
+
         try:
-            location = await self.client.copy_course(id_form(row.source_course_id), body)
+            location = await self.client.copy_course(
+                id_form(row.source_course_id), body, sending=sending
+            )
+        except asyncio.CancelledError:
+            # Cut short (a second Ctrl-C): a POST that never left is known not to be in Learn;
+            # one that left stays at intent, for the next run to reconcile.
+            if not sent:
+                self.ledger.record_not_sent(target, "the run was cut short: not sent")
+            raise
         except LearnUnreachable as exc:
             # Failed before the POST left: no connection, or a web page answered the sign-in.
             why = (
@@ -406,6 +440,10 @@ class Rollover:
         except LearnAuthError:
             # Refused at sign-in (or the POST itself answered 401): Learn applied nothing.
             self.ledger.record_not_sent(target, "credentials refused: not applied")
+            raise
+        except RunStopped:
+            # Stopped before the POST left, or its 429 asked for a wait too long: not applied.
+            self.ledger.record_not_sent(target, "the run stopped: not sent")
             raise
         except CopyOutcomeUnknown as exc:
             log.warning("copy.outcome_unknown", target=target, error=exc.message)
@@ -589,7 +627,7 @@ class Rollover:
             due = self.pace.first_poll - self._since_posted(row)
             if due <= FIRST_POLL_SLACK:
                 return True
-            if not await self._pause(due, sooner=self._first_poll_sooner) and self._stop.is_set():
+            if not await self._pause(due, sooner=self._first_poll_sooner) and self._stop.requested:
                 return False
 
     def _learn_first_poll(self, done: bool, since_posted: float) -> None:
@@ -932,19 +970,7 @@ class Rollover:
     async def _pause(self, seconds: float, sooner: asyncio.Event | None = None) -> bool:
         """Sleep, unless a stop is requested (or `sooner` is set) first; True if the sleep ran
         out."""
-        if self._stop.is_set():
-            return False
-        if seconds <= 0:
-            return True
-        sleeper = asyncio.ensure_future(self._sleep(seconds))
-        stopper = asyncio.ensure_future(self._stop.wait())
-        waits = {sleeper, stopper}
-        if sooner is not None:
-            waits.add(asyncio.ensure_future(sooner.wait()))
-        done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-        return sleeper in done and not self._stop.is_set()
+        return await self._stop.sleep(seconds, sooner=sooner, using=self._sleep)
 
 
 def _rounded(value: float | None) -> float | None:

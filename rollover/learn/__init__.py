@@ -1,8 +1,9 @@
 """Learn's REST API as the tool uses it: the one package that speaks HTTP.
 
 `LearnClient` sends every request (redirects off, one token, tenacity retries for idempotent
-calls only); `meaning` says what each status means for each kind of call; `Site` says where
-Learn is. Learn's id forms and timestamps (`id_form`, `learn_time`) live here too.
+calls only, every wait cut short by the run's `Stop`); `meaning` says what each status means
+for each kind of call; `Site` says where Learn is. Learn's id forms and timestamps (`id_form`,
+`learn_time`) live here too.
 """
 
 from ._answers import learn_error
@@ -19,6 +20,7 @@ from ._ids import (
 from ._retry import RetryPolicy, Sleep
 from ._site import Site, checked_base_url
 from ._statuses import TRANSIENT, Call, Meaning, error_meaning, is_transient, meaning
+from ._stop import Stop
 
 __all__ = [
     "API",
@@ -30,6 +32,7 @@ __all__ = [
     "RetryPolicy",
     "Site",
     "Sleep",
+    "Stop",
     "TaskPoll",
     "checked_base_url",
     "course_path",

@@ -29,6 +29,7 @@ import structlog
 from rollover.errors import (
     CopyOutcomeUnknown,
     CountRefused,
+    LearnAsksToWait,
     LearnAuthError,
     LearnConflict,
     LearnError,
@@ -45,6 +46,7 @@ from ._ids import API, course_path, is_primary_id, learn_datetime
 from ._retry import RetryBudget, RetryPolicy, Sleep
 from ._site import Site, shown_url
 from ._statuses import Call, Meaning, meaning
+from ._stop import Stop
 
 log = structlog.get_logger("rollover.client")
 
@@ -80,6 +82,8 @@ CONTENTS_ENTITLEMENT = (
     "such as course.content-item.copy.EXECUTE)"
 )
 COLUMNS_ENTITLEMENT = "course.gradebook.MODIFY"
+# The longest Retry-After a run waits out (the contract's 15 minutes); a longer one stops it.
+LONGEST_WAIT = 15 * 60.0
 
 
 class LearnClient:
@@ -98,6 +102,7 @@ class LearnClient:
         monotonic: Callable[[], float] = time.monotonic,
         clock: Callable[[], datetime] = utc_now,
         verify: bool | str = True,
+        stop: Stop | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._shown_url = shown_url(self.base_url)  # for messages: never a password
@@ -117,8 +122,9 @@ class LearnClient:
         # than inside httpcore, whose pool rescans every waiting request on each event: with
         # dozens of workers that scan costs more CPU than the requests themselves.
         self._connections = asyncio.Semaphore(POOL_CONNECTIONS)
-        self._retries = RetryBudget(retry or RetryPolicy(), sleep)
-        self._sleep = sleep
+        # The run's stop: every wait below goes through it, and no call is sent after it.
+        self.stop = stop or Stop(sleep)
+        self._retries = RetryBudget(retry or RetryPolicy(), self.stop.pause)
         self._monotonic = monotonic
         self._clock = clock
         # Learn's Date header minus this machine's clock, per answer (the latest few).
@@ -175,17 +181,20 @@ class LearnClient:
 
     # -- the calls the engine makes ---------------------------------------------------------
 
-    async def copy_course(self, source_id: str, body: dict[str, Any]) -> str:
+    async def copy_course(
+        self, source_id: str, body: dict[str, Any], *, sending: Callable[[], None] | None = None
+    ) -> str:
         """POST a copy request; returns the task Location exactly as Learn sent it.
 
         Never retried. Raises LearnError subclasses for answers that say the copy was not
         made, LearnUnreachable when the request provably never left, and CopyOutcomeUnknown /
-        LearnServerError when Learn may or may not have applied it.
+        LearnServerError when Learn may or may not have applied it. `sending` is called just
+        before the request leaves (after every wait): until then, it was not sent.
         """
         path = f"{course_path(source_id, 'v2')}/copy"
         endpoint = "POST /v2/courses/{id}/copy"
         try:
-            response = await self._send("POST", path, endpoint, json=body)
+            response = await self._send("POST", path, endpoint, json=body, sending=sending)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise self._unreachable(exc, f"could not connect to {self.base_url}: {exc}") from exc
         except httpx.TransportError as exc:
@@ -503,15 +512,24 @@ class LearnClient:
             message, hint="check --base-url and the network, then run again: the ledger resumes"
         )
 
-    async def _send(self, method: str, url: str, endpoint: str, **kwargs: Any) -> httpx.Response:
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        endpoint: str,
+        *,
+        sending: Callable[[], None] | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
         """One authenticated request; renews the token once if Learn says it is invalid (a
         sign-on page's 401 says nothing of the token: the caller sees the page)."""
         await self._wait_for_quota()
         token = await self._bearer()
-        response = await self._raw(method, url, endpoint, token, **kwargs)
+        response = await self._raw(method, url, endpoint, token, sending=sending, **kwargs)
         if response.status_code == 401 and not self._is_page(response):
             self._forget_token(token)
-            response = await self._raw(method, url, endpoint, await self._bearer(), **kwargs)
+            token = await self._bearer()
+            response = await self._raw(method, url, endpoint, token, sending=sending, **kwargs)
             if response.status_code == 401 and not self._is_page(response):
                 raise LearnAuthError(
                     401, learn_error(response, endpoint).learn_message, endpoint=endpoint
@@ -519,8 +537,18 @@ class LearnClient:
         return response
 
     async def _raw(
-        self, method: str, url: str, endpoint: str, token: str, **kwargs: Any
+        self,
+        method: str,
+        url: str,
+        endpoint: str,
+        token: str,
+        *,
+        sending: Callable[[], None] | None = None,
+        **kwargs: Any,
     ) -> httpx.Response:
+        self.stop.check()
+        if sending is not None:
+            sending()
         self.calls[endpoint] += 1
         async with self._connections:
             response = await self._http.request(
@@ -598,14 +626,23 @@ class LearnClient:
             self.on_quota(self.quota_remaining, self.quota_limit)
         if response.status_code == 429:
             # One 429 pauses every worker: otherwise each would spend a call to learn the same.
-            pause = retry_after(response)
-            pause = 1.0 if pause is None else pause
+            pause = self._retry_after(response)
             self._paused_until = max(self._paused_until, self._monotonic() + pause)
+
+    def _retry_after(self, response: httpx.Response) -> float:
+        """The seconds a 429 asks to wait; LearnAsksToWait when that is longer than a run
+        waits (Learn takes no call before then: the run stops and says when to run again)."""
+        pause = retry_after(response)
+        pause = 1.0 if pause is None else pause
+        if pause > LONGEST_WAIT:
+            until = self._clock() + timedelta(seconds=pause)
+            raise LearnAsksToWait(pause, until)
+        return pause
 
     async def _wait_for_quota(self) -> None:
         delay = self._paused_until - self._monotonic()
         if delay > 0:
-            await self._sleep(delay)
+            await self.stop.pause(delay)
 
     async def _bearer(self) -> str:
         async with self._token_lock:
@@ -627,6 +664,7 @@ class LearnClient:
         endpoint = "POST /v1/oauth2/token"
 
         async def ask() -> httpx.Response:
+            self.stop.check()
             self.calls[endpoint] += 1
             response = await self._http.post(
                 f"{API}/v1/oauth2/token", auth=self._auth, data={"grant_type": "client_credentials"}
@@ -635,6 +673,8 @@ class LearnClient:
             if page is not None:
                 raise page
             self._site_answered()
+            if response.status_code == 429:
+                self._retry_after(response)
             if response.status_code != 200:
                 raise learn_error(response, endpoint)
             return response

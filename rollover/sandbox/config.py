@@ -107,6 +107,15 @@ class SandboxConfig:
     # again (None: for good).
     sign_in_page_from: int | None = None
     sign_in_page_calls: int | None = None
+
+    # A gateway in front of Learn that refuses calls whatever Learn's quota shows: the calls
+    # numbered `gateway_from` to `gateway_from + gateway_calls - 1` (every call the site gets,
+    # counted from 1; 0: none) are answered `gateway_status` before Learn sees them, a 429 with
+    # `Retry-After: gateway_retry_after`, each with the quota headers of a bucket not spent.
+    gateway_from: int = 0
+    gateway_calls: int = 1
+    gateway_status: int = 429
+    gateway_retry_after: int = 600
     users: list[SeedUser] = field(default_factory=list)
     roles: list[str] = field(default_factory=list)  # institution course roles besides Learn's
     shells_with_content: list[str] = field(default_factory=list)  # courseIds of shells
@@ -117,6 +126,10 @@ class SandboxConfig:
     def __post_init__(self) -> None:
         if self.slots < 1:
             raise ValueError(f"slots must be at least 1, got {self.slots}")
+        if self.gateway_status not in (429, 500, 502, 503, 504):
+            raise ValueError(
+                f"gateway_status must be 429, 500, 502, 503 or 504, got {self.gateway_status}"
+            )
         for name in (
             "error_rate",
             "drop_copy_response_rate",

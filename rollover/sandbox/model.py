@@ -193,6 +193,9 @@ class LearnSandbox:
         if page is not None:
             return page
         now = self._begin("POST /v1/oauth2/token")
+        gateway = self._gateway_refusal()
+        if gateway is not None:
+            return gateway
         if not self.bucket.take(now):
             return self._refused(
                 LearnRefusal(429, "Too many requests", headers=self._retry_after()), rate=False
@@ -410,6 +413,9 @@ class LearnSandbox:
         if page is not None:
             return page
         now = self._begin(call)
+        gateway = self._gateway_refusal()
+        if gateway is not None:
+            return gateway
         # The call is charged before anything else is looked at, failures included.
         charged = self.bucket.take(now)
         if not self._bearer_valid(authorization, now):
@@ -447,6 +453,23 @@ class LearnSandbox:
             return None
         self.record.faults["sign_in_page"] += 1
         return Reply(200, text=SIGN_IN_PAGE, headers={"Content-Type": "text/html; charset=utf-8"})
+
+    def _gateway_refusal(self) -> Reply | None:
+        """The gateway's answer to this call if it is one the gateway refuses (see
+        `SandboxConfig.gateway_from`), else None: Learn never sees it."""
+        config = self.config
+        number = sum(self.record.calls.values())
+        if not config.gateway_from or not (
+            config.gateway_from <= number < config.gateway_from + config.gateway_calls
+        ):
+            return None
+        self.record.faults["gateway"] += 1
+        if config.gateway_status == 429:
+            headers = {"Retry-After": str(config.gateway_retry_after)}
+            refusal = LearnRefusal(429, "Too many requests (gateway)", headers=headers)
+        else:
+            refusal = LearnRefusal(config.gateway_status, "The gateway failed")
+        return self._refused(refusal)
 
     def _bearer_valid(self, authorization: str | None, now: float) -> bool:
         scheme, _, value = (authorization or "").partition(" ")
