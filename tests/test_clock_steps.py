@@ -9,6 +9,7 @@ import sqlite3
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from harness import Learn, engine_run, make_learn, sections
 
@@ -90,8 +91,8 @@ def stopped_at_an_intent(
     stopping: str,
     skew: timedelta,
 ) -> list[LedgerRow]:
-    """A run on a wall clock `skew` off the true time, stopped as the row `stopping` commits
-    its intent (every copy answer is lost); the rows it left."""
+    """A run on a wall clock `skew` off the true time, stopped as the row `stopping`'s copy
+    request leaves (every copy answer is lost); the rows it left."""
 
     def wall() -> datetime:
         return learn.clock.datetime() + skew
@@ -109,12 +110,16 @@ def stopped_at_an_intent(
                     monotonic=learn.clock.time,
                 )
 
-                def stop_at_the_intent(row: LedgerRow, *_: object) -> None:
-                    if row.target_course_id == stopping and row.state is State.INTENT:
+                def stop_as_its_copy_is_sent(request: httpx.Request) -> None:
+                    # Once the POST has left (a stop before it puts the row back to pending).
+                    if request.method == "POST" and stopping.encode() in request.content:
                         engine.request_stop("test stop")
 
-                ledger.observer = stop_at_the_intent
-                await engine.run()
+                learn.transport.before = stop_as_its_copy_is_sent
+                try:
+                    await engine.run()
+                finally:
+                    learn.transport.before = None
             return ledger.rows()
 
     return asyncio.run(go())
