@@ -226,9 +226,10 @@ async def run(
         if on_plan is not None:
             on_plan(plan)
         client = LearnClient.for_site(site, sleep=sleep, clock=clock, monotonic=monotonic)
-        # Bound to the site that first answers, not the first one named: a typo in the host
-        # leaves the ledger free for the right site.
-        client.on_first_answer = lambda: ledger.bind_site(site.identity)
+        # Bound to the site that first grants a token, not the first one named nor the first
+        # that answers: a typo in the host, a /webapps/... address or a wrong key leaves the
+        # ledger free for the right site.
+        client.on_token_granted = lambda: ledger.bind_site(site.identity)
 
         quota = QuotaKeeper(ledger, monotonic=monotonic)
         client.on_quota = quota.seen

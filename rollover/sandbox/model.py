@@ -373,12 +373,22 @@ class LearnSandbox:
             f"GET /{version}/courses/{{id}}/gradebook/columns", authorization, answer
         )
 
-    def unknown_endpoint(self, method: str, authorization: str | None) -> Reply:
-        """Any path Learn does not serve: 404 in Learn's error shape."""
+    def unknown_endpoint(
+        self, method: str, authorization: str | None, path: str = f"{API}/"
+    ) -> Reply:
+        """Any path Learn does not serve: 404 in Learn's error shape. Outside the REST API (where
+        a --base-url naming a /webapps/... page sends the token request) the web server answers
+        404 before any token is looked at, and charges no API quota."""
 
         def refuse(now: float) -> Reply:
             raise LearnRefusal(404, "The requested resource was not found")
 
+        if not path.startswith(f"{API}/"):
+            page = self._gateway_page()
+            if page is not None:
+                return page
+            self._begin(f"{method} <unknown>")
+            return Reply(404, {"status": 404, "message": "The requested resource was not found"})
         return self._serve(f"{method} <unknown>", authorization, refuse)
 
     def _begin(self, call: str) -> float:
