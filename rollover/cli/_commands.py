@@ -38,6 +38,7 @@ from rollover.times import utc_now
 from . import _logs as log_setup
 from . import _plan_text as plan_text
 from . import _status_text as status_text
+from ._advice import Invocation
 from ._morning import after_run, morning, report_html
 from ._options import (
     CommandGroup,
@@ -407,7 +408,8 @@ def run(
             report = go(site)
     else:
         report = go(_real_site(base_url, ca_bundle))
-    for line in status_text.run_summary_lines(report):
+    invocation = Invocation.of(manifest, sandbox=sandbox, ledger=ledger)
+    for line in status_text.run_summary_lines(report, invocation):
         click.echo(line)
     for line in after_run(
         night,
@@ -416,6 +418,7 @@ def run(
         title=f"Rollover of {manifest.name}",
         started_at=started_at,
         window=options.window,
+        invocation=invocation,
     ):
         click.echo(line)
     if report.exit_code == 2:  # credentials or host refused before anything changed Learn
@@ -619,19 +622,20 @@ def status(
         )
         click.echo(result.line)
         sys.exit(result.exit_code)
+    invocation = Invocation.of(manifest, sandbox=sandbox, ledger=ledger)
     if row_ref is not None:
         trail = runner.row_trail(ledger_path, row_ref)
         if as_json:
-            click.echo(json.dumps(status_text.trail_json(trail), indent=2))
+            click.echo(json.dumps(status_text.trail_json(trail, invocation), indent=2))
         else:
-            click.echo("\n".join(status_text.trail_lines(trail)))
+            click.echo("\n".join(status_text.trail_lines(trail, invocation)))
         return
     state = runner.status(ledger_path)
     if as_json:
-        click.echo(json.dumps(status_text.status_json(state), indent=2))
+        click.echo(json.dumps(status_text.status_json(state, invocation), indent=2))
         return
     click.echo(status_text.counts_line(state.counts))
-    click.echo("\n".join(status_text.status_lines(state)))
+    click.echo("\n".join(status_text.status_lines(state, invocation)))
 
 
 @cli.command(
@@ -668,7 +672,13 @@ def report(
     click.echo(f"{status_text.counts_line(counts)}\nResults: {results}")
     if html is not None:
         name = manifest.name if manifest else files.ledger.name
-        written = report_html(files.ledger, html, title=f"Rollover of {name}", group_by=group_by)
+        written = report_html(
+            files.ledger,
+            html,
+            title=f"Rollover of {name}",
+            group_by=group_by,
+            invocation=Invocation.of(manifest, sandbox=sandbox, ledger=ledger),
+        )
         click.echo(f"Report: {written}")
 
 
