@@ -745,12 +745,15 @@ def sandbox(port: int, config_path: Path | None, state: Path | None) -> None:
     """Serve the embedded Learn simulator on 127.0.0.1 until stopped."""
     from rollover.sandbox import LearnSandbox, SandboxConfig, create_app, serve_forever
 
+    from ._rehearsal import seed_file
+
     if state is not None and state.exists():
         simulated = LearnSandbox.load(state)
     else:
-        simulated = LearnSandbox(
-            SandboxConfig.from_toml(config_path) if config_path else SandboxConfig()
-        )
+        with seed_file("--config", config_path):
+            simulated = LearnSandbox(
+                SandboxConfig.from_toml(config_path) if config_path else SandboxConfig()
+            )
 
     def announce(base_url: str) -> None:
         click.echo(f"LEARN_BASE_URL={base_url}")

@@ -17,7 +17,7 @@ from typing import Any
 
 from .access import AccessToken, QuotaBucket, basic_credentials
 from .catalog import Catalog, Course
-from .config import SandboxConfig, SeedCourse, SeedTerm, SeedUser
+from .config import SandboxConfig, SandboxConfigInvalid, SeedCourse, SeedTerm, SeedUser
 from .copying import CopyQueue, CopyTask, draw_duration
 from .journal import replay_journal, write_snapshot
 from .record import CopyEvent, EnrolmentEvent, PatchEvent, SandboxRecord
@@ -101,7 +101,10 @@ class LearnSandbox:
     def _add_seed_course(self, seed: SeedCourse, now: float) -> None:
         term = self.catalog.find_term(f"externalId:{seed.term_id}") if seed.term_id else None
         if seed.term_id and term is None:
-            raise ValueError(f"course {seed.course_id} names unknown term {seed.term_id}")
+            raise SandboxConfigInvalid(
+                f'[[courses]] "{seed.course_id}" term_id = "{seed.term_id}": expected the '
+                "external_id of a [[terms]] entry"
+            )
         course = self.catalog.add_course(
             course_id=seed.course_id,
             name=seed.name,
