@@ -28,7 +28,7 @@ from rollover.errors import (
     UsageError,
 )
 from rollover.learn import Site, checked_base_url
-from rollover.ledger import Resolution
+from rollover.ledger import Resolution, Revision
 from rollover.manifest import Manifest
 from rollover.morning import check
 from rollover.plan import CallEstimate, exact_copy_warning, refuse_exact_copies
@@ -372,6 +372,10 @@ def run(
     def announce(plan: CallEstimate) -> None:
         click.echo(plan_text.run_plan_line(plan, len(loaded.rows), concurrency, tz))
 
+    def announce_revised(revised: list[Revision]) -> None:
+        for line in plan_text.revision_lines(revised, tz):
+            click.echo(line)
+
     def go(site: Site) -> runner.RunReport:
         if check_first:
             checked = _check_learn(
@@ -392,6 +396,7 @@ def run(
                 options=options,
                 handle_signals=True,
                 on_plan=announce,
+                on_revised=announce_revised,
                 retry_failed=retry_failed,
                 progress=watcher,
                 profiles=profiles,

@@ -5,7 +5,14 @@
 `ErrorKind` says why a row ended `failed` or `needs_review`. All SQL is in this package.
 """
 
-from ._changes import RowChange, manifest_change, planned_state, retried_state
+from ._changes import (
+    Revision,
+    RowChange,
+    manifest_change,
+    planned_state,
+    retried_state,
+    revisions,
+)
 from ._file import SCHEMA_VERSION
 from ._ledger import Ledger, Observer
 from ._rows import (
@@ -37,10 +44,12 @@ __all__ = [
     "Observer",
     "QuotaSeen",
     "Resolution",
+    "Revision",
     "RowChange",
     "State",
     "Transition",
     "manifest_change",
     "planned_state",
     "retried_state",
+    "revisions",
 ]

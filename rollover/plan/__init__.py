@@ -6,10 +6,12 @@ profiles (Learn's `copy` options by name, built-in or from rollover.toml) live h
 """
 
 from ._bodies import (
+    PATCH_COLUMNS,
     RowSpec,
     exact_copies,
     exact_copy_warning,
     patch_body,
+    patch_columns,
     refuse_exact_copies,
     row_spec,
 )
@@ -44,6 +46,7 @@ __all__ = [
     "DISCUSSIONS",
     "EXACT_PROFILE",
     "OPTIONS",
+    "PATCH_COLUMNS",
     "POLLS_PER_COPY",
     "PROFILES",
     "SETTINGS",
@@ -56,6 +59,7 @@ __all__ = [
     "exact_copies",
     "exact_copy_warning",
     "patch_body",
+    "patch_columns",
     "refuse_exact_copies",
     "row_spec",
     "shown",
