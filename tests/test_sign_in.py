@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from cli_runs import FAST, invoke
+from click.testing import Result
 from harness import BASE_URL, Learn, VirtualClock, make_learn, sections
 
 from rollover import runner
@@ -18,6 +20,7 @@ from rollover.learn import LearnClient, RetryPolicy, Site
 from rollover.ledger import Ledger
 from rollover.manifest import Manifest
 from rollover.plan import row_spec
+from rollover.sandbox import LearnSandbox, SandboxConfig, SandboxServer, SeedCourse, create_app
 
 PORTAL = f"{BASE_URL}/webapps/portal/execute"
 
@@ -213,3 +216,55 @@ def test_a_ledger_of_another_site_that_never_copied_is_safe_to_delete(tmp_path: 
         assert copied.value.hint == (
             "pass the --ledger of this site, or --base-url of the ledger's site"
         )
+
+
+def test_the_cli_tells_a_webapps_address_from_a_wrong_key_and_neither_blocks_the_right_one(
+    tmp_path: Path,
+) -> None:
+    """`rollover run` against a simulated Learn on loopback: the portal page's address, then a
+    wrong secret, each exit 2 with its own Error and Hint and no ledger bound; then the root
+    with the right key runs on the same default ledger."""
+    sandbox = LearnSandbox(
+        SandboxConfig(copy_seconds=0.05, courses=[SeedCourse("BIO-101-FA26", "Biology")])
+    )
+    manifest = tmp_path / "spring.csv"
+    manifest.write_text(
+        "source_course_id,target_course_id\nBIO-101-FA26,BIO-101-001-SP27\n", encoding="utf-8"
+    )
+    config = sandbox.config
+
+    def run(base_url: str, secret: str) -> Result:
+        return invoke(
+            "run",
+            manifest,
+            "--base-url",
+            base_url,
+            *FAST,
+            "-q",
+            env={"LEARN_KEY": config.key, "LEARN_SECRET": secret},
+        )
+
+    with SandboxServer(create_app(sandbox)) as server:
+        root = server.base_url
+        portal = f"{root}/webapps/portal/execute"
+        wrong_address = run(portal, config.secret)
+        wrong_secret = run(root, "not-the-secret")
+        right = run(root, config.secret)
+    assert wrong_address.exit_code == 2, wrong_address.output
+    assert (
+        f"Error: {portal} is not the address of a Learn site's REST API: it answered 404 (The "
+        "requested resource was not found) where Learn's token endpoint (POST "
+        "/learn/api/public/v1/oauth2/token) should be\n"
+        f"Hint: check --base-url (or LEARN_BASE_URL): it must be the site's root, {root}, not "
+        "a page under it;"
+    ) in wrong_address.stderr
+    assert wrong_secret.exit_code == 2, wrong_secret.output
+    assert (
+        "Error: Learn answered 401 on POST /v1/oauth2/token: the site refused the REST "
+        "application's key and secret (Client authentication failed)\n"
+        "Hint: check LEARN_KEY and LEARN_SECRET:"
+    ) in wrong_secret.stderr
+    assert "not-the-secret" not in wrong_secret.output
+    assert right.exit_code == 0, right.output
+    assert bound_site(manifest) == root
+    assert sandbox.record.copies_per_target() == {"BIO-101-001-SP27": 1}
