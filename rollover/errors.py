@@ -13,6 +13,8 @@ Only the CLI turns these into ``Error: ...`` lines, a hint and an exit code::
     ├── LearnCheckFailed           the live preflight found rows Learn cannot carry out
     ├── LearnUnreachable           exit 3: transport failures outlasted the retries
     │   ├── SiteNotFound           exit 2: the host name does not resolve (a --base-url typo)
+    │   │   └── WrongSiteAddress   exit 2: the address answers, but has no token endpoint (a
+    │   │                          --base-url naming a /webapps/... page, not the site's root)
     │   └── LearnAnsweredPage      a web page (a sign-on gateway's, a proxy's) where Learn's JSON
     │                              should be, after retries: exit 2 before a change, else 3
     ├── CopyOutcomeUnknown         a copy request left but its answer was lost (reconcile)
@@ -22,7 +24,8 @@ Only the CLI turns these into ``Error: ...`` lines, a hint and an exit code::
     ├── FailedAfterChange          exit 3: an unexpected error (a bug) ended a run that had
     │                              already changed Learn; the ledger is consistent
     └── LearnError                 Learn answered with an error status (row-level unless fatal)
-        ├── LearnAuthError         the key/secret were refused (exit 2: fix the credentials)
+        ├── LearnAuthError         the key/secret were refused (exit 2: fix the credentials,
+        │                          the REST integration's registration or its user)
         ├── LearnNotFound          404
         ├── LearnConflict          409
         ├── LearnRateLimited       429, carries retry_after seconds
@@ -203,6 +206,28 @@ class SiteNotFound(LearnUnreachable):
     exit_code = 2
 
 
+class WrongSiteAddress(SiteNotFound):
+    """The address answers, but Learn's token endpoint is not there (404, 405, a redirect, an
+    answer in another shape than OAuth's): --base-url names something other than the site's
+    root, such as a /webapps/... page. Exit 2 while nothing that changes Learn was sent."""
+
+    def __init__(self, base_url: str, root: str, answered: str) -> None:
+        named_page = root != base_url
+        super().__init__(
+            f"{base_url} is not the address of a Learn site's REST API: {answered} where "
+            "Learn's token endpoint (POST /learn/api/public/v1/oauth2/token) should be",
+            hint="check --base-url (or LEARN_BASE_URL): it must be the site's root, "
+            + (
+                f"{root}, not a page under it"
+                if named_page
+                else "e.g. https://learn.example.edu, not a /webapps/... page"
+            )
+            + "; then run the same command again (no ledger is bound to an address that "
+            "never granted a token)",
+        )
+        self.base_url = base_url
+
+
 class LearnAnsweredPage(LearnUnreachable):
     """The site answered a web page (a sign-on gateway's, a proxy's) where Learn's REST API
     should answer JSON: about the site, never a row. Exit 2 while nothing that changes Learn
@@ -217,9 +242,10 @@ class LearnAnsweredPage(LearnUnreachable):
         super().__init__(
             f"{base_url} answered a web page ({', '.join(shown)}) where Learn's REST API should be",
             hint="a sign-on page or proxy stands in front of /learn/api; check --base-url (or "
-            "LEARN_BASE_URL): it must be the site's address as Learn's REST API answers it, "
-            "or ask the site's admins to exempt /learn/api from single sign-on; then run the "
-            "same command again (the ledger resumes where it stopped)",
+            "LEARN_BASE_URL): it must be the site's root as Learn's REST API answers it (e.g. "
+            "https://learn.example.edu, not a /webapps/... page), or ask the site's admins to "
+            "exempt /learn/api from single sign-on; then run the same command again (the ledger "
+            "resumes where it stopped)",
         )
         self.base_url = base_url
         self.content_type = content_type
@@ -277,11 +303,13 @@ class LearnError(RolloverError):
         *,
         code: str | None = None,
         endpoint: str = "",
+        hint: str | None = None,
     ) -> None:
         super().__init__(
             f"Learn answered {status} on {endpoint}: {message}"
             if endpoint
-            else f"Learn answered {status}: {message}"
+            else f"Learn answered {status}: {message}",
+            hint=hint,
         )
         self.status = status
         self.learn_message = message

@@ -39,8 +39,10 @@ from rollover.ledger import (
     Observer,
     QuotaSeen,
     Resolution,
+    Revision,
     State,
     Transition,
+    revisions,
 )
 from rollover.manifest import Manifest, load_manifest
 from rollover.plan import PROFILES, CallEstimate, CopyOptions, estimate, row_spec
@@ -218,18 +220,22 @@ async def run(
     monotonic: Callable[[], float] = time.monotonic,
     handle_signals: bool = False,
     on_plan: Callable[[CallEstimate], None] | None = None,
+    on_revised: Callable[[list[Revision]], None] | None = None,
     retry_failed: bool = False,
     progress: Progress | None = None,
     profiles: Mapping[str, CopyOptions | None] = PROFILES,
 ) -> RunReport:
-    """Copy, poll, patch and write the results for every row of the manifest."""
+    """Copy, poll, patch and write the results for every row of the manifest; `on_plan` is
+    told the plan, and `on_revised` the done rows the manifest changed, before any copy."""
     started = time.monotonic()
     with Ledger(ledger_path, clock=clock) as ledger:
         ledger.acquire_run_lock()
         ledger.check_site(site.identity)
         log_transition = transition_logger(clock, clock())
         ledger.observer = log_transition
-        ledger.sync_manifest([row_spec(row, profiles) for row in manifest.rows])
+        specs = [row_spec(row, profiles) for row in manifest.rows]
+        revised = revisions(ledger.rows(in_manifest_only=False), specs) if on_revised else []
+        ledger.sync_manifest(specs)
         retried = ledger.retry_failed() if retry_failed else []
         rows = ledger.rows()
         unfinished = {row.target_course_id for row in rows if row.state is State.PENDING}
@@ -243,10 +249,13 @@ async def run(
         )
         if on_plan is not None:
             on_plan(plan)
+        if on_revised is not None:
+            on_revised(revised)
         client = LearnClient.for_site(site, sleep=sleep, clock=clock, monotonic=monotonic)
-        # Bound to the site that first answers, not the first one named: a typo in the host
-        # leaves the ledger free for the right site.
-        client.on_first_answer = lambda: ledger.bind_site(site.identity)
+        # Bound to the site that first grants a token, not the first one named nor the first
+        # that answers: a typo in the host, a /webapps/... address or a wrong key leaves the
+        # ledger free for the right site.
+        client.on_token_granted = lambda: ledger.bind_site(site.identity)
 
         quota = QuotaKeeper(ledger, monotonic=monotonic)
         client.on_quota = quota.seen

@@ -279,7 +279,7 @@ def test_a_host_name_that_does_not_resolve_is_site_not_found() -> None:
             monotonic=clock.time,
             retry=RetryPolicy(attempts=2, max_wait=1.0),
         )
-        client.on_first_answer = lambda: answered.append("answered")
+        client.on_token_granted = lambda: answered.append("answered")
         async with client:
             with pytest.raises(SiteNotFound) as raised:
                 await client.copy_course("courseId:A", COPY)
@@ -307,16 +307,16 @@ def test_a_refused_connection_stays_resumable() -> None:
     asyncio.run(scenario())
 
 
-def test_first_answer_is_told_once_and_changes_sent_counts_only_changes() -> None:
-    """on_first_answer fires once, at the first answer; changes_sent counts POSTs and PATCHes."""
+def test_a_granted_token_is_told_once_and_changes_sent_counts_only_changes() -> None:
+    """on_token_granted fires once, at the first token; changes_sent counts POSTs and PATCHes."""
     learn = make_learn(copy_seconds=1.0)
     answered: list[int] = []
 
     async def scenario() -> None:
         async with learn.client() as client:
-            client.on_first_answer = lambda: answered.append(sum(client.calls.values()))
+            client.on_token_granted = lambda: answered.append(sum(client.calls.values()))
             await client.get_course("courseId:BIO-101-FA26", "id")
-            assert answered == [1]  # the sign-in was the first answer
+            assert answered == [1]  # the sign-in granted the token
             assert client.changes_sent == 0
             location = await client.copy_course("courseId:BIO-101-FA26", COPY)
             learn.clock.now += 2

@@ -198,8 +198,9 @@ def test_rows_are_grouped_by_term(night: tuple[Path, dict[str, list[str]]]) -> N
 
 
 def test_the_glance_counts_statuses_calls_and_busy_copy_slots(tmp_path: Path) -> None:
-    """Rows by status, API calls and quota used come from the run; copy slots busy is the union
-    of the request-to-copied spans (three copies of 5 min, one after another: 15 min)."""
+    """Rows by status, requests to Learn and quota used come from the run; Learn's copy workers
+    busy is the union of the request-to-copied spans (three copies of 5 min, one after another:
+    15 min)."""
     ledger = tmp_path / "l.sqlite"
     clock = SteppingClock(NIGHT_START)
     build_rows(ledger, done=3, failed=1, clock=clock)
@@ -210,8 +211,8 @@ def test_the_glance_counts_statuses_calls_and_busy_copy_slots(tmp_path: Path) ->
         for div in tree.iter("div")
         if (term := div.find("dt")) is not None and (value := div.find("dd")) is not None
     }
-    assert facts["Learn's copy slots busy"].startswith("15 min")
-    assert facts["API calls"] == "10 this run"
+    assert facts["Learn's copy workers busy"].startswith("15 min")
+    assert facts["Requests to Learn"] == "10 this run"
     assert facts["Quota used"] == "12 calls counted by Learn"
     assert facts["Exit code"] == "1 rows need a person"
     assert facts["Started"] == "2027-01-10 22:00:00 CST"

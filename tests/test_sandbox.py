@@ -810,7 +810,7 @@ def test_a_gateway_refuses_the_calls_it_is_told_to_while_the_quota_shows_plenty(
         return (await client.post(TOKEN_URL, auth=(KEY, SECRET), data=form)).status_code
 
     assert run(failing, token) == 503
-    with pytest.raises(ValueError, match="gateway_status must be"):
+    with pytest.raises(ValueError, match="gateway_status = "):
         SandboxConfig(gateway_status=404)
 
 
@@ -971,9 +971,9 @@ def test_config_from_toml_and_dict_round_trip(tmp_path: Path) -> None:
     assert config.courses == [SeedCourse("A-1", "A", term_id="FA26")]
     assert config.terms == [SeedTerm("FA26", "Fall")]
     assert SandboxConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
-    with pytest.raises(ValueError, match="unknown sandbox config key"):
+    with pytest.raises(ValueError, match="slotz = 3: unknown key"):
         SandboxConfig.from_dict({"slotz": 3})
-    with pytest.raises(ValueError, match=r"unknown key\(s\) in \[\[courses\]\]"):
+    with pytest.raises(ValueError, match=r'\[\[courses\]\] #1 term = "x": unknown key'):
         SandboxConfig.from_dict({"courses": [{"course_id": "A", "name": "A", "term": "x"}]})
 
 

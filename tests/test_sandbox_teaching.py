@@ -164,11 +164,13 @@ def test_users_come_from_toml_and_names_must_be_unique(tmp_path: Path) -> None:
     assert config.roles == ["Mentor"] and config.shells_with_content == ["S-1"]
     assert config.courses == [SeedCourse("S-1", "S", shell=True, contents=3)]
     assert SandboxConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
-    with pytest.raises(ValueError, match=r"unknown key\(s\) in \[\[users\]\]"):
+    with pytest.raises(ValueError, match=r"\[\[users\]\] #1 admin = true: unknown key"):
         SandboxConfig.from_dict({"users": [{"user_name": "a", "admin": True}]})
-    with pytest.raises(ValueError, match="partial_copy_rate must be between 0 and 1"):
+    with pytest.raises(
+        ValueError, match=r"partial_copy_rate = 1\.5: expected a number from 0 to 1"
+    ):
         SandboxConfig(partial_copy_rate=1.5)
-    with pytest.raises(ValueError, match="contents must be at least 0"):
+    with pytest.raises(ValueError, match="contents = -1: expected a whole number, at least 0"):
         SeedCourse("X", "X", contents=-1)
     with pytest.raises(ValueError, match="two users are named 'ada'"):
         LearnSandbox(SandboxConfig(users=[SeedUser("ada"), SeedUser("ada", "other")]))

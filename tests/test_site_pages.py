@@ -90,7 +90,7 @@ def test_a_sign_in_page_from_the_first_call_is_retried_then_a_usage_error() -> N
 
     async def scenario() -> LearnAnsweredPage:
         async with learn.client(retry=RetryPolicy(attempts=4, max_wait=2.0)) as client:
-            client.on_first_answer = lambda: answered.append("answered")
+            client.on_token_granted = lambda: answered.append("answered")
             with pytest.raises(LearnAnsweredPage) as raised:
                 await client.get_course("courseId:BIO-101-FA26", "id")
             assert client.changes_sent == 0
@@ -295,8 +295,8 @@ def test_a_page_stops_the_live_check_with_exit_2(tmp_path: Path) -> None:
 
 HINT = (
     "Hint: a sign-on page or proxy stands in front of /learn/api; check --base-url (or "
-    "LEARN_BASE_URL): it must be the site's address as Learn's REST API answers it, or ask "
-    "the site's admins to exempt /learn/api from single sign-on; then run the same command "
+    "LEARN_BASE_URL): it must be the site's root as Learn's REST API answers it (e.g. "
+    "https://learn.example.edu, not a /webapps/... page), or ask the site's admins to exempt /learn/api from single sign-on; then run the same command "
     "again (the ledger resumes where it stopped)\n"
 )
 

@@ -16,7 +16,7 @@ from cli_runs import FAST, invoke, sandbox_config, write
 from click.testing import Result
 
 from rollover import runner
-from rollover.cli import next_step, sandbox_site
+from rollover.cli import Invocation, next_step, sandbox_site
 from rollover.engine import RunOptions
 from rollover.ledger import ErrorKind, Ledger, LedgerRow, State
 from rollover.plan import RowSpec
@@ -215,15 +215,16 @@ def test_lost_answer_into_existing_shell_says_to_open_and_check_it(tmp_path: Pat
     assert (item["status"], item["error_kind"]) == ("needs_review", "copy_maybe_applied")
     assert item["hint"] == (
         "open HIST-210-001-SP27 in Learn and check whether HIST-210-FA26's content is there "
-        "(delete the extra if it is there twice): if it is, run `rollover resolve MANIFEST 2 "
-        "--copied`; if not, run `rollover resolve MANIFEST 2 --not-copied` to have it copied. "
-        "The tool will not copy into it again on its own"
+        f"(delete the extra if it is there twice): if it is, run `rollover resolve {manifest} 2 "
+        f"--copied --sandbox`; if not, run `rollover resolve {manifest} 2 --not-copied "
+        "--sandbox` to have it copied. The tool will not copy into it again on its own"
     )
     assert f"    What to do: {item['hint']}" in result.stdout
 
 
-RESOLVE = "`rollover resolve MANIFEST 2 --copied`"
-RESOLVE_NOT = "`rollover resolve MANIFEST 2 --not-copied`"
+AS_GIVEN = Invocation("spring.csv")
+RESOLVE = "`rollover resolve spring.csv 2 --copied`"
+RESOLVE_NOT = "`rollover resolve spring.csv 2 --not-copied`"
 
 
 def trouble_row(
@@ -354,7 +355,7 @@ def test_hint_for_each_kind_of_trouble(
 ) -> None:
     """Each kind of failed or needs_review row gets its own short next step; others none.
     needs_review rows end with the `rollover resolve` command that records what was found."""
-    assert next_step(trouble_row(state, kind, error, into=into)) == hint
+    assert next_step(trouble_row(state, kind, error, into=into), AS_GIVEN) == hint
 
 
 def test_hint_comes_from_the_error_kind_never_its_words() -> None:
@@ -366,7 +367,7 @@ def test_hint_comes_from_the_error_kind_never_its_words() -> None:
         "Learn has no course X-SP27; refused the PATCH",
         into=True,
     )
-    assert next_step(refused) == (
+    assert next_step(refused, AS_GIVEN) == (
         "fix what the error names (in Learn or in the manifest), then run again with --retry-failed"
     )
     unclean = trouble_row(
@@ -374,12 +375,12 @@ def test_hint_comes_from_the_error_kind_never_its_words() -> None:
         ErrorKind.COPY_UNCLEAN,
         "may or may not have been applied; no course exists",
     )
-    assert next_step(unclean) == next_step(
-        trouble_row(State.NEEDS_REVIEW, ErrorKind.COPY_UNCLEAN, None)
+    assert next_step(unclean, AS_GIVEN) == next_step(
+        trouble_row(State.NEEDS_REVIEW, ErrorKind.COPY_UNCLEAN, None), AS_GIVEN
     )
     assert all(
         "remove the row from the manifest"
-        not in (next_step(trouble_row(State.NEEDS_REVIEW, kind, "x")) or "")
+        not in (next_step(trouble_row(State.NEEDS_REVIEW, kind, "x"), AS_GIVEN) or "")
         for kind in ErrorKind
     )
 

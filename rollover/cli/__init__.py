@@ -6,9 +6,9 @@ words; `_advice` what a person should do about a row; `_logs` the structlog set-
 the `--sandbox` wiring.
 """
 
-from ._advice import next_step
+from ._advice import Invocation, next_step
 from ._commands import cli, main
 from ._logs import configure as configure_logs
 from ._rehearsal import sandbox_site
 
-__all__ = ["cli", "configure_logs", "main", "next_step", "sandbox_site"]
+__all__ = ["Invocation", "cli", "configure_logs", "main", "next_step", "sandbox_site"]

@@ -8,28 +8,65 @@ the error's words. A `needs_review` row ends with a person's decision, told to t
 
 from __future__ import annotations
 
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
 from rollover.ledger import ErrorKind, LedgerRow, State
 
 RETRY = "then run again with --retry-failed"
 
 
-def next_step(row: LedgerRow) -> str | None:
+@dataclass(frozen=True)
+class Invocation:
+    """How the person named this rollover on the command line, so that advice prints a command
+    they can paste: the manifest as they gave it, the `--ledger` they gave (if any), and
+    whether it is a rehearsal's (`--sandbox`)."""
+
+    manifest: str | None  # None when only --ledger named the rollover
+    sandbox: bool = False
+    ledger: str | None = None
+
+    @classmethod
+    def of(cls, manifest: Path | None, *, sandbox: bool, ledger: Path | None = None) -> Invocation:
+        """The invocation of a command given MANIFEST, --sandbox and --ledger."""
+        return cls(
+            None if manifest is None else str(manifest),
+            sandbox,
+            None if ledger is None else str(ledger),
+        )
+
+
+def next_step(row: LedgerRow, invocation: Invocation) -> str | None:
     """What to do about a `failed` or `needs_review` row, or None for any other state."""
     if row.state is State.NEEDS_REVIEW:
-        return _review_step(row)
+        return _review_step(row, invocation)
     if row.state is State.FAILED:
         return _failed_step(row)
     return None
 
 
-def resolve_command(row: LedgerRow, *, copied: bool) -> str:
-    """The `rollover resolve` command that records a person's finding about `row`."""
-    return f"`rollover resolve MANIFEST {row.line} {'--copied' if copied else '--not-copied'}`"
+def resolve_command(row: LedgerRow, invocation: Invocation, *, copied: bool) -> str:
+    """The `rollover resolve` command that records a person's finding about `row`, as the
+    person can paste it: their manifest, their --ledger, --sandbox for a rehearsal."""
+    words = [
+        "rollover",
+        "resolve",
+        shlex.quote(invocation.manifest) if invocation.manifest else "MANIFEST",
+        str(row.line),
+        "--copied" if copied else "--not-copied",
+    ]
+    if invocation.ledger is not None:
+        words += ["--ledger", shlex.quote(invocation.ledger)]
+    if invocation.sandbox:
+        words.append("--sandbox")
+    return f"`{' '.join(words)}`"
 
 
-def _review_step(row: LedgerRow) -> str:
+def _review_step(row: LedgerRow, invocation: Invocation) -> str:
     target, source, kind = row.target_course_id, row.source_course_id, row.error_kind
-    copied, not_copied = resolve_command(row, copied=True), resolve_command(row, copied=False)
+    copied = resolve_command(row, invocation, copied=True)
+    not_copied = resolve_command(row, invocation, copied=False)
     if kind is ErrorKind.COPY_MAYBE_APPLIED:
         return (
             f"open {target} in Learn and check whether {source}'s content is there (delete "

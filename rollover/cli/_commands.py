@@ -28,7 +28,7 @@ from rollover.errors import (
     UsageError,
 )
 from rollover.learn import Site, checked_base_url
-from rollover.ledger import Resolution
+from rollover.ledger import Resolution, Revision
 from rollover.manifest import Manifest
 from rollover.morning import check
 from rollover.plan import CallEstimate, exact_copy_warning, refuse_exact_copies
@@ -38,6 +38,7 @@ from rollover.times import utc_now
 from . import _logs as log_setup
 from . import _plan_text as plan_text
 from . import _status_text as status_text
+from ._advice import Invocation
 from ._morning import after_run, morning, report_html
 from ._options import (
     CommandGroup,
@@ -385,6 +386,10 @@ def run(
     def announce(plan: CallEstimate) -> None:
         _tell(plan_text.run_plan_line(plan, len(loaded.rows), concurrency, tz), err=False)
 
+    def announce_revised(revised: list[Revision]) -> None:
+        for line in plan_text.revision_lines(revised, tz):
+            click.echo(line)
+
     def go(site: Site) -> runner.RunReport:
         if check_first:
             checked = _check_learn(
@@ -406,6 +411,7 @@ def run(
                 options=options,
                 handle_signals=True,
                 on_plan=announce,
+                on_revised=announce_revised,
                 retry_failed=retry_failed,
                 progress=watcher,
                 profiles=profiles,
@@ -422,7 +428,8 @@ def run(
             report = go(site)
     else:
         report = go(_real_site(base_url, ca_bundle))
-    _tell(*status_text.run_summary_lines(report), err=False)
+    invocation = Invocation.of(manifest, sandbox=sandbox, ledger=ledger)
+    _tell(*status_text.run_summary_lines(report, invocation), err=False)
     after = after_run(
         night,
         report,
@@ -430,6 +437,7 @@ def run(
         title=f"Rollover of {manifest.name}",
         started_at=started_at,
         window=options.window,
+        invocation=invocation,
     )
     _tell(*after.lines, err=False)
     code = report.exit_code
@@ -647,19 +655,20 @@ def status(
         )
         click.echo(result.line)
         sys.exit(result.exit_code)
+    invocation = Invocation.of(manifest, sandbox=sandbox, ledger=ledger)
     if row_ref is not None:
         trail = runner.row_trail(ledger_path, row_ref)
         if as_json:
-            click.echo(json.dumps(status_text.trail_json(trail), indent=2))
+            click.echo(json.dumps(status_text.trail_json(trail, invocation), indent=2))
         else:
-            click.echo("\n".join(status_text.trail_lines(trail)))
+            click.echo("\n".join(status_text.trail_lines(trail, invocation)))
         return
     state = runner.status(ledger_path)
     if as_json:
-        click.echo(json.dumps(status_text.status_json(state), indent=2))
+        click.echo(json.dumps(status_text.status_json(state, invocation), indent=2))
         return
     click.echo(status_text.counts_line(state.counts))
-    click.echo("\n".join(status_text.status_lines(state)))
+    click.echo("\n".join(status_text.status_lines(state, invocation)))
 
 
 @cli.command(
@@ -697,7 +706,13 @@ def report(
     click.echo(f"{status_text.counts_line(counts)}\nResults: {results}")
     if html is not None:
         name = manifest.name if manifest else files.ledger.name
-        written = report_html(files.ledger, html, title=f"Rollover of {name}", group_by=group_by)
+        written = report_html(
+            files.ledger,
+            html,
+            title=f"Rollover of {name}",
+            group_by=group_by,
+            invocation=Invocation.of(manifest, sandbox=sandbox, ledger=ledger),
+        )
         click.echo(f"Report: {written}")
 
 
@@ -764,12 +779,15 @@ def sandbox(port: int, config_path: Path | None, state: Path | None) -> None:
     """Serve the embedded Learn simulator on 127.0.0.1 until stopped."""
     from rollover.sandbox import LearnSandbox, SandboxConfig, create_app, serve_forever
 
+    from ._rehearsal import seed_file
+
     if state is not None and state.exists():
         simulated = LearnSandbox.load(state)
     else:
-        simulated = LearnSandbox(
-            SandboxConfig.from_toml(config_path) if config_path else SandboxConfig()
-        )
+        with seed_file("--config", config_path):
+            simulated = LearnSandbox(
+                SandboxConfig.from_toml(config_path) if config_path else SandboxConfig()
+            )
 
     def announce(base_url: str) -> None:
         click.echo(f"LEARN_BASE_URL={base_url}")

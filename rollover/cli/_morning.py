@@ -30,7 +30,7 @@ from rollover.morning import (
 from rollover.runner import RunReport
 from rollover.times import utc_now
 
-from ._advice import next_step
+from ._advice import Invocation, next_step
 
 log = structlog.get_logger("rollover")
 GroupBy = Literal["prefix", "term"]
@@ -74,14 +74,23 @@ def morning(
     )
 
 
-def report_html(ledger: Path, out: Path, *, title: str, group_by: str, **facts: Any) -> Path:
-    """Write the HTML report of a ledger (the `report --html` command and the run's end)."""
+def report_html(
+    ledger: Path,
+    out: Path,
+    *,
+    title: str,
+    group_by: str,
+    invocation: Invocation,
+    **facts: Any,
+) -> Path:
+    """Write the HTML report of a ledger (the `report --html` command and the run's end); its
+    advice names the commands as `invocation` gave the rollover."""
     return write_html_report(
         ledger,
         out,
         title=title,
         group_by="term" if group_by == "term" else "prefix",
-        advice=next_step,
+        advice=lambda row: next_step(row, invocation),
         **facts,
     )
 
@@ -103,6 +112,7 @@ def after_run(
     title: str,
     started_at: datetime,
     window: Window | None,
+    invocation: Invocation,
 ) -> AfterRun:
     """Write the HTML report and send the notifications; what happened."""
     lines: list[str] = []
@@ -118,7 +128,13 @@ def after_run(
     if plan.html is not None:
         try:
             html = report_html(
-                ledger, plan.html, title=title, group_by=plan.group_by, run=facts, window=window
+                ledger,
+                plan.html,
+                title=title,
+                group_by=plan.group_by,
+                invocation=invocation,
+                run=facts,
+                window=window,
             )
             lines.append(f"Report: {html}")
         except OSError as exc:

@@ -5,11 +5,23 @@ Pure functions from a `CallEstimate` to text lines; the CLI only echoes them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from rollover.plan import ASSUMED_COPY_SECONDS, ASSUMED_SLOTS, DEFAULT_DAILY_QUOTA, CallEstimate
+from rollover.learn import learn_datetime
+from rollover.ledger import Revision, State
+from rollover.manifest import DEFAULT_ROLE, Enrolment
+from rollover.plan import (
+    ASSUMED_COPY_SECONDS,
+    ASSUMED_SLOTS,
+    DEFAULT_DAILY_QUOTA,
+    CallEstimate,
+    patch_columns,
+)
 from rollover.times import humanized
+
+REVISIONS_SHOWN = 20  # done rows taken up again, listed one a line before "and N more"
 
 
 def run_plan_line(plan: CallEstimate, manifest_rows: int, concurrency: int, zone: ZoneInfo) -> str:
@@ -24,6 +36,60 @@ def run_plan_line(plan: CallEstimate, manifest_rows: int, concurrency: int, zone
         f"Plan: {plan.rows} of {manifest_rows} rows to copy; "
         f"about {plan.calls} API calls; {duration_text(plan, concurrency)}. "
         f"{zone_line(zone)}"
+    )
+
+
+def revision_lines(revised: Sequence[Revision], zone: ZoneInfo) -> list[str]:
+    """The done rows a re-run takes up again because the manifest changed them, each with what
+    changes (old -> new), at most REVISIONS_SHOWN of them."""
+    if not revised:
+        return []
+    count = len(revised)
+    lines = [
+        f"Changed since they were done: {count} row{'' if count == 1 else 's'}, taken up again "
+        "(never copied again):"
+    ]
+    for revision in revised[:REVISIONS_SHOWN]:
+        after = revision.after
+        what = "patched again" if revision.to is State.COPIED else "instructors enrolled"
+        changes = "; ".join(_changes(revision, zone))
+        lines.append(f"  line {after.line} {after.target_course_id} (done): {what}: {changes}")
+    if count > REVISIONS_SHOWN:
+        lines.append(f"  and {count - REVISIONS_SHOWN} more")
+    return lines
+
+
+def _changes(revision: Revision, zone: ZoneInfo) -> list[str]:
+    """Each column the manifest changed for a done row, as `column old -> new`."""
+    before, after = patch_columns(revision.before.patch), patch_columns(revision.after.patch)
+    changes = []
+    for column in dict.fromkeys([*before, *after]):
+        old, new = before.get(column), after.get(column)
+        if old != new:
+            changes.append(
+                f"{column} {_value(column, old, zone, 'blank')} -> "
+                f"{_value(column, new, zone, 'blank: Learn keeps its value')}"
+            )
+    old_people = _instructors(revision.before.instructors)
+    new_people = _instructors(revision.after.instructors)
+    if old_people != new_people:
+        changes.append(f"instructors {old_people or '(none)'} -> {new_people or '(none)'}")
+    return changes
+
+
+def _value(column: str, value: str | None, zone: ZoneInfo, blank: str) -> str:
+    if value is None:
+        return f"({blank})"
+    moment = learn_datetime(value) if column.endswith("_date") else None
+    if moment is not None:
+        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
+    return repr(value)
+
+
+def _instructors(enrolments: Sequence[Enrolment]) -> str:
+    """Enrolments as an `instructors` cell writes them."""
+    return "; ".join(
+        e.user_id if e.role == DEFAULT_ROLE else f"{e.user_id}={e.role}" for e in enrolments
     )
 
 

@@ -64,24 +64,25 @@ def sandbox_site(
                 + (f" and {len(added) - 5} more" if len(added) > 5 else "")
             )
     else:
-        try:
+        with seed_file("--sandbox-config", config_path):
             config = (
                 SandboxConfig.from_toml(config_path)
                 if config_path
                 else SandboxConfig(copy_seconds=0.4, copy_sigma=0.6, copy_max_seconds=5.0)
             )
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"--sandbox-config: {exc}") from exc
-        known_courses = {course.course_id for course in config.courses}
-        known_terms = {term.external_id for term in config.terms}
-        known_users = {user.user_name for user in config.users}
-        config = replace(
-            config,
-            courses=[*config.courses, *(c for c in courses if c.course_id not in known_courses)],
-            terms=[*config.terms, *(t for t in terms if t.external_id not in known_terms)],
-            users=[*config.users, *(u for u in users if u.user_name not in known_users)],
-        )
-        sandbox = LearnSandbox(config)
+            known_courses = {course.course_id for course in config.courses}
+            known_terms = {term.external_id for term in config.terms}
+            known_users = {user.user_name for user in config.users}
+            config = replace(
+                config,
+                courses=[
+                    *config.courses,
+                    *(c for c in courses if c.course_id not in known_courses),
+                ],
+                terms=[*config.terms, *(t for t in terms if t.external_id not in known_terms)],
+                users=[*config.users, *(u for u in users if u.user_name not in known_users)],
+            )
+            sandbox = LearnSandbox(config)
     # The app writes a fresh snapshot now, then journals each call before answering it.
     kept = state_path if keep_new or state_path.exists() else None
     with SandboxServer(create_app(sandbox, state_path=kept)) as server:
@@ -91,6 +92,30 @@ def sandbox_site(
             secret=sandbox.config.secret,
             identity=f"sandbox:{state_path.name}",
         )
+
+
+@contextlib.contextmanager
+def seed_file(option: str, path: Path | None) -> Iterator[None]:
+    """Within the block, a mistake in the simulator's seed file `path` (given by `option`) is
+    a usage error naming the file, the key, the value and the form expected; a file that
+    cannot be read, one naming the file and why."""
+    from rollover.sandbox import SandboxConfigInvalid
+
+    try:
+        yield
+    except SandboxConfigInvalid as exc:
+        mistake = exc.in_file(path) if path is not None and exc.path is None else exc
+        raise UsageError(
+            f"{option} {mistake}",
+            hint="fix the file and run the same command again; every key of the seed file, "
+            "its meaning and its default are in docs/operations.md, \"The simulator's seed "
+            'file"',
+        ) from None
+    except OSError as exc:
+        raise UsageError(
+            f"{option} {path} cannot be read ({exc.strerror or exc})",
+            hint="pass a seed file this account may read",
+        ) from None
 
 
 def _seeds(manifest: Manifest, sandbox: Any) -> tuple[list[Any], list[Any], list[Any]]:

@@ -13,7 +13,7 @@ from typing import Any
 from rollover.ledger import STATUSES, Answer, LedgerRow, QuotaSeen, Resolution, Transition
 from rollover.runner import LedgerStatus, RowTrail, RunReport
 
-from ._advice import next_step
+from ._advice import Invocation, next_step
 
 NAMED_AT_MOST = 5  # targets named in one summary line before "and N more"
 
@@ -24,7 +24,7 @@ def counts_line(counts: Mapping[str, int]) -> str:
     return f"{total} rows: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in STATUSES)
 
 
-def run_summary_lines(report: RunReport) -> list[str]:
+def run_summary_lines(report: RunReport, invocation: Invocation) -> list[str]:
     """`run`'s closing summary: counts, API calls by endpoint, rows for a person, results."""
     calls = sum(report.calls.values())
     rows = sum(report.counts.values())
@@ -43,7 +43,7 @@ def run_summary_lines(report: RunReport) -> list[str]:
         lines.append(f"Stopped early: {report.stopped}")
     if report.retried:
         lines.append(retried_line(report.retried))
-    lines += needs_person_lines(report.needs_person)
+    lines += needs_person_lines(report.needs_person, invocation)
     if report.left_alone:
         lines.append(left_alone_line(report.left_alone))
     lines.append(
@@ -58,7 +58,7 @@ def run_summary_lines(report: RunReport) -> list[str]:
     return lines
 
 
-def status_lines(status: LedgerStatus) -> list[str]:
+def status_lines(status: LedgerStatus, invocation: Invocation) -> list[str]:
     """`status` after its counts line: stages, quota, rows for a person, rows left alone."""
     lines = [
         "Stages: " + ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in status.stages.items()),
@@ -78,7 +78,7 @@ def status_lines(status: LedgerStatus) -> list[str]:
         )
     if status.settling and status.settle_until:
         lines.append(settle_line(status.settling, status.settle_until))
-    lines += needs_person_lines(status.needs_person)
+    lines += needs_person_lines(status.needs_person, invocation)
     if status.resolved:
         lines.append(resolutions_line(status.resolved))
     if status.left_alone:
@@ -86,7 +86,7 @@ def status_lines(status: LedgerStatus) -> list[str]:
     return lines
 
 
-def status_json(status: LedgerStatus) -> dict[str, Any]:
+def status_json(status: LedgerStatus, invocation: Invocation) -> dict[str, Any]:
     """`status --json`."""
     quota = status.quota
     return {
@@ -99,7 +99,7 @@ def status_json(status: LedgerStatus) -> dict[str, Any]:
                 "status": r.state.value,
                 "error": r.error,
                 "error_kind": _kind(r),
-                "hint": next_step(r),
+                "hint": next_step(r, invocation),
             }
             for r in status.needs_person
         ],
@@ -140,14 +140,14 @@ def quota_line(quota: QuotaSeen | None) -> str:
     )
 
 
-def needs_person_lines(rows: Sequence[LedgerRow]) -> list[str]:
+def needs_person_lines(rows: Sequence[LedgerRow], invocation: Invocation) -> list[str]:
     """Each row a person must look at, its error and what to do."""
     if not rows:
         return []
     lines = ["Needs a person:"]
     for row in rows:
         lines.append(f"  line {row.line} {row.target_course_id} [{row.state.value}]: {row.error}")
-        lines.append(f"    What to do: {next_step(row)}")
+        lines.append(f"    What to do: {next_step(row, invocation)}")
     return lines
 
 
@@ -204,7 +204,7 @@ def retried_line(rows: Sequence[LedgerRow]) -> str:
     return f"Retried: {count} failed {_rows(count)} re-opened: {_named(rows)}"
 
 
-def trail_lines(trail: RowTrail) -> list[str]:
+def trail_lines(trail: RowTrail, invocation: Invocation) -> list[str]:
     """`status --row`: the row as it stands, what to do, and every transition it went through."""
     row = trail.row
     into = " (into the existing course)" if row.copy_into_existing else ""
@@ -219,7 +219,7 @@ def trail_lines(trail: RowTrail) -> list[str]:
         lines.append(f"Task: {row.task_location}")
     if row.error:
         lines.append(f"Error: {row.error}")
-    hint = next_step(row)
+    hint = next_step(row, invocation)
     if hint:
         lines.append(f"What to do: {hint}")
     if row.spec.instructors:
@@ -255,7 +255,7 @@ def _history_line(entry: Transition | Answer) -> str:
     )
 
 
-def trail_json(trail: RowTrail) -> dict[str, Any]:
+def trail_json(trail: RowTrail, invocation: Invocation) -> dict[str, Any]:
     """`status --row --json`."""
     row = trail.row
     return {
@@ -271,7 +271,7 @@ def trail_json(trail: RowTrail) -> dict[str, Any]:
         "error_kind": _kind(row),
         "attempts": row.attempts,
         "in_manifest": trail.in_manifest,
-        "hint": next_step(row),
+        "hint": next_step(row, invocation),
         "events": [
             {"at": e.at, "from": e.from_state, "to": e.to_state, "detail": e.detail}
             for e in trail.events

@@ -23,8 +23,11 @@ from rollover.errors import (
     LearnProtocolError,
     LearnRateLimited,
     LearnServerError,
+    WrongSiteAddress,
 )
 from rollover.times import utc_now
+
+from ._site import site_root
 
 # Content types of a page meant for a browser: a sign-on form, a proxy's error page.
 PAGE_TYPES = frozenset({"text/html", "application/xhtml+xml"})
@@ -33,6 +36,17 @@ JSON_STARTS = frozenset(b'{["-0123456789tfn')
 TITLE = re.compile(r"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
 TITLE_SEARCHED = 65_536  # bytes of a page searched for its <title>
 TITLE_SHOWN = 120  # characters of a title shown
+
+# What to check when Learn's token endpoint refuses the key and secret. The integration user's
+# entitlements do not decide the token, but they decide every call after it: checked together.
+CREDENTIALS_HINT = (
+    "check LEARN_KEY and LEARN_SECRET: they must be the key and secret of the REST application "
+    "(from the Anthology Developer Portal), not a user's password; on the site, System Admin > "
+    "REST API Integrations must list that application's id, enabled, with a Learn user, "
+    "'End user access' and 'Authorized to act as user' set as the site's admins intend; that "
+    "integration user's role needs the entitlements to read and copy courses, edit courses and "
+    "enrol users. Then run the same command again (no ledger is bound by a refused sign-in)"
+)
 
 
 def web_page(
@@ -114,6 +128,33 @@ def learn_error(response: httpx.Response, endpoint: str) -> LearnError:
         409: LearnConflict,
     }.get(status, LearnServerError if status >= 500 else LearnError)
     return kind(status, message, code=code, endpoint=endpoint)
+
+
+def refused_sign_in(
+    response: httpx.Response, endpoint: str, base_url: str
+) -> LearnAuthError | WrongSiteAddress:
+    """Why the token endpoint's address did not grant a token, from an answer that is neither
+    a token nor worth asking again: the key or secret refused (an OAuth error on 400, 401 or
+    403, as Learn's token endpoint answers: `invalid_client`, "Client authentication
+    failed"), or no token endpoint at this address at all (404, 405, a redirect, a 2xx without
+    a token, an error in another shape: --base-url is not the site's root)."""
+    error = learn_error(response, endpoint)
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    oauth = isinstance(body, dict) and isinstance(body.get("error"), str)
+    status = response.status_code
+    if oauth and status in (400, 401, 403):
+        return LearnAuthError(
+            status,
+            f"the site refused the REST application's key and secret ({error.learn_message})",
+            endpoint=endpoint,
+            hint=CREDENTIALS_HINT,
+        )
+    said = "" if error.learn_message == f"HTTP {status}" else f" ({error.learn_message[:200]})"
+    answered = f"it answered {status}{said}" if status != 200 else "it answered 200 without a token"
+    return WrongSiteAddress(base_url, site_root(base_url), answered)
 
 
 def json_object(response: httpx.Response, endpoint: str, *, required: bool) -> dict[str, Any]:

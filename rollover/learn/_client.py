@@ -41,7 +41,7 @@ from rollover.errors import (
 )
 from rollover.times import utc_now
 
-from ._answers import json_object, learn_error, retry_after, web_page
+from ._answers import json_object, learn_error, refused_sign_in, retry_after, web_page
 from ._ids import API, course_path, is_primary_id, learn_datetime
 from ._retry import RetryBudget, RetryPolicy, Sleep
 from ._site import Site, shown_url
@@ -142,11 +142,12 @@ class LearnClient:
         # Told (endpoint template, HTTP status) of every answer: the engine's audit trail.
         self.on_answer: Callable[[str, int], None] | None = None
         self.quota_remaining: int | None = None
-        # Called once, when the site first answers anything: the ledger is bound to it then.
-        self.on_first_answer: Callable[[], None] | None = None
+        # Called once, when the site first grants a token: the ledger is bound to it then. Any
+        # earlier answer (a 404 at a wrong address, a refused key, a sign-on page) binds nothing.
+        self.on_token_granted: Callable[[], None] | None = None
         # Told (remaining, limit) of each answer that carries Learn's quota headers.
         self.on_quota: Callable[[int, int | None], None] | None = None
-        self._answered = False
+        self._granted = False
 
     @classmethod
     def for_site(cls, site: Site, **options: Any) -> LearnClient:
@@ -555,8 +556,6 @@ class LearnClient:
                 method, url, headers={"Authorization": f"Bearer {token}"}, **kwargs
             )
             await response.aread()
-        if not self._is_page(response):
-            self._site_answered()  # a sign-on page is not the site answering: nothing is bound
         if self.on_answer is not None:
             self.on_answer(endpoint, response.status_code)
         self._note_site_clock(response)
@@ -607,12 +606,12 @@ class LearnClient:
                 "are compared in Learn's time",
             )
 
-    def _site_answered(self) -> None:
-        """Tell `on_first_answer`, once, that the site has answered."""
-        if not self._answered:
-            self._answered = True
-            if self.on_first_answer is not None:
-                self.on_first_answer()
+    def _token_granted(self) -> None:
+        """Tell `on_token_granted`, once, that the site granted a token."""
+        if not self._granted:
+            self._granted = True
+            if self.on_token_granted is not None:
+                self.on_token_granted()
 
     def _note_rate_headers(self, response: httpx.Response) -> None:
         try:
@@ -672,28 +671,26 @@ class LearnClient:
             page = web_page(response, self._shown_url, reads_json=True)
             if page is not None:
                 raise page
-            self._site_answered()
+            if response.status_code == 200:
+                return response
             if response.status_code == 429:
                 self._retry_after(response)
-            if response.status_code != 200:
+            if meaning(Call.TOKEN, response.status_code) is Meaning.RETRY:
                 raise learn_error(response, endpoint)
-            return response
+            # A wrong key and a wrong address both end here, and need different fixes.
+            raise refused_sign_in(response, endpoint, self._shown_url)
 
-        try:
-            response = await self._with_retries(endpoint, ask)
-        except LearnError as exc:
-            if meaning(Call.TOKEN, exc.status) is Meaning.FATAL:
-                raise LearnAuthError(exc.status, exc.learn_message, endpoint=endpoint) from None
-            raise
-        body = json_object(response, endpoint, required=True)
+        response = await self._with_retries(endpoint, ask)
+        body = json_object(response, endpoint, required=False)
         token, lifetime = body.get("access_token"), body.get("expires_in")
-        if not isinstance(token, str) or not isinstance(lifetime, int | float):
-            raise LearnProtocolError(
-                200, "token answer without access_token/expires_in", endpoint=endpoint
-            )
+        if not isinstance(token, str) or not token:
+            raise refused_sign_in(response, endpoint, self._shown_url)
+        if not isinstance(lifetime, int | float):
+            raise LearnProtocolError(200, "token answer without expires_in", endpoint=endpoint)
         # Renew before expiry: a token handed out with 2 s left would die in flight.
         margin = min(60.0, float(lifetime) * 0.1)
         self._token, self._token_expires = token, self._monotonic() + lifetime - margin
+        self._token_granted()
         return token
 
     def _forget_token(self, token: str) -> None:

@@ -63,6 +63,12 @@ def shown_url(url: str) -> str:
     return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
+def site_root(url: str) -> str:
+    """The site's root (scheme and host, no path), fit to show: where Learn's REST API is."""
+    parts = urlsplit(shown_url(url))
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True

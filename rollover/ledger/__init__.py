@@ -7,10 +7,12 @@
 """
 
 from ._changes import (
+    Revision,
     RowChange,
     manifest_change,
     planned_state,
     retried_state,
+    revisions,
     shell_must_be_empty,
 )
 from ._file import SCHEMA_VERSION
@@ -46,11 +48,13 @@ __all__ = [
     "Proof",
     "QuotaSeen",
     "Resolution",
+    "Revision",
     "RowChange",
     "State",
     "Transition",
     "manifest_change",
     "planned_state",
     "retried_state",
+    "revisions",
     "shell_must_be_empty",
 ]

@@ -8,6 +8,7 @@ whether a shell's content stops a copy into it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from rollover.plan import RowSpec
@@ -66,6 +67,32 @@ def manifest_change(known: LedgerRow | None, spec: RowSpec) -> RowChange:
         if spec.instructors != known.spec.instructors:
             return RowChange(State.PATCHED)  # new or changed instructors: enrol them
     return RowChange(state)
+
+
+@dataclass(frozen=True)
+class Revision:
+    """A done row the manifest changed: what it asked before and asks now, and where the run
+    takes it up again (`copied`: patched again; `patched`: only its instructors enrolled).
+    Never copied again."""
+
+    before: RowSpec
+    after: RowSpec
+    to: State
+
+
+def revisions(known: Iterable[LedgerRow], specs: Sequence[RowSpec]) -> list[Revision]:
+    """The done rows a run of `specs` takes up again, in manifest order (`manifest_change`
+    decides, as the run's sync does)."""
+    done = {row.target_course_id: row for row in known if row.state is State.DONE}
+    found = []
+    for spec in specs:
+        row = done.get(spec.target_course_id)
+        if row is None:
+            continue
+        change = manifest_change(row, spec)
+        if change.refusal is None and change.moves(row):
+            found.append(Revision(row.spec, spec, change.to))
+    return found
 
 
 def retried_state(row: LedgerRow) -> State:

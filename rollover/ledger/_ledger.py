@@ -162,9 +162,17 @@ class Ledger:
         """Refuse a ledger that belongs to another site (nothing is written)."""
         bound = self.bound_site()
         if bound is not None and bound != site:
+            # The intent is committed before any copy, and every other change follows a copy.
+            intended = self._db.execute(
+                "SELECT 1 FROM events WHERE to_state = ? LIMIT 1", (State.INTENT,)
+            ).fetchone()
             raise LedgerError(
                 f"{self.path} records a rollover against {bound}, not {site}",
-                hint="pass the --ledger of this site, or --base-url of the ledger's site",
+                hint="pass the --ledger of this site, or --base-url of the ledger's site"
+                if intended
+                else f"no copy was ever requested from this ledger: if {site} is the right "
+                f"site, {self.path} is safe to delete (then run the same command again); "
+                "else pass --base-url of the ledger's site",
             )
 
     def bind_site(self, site: str) -> None:

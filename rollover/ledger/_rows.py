@@ -74,6 +74,30 @@ class ErrorKind(StrEnum):
     ADOPTION_UNPROVEN = "adoption_unproven"  # an adopted copy's course, read back, did not hold
     UNCERTAIN = "uncertain"  # any other outcome the tool cannot tell
 
+    @property
+    def words(self) -> str:
+        """The kind in the words of a registrar or a dean's office; the code itself stays in
+        the results CSV and the JSON, for scripts."""
+        return KIND_WORDS[self]
+
+
+KIND_WORDS: dict[ErrorKind, str] = {
+    ErrorKind.COPY_REFUSED: "Learn refused to copy the course",
+    ErrorKind.SHELL_MISSING: "the course to copy into does not exist in Learn",
+    ErrorKind.TARGET_TAKEN: "the new course ID is already in use in Learn",
+    ErrorKind.PATCH_REFUSED: "copied, but Learn refused the new name, dates or term",
+    ErrorKind.REQUEST_REFUSED: "Learn refused a request for this course",
+    ErrorKind.COPY_MAYBE_APPLIED: "the copy may or may not have been made",
+    ErrorKind.COPY_UNCLEAN: "Learn reported problems with the copy",
+    ErrorKind.CREATED_UNKNOWN: "a course with this ID exists; it may not be this copy",
+    ErrorKind.COURSE_MISSING: "the copy's course cannot be found in Learn",
+    ErrorKind.SHELL_NOT_EMPTY: "the course to copy into already has content",
+    ErrorKind.ENROL_REFUSED: "an instructor could not be enrolled",
+    ErrorKind.VERIFY_SHORT: "fewer items or grade columns arrived than the source has",
+    ErrorKind.ADOPTION_UNPROVEN: "a copy found after a lost answer could not be confirmed",
+    ErrorKind.UNCERTAIN: "the outcome is unclear",
+}
+
 
 class Resolution(StrEnum):
     """What a person found in Learn about a `needs_review` row (`rollover resolve`)."""

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from rollover.errors import UsageError
-from rollover.ledger import STATUSES
+from rollover.ledger import STATUSES, LedgerRow
+from rollover.manifest import DEFAULT_ROLE
 from rollover.times import humanized, machine_zone
 
 from ._chart import Timeline, timeline_svg
@@ -83,6 +84,8 @@ class RowView:
 
     line: int
     target: str
+    name: str | None  # the course name the manifest gives, when it gives one
+    instructors: str
     source: str
     status: str
     stage: str
@@ -117,9 +120,11 @@ class PersonRow:
 
     line: int
     target: str
+    name: str | None
+    instructors: str
     source: str
     status: str
-    kind: str | None
+    kind: str | None  # what happened, in plain words (the code stays in the results CSV)
     error: str | None
     advice: str | None
     link: str | None
@@ -193,14 +198,32 @@ def _trail(record: RowRecord, zone: tzinfo) -> list[TrailStep]:
     return [step for _, _, step in sorted(steps, key=lambda item: (item[0], item[1]))]
 
 
+def course_name(row: LedgerRow) -> str | None:
+    """The course name the manifest gives the row, or None (the copy keeps its source's)."""
+    name = row.spec.patch.get("name")
+    return name if isinstance(name, str) and name else None
+
+
+def instructors_shown(row: LedgerRow) -> str:
+    """The row's instructors as people read them: a user name without `userName:`, and the
+    role after anyone who is not enrolled as Instructor."""
+    shown = []
+    for enrolment in row.spec.instructors:
+        who = enrolment.user_id.removeprefix("userName:")
+        shown.append(who if enrolment.role == DEFAULT_ROLE else f"{who} ({enrolment.role})")
+    return ", ".join(shown)
+
+
 def _person_row(record: RowRecord, advice: Advice | None, zone: tzinfo) -> PersonRow:
     row = record.row
     return PersonRow(
         line=row.line,
         target=row.target_course_id,
+        name=course_name(row),
+        instructors=instructors_shown(row),
         source=row.source_course_id,
         status=row.state.status,
-        kind=row.error_kind.value if row.error_kind else None,
+        kind=row.error_kind.words if row.error_kind else None,
         error=row.error,
         advice=advice(row) if advice is not None else None,
         link=safe_link(row.course_url),
@@ -221,6 +244,8 @@ def _group_view(name: str, records: Iterable[RowRecord], zone: tzinfo) -> GroupV
             RowView(
                 line=row.line,
                 target=row.target_course_id,
+                name=course_name(row),
+                instructors=instructors_shown(row),
                 source=row.source_course_id,
                 status=row.state.status,
                 stage=row.state.stage,
@@ -259,7 +284,7 @@ def _glance(
         Fact(last, _shown(end, zone)),
         Fact("Duration", humanized(duration)),
         Fact(
-            "Learn's copy slots busy",
+            "Learn's copy workers busy",
             humanized(busy),
             f"{100 * busy / duration:.0f}% of the time" if duration > 0 else "",
         ),
@@ -271,7 +296,7 @@ def _glance(
         facts.append(Fact("Exit code", str(run.exit_code), meaning))
         if run.stopped:
             facts.append(Fact("Stopped", run.stopped))
-        facts.append(Fact("API calls", str(sum(run.calls.values())), "this run"))
+        facts.append(Fact("Requests to Learn", str(sum(run.calls.values())), "this run"))
         if run.quota_used is not None:
             facts.append(Fact("Quota used", str(run.quota_used), "calls counted by Learn"))
     remaining = run.quota_remaining if run and run.quota_remaining is not None else None

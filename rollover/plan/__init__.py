@@ -7,10 +7,12 @@ profiles (Learn's `copy` options by name, built-in or from rollover.toml) live h
 """
 
 from ._bodies import (
+    PATCH_COLUMNS,
     RowSpec,
     exact_copies,
     exact_copy_warning,
     patch_body,
+    patch_columns,
     refuse_exact_copies,
     row_spec,
 )
@@ -47,6 +49,7 @@ __all__ = [
     "DISCUSSIONS",
     "EXACT_PROFILE",
     "OPTIONS",
+    "PATCH_COLUMNS",
     "POLLS_PER_COPY",
     "PROFILES",
     "SETTINGS",
@@ -60,6 +63,7 @@ __all__ = [
     "exact_copies",
     "exact_copy_warning",
     "patch_body",
+    "patch_columns",
     "refuse_exact_copies",
     "row_spec",
     "shown",

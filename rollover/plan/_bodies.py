@@ -99,6 +99,33 @@ def patch_body(row: ManifestRow) -> dict[str, Any]:
     return body
 
 
+# Each manifest column a PATCH carries, and where its value sits in the PATCH body.
+PATCH_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("name", ("name",)),
+    ("description", ("description",)),
+    ("external_id", ("externalId",)),
+    ("term_id", ("termId",)),
+    ("available", ("availability", "available")),
+    ("start_date", ("availability", "duration", "start")),
+    ("end_date", ("availability", "duration", "end")),
+)
+
+
+def patch_columns(patch: Mapping[str, Any]) -> dict[str, str]:
+    """A PATCH body read back as the manifest columns that asked for it (a column the row left
+    blank is absent): the term as the manifest named it, dates as Learn takes them (UTC)."""
+    found: dict[str, str] = {}
+    for column, path in PATCH_COLUMNS:
+        value: Any = patch
+        for key in path:
+            value = value.get(key) if isinstance(value, Mapping) else None
+        if value is None:
+            continue
+        text = str(value)
+        found[column] = text.removeprefix("externalId:") if column == "term_id" else text
+    return found
+
+
 def row_spec(row: ManifestRow, profiles: Mapping[str, CopyOptions | None] = PROFILES) -> RowSpec:
     """What the ledger keeps of a manifest row."""
     profile = row.copy_profile or DEFAULT_PROFILE

@@ -4,7 +4,7 @@ Used by `--sandbox` wiring and by tests; the tool itself never imports it otherw
 """
 
 from .app import create_app
-from .config import SandboxConfig, SeedCourse, SeedTerm, SeedUser
+from .config import SandboxConfig, SandboxConfigInvalid, SeedCourse, SeedTerm, SeedUser
 from .journal import journal_path
 from .model import LearnSandbox
 from .record import CopyEvent, EnrolmentEvent, PatchEvent, SandboxRecord
@@ -17,6 +17,7 @@ __all__ = [
     "LearnSandbox",
     "PatchEvent",
     "SandboxConfig",
+    "SandboxConfigInvalid",
     "SandboxRecord",
     "SandboxServer",
     "SeedCourse",

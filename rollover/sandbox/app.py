@@ -127,7 +127,7 @@ def create_app(sandbox: LearnSandbox, *, state_path: Path | None = None) -> Star
         return columns
 
     def unknown(request: Request, raw: bytes) -> EndpointCall:
-        return EndpointCall("unknown_endpoint", (request.method, _auth(request)))
+        return EndpointCall("unknown_endpoint", (request.method, _auth(request), request.url.path))
 
     async def record(request: Request) -> Response:
         return JSONResponse({**sandbox.record.to_dict(), "queue": sandbox.queue.summary()})

@@ -2,10 +2,43 @@
 
 from __future__ import annotations
 
+import difflib
+import json
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+import types
+from collections.abc import Callable
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
+
+# Where people read the seed file's keys, their meaning and their defaults.
+SEED_FORMAT_DOC = 'docs/operations.md, "The simulator\'s seed file"'
+
+
+class SandboxConfigInvalid(ValueError):
+    """A mistake in the simulator's seed file (or the data it came from): the key, the value
+    found and the form expected; `path` once the file is known."""
+
+    def __init__(self, problem: str, *, path: Path | None = None) -> None:
+        super().__init__(f"{path}: {problem}" if path is not None else problem)
+        self.problem = problem
+        self.path = path
+
+    def in_file(self, path: Path) -> SandboxConfigInvalid:
+        """The same mistake, said of the file `path`."""
+        return SandboxConfigInvalid(self.problem, path=path)
+
+
+def _shown(value: Any) -> str:
+    """A value as it would be written in TOML (near enough: JSON's forms)."""
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _invalid(key: str, value: Any, expected: str) -> SandboxConfigInvalid:
+    return SandboxConfigInvalid(f"{key} = {_shown(value)}: expected {expected}")
 
 
 @dataclass(frozen=True)
@@ -25,7 +58,9 @@ class SeedCourse:
         for name in ("contents", "columns"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or value < 0):
-                raise ValueError(f"course {self.course_id}: {name} must be at least 0, got {value}")
+                raise _invalid(
+                    f'[[courses]] "{self.course_id}" {name}', value, "a whole number, at least 0"
+                )
 
     @property
     def effective_external_id(self) -> str:
@@ -125,11 +160,9 @@ class SandboxConfig:
 
     def __post_init__(self) -> None:
         if self.slots < 1:
-            raise ValueError(f"slots must be at least 1, got {self.slots}")
+            raise _invalid("slots", self.slots, "a whole number, at least 1")
         if self.gateway_status not in (429, 500, 502, 503, 504):
-            raise ValueError(
-                f"gateway_status must be 429, 500, 502, 503 or 504, got {self.gateway_status}"
-            )
+            raise _invalid("gateway_status", self.gateway_status, "429, 500, 502, 503 or 504")
         for name in (
             "error_rate",
             "drop_copy_response_rate",
@@ -138,35 +171,31 @@ class SandboxConfig:
         ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be between 0 and 1, got {value}")
+                raise _invalid(name, value, "a number from 0 to 1 (a share of calls), e.g. 0.05")
         for name in ("sign_in_page_from", "sign_in_page_calls"):
             count = getattr(self, name)
             if count is not None and (isinstance(count, bool) or count < 1):
-                raise ValueError(f"{name} must be a whole number of calls, at least 1; got {count}")
+                raise _invalid(name, count, "a whole number of calls, at least 1")
         for entitlement in self.missing_entitlements:
             if entitlement not in DENIABLE_ENTITLEMENTS:
-                raise ValueError(
-                    f"missing_entitlements: {entitlement!r} is not simulated; the sandbox can "
-                    f"deny {', '.join(DENIABLE_ENTITLEMENTS)}"
+                raise _invalid(
+                    "missing_entitlements",
+                    entitlement,
+                    f"entitlements the sandbox can deny: {', '.join(DENIABLE_ENTITLEMENTS)}",
                 )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SandboxConfig:
-        """Build a config from plain data (TOML or JSON shaped); unknown keys are an error."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(
-                f"unknown sandbox config key(s): {', '.join(unknown)}; "
-                f"known keys are: {', '.join(sorted(known))}"
-            )
+        """Build a config from plain data (TOML or JSON shaped); an unknown key, or a value
+        of the wrong form, is a SandboxConfigInvalid naming the key and the value."""
+        _check_keys(cls, data, "")
         values = dict(data)
         if "courses" in values:
-            values["courses"] = [_seed(SeedCourse, c, "courses") for c in values["courses"]]
+            values["courses"] = _seeds(SeedCourse, values["courses"], "courses")
         if "terms" in values:
-            values["terms"] = [_seed(SeedTerm, t, "terms") for t in values["terms"]]
+            values["terms"] = _seeds(SeedTerm, values["terms"], "terms")
         if "users" in values:
-            values["users"] = [_seed(SeedUser, u, "users") for u in values["users"]]
+            values["users"] = _seeds(SeedUser, values["users"], "users")
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
@@ -176,28 +205,104 @@ class SandboxConfig:
     @classmethod
     def from_toml(cls, path: Path) -> SandboxConfig:
         """Read a TOML file whose top-level keys are field names, `[[courses]]`, `[[terms]]` and
-        `[[users]]`."""
+        `[[users]]`; any mistake in it is a SandboxConfigInvalid naming the file (OSError when
+        it cannot be read)."""
         with path.open("rb") as handle:
-            data = tomllib.load(handle)
+            raw = handle.read()
+        try:
+            data = tomllib.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise SandboxConfigInvalid(
+                f"is not UTF-8 text (byte {exc.start}): expected a TOML file saved as UTF-8",
+                path=path,
+            ) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SandboxConfigInvalid(
+                f"is not valid TOML ({exc}): expected `key = value` lines and [[courses]], "
+                f"[[terms]] and [[users]] tables, as {SEED_FORMAT_DOC} shows",
+                path=path,
+            ) from None
         try:
             return cls.from_dict(data)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{path}: {exc}") from exc
+        except SandboxConfigInvalid as exc:
+            raise exc.in_file(path) from None
 
 
-def _seed(kind: type[_Seed], data: Any, table: str) -> _Seed:
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_texts(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+Form = tuple[Callable[[Any], bool], str]  # whether a value has the form, and the form in words
+_FORMS: dict[Any, Form] = {
+    bool: (lambda value: isinstance(value, bool), "true or false"),
+    int: (_is_whole, "a whole number, e.g. 4"),
+    float: (_is_number, "a number, e.g. 0.5"),
+    str: (lambda value: isinstance(value, str), "text in quotes"),
+    list[str]: (_is_texts, 'a list of texts in quotes, e.g. ["Mentor"]'),
+}
+_TABLES: Form = (lambda value: isinstance(value, list), "[[{key}]] tables, one per entry")
+
+
+def _forms(kind: type) -> dict[str, Form]:
+    """The form of each field of a config dataclass."""
+    return {name: _form(hint) for name, hint in get_type_hints(kind).items()}
+
+
+def _form(hint: Any) -> Form:
+    if get_origin(hint) in (Union, types.UnionType) and type(None) in get_args(hint):
+        # None comes from JSON (a saved state), never from TOML.
+        (inner,) = (arg for arg in get_args(hint) if arg is not type(None))
+        accepts, words = _FORMS.get(inner, _TABLES)
+        return (lambda value: value is None or accepts(value)), words
+    return _FORMS.get(hint, _TABLES)
+
+
+def _check_keys(kind: type, data: dict[str, Any], where: str) -> None:
+    """Refuse a key `kind` does not have, and a value not of its field's form."""
+    forms = _forms(kind)
+    for key, value in data.items():
+        if key not in forms:
+            close = difflib.get_close_matches(key, list(forms), n=1, cutoff=0.75)
+            expected = (
+                f"a key the simulator knows (did you mean {close[0]!r}?)"
+                if close
+                else f"one of the keys {', '.join(sorted(forms))} (see {SEED_FORMAT_DOC})"
+            )
+            raise SandboxConfigInvalid(
+                f"{where}{key} = {_shown(value)}: unknown key; expected {expected}"
+            )
+        accepts, words = forms[key]
+        if not accepts(value):
+            raise _invalid(f"{where}{key}", value, words.replace("{key}", key))
+
+
+def _seeds(kind: type[_Seed], entries: list[Any], table: str) -> list[_Seed]:
+    return [_seed(kind, entry, table, number) for number, entry in enumerate(entries, start=1)]
+
+
+def _seed(kind: type[_Seed], data: Any, table: str, number: int) -> _Seed:
     if isinstance(data, kind):
         return data
+    where = f"[[{table}]] #{number} "
     if not isinstance(data, dict):
-        raise ValueError(f"each [[{table}]] entry must be a table, got {data!r}")
-    known = {f.name for f in fields(kind)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ValueError(
-            f"unknown key(s) in [[{table}]]: {', '.join(unknown)}; "
-            f"known keys are: {', '.join(sorted(known))}"
-        )
-    try:
-        return kind(**data)
-    except TypeError as exc:
-        raise ValueError(f"[[{table}]] entry {data!r}: {exc}") from exc
+        raise _invalid(f"[[{table}]] #{number}", data, "a table of `key = value` lines")
+    _check_keys(kind, data, where)
+    for declared in fields(kind):
+        if (
+            declared.name not in data
+            and declared.default is MISSING
+            and declared.default_factory is MISSING
+        ):
+            words = _forms(kind)[declared.name][1]
+            raise SandboxConfigInvalid(
+                f"{where}has no {declared.name}: expected a line `{declared.name} = ...` ({words})"
+            )
+    return kind(**data)

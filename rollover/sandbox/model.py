@@ -17,7 +17,14 @@ from typing import Any
 
 from .access import AccessToken, QuotaBucket, basic_credentials
 from .catalog import Catalog, Course
-from .config import GRADEBOOK_ENTITLEMENT, SandboxConfig, SeedCourse, SeedTerm, SeedUser
+from .config import (
+    GRADEBOOK_ENTITLEMENT,
+    SandboxConfig,
+    SandboxConfigInvalid,
+    SeedCourse,
+    SeedTerm,
+    SeedUser,
+)
 from .copying import CopyQueue, CopyTask, draw_duration
 from .journal import replay_journal, write_snapshot
 from .record import CopyEvent, EnrolmentEvent, PatchEvent, SandboxRecord
@@ -101,7 +108,10 @@ class LearnSandbox:
     def _add_seed_course(self, seed: SeedCourse, now: float) -> None:
         term = self.catalog.find_term(f"externalId:{seed.term_id}") if seed.term_id else None
         if seed.term_id and term is None:
-            raise ValueError(f"course {seed.course_id} names unknown term {seed.term_id}")
+            raise SandboxConfigInvalid(
+                f'[[courses]] "{seed.course_id}" term_id = "{seed.term_id}": expected the '
+                "external_id of a [[terms]] entry"
+            )
         course = self.catalog.add_course(
             course_id=seed.course_id,
             name=seed.name,
@@ -378,12 +388,22 @@ class LearnSandbox:
             f"GET /{version}/courses/{{id}}/gradebook/columns", authorization, answer
         )
 
-    def unknown_endpoint(self, method: str, authorization: str | None) -> Reply:
-        """Any path Learn does not serve: 404 in Learn's error shape."""
+    def unknown_endpoint(
+        self, method: str, authorization: str | None, path: str = f"{API}/"
+    ) -> Reply:
+        """Any path Learn does not serve: 404 in Learn's error shape. Outside the REST API (where
+        a --base-url naming a /webapps/... page sends the token request) the web server answers
+        404 before any token is looked at, and charges no API quota."""
 
         def refuse(now: float) -> Reply:
             raise LearnRefusal(404, "The requested resource was not found")
 
+        if not path.startswith(f"{API}/"):
+            page = self._gateway_page()
+            if page is not None:
+                return page
+            self._begin(f"{method} <unknown>")
+            return Reply(404, {"status": 404, "message": "The requested resource was not found"})
         return self._serve(f"{method} <unknown>", authorization, refuse)
 
     def _begin(self, call: str) -> float:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import SeedUser
+from .config import SandboxConfigInvalid, SeedUser
 from .replies import json_copy
 
 # Learn's built-in course roles; an institution may add its own (`SandboxConfig.roles`).
@@ -242,9 +242,16 @@ class Teaching:
         """Create a user account; a userName or externalId already taken is an error."""
         external_id = seed.effective_external_id
         if seed.user_name in self._by_field["userName"]:
-            raise ValueError(f"two users are named {seed.user_name!r}")
+            raise SandboxConfigInvalid(
+                f'[[users]] user_name = "{seed.user_name}": two users are named '
+                f"{seed.user_name!r}; expected each user_name once"
+            )
         if external_id in self._by_field["externalId"]:
-            raise ValueError(f"two users have the externalId {external_id!r}")
+            raise SandboxConfigInvalid(
+                f'[[users]] external_id = "{external_id}": two users have the externalId '
+                f"{external_id!r}; expected each external_id once (a user without one has "
+                "their user_name as externalId)"
+            )
         given, family = _names(seed.user_name)
         primary_id = f"_{self.next_user_id}_1"
         self.next_user_id += 1
