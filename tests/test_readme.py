@@ -132,6 +132,6 @@ def test_every_option_in_the_docs_exists() -> None:
 
 def test_the_readme_is_a_registrars_page() -> None:
     """The README stays short enough to read before a rollover; the engineering lives in docs/."""
-    assert len(README.split()) < 3000
+    assert len(README.split()) < 3300
     for heading in ("## Design notes", "## How a run paces itself", "## Performance"):
         assert heading not in README
