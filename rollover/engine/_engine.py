@@ -184,14 +184,15 @@ class Rollover:
 
     def _pace_budget(self) -> None:
         """Tell the pace what the quota affords now (logged once, when first known): Learn's
-        remaining calls less the reserve, the floor not yet spent and the calls in flight."""
+        remaining calls less the reserve, the floor not yet spent and the calls in flight
+        (sent, so no longer in the floor, but not yet shown in the remaining quota)."""
         remaining = self.client.quota_remaining
         spent_on_floor = self.client.calls.total() - self._calls_before - self._extra_polls
         floor = max(0, self._floor - spent_on_floor)
         self.pace.afford(
             remaining=remaining,
             reserve=self.options.quota_reserve or 0,
-            floor=floor + self.pace.window,
+            floor=floor + self.client.calls_unanswered,
             copies=self._copies_to_see - self._copies_seen,
         )
         if remaining is not None and not self._budget_logged:
@@ -446,6 +447,16 @@ class Rollover:
                     return False
             elif not await self._pause(gap):
                 return False
+            if not first:
+                self._pace_budget()
+                if not self.pace.extra_poll_affordable:
+                    # Every call left is the floor's: wait for the quota to refill rather
+                    # than take a PATCH's call (answers to other calls tell when it has).
+                    if self._since_posted(row) > self.options.task_timeout:
+                        return self._no_spare_to_poll(target, location)
+                    gap = self.pace.spare_gap(gap)
+                    continue
+                self._extra_polls += 1  # counted before it is sent: the spare is spent now
             try:
                 poll = await self.client.poll_task(location)
             except LearnError as exc:
@@ -455,7 +466,6 @@ class Rollover:
                 await self._reconciliation.task_lost(row, exc.learn_message)
                 self._copies_seen += 1
                 return True
-            self._extra_polls += not first
             self._pace_budget()
             since_posted = self._since_posted(row)
             if first and learning:
@@ -526,6 +536,21 @@ class Rollover:
                     gap = min(gap, self.pace.gap_to(until))
             if poll.status == "Running" and poll.percent_complete:
                 sighting = Sighting(now.timestamp(), poll.percent_complete)
+
+    def _no_spare_to_poll(self, target: str, location: str) -> bool:
+        """Park a copy that waited past --task-timeout for a spare call to poll it: it stays
+        in Learn's hands and the next run, on a refilled quota, polls it."""
+        self.pace.seen_waiting(target, posted=0.0, queued=False)
+        log.warning(
+            "quota.no_spare_poll",
+            target=target,
+            task=location,
+            quota_remaining=self.client.quota_remaining,
+            message="no spare call to poll this copy without taking the calls kept for the "
+            "PATCHes: run again when the site's quota has refilled",
+        )
+        self.outcome.parked.append(target)
+        return False
 
     async def _until_first_poll(self, row: LedgerRow) -> bool:
         """Wait until a copy's first poll is due, one first-poll interval after its POST. The
