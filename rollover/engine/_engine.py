@@ -541,14 +541,18 @@ class Rollover:
         """Park a copy that waited past --task-timeout for a spare call to poll it: it stays
         in Learn's hands and the next run, on a refilled quota, polls it."""
         self.pace.seen_waiting(target, posted=0.0, queued=False)
+        message = (
+            "no spare call in Learn's quota to poll a copy without taking the calls kept for "
+            "the PATCHes: run again when the site's quota has refilled"
+        )
         log.warning(
             "quota.no_spare_poll",
             target=target,
             task=location,
             quota_remaining=self.client.quota_remaining,
-            message="no spare call to poll this copy without taking the calls kept for the "
-            "PATCHes: run again when the site's quota has refilled",
+            message=message,
         )
+        self.outcome.stopped = self.outcome.stopped or message  # the others go on
         self.outcome.parked.append(target)
         return False
 
