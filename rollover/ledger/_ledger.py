@@ -69,10 +69,18 @@ def _spec_json(spec: RowSpec) -> str:
 class Ledger:
     """The record of a rollover, and the state machine that moves its rows."""
 
-    def __init__(self, path: Path, *, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        trace: Callable[[str], None] | None = None,
+    ) -> None:
+        """Open the ledger at `path`; `trace`, if given, is told every SQL statement the ledger
+        sends (a seam for tests of what is committed, and how durably)."""
         self.path = path
         self._clock = clock
-        self._db = open_database(path)
+        self._db = open_database(path, trace=trace)
         self._lock_file: Any = None
         # The run holds the lock and is the only writer, so a row this object last wrote is the
         # row on disk: the engine re-reads each row after every step without a query.
