@@ -17,9 +17,6 @@ POLL = "GET /v1/courses/{id}/tasks/{id}"
 # Bench-shaped copies (median 0.3 s, lognormal) on Learn's 4 slots.
 WORKLOAD: dict[str, Any] = {"copy_seconds": 0.3, "copy_sigma": 1.0, "copy_max_seconds": 10.0}
 FAST = RunOptions(poll_min=0.2, poll_max=2.0)
-# A copy that waits for a spare call is parked at --task-timeout: ten minutes, not six hours,
-# of virtual waiting (the longest copy takes 10 s).
-TIGHT = RunOptions(poll_min=0.2, poll_max=2.0, task_timeout=600.0)
 
 
 def pace(concurrency: int = 8) -> CopyPace:
@@ -190,10 +187,9 @@ def test_a_tight_quota_never_spends_the_floor_on_extra_polls(tmp_path: Path) -> 
         rows = sections(60)
         quota = round(3.4 * 60)
         learn = make_learn(**WORKLOAD, seed=seed, quota_limit=quota, quota_refill_per_second=0)
+        began = learn.clock.now
         with capture_logs() as logs:
-            outcome, final = asyncio.run(
-                run_engine(learn, rows, tmp_path / f"{seed}.sqlite", TIGHT)
-            )
+            outcome, final = asyncio.run(run_engine(learn, rows, tmp_path / f"{seed}.sqlite", FAST))
         [budget] = [e for e in logs if e["event"] == "run.budget"]
         record = learn.sandbox.record
         assert budget["budget"] == "thin", seed
@@ -203,6 +199,8 @@ def test_a_tight_quota_never_spends_the_floor_on_extra_polls(tmp_path: Path) -> 
         # copied and not patched for want of the call an extra poll took.
         left = [r for r in final if r.state is not State.DONE]
         assert (outcome.stopped is None) == (not left), (seed, outcome.stopped)
+        # A copy no spare call can come for is parked at once, not after --task-timeout (6 h).
+        assert learn.clock.now - began < 600, seed
         assert all(r.state is State.LOCATED and r.task_location for r in left), seed
         assert sorted(outcome.parked) == sorted(r.target_course_id for r in left), seed
         assert len(record.patches) == 60 - len(left), seed
@@ -217,7 +215,7 @@ def test_an_ample_quota_buys_earlier_first_polls_than_a_thin_one(tmp_path: Path)
         for quota in (round(3.4 * 60), 10_000):
             learn = make_learn(**WORKLOAD, seed=seed, quota_limit=quota, quota_refill_per_second=0)
             ledger = tmp_path / f"{seed}-{quota}.sqlite"
-            _outcome, final = engine_run(learn, sections(60), ledger, TIGHT)
+            _outcome, final = engine_run(learn, sections(60), ledger, FAST)
             assert {r.state for r in final} <= {State.DONE, State.LOCATED}, seed
             record = learn.sandbox.record
             assert all(p.copy_complete for p in record.patches), seed
