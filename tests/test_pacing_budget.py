@@ -224,9 +224,12 @@ def test_an_ample_quota_buys_earlier_first_polls_than_a_thin_one(tmp_path: Path)
         assert polls[10_000] > polls[round(3.4 * 60)], seed
 
 
-def test_the_end_of_run_pace_says_what_the_budget_was_and_what_it_spent(tmp_path: Path) -> None:
+@pytest.mark.parametrize("seed", SEEDS[:5])
+def test_the_end_of_run_pace_says_what_the_budget_was_and_what_it_spent(
+    tmp_path: Path, seed: int
+) -> None:
     """`run.pace` carries the budget's standing, the extra polls spent and the quantile."""
-    learn = make_learn(**WORKLOAD, seed=5, quota_limit=10_000, quota_refill_per_second=0)
+    learn = make_learn(**WORKLOAD, seed=seed, quota_limit=10_000, quota_refill_per_second=0)
     _, pace_event = budget_events(learn, sections(40), tmp_path, FAST)
     polls = learn.sandbox.record.calls[POLL]
     assert pace_event["extra_polls"] == polls - 40
@@ -236,9 +239,10 @@ def test_the_end_of_run_pace_says_what_the_budget_was_and_what_it_spent(tmp_path
     assert pace_event["quota_remaining"] == 10_000 - learn.sandbox.record.calls.total()
 
 
-def test_copies_as_many_as_learns_slots_are_polled_eagerly(tmp_path: Path) -> None:
+@pytest.mark.parametrize("seed", SEEDS[:5])
+def test_copies_as_many_as_learns_slots_are_polled_eagerly(tmp_path: Path, seed: int) -> None:
     """--concurrency 4 on 4 slots: no copy waits, so first polls aim at the 30th percentile."""
-    learn = make_learn(**WORKLOAD, seed=5, quota_limit=10_000, quota_refill_per_second=0)
+    learn = make_learn(**WORKLOAD, seed=seed, quota_limit=10_000, quota_refill_per_second=0)
     options = RunOptions(concurrency=4, poll_min=0.2, poll_max=2.0)
     _, pace_event = budget_events(learn, sections(40), tmp_path, options)
     assert pace_event["queued_share"] == 0.0

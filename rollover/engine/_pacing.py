@@ -10,10 +10,11 @@ goes, within the user's bounds (`--poll-min`, `--poll-max`, `--concurrency`):
   PATCH, the enrolments, the counts of `--verify`), the run knows how many extra polls per copy
   it can afford (`afford`). A copy's first poll is the floor's; any later one is made only
   from a spare call (`extra_poll_affordable`), and with none left the copy waits, ever longer
-  (`spare_gap`), so extra polls never take the calls kept for PATCHes and enrolments. While the
-  budget is thin, it polls as frugally as it can; the more it affords, the earlier it polls
-  (`quantile`), since a copy Learn has finished and nobody has seen holds a place in the
-  window while Learn's slots may stand idle.
+  (`spare_gap`), for answers to show the quota refilled (or, when no call is left to show it,
+  is parked in Learn's hands for the next run), so extra polls never take the calls kept for
+  PATCHes and enrolments. While the budget is thin, it polls as frugally as it can; the more
+  it affords, the earlier it polls (`quantile`), since a copy Learn has finished and nobody has
+  seen holds a place in the window while Learn's slots may stand idle.
 - **First poll.** Timed at a quantile (`quantile`) of the time from a copy's POST to its
   completion. A first poll tells one bit, "done by then" or not, so the quantile is tracked by
   stochastic approximation from that bit alone: a miss lengthens the interval, a hit shortens
