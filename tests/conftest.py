@@ -1,11 +1,17 @@
-"""Shared pytest set-up: each test starts with structlog's defaults."""
+"""Shared pytest set-up: event loops on virtual time, each test with structlog's defaults."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import pytest
 import structlog
+from harness import VirtualTimePolicy
+
+# Every event loop the suite makes (asyncio.run's included) lets a VirtualClock move on when
+# nothing else can run: the public selector seam, no private loop attribute.
+asyncio.set_event_loop_policy(VirtualTimePolicy())
 
 
 @pytest.fixture(autouse=True)

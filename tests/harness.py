@@ -11,6 +11,8 @@ import asyncio
 import heapq
 import itertools
 import json
+import selectors
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -32,7 +34,6 @@ from rollover.sandbox import (
     SeedUser,
     create_app,
 )
-from rollover.sandbox.catalog import INDEXED_COURSE_FIELDS
 
 BASE_URL = "http://learn.test"
 START = 1_800_000_000.0  # 2027-01-15, a fixed instant so every run replays the same
@@ -56,10 +57,12 @@ class VirtualClock:
     """Time that moves only when nothing else can: no real waiting, and no jumping ahead.
 
     A sleeper waits on a future. Time jumps to the earliest sleeper's wake-up only once the
-    event loop has nothing else ready to run and no request is in flight (`in_flight`, kept by
-    the transport: a sandbox answering slowly takes real time, not virtual time), so a worker
-    still busy with an answer is never overtaken by a later sleeper. Sleepers wake one at a
-    time, in (wake-up, arrival) order.
+    event loop is idle, that is about to wait in its selector with no callback ready to run
+    (`VirtualTimeSelector`), and no request is in flight (`in_flight`, kept by the transport:
+    a sandbox answering slowly takes real time, not virtual time), so a worker still busy with
+    an answer is never overtaken by a later sleeper. Sleepers wake one at a time, in (wake-up,
+    arrival) order. The loop must be one `VirtualTimePolicy` made (the suite's conftest
+    installs it, so `asyncio.run` makes one).
     """
 
     def __init__(self, start: float = START) -> None:
@@ -67,7 +70,6 @@ class VirtualClock:
         self.in_flight = 0
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
         self._seq = itertools.count()
-        self._armed: asyncio.AbstractEventLoop | None = None
 
     def time(self) -> float:
         """Epoch seconds (the sandbox's clock, and the client's monotonic clock)."""
@@ -80,10 +82,17 @@ class VirtualClock:
     async def sleep(self, seconds: float) -> None:
         """Wait until every earlier sleeper has woken and nothing else can run, then wake."""
         loop = asyncio.get_running_loop()
+        clocks = _CLOCKS.get(loop)
+        if clocks is None:
+            raise RuntimeError(
+                "VirtualClock.sleep needs an event loop made by VirtualTimePolicy: install it "
+                "with asyncio.set_event_loop_policy(VirtualTimePolicy()) (tests/conftest.py does)"
+            )
+        if self not in clocks:
+            clocks.append(self)
         woken: asyncio.Future[None] = loop.create_future()
         entry = (self.now + max(0.0, seconds), next(self._seq), woken)
         heapq.heappush(self._sleepers, entry)
-        self._arm(loop)
         try:
             await woken
         finally:
@@ -91,35 +100,55 @@ class VirtualClock:
                 self._sleepers.remove(entry)
                 heapq.heapify(self._sleepers)
 
-    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self._armed is not loop:
-            self._armed = loop
-            loop.call_soon(self._tick, loop)
-
-    def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._armed = None
+    def wake_one(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """The loop is idle: move time to the earliest sleeper of `loop` and wake it, unless a
+        request is in flight. True if one woke."""
         while self._sleepers and (
             self._sleepers[0][2].done() or self._sleepers[0][2].get_loop() is not loop
         ):
             heapq.heappop(self._sleepers)  # cancelled, or of a loop that has ended
-        if not self._sleepers:
-            return
-        if self.in_flight or _busy(loop):
-            # Something else can still run, or a slow answer is on its way (a real sleep in
-            # the sandbox): let it, then look again.
-            self._arm(loop)
-            return
+        if not self._sleepers or self.in_flight:
+            return False
         wake, _, woken = heapq.heappop(self._sleepers)
         self.now = max(self.now, wake)
         woken.set_result(None)
-        if self._sleepers:
-            self._arm(loop)
+        return True
 
 
-def _busy(loop: asyncio.AbstractEventLoop) -> bool:
-    """Whether the loop has callbacks ready to run besides the one running now (CPython's
-    event loops keep them in `_ready`)."""
-    return bool(getattr(loop, "_ready", None))
+# The virtual clocks that have sleepers on each loop VirtualTimePolicy made, in arrival order.
+_CLOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[VirtualClock]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+class VirtualTimeSelector(selectors.DefaultSelector):
+    """The loop's selector: when the loop is about to wait (a timeout that is not zero: no
+    callback is ready to run) and no I/O is ready, a virtual clock's sleeper wakes instead."""
+
+    loop: asyncio.AbstractEventLoop | None = None
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        """Ready I/O; else, on an idle loop, wake a virtual sleeper; else wait as asked."""
+        if timeout is None or timeout > 0:
+            ready = super().select(0)
+            if ready:
+                return ready
+            loop = self.loop
+            if loop is not None and any(clock.wake_one(loop) for clock in _CLOCKS.get(loop, [])):
+                return []
+        return super().select(timeout)
+
+
+class VirtualTimePolicy(asyncio.DefaultEventLoopPolicy):
+    """Makes event loops on which `VirtualClock`s advance: `asyncio.run` uses it once set."""
+
+    def new_event_loop(self) -> asyncio.AbstractEventLoop:
+        """A selector event loop whose selector wakes virtual sleepers when it is idle."""
+        selector = VirtualTimeSelector()
+        loop = asyncio.SelectorEventLoop(selector)
+        selector.loop = loop
+        _CLOCKS[loop] = []
+        return loop
 
 
 class RecordingTransport(httpx.AsyncBaseTransport):
@@ -252,8 +281,7 @@ def delete_course(learn: Learn, course_id: str) -> None:
     catalog = learn.sandbox.catalog
     course = catalog.find_course(f"courseId:{course_id}")
     assert course is not None, course_id
-    catalog._unindex_course(course, INDEXED_COURSE_FIELDS)
-    del catalog.courses[course.primary_id]
+    catalog.remove_course(course)
     learn.sandbox.teaching.courses.pop(course.primary_id, None)
 
 

@@ -287,15 +287,26 @@ def test_quota_reserve_says_when_to_run_again(tmp_path: Path) -> None:
 
 
 def test_copies_in_flight_stay_within_concurrency_and_polls_stay_few(tmp_path: Path) -> None:
-    """On 120 lognormal copies: never more than --concurrency in flight, ~1 poll per copy."""
-    learn = make_learn(copy_seconds=10.0, copy_sigma=1.0, copy_max_seconds=600.0, slots=4, seed=3)
+    """On 120 lognormal copies, any seed: never more than --concurrency in flight, few polls."""
+    per_copy = [_in_flight_and_polls(tmp_path, seed) for seed in range(12)]
+    # Doubling from 1 s would poll a 10 s copy about 4 times; the learned first poll and the
+    # extra polls an ample quota buys come to about 1.5 a copy (the worst seed under 2).
+    assert max(per_copy) < 2.0
+    assert sum(per_copy) / len(per_copy) < 1.6
+
+
+def _in_flight_and_polls(tmp_path: Path, seed: int) -> float:
+    """One run of 120 copies on Learn's 4 slots: checks the window, returns polls per copy."""
+    learn = make_learn(
+        copy_seconds=10.0, copy_sigma=1.0, copy_max_seconds=600.0, slots=4, seed=seed
+    )
     outcome, final = engine_run(
         learn,
         sections(120),
-        tmp_path / "l.sqlite",
+        tmp_path / f"{seed}.sqlite",
         RunOptions(concurrency=6, poll_min=1.0, poll_max=60.0),
     )
-    assert outcome.stopped is None and _states(final) == {"done": 120}
+    assert outcome.stopped is None and _states(final) == {"done": 120}, seed
     tasks = {task.target_primary_id: task for task in learn.sandbox.queue.tasks.values()}
     spans = [
         (round(tasks[r.course_pk or ""].posted, 3), round(r.copied_at.timestamp(), 3))
@@ -307,9 +318,8 @@ def test_copies_in_flight_stay_within_concurrency_and_polls_stay_few(tmp_path: P
     for _, change in events:
         in_flight += change
         peak = max(peak, in_flight)
-    assert peak <= 6
-    polls = learn.sandbox.record.calls["GET /v1/courses/{id}/tasks/{id}"]
-    assert polls / 120 < 1.45  # doubling from 1 s would poll a 10 s copy about 4 times
+    assert peak <= 6, seed
+    return learn.sandbox.record.calls["GET /v1/courses/{id}/tasks/{id}"] / 120
 
 
 def test_a_plan_larger_than_the_remaining_quota_is_warned_at_once(tmp_path: Path) -> None:

@@ -42,3 +42,44 @@ def test_no_module_outside_a_package_imports_its_private_modules() -> None:
                 if inside != package:
                     offences.append(f"{path.relative_to(ROOT)} imports {module}")
     assert offences == []
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def test_tests_import_no_private_name_of_the_rollover_packages() -> None:
+    """A test imports no `_private` module or name of rollover (the sandbox's modules too)."""
+    offences = []
+    for path in ROOT.glob("tests/*.py"):
+        for module in _imports(path):
+            parts = module.split(".")
+            if parts[0] == "rollover" and any(_private(part) for part in parts):
+                offences.append(f"{path.relative_to(ROOT)} imports {module}")
+    assert offences == []
+
+
+def test_tests_reach_no_private_attribute() -> None:
+    """No `obj._name` (nor getattr/setattr/hasattr of "_name") in the tests but on self or cls:
+    a test uses public seams only, of rollover and of libraries alike (asyncio's loop too)."""
+    offences = []
+    for path in ROOT.glob("tests/*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            name = None
+            if isinstance(node, ast.Attribute) and _private(node.attr):
+                if not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
+                    name = node.attr
+            elif (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in ("getattr", "setattr", "hasattr", "delattr")
+                and len(node.args) > 1
+                and isinstance(node.args[1], ast.Constant)
+                and isinstance(node.args[1].value, str)
+                and _private(node.args[1].value)
+            ):
+                name = node.args[1].value
+            if name is not None:
+                line = getattr(node, "lineno", 0)
+                offences.append(f"{path.relative_to(ROOT)}:{line} reaches {name}")
+    assert offences == []

@@ -75,21 +75,24 @@ def test_every_transition_is_durable_at_once(tmp_path: Path) -> None:
 def test_wal_owner_only_and_the_intent_synced_to_disk(tmp_path: Path) -> None:
     """WAL, owner-only; the intent before a POST is committed FULL, other writes NORMAL."""
     path = tmp_path / "l.sqlite"
-    with Ledger(path) as opened:
-        db = opened._db
-        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    sent: list[str] = []
+    with Ledger(path, trace=sent.append) as opened:
         opened.sync_manifest([spec()])
-        statements: list[str] = []
-        db.set_trace_callback(statements.append)
+        opened_at = len(sent)
         opened.record_intent("BIO-101-SP27")
-        intent = statements[:]
-        statements.clear()
+        intent_at = len(sent)
         opened.record_location("BIO-101-SP27", "/t")
-        db.set_trace_callback(None)
-        assert intent[0] == "PRAGMA synchronous=FULL"
-        assert intent.index("COMMIT") < intent.index("PRAGMA synchronous=NORMAL")
-        assert not any("synchronous" in statement for statement in statements)
-        assert db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+        intent, location = sent[opened_at:intent_at], sent[intent_at:]
+    assert "PRAGMA journal_mode=WAL" in sent[:opened_at]
+    assert intent[0] == "PRAGMA synchronous=FULL"
+    assert intent.index("COMMIT") < intent.index("PRAGMA synchronous=NORMAL")
+    assert not any("synchronous" in statement for statement in location)
+    assert [s for s in sent if "synchronous" in s][-1] == "PRAGMA synchronous=NORMAL"
+    db = sqlite3.connect(path)  # WAL is kept in the file itself
+    try:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        db.close()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 

@@ -71,18 +71,9 @@ def schema_version(path: Path) -> str:
     return str(raw(path, "SELECT value FROM meta WHERE key = 'schema_version'")[0][0])
 
 
-def trace_statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every SQL statement the ledgers opened from now on send, in order."""
-    sent: list[str] = []
-    connect = sqlite3.connect
-
-    def traced(*args: Any, **kwargs: Any) -> sqlite3.Connection:
-        db: sqlite3.Connection = connect(*args, **kwargs)
-        db.set_trace_callback(lambda sql: sent.append(" ".join(sql.split())))
-        return db
-
-    monkeypatch.setattr(sqlite3, "connect", traced)
-    return sent
+def opened_tracing(path: Path, sent: list[str]) -> Ledger:
+    """The ledger at `path`, every SQL statement it sends appended to `sent`, one line each."""
+    return Ledger(path, trace=lambda sql: sent.append(" ".join(sql.split())))
 
 
 def test_the_fixture_is_a_schema_1_ledger(old_ledger: Path) -> None:
@@ -97,13 +88,11 @@ def test_the_fixture_is_a_schema_1_ledger(old_ledger: Path) -> None:
     ) == [(5,)]
 
 
-def test_opening_migrates_a_schema_1_ledger_in_one_step(
-    old_ledger: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_opening_migrates_a_schema_1_ledger_in_one_step(old_ledger: Path) -> None:
     """Opening a schema-1 ledger migrates it to the current schema in one transaction, once;
     reopening does not."""
-    sent = trace_statements(monkeypatch)
-    with Ledger(old_ledger) as ledger:
+    sent: list[str] = []
+    with opened_tracing(old_ledger, sent) as ledger:
         assert len(ledger.rows()) == 25
     assert SCHEMA_VERSION == 4 and schema_version(old_ledger) == "4"
     altered = [n for n, sql in enumerate(sent) if sql.startswith("ALTER TABLE")]
@@ -122,7 +111,7 @@ def test_opening_migrates_a_schema_1_ledger_in_one_step(
     assert begin < altered[0] < altered[-1] < stamped[0] < commit
     assert any(sql.startswith("INSERT INTO answers") for sql in sent[begin:commit])
     sent.clear()
-    with Ledger(old_ledger):
+    with opened_tracing(old_ledger, sent):
         pass
     assert not any(sql.startswith(("ALTER", "INSERT INTO answers", "UPDATE rows")) for sql in sent)
 

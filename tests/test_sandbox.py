@@ -27,7 +27,7 @@ from rollover.sandbox import (
 )
 from rollover.sandbox.catalog import Catalog, Course
 from rollover.sandbox.copying import CopyQueue
-from rollover.sandbox.server import _listen
+from rollover.sandbox.server import listen
 from rollover.sandbox.spec import load_spec
 
 API = "/learn/api/public"
@@ -1024,7 +1024,7 @@ def test_served_connections_have_nagle_off() -> None:
     """Connections accepted on the server's listener get TCP_NODELAY from asyncio (Nagle off)."""
 
     async def nodelay_of_accepted_connection() -> int:
-        listener = _listen("127.0.0.1", 0)
+        listener = listen("127.0.0.1", 0)
         accepted: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
         class Probe(asyncio.Protocol):

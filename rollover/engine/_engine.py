@@ -135,6 +135,8 @@ class Rollover:
         # counted when the run starts, and what the run has spent since.
         self._floor = self._copies_to_see = self._calls_before = 0
         self._extra_polls = self._copies_seen = 0
+        # Rows being driven, and how many of them wait for a spare call to poll their copy.
+        self._workers = self._awaiting_spare = 0
         self._budget_logged = False
         self._first_poll_sooner = asyncio.Event()  # set (and replaced) when it shortens
         self._admission = asyncio.Condition()
@@ -209,14 +211,15 @@ class Rollover:
 
     def _pace_budget(self) -> None:
         """Tell the pace what the quota affords now (logged once, when first known): Learn's
-        remaining calls less the reserve, the floor not yet spent and the calls in flight."""
+        remaining calls less the reserve, the floor not yet spent and the calls in flight
+        (sent, so no longer in the floor, but not yet shown in the remaining quota)."""
         remaining = self.client.quota_remaining
         spent_on_floor = self.client.calls.total() - self._calls_before - self._extra_polls
         floor = max(0, self._floor - spent_on_floor)
         self.pace.afford(
             remaining=remaining,
             reserve=self.options.quota_reserve or 0,
-            floor=floor + self.pace.window,
+            floor=floor + self.client.calls_unanswered,
             copies=self._copies_to_see - self._copies_seen,
         )
         if remaining is not None and not self._budget_logged:
@@ -315,6 +318,7 @@ class Rollover:
 
     async def _drive(self, target: str, *, holds_slot: bool) -> None:
         _ROW.set(target)  # each row's task has its own context: the answers it gets are its own
+        self._workers += 1
         try:
             row = self.ledger.row(target)
             while row.state not in TERMINAL and not self._stop.requested:
@@ -345,6 +349,7 @@ class Rollover:
         except RunStopped as exc:
             self.request_stop(exc.message)  # a stop already requested keeps its own reason
         finally:
+            self._workers -= 1
             if holds_slot:
                 await self._release()
 
@@ -538,6 +543,10 @@ class Rollover:
                     return False
             elif not await self._pause(gap):
                 return False
+            if not first:
+                if not await self._spare_to_poll(row, gap):
+                    return False
+                self._extra_polls += 1  # counted before it is sent: the spare is spent now
             try:
                 poll = await self.client.poll_task(location)
             except LearnError as exc:
@@ -547,7 +556,6 @@ class Rollover:
                 await self._reconciliation.task_lost(row, exc.learn_message)
                 self._copies_seen += 1
                 return True
-            self._extra_polls += not first
             self._pace_budget()
             since_posted = self._since_posted(row)
             if first and learning:
@@ -618,6 +626,49 @@ class Rollover:
                     gap = min(gap, self.pace.gap_to(until))
             if poll.status == "Running" and poll.percent_complete:
                 sighting = Sighting(now.timestamp(), poll.percent_complete)
+
+    async def _spare_to_poll(self, row: LedgerRow, gap: float) -> bool:
+        """Wait, if every call left is the floor's, until a spare call exists to poll the row's
+        copy again, rather than take a PATCH's call; answers to other calls tell when the quota
+        has refilled. False if the run stops first, or the copy is parked because none can come:
+        past --task-timeout, or with every worker left waiting for one and no call in flight."""
+        self._pace_budget()
+        if self.pace.extra_poll_affordable:
+            return True
+        self._awaiting_spare += 1
+        try:
+            while True:
+                if self._since_posted(row) > self.options.task_timeout or (
+                    self._awaiting_spare == self._workers and not self.client.calls_unanswered
+                ):
+                    self._no_spare_to_poll(row.target_course_id, row.task_location or "")
+                    return False
+                gap = self.pace.spare_gap(gap)
+                if not await self._pause(gap):
+                    return False
+                self._pace_budget()
+                if self.pace.extra_poll_affordable:
+                    return True
+        finally:
+            self._awaiting_spare -= 1
+
+    def _no_spare_to_poll(self, target: str, location: str) -> None:
+        """Park a copy no spare call can be had to poll: it stays in Learn's hands and the
+        next run, on a refilled quota, polls it."""
+        self.pace.seen_waiting(target, posted=0.0, queued=False)
+        message = (
+            "no spare call in Learn's quota to poll a copy without taking the calls kept for "
+            "the PATCHes: run again when the site's quota has refilled"
+        )
+        log.warning(
+            "quota.no_spare_poll",
+            target=target,
+            task=location,
+            quota_remaining=self.client.quota_remaining,
+            message=message,
+        )
+        self.outcome.stopped = self.outcome.stopped or message  # the others go on
+        self.outcome.parked.append(target)
 
     async def _until_first_poll(self, row: LedgerRow) -> bool:
         """Wait until a copy's first poll is due, one first-poll interval after its POST. The

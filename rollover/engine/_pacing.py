@@ -8,8 +8,12 @@ goes, within the user's bounds (`--poll-min`, `--poll-max`, `--concurrency`):
   night of a few hundred courses leaves most of it unused. From `X-Rate-Limit-Remaining`, minus
   `--quota-reserve`, minus the calls the rows left still need at the floor (a POST, one poll, a
   PATCH, the enrolments, the counts of `--verify`), the run knows how many extra polls per copy
-  it can afford (`afford`). While that is thin, it polls as frugally as it can; the more it
-  affords, the earlier it polls (`quantile`), since a copy Learn has finished and nobody has
+  it can afford (`afford`). A copy's first poll is the floor's; any later one is made only
+  from a spare call (`extra_poll_affordable`), and with none left the copy waits, ever longer
+  (`spare_gap`), for answers to show the quota refilled (or, when no call is left to show it,
+  is parked in Learn's hands for the next run), so extra polls never take the calls kept for
+  PATCHes and enrolments. While the budget is thin, it polls as frugally as it can; the more
+  it affords, the earlier it polls (`quantile`), since a copy Learn has finished and nobody has
   seen holds a place in the window while Learn's slots may stand idle.
 - **First poll.** Timed at a quantile (`quantile`) of the time from a copy's POST to its
   completion. A first poll tells one bit, "done by then" or not, so the quantile is tracked by
@@ -110,6 +114,17 @@ class CopyPace:
             return
         self.spare = remaining - reserve - floor
         self.extra_per_copy = max(0, self.spare) / max(1, copies)
+
+    @property
+    def extra_poll_affordable(self) -> bool:
+        """Whether a poll beyond a copy's first may be made now: only from a spare call, never
+        from the calls the floor keeps for the rows left (True while the quota is not known)."""
+        return self.spare is None or self.spare >= 1
+
+    def spare_gap(self, previous_gap: float) -> float:
+        """Seconds to wait, instead of polling, while no spare call is left: ever longer, up
+        to `--poll-max`, until answers to other calls show the quota refilled."""
+        return self._bounded(max(self.first_poll, 2 * previous_gap))
 
     @property
     def budget(self) -> str:

@@ -138,6 +138,9 @@ class LearnClient:
         self._sign_in_failed: tuple[float, RolloverError] | None = None
         self._paused_until = 0.0
         self.calls: Counter[str] = Counter()
+        # Calls sent (counted in `calls`) whose answer has not come in, so `quota_remaining`
+        # does not show them yet: the engine's poll budget keeps them out of its spare calls.
+        self.calls_unanswered = 0
         self.quota_limit: int | None = None
         # Told (endpoint template, HTTP status) of every answer: the engine's audit trail.
         self.on_answer: Callable[[str, int], None] | None = None
@@ -551,11 +554,15 @@ class LearnClient:
         if sending is not None:
             sending()
         self.calls[endpoint] += 1
-        async with self._connections:
-            response = await self._http.request(
-                method, url, headers={"Authorization": f"Bearer {token}"}, **kwargs
-            )
-            await response.aread()
+        self.calls_unanswered += 1
+        try:
+            async with self._connections:
+                response = await self._http.request(
+                    method, url, headers={"Authorization": f"Bearer {token}"}, **kwargs
+                )
+                await response.aread()
+        finally:
+            self.calls_unanswered -= 1
         if self.on_answer is not None:
             self.on_answer(endpoint, response.status_code)
         self._note_site_clock(response)
@@ -665,9 +672,15 @@ class LearnClient:
         async def ask() -> httpx.Response:
             self.stop.check()
             self.calls[endpoint] += 1
-            response = await self._http.post(
-                f"{API}/v1/oauth2/token", auth=self._auth, data={"grant_type": "client_credentials"}
-            )
+            self.calls_unanswered += 1
+            try:
+                response = await self._http.post(
+                    f"{API}/v1/oauth2/token",
+                    auth=self._auth,
+                    data={"grant_type": "client_credentials"},
+                )
+            finally:
+                self.calls_unanswered -= 1
             page = web_page(response, self._shown_url, reads_json=True)
             if page is not None:
                 raise page

@@ -241,8 +241,9 @@ def _migrate_to_4(db: sqlite3.Connection) -> None:
 _MIGRATIONS[4] = _migrate_to_4
 
 
-def open_database(path: Path) -> sqlite3.Connection:
-    """Open (or create) the ledger at `path`, checked and migrated to this schema."""
+def open_database(path: Path, *, trace: Callable[[str], None] | None = None) -> sqlite3.Connection:
+    """Open (or create) the ledger at `path`, checked and migrated to this schema; `trace` is
+    told every SQL statement sent, from the first."""
     if not path.exists():
         if not path.parent.is_dir():
             raise LedgerError(
@@ -261,6 +262,7 @@ def open_database(path: Path) -> sqlite3.Connection:
             hint="check the path and its permissions, or pass --ledger",
         ) from exc
     try:
+        db.set_trace_callback(trace)
         db.row_factory = sqlite3.Row
         _refuse_foreign_or_damaged(db, path)
         db.execute("PRAGMA journal_mode=WAL")

@@ -73,14 +73,20 @@ class Ledger:
     """The record of a rollover, and the state machine that moves its rows."""
 
     def __init__(
-        self, path: Path, *, clock: Callable[[], datetime] = utc_now, read_only: bool = False
+        self,
+        path: Path,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        read_only: bool = False,
+        trace: Callable[[str], None] | None = None,
     ) -> None:
         """Open (or create) the ledger at `path`; `read_only` for commands that only read it:
-        it must exist, and is never migrated or written."""
+        it must exist, and is never migrated or written. `trace`, if given, is told every SQL
+        statement the ledger sends (a seam for tests of what is committed, and how durably)."""
         self.path = path
         self.read_only = read_only
         self._clock = clock
-        self._db = read_database(path) if read_only else open_database(path)
+        self._db = read_database(path) if read_only else open_database(path, trace=trace)
         self._lock_file: Any = None
         # The run holds the lock and is the only writer, so a row this object last wrote is the
         # row on disk: the engine re-reads each row after every step without a query.

@@ -141,6 +141,12 @@ class Catalog:
         self._index_course(course)
         return course
 
+    def remove_course(self, course: Course) -> None:
+        """Forget `course`, as when a person deletes it in Learn (the sandbox serves no
+        DELETE): tests use it to model a course gone from under a run."""
+        self._unindex_course(course, INDEXED_COURSE_FIELDS)
+        del self.courses[course.primary_id]
+
     def find_course(self, ref: str) -> Course | None:
         """The course named by `ref`: `_N_1`, `courseId:X`, `externalId:X` or `uuid:X`."""
         key, value = _split_ref(ref)

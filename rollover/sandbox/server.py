@@ -27,7 +27,8 @@ def _config(app: Starlette, host: str, port: int) -> Any:
     )
 
 
-def _listen(host: str, port: int) -> socket.socket:
+def listen(host: str, port: int) -> socket.socket:
+    """A TCP listener bound to `host`:`port` (0: a free port), as the sandbox serves on."""
     # Binding here, not inside uvicorn, makes port 0 knowable before serving starts. The explicit
     # IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and
     # without it a keep-alive answer's body waits out the client's delayed ACK (~40 ms a call).
@@ -65,7 +66,7 @@ class SandboxServer:
         """Bind, start serving in the background and return once connections are accepted."""
         if self._thread is not None:
             raise RuntimeError("the sandbox server is already started")
-        listener = _listen(self._host, self._port)
+        listener = listen(self._host, self._port)
         self._socket = listener
         self._server = uvicorn.Server(_config(self._app, self._host, self._port))
         self._thread = threading.Thread(
@@ -117,7 +118,7 @@ def serve_forever(
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
     """Serve `app` in the foreground until Ctrl-C (then return); `on_ready` gets the base URL."""
-    listener = _listen(host, port)
+    listener = listen(host, port)
     try:
         if on_ready is not None:
             on_ready(_base_url(listener))
