@@ -15,7 +15,7 @@ import selectors
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -306,18 +306,24 @@ async def run_engine(
     options: RunOptions | None = None,
     stop_after: int | None = None,
     profiles: Mapping[str, CopyOptions | None] = PROFILES,
+    skew: timedelta = timedelta(0),
 ) -> tuple[RunOutcome, list[LedgerRow]]:
     """One run of the real engine over `rows` (their copy profiles from `profiles`);
-    `stop_after` N transitions requests a stop."""
+    `stop_after` N transitions requests a stop; `skew` sets this machine's wall clock that far
+    off Learn's (monotonic time is unaffected)."""
     options = options or RunOptions(poll_min=1.0, poll_max=30.0, adopt_settle=60.0)
-    with Ledger(ledger_path, clock=learn.clock.datetime) as ledger:
+
+    def wall() -> datetime:
+        return learn.clock.datetime() + skew
+
+    with Ledger(ledger_path, clock=wall) as ledger:
         ledger.sync_manifest([row_spec(r, profiles) for r in rows])
-        async with learn.client() as client:
+        async with learn.client(clock=wall) as client:
             engine = Rollover(
                 ledger,
                 client,
                 options,
-                clock=learn.clock.datetime,
+                clock=wall,
                 sleep=learn.clock.sleep,
                 monotonic=learn.clock.time,
             )
@@ -340,9 +346,10 @@ def engine_run(
     options: RunOptions | None = None,
     stop_after: int | None = None,
     profiles: Mapping[str, CopyOptions | None] = PROFILES,
+    skew: timedelta = timedelta(0),
 ) -> tuple[RunOutcome, list[LedgerRow]]:
     """Synchronous wrapper of `run_engine` for plain pytest tests."""
-    return asyncio.run(run_engine(learn, rows, ledger_path, options, stop_after, profiles))
+    return asyncio.run(run_engine(learn, rows, ledger_path, options, stop_after, profiles, skew))
 
 
 def mock_client(

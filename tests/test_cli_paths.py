@@ -9,9 +9,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import click
 import pytest
 from cli_runs import FAST, invoke, sandbox_run, write
+from click.testing import CliRunner
 
+from rollover.cli import reports_errors
 from rollover.sandbox import LearnSandbox
 
 MANIFEST = (
@@ -112,22 +115,27 @@ def test_a_ledger_of_another_site_is_not_trusted_by_check_learn(
     assert len(state.record.copies) == 2  # the check itself copied nothing
 
 
-def test_an_unexpected_error_is_a_bug_exit_1_with_the_traceback_under_debug(
-    tmp_path: Path, manifest: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_an_unexpected_error_is_a_bug_exit_1_with_the_traceback_under_debug() -> None:
     """An exception that is not one of the tool's own is reported as a bug, exit 1 (never the
-    "nothing was sent" exit 2), and `--debug` shows its traceback."""
-    from rollover import runner
+    "nothing was sent" exit 2), and `--debug` shows its traceback: the one place where every
+    command's errors become messages, wrapped around a command that fails as a bug would."""
 
-    def broken(*_: object, **__: object) -> None:
+    @click.group()
+    @click.option("--debug", is_flag=True)
+    def tool(debug: bool) -> None:
+        """A command group like rollover's."""
+
+    @tool.command()
+    @reports_errors
+    def broken() -> None:
+        """Fails with an error rollover does not know."""
         raise ValueError("boom")
 
-    monkeypatch.setattr(runner, "validate", broken)
-    result = invoke("validate", manifest)
+    result = CliRunner().invoke(tool, ["broken"])
     assert result.exit_code == 1, result.output
     assert "Error: unexpected ValueError: boom" in result.stderr
     assert "Hint: this is a bug in rollover" in result.stderr
-    debug = invoke("--debug", "validate", manifest)
+    debug = CliRunner().invoke(tool, ["--debug", "broken"])
     assert isinstance(debug.exception, ValueError)
 
 

@@ -83,3 +83,16 @@ def test_tests_reach_no_private_attribute() -> None:
                 line = getattr(node, "lineno", 0)
                 offences.append(f"{path.relative_to(ROOT)}:{line} reaches {name}")
     assert offences == []
+
+
+def test_tests_patch_no_call_site() -> None:
+    """Seams are injected, never patched: no test replaces a function where it is called
+    (`monkeypatch.setattr`); setting the environment (`monkeypatch.setenv`) is what a user does."""
+    offences = [
+        f"{path.name}:{number}"
+        for path in ROOT.glob("tests/*.py")
+        if path.name != "test_house.py"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if "monkeypatch.setattr" in line or "mock.patch" in line
+    ]
+    assert offences == []

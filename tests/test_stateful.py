@@ -7,6 +7,7 @@ import itertools
 import shutil
 import tempfile
 from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,13 @@ from rollover.plan import row_spec
 from rollover.sandbox import SeedCourse
 
 SHELLS = ("ENG-150-SP27", "MATH-120-SP27")
-# Every copy ends within 6 x copy_max_seconds of its request, well inside adopt_settle: the
-# tool's one stated assumption about adopted copies, whose task it cannot see.
-COPY_MAX_SECONDS = 30.0
+# An SIS shell the SIS filled, first named as a new course (Learn says the courseId is taken),
+# then flipped to copy_into_existing by the registrar: never copied into (no
+# --allow-nonempty-shell), whatever happened before.
+FULL_SHELL = "ART-100-SP27"
+# Copies may outlast --adopt-settle (and queue behind each other on one slot): an adopted copy
+# is proven from what Learn holds, never assumed finished because the settle ran out.
+COPY_MAX_SECONDS = 900.0
 OPTIONS = RunOptions(concurrency=3, poll_min=1.0, poll_max=30.0, adopt_settle=300.0)
 MANIFEST: list[ManifestRow] = [
     row(
@@ -57,6 +62,7 @@ MANIFEST: list[ManifestRow] = [
 ]
 NEW_TARGETS = [r.target_course_id for r in MANIFEST if not r.copy_into_existing]
 INTO_EXISTING = [r.target_course_id for r in MANIFEST if r.copy_into_existing]
+TAKEN_BY_A_SHELL = row(8, "BIO-101-FA26", FULL_SHELL, name="Art 100 (Spring)")
 
 
 class SimulatedKill(Exception):
@@ -64,17 +70,26 @@ class SimulatedKill(Exception):
 
 
 async def _run_until_killed(
-    learn: Learn, ledger_path: Path, kill_after: int, options: RunOptions
+    learn: Learn,
+    manifest: list[ManifestRow],
+    ledger_path: Path,
+    kill_after: int,
+    options: RunOptions,
+    skew: timedelta,
 ) -> None:
     """The real engine, killed (every task torn down) just after its `kill_after`-th commit."""
-    with Ledger(ledger_path, clock=learn.clock.datetime) as ledger:
-        ledger.sync_manifest([row_spec(r) for r in MANIFEST])
-        async with learn.client() as client:
+
+    def wall() -> datetime:
+        return learn.clock.datetime() + skew
+
+    with Ledger(ledger_path, clock=wall) as ledger:
+        ledger.sync_manifest([row_spec(r) for r in manifest])
+        async with learn.client(clock=wall) as client:
             engine = Rollover(
                 ledger,
                 client,
                 options,
-                clock=learn.clock.datetime,
+                clock=wall,
                 sleep=learn.clock.sleep,
                 monotonic=learn.clock.time,
             )
@@ -100,9 +115,12 @@ class RolloverCrashResume(RuleBasedStateMachine):
         self.ledger_path = self.workdir / "rollover.ledger.sqlite"
         self.learn: Learn | None = None
         self.options = OPTIONS
+        self.manifest = [*MANIFEST, TAKEN_BY_A_SHELL]
+        self.skew = timedelta(0)  # this machine's wall clock against Learn's, for the next runs
+        self.full_shell_holds = 0
 
     @initialize(
-        copy_seconds=st.sampled_from([0.5, 5.0, 20.0]),
+        copy_seconds=st.sampled_from([0.5, 5.0, 20.0, 400.0]),
         copy_sigma=st.sampled_from([0.0, 0.6]),
         slots=st.integers(1, 4),
         forget_tasks_after=st.sampled_from([None, 0.0, 30.0]),
@@ -121,8 +139,10 @@ class RolloverCrashResume(RuleBasedStateMachine):
         self.learn = make_learn(
             users=TEACHERS,
             courses=[
-                SeedCourse(shell, f"{shell} shell", term_id="SP27", shell=True) for shell in SHELLS
+                *(SeedCourse(s, f"{s} shell", term_id="SP27", shell=True) for s in SHELLS),
+                SeedCourse(FULL_SHELL, "A shell the SIS filled", term_id="SP27", shell=True),
             ],
+            shells_with_content=[FULL_SHELL],
             copy_seconds=copy_seconds,
             copy_sigma=copy_sigma,
             copy_max_seconds=COPY_MAX_SECONDS,
@@ -130,6 +150,7 @@ class RolloverCrashResume(RuleBasedStateMachine):
             forget_tasks_after=forget_tasks_after,
             seed=seed,
         )
+        self.full_shell_holds = self.learn.sandbox.content_count(f"courseId:{FULL_SHELL}")
 
     @property
     def site_ready(self) -> Learn:
@@ -137,7 +158,7 @@ class RolloverCrashResume(RuleBasedStateMachine):
         assert self.learn is not None
         return self.learn
 
-    def _set_faults(self, **rates: float) -> None:
+    def _set_faults(self, **rates: float | None) -> None:
         sandbox = self.site_ready.sandbox
         changes: dict[str, Any] = dict(rates)
         sandbox.config = replace(sandbox.config, **changes)  # read per request by the model
@@ -150,13 +171,27 @@ class RolloverCrashResume(RuleBasedStateMachine):
     def run_until_crash(self, transitions: int) -> None:
         """Run the engine and stop it after `transitions` ledger commits."""
         engine_run(
-            self.site_ready, MANIFEST, self.ledger_path, self.options, stop_after=transitions
+            self.site_ready,
+            self.manifest,
+            self.ledger_path,
+            self.options,
+            stop_after=transitions,
+            skew=self.skew,
         )
 
     @rule(transitions=st.integers(1, 10))
     def kill_at_transition(self, transitions: int) -> None:
         """Run the engine and tear every task down right after a commit, as kill -9 would."""
-        asyncio.run(_run_until_killed(self.site_ready, self.ledger_path, transitions, self.options))
+        asyncio.run(
+            _run_until_killed(
+                self.site_ready,
+                self.manifest,
+                self.ledger_path,
+                transitions,
+                self.options,
+                self.skew,
+            )
+        )
 
     @rule(rate=st.sampled_from([0.0, 0.5, 1.0]))
     def lose_responses(self, rate: float) -> None:
@@ -173,6 +208,37 @@ class RolloverCrashResume(RuleBasedStateMachine):
         """Later runs count what each copy brought (--verify), or do not."""
         self.options = replace(self.options, verify=verify)
 
+    @rule(calls=st.sampled_from([2, 40]), after=st.integers(0, 6))
+    def sign_in_page(self, calls: int, after: int) -> None:
+        """A sign-on gateway answers Learn's address with its web page for `calls` calls,
+        from `after` calls on: retried like an outage, or the run stops; no row fails for it."""
+        sandbox = self.site_ready.sandbox
+        made = sandbox.record.calls.total() + sandbox.record.faults["sign_in_page"]
+        self._set_faults(sign_in_page_from=made + 1 + after, sign_in_page_calls=calls)
+
+    @rule(retry_after=st.sampled_from([20, 1200]), after=st.integers(0, 6))
+    def gateway_asks_to_wait(self, retry_after: int, after: int) -> None:
+        """A gateway answers two calls 429 with a `Retry-After` (waited out, or over 15 minutes:
+        the run stops) while Learn's quota shows plenty."""
+        made = sum(self.site_ready.sandbox.record.calls.values())
+        self._set_faults(
+            gateway_from=made + 1 + after, gateway_calls=2, gateway_retry_after=retry_after
+        )
+
+    @rule(seconds=st.sampled_from([-90.0, 60.0, 600.0]))
+    def clock_step(self, seconds: float) -> None:
+        """This machine's clock is stepped between runs (NTP, a VM resumed): intents made
+        before the step are still known as this run's own."""
+        self.skew += timedelta(seconds=seconds)
+
+    @rule()
+    def flip_to_shell(self) -> None:
+        """The registrar finds the taken courseId is an SIS shell and sets copy_into_existing."""
+        self.manifest = [
+            replace(r, copy_into_existing=True) if r.target_course_id == FULL_SHELL else r
+            for r in self.manifest
+        ]
+
     @rule(seconds=st.sampled_from([1.0, 10.0, 45.0, 400.0]))
     def advance(self, seconds: float) -> None:
         """Time passes between runs: copies finish, tasks may be forgotten."""
@@ -181,7 +247,15 @@ class RolloverCrashResume(RuleBasedStateMachine):
     @rule()
     def resume_to_end(self) -> None:
         """Run the engine until it returns by itself."""
-        engine_run(self.site_ready, MANIFEST, self.ledger_path, self.options)
+        engine_run(self.site_ready, self.manifest, self.ledger_path, self.options, skew=self.skew)
+
+    @invariant()
+    def full_shell_never_copied_into(self) -> None:
+        """The shell the SIS filled holds what it held: no run copied into it."""
+        if self.learn is None:
+            return
+        held = self.learn.sandbox.content_count(f"courseId:{FULL_SHELL}")
+        assert held == self.full_shell_holds, (held, self.full_shell_holds)
 
     @invariant()
     def copied_at_most_once(self) -> None:
@@ -190,7 +264,7 @@ class RolloverCrashResume(RuleBasedStateMachine):
             return
         counts = self.learn.sandbox.record.copies_per_target()
         assert all(count <= 1 for count in counts.values()), counts
-        assert set(counts) <= {r.target_course_id for r in MANIFEST}, counts
+        assert set(counts) <= {r.target_course_id for r in MANIFEST}, counts  # never FULL_SHELL
 
     @invariant()
     def patched_only_after_copy_completed(self) -> None:
@@ -237,6 +311,7 @@ class RolloverCrashResume(RuleBasedStateMachine):
             self.patched_only_after_copy_completed()
             self.enrolled_from_15_percent_and_kept()
             self.ledger_consistent_with_learn()
+            self.full_shell_never_copied_into()
         except AssertionError:
             return False
         return True
@@ -246,8 +321,15 @@ class RolloverCrashResume(RuleBasedStateMachine):
         try:
             if self.learn is None or not self._guarantees_held():
                 return  # the failing step is already reported; do not mask it
-            self._set_faults(error_rate=0.0, drop_copy_response_rate=0.0)
-            outcome, final = engine_run(self.learn, MANIFEST, self.ledger_path, self.options)
+            self._set_faults(
+                error_rate=0.0,
+                drop_copy_response_rate=0.0,
+                sign_in_page_from=None,
+                gateway_from=0,
+            )
+            outcome, final = engine_run(
+                self.learn, self.manifest, self.ledger_path, self.options, skew=self.skew
+            )
             assert outcome.stopped is None and outcome.fatal is None, outcome
             assert not outcome.parked, outcome
             counts = self.learn.sandbox.record.copies_per_target()
@@ -256,6 +338,7 @@ class RolloverCrashResume(RuleBasedStateMachine):
                 assert states[target] is State.DONE, (target, states[target])
             for target in INTO_EXISTING:
                 assert states[target] in (State.DONE, State.NEEDS_REVIEW), (target, states)
+            assert states[FULL_SHELL] is State.FAILED, states  # taken, then a full shell
             for target, state in states.items():
                 if state is State.DONE:
                     assert counts.get(target, 0) == 1, (target, counts)
@@ -263,14 +346,17 @@ class RolloverCrashResume(RuleBasedStateMachine):
             self.patched_only_after_copy_completed()
             self.enrolled_from_15_percent_and_kept()
             self.ledger_consistent_with_learn()
+            self.full_shell_never_copied_into()
         finally:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 TestCrashFaultResume = RolloverCrashResume.TestCase
 TestCrashFaultResume.__doc__ = (
-    "Any sequence of crashes, lost answers, 500s and waits copies each target at most once and "
-    "enrols every instructor of a finished row, never before 15% of its copy."
+    "Any sequence of crashes, lost answers, 500s, sign-in pages, gateway waits, clock steps, "
+    "long copies and a taken target flipped into a full shell copies each target at most once, "
+    "never into the full shell, and enrols every instructor of a finished row, never before 15% "
+    "of its copy."
 )
 TestCrashFaultResume.settings = settings(
     max_examples=60,

@@ -7,8 +7,16 @@ the `--sandbox` wiring.
 """
 
 from ._advice import Invocation, next_step
-from ._commands import cli, main
+from ._commands import cli, main, reports_errors
 from ._logs import configure as configure_logs
 from ._rehearsal import sandbox_site
 
-__all__ = ["Invocation", "cli", "configure_logs", "main", "next_step", "sandbox_site"]
+__all__ = [
+    "Invocation",
+    "cli",
+    "configure_logs",
+    "main",
+    "next_step",
+    "reports_errors",
+    "sandbox_site",
+]

@@ -61,7 +61,7 @@ from ._options import (
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _reports_errors(command: F) -> F:
+def reports_errors(command: F) -> F:
     """Turn the core's errors into `Error:` lines and the contract's exit codes."""
 
     @functools.wraps(command)
@@ -292,7 +292,7 @@ def _exact_copy_warning(manifest: Manifest, allowed: bool) -> None:
     "ROLLOVER_SMTP_HOST, _PORT, _STARTTLS, _USER, _PASSWORD, ROLLOVER_MAIL_FROM, or [notify] in "
     "rollover.toml). May be given more than once.",
 )
-@_reports_errors
+@reports_errors
 @configured
 def run(
     manifest: Path,
@@ -529,7 +529,7 @@ def _real_site(base_url: str | None, ca_bundle: str | None) -> Site:
 @ledger_option
 @nonempty_shell_option
 @verify_option
-@_reports_errors
+@reports_errors
 @configured
 def validate(
     manifest: Path,
@@ -633,7 +633,7 @@ def _check_learn(
     metavar="MINUTES",
     help="With --check: pending rows warn only once the ledger has not moved for this long.",
 )
-@_reports_errors
+@reports_errors
 def status(
     manifest: Path | None,
     ledger: Path | None,
@@ -688,7 +688,7 @@ def status(
 @sandbox_files_option
 @html_option
 @group_by_option
-@_reports_errors
+@reports_errors
 def report(
     manifest: Path | None,
     ledger: Path | None,
@@ -735,7 +735,7 @@ def report(
 )
 @ledger_option
 @sandbox_files_option
-@_reports_errors
+@reports_errors
 def resolve(
     manifest: Path, row_ref: str, copied: bool | None, ledger: Path | None, sandbox: bool
 ) -> None:
@@ -774,7 +774,7 @@ def resolve(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Keep the simulated site's state in this JSON file (resumes if it exists).",
 )
-@_reports_errors
+@reports_errors
 def sandbox(port: int, config_path: Path | None, state: Path | None) -> None:
     """Serve the embedded Learn simulator on 127.0.0.1 until stopped."""
     from rollover.sandbox import LearnSandbox, SandboxConfig, create_app, serve_forever

@@ -161,7 +161,7 @@ def configured(command: F) -> F:
 
     The file's place depends on MANIFEST, so click's default_map (which must be set before the
     command's options are parsed) cannot carry it; the command reads it first thing instead,
-    inside the CLI's `_reports_errors`, with the same precedence: command line, environment,
+    inside the CLI's `reports_errors`, with the same precedence: command line, environment,
     file, default.
     """
 
