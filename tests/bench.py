@@ -49,8 +49,7 @@ from typing import Any
 import httpx
 
 from rollover.plan import copy_options
-from rollover.sandbox import SandboxConfig
-from rollover.sandbox.copying import draw_duration
+from rollover.sandbox import SandboxConfig, draw_duration
 
 TIME_SCALE = 1 / 20  # bench seconds per real second
 # The sandbox's own quota (10,000 calls a day) applies: no quota key here.

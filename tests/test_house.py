@@ -59,6 +59,17 @@ def test_tests_import_no_private_name_of_the_rollover_packages() -> None:
     assert offences == []
 
 
+def test_every_package_shows_one_face() -> None:
+    """Each package of rollover is used through its `__init__` only: its modules are `_private`
+    (the sandbox's too), so no import of a module inside it can pass as public."""
+    public = [
+        str(path.relative_to(ROOT))
+        for path in ROOT.glob("rollover/*/**/*.py")
+        if not path.stem.startswith("_")
+    ]
+    assert public == []
+
+
 def test_tests_reach_no_private_attribute() -> None:
     """No `obj._name` (nor getattr/setattr/hasattr of "_name") in the tests but on self or cls:
     a test uses public seams only, of rollover and of libraries alike (asyncio's loop too)."""

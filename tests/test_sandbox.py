@@ -16,19 +16,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rollover.sandbox import (
+    Catalog,
+    CopyQueue,
+    Course,
     LearnSandbox,
     SandboxConfig,
     SandboxServer,
     SeedCourse,
     SeedTerm,
     create_app,
+    listen,
+    load_spec,
     request_body_schema,
     validate_request_body,
 )
-from rollover.sandbox.catalog import Catalog, Course
-from rollover.sandbox.copying import CopyQueue
-from rollover.sandbox.server import listen
-from rollover.sandbox.spec import load_spec
 
 API = "/learn/api/public"
 TOKEN_URL = f"{API}/v1/oauth2/token"

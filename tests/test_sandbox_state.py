@@ -25,9 +25,17 @@ from rollover.cli import sandbox_site
 from rollover.errors import UsageError
 from rollover.manifest import load_manifest
 from rollover.plan import PROFILES
-from rollover.sandbox import LearnSandbox, SandboxConfig, SeedUser, create_app, journal_path
-from rollover.sandbox.journal import EndpointCall, SiteJournal
-from rollover.sandbox.replies import InvalidJson, Reply
+from rollover.sandbox import (
+    EndpointCall,
+    InvalidJson,
+    LearnSandbox,
+    Reply,
+    SandboxConfig,
+    SeedUser,
+    SiteJournal,
+    create_app,
+    journal_path,
+)
 
 API = "/learn/api/public"
 KEY, SECRET = "rollover-sandbox-key", "rollover-sandbox-secret"

@@ -16,18 +16,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rollover.sandbox import (
+    BUILTIN_ROLES,
+    FOLDER,
+    MEMBERSHIP_PATH,
+    CopyTask,
     LearnSandbox,
     SandboxConfig,
     SeedCourse,
     SeedTerm,
     SeedUser,
+    content_plan,
     create_app,
+    load_spec,
     request_body_schema,
+    seeded_counts,
     validate_request_body,
 )
-from rollover.sandbox.copying import CopyTask
-from rollover.sandbox.spec import MEMBERSHIP_PATH, load_spec
-from rollover.sandbox.teaching import BUILTIN_ROLES, FOLDER, content_plan, seeded_counts
 
 API = "/learn/api/public"
 TOKEN_URL = f"{API}/v1/oauth2/token"

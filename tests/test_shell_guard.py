@@ -19,8 +19,7 @@ from rollover.engine import RunOptions
 from rollover.ledger import ErrorKind, Ledger, LedgerRow, Resolution, State, shell_must_be_empty
 from rollover.manifest import ManifestRow
 from rollover.preflight import PreflightReport, check_learn
-from rollover.sandbox import SeedCourse
-from rollover.sandbox.teaching import FOLDER
+from rollover.sandbox import FOLDER, SeedCourse
 
 OPTIONS = RunOptions(poll_min=1.0, poll_max=60.0, adopt_settle=60.0)
 ALLOWED = replace(OPTIONS, allow_nonempty_shell=True)

@@ -28,8 +28,7 @@ from rollover.engine import RunOptions
 from rollover.ledger import EnrolmentState, ErrorKind, Ledger, LedgerRow, Resolution, State
 from rollover.manifest import ManifestRow
 from rollover.report import result_record
-from rollover.sandbox import SeedCourse
-from rollover.sandbox.teaching import FOLDER
+from rollover.sandbox import FOLDER, SeedCourse
 
 OPTIONS = RunOptions(poll_min=1.0, poll_max=60.0, adopt_settle=60.0)
 VERIFY = replace(OPTIONS, verify=True)

@@ -1,21 +1,45 @@
 """The embedded Blackboard Learn simulator: `LearnSandbox` (state and rules), `create_app` (HTTP).
 
+`LearnSandbox` is an in-memory Learn site (courses and terms, copy tasks, users, enrolments,
+content and columns, one OAuth token and a call quota) on its own clock, shaped by a
+`SandboxConfig`: its seeds (`SeedCourse`, `SeedTerm`, `SeedUser`), pace and faults. Its
+`SandboxRecord` keeps what it saw (copies, PATCHes, enrolments, calls, faults) for tests to
+check. `create_app` serves it as Learn's REST API, journaling each call (`SiteJournal`) when its
+state lives on disk; `SandboxServer` and `serve_forever` serve that app on loopback. Request
+bodies are checked against Learn's published OpenAPI definition (`load_spec`,
+`validate_request_body`). The smaller parts (`Catalog`, `CopyQueue`, `content_plan`, ...) are
+public for the tests that pin them.
+
 Used by `--sandbox` wiring and by tests; the tool itself never imports it otherwise.
 """
 
-from .app import create_app
-from .config import SandboxConfig, SandboxConfigInvalid, SeedCourse, SeedTerm, SeedUser
-from .journal import journal_path
-from .model import LearnSandbox
-from .record import CopyEvent, EnrolmentEvent, PatchEvent, SandboxRecord
-from .server import SandboxServer, serve_forever
-from .spec import request_body_schema, validate_request_body
+from ._app import create_app
+from ._catalog import Catalog, Course
+from ._config import SandboxConfig, SandboxConfigInvalid, SeedCourse, SeedTerm, SeedUser
+from ._copying import CopyQueue, CopyTask, draw_duration
+from ._journal import EndpointCall, SiteJournal, journal_path
+from ._model import LearnSandbox
+from ._record import CopyEvent, EnrolmentEvent, PatchEvent, SandboxRecord
+from ._replies import InvalidJson, Reply
+from ._server import SandboxServer, listen, serve_forever
+from ._spec import MEMBERSHIP_PATH, load_spec, request_body_schema, validate_request_body
+from ._teaching import BUILTIN_ROLES, FOLDER, content_plan, seeded_counts
 
 __all__ = [
+    "BUILTIN_ROLES",
+    "FOLDER",
+    "MEMBERSHIP_PATH",
+    "Catalog",
     "CopyEvent",
+    "CopyQueue",
+    "CopyTask",
+    "Course",
+    "EndpointCall",
     "EnrolmentEvent",
+    "InvalidJson",
     "LearnSandbox",
     "PatchEvent",
+    "Reply",
     "SandboxConfig",
     "SandboxConfigInvalid",
     "SandboxRecord",
@@ -23,9 +47,15 @@ __all__ = [
     "SeedCourse",
     "SeedTerm",
     "SeedUser",
+    "SiteJournal",
+    "content_plan",
     "create_app",
+    "draw_duration",
     "journal_path",
+    "listen",
+    "load_spec",
     "request_body_schema",
+    "seeded_counts",
     "serve_forever",
     "validate_request_body",
 ]

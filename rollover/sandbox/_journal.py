@@ -26,12 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .access import basic_credentials
-from .replies import InvalidJson, Reply
-from .state import write_json_atomically
+from ._access import basic_credentials
+from ._replies import InvalidJson, Reply
+from ._state import write_json_atomically
 
 if TYPE_CHECKING:
-    from .model import LearnSandbox
+    from ._model import LearnSandbox
 
 # The public `LearnSandbox` methods that answer a Learn endpoint; GETs too, since every call
 # charges the quota and counts in the record.

@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .replies import LearnRefusal, iso_time, json_copy, parse_iso
-from .spec import validate_request_body
+from ._replies import LearnRefusal, iso_time, json_copy, parse_iso
+from ._spec import validate_request_body
 
 COURSE_PATCH_PATH = "/learn/api/public/v3/courses/{courseId}"
 

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import SandboxConfigInvalid, SeedUser
-from .replies import json_copy
+from ._config import SandboxConfigInvalid, SeedUser
+from ._replies import json_copy
 
 # Learn's built-in course roles; an institution may add its own (`SandboxConfig.roles`).
 BUILTIN_ROLES = (

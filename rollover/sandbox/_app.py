@@ -14,9 +14,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from .journal import EndpointCall, SiteJournal
-from .model import API, LearnSandbox
-from .replies import InvalidJson, Reply
+from ._journal import EndpointCall, SiteJournal
+from ._model import API, LearnSandbox
+from ._replies import InvalidJson, Reply
 
 Handler = Callable[[Request], Awaitable[Response]]
 Work = Callable[[Request, bytes], EndpointCall]

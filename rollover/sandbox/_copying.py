@@ -12,8 +12,8 @@ import random
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .config import SandboxConfig
-from .replies import iso_time
+from ._config import SandboxConfig
+from ._replies import iso_time
 
 
 @dataclass

@@ -15,9 +15,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .access import AccessToken, QuotaBucket, basic_credentials
-from .catalog import Catalog, Course
-from .config import (
+from ._access import AccessToken, QuotaBucket, basic_credentials
+from ._catalog import Catalog, Course
+from ._config import (
     GRADEBOOK_ENTITLEMENT,
     SandboxConfig,
     SandboxConfigInvalid,
@@ -25,10 +25,10 @@ from .config import (
     SeedTerm,
     SeedUser,
 )
-from .copying import CopyQueue, CopyTask, draw_duration
-from .journal import replay_journal, write_snapshot
-from .record import CopyEvent, EnrolmentEvent, PatchEvent, SandboxRecord
-from .replies import (
+from ._copying import CopyQueue, CopyTask, draw_duration
+from ._journal import replay_journal, write_snapshot
+from ._record import CopyEvent, EnrolmentEvent, PatchEvent, SandboxRecord
+from ._replies import (
     InvalidJson,
     LearnRefusal,
     Reply,
@@ -38,9 +38,9 @@ from .replies import (
     page_of,
     trim_fields,
 )
-from .spec import MEMBERSHIP_PATH, validate_request_body
-from .state import restored_rng, rng_state
-from .teaching import (
+from ._spec import MEMBERSHIP_PATH, validate_request_body
+from ._state import restored_rng, rng_state
+from ._teaching import (
     MEMBERSHIP_STEP_PERCENT,
     Membership,
     Teaching,
