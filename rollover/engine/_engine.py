@@ -37,7 +37,6 @@ from rollover.errors import (
     SiteNotFound,
 )
 from rollover.learn import (
-    UNFINISHED_TASK,
     Call,
     LearnClient,
     Meaning,
@@ -575,15 +574,13 @@ class Rollover:
                     seen=seen,
                 )
                 warning = (
-                    f"Learn finished the copy with status {poll.status}"
-                    if poll.status in UNFINISHED_TASK
-                    else None
+                    f"Learn finished the copy with status {poll.status}" if poll.unclean else None
                 )
                 self.ledger.record_copied(target, poll.course_pk, warning=warning)
                 return True
             if poll.finished:  # CompleteWithErrors / Incomplete answered as a 200
                 await self._reconciliation.task_lost(
-                    row, f"Learn finished the copy with status {poll.status}"
+                    row, f"Learn finished the copy with status {poll.status}", unclean=poll.unclean
                 )
                 self._copies_seen += 1
                 return True
