@@ -5,6 +5,7 @@ ask it, and it matches what a real run against the sandbox spends, with --verify
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from rollover.plan import (
     row_spec,
     source_calls,
 )
+from rollover.preflight import check_learn
 
 POLL = "GET /v1/courses/{id}/tasks/{id}"
 VERIFY = RunOptions(poll_min=1.0, poll_max=30.0, adopt_settle=60.0, verify=True)
@@ -114,3 +116,25 @@ def test_the_advice_to_run_again_counts_verify_and_shells(tmp_path: Path) -> Non
     assert verified - plain == 1 + 3 + 3
     # The shell found by courseId and its content counted, against a new course's nothing.
     assert plain - no_shell == 2
+
+
+def test_the_preflight_counts_verify_for_rows_the_run_resumes(tmp_path: Path) -> None:
+    """Rows a stopped run left in flight still cost --verify's counts when resumed: the
+    preflight's count of the run's calls says so (its targets' reads and each source once)."""
+    learn = make_learn(users=TEACHERS, copy_seconds=600.0)
+    options = replace(VERIFY, task_timeout=5.0)  # the copies are left in Learn's hands
+    _, left = engine_run(learn, rows(), tmp_path / "l.sqlite", options, profiles=KNOWN)
+    assert {r.state for r in left} == {State.LOCATED}, left
+
+    def run_calls(verify: bool) -> int:
+        async def go() -> int:
+            async with learn.client() as client:
+                report = await check_learn(rows(), left, client, profiles=KNOWN, verify=verify)
+            return report.run_calls
+
+        return asyncio.run(go())
+
+    specs = [r.spec for r in left]
+    reads = sum(s.verified.reads for s in specs) + source_calls(specs, verify=True)
+    assert reads == (2 + 2 + 1) + (2 + 2)  # targets; BIO-101 and CHEM-110 each once
+    assert run_calls(True) - run_calls(False) == reads
