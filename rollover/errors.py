@@ -75,8 +75,11 @@ def did_you_mean(word: str, choices: Collection[str]) -> str:
     return f" (did you mean {found!r}?)" if found else ""
 
 
-def _printable(text: str) -> str:
-    """`text` with control characters escaped, so a terminal never acts on them."""
+def printable(text: str) -> str:
+    """`text` on one line with every character that is not printable (line breaks, tabs,
+    escape sequences, other control and format characters) shown escaped (`\\n`, `\\x1b`), so
+    a terminal, a mail header, a monitoring line or a chat never acts on them and a person
+    still sees they were there. The one cleaner of text the tool shows."""
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
@@ -95,13 +98,13 @@ class Problem:
         if self.line is not None:
             where.append(f"line {self.line}")
         if self.column:
-            where.append(f"column {_printable(self.column)}")
+            where.append(f"column {printable(self.column)}")
         prefix = ", ".join(where)
         value = self.value
         if value is not None and len(value) > MAX_SHOWN:  # a 10 MB cell is named, not echoed
             value = f"{value[:MAX_SHOWN]}... ({len(value)} characters)"
         shown = f" (value {value!r})" if value is not None else ""
-        message = _printable(self.message)  # messages quote header cells, for one
+        message = printable(self.message)  # messages quote header cells, for one
         return f"{prefix}: {message}{shown}" if prefix else f"{message}{shown}"
 
 
@@ -238,7 +241,7 @@ class LearnAnsweredPage(LearnUnreachable):
     def __init__(self, base_url: str, *, content_type: str | None, title: str | None) -> None:
         shown = [content_type or "no content type"]
         if title:
-            shown.append(f'titled "{_printable(title)}"')
+            shown.append(f'titled "{printable(title)}"')
         super().__init__(
             f"{base_url} answered a web page ({', '.join(shown)}) where Learn's REST API should be",
             hint="a sign-on page or proxy stands in front of /learn/api; check --base-url (or "

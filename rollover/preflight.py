@@ -21,8 +21,10 @@ from typing import Any
 from rollover.errors import CountRefused, LearnNotFound
 from rollover.learn import LearnClient, id_form, term_reference
 from rollover.ledger import (
+    TERMINAL,
     LedgerRow,
     State,
+    calls_left,
     manifest_change,
     planned_state,
     shell_must_be_empty,
@@ -33,9 +35,8 @@ from rollover.plan import (
     PROFILES,
     CopyOptions,
     RowSpec,
-    estimate,
-    patch_body,
     row_spec,
+    source_calls,
 )
 
 # The most courses Learn's course list gives in one page: a larger `limit` is not honoured.
@@ -350,7 +351,19 @@ async def check_learn(
         course_gets=asker.course_gets,
         lists=tuple(asker.lists),
         calls=sum(client.calls.values()) - calls_before,
-        run_calls=_run_calls(staged, verify=verify, profiles=profiles),
+        run_calls=_run_calls(
+            [
+                (
+                    specs[row.target_course_id],
+                    ledger_row,
+                    planned_state(
+                        ledger_row, specs[row.target_course_id], retry_failed=retry_failed
+                    ),
+                )
+                for row, ledger_row, _ in staged
+            ],
+            verify=verify,
+        ),
         quota_remaining=client.quota_remaining,
         quota_limit=client.quota_limit,
     )
@@ -462,20 +475,18 @@ async def _counts_refused(
 
 
 def _run_calls(
-    staged: Sequence[tuple[ManifestRow, LedgerRow | None, Stage]],
+    staged: Sequence[tuple[RowSpec, LedgerRow | None, State]],
     *,
     verify: bool = False,
-    profiles: Mapping[str, CopyOptions | None] = PROFILES,
 ) -> int:
-    """About how many calls the run still needs: copies as planned, then resumes and PATCHes."""
-    to_copy = [row for row, _, stage in staged if stage is Stage.COPY]
-    in_flight = [row for row, _, stage in staged if stage is Stage.IN_FLIGHT]
-    to_patch = [row for row, _, stage in staged if stage is Stage.PATCH]
-    calls = estimate(to_copy, verify=verify, profiles=profiles).calls
-    calls += round(len(in_flight) * POLLS_PER_COPY)
-    calls += sum(1 for row in [*in_flight, *to_patch] if patch_body(row))
-    calls += sum(len(row.instructors) for row in [*in_flight, *to_patch])
-    return calls + (1 if not to_copy and (in_flight or to_patch) else 0)
+    """About how many calls the run still needs (`calls_left` each row from the state it
+    starts from, its sources' counts and the token)."""
+    calls = sum(
+        calls_left(spec, known, state, verify=verify, polls=POLLS_PER_COPY)
+        for spec, known, state in staged
+    )
+    to_do = [spec for spec, known, state in staged if state not in TERMINAL]
+    return round(calls) + source_calls(to_do, verify=verify) + (1 if to_do else 0)
 
 
 def summary_lines(report: PreflightReport) -> list[str]:

@@ -102,16 +102,32 @@ def render(rows: Iterable[LedgerRow]) -> str:
 def write_results(rows: Sequence[LedgerRow], path: Path) -> None:
     """Write the results CSV so that a reader never sees half a file. The folder must exist:
     none is created (OSError), as `check_output_paths` promised before the run."""
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    write_atomically(render(rows), path, encoding=RESULTS_ENCODING)
+
+
+def write_atomically(text: str, path: Path, *, encoding: str = "utf-8") -> None:
+    """Write `text` to `path` so that a reader never sees half a file (a temp file beside it,
+    fsync, rename), with the permissions a plain write would give it (the umask's); nothing is
+    left behind when it fails. The folder must exist: none is ever created (OSError). The one
+    writer of the results CSV and the HTML report."""
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(handle, "w", encoding=RESULTS_ENCODING, newline="") as out:
-            out.write(render(rows))
+        os.fchmod(handle, 0o666 & ~_umask())  # mkstemp's 0600 would hide the file from others
+        with os.fdopen(handle, "w", encoding=encoding, newline="") as out:
+            out.write(text)
             out.flush()
             os.fsync(out.fileno())
         Path(temp).replace(path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it, as the only portable way, and set back)."""
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
 
 
 def status_counts(rows: Iterable[LedgerRow]) -> Counter[str]:

@@ -562,7 +562,7 @@ def test_a_flag_that_is_no_flag_names_every_spelling(tmp_path: Path) -> None:
         "copy_into_existing",
         "maybe",
         "copy_into_existing must be true or false (also "
-        "yes/no, y/n or 1/0; leave it blank for false)",
+        "yes/no, y/n, on/off or 1/0; leave it blank for false)",
     )
 
 

@@ -37,7 +37,6 @@ from rollover.errors import (
     SiteNotFound,
 )
 from rollover.learn import (
-    UNFINISHED_TASK,
     Call,
     LearnClient,
     Meaning,
@@ -54,9 +53,10 @@ from rollover.ledger import (
     Proof,
     Resolution,
     State,
+    calls_left,
     shell_must_be_empty,
 )
-from rollover.plan import POLLS_PER_COPY, VerifiedCounts
+from rollover.plan import POLLS_PER_COPY, VerifiedCounts, source_calls
 from rollover.times import humanized, seconds_between, utc_now
 
 from ._outcome import RunOutcome
@@ -126,7 +126,8 @@ class Rollover:
         self._source_locks: dict[str, asyncio.Lock] = {}
         self._planned_calls = planned_calls
         self._quota_checked = False
-        self._pending_left = 0
+        self._pending: list[LedgerRow] = []  # the rows to copy, admitted in order
+        self._admitted = 0
         client.on_answer = self._note_answer
         self.pace = CopyPace(
             poll_min=options.poll_min, poll_max=options.poll_max, concurrency=options.concurrency
@@ -160,12 +161,11 @@ class Rollover:
                     group.create_task(self._drive(row.target_course_id, holds_slot=True))
                 elif row.state in (State.COPIED, State.PATCHED):
                     group.create_task(self._drive(row.target_course_id, holds_slot=False))
-            pending = [row for row in rows if row.state is State.PENDING]
-            self._pending_left = len(pending)
-            for row in pending:
+            self._pending = [row for row in rows if row.state is State.PENDING]
+            for row in self._pending:
                 if not await self._admit():
                     break
-                self._pending_left -= 1
+                self._admitted += 1
                 group.create_task(self._drive(row.target_course_id, holds_slot=True))
         if self._stop.requested and self.outcome.stopped is None:
             self.outcome.stopped = "stop requested"
@@ -194,17 +194,9 @@ class Rollover:
         """The poll budget's starting point: what the unfinished rows need at the least."""
         verify = self.options.verify
         self._floor = 1 + sum(floor_calls(row, verify=verify) for row in rows)  # 1: the token
-        if verify:
-            sources: dict[str, VerifiedCounts] = {}
-            for row in rows:
-                sources[row.source_course_id] = (
-                    sources.get(row.source_course_id, VerifiedCounts.NONE) | row.spec.verified
-                )
-            for source, wanted in sources.items():
-                contents, columns = self.ledger.source_counts(source) or (None, None)
-                self._floor += (wanted.contents and contents is None) + (
-                    wanted.columns and columns is None
-                )
+        self._floor += source_calls(
+            [row.spec for row in rows], verify=verify, known=self.ledger.source_counts
+        )
         to_see = (State.PENDING, State.INTENT, State.LOCATED)
         self._copies_to_see = sum(1 for row in rows if row.state in to_see)
         self._calls_before = self.client.calls.total()
@@ -286,10 +278,18 @@ class Rollover:
         limit = self.client.quota_limit
         if not limit:
             return "run again when the site's quota has refilled"
-        needed = reserve + round(self._pending_left * (2 + POLLS_PER_COPY)) - remaining
+        verify, left = self.options.verify, self._pending[self._admitted :]
+        calls = sum(
+            calls_left(row.spec, row, row.state, verify=verify, polls=POLLS_PER_COPY)
+            for row in left
+        )
+        calls += source_calls(
+            [row.spec for row in left], verify=verify, known=self.ledger.source_counts
+        )
+        needed = reserve + round(calls) - remaining
         hours = max(0.0, needed) / (limit / 24)
         return (
-            f"the {self._pending_left} rows left need about {needed} more calls, which "
+            f"the {len(left)} rows left need about {needed} more calls, which "
             f"Learn's {limit} calls per 24 h refill in about {hours:.1f} h: run again then"
         )
 
@@ -574,15 +574,13 @@ class Rollover:
                     seen=seen,
                 )
                 warning = (
-                    f"Learn finished the copy with status {poll.status}"
-                    if poll.status in UNFINISHED_TASK
-                    else None
+                    f"Learn finished the copy with status {poll.status}" if poll.unclean else None
                 )
                 self.ledger.record_copied(target, poll.course_pk, warning=warning)
                 return True
             if poll.finished:  # CompleteWithErrors / Incomplete answered as a 200
                 await self._reconciliation.task_lost(
-                    row, f"Learn finished the copy with status {poll.status}"
+                    row, f"Learn finished the copy with status {poll.status}", unclean=poll.unclean
                 )
                 self._copies_seen += 1
                 return True

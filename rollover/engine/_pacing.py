@@ -52,8 +52,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from rollover.ledger import LedgerRow, State, shell_must_be_empty
-from rollover.plan import VerifiedCounts
+from rollover.ledger import LedgerRow, calls_left
 
 FIRST_POLL_QUANTILE = 0.9  # the frugal first poll: about nine copies in ten cost one poll
 QUEUE_QUANTILE = 0.65  # an ample budget, Learn holding a queue of ours
@@ -286,24 +285,8 @@ def _averaged(average: float | None, value: float) -> float:
 
 
 def floor_calls(row: LedgerRow, *, verify: bool) -> int:
-    """The calls a row still needs at the least: its POST (and the look at its shell), one
-    poll, its PATCH, the enrolments left and the target's counts of --verify."""
-    state = row.state
-    if state not in (State.PENDING, State.INTENT, State.LOCATED, State.COPIED, State.PATCHED):
-        return 0
-    counted = row.spec.verified if verify else VerifiedCounts.NONE
-    calls = max(0, len(row.spec.instructors) - row.enrolled) + counted.reads
-    if state is State.PENDING:
-        calls += 1
-        if row.copy_into_existing and shell_must_be_empty(row, row.target_pk or ""):
-            calls += (row.target_pk is None) + 1 + counted.columns
-    if state is State.INTENT:
-        calls += 1  # a look at Learn's courses
-    if state in (State.PENDING, State.INTENT, State.LOCATED):
-        calls += 1
-    if state is not State.PATCHED and row.spec.patch:
-        calls += 1
-    return calls
+    """The calls a row still needs at the least: `calls_left` with one poll."""
+    return round(calls_left(row.spec, row, row.state, verify=verify))
 
 
 def seconds_until(

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from rollover.errors import LearnNotFound
-from rollover.learn import UNFINISHED_TASK, LearnClient, id_form, learn_datetime
+from rollover.learn import LearnClient, id_form, learn_datetime
 from rollover.ledger import ErrorKind, Ledger, LedgerRow
 
 # A course Learn says was created up to this long before our intent is still ours. Both times are
@@ -94,8 +94,10 @@ class Reconciliation:
         intent_at = row.intent_at or self._clock()
         return intent_at + timedelta(seconds=self.client.site_clock_offset)
 
-    async def task_lost(self, row: LedgerRow, reason: str) -> None:
-        """The task can no longer tell us how the copy ended: find the course, never re-POST."""
+    async def task_lost(self, row: LedgerRow, reason: str, *, unclean: bool = False) -> None:
+        """The task can no longer tell us how the copy ended: find the course, never re-POST.
+        `unclean` when the task's status said Learn ended the copy with a warning: `reason`
+        (which may be Learn's own words) is then kept as the row's warning."""
         target = row.target_course_id
         if row.copy_into_existing and row.target_pk:
             self.ledger.record_copied(
@@ -103,7 +105,7 @@ class Reconciliation:
                 row.target_pk,
                 adopted=True,
                 detail=f"task lost ({reason})",
-                warning=_warning(reason),
+                warning=reason if unclean else None,
             )
             return
         try:
@@ -121,9 +123,5 @@ class Reconciliation:
             str(course["id"]),
             adopted=True,
             detail=f"task lost ({reason})",
-            warning=_warning(reason),
+            warning=reason if unclean else None,
         )
-
-
-def _warning(reason: str) -> str | None:
-    return reason if any(status in reason for status in UNFINISHED_TASK) else None

@@ -18,7 +18,7 @@ from ._ids import (
     term_reference,
 )
 from ._retry import RetryPolicy, Sleep
-from ._site import Site, checked_base_url
+from ._site import Site, checked_base_url, is_loopback
 from ._statuses import TRANSIENT, Call, Meaning, error_meaning, is_transient, meaning
 from ._stop import Stop
 
@@ -38,6 +38,7 @@ __all__ = [
     "course_path",
     "error_meaning",
     "id_form",
+    "is_loopback",
     "is_primary_id",
     "is_transient",
     "learn_datetime",

@@ -64,9 +64,15 @@ class TaskPoll:
     started: datetime | None = None  # when Learn says the copy began running, on Learn's clock
 
     @property
+    def unclean(self) -> bool:
+        """Whether Learn ended the copy with a warning (CompleteWithErrors, Incomplete): read
+        from the task's status, never from the words of a message."""
+        return self.status in UNFINISHED_TASK
+
+    @property
     def finished(self) -> bool:
         """Whether the task will not change any more."""
-        return self.course_pk is not None or self.status in UNFINISHED_TASK
+        return self.course_pk is not None or self.unclean
 
 
 FOLDER = "resource/x-bb-folder"  # a content item's contentHandler.id when it is a folder

@@ -7,12 +7,15 @@ from datetime import UTC, datetime
 from urllib.parse import quote
 
 API = "/learn/api/public"
-_PRIMARY_ID = re.compile(r"^_\d+_\d+$")
+# ASCII digits only, the whole value: `\d` would take other scripts' digits and `$` a final
+# line break, and Learn's primary ids have neither.
+_PRIMARY_ID = re.compile(r"_[0-9]+_[0-9]+")
 
 
 def is_primary_id(value: str) -> bool:
-    """Whether `value` is one of Learn's primary ids (`_123_1`)."""
-    return bool(_PRIMARY_ID.match(value))
+    """Whether `value` is one of Learn's primary ids (`_123_1`), the whole of it: the one rule,
+    for the tool's paths and the manifest's cells alike."""
+    return _PRIMARY_ID.fullmatch(value) is not None
 
 
 def id_form(value: str) -> str:

@@ -44,7 +44,7 @@ def checked_base_url(url: str) -> str:
             f"--base-url {shown!r} is not an http(s) URL",
             hint="pass the site's address, e.g. https://learn.example.edu",
         )
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise UsageError(
             f"--base-url {shown!r} uses plain http to a host that is not this machine",
             hint="use https:// (http:// is accepted only for 127.0.0.1, ::1 and localhost)",
@@ -69,10 +69,13 @@ def site_root(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
+def is_loopback(host: str) -> bool:
+    """Whether `host` names this machine: localhost (any case), 127.0.0.0/8 or ::1 (bracketed
+    or not), where plain http never leaves the machine. The one rule, for Learn's address and
+    for the webhook's and the mail server's."""
+    if host.lower() == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False

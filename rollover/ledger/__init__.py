@@ -2,13 +2,15 @@
 
 `Ledger` opens (and migrates) the file and moves rows through `State`; `manifest_change` and
 `planned_state` are the one rule for what a manifest edit or `--retry-failed` does to a row,
-`shell_must_be_empty` the one rule for whether a shell's content stops a copy into it;
+`shell_must_be_empty` the one rule for whether a shell's content stops a copy into it and
+`calls_left` for the calls a row still needs;
 `ErrorKind` says why a row ended `failed` or `needs_review`. All SQL is in this package.
 """
 
 from ._changes import (
     Revision,
     RowChange,
+    calls_left,
     manifest_change,
     planned_state,
     retried_state,
@@ -52,6 +54,7 @@ __all__ = [
     "RowChange",
     "State",
     "Transition",
+    "calls_left",
     "manifest_change",
     "planned_state",
     "retried_state",

@@ -3,7 +3,7 @@
 The one place this is decided: the run's sync, `--retry-failed`, `validate --check-learn` and
 the plan all ask `planned_state`, so a row is never judged one way by the preflight and done
 another way by the run. Likewise the run and the preflight both ask `shell_must_be_empty`
-whether a shell's content stops a copy into it.
+whether a shell's content stops a copy into it, and `calls_left` what a row still costs.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from rollover.plan import RowSpec
+from rollover.plan import CopyStep, RowSpec, calls_for
 
 from ._rows import ErrorKind, LedgerRow, State
 
@@ -128,3 +128,38 @@ def shell_must_be_empty(known: LedgerRow | None, shell: str) -> bool:
     taken) has attempts but never copied into the shell the manifest now names.
     """
     return known is None or known.copied_into != shell
+
+
+_STEPS = {
+    State.PENDING: CopyStep.TO_REQUEST,
+    State.INTENT: CopyStep.ANSWER_LOST,
+    State.LOCATED: CopyStep.REQUESTED,
+    State.COPIED: CopyStep.COPIED,
+    State.PATCHED: CopyStep.PATCHED,
+}
+
+
+def calls_left(
+    spec: RowSpec,
+    known: LedgerRow | None,
+    state: State,
+    *,
+    verify: bool,
+    polls: float = 1,
+) -> float:
+    """The calls a row the ledger holds as `known` still needs from `state` (`calls_for`):
+    none when it has ended; its shell found and looked at unless the ledger says otherwise,
+    `polls` polls (one at the floor, `POLLS_PER_COPY` in a plan), its enrolments not yet made."""
+    step = _STEPS.get(state)
+    if step is None:
+        return 0
+    shell = known.target_pk if known is not None else None
+    return calls_for(
+        spec,
+        verify=verify,
+        polls=polls,
+        step=step,
+        shell_known=shell is not None,
+        shell_ours=not shell_must_be_empty(known, shell or ""),
+        enrolled=known.enrolled if known is not None else 0,
+    )

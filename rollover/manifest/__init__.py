@@ -5,7 +5,14 @@ pandas stays inside this package (`_table` turns bytes into cells pinned to thei
 `instructors` cell into `Enrolment`s.
 """
 
-from ._checks import COLUMNS, REQUIRED_COLUMNS, Manifest, ManifestRow, load_manifest
+from ._checks import (
+    COLUMNS,
+    REQUIRED_COLUMNS,
+    Manifest,
+    ManifestRow,
+    load_manifest,
+    yes_or_no,
+)
 from ._instructors import BUILT_IN_ROLES, DEFAULT_ROLE, Enrolment
 
 __all__ = [
@@ -17,4 +24,5 @@ __all__ = [
     "Manifest",
     "ManifestRow",
     "load_manifest",
+    "yes_or_no",
 ]

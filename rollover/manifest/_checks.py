@@ -45,8 +45,8 @@ MAX_TARGET_ID = 100
 MAX_NAME = 333
 MAX_EXTERNAL_ID = 256
 
-_TRUE = frozenset({"true", "yes", "y", "1"})
-_FALSE = frozenset({"false", "no", "n", "0"})
+_TRUE = frozenset({"true", "yes", "y", "on", "1"})
+_FALSE = frozenset({"false", "no", "n", "off", "0"})
 _AVAILABLE = {word.lower(): word for word in ("Yes", "No", "Disabled", "Term")}
 _TARGET_ID = re.compile(r"[A-Za-z0-9._-]+")
 _WHITESPACE = re.compile(r"\s")
@@ -471,17 +471,25 @@ def _parse_target(value: str) -> str:
     return value
 
 
+def yes_or_no(value: object) -> bool | None:
+    """A yes/no word as a bool: true/false, yes/no, y/n, on/off or 1/0 in any case (a bool as
+    it is), None for anything else. The one rule for the manifest's cells, rollover.toml's
+    [notify] and the environment's ROLLOVER_SMTP_STARTTLS."""
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    return True if word in _TRUE else False if word in _FALSE else None
+
+
 def _parse_flag(value: str) -> bool:
-    """true/false (also yes/no, y/n, 1/0), in any case."""
-    word = value.lower()
-    if word in _TRUE:
-        return True
-    if word in _FALSE:
-        return False
-    raise _Invalid(
-        "copy_into_existing must be true or false (also yes/no, y/n or 1/0; leave it "
-        "blank for false)"
-    )
+    """true/false (also yes/no, y/n, on/off, 1/0), in any case."""
+    flag = yes_or_no(value)
+    if flag is None:
+        raise _Invalid(
+            "copy_into_existing must be true or false (also yes/no, y/n, on/off or 1/0; leave "
+            "it blank for false)"
+        )
+    return flag
 
 
 def _parse_available(value: str) -> str:

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from rollover.errors import closest
+from rollover.learn import is_primary_id
 
 from ._invalid import Invalid
 
@@ -23,7 +24,6 @@ _ROLE_BY_LOWER = {role.lower(): role for role in BUILT_IN_ROLES}
 _KIND_BY_LOWER = {kind.lower(): kind for kind in USER_ID_KINDS}
 # Kinds whose ids never hold a space: a space there is two users run together.
 _SPACELESS_KINDS = frozenset({"userName", "uuid"})
-_PRIMARY_ID = re.compile(r"_\d+_\d+")
 _GAP = re.compile(r"[\s,]+")
 _LINE_BREAK_OR_TAB = re.compile(r"[\r\n\t]")
 _SPACE = re.compile(r"\s")
@@ -135,7 +135,7 @@ def _user_id(user: str) -> str:
     """A user id as Learn's path takes it, its kind in Learn's spelling."""
     pieces = [piece for piece in _GAP.split(user) if piece]
     spaceless = (
-        _PRIMARY_ID.fullmatch(pieces[0])
+        is_primary_id(pieces[0])
         or _KIND_BY_LOWER.get(pieces[0].partition(":")[0].lower()) in _SPACELESS_KINDS
     )  # an externalId may hold a space: `externalId:Dr Grader` is one id
     if spaceless and len(pieces) == 2 and pieces[1].lower() in _ROLE_BY_LOWER:
@@ -148,7 +148,7 @@ def _user_id(user: str) -> str:
         _looks_like_user_id(piece) for piece in _GAP.split(user)[1:]
     ):
         raise Invalid(_several_users(user))
-    if _PRIMARY_ID.fullmatch(user):
+    if is_primary_id(user):
         return user
     kind, colon, rest = (part.strip() for part in user.partition(":"))
     if not colon:
@@ -173,7 +173,7 @@ def _user_id(user: str) -> str:
 def _looks_like_user_id(text: str) -> bool:
     """Whether `text` is written like a user id (`_12_1`, or a known kind, ':' and an id)."""
     kind, colon, rest = text.partition(":")
-    return bool(_PRIMARY_ID.fullmatch(text) or (colon and rest and kind.lower() in _KIND_BY_LOWER))
+    return bool(is_primary_id(text) or (colon and rest and kind.lower() in _KIND_BY_LOWER))
 
 
 def _one_user_per_entry(user: str) -> str:

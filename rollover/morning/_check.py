@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
 
-from rollover.errors import LedgerError
+from rollover.errors import LedgerError, printable
 from rollover.times import humanized, utc_now
 
 from ._night import read_ledger
@@ -28,10 +28,6 @@ class CheckResult(NamedTuple):
     line: str
 
 
-def _one_line(text: str) -> str:
-    return "".join(c if c.isprintable() else " " for c in text)
-
-
 def check(
     ledger_path: Path,
     *,
@@ -43,7 +39,7 @@ def check(
         read = read_ledger(ledger_path)
     except LedgerError as exc:
         return CheckResult(
-            CRITICAL, f"ROLLOVER CRITICAL - cannot read the ledger: {_one_line(exc.message)}"
+            CRITICAL, f"ROLLOVER CRITICAL - cannot read the ledger: {printable(exc.message)}"
         )
     moment = now if now is not None else utc_now()
     counts = read.counts()

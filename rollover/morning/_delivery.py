@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 
 
@@ -16,13 +15,3 @@ class Delivery:
 
     def __str__(self) -> str:
         return f"{self.channel}: {self.detail}"
-
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` names this machine (localhost, 127.0.0.0/8, ::1)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False

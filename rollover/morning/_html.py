@@ -9,8 +9,6 @@ reader (a mail client, a web server) never sees half a report.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
@@ -22,6 +20,7 @@ from zoneinfo import ZoneInfo
 from rollover.errors import UsageError
 from rollover.ledger import STATUSES, LedgerRow
 from rollover.manifest import DEFAULT_ROLE
+from rollover.report import write_atomically
 from rollover.times import humanized, machine_zone
 
 from ._chart import Timeline, timeline_svg
@@ -381,21 +380,6 @@ def render_html(
         "labels": STATUS_LABELS,
     }
     return _environment().get_template("report.html.j2").render(context)
-
-
-def write_atomically(text: str, path: Path) -> None:
-    """Write `text` to `path` so that a reader never sees half a file (temp file, fsync,
-    rename); nothing is left behind when it fails. The folder must exist."""
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        Path(temp).replace(path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def write_html_report(

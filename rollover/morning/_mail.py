@@ -19,8 +19,10 @@ from email.utils import formatdate, make_msgid, parseaddr
 from pathlib import Path
 
 from rollover.errors import ConfigInvalid, UsageError, did_you_mean
+from rollover.learn import is_loopback
+from rollover.manifest import yes_or_no
 
-from ._delivery import Delivery, is_loopback
+from ._delivery import Delivery
 from ._summary import Summary
 
 ENV_PREFIX = "ROLLOVER_"
@@ -29,8 +31,6 @@ SECRET_KEYS = ("smtp_password",)
 DEFAULT_PORT = 587
 IMPLICIT_TLS_PORT = 465
 MAIL_TIMEOUT = 30.0  # seconds for each SMTP exchange
-_TRUE = {"true", "yes", "on", "1"}
-_FALSE = {"false", "no", "off", "0"}
 
 
 @dataclass(frozen=True)
@@ -69,13 +69,6 @@ def _port(value: object) -> int | None:
     return port if 0 < port < 65536 else None
 
 
-def _switch(value: object) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    return True if text in _TRUE else False if text in _FALSE else None
-
-
 def mail_settings(
     environ: Mapping[str, str] | None = None,
     table: Mapping[str, object] | None = None,
@@ -104,7 +97,7 @@ def mail_settings(
             )
         elif key == "smtp_port" and _port(value) is None:
             problems.append(f"[notify] smtp_port {value!r} is not a port (1-65535)")
-        elif key == "smtp_starttls" and _switch(value) is None:
+        elif key == "smtp_starttls" and yes_or_no(value) is None:
             problems.append(f"[notify] smtp_starttls {value!r} is not true or false")
         elif key in ("smtp_host", "smtp_user", "mail_from") and not isinstance(value, str):
             problems.append(f"[notify] {key} {value!r} is not text")
@@ -138,7 +131,7 @@ def mail_settings(
     if port is None:
         raise UsageError(f"{port_source} {port_value!r} is not a port (1-65535)")
     tls_value, tls_source = setting("smtp_starttls")
-    starttls = True if tls_value is None else _switch(tls_value)
+    starttls = True if tls_value is None else yes_or_no(tls_value)
     if starttls is None:
         raise UsageError(f"{tls_source} {tls_value!r} is not true or false")
     if not _address(str(mail_from)):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rollover.errors import printable
 from rollover.times import humanized
 
 from ._html import EXIT_MEANINGS
@@ -68,12 +69,7 @@ class Summary:
     @property
     def subject(self) -> str:
         """A one-line subject for a mail: the title and the counts that matter."""
-        return _one_line(f"{self.title}: {_counts_phrase(self.counts, self.total)}")
-
-
-def _one_line(text: str) -> str:
-    """`text` with line breaks and other control characters made spaces (mail headers, chat)."""
-    return "".join(c if c.isprintable() else " " for c in text)
+        return printable(f"{self.title}: {_counts_phrase(self.counts, self.total)}")
 
 
 def _counts_phrase(counts: dict[str, int], total: int) -> str:
@@ -84,7 +80,7 @@ def _counts_phrase(counts: dict[str, int], total: int) -> str:
 
 
 def _shorter(text: str, limit: int) -> str:
-    text = _one_line(text)
+    text = printable(text)
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
@@ -104,7 +100,7 @@ def summary_of(
         for r in needing[:NEEDS_PERSON_LISTED]
     )
     duration = (run.ended_at - run.started_at).total_seconds() if run is not None else None
-    lines = [f"{_one_line(title)}: {_counts_phrase(counts, total)}."]
+    lines = [f"{printable(title)}: {_counts_phrase(counts, total)}."]
     if run is not None and duration is not None:
         meaning = EXIT_MEANINGS.get(run.exit_code)
         ended = f"exit {run.exit_code}" + (f", {meaning}" if meaning else "")

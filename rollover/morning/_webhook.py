@@ -14,9 +14,10 @@ from typing import Any
 
 import httpx
 
-from rollover.errors import UsageError
+from rollover.errors import UsageError, printable
+from rollover.learn import is_loopback
 
-from ._delivery import Delivery, is_loopback
+from ._delivery import Delivery
 from ._summary import Summary
 
 WEBHOOK_ENV = "ROLLOVER_WEBHOOK_URL"
@@ -80,7 +81,7 @@ def _scrubbed(text: str, url: str) -> str:
     for secret in {url, url.strip(), str(parsed), parsed.path, parsed.query.decode()}:
         if len(secret) > 1:
             text = text.replace(secret, "[webhook URL]")
-    line = "".join(c if c.isprintable() else " " for c in text).strip()
+    line = printable(text.strip())
     return line if len(line) <= _ANSWER_SHOWN else line[: _ANSWER_SHOWN - 1] + "\u2026"
 
 

@@ -1,7 +1,8 @@
 """The plan: what each manifest row asks of Learn, and what a run of them costs.
 
 `RowSpec` is a row as the ledger keeps it (the copy and the PATCH after it); `row_spec` builds it
-from a manifest row and the copy profiles; `estimate` counts the API calls a run needs. Copy
+from a manifest row and the copy profiles; `calls_for` is the one rule for the API calls a row
+needs (with `source_calls`, its sources' counts), and `estimate` counts a run's by it. Copy
 profiles (Learn's `copy` options by name, built-in or from rollover.toml) live here too, with
 `verified_counts`, the one rule for what `--verify` compares after a copy with a profile.
 """
@@ -22,7 +23,10 @@ from ._estimate import (
     DEFAULT_DAILY_QUOTA,
     POLLS_PER_COPY,
     CallEstimate,
+    CopyStep,
+    calls_for,
     estimate,
+    source_calls,
 )
 from ._profiles import (
     CONTENT_AREAS,
@@ -55,8 +59,10 @@ __all__ = [
     "SETTINGS",
     "CallEstimate",
     "CopyOptions",
+    "CopyStep",
     "RowSpec",
     "VerifiedCounts",
+    "calls_for",
     "configured_profile",
     "copy_options",
     "estimate",
@@ -67,5 +73,6 @@ __all__ = [
     "refuse_exact_copies",
     "row_spec",
     "shown",
+    "source_calls",
     "verified_counts",
 ]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from enum import Enum
 
 from rollover.manifest import ManifestRow
 
-from ._bodies import patch_body
-from ._profiles import DEFAULT_PROFILE, PROFILES, CopyOptions, VerifiedCounts, verified_counts
+from ._bodies import RowSpec, row_spec
+from ._profiles import PROFILES, CopyOptions, VerifiedCounts
 
 # Learn's default quota (LEARN_API.md): 10,000 calls per 24 h, shared with every integration.
 DEFAULT_DAILY_QUOTA = 10_000
@@ -49,53 +50,97 @@ class CallEstimate:
         return max(0, self.calls - max(0, available - reserve))
 
 
+class CopyStep(Enum):
+    """How far a row's copy has come, as far as the calls it still needs go."""
+
+    TO_REQUEST = "to request"  # nothing sent: the shell's look, then the copy POST
+    ANSWER_LOST = "answer lost"  # the POST may have left: Learn's courses are looked at once
+    REQUESTED = "requested"  # Learn has the copy: its task is polled
+    COPIED = "copied"  # the copy is complete: the PATCH is next
+    PATCHED = "patched"  # only enrolments and --verify's counts are left
+
+
+def calls_for(
+    spec: RowSpec,
+    *,
+    verify: bool,
+    polls: float = POLLS_PER_COPY,
+    step: CopyStep = CopyStep.TO_REQUEST,
+    shell_known: bool = False,
+    shell_ours: bool = False,
+    enrolled: int = 0,
+) -> float:
+    """The API calls one row still needs from `step`: the one rule every count of calls uses.
+
+    A copy into an existing course first finds the shell by its courseId (unless its primary id
+    is `shell_known`) and counts its content (unless it holds this row's own copy,
+    `shell_ours`), with --verify also its gradebook columns when the row's profile counts them;
+    then the copy POST, `polls` polls of its task, the PATCH when the row changes anything, one
+    PUT per instructor not yet `enrolled` and, with `verify`, the target's counts its profile
+    promises. The source's counts are `source_calls`, once per source; the token is the run's.
+    """
+    counted = spec.verified if verify else VerifiedCounts.NONE
+    calls: float = max(0, len(spec.instructors) - enrolled) + counted.reads
+    if step is CopyStep.TO_REQUEST:
+        if spec.copy_into_existing:
+            calls += (not shell_known) + (0 if shell_ours else 1 + counted.columns)
+        calls += 1
+    if step is CopyStep.ANSWER_LOST:
+        calls += 1
+    if step in (CopyStep.TO_REQUEST, CopyStep.ANSWER_LOST, CopyStep.REQUESTED):
+        calls += polls
+    if step is not CopyStep.PATCHED and spec.patch:
+        calls += 1
+    return calls
+
+
+def source_calls(
+    specs: Iterable[RowSpec],
+    *,
+    verify: bool,
+    known: Callable[[str], tuple[int | None, int | None] | None] = lambda source: None,
+) -> int:
+    """The counts of the rows' sources --verify reads: each source once, for what any of its
+    rows' profiles promises, less the counts already `known` (as the ledger keeps them)."""
+    if not verify:
+        return 0
+    sources: dict[str, VerifiedCounts] = {}
+    for spec in specs:
+        source = spec.source_course_id
+        sources[source] = sources.get(source, VerifiedCounts.NONE) | spec.verified
+    calls = 0
+    for source, wanted in sources.items():
+        contents, columns = known(source) or (None, None)
+        calls += (wanted.contents and contents is None) + (wanted.columns and columns is None)
+    return calls
+
+
 def estimate(
     rows: Sequence[ManifestRow],
     *,
     verify: bool = False,
     profiles: Mapping[str, CopyOptions | None] = PROFILES,
 ) -> CallEstimate:
-    """Calls a run of these rows costs: token, shell look-ups and checks, POSTs, polls,
-    PATCHes, one PUT per instructor, and with `verify` the counts each row's copy profile
-    promises (content items, gradebook columns), per target and once per source."""
-    into_existing = sum(1 for row in rows if row.copy_into_existing)
-    to_patch = sum(1 for row in rows if patch_body(row))
-    enrolments = sum(len(row.instructors) for row in rows)
-    counted = {row.target_course_id: _counted(row, profiles) for row in rows}
-    # Each shell is looked up, then its content counted (and its columns, to verify against).
-    shells = sum(
-        2 + (verify and counted[row.target_course_id].columns)
-        for row in rows
-        if row.copy_into_existing
-    )
-    verifications = 0
-    if verify:
-        sources: dict[str, VerifiedCounts] = {}
-        for row in rows:
-            wanted = counted[row.target_course_id]
-            source = row.source_course_id
-            sources[source] = sources.get(source, VerifiedCounts.NONE) | wanted
-            verifications += wanted.reads
-        verifications += sum(wanted.reads for wanted in sources.values())
-    calls = (
-        (1 if rows else 0)
-        + shells
-        + round(len(rows) * (1 + POLLS_PER_COPY))
-        + to_patch
-        + enrolments
-        + verifications
-    )
+    """Calls a run of these rows costs (`calls_for` each, their sources' counts and the
+    token): shell look-ups and checks, POSTs, polls, PATCHes, one PUT per instructor, and with
+    `verify` the counts each row's copy profile promises, per target and once per source."""
+    specs = [_spec(row, profiles) for row in rows]
+    sources = source_calls(specs, verify=verify)
+    targets = sum(spec.verified.reads for spec in specs) if verify else 0
+    calls = (1 if rows else 0) + sources + sum(calls_for(spec, verify=verify) for spec in specs)
     return CallEstimate(
         len(rows),
-        len(rows) - into_existing,
-        into_existing,
-        to_patch,
-        calls,
-        enrolments,
-        verifications,
+        sum(1 for spec in specs if not spec.copy_into_existing),
+        sum(1 for spec in specs if spec.copy_into_existing),
+        sum(1 for spec in specs if spec.patch),
+        round(calls),
+        sum(len(spec.instructors) for spec in specs),
+        targets + sources,
     )
 
 
-def _counted(row: ManifestRow, profiles: Mapping[str, CopyOptions | None]) -> VerifiedCounts:
-    """What --verify compares for a manifest row, from its profile's options."""
-    return verified_counts(profiles.get(row.copy_profile or DEFAULT_PROFILE))
+def _spec(row: ManifestRow, profiles: Mapping[str, CopyOptions | None]) -> RowSpec:
+    """The row as the ledger would keep it; a profile not in `profiles` (not yet checked) is
+    counted as the default counts it."""
+    known = row.copy_profile is None or row.copy_profile in profiles
+    return row_spec(row if known else replace(row, copy_profile=None), profiles)

@@ -1,0 +1,140 @@
+"""The calls a row costs have one rule (`rollover.plan.calls_for`): the plan's estimate, the
+preflight's count of the run's calls, the pacing's floor and the advice on when to run again all
+ask it, and it matches what a real run against the sandbox spends, with --verify and shells.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from pathlib import Path
+
+from harness import TEACHERS, engine_run, instructors, make_learn, row
+
+from rollover.engine import RunOptions
+from rollover.ledger import State
+from rollover.manifest import ManifestRow
+from rollover.plan import (
+    POLLS_PER_COPY,
+    PROFILES,
+    CopyOptions,
+    CopyStep,
+    calls_for,
+    configured_profile,
+    estimate,
+    row_spec,
+    source_calls,
+)
+from rollover.preflight import check_learn
+
+POLL = "GET /v1/courses/{id}/tasks/{id}"
+VERIFY = RunOptions(poll_min=1.0, poll_max=30.0, adopt_settle=60.0, verify=True)
+KNOWN: dict[str, CopyOptions | None] = {
+    **PROFILES,
+    "nogrades": configured_profile({"gradebook": False})[0],
+    "bare": configured_profile({"gradebook": False, "contentAreas": False})[0],
+}
+
+
+def rows() -> list[ManifestRow]:
+    """A new course (renamed, one instructor), a shell, and a contents-only profile's row."""
+    return [
+        row(
+            2,
+            "BIO-101-FA26",
+            "BIO-101-001-SP27",
+            name="Biology",
+            instructors=instructors("userName:bob"),
+        ),
+        row(3, "CHEM-110-FA26", "HIST-210-SP27", copy_into_existing=True),
+        row(4, "BIO-101-FA26", "BIO-101-002-SP27", name="Biology 2", copy_profile="nogrades"),
+    ]
+
+
+def test_calls_per_row_with_verify_shells_and_a_contents_only_profile() -> None:
+    """Per row, from the start: shell look-up and counts, POST, polls, PATCH, PUTs, target reads."""
+    new, shell, lean = (row_spec(r, KNOWN) for r in rows())
+    # POST, 1.2 polls, PATCH, one PUT; --verify: contents and columns of the target.
+    assert calls_for(new, verify=False) == 1 + POLLS_PER_COPY + 1 + 1
+    assert calls_for(new, verify=True) == 1 + POLLS_PER_COPY + 1 + 1 + 2
+    # Found by courseId, its content counted (and its columns, to verify against), POST, polls.
+    assert calls_for(shell, verify=False, polls=1) == 2 + 1 + 1
+    assert calls_for(shell, verify=True, polls=1) == 3 + 1 + 1 + 2
+    assert calls_for(shell, verify=True, polls=1, shell_known=True, shell_ours=True) == 1 + 1 + 2
+    # gradebook off: contents alone, on the target and (once) on the source.
+    assert calls_for(lean, verify=True, polls=1) == 1 + 1 + 1 + 1
+    assert source_calls([new, lean], verify=True) == 2  # BIO-101: contents and columns, once
+    assert source_calls([lean], verify=True) == 1
+    assert calls_for(new, verify=True, step=CopyStep.REQUESTED, polls=1) == 1 + 1 + 1 + 2
+    assert calls_for(new, verify=True, step=CopyStep.PATCHED, enrolled=1) == 2
+
+
+def test_a_real_run_spends_what_the_rule_says(tmp_path: Path) -> None:
+    """A --verify run of a new course, a shell and a contents-only row spends calls_for's calls
+    (with the polls it made), its sources' counts and one token; the estimate says the same."""
+    learn = make_learn(users=TEACHERS)
+    outcome, final = engine_run(learn, rows(), tmp_path / "l.sqlite", VERIFY, profiles=KNOWN)
+    assert outcome.stopped is None, outcome
+    assert [r.state for r in final] == [State.DONE] * 3, final
+    calls = learn.sandbox.record.calls
+    polls = calls[POLL]
+    specs = [row_spec(r, KNOWN) for r in rows()]
+    ruled = (
+        1
+        + source_calls(specs, verify=True)
+        + sum(calls_for(s, verify=True, polls=0) for s in specs)
+    )
+    assert sum(calls.values()) == ruled + polls, dict(calls)
+    planned = estimate(rows(), verify=True, profiles=KNOWN).calls
+    assert planned == round(ruled + len(specs) * POLLS_PER_COPY)
+
+
+def _calls_left_in_advice(left: list[ManifestRow], *, verify: bool, tmp_path: Path) -> int:
+    """The calls `--quota-reserve`'s stop says the rows after a first copy need (the reserve
+    added, the quota left taken off), from a run whose quota is spent alike every time."""
+    learn = make_learn(quota_limit=50, quota_refill_per_second=0.0)
+    first = row(2, "BIO-101-FA26", "BIO-101-001-SP27", copy_profile="bare")  # never counted
+    options = replace(VERIFY, verify=verify, quota_reserve=100, concurrency=1)
+    ledger = tmp_path / f"{verify}-{len(tmp_path.parts)}-{left[0].target_course_id}.sqlite"
+    outcome, final = engine_run(learn, [first, *left], ledger, options, profiles=KNOWN)
+    assert outcome.stopped is not None and "quota reserve reached" in outcome.stopped, outcome
+    assert [r.state for r in final[1:]] == [State.PENDING] * len(left), final
+    assert f"the {len(left)} rows left need about " in outcome.stopped, outcome.stopped
+    return int(outcome.stopped.split("need about ")[1].split()[0])
+
+
+def test_the_advice_to_run_again_counts_verify_and_shells(tmp_path: Path) -> None:
+    """The quota reserve reached: the rows left are costed by calls_for, so --verify's counts
+    (targets and each source once) and a shell's look-up and count are in the advice."""
+    shell = row(3, "CHEM-110-FA26", "HIST-210-SP27", copy_into_existing=True)
+    lean = row(4, "TAKEN-SP27", "TAKEN-002-SP27", copy_profile="nogrades")
+    new = replace(shell, target_course_id="CHEM-110-001-SP27", copy_into_existing=False)
+    plain = _calls_left_in_advice([shell, lean], verify=False, tmp_path=tmp_path)
+    verified = _calls_left_in_advice([shell, lean], verify=True, tmp_path=tmp_path)
+    no_shell = _calls_left_in_advice([new, lean], verify=False, tmp_path=tmp_path)
+    # --verify: the shell's columns before the copy, 2 + 1 target reads, CHEM 2 + TAKEN 1.
+    assert verified - plain == 1 + 3 + 3
+    # The shell found by courseId and its content counted, against a new course's nothing.
+    assert plain - no_shell == 2
+
+
+def test_the_preflight_counts_verify_for_rows_the_run_resumes(tmp_path: Path) -> None:
+    """Rows a stopped run left in flight still cost --verify's counts when resumed: the
+    preflight's count of the run's calls says so (its targets' reads and each source once)."""
+    learn = make_learn(users=TEACHERS, copy_seconds=600.0)
+    options = replace(VERIFY, task_timeout=5.0)  # the copies are left in Learn's hands
+    _, left = engine_run(learn, rows(), tmp_path / "l.sqlite", options, profiles=KNOWN)
+    assert {r.state for r in left} == {State.LOCATED}, left
+
+    def run_calls(verify: bool) -> int:
+        async def go() -> int:
+            async with learn.client() as client:
+                report = await check_learn(rows(), left, client, profiles=KNOWN, verify=verify)
+            return report.run_calls
+
+        return asyncio.run(go())
+
+    specs = [r.spec for r in left]
+    reads = sum(s.verified.reads for s in specs) + source_calls(specs, verify=True)
+    assert reads == (2 + 2 + 1) + (2 + 2)  # targets; BIO-101 and CHEM-110 each once
+    assert run_calls(True) - run_calls(False) == reads
