@@ -588,6 +588,37 @@ def test_unterminated_quote_is_a_problem_not_an_exception(tmp_path: Path) -> Non
     assert "closing double quote is missing" in problems[1].message
 
 
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_a_quote_left_open_on_a_later_line_of_a_row_is_reported_on_that_line(
+    tmp_path: Path, newline: str
+) -> None:
+    """The open quote's own line is named, with the first line of its row as the value."""
+    path = write(
+        tmp_path,
+        newline.join(
+            [
+                "source_course_id,target_course_id,name,description",  # 1
+                "A,A1,x,y",  # 2
+                'B,B1,"two',  # 3
+                'lines","left open',  # 4
+                "C,C1,x,y",  # 5
+                "",
+            ]
+        ),
+    )
+    problems = problems_of(path)
+    assert where(problems) == [(4, None, 'B,B1,"two')]
+    assert "closing double quote is missing" in problems[0].message
+
+
+def test_a_cell_longer_than_the_csv_modules_default_limit_is_read_whole(tmp_path: Path) -> None:
+    """A description of 200,000 characters (over csv's 128 KiB field limit) is one cell."""
+    long = "word, " * 40_000
+    path = write(tmp_path, f'source_course_id,target_course_id,description\nA,B,"{long}"\n')
+    (row,) = load(path).rows
+    assert row.description == long.strip()
+
+
 def test_row_with_too_many_cells_is_reported_on_its_physical_line(tmp_path: Path) -> None:
     """Each row with extra cells is a problem on its physical line; other rows are still checked."""
     path = write(
