@@ -159,6 +159,22 @@ def test_leading_blank_lines_before_the_header_keep_line_numbers(tmp_path: Path)
     assert where(problems_of(path)) == [(5, "target_course_id", "B")]
 
 
+@pytest.mark.parametrize("blank_row", [b"\r\n", b",,\r\n", b" \r\n\r\n"])
+def test_byte_order_marks_on_a_blank_first_row_are_skipped_with_it(
+    tmp_path: Path, blank_row: bytes
+) -> None:
+    """A file saved twice as 'CSV UTF-8' (two BOMs) from a sheet whose first rows are blank."""
+    path = write(
+        tmp_path,
+        b"\xef\xbb\xbf\xef\xbb\xbf" + blank_row + b"source_course_id,target_course_id\r\nA,B\r\n",
+    )
+    rows = load(path).rows
+    header_line = 2 + blank_row.count(b"\n") - 1
+    assert [(row.line, row.source_course_id, row.target_course_id) for row in rows] == [
+        (header_line + 1, "A", "B")
+    ]
+
+
 def test_every_invalid_cell_is_reported_at_once(tmp_path: Path) -> None:
     """All problems of all rows come back together, each with its line, column and value."""
     long_name = "N" * 334

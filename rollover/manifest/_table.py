@@ -26,9 +26,9 @@ from rollover.errors import Problem
 MAX_COLUMNS = 16_384  # Excel's widest sheet
 _EXCEL_HINT = "in Excel use File > Save As > 'CSV UTF-8 (Comma delimited)'"
 
-# Lines that carry nothing (spaces, commas) before the header: the first of them would be taken as
-# the header and size every row, so they are cut off before the csv module reads the text.
-_LEADING_BLANK_LINES = re.compile(r"\A(?:(?:[^\S\r\n]|,)*(?:\r\n|\r|\n))+")
+# Lines that carry nothing (spaces, commas, a byte order mark) before the header: the first of them
+# would be taken as the header and size every row, so they are cut off before the csv module reads.
+_LEADING_BLANK_LINES = re.compile(r"\A(?:(?:[^\S\r\n]|[,\ufeff])*(?:\r\n|\r|\n))+")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _WORD_GAP = re.compile(r"[\s_-]+")
 
