@@ -159,6 +159,22 @@ def test_leading_blank_lines_before_the_header_keep_line_numbers(tmp_path: Path)
     assert where(problems_of(path)) == [(5, "target_course_id", "B")]
 
 
+@pytest.mark.parametrize("blank_row", [b"\r\n", b",,\r\n", b" \r\n\r\n"])
+def test_byte_order_marks_on_a_blank_first_row_are_skipped_with_it(
+    tmp_path: Path, blank_row: bytes
+) -> None:
+    """A file saved twice as 'CSV UTF-8' (two BOMs) from a sheet whose first rows are blank."""
+    path = write(
+        tmp_path,
+        b"\xef\xbb\xbf\xef\xbb\xbf" + blank_row + b"source_course_id,target_course_id\r\nA,B\r\n",
+    )
+    rows = load(path).rows
+    header_line = 2 + blank_row.count(b"\n") - 1
+    assert [(row.line, row.source_course_id, row.target_course_id) for row in rows] == [
+        (header_line + 1, "A", "B")
+    ]
+
+
 def test_every_invalid_cell_is_reported_at_once(tmp_path: Path) -> None:
     """All problems of all rows come back together, each with its line, column and value."""
     long_name = "N" * 334
@@ -586,6 +602,37 @@ def test_unterminated_quote_is_a_problem_not_an_exception(tmp_path: Path) -> Non
     problems = problems_of(path)
     assert where(problems) == [(2, "target_course_id", "bad id"), (3, None, 'B,B1,"Biology')]
     assert "closing double quote is missing" in problems[1].message
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_a_quote_left_open_on_a_later_line_of_a_row_is_reported_on_that_line(
+    tmp_path: Path, newline: str
+) -> None:
+    """The open quote's own line is named, with the first line of its row as the value."""
+    path = write(
+        tmp_path,
+        newline.join(
+            [
+                "source_course_id,target_course_id,name,description",  # 1
+                "A,A1,x,y",  # 2
+                'B,B1,"two',  # 3
+                'lines","left open',  # 4
+                "C,C1,x,y",  # 5
+                "",
+            ]
+        ),
+    )
+    problems = problems_of(path)
+    assert where(problems) == [(4, None, 'B,B1,"two')]
+    assert "closing double quote is missing" in problems[0].message
+
+
+def test_a_cell_longer_than_the_csv_modules_default_limit_is_read_whole(tmp_path: Path) -> None:
+    """A description of 200,000 characters (over csv's 128 KiB field limit) is one cell."""
+    long = "word, " * 40_000
+    path = write(tmp_path, f'source_course_id,target_course_id,description\nA,B,"{long}"\n')
+    (row,) = load(path).rows
+    assert row.description == long.strip()
 
 
 def test_row_with_too_many_cells_is_reported_on_its_physical_line(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """The CSV manifest: a file's bytes in, frozen rows out, or every problem with its line.
 
-pandas stays inside this package (`_table` turns bytes into cells pinned to their physical lines);
+`_table` turns bytes into cells pinned to their physical lines (the csv module reads the records,
+pandas tidies the cells; pandas stays inside this package);
 `_checks` checks every cell and hands back `Manifest` and `ManifestRow`; `_instructors` reads the
 `instructors` cell into `Enrolment`s.
 """

@@ -1,6 +1,6 @@
 """The CSV manifest: check every cell of its table, hand back frozen rows.
 
-`csv_table` turns the file into cells pinned to their physical lines (pandas stays there); the rest
+`read_table` turns the file into cells pinned to their physical lines (pandas stays there); the rest
 of the tool sees only `Manifest` and `ManifestRow`. Every problem in the file is collected before
 `ManifestInvalid` is raised, each with the line a person sees in an editor.
 """

@@ -1,18 +1,22 @@
 """A CSV file's bytes as a table of text cells, each row pinned to the physical line it starts on.
 
-pandas reads the file here and nowhere else; what leaves is a `Table` of plain strings. Line numbers
-are the ones a person sees in an editor: blank lines above the header count, and a quoted cell may
-span several lines. Every problem found is appended to the caller's list.
+The standard library's csv module reads the records, fed one physical line at a time so that
+`reader.line_num` says where each record starts; a row with more cells than the header and a quote
+never closed are found there. pandas then tidies the cells as a frame indexed by those lines, here
+and nowhere else; what leaves is a `Table` of plain strings. Line numbers are the ones a person
+sees in an editor: blank lines above the header count, and a quoted cell may span several lines.
+Every problem found is appended to the caller's list.
 """
 
 from __future__ import annotations
 
 import codecs
+import csv
 import io
 import re
-import warnings
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 
 import pandas as pd
@@ -22,11 +26,10 @@ from rollover.errors import Problem
 MAX_COLUMNS = 16_384  # Excel's widest sheet
 _EXCEL_HINT = "in Excel use File > Save As > 'CSV UTF-8 (Comma delimited)'"
 
-# Lines that carry nothing (spaces, commas) before the header: pandas would take the first of them
-# as the header and size every row by it, so they are cut off before pandas sees the text.
-_LEADING_BLANK_LINES = re.compile(r"\A(?:(?:[^\S\r\n]|,)*(?:\r\n|\r|\n))+")
-_QUOTE_OR_NEWLINE = re.compile(r'"|\r\n|\r|\n')
-_SKIPPED_LINE = re.compile(r"Skipping line (\d+): expected (\d+) fields, saw (\d+)")
+# Lines that carry nothing (spaces, commas, a byte order mark) before the header: the first of them
+# would be taken as the header and size every row, so they are cut off before the csv module reads.
+_LEADING_BLANK_LINES = re.compile(r"\A(?:(?:[^\S\r\n]|[,\ufeff])*(?:\r\n|\r|\n))+")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _WORD_GAP = re.compile(r"[\s_-]+")
 
 
@@ -120,40 +123,27 @@ def _empty_file(expected: Sequence[str]) -> Problem:
 def _table_from_text(
     text: str, delimiter: str, expected: Sequence[str], problems: list[Problem]
 ) -> Table | None:
-    """Parse the CSV text with pandas and pin each record to its physical line."""
+    """Read the CSV text with the csv module, then tidy its cells as a frame indexed by line."""
     leading = _LEADING_BLANK_LINES.match(text)
     first_line = 1
     if leading:
-        first_line += len(_QUOTE_OR_NEWLINE.findall(leading.group()))
+        first_line += _line_breaks(leading.group())
         text = text[leading.end() :]
-    # pandas drops a byte order mark at the very start itself; a second one (a file saved twice
-    # with a BOM) must go too, or pandas and the scanner would disagree about a quote after it.
+    # A byte order mark at the very start (twice, when a file was saved twice with one) is not
+    # part of the header, and would keep a quote after it from opening a quoted cell.
     text = text.lstrip("\ufeff")
-    starts, offsets, open_quote = _scan_records(text, first_line, delimiter)
-    if open_quote is not None:
-        record = len(offsets) - 1
-        problems.append(
-            Problem(
-                open_quote,
-                None,
-                _excerpt(text, offsets[record]),
-                "a quoted cell starts here and its closing double quote is missing: add it "
-                '(a double quote inside a quoted cell is written twice, "")',
-            )
-        )
-        # Everything after the open quote is one endless cell; check the rows before it.
-        text = text[: offsets[record]]
-        del starts[record:], offsets[record:]
-    if not starts:
+    lines_of_text = _PhysicalLines(text, first_line)
+    records = _read_records(text, first_line, delimiter, lines_of_text, problems)
+    if not records:
         if not problems:
             problems.append(_empty_file(expected))
         return None
-    header_end = offsets[1] if len(offsets) > 1 else len(text)
-    width = text.count(delimiter, 0, header_end) + 1
-    if width > MAX_COLUMNS:  # not a manifest; pandas would take minutes to read it
+    header_line, header = records[0]
+    width = len(header)
+    if width > MAX_COLUMNS:  # not a manifest
         problems.append(
             Problem(
-                starts[0],
+                header_line,
                 None,
                 None,
                 f"the header has {width} columns, more "
@@ -162,26 +152,39 @@ def _table_from_text(
             )
         )
         return None
-    before = len(problems)
-    parsed = _parse_records(text, delimiter, starts, offsets, expected, problems)
-    if parsed is None:
-        return None
-    frame, lines = parsed
-    # Whole columns at a time: per-cell pandas access would cost seconds on 100,000 rows.
-    columns = [[cell.strip() for cell in frame[column].tolist()] for column in frame.columns]
-    if not lines or not any(column[0] for column in columns):
+    lines: list[int] = []
+    rows: list[list[str]] = []
+    too_wide: list[Problem] = []
+    for line, cells in records[1:]:
+        if len(cells) > width:
+            too_wide.append(
+                Problem(
+                    line,
+                    None,
+                    lines_of_text.excerpt(line),
+                    f"this row has {len(cells)} cells but the header has {width}: remove the "
+                    "extra cells, or put a cell that contains a comma in double quotes",
+                )
+            )
+        else:
+            # A cell's surrounding spaces are not part of it; a short row ends in blank cells.
+            cells[:] = map(str.strip, cells)
+            cells += [""] * (width - len(cells))
+            lines.append(line)
+            rows.append(cells)
+    del records
+    if not any(cell.strip() for cell in header):
+        problems.extend(too_wide)
         problems.append(Problem(first_line, None, None, _header_wanted(expected)))
         return None
-    header = [str(frame[column].iat[0]) for column in frame.columns]
     other = _other_delimiter(header, delimiter, expected)
     if other is not None:
-        # Rows read with the wrong delimiter say nothing true about cell counts: drop that noise.
-        del problems[before:]
+        # Rows read with the wrong delimiter say nothing true about cell counts: leave them out.
         used = "tabs" if other == "\t" else repr(other)
         option = "tab" if other == "\t" else f"'{other}'"
         problems.append(
             Problem(
-                lines[0],
+                header_line,
                 None,
                 header[0][:120],
                 f"this file uses {used} as its delimiter, not {delimiter!r}: pass "
@@ -190,12 +193,17 @@ def _table_from_text(
             )
         )
         return None
-    keep = [at for at, cells in enumerate(zip(*columns, strict=True)) if at and any(cells)]
+    problems.extend(too_wide)
+    frame = pd.DataFrame(
+        rows, index=pd.Index(lines, name="line"), columns=range(width), dtype=object
+    )
+    del rows
+    frame = frame[(frame != "").any(axis=1)]  # a blank line or a line of commas is no course
     return Table(
         header=header,
-        header_line=lines[0],
-        lines=[lines[at] for at in keep],
-        columns=[[column[at] for at in keep] for column in columns],
+        header_line=header_line,
+        lines=frame.index.tolist(),
+        columns=[frame[column].tolist() for column in frame.columns],
     )
 
 
@@ -219,108 +227,66 @@ def _other_delimiter(header: list[str], delimiter: str, expected: Collection[str
     return None
 
 
-def _parse_records(
+def _read_records(
     text: str,
+    first_line: int,
     delimiter: str,
-    starts: list[int],
-    offsets: list[int],
-    expected: Sequence[str],
+    lines_of_text: _PhysicalLines,
     problems: list[Problem],
-) -> tuple[pd.DataFrame, list[int]] | None:
-    """pandas' reading of the text, every cell as text, and the start line of each row it kept."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            frame = pd.read_csv(
-                io.StringIO(text),
-                sep=delimiter,
-                header=None,
-                index_col=False,
-                dtype=str,
-                engine="c",
-                keep_default_na=False,
-                na_filter=False,
-                skip_blank_lines=False,
-                on_bad_lines="warn",
-            )
-        except pd.errors.EmptyDataError:
-            problems.append(_empty_file(expected))
-            return None
-        except pd.errors.ParserError as exc:
-            problems.append(
-                Problem(None, None, None, f"the file cannot be read as CSV ({exc}); {_EXCEL_HINT}")
-            )
-            return None
-    skipped: set[int] = set()
-    for warning in caught:
-        for found in _SKIPPED_LINE.finditer(str(warning.message)):
-            record, width, saw = (int(group) for group in found.groups())
-            skipped.add(record - 1)
+) -> list[tuple[int, list[str]]]:
+    """Each CSV record's cells with the physical line it starts on.
+
+    A quoted cell whose closing quote is missing runs to the end of the file: that record is
+    recorded as a problem instead, and the records before it are still read.
+    """
+    at_end = False
+
+    def end_of_text() -> Iterator[str]:
+        nonlocal at_end
+        at_end = True
+        yield from ()
+
+    # The limit is process-wide and 128 KiB by default; a cell may be as long as the file.
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
+    # newline="" splits the text at CRLF, CR and LF alike and keeps the line breaks, so the
+    # reader keeps a quoted cell's line breaks and counts physical lines in `line_num`.
+    physical = chain(io.StringIO(text, newline=""), end_of_text())
+    reader = csv.reader(physical, delimiter=delimiter, quotechar='"', doublequote=True)
+    records: list[tuple[int, list[str]]] = []
+    line = first_line
+    for cells in reader:
+        if at_end:  # the reader wanted more lines for this record: its quote never closed
             problems.append(
                 Problem(
-                    starts[record - 1],
+                    # The open cell runs to the end: its line breaks are the text's last ones.
+                    first_line + _line_breaks(text) - _line_breaks(cells[-1]),
                     None,
-                    _excerpt(text, offsets[record - 1]),
-                    f"this row has {saw} cells but the header has {width}: remove the extra "
-                    "cells, or put a cell that contains a comma in double quotes",
+                    lines_of_text.excerpt(line),
+                    "a quoted cell starts here and its closing double quote is missing: add it "
+                    '(a double quote inside a quoted cell is written twice, "")',
                 )
             )
-    lines = [line for record, line in enumerate(starts) if record not in skipped]
-    if len(lines) != len(frame):
-        problems.append(
-            Problem(
-                None,
-                None,
-                None,
-                f"found {len(lines)} rows but pandas read "
-                f"{len(frame)}, so line numbers cannot be trusted; {_EXCEL_HINT}",
-            )
-        )
-        return None
-    return frame, lines
+            break
+        records.append((line, cells))
+        line = first_line + reader.line_num
+    return records
 
 
-def _scan_records(
-    text: str, first_line: int, delimiter: str = ","
-) -> tuple[list[int], list[int], int | None]:
-    """Start line and offset of every CSV record, and the line of a quote never closed.
+class _PhysicalLines:
+    """A text's physical lines by number, for messages; split only when a message needs one."""
 
-    Mirrors pandas' C tokenizer: a double quote opens a quoted cell only at the start of a cell,
-    a doubled quote inside one is a literal quote, and a line break inside one does not end the
-    record. Only quotes and line breaks are visited, so a 100,000-row file scans in milliseconds.
-    """
-    starts, offsets = [first_line], [0]
-    line = first_line
-    quoted_since: int | None = None
-    escaped_quote_at = -1
-    for found in _QUOTE_OR_NEWLINE.finditer(text):
-        at = found.start()
-        if text[at] != '"':
-            line += 1
-            if quoted_since is None:
-                starts.append(line)
-                offsets.append(found.end())
-        elif quoted_since is not None:
-            if at == escaped_quote_at:
-                continue
-            if text.startswith('"', at + 1):
-                escaped_quote_at = at + 1
-            else:
-                quoted_since = None
-        elif at == offsets[-1] or text[at - 1] == delimiter:
-            quoted_since = line
-    if offsets[-1] == len(text):
-        starts.pop()
-        offsets.pop()
-    return starts, offsets, quoted_since
+    def __init__(self, text: str, first_line: int) -> None:
+        self._text = text
+        self._first_line = first_line
+        self._lines: list[str] | None = None
+
+    def excerpt(self, line: int) -> str:
+        """The start of physical line `line`, shortened for a message."""
+        if self._lines is None:
+            self._lines = _LINE_BREAK.split(self._text)
+        return self._lines[line - self._first_line][:80]
 
 
-def _excerpt(text: str, offset: int) -> str:
-    """The first line of the record at offset, shortened for a message."""
-    end = len(text)
-    for stop in ("\r", "\n"):
-        found = text.find(stop, offset, offset + 80)
-        if found != -1:
-            end = min(end, found)
-    end = min(end, offset + 80)
-    return text[offset:end]
+def _line_breaks(text: str) -> int:
+    """How many line breaks the text holds, a CRLF counting as one."""
+    return text.count("\r") + text.count("\n") - text.count("\r\n")
