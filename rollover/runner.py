@@ -29,12 +29,15 @@ from rollover.errors import (
     RunStopped,
     UsageError,
 )
-from rollover.learn import LearnClient, Site
+from rollover.learn import REHEARSAL_SITE, LearnClient, Site
 from rollover.ledger import (
+    LEDGER_SUFFIX,
+    REHEARSAL,
     Answer,
     EnrolmentRecord,
     ErrorKind,
     Ledger,
+    LedgerBeside,
     LedgerRow,
     Observer,
     QuotaSeen,
@@ -42,19 +45,17 @@ from rollover.ledger import (
     Revision,
     State,
     Transition,
+    ledgers_beside,
     revisions,
 )
 from rollover.manifest import Manifest, load_manifest
 from rollover.plan import PROFILES, CallEstimate, CopyOptions, estimate, row_spec
-from rollover.preflight import PAGE_SIZE, PreflightReport, check_learn
+from rollover.preflight import PAGE_SIZE, PreflightProblem, PreflightReport, check_learn
 from rollover.progress import Progress, stop_ticking
 from rollover.report import stage_counts, status_counts, write_results
 from rollover.times import utc_now
 
 log = structlog.get_logger("rollover")
-
-LEDGER_SUFFIX = ".ledger.sqlite"
-REHEARSAL = ".sandbox"
 
 
 @dataclass(frozen=True)
@@ -193,6 +194,15 @@ async def preflight(
                 ledger_rows = ledger.rows(in_manifest_only=False)
             else:
                 foreign = f"{ledger_path} records a rollover against {bound}"
+    beside = [
+        PreflightProblem(
+            manifest_line(manifest, found.targets[0]),
+            "target_course_id",
+            found.targets[0],
+            f"{held_elsewhere(found)}; {continue_from(found)}",
+        )
+        for found in other_ledgers(manifest, site, ledger_path)
+    ]
     client = LearnClient.for_site(site, sleep=sleep)
     async with client:
         checked = await check_learn(
@@ -205,7 +215,72 @@ async def preflight(
             allow_nonempty_shell=allow_nonempty_shell,
             verify=verify,
         )
-    return replace(checked, foreign_ledger=foreign)
+    return replace(checked, foreign_ledger=foreign, problems=(*beside, *checked.problems))
+
+
+def other_ledgers(manifest: Manifest, site: Site, ledger_path: Path) -> list[LedgerBeside]:
+    """The other ledgers beside the manifest, bound to this site, that hold targets whose copy
+    `ledger_path` has not requested yet (a manifest saved under a new name starts a new
+    ledger, which would not know the copies the old one requested). A rehearsal looks at the
+    rehearsals' ledgers: each has its own simulated site, standing for the same real one."""
+    requested: set[str] = set()
+    if ledger_path.exists():
+        with open_existing_ledger(ledger_path) as ledger, ledger.snapshot():
+            requested = {
+                row.target_course_id
+                for row in ledger.rows(in_manifest_only=False)
+                if row.attempts or row.state is not State.PENDING
+            }
+    found = ledgers_beside(
+        manifest.path.parent,
+        [row.target_course_id for row in manifest.rows if row.target_course_id not in requested],
+        own=ledger_path,
+        rehearsal=site.rehearsal,
+        same_site=lambda bound: (
+            bound == site.identity or (site.rehearsal and bound.startswith(REHEARSAL_SITE))
+        ),
+    )
+    for path, why in found.unreadable:
+        log.warning("ledger.beside_unreadable", path=str(path), error=why)
+    return list(found.holding)
+
+
+def held_elsewhere(found: LedgerBeside, *, shown: int = 3) -> str:
+    """What another ledger holds of this manifest, in words: how many targets, a few named."""
+    count = len(found.targets)
+    names = ", ".join(found.targets[:shown]) + (", ..." if count > shown else "")
+    return (
+        f"{found.path} already records {count} of this manifest's target"
+        f"{'s' if count != 1 else ''} ({names}): that ledger may have requested their "
+        "copies, and a new ledger would not know them"
+    )
+
+
+def continue_from(found: LedgerBeside) -> str:
+    """How to go on from another ledger that holds this manifest's targets."""
+    return (
+        f"pass --ledger {found.path} to continue from it (nothing it copied is copied again); "
+        "if these are other courses, give the rows other target_course_ids"
+    )
+
+
+def refuse_other_ledgers(manifest: Manifest, site: Site, ledger_path: Path) -> None:
+    """Refuse (LedgerError, exit 2, nothing sent) a run whose ledger has not requested targets
+    another ledger beside the manifest holds."""
+    found = other_ledgers(manifest, site, ledger_path)
+    if not found:
+        return
+    first = found[0]
+    more = "".join(f"; also in {other.path}" for other in found[1:])
+    raise LedgerError(
+        f"{held_elsewhere(first)}{more}; nothing was sent to Learn",
+        hint=continue_from(first),
+    )
+
+
+def manifest_line(manifest: Manifest, target: str) -> int:
+    """The manifest line of the row producing `target`."""
+    return next(row.line for row in manifest.rows if row.target_course_id == target)
 
 
 async def run(
@@ -228,6 +303,7 @@ async def run(
     """Copy, poll, patch and write the results for every row of the manifest; `on_plan` is
     told the plan, and `on_revised` the done rows the manifest changed, before any copy."""
     started = time.monotonic()
+    refuse_other_ledgers(manifest, site, ledger_path)
     with Ledger(ledger_path, clock=clock) as ledger:
         ledger.acquire_run_lock()
         ledger.check_site(site.identity)

@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from rollover.errors import UsageError
-from rollover.learn import Site, is_primary_id
+from rollover.learn import REHEARSAL_SITE, Site, is_primary_id
 from rollover.manifest import Manifest
 
 
@@ -90,7 +90,7 @@ def sandbox_site(
             base_url=server.base_url,
             key=sandbox.config.key,
             secret=sandbox.config.secret,
-            identity=f"sandbox:{state_path.name}",
+            identity=f"{REHEARSAL_SITE}{state_path.name}",
         )
 
 

@@ -10,6 +10,9 @@ import httpx
 
 from rollover.errors import UsageError
 
+# The identity of a simulated site (`--sandbox`) starts so; a real site's is its address.
+REHEARSAL_SITE = "sandbox:"
+
 
 @dataclass(frozen=True)
 class Site:
@@ -21,6 +24,11 @@ class Site:
     identity: str
     transport: httpx.AsyncBaseTransport | None = None
     verify: bool | str = True
+
+    @property
+    def rehearsal(self) -> bool:
+        """Whether this is a rehearsal's simulated site (`--sandbox`)."""
+        return self.identity.startswith(REHEARSAL_SITE)
 
     def __repr__(self) -> str:  # never show the secret, even in a debugger or a traceback
         return f"Site(base_url={self.base_url!r}, identity={self.identity!r})"

@@ -3,9 +3,11 @@
 `Ledger` opens (and migrates) the file and moves rows through `State`; `manifest_change` and
 `planned_state` are the one rule for what a manifest edit or `--retry-failed` does to a row,
 `shell_must_be_empty` the one rule for whether a shell's content stops a copy into it;
+`ledgers_beside` finds the other ledgers beside a manifest that hold its targets;
 `ErrorKind` says why a row ended `failed` or `needs_review`. All SQL is in this package.
 """
 
+from ._beside import LEDGER_SUFFIX, REHEARSAL, LedgerBeside, LedgersBeside, ledgers_beside
 from ._changes import (
     Revision,
     RowChange,
@@ -34,6 +36,8 @@ from ._rows import (
 )
 
 __all__ = [
+    "LEDGER_SUFFIX",
+    "REHEARSAL",
     "SCHEMA_VERSION",
     "STAGES",
     "STATUSES",
@@ -43,7 +47,9 @@ __all__ = [
     "EnrolmentState",
     "ErrorKind",
     "Ledger",
+    "LedgerBeside",
     "LedgerRow",
+    "LedgersBeside",
     "Observer",
     "Proof",
     "QuotaSeen",
@@ -52,6 +58,7 @@ __all__ = [
     "RowChange",
     "State",
     "Transition",
+    "ledgers_beside",
     "manifest_change",
     "planned_state",
     "retried_state",
