@@ -24,12 +24,13 @@ import structlog
 from rollover.engine import Rollover, RunOptions, exit_code
 from rollover.errors import (
     FailedAfterChange,
+    LearnNotFound,
     LedgerError,
     LedgerUnwritable,
     RunStopped,
     UsageError,
 )
-from rollover.learn import REHEARSAL_SITE, LearnClient, Site
+from rollover.learn import REHEARSAL_SITE, LearnClient, Site, id_form, learn_datetime
 from rollover.ledger import (
     LEDGER_SUFFIX,
     REHEARSAL,
@@ -613,6 +614,39 @@ def _named_row(ledger: Ledger, ref: str) -> LedgerRow:
             "`rollover status --json` lists the rows that need a person",
         )
     return row
+
+
+@dataclass(frozen=True)
+class CourseHeld:
+    """A row's new course as Learn holds it: the row, the course's primary id, and when
+    Learn says it was created (None when it does not say)."""
+
+    row: LedgerRow
+    course_pk: str
+    created: datetime | None
+
+
+async def course_held(
+    ledger_path: Path,
+    ref: str,
+    site: Site,
+    *,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> CourseHeld | None:
+    """The new course of row `ref` if Learn holds it (a GET, nothing changed), else None; None
+    for a copy into an existing course, whose course always exists. A ledger bound to another
+    site is refused: that site's courses say nothing of this one's."""
+    with open_existing_ledger(ledger_path) as ledger, ledger.snapshot():
+        ledger.check_site(site.identity)
+        row = _named_row(ledger, ref)
+    if row.copy_into_existing:
+        return None
+    async with LearnClient.for_site(site, sleep=sleep) as client:
+        try:
+            course = await client.get_course(id_form(row.target_course_id), "id,created")
+        except LearnNotFound:
+            return None
+    return CourseHeld(row, str(course.get("id") or ""), learn_datetime(course.get("created")))
 
 
 def resolve(ledger_path: Path, ref: str, resolution: Resolution) -> LedgerRow:

@@ -8,10 +8,11 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
-from cli_runs import invoke, sandbox_run, write
-from harness import row
+from cli_runs import FAST, invoke, sandbox_config, sandbox_run, write
+from harness import TEACHERS, engine_run, instructors, make_learn, row
 
-from rollover.ledger import Ledger, ledgers_beside
+from rollover.engine import RunOptions
+from rollover.ledger import Ledger, Resolution, State, ledgers_beside
 from rollover.plan import row_spec
 from rollover.sandbox import LearnSandbox
 
@@ -119,3 +120,91 @@ def test_ledgers_beside_ignore_other_sites_unbound_ledgers_and_rehearsals(tmp_pa
         ("spring.ledger.sqlite", ("B-1", "A-1"))
     ]
     assert [path.name for path, _ in found.unreadable] == ["broken.ledger.sqlite"]
+
+
+UNCLEAN = (
+    "source_course_id,target_course_id,name,instructors\n"
+    "HIST-210-FA26,HIST-210-001-SP27,History 210,userName:jdoe;userName:tnguyen\n"
+)
+
+
+def unclean_rehearsal(tmp_path: Path) -> Path:
+    """A rehearsal whose one new course was copied, patched and both instructors enrolled, but
+    which Learn ended CompleteWithErrors: the row is needs_review, its course in Learn."""
+    manifest = write(tmp_path / "spring.csv", UNCLEAN)
+    config = sandbox_config(tmp_path, "complete_with_errors_rate = 1.0\n")
+    ran = invoke(
+        "run", manifest, "--sandbox", "--sandbox-config", config, *FAST, "--adopt-settle", "0", "-q"
+    )
+    assert ran.exit_code == 1, ran.output
+    with Ledger(tmp_path / "spring.sandbox.ledger.sqlite", read_only=True) as ledger:
+        (row,) = ledger.rows()
+        assert (row.state.value, row.enrolled) == ("needs_review", 2)
+    return manifest
+
+
+def test_resolve_not_copied_is_refused_when_learn_holds_the_new_course(tmp_path: Path) -> None:
+    """`resolve --not-copied --sandbox` asks the rehearsal's Learn: it holds the row's new
+    course, so the decision is refused (exit 2), saying to use --copied; the row is unchanged."""
+    manifest = unclean_rehearsal(tmp_path)
+
+    refused = invoke("resolve", manifest, "2", "--not-copied", "--sandbox")
+
+    assert refused.exit_code == 2, refused.output
+    assert "Error: Learn holds HIST-210-001-SP27 (_" in refused.output
+    assert f"run `rollover resolve {manifest} 2 --copied --sandbox`" in refused.output
+    with Ledger(tmp_path / "spring.sandbox.ledger.sqlite", read_only=True) as ledger:
+        (row,) = ledger.rows()
+        assert (row.state.value, row.resolution) == ("needs_review", None)
+
+
+def test_resolve_not_copied_offline_then_the_next_run_adopts_the_course(tmp_path: Path) -> None:
+    """Without a site to ask, `--not-copied` is accepted with a note; the next run finds the
+    course made after the row's first request, adopts it as the row's own copy instead of
+    failing it "choose another target_course_id", copies nothing again and keeps 2 of 2
+    enrolled."""
+    manifest = unclean_rehearsal(tmp_path)
+    ledger_path = tmp_path / "spring.sandbox.ledger.sqlite"
+
+    accepted = invoke("resolve", manifest, "2", "--not-copied", "--ledger", ledger_path)
+    assert accepted.exit_code == 0, accepted.output
+    assert "Note: Learn was not asked whether it holds HIST-210-001-SP27" in accepted.output
+
+    code, out = rehearse(tmp_path, manifest)
+
+    assert code == 0, out
+    assert copies_per_target(tmp_path / "spring.sandbox.json") == {"HIST-210-001-SP27": 1}
+    with Ledger(ledger_path, read_only=True) as ledger:
+        (row,) = ledger.rows()
+        assert (row.state.value, row.adopted, row.enrolled) == ("done", True, 2)
+        history = [event.detail for event in ledger.history(row.target_course_id)]
+    assert any("first copy request" in (detail or "") for detail in history)
+
+
+def test_a_row_resolved_not_copied_an_hour_later_adopts_its_own_course(tmp_path: Path) -> None:
+    """A new course copied and enrolled (Learn ended it CompleteWithErrors), resolved
+    --not-copied by a person although Learn holds it: an hour later the run's copy gets 409,
+    and the course, made after the row's FIRST request, is adopted and proven, not failed as
+    taken; no second copy, both instructors still enrolled."""
+    learn = make_learn(complete_with_errors_rate=1.0, users=TEACHERS)
+    rows = [
+        row(
+            2,
+            "BIO-101-FA26",
+            "BIO-101-001-SP27",
+            name="Biology 101",
+            instructors=instructors("userName:jane.doe", "userName:bob"),
+        )
+    ]
+    ledger_path = tmp_path / "l.sqlite"
+    options = RunOptions(poll_min=1.0, poll_max=30.0, adopt_settle=60.0)
+    _, first = engine_run(learn, rows, ledger_path, options)
+    assert (first[0].state, first[0].enrolled) == (State.NEEDS_REVIEW, 2)
+    learn.clock.now += 3600
+    with Ledger(ledger_path, clock=learn.clock.datetime) as ledger:
+        ledger.resolve("BIO-101-001-SP27", Resolution.NOT_COPIED)
+
+    _, final = engine_run(learn, rows, ledger_path, options)
+
+    assert (final[0].state, final[0].adopted, final[0].enrolled) == (State.DONE, True, 2)
+    assert [copy.target_course_id for copy in learn.sandbox.record.copies] == ["BIO-101-001-SP27"]

@@ -147,6 +147,13 @@ def time_zone(name: str | None) -> ZoneInfo:
     return chosen_zone(name)
 
 
+ca_bundle_option = click.option(
+    "--ca-bundle",
+    type=click.Path(dir_okay=False, exists=True),
+    help="CA certificates file for an institutional TLS CA.",
+)
+
+
 config_option = click.option(
     "--config",
     "config_path",

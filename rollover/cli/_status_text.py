@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rollover.ledger import STATUSES, Answer, LedgerRow, QuotaSeen, Resolution, Transition
-from rollover.runner import LedgerStatus, RowTrail, RunReport
+from rollover.runner import CourseHeld, LedgerStatus, RowTrail, RunReport
 
 from ._advice import Invocation, next_step
 
@@ -183,6 +183,22 @@ def resolved_line(row: LedgerRow) -> str:
     return (
         f"Line {row.line} {row.target_course_id}: resolved as {row.resolution}; {then}. "
         "Run the same `rollover run` command to continue."
+    )
+
+
+def course_held_line(held: CourseHeld) -> str:
+    """Why `resolve --not-copied` is refused: Learn holds the row's new course."""
+    row = held.row
+    when = (
+        f", created {held.created.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+        if held.created is not None
+        else ""
+    )
+    return (
+        f"Learn holds {row.target_course_id} ({held.course_pk}{when}), the new course of line "
+        f"{row.line}: most likely this row's own copy. --not-copied would have the next run "
+        "ask for the copy again, which Learn refuses for a courseId it holds, and the row "
+        "would fail with its enrolments lost"
     )
 
 
