@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cli_runs import FAST, invoke, sandbox_config, sandbox_run, write
@@ -208,3 +209,55 @@ def test_a_row_resolved_not_copied_an_hour_later_adopts_its_own_course(tmp_path:
 
     assert (final[0].state, final[0].adopted, final[0].enrolled) == (State.DONE, True, 2)
     assert [copy.target_course_id for copy in learn.sandbox.record.copies] == ["BIO-101-001-SP27"]
+
+
+QUOTA_SEEN = datetime(2026, 12, 6, 16, 51, 47, tzinfo=UTC)
+
+
+def _ledger_with_quota(tmp_path: Path) -> Path:
+    """spring.csv and its ledger, whose run last saw Learn's quota at 16:51:47 UTC."""
+    manifest = write(tmp_path / "spring.csv", UNCLEAN)
+    with Ledger(tmp_path / "spring.ledger.sqlite", clock=lambda: QUOTA_SEEN) as ledger:
+        ledger.sync_manifest([row_spec(row(2, "HIST-210-FA26", "HIST-210-001-SP27"))])
+        ledger.record_quota(9000, 10000)
+    return manifest
+
+
+def test_status_shows_times_in_the_configured_zone(tmp_path: Path) -> None:
+    """`status` shows the quota's time in the run's zone: rollover.toml's `timezone` (on a
+    machine in Chicago), and --timezone over it; `--json` keeps ISO UTC."""
+    manifest = _ledger_with_quota(tmp_path)
+    write(tmp_path / "rollover.toml", 'timezone = "Europe/Berlin"\n')
+
+    configured = invoke("status", manifest)
+    given = invoke("status", manifest, "--timezone", "Asia/Tokyo")
+    as_json = invoke("status", manifest, "--json")
+
+    assert "when last seen, 2026-12-06 17:51:47 CET" in configured.output, configured.output
+    assert "when last seen, 2026-12-07 01:51:47 JST" in given.output, given.output
+    assert '"seen_at": "2026-12-06T16:51:47+00:00"' in as_json.output
+
+
+def test_report_html_shows_times_in_the_configured_zone(tmp_path: Path) -> None:
+    """`report --html` says its times are in the config file's zone, not the machine's, and
+    --timezone wins over the file."""
+    manifest = _ledger_with_quota(tmp_path)
+    write(tmp_path / "rollover.toml", 'timezone = "Europe/Berlin"\n')
+
+    configured = invoke("report", manifest, "--html", tmp_path / "a.html")
+    given = invoke("report", manifest, "--html", tmp_path / "b.html", "--timezone", "UTC")
+
+    assert configured.exit_code == 0 and given.exit_code == 0, configured.output + given.output
+    assert "times in Europe/Berlin" in (tmp_path / "a.html").read_text(encoding="utf-8")
+    assert "times in UTC" in (tmp_path / "b.html").read_text(encoding="utf-8")
+
+
+def test_a_runs_html_report_shows_times_in_the_run_s_zone(tmp_path: Path) -> None:
+    """`run --html` with `timezone` in rollover.toml writes its report in that zone."""
+    manifest = write(tmp_path / "spring.csv", UNCLEAN)
+    write(tmp_path / "rollover.toml", 'timezone = "Europe/Berlin"\n')
+
+    code, out = rehearse(tmp_path, manifest, "--html", tmp_path / "night.html")
+
+    assert code == 0, out
+    assert "times in Europe/Berlin" in (tmp_path / "night.html").read_text(encoding="utf-8")

@@ -54,6 +54,7 @@ from ._options import (
     manifest_at,
     nonempty_shell_option,
     sandbox_files_option,
+    shown_zone,
     time_zone,
     timezone_option,
     verify_option,
@@ -426,7 +427,7 @@ def run(
     else:
         report = go(_real_site(base_url, ca_bundle))
     invocation = Invocation.of(manifest, sandbox=sandbox, ledger=ledger)
-    _tell(*status_text.run_summary_lines(report, invocation), err=False)
+    _tell(*status_text.run_summary_lines(report, invocation, tz), err=False)
     after = after_run(
         night,
         report,
@@ -435,6 +436,7 @@ def run(
         started_at=started_at,
         window=options.window,
         invocation=invocation,
+        zone=tz,
     )
     _tell(*after.lines, err=False)
     code = report.exit_code
@@ -613,6 +615,8 @@ def _check_learn(
     "it by its manifest line or its target_course_id.",
 )
 @sandbox_files_option
+@timezone_option
+@config_option
 @click.option(
     "--check",
     "as_check",
@@ -633,6 +637,8 @@ def status(
     as_json: bool,
     row_ref: str | None,
     sandbox: bool,
+    timezone: str | None,
+    config_path: Path | None,
     as_check: bool,
     pending_warning_after: int | None,
 ) -> None:
@@ -660,8 +666,9 @@ def status(
     if as_json:
         click.echo(json.dumps(status_text.status_json(state, invocation), indent=2))
         return
+    zone = shown_zone(timezone, manifest or ledger, config_path)
     click.echo(status_text.counts_line(state.counts))
-    click.echo("\n".join(status_text.status_lines(state, invocation)))
+    click.echo("\n".join(status_text.status_lines(state, invocation, zone)))
 
 
 @cli.command(
@@ -681,6 +688,8 @@ def status(
 @sandbox_files_option
 @html_option
 @group_by_option
+@timezone_option
+@config_option
 @reports_errors
 def report(
     manifest: Path | None,
@@ -689,6 +698,8 @@ def report(
     sandbox: bool,
     html: Path | None,
     group_by: str,
+    timezone: str | None,
+    config_path: Path | None,
 ) -> None:
     """Rewrite the results CSV from the ledger (also while a run is going), and with --html
     the HTML report."""
@@ -705,6 +716,7 @@ def report(
             title=f"Rollover of {name}",
             group_by=group_by,
             invocation=Invocation.of(manifest, sandbox=sandbox, ledger=ledger),
+            zone=shown_zone(timezone, manifest or ledger, config_path),
         )
         click.echo(f"Report: {written}")
 
