@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
@@ -222,8 +223,7 @@ async def preflight(
 def other_ledgers(manifest: Manifest, site: Site, ledger_path: Path) -> list[LedgerBeside]:
     """The other ledgers beside the manifest, bound to this site, that hold targets whose copy
     `ledger_path` has not requested yet (a manifest saved under a new name starts a new
-    ledger, which would not know the copies the old one requested). A rehearsal looks at the
-    rehearsals' ledgers: each has its own simulated site, standing for the same real one."""
+    ledger, which would not know the copies the old one requested)."""
     requested: set[str] = set()
     if ledger_path.exists():
         with open_existing_ledger(ledger_path) as ledger, ledger.snapshot():
@@ -232,14 +232,50 @@ def other_ledgers(manifest: Manifest, site: Site, ledger_path: Path) -> list[Led
                 for row in ledger.rows(in_manifest_only=False)
                 if row.attempts or row.state is not State.PENDING
             }
-    found = ledgers_beside(
+    return _beside(
         manifest.path.parent,
         [row.target_course_id for row in manifest.rows if row.target_course_id not in requested],
         own=ledger_path,
-        rehearsal=site.rehearsal,
-        same_site=lambda bound: (
-            bound == site.identity or (site.rehearsal and bound.startswith(REHEARSAL_SITE))
-        ),
+        site=site.identity,
+    )
+
+
+def ledgers_for_advice(manifest: Path | None, ledger_path: Path) -> dict[str, Path]:
+    """For each failed row whose course may hold an earlier run's copy (its target taken, its
+    shell not empty), the other ledger beside the manifest (or the ledger) that holds it.
+    Only advice depends on it: a ledger that cannot be read gives none (and changes no exit
+    code: the command that reads it for itself says why)."""
+    try:
+        with open_existing_ledger(ledger_path) as ledger, ledger.snapshot():
+            site = ledger.bound_site()
+            targets = [
+                row.target_course_id
+                for row in ledger.rows()
+                if row.state is State.FAILED
+                and row.error_kind in (ErrorKind.TARGET_TAKEN, ErrorKind.SHELL_NOT_EMPTY)
+            ]
+    except (LedgerError, sqlite3.Error):
+        return {}
+    if site is None or not targets:
+        return {}
+    found: dict[str, Path] = {}
+    for other in _beside((manifest or ledger_path).parent, targets, own=ledger_path, site=site):
+        for target in other.targets:
+            found.setdefault(target, other.path)
+    return found
+
+
+def _beside(folder: Path, targets: list[str], *, own: Path, site: str) -> list[LedgerBeside]:
+    """The ledgers in `folder` bound to `site` that hold any of `targets`, `own` aside; for a
+    rehearsal, the rehearsals' ledgers, each bound to its own simulated site standing for the
+    same real one. One that cannot be read is left out, with a warning."""
+    rehearsal = site.startswith(REHEARSAL_SITE)
+    found = ledgers_beside(
+        folder,
+        targets,
+        own=own,
+        rehearsal=rehearsal,
+        same_site=lambda bound: bound == site or (rehearsal and bound.startswith(REHEARSAL_SITE)),
     )
     for path, why in found.unreadable:
         log.warning("ledger.beside_unreadable", path=str(path), error=why)

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import shutil
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from cli_runs import FAST, invoke, sandbox_config, sandbox_run, write
 from harness import TEACHERS, engine_run, instructors, make_learn, row
+from test_status import trouble_row
 
+from rollover.cli import Invocation, next_step
 from rollover.engine import RunOptions
-from rollover.ledger import Ledger, Resolution, State, ledgers_beside
+from rollover.ledger import ErrorKind, Ledger, Resolution, State, ledgers_beside
 from rollover.plan import row_spec
 from rollover.sandbox import LearnSandbox
 
@@ -261,3 +264,73 @@ def test_a_runs_html_report_shows_times_in_the_run_s_zone(tmp_path: Path) -> Non
 
     assert code == 0, out
     assert "times in Europe/Berlin" in (tmp_path / "night.html").read_text(encoding="utf-8")
+
+
+def _failed_ledger(path: Path, site: str, failures: dict[str, ErrorKind | None]) -> None:
+    """A ledger bound to `site` whose rows (copies into shells when their kind says so) failed
+    as `failures` says (None: left pending)."""
+    with Ledger(path) as ledger:
+        ledger.sync_manifest(
+            [
+                row_spec(
+                    row(
+                        n + 2,
+                        "HIST-210-FA26",
+                        target,
+                        copy_into_existing=kind is ErrorKind.SHELL_NOT_EMPTY,
+                    )
+                )
+                for n, (target, kind) in enumerate(failures.items())
+            ]
+        )
+        ledger.bind_site(site)
+        for target, kind in failures.items():
+            if kind is not None:
+                ledger.record_failed(target, kind, f"{kind.words} (as a run before the fix)")
+
+
+def test_advice_on_a_taken_target_or_a_full_shell_names_the_ledger_that_holds_it(
+    tmp_path: Path,
+) -> None:
+    """A renamed manifest's ledger from before the refusal, its rows failed as taken and as
+    shells not empty: `status` advises `--ledger` with the ledger beside it that holds them,
+    and never offers --allow-nonempty-shell."""
+    write(tmp_path / "spring-final.csv", SPRING)
+    targets = ["HIST-210-001-SP27", "CHEM-110-001-SP27"]
+    _failed_ledger(
+        tmp_path / "spring.sandbox.ledger.sqlite",
+        "sandbox:spring.sandbox.json",
+        dict.fromkeys(targets),
+    )
+    _failed_ledger(
+        tmp_path / "spring-final.sandbox.ledger.sqlite",
+        "sandbox:spring-final.sandbox.json",
+        {targets[0]: ErrorKind.TARGET_TAKEN, targets[1]: ErrorKind.SHELL_NOT_EMPTY},
+    )
+
+    shown = invoke("status", tmp_path / "spring-final.csv", "--sandbox")
+
+    old = tmp_path / "spring.sandbox.ledger.sqlite"
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.count(f"run again with --ledger {old} to continue from it") == 2
+    assert "--allow-nonempty-shell" not in shown.output
+
+
+def test_a_full_shell_s_advice_looks_first_and_offers_the_flag_last() -> None:
+    """With no other ledger holding the shell, the advice says this ledger never copied into
+    it and to look at its content first; --allow-nonempty-shell comes only last, for content
+    that must stay."""
+    failed = replace(
+        trouble_row(State.FAILED, ErrorKind.SHELL_NOT_EMPTY, "holds 12 items", into=True),
+        copied_into=None,
+    )
+
+    advice = next_step(failed, Invocation("spring.csv")) or ""
+
+    assert advice.startswith("first look at what X-SP27 holds in Learn. This ledger never copied")
+    assert "do not copy again" in advice
+    assert advice.index("do not copy again") < advice.index("--allow-nonempty-shell")
+    assert advice.endswith(
+        "only if it must stay and the copy be added to it, run again with "
+        "--retry-failed --allow-nonempty-shell"
+    )

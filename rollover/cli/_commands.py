@@ -426,7 +426,12 @@ def run(
             report = go(site)
     else:
         report = go(_real_site(base_url, ca_bundle))
-    invocation = Invocation.of(manifest, sandbox=sandbox, ledger=ledger)
+    invocation = Invocation.of(
+        manifest,
+        sandbox=sandbox,
+        ledger=ledger,
+        beside=runner.ledgers_for_advice(manifest, files.ledger),
+    )
     _tell(*status_text.run_summary_lines(report, invocation, tz), err=False)
     after = after_run(
         night,
@@ -654,7 +659,12 @@ def status(
         )
         click.echo(result.line)
         sys.exit(result.exit_code)
-    invocation = Invocation.of(manifest, sandbox=sandbox, ledger=ledger)
+    invocation = Invocation.of(
+        manifest,
+        sandbox=sandbox,
+        ledger=ledger,
+        beside=runner.ledgers_for_advice(manifest, ledger_path),
+    )
     if row_ref is not None:
         trail = runner.row_trail(ledger_path, row_ref)
         if as_json:
@@ -715,7 +725,12 @@ def report(
             html,
             title=f"Rollover of {name}",
             group_by=group_by,
-            invocation=Invocation.of(manifest, sandbox=sandbox, ledger=ledger),
+            invocation=Invocation.of(
+                manifest,
+                sandbox=sandbox,
+                ledger=ledger,
+                beside=runner.ledgers_for_advice(manifest, files.ledger),
+            ),
             zone=shown_zone(timezone, manifest or ledger, config_path),
         )
         click.echo(f"Report: {written}")

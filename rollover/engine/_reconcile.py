@@ -84,8 +84,8 @@ class Reconciliation:
                 target,
                 ErrorKind.TARGET_TAKEN,
                 f"courseId {target} already belongs to a course created "
-                f"{created.isoformat()}, before this rollover asked for it: "
-                "choose another target_course_id",
+                f"{created.isoformat()} (Learn's clock), before this ledger asked for it: an "
+                "earlier run's copy made with another ledger, or someone else's course",
             )
 
     def _first_intent_in_site_time(self, row: LedgerRow) -> datetime | None:

@@ -25,11 +25,6 @@ class Site:
     transport: httpx.AsyncBaseTransport | None = None
     verify: bool | str = True
 
-    @property
-    def rehearsal(self) -> bool:
-        """Whether this is a rehearsal's simulated site (`--sandbox`)."""
-        return self.identity.startswith(REHEARSAL_SITE)
-
     def __repr__(self) -> str:  # never show the secret, even in a debugger or a traceback
         return f"Site(base_url={self.base_url!r}, identity={self.identity!r})"
 
