@@ -14,7 +14,7 @@ import signal
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -240,20 +240,26 @@ def other_ledgers(manifest: Manifest, site: Site, ledger_path: Path) -> list[Led
     )
 
 
-def ledgers_for_advice(manifest: Path | None, ledger_path: Path) -> dict[str, Path]:
-    """For each failed row whose course may hold an earlier run's copy (its target taken, its
-    shell not empty), the other ledger beside the manifest (or the ledger) that holds it.
-    Only advice depends on it: a ledger that cannot be read gives none (and changes no exit
-    code: the command that reads it for itself says why)."""
+def ledgers_for_advice(
+    manifest: Path | None, ledger_path: Path, rows: Sequence[LedgerRow] | None = None
+) -> dict[str, Path]:
+    """For each failed row (of `rows`, else of the ledger) whose course may hold an earlier
+    run's copy (its target taken, its shell not empty), the other ledger beside the manifest
+    (or the ledger) that holds it. Only advice depends on it: a ledger that cannot be read
+    gives none (and changes no exit code: the command that reads it for itself says why)."""
+
+    def doubtful(row: LedgerRow) -> bool:
+        return row.state is State.FAILED and row.error_kind in (
+            ErrorKind.TARGET_TAKEN,
+            ErrorKind.SHELL_NOT_EMPTY,
+        )
+
+    if rows is not None and not any(doubtful(row) for row in rows):
+        return {}  # the ledger is not opened again: nothing to advise on
     try:
         with open_existing_ledger(ledger_path) as ledger, ledger.snapshot():
             site = ledger.bound_site()
-            targets = [
-                row.target_course_id
-                for row in ledger.rows()
-                if row.state is State.FAILED
-                and row.error_kind in (ErrorKind.TARGET_TAKEN, ErrorKind.SHELL_NOT_EMPTY)
-            ]
+            targets = [row.target_course_id for row in rows or ledger.rows() if doubtful(row)]
     except (LedgerError, sqlite3.Error):
         return {}
     if site is None or not targets:
@@ -675,8 +681,8 @@ async def course_held(
     with open_existing_ledger(ledger_path) as ledger, ledger.snapshot():
         ledger.check_site(site.identity)
         row = _named_row(ledger, ref)
-    if row.copy_into_existing:
-        return None
+    if row.copy_into_existing or row.state is not State.NEEDS_REVIEW:
+        return None  # `resolve` refuses a row that is not needs_review, in its own words
     async with LearnClient.for_site(site, sleep=sleep) as client:
         try:
             course = await client.get_course(id_form(row.target_course_id), "id,created")

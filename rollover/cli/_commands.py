@@ -430,7 +430,7 @@ def run(
         manifest,
         sandbox=sandbox,
         ledger=ledger,
-        beside=runner.ledgers_for_advice(manifest, files.ledger),
+        beside=runner.ledgers_for_advice(manifest, files.ledger, report.needs_person),
     )
     _tell(*status_text.run_summary_lines(report, invocation, tz), err=False)
     after = after_run(
