@@ -821,6 +821,7 @@ def _not_copied_checked(
 ) -> runner.CourseHeld | bool | None:
     """Ask Learn, when a site is given, whether it holds the row's new course: the course if
     it does, False if it does not, None when no site could be asked (no credentials)."""
+    log_setup.configure(debug=click.get_current_context().find_root().params.get("debug", False))
     if sandbox:
         from ._rehearsal import kept_sandbox_site
 
