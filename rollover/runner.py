@@ -11,9 +11,10 @@ import asyncio
 import contextlib
 import os
 import signal
+import sqlite3
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -24,17 +25,21 @@ import structlog
 from rollover.engine import Rollover, RunOptions, exit_code
 from rollover.errors import (
     FailedAfterChange,
+    LearnNotFound,
     LedgerError,
     LedgerUnwritable,
     RunStopped,
     UsageError,
 )
-from rollover.learn import LearnClient, Site
+from rollover.learn import REHEARSAL_SITE, LearnClient, Site, id_form, learn_datetime
 from rollover.ledger import (
+    LEDGER_SUFFIX,
+    REHEARSAL,
     Answer,
     EnrolmentRecord,
     ErrorKind,
     Ledger,
+    LedgerBeside,
     LedgerRow,
     Observer,
     QuotaSeen,
@@ -42,19 +47,17 @@ from rollover.ledger import (
     Revision,
     State,
     Transition,
+    ledgers_beside,
     revisions,
 )
 from rollover.manifest import Manifest, load_manifest
 from rollover.plan import PROFILES, CallEstimate, CopyOptions, estimate, row_spec
-from rollover.preflight import PAGE_SIZE, PreflightReport, check_learn
+from rollover.preflight import PAGE_SIZE, PreflightProblem, PreflightReport, check_learn
 from rollover.progress import Progress, stop_ticking
 from rollover.report import stage_counts, status_counts, write_results
 from rollover.times import utc_now
 
 log = structlog.get_logger("rollover")
-
-LEDGER_SUFFIX = ".ledger.sqlite"
-REHEARSAL = ".sandbox"
 
 
 @dataclass(frozen=True)
@@ -193,6 +196,15 @@ async def preflight(
                 ledger_rows = ledger.rows(in_manifest_only=False)
             else:
                 foreign = f"{ledger_path} records a rollover against {bound}"
+    beside = [
+        PreflightProblem(
+            manifest_line(manifest, found.targets[0]),
+            "target_course_id",
+            found.targets[0],
+            f"{held_elsewhere(found)}; {continue_from(found)}",
+        )
+        for found in other_ledgers(manifest, site, ledger_path)
+    ]
     client = LearnClient.for_site(site, sleep=sleep)
     async with client:
         checked = await check_learn(
@@ -205,7 +217,113 @@ async def preflight(
             allow_nonempty_shell=allow_nonempty_shell,
             verify=verify,
         )
-    return replace(checked, foreign_ledger=foreign)
+    return replace(checked, foreign_ledger=foreign, problems=(*beside, *checked.problems))
+
+
+def other_ledgers(manifest: Manifest, site: Site, ledger_path: Path) -> list[LedgerBeside]:
+    """The other ledgers beside the manifest, bound to this site, that hold targets whose copy
+    `ledger_path` has not requested yet (a manifest saved under a new name starts a new
+    ledger, which would not know the copies the old one requested)."""
+    requested: set[str] = set()
+    if ledger_path.exists():
+        with open_existing_ledger(ledger_path) as ledger, ledger.snapshot():
+            requested = {
+                row.target_course_id
+                for row in ledger.rows(in_manifest_only=False)
+                if row.attempts or row.state is not State.PENDING
+            }
+    return _beside(
+        manifest.path.parent,
+        [row.target_course_id for row in manifest.rows if row.target_course_id not in requested],
+        own=ledger_path,
+        site=site.identity,
+    )
+
+
+def ledgers_for_advice(
+    manifest: Path | None, ledger_path: Path, rows: Sequence[LedgerRow] | None = None
+) -> dict[str, Path]:
+    """For each failed row (of `rows`, else of the ledger) whose course may hold an earlier
+    run's copy (its target taken, its shell not empty), the other ledger beside the manifest
+    (or the ledger) that holds it. Only advice depends on it: a ledger that cannot be read
+    gives none (and changes no exit code: the command that reads it for itself says why)."""
+
+    def doubtful(row: LedgerRow) -> bool:
+        return row.state is State.FAILED and row.error_kind in (
+            ErrorKind.TARGET_TAKEN,
+            ErrorKind.SHELL_NOT_EMPTY,
+        )
+
+    if rows is not None and not any(doubtful(row) for row in rows):
+        return {}  # the ledger is not opened again: nothing to advise on
+    try:
+        with open_existing_ledger(ledger_path) as ledger, ledger.snapshot():
+            site = ledger.bound_site()
+            targets = [row.target_course_id for row in rows or ledger.rows() if doubtful(row)]
+    except (LedgerError, sqlite3.Error):
+        return {}
+    if site is None or not targets:
+        return {}
+    found: dict[str, Path] = {}
+    for other in _beside((manifest or ledger_path).parent, targets, own=ledger_path, site=site):
+        for target in other.targets:
+            found.setdefault(target, other.path)
+    return found
+
+
+def _beside(folder: Path, targets: list[str], *, own: Path, site: str) -> list[LedgerBeside]:
+    """The ledgers in `folder` bound to `site` that hold any of `targets`, `own` aside; for a
+    rehearsal, the rehearsals' ledgers, each bound to its own simulated site standing for the
+    same real one. One that cannot be read is left out, with a warning."""
+    rehearsal = site.startswith(REHEARSAL_SITE)
+    found = ledgers_beside(
+        folder,
+        targets,
+        own=own,
+        rehearsal=rehearsal,
+        same_site=lambda bound: bound == site or (rehearsal and bound.startswith(REHEARSAL_SITE)),
+    )
+    for path, why in found.unreadable:
+        log.warning("ledger.beside_unreadable", path=str(path), error=why)
+    return list(found.holding)
+
+
+def held_elsewhere(found: LedgerBeside, *, shown: int = 3) -> str:
+    """What another ledger holds of this manifest, in words: how many targets, a few named."""
+    count = len(found.targets)
+    names = ", ".join(found.targets[:shown]) + (", ..." if count > shown else "")
+    return (
+        f"{found.path} already records {count} of this manifest's target"
+        f"{'s' if count != 1 else ''} ({names}): that ledger may have requested their "
+        "copies, and a new ledger would not know them"
+    )
+
+
+def continue_from(found: LedgerBeside) -> str:
+    """How to go on from another ledger that holds this manifest's targets."""
+    return (
+        f"pass --ledger {found.path} to continue from it (nothing it copied is copied again); "
+        "if these are other courses, give the rows other target_course_ids"
+    )
+
+
+def refuse_other_ledgers(manifest: Manifest, site: Site, ledger_path: Path) -> None:
+    """Refuse (LedgerError, exit 2, nothing sent) a run whose ledger has not requested targets
+    another ledger beside the manifest holds."""
+    found = other_ledgers(manifest, site, ledger_path)
+    if not found:
+        return
+    first = found[0]
+    more = "".join(f"; also in {other.path}" for other in found[1:])
+    raise LedgerError(
+        f"{held_elsewhere(first)}{more}; nothing was sent to Learn",
+        hint=continue_from(first),
+    )
+
+
+def manifest_line(manifest: Manifest, target: str) -> int:
+    """The manifest line of the row producing `target`."""
+    return next(row.line for row in manifest.rows if row.target_course_id == target)
 
 
 async def run(
@@ -228,6 +346,7 @@ async def run(
     """Copy, poll, patch and write the results for every row of the manifest; `on_plan` is
     told the plan, and `on_revised` the done rows the manifest changed, before any copy."""
     started = time.monotonic()
+    refuse_other_ledgers(manifest, site, ledger_path)
     with Ledger(ledger_path, clock=clock) as ledger:
         ledger.acquire_run_lock()
         ledger.check_site(site.identity)
@@ -537,6 +656,39 @@ def _named_row(ledger: Ledger, ref: str) -> LedgerRow:
             "`rollover status --json` lists the rows that need a person",
         )
     return row
+
+
+@dataclass(frozen=True)
+class CourseHeld:
+    """A row's new course as Learn holds it: the row, the course's primary id, and when
+    Learn says it was created (None when it does not say)."""
+
+    row: LedgerRow
+    course_pk: str
+    created: datetime | None
+
+
+async def course_held(
+    ledger_path: Path,
+    ref: str,
+    site: Site,
+    *,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> CourseHeld | None:
+    """The new course of row `ref` if Learn holds it (a GET, nothing changed), else None; None
+    for a copy into an existing course, whose course always exists. A ledger bound to another
+    site is refused: that site's courses say nothing of this one's."""
+    with open_existing_ledger(ledger_path) as ledger, ledger.snapshot():
+        ledger.check_site(site.identity)
+        row = _named_row(ledger, ref)
+    if row.copy_into_existing or row.state is not State.NEEDS_REVIEW:
+        return None  # `resolve` refuses a row that is not needs_review, in its own words
+    async with LearnClient.for_site(site, sleep=sleep) as client:
+        try:
+            course = await client.get_course(id_form(row.target_course_id), "id,created")
+        except LearnNotFound:
+            return None
+    return CourseHeld(row, str(course.get("id") or ""), learn_datetime(course.get("created")))
 
 
 def resolve(ledger_path: Path, ref: str, resolution: Resolution) -> LedgerRow:

@@ -160,9 +160,11 @@ def test_a_rehearsal_ignores_the_config_files_window_and_says_so(
     assert (
         "Note: a rehearsal ignores the window in the config file; pass --window to rehearse one."
     ) in result.stdout
+    # Another rollover (its own folder: the first one's ledger holds these targets).
+    (tmp_path / "again").mkdir()
     given = sandbox_run(
         tmp_path,
-        manifest,
+        write(tmp_path / "again" / "spring.csv", MANIFEST),
         "--window",
         window,
         "--timezone",

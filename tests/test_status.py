@@ -257,7 +257,11 @@ def trouble_row(
             ErrorKind.TARGET_TAKEN,
             "courseId X-SP27 already belongs to a course "
             "created 2026-01-01, before this rollover asked for it: choose another target_course_id",
-            "choose another target_course_id and run again",
+            "Learn made X-SP27 before this ledger asked for it (the error says when): it may be "
+            "the copy of X-FA26 an earlier run made with another ledger (a manifest saved under a "
+            "new name, a ledger moved or deleted): if so, run again with --ledger and that "
+            "ledger, or take the row out of the manifest. If it is someone else's course, choose "
+            "another target_course_id and run again",
         ),
         (
             State.FAILED,

@@ -9,7 +9,8 @@ the error's words. A `needs_review` row ends with a person's decision, told to t
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rollover.ledger import ErrorKind, LedgerRow, State
@@ -21,19 +22,29 @@ RETRY = "then run again with --retry-failed"
 class Invocation:
     """How the person named this rollover on the command line, so that advice prints a command
     they can paste: the manifest as they gave it, the `--ledger` they gave (if any), and
-    whether it is a rehearsal's (`--sandbox`)."""
+    whether it is a rehearsal's (`--sandbox`); and the other ledgers beside the manifest that
+    hold a target whose course may be an earlier run's (`beside`: target -> ledger)."""
 
     manifest: str | None  # None when only --ledger named the rollover
     sandbox: bool = False
     ledger: str | None = None
+    beside: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, manifest: Path | None, *, sandbox: bool, ledger: Path | None = None) -> Invocation:
+    def of(
+        cls,
+        manifest: Path | None,
+        *,
+        sandbox: bool,
+        ledger: Path | None = None,
+        beside: Mapping[str, Path] | None = None,
+    ) -> Invocation:
         """The invocation of a command given MANIFEST, --sandbox and --ledger."""
         return cls(
             None if manifest is None else str(manifest),
             sandbox,
             None if ledger is None else str(ledger),
+            {target: str(path) for target, path in (beside or {}).items()},
         )
 
 
@@ -42,7 +53,7 @@ def next_step(row: LedgerRow, invocation: Invocation) -> str | None:
     if row.state is State.NEEDS_REVIEW:
         return _review_step(row, invocation)
     if row.state is State.FAILED:
-        return _failed_step(row)
+        return _failed_step(row, invocation)
     return None
 
 
@@ -111,10 +122,26 @@ def _review_step(row: LedgerRow, invocation: Invocation) -> str:
     )
 
 
-def _failed_step(row: LedgerRow) -> str:
+def _failed_step(row: LedgerRow, invocation: Invocation) -> str:
     target, source, kind = row.target_course_id, row.source_course_id, row.error_kind
+    other = invocation.beside.get(target)
+    if kind in (ErrorKind.TARGET_TAKEN, ErrorKind.SHELL_NOT_EMPTY) and other is not None:
+        # Never a flag that could copy a second time into a course an earlier run filled.
+        held = "Learn's course" if kind is ErrorKind.TARGET_TAKEN else "what the shell holds"
+        return (
+            f"{other} beside the manifest also records {target}: {held} is most likely the "
+            f"copy of {source} an earlier run made with that ledger (a manifest saved under "
+            f"a new name starts a new ledger). Do not copy again: run again with --ledger "
+            f"{shlex.quote(other)} to continue from it"
+        )
     if kind is ErrorKind.TARGET_TAKEN:
-        return "choose another target_course_id and run again"
+        return (
+            f"Learn made {target} before this ledger asked for it (the error says when): it "
+            f"may be the copy of {source} an earlier run made with another ledger (a manifest "
+            "saved under a new name, a ledger moved or deleted): if so, run again with "
+            "--ledger and that ledger, or take the row out of the manifest. If it is "
+            "someone else's course, choose another target_course_id and run again"
+        )
     if kind is ErrorKind.SHELL_MISSING:
         return (
             f"create {target} in Learn (or set copy_into_existing to false in the "
@@ -133,8 +160,13 @@ def _failed_step(row: LedgerRow) -> str:
         )
     if kind is ErrorKind.SHELL_NOT_EMPTY:
         return (
-            f"empty {target} in Learn (a copy adds to what a course holds), {RETRY}; or, if its "
-            "content should stay, run again with --retry-failed --allow-nonempty-shell"
+            f"first look at what {target} holds in Learn. This ledger never copied into it, "
+            "but an earlier run with another ledger (a manifest saved under a new name) or a "
+            f"person may have: if it already holds {source}'s content, do not copy again "
+            "(run again with --ledger and that run's ledger, or take the row out of the "
+            f"manifest). If what it holds is not a copy and can go, empty it, {RETRY}; only "
+            "if it must stay and the copy be added to it, run again with --retry-failed "
+            "--allow-nonempty-shell"
         )
     if kind is ErrorKind.ENROL_REFUSED:
         return (

@@ -38,10 +38,11 @@ from rollover.times import utc_now
 from . import _logs as log_setup
 from . import _plan_text as plan_text
 from . import _status_text as status_text
-from ._advice import Invocation
+from ._advice import Invocation, resolve_command
 from ._morning import after_run, morning, report_html
 from ._options import (
     CommandGroup,
+    ca_bundle_option,
     chosen_ledger,
     config_option,
     configured,
@@ -53,6 +54,7 @@ from ._options import (
     manifest_at,
     nonempty_shell_option,
     sandbox_files_option,
+    shown_zone,
     time_zone,
     timezone_option,
     verify_option,
@@ -236,11 +238,7 @@ def _exact_copy_warning(manifest: Manifest, allowed: bool) -> None:
     help="Start no new copy while Learn's X-Rate-Limit-Remaining is below N.",
 )
 @timezone_option
-@click.option(
-    "--ca-bundle",
-    type=click.Path(dir_okay=False, exists=True),
-    help="CA certificates file for an institutional TLS CA.",
-)
+@ca_bundle_option
 @click.option(
     "--log-file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -428,8 +426,13 @@ def run(
             report = go(site)
     else:
         report = go(_real_site(base_url, ca_bundle))
-    invocation = Invocation.of(manifest, sandbox=sandbox, ledger=ledger)
-    _tell(*status_text.run_summary_lines(report, invocation), err=False)
+    invocation = Invocation.of(
+        manifest,
+        sandbox=sandbox,
+        ledger=ledger,
+        beside=runner.ledgers_for_advice(manifest, files.ledger, report.needs_person),
+    )
+    _tell(*status_text.run_summary_lines(report, invocation, tz), err=False)
     after = after_run(
         night,
         report,
@@ -438,6 +441,7 @@ def run(
         started_at=started_at,
         window=options.window,
         invocation=invocation,
+        zone=tz,
     )
     _tell(*after.lines, err=False)
     code = report.exit_code
@@ -514,11 +518,7 @@ def _real_site(base_url: str | None, ca_bundle: str | None) -> Site:
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="With --check-learn --sandbox: TOML file for a simulator not started yet.",
 )
-@click.option(
-    "--ca-bundle",
-    type=click.Path(dir_okay=False, exists=True),
-    help="CA certificates file for an institutional TLS CA.",
-)
+@ca_bundle_option
 @config_option
 @click.option(
     "--allow-exact",
@@ -620,6 +620,8 @@ def _check_learn(
     "it by its manifest line or its target_course_id.",
 )
 @sandbox_files_option
+@timezone_option
+@config_option
 @click.option(
     "--check",
     "as_check",
@@ -640,6 +642,8 @@ def status(
     as_json: bool,
     row_ref: str | None,
     sandbox: bool,
+    timezone: str | None,
+    config_path: Path | None,
     as_check: bool,
     pending_warning_after: int | None,
 ) -> None:
@@ -655,7 +659,12 @@ def status(
         )
         click.echo(result.line)
         sys.exit(result.exit_code)
-    invocation = Invocation.of(manifest, sandbox=sandbox, ledger=ledger)
+    invocation = Invocation.of(
+        manifest,
+        sandbox=sandbox,
+        ledger=ledger,
+        beside=runner.ledgers_for_advice(manifest, ledger_path),
+    )
     if row_ref is not None:
         trail = runner.row_trail(ledger_path, row_ref)
         if as_json:
@@ -667,8 +676,9 @@ def status(
     if as_json:
         click.echo(json.dumps(status_text.status_json(state, invocation), indent=2))
         return
+    zone = shown_zone(timezone, manifest or ledger, config_path)
     click.echo(status_text.counts_line(state.counts))
-    click.echo("\n".join(status_text.status_lines(state, invocation)))
+    click.echo("\n".join(status_text.status_lines(state, invocation, zone)))
 
 
 @cli.command(
@@ -688,6 +698,8 @@ def status(
 @sandbox_files_option
 @html_option
 @group_by_option
+@timezone_option
+@config_option
 @reports_errors
 def report(
     manifest: Path | None,
@@ -696,6 +708,8 @@ def report(
     sandbox: bool,
     html: Path | None,
     group_by: str,
+    timezone: str | None,
+    config_path: Path | None,
 ) -> None:
     """Rewrite the results CSV from the ledger (also while a run is going), and with --html
     the HTML report."""
@@ -711,7 +725,13 @@ def report(
             html,
             title=f"Rollover of {name}",
             group_by=group_by,
-            invocation=Invocation.of(manifest, sandbox=sandbox, ledger=ledger),
+            invocation=Invocation.of(
+                manifest,
+                sandbox=sandbox,
+                ledger=ledger,
+                beside=runner.ledgers_for_advice(manifest, files.ledger),
+            ),
+            zone=shown_zone(timezone, manifest or ledger, config_path),
         )
         click.echo(f"Report: {written}")
 
@@ -734,10 +754,29 @@ def report(
     "requests the copy again: the only way a row is ever copied a second time).",
 )
 @ledger_option
-@sandbox_files_option
+@click.option(
+    "--sandbox",
+    is_flag=True,
+    help="Read the rehearsal's files (MANIFEST's .sandbox ledger), not the real run's; "
+    "--not-copied asks the rehearsal's simulated Learn.",
+)
+@click.option(
+    "--base-url",
+    envvar="LEARN_BASE_URL",
+    metavar="URL",
+    help="With --not-copied: the Learn site to ask whether the row's new course exists (env "
+    "LEARN_BASE_URL; credentials from env LEARN_KEY and LEARN_SECRET). Refused if it does.",
+)
+@ca_bundle_option
 @reports_errors
 def resolve(
-    manifest: Path, row_ref: str, copied: bool | None, ledger: Path | None, sandbox: bool
+    manifest: Path,
+    row_ref: str,
+    copied: bool | None,
+    ledger: Path | None,
+    sandbox: bool,
+    base_url: str | None,
+    ca_bundle: str | None,
 ) -> None:
     """Record a person's decision about a needs_review ROW (its manifest line or its
     target_course_id, in any case), kept in the row's audit trail."""
@@ -746,9 +785,54 @@ def resolve(
             "say what you found in Learn: --copied or --not-copied",
             hint=f"for example rollover resolve {manifest} {row_ref} --copied",
         )
+    files = runner.default_files(manifest, sandbox=sandbox, ledger=ledger)
+    asked = None
+    if not copied:
+        asked = _not_copied_checked(
+            files, row_ref, sandbox=sandbox, base_url=base_url, ca_bundle=ca_bundle
+        )
+        if isinstance(asked, runner.CourseHeld):
+            invocation = Invocation.of(manifest, sandbox=sandbox, ledger=ledger)
+            copied_command = resolve_command(asked.row, invocation, copied=True)
+            raise UsageError(
+                status_text.course_held_line(asked),
+                hint=f"if it is this row's copy, run {copied_command}"
+                "; if it is not, delete it in Learn (or give the row another target_course_id) "
+                "before resolving --not-copied",
+            )
     resolution = Resolution.COPIED if copied else Resolution.NOT_COPIED
-    row = runner.resolve(chosen_ledger(manifest, ledger, sandbox=sandbox), row_ref, resolution)
+    row = runner.resolve(files.ledger, row_ref, resolution)
     click.echo(status_text.resolved_line(row))
+    if asked is None and not copied and not row.copy_into_existing:
+        click.echo(
+            f"Note: Learn was not asked whether it holds {row.target_course_id} (no site: "
+            "--base-url with LEARN_KEY and LEARN_SECRET, or --sandbox). If it does, made by "
+            "this row's earlier copy, the next run adopts it as that copy: never a second copy"
+        )
+
+
+def _not_copied_checked(
+    files: runner.RunFiles,
+    row_ref: str,
+    *,
+    sandbox: bool,
+    base_url: str | None,
+    ca_bundle: str | None,
+) -> runner.CourseHeld | bool | None:
+    """Ask Learn, when a site is given, whether it holds the row's new course: the course if
+    it does, False if it does not, None when no site could be asked (no credentials)."""
+    log_setup.configure(debug=click.get_current_context().find_root().params.get("debug", False))
+    if sandbox:
+        from ._rehearsal import kept_sandbox_site
+
+        with kept_sandbox_site(files.sandbox_state) as simulated:
+            if simulated is None:
+                return None
+            return asyncio.run(runner.course_held(files.ledger, row_ref, simulated)) or False
+    if not base_url or not os.environ.get("LEARN_KEY") or not os.environ.get("LEARN_SECRET"):
+        return None
+    site = _real_site(base_url, ca_bundle)
+    return asyncio.run(runner.course_held(files.ledger, row_ref, site)) or False
 
 
 @cli.command(

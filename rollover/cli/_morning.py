@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any, Literal
 
@@ -113,8 +113,10 @@ def after_run(
     started_at: datetime,
     window: Window | None,
     invocation: Invocation,
+    zone: tzinfo | None = None,
 ) -> AfterRun:
-    """Write the HTML report and send the notifications; what happened."""
+    """Write the HTML report (its times in `zone`, the run's) and send the notifications;
+    what happened."""
     lines: list[str] = []
     facts = RunFacts(
         started_at=started_at,
@@ -135,6 +137,7 @@ def after_run(
                 invocation=invocation,
                 run=facts,
                 window=window,
+                zone=zone,
             )
             lines.append(f"Report: {html}")
         except OSError as exc:

@@ -147,6 +147,27 @@ def time_zone(name: str | None) -> ZoneInfo:
     return chosen_zone(name)
 
 
+ca_bundle_option = click.option(
+    "--ca-bundle",
+    type=click.Path(dir_okay=False, exists=True),
+    help="CA certificates file for an institutional TLS CA.",
+)
+
+
+def shown_zone(timezone: str | None, place: Path | None, config_path: Path | None) -> ZoneInfo:
+    """The zone `status` and `report` show times in, found as `run` finds its zone: --timezone,
+    else the config file's `timezone` (--config, or rollover.toml beside `place`: MANIFEST or
+    the ledger), else this machine's by name (UTC when it has none)."""
+    if not timezone and (place is not None or config_path is not None):
+        timezone = config_for(place or Path(), config_path).timezone
+    if timezone:
+        return time_zone(timezone)
+    try:
+        return time_zone(None)
+    except UsageError:
+        return ZoneInfo("UTC")
+
+
 config_option = click.option(
     "--config",
     "config_path",

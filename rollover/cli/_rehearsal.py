@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from rollover.errors import UsageError
-from rollover.learn import Site, is_primary_id
+from rollover.learn import REHEARSAL_SITE, Site, is_primary_id
 from rollover.manifest import Manifest
 
 
@@ -32,13 +32,7 @@ def sandbox_site(
     """
     try:
         import rollover.sandbox
-        from rollover.sandbox import (
-            LearnSandbox,
-            SandboxConfig,
-            SandboxServer,
-            create_app,
-            journal_path,
-        )
+        from rollover.sandbox import LearnSandbox, SandboxConfig
     except ImportError as exc:  # pragma: no cover - depends on how rollover was installed
         raise UsageError(
             "--sandbox needs the sandbox extra", hint="pip install 'rollover[sandbox]'"
@@ -46,14 +40,7 @@ def sandbox_site(
 
     courses, terms, users = _seeds(manifest, rollover.sandbox)
     if state_path.exists():
-        try:
-            sandbox = LearnSandbox.load(state_path)
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise UsageError(
-                f"the sandbox state {state_path} cannot be read: {exc}",
-                hint=f"delete it, {journal_path(state_path).name} and the ledger "
-                "beside them to start the rehearsal afresh",
-            ) from exc
+        sandbox = _kept(state_path)
         # Rows added to the manifest since the rehearsal began: their sources, shells and terms
         # exist in the simulated Learn too, as they would in the real one.
         added = sandbox.seed(courses, terms, users)
@@ -85,12 +72,46 @@ def sandbox_site(
             sandbox = LearnSandbox(config)
     # The app writes a fresh snapshot now, then journals each call before answering it.
     kept = state_path if keep_new or state_path.exists() else None
+    with _served(sandbox, state_path, kept) as site:
+        yield site
+
+
+@contextlib.contextmanager
+def kept_sandbox_site(state_path: Path) -> Iterator[Site | None]:
+    """The rehearsal's simulated Learn as it was left (nothing seeded), served for the block;
+    None when no rehearsal has kept one at `state_path`."""
+    if not state_path.exists():
+        yield None
+        return
+    with _served(_kept(state_path), state_path, state_path) as site:
+        yield site
+
+
+def _kept(state_path: Path) -> Any:
+    """The simulated site a rehearsal kept at `state_path`."""
+    from rollover.sandbox import LearnSandbox, journal_path
+
+    try:
+        return LearnSandbox.load(state_path)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(
+            f"the sandbox state {state_path} cannot be read: {exc}",
+            hint=f"delete it, {journal_path(state_path).name} and the ledger "
+            "beside them to start the rehearsal afresh",
+        ) from exc
+
+
+@contextlib.contextmanager
+def _served(sandbox: Any, state_path: Path, kept: Path | None) -> Iterator[Site]:
+    """Serve `sandbox` on loopback for the block (journalled to `kept`, if given)."""
+    from rollover.sandbox import SandboxServer, create_app
+
     with SandboxServer(create_app(sandbox, state_path=kept)) as server:
         yield Site(
             base_url=server.base_url,
             key=sandbox.config.key,
             secret=sandbox.config.secret,
-            identity=f"sandbox:{state_path.name}",
+            identity=f"{REHEARSAL_SITE}{state_path.name}",
         )
 
 

@@ -7,11 +7,11 @@ echoes them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from rollover.ledger import STATUSES, Answer, LedgerRow, QuotaSeen, Resolution, Transition
-from rollover.runner import LedgerStatus, RowTrail, RunReport
+from rollover.runner import CourseHeld, LedgerStatus, RowTrail, RunReport
 
 from ._advice import Invocation, next_step
 
@@ -24,8 +24,9 @@ def counts_line(counts: Mapping[str, int]) -> str:
     return f"{total} rows: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in STATUSES)
 
 
-def run_summary_lines(report: RunReport, invocation: Invocation) -> list[str]:
-    """`run`'s closing summary: counts, API calls by endpoint, rows for a person, results."""
+def run_summary_lines(report: RunReport, invocation: Invocation, zone: tzinfo = UTC) -> list[str]:
+    """`run`'s closing summary: counts, API calls by endpoint, rows for a person, results;
+    times in `zone` (the run's)."""
     calls = sum(report.calls.values())
     rows = sum(report.counts.values())
     per_course = f" ({calls / rows:.2f} per course)" if rows and calls else ""
@@ -52,17 +53,18 @@ def run_summary_lines(report: RunReport, invocation: Invocation) -> list[str]:
         else f"Results: {report.results_path}"
     )
     if report.settling and report.settle_until:
-        lines.append(settle_line(report.settling, report.settle_until))
+        lines.append(settle_line(report.settling, report.settle_until, zone))
     if report.exit_code == 3:
         lines.append("Run the same command again to continue; finished rows are not repeated.")
     return lines
 
 
-def status_lines(status: LedgerStatus, invocation: Invocation) -> list[str]:
-    """`status` after its counts line: stages, quota, rows for a person, rows left alone."""
+def status_lines(status: LedgerStatus, invocation: Invocation, zone: tzinfo = UTC) -> list[str]:
+    """`status` after its counts line: stages, quota, rows for a person, rows left alone; times
+    in `zone` (the run's: --timezone, the config's, else this machine's)."""
     lines = [
         "Stages: " + ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in status.stages.items()),
-        quota_line(status.quota),
+        quota_line(status.quota, zone),
     ]
     if status.instructors:
         waiting = (
@@ -77,10 +79,10 @@ def status_lines(status: LedgerStatus, invocation: Invocation) -> list[str]:
             f"Verified: {_count_rows(status.verified)} counted against their source{short}"
         )
     if status.settling and status.settle_until:
-        lines.append(settle_line(status.settling, status.settle_until))
+        lines.append(settle_line(status.settling, status.settle_until, zone))
     lines += needs_person_lines(status.needs_person, invocation)
     if status.resolved:
-        lines.append(resolutions_line(status.resolved))
+        lines.append(resolutions_line(status.resolved, zone))
     if status.left_alone:
         lines.append(left_alone_line(status.left_alone))
     return lines
@@ -129,14 +131,19 @@ def status_json(status: LedgerStatus, invocation: Invocation) -> dict[str, Any]:
     }
 
 
-def quota_line(quota: QuotaSeen | None) -> str:
-    """The quota a run last saw, and when."""
+def shown_at(moment: datetime, zone: tzinfo, *, seconds: bool = False) -> str:
+    """A moment as people read it: local time in `zone`, with the zone's abbreviation."""
+    return moment.astimezone(zone).strftime(f"%Y-%m-%d %H:%M{':%S' if seconds else ''} %Z")
+
+
+def quota_line(quota: QuotaSeen | None, zone: tzinfo = UTC) -> str:
+    """The quota a run last saw, and when (in `zone`)."""
     if quota is None:
         return "Quota: not seen yet (no run has talked to Learn)"
     limit = f" of {quota.limit}" if quota.limit is not None else ""
     return (
         f"Quota: {quota.remaining}{limit} calls left when last seen, "
-        f"{quota.at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+        f"{shown_at(quota.at, zone, seconds=True)}"
     )
 
 
@@ -160,11 +167,11 @@ def left_alone_line(rows: Sequence[LedgerRow]) -> str:
     )
 
 
-def settle_line(count: int, until: datetime) -> str:
-    """Why rows wait for --adopt-settle, and until when."""
+def settle_line(count: int, until: datetime, zone: tzinfo = UTC) -> str:
+    """Why rows wait for --adopt-settle, and until when (in `zone`)."""
     return (
         f"Settling: {_count_rows(count)} wait for --adopt-settle until "
-        f"{until.astimezone(UTC):%Y-%m-%d %H:%M} UTC: their copy request's answer was lost, so "
+        f"{shown_at(until, zone)}: their copy request's answer was lost, so "
         "the copy's end cannot be seen, and a copy still running would overwrite the PATCH; "
         "the row is patched after that"
     )
@@ -186,11 +193,23 @@ def resolved_line(row: LedgerRow) -> str:
     )
 
 
-def resolutions_line(rows: Sequence[LedgerRow]) -> str:
-    """One line on the rows a person resolved, with their decision and its time."""
+def course_held_line(held: CourseHeld) -> str:
+    """Why `resolve --not-copied` is refused: Learn holds the row's new course."""
+    row = held.row
+    when = f", created {shown_at(held.created, UTC)}" if held.created is not None else ""
+    return (
+        f"Learn holds {row.target_course_id} ({held.course_pk}{when}), the new course of line "
+        f"{row.line}: most likely this row's own copy. --not-copied would have the next run "
+        "ask for the copy again, which Learn refuses for a courseId it holds, and the row "
+        "would fail with its enrolments lost"
+    )
+
+
+def resolutions_line(rows: Sequence[LedgerRow], zone: tzinfo = UTC) -> str:
+    """One line on the rows a person resolved, with their decision and its time (in `zone`)."""
     named = [
         f"line {row.line} {row.target_course_id} ({row.resolution}, "
-        f"{row.resolved_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC)"
+        f"{shown_at(row.resolved_at, zone)})"
         for row in rows[:NAMED_AT_MOST]
         if row.resolved_at is not None
     ]

@@ -500,9 +500,9 @@ class Rollover:
                 ErrorKind.SHELL_NOT_EMPTY,
                 f"{target} already holds {held} content item{'s' if held != 1 else ''} (empty "
                 f"folders aside); a copy of {row.source_course_id} would be added to them, so "
-                "it was not copied into. Empty the shell in Learn and run again with "
-                "--retry-failed, or run again with --retry-failed --allow-nonempty-shell to "
-                "copy into it anyway",
+                "it was not copied into. This ledger never copied into it: look at what it "
+                "holds in Learn first (an earlier run's copy, made with another ledger, is "
+                "never to be copied over again)",
             )
             return False
         self.ledger.record_target_pk(target, shell, contents=total, columns=columns)

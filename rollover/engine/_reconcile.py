@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from rollover.errors import LearnNotFound
 from rollover.learn import LearnClient, id_form, learn_datetime
-from rollover.ledger import ErrorKind, Ledger, LedgerRow
+from rollover.ledger import ErrorKind, Ledger, LedgerRow, Resolution
 
 # A course Learn says was created up to this long before our intent is still ours. Both times are
 # compared in Learn's time (the site's clock offset is measured from its Date headers); what is
@@ -56,6 +56,12 @@ class Reconciliation:
             return
         created = learn_datetime(course.get("created"))
         intent_at = self._intent_in_site_time(row)
+        # A person said the copy was not made, yet Learn holds the course: made after the
+        # row's first request, it is the row's own copy (its 409 now says so), never a reason
+        # to fail the row or to copy again.
+        first = self._first_intent_in_site_time(row)
+        if first is not None and first < intent_at:
+            intent_at = first
         if created is None:
             self.ledger.record_needs_review(
                 target,
@@ -68,16 +74,27 @@ class Reconciliation:
                 target,
                 str(course["id"]),
                 adopted=True,
-                detail="adopted: created after this row's copy request",
+                detail="adopted: created after this row's first copy request, although a "
+                "person resolved it as not copied"
+                if row.resolution is Resolution.NOT_COPIED
+                else "adopted: created after this row's copy request",
             )
         else:
             self.ledger.record_failed(
                 target,
                 ErrorKind.TARGET_TAKEN,
                 f"courseId {target} already belongs to a course created "
-                f"{created.isoformat()}, before this rollover asked for it: "
-                "choose another target_course_id",
+                f"{created.isoformat()} (Learn's clock), before this ledger asked for it: an "
+                "earlier run's copy made with another ledger, or someone else's course",
             )
+
+    def _first_intent_in_site_time(self, row: LedgerRow) -> datetime | None:
+        """When a row a person resolved `--not-copied` was first requested, on Learn's clock
+        (the ledger's time plus the measured offset); None for any other row."""
+        if row.resolution is not Resolution.NOT_COPIED:
+            return None
+        first = self.ledger.first_intent_at(row.target_course_id)
+        return None if first is None else first + timedelta(seconds=self.client.site_clock_offset)
 
     def _intent_in_site_time(self, row: LedgerRow) -> datetime:
         """When the row's intent was committed, on Learn's clock: as the ledger kept it (from

@@ -18,12 +18,13 @@ from ._ids import (
     term_reference,
 )
 from ._retry import RetryPolicy, Sleep
-from ._site import Site, checked_base_url, is_loopback
+from ._site import REHEARSAL_SITE, Site, checked_base_url, is_loopback
 from ._statuses import TRANSIENT, Call, Meaning, error_meaning, is_transient, meaning
 from ._stop import Stop
 
 __all__ = [
     "API",
+    "REHEARSAL_SITE",
     "TRANSIENT",
     "UNFINISHED_TASK",
     "Call",

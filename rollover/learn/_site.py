@@ -10,6 +10,9 @@ import httpx
 
 from rollover.errors import UsageError
 
+# The identity of a simulated site (`--sandbox`) starts so; a real site's is its address.
+REHEARSAL_SITE = "sandbox:"
+
 
 @dataclass(frozen=True)
 class Site:

@@ -2,11 +2,13 @@
 
 `Ledger` opens (and migrates) the file and moves rows through `State`; `manifest_change` and
 `planned_state` are the one rule for what a manifest edit or `--retry-failed` does to a row,
-`shell_must_be_empty` the one rule for whether a shell's content stops a copy into it and
-`calls_left` for the calls a row still needs;
+`shell_must_be_empty` the one rule for whether a shell's content stops a copy into it,
+`calls_left` for the calls a row still needs; `ledgers_beside` finds the other ledgers beside a
+manifest that hold its targets;
 `ErrorKind` says why a row ended `failed` or `needs_review`. All SQL is in this package.
 """
 
+from ._beside import LEDGER_SUFFIX, REHEARSAL, LedgerBeside, LedgersBeside, ledgers_beside
 from ._changes import (
     Revision,
     RowChange,
@@ -36,6 +38,8 @@ from ._rows import (
 )
 
 __all__ = [
+    "LEDGER_SUFFIX",
+    "REHEARSAL",
     "SCHEMA_VERSION",
     "STAGES",
     "STATUSES",
@@ -45,7 +49,9 @@ __all__ = [
     "EnrolmentState",
     "ErrorKind",
     "Ledger",
+    "LedgerBeside",
     "LedgerRow",
+    "LedgersBeside",
     "Observer",
     "Proof",
     "QuotaSeen",
@@ -55,6 +61,7 @@ __all__ = [
     "State",
     "Transition",
     "calls_left",
+    "ledgers_beside",
     "manifest_change",
     "planned_state",
     "retried_state",

@@ -249,6 +249,15 @@ class Ledger:
         )
         return [Transition(r["at"], r["from_state"], r["to_state"], r["detail"]) for r in cursor]
 
+    def first_intent_at(self, target_course_id: str) -> datetime | None:
+        """When the row's first copy was requested, on this machine's clock (kept in its
+        events, beyond a person's `--not-copied`, which clears the row's intent), or None."""
+        found = self._db.execute(
+            "SELECT at FROM events WHERE target_course_id = ? AND to_state = ? ORDER BY id LIMIT 1",
+            (target_course_id, State.INTENT),
+        ).fetchone()
+        return _parse(found["at"]) if found else None
+
     def answers(self, target_course_id: str) -> list[Answer]:
         """Every HTTP answer Learn gave about a row, oldest first."""
         cursor = self._db.execute(
