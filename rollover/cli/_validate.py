@@ -14,7 +14,7 @@ from rollover.errors import LearnCheckFailed
 from rollover.learn import Site
 from rollover.manifest import Manifest
 from rollover.plan import exact_copy_warning
-from rollover.preflight import PreflightReport, summary_lines
+from rollover.preflight import PreflightReport
 
 from . import _logs as log_setup
 from . import _plan_text as plan_text
@@ -33,6 +33,7 @@ from ._options import (
     timezone_option,
     verify_option,
 )
+from ._preflight_text import preflight_summary_lines
 
 
 def warn_of_exact_copies(manifest: Manifest, allowed: bool) -> None:
@@ -155,6 +156,6 @@ def check_against_learn(
             verify=verify,
         )
     )
-    for line in summary_lines(checked):
+    for line in preflight_summary_lines(checked):
         click.echo(line)
     return checked
