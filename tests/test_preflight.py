@@ -18,12 +18,15 @@ import pytest
 from cli_runs import FAST, invoke, sandbox_config
 from harness import BASE_URL, Learn, engine_run, make_learn, row, sections
 
+from rollover.cli import preflight_summary_lines
 from rollover.errors import LearnAuthError, LearnUnreachable
 from rollover.learn import LearnClient, Site
 from rollover.ledger import ErrorKind, Ledger, LedgerRow, State
 from rollover.manifest import Manifest, ManifestRow
 from rollover.plan import PROFILES, RowSpec
 from rollover.preflight import (
+    CourseList,
+    PreflightProblem,
     PreflightReport,
     Stage,
     check_learn,
@@ -309,6 +312,40 @@ def test_validate_check_learn_prints_the_plan_and_writes_nothing(
     assert "Problems: none" in lines
     assert "Quota: the run needs about 15 API calls; Learn reports 99" in result.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["spring.csv"]
+
+
+def test_the_check_in_words_names_every_stage_how_learn_was_asked_and_the_quota() -> None:
+    """A preflight report prints every stage in words, each way Learn was asked, each problem
+    and the quota warning, exactly as `validate --check-learn` shows them."""
+    report = PreflightReport(
+        stages={Stage.COPY: 3, Stage.PATCH: 1, Stage.DONE: 0, Stage.IN_FLIGHT: 2, Stage.HELD: 1},
+        problems=(PreflightProblem(4, "source_course_id", "GONE-1", "no such course in Learn"),),
+        courses_asked=9,
+        terms_asked=1,
+        course_gets=1,
+        lists=(CourseList("-FA26", 6, 2, False),),
+        calls=7,
+        run_calls=120,
+        quota_remaining=100,
+        quota_limit=10000,
+        users_asked=2,
+        shells_counted=1,
+        foreign_ledger="made for https://other.example.edu",
+    )
+    assert preflight_summary_lines(report) == [
+        "Learn check: 7 rows",
+        "Ledger: made for https://other.example.edu, not this site: not used, every row is checked as new (pass --ledger with this site's ledger)",
+        "  to copy:                                                    3",
+        "  to patch only:                                              1",
+        "  already done per the ledger:                                0",
+        "  in flight per the ledger (the run resumes them):            2",
+        "  failed or needing review per the ledger (left as they are): 1",
+        "Asked Learn about 9 courses and 1 term in 7 API calls, sign-in included: a list filtered on '-FA26' for 6 courses (2 pages, cut short: the rest by id); 1 course by id; 1 term by id; 2 instructors by id; the content of 1 shell",
+        "Problems: 1",
+        "  line 4, source_course_id 'GONE-1': no such course in Learn",
+        "Quota: the run needs about 120 API calls; Learn reports 100 of 10000 left.",
+        "Warning: the run needs more calls than Learn has left, and every integration on the key shares them. Run with --quota-reserve N so it stops before the quota does; re-runs continue where it stopped.",
+    ]
 
 
 def test_validate_check_learn_changes_nothing_in_learn(tmp_path: Path, small: Path) -> None:

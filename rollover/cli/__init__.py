@@ -1,14 +1,18 @@
 """The command line: options in, one core entry point called, words and exit codes out.
 
-`_commands` holds the click commands and is the only place where errors become `Error:` lines,
-hints and exit codes; `_options` the options they share; `_plan_text` and `_status_text` the
-words; `_advice` what a person should do about a row; `_logs` the structlog set-up; `_rehearsal`
-the `--sandbox` wiring.
+`_group` holds the `rollover` group and is the only place where errors become `Error:` lines,
+hints and exit codes; each command has its own module (`_run`, `_validate`, `_status`,
+`_report`, `_resolve`, `_sandbox`) that adds it to the group; `_options` holds the options they
+share; `_plan_text`, `_status_text` and `_preflight_text` the words; `_advice` what a person
+should do about a row; `_logs` the structlog set-up; `_rehearsal` the `--sandbox` wiring.
 """
 
+# Imported for their commands: each module adds its own to `cli`.
+from . import _report, _resolve, _run, _sandbox, _status, _validate  # noqa: F401
 from ._advice import Invocation, next_step
-from ._commands import cli, main, reports_errors
+from ._group import cli, main, reports_errors
 from ._logs import configure as configure_logs
+from ._preflight_text import preflight_summary_lines
 from ._rehearsal import sandbox_site
 
 __all__ = [
@@ -17,6 +21,7 @@ __all__ = [
     "configure_logs",
     "main",
     "next_step",
+    "preflight_summary_lines",
     "reports_errors",
     "sandbox_site",
 ]

@@ -1,13 +1,15 @@
 """The options the commands share, and how their values reach a command.
 
 MANIFEST with its `--delimiter` and `--encoding`, `--timezone`, `--config` and `--ledger`; the
-config file filling options the command line left at their defaults.
+config file filling options the command line left at their defaults; the Learn site `--base-url`
+names, with its credentials from the environment.
 """
 
 from __future__ import annotations
 
 import codecs
 import functools
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,6 +21,7 @@ from click.core import ParameterSource
 from rollover import runner
 from rollover.config import CONFIG_NAME, Config, config_for
 from rollover.errors import UsageError
+from rollover.learn import Site, checked_base_url
 from rollover.manifest import Manifest
 from rollover.times import chosen_zone, is_utc
 
@@ -259,3 +262,21 @@ group_by_option = click.option(
     help="The HTML report's tables: by the target's prefix before the first '-' (department), "
     "or by term_id.",
 )
+
+
+def real_site(base_url: str | None, ca_bundle: str | None) -> Site:
+    """The Learn site `--base-url` names, signed in with LEARN_KEY and LEARN_SECRET."""
+    if not base_url:
+        raise UsageError(
+            "no Learn site given",
+            hint="pass --base-url https://learn.example.edu (or set "
+            "LEARN_BASE_URL), or --sandbox to rehearse",
+        )
+    url = checked_base_url(base_url)
+    key, secret = os.environ.get("LEARN_KEY"), os.environ.get("LEARN_SECRET")
+    if not key or not secret:
+        raise UsageError(
+            "LEARN_KEY and LEARN_SECRET must be set in the environment",
+            hint="export the REST application's key and secret; they are never accepted as options",
+        )
+    return Site(base_url=url, key=key, secret=secret, identity=url, verify=ca_bundle or True)
