@@ -9,6 +9,7 @@ Only the CLI turns these into ``Error: ...`` lines, a hint and an exit code::
     │   └── ExactCopyRefused       rows ask for Learn's exact copy (it carries enrolled users)
     │                              and `run` was not given --allow-exact
     ├── LedgerError                the ledger is in use, foreign, corrupt or newer than this tool
+    │   ├── LedgerMissing          no ledger where one must already be
     │   └── LedgerUnwritable       exit 3: a write failed (disk full, read-only): resumable
     ├── LearnCheckFailed           the live preflight found rows Learn cannot carry out
     ├── LearnUnreachable           exit 3: transport failures outlasted the retries
@@ -42,6 +43,7 @@ import difflib
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 
 class RolloverError(Exception):
@@ -165,6 +167,16 @@ class ConfigInvalid(RolloverError):
 
 class LedgerError(RolloverError):
     """The ledger cannot be used as it is."""
+
+
+class LedgerMissing(LedgerError):
+    """No ledger where one must already be (status, report, resolve read what a run wrote)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(
+            f"no ledger at {path}", hint="pass --ledger, or run `rollover run MANIFEST` first"
+        )
+        self.path = path
 
 
 class LedgerUnwritable(LedgerError):

@@ -1,4 +1,5 @@
-"""The results CSV: one row per manifest course, written atomically from the ledger."""
+"""The results CSV: one row per manifest course, written atomically from the ledger; and the
+totals `status` shows, counted from the same rows."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import os
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from rollover.ledger import STAGES, LedgerRow
+from rollover.ledger import STAGES, ErrorKind, LedgerRow, QuotaSeen, State
 
 COLUMNS = (
     "line",
@@ -139,3 +141,48 @@ def stage_counts(rows: Iterable[LedgerRow]) -> dict[str, int]:
     """How many rows are in each stage, every stage named (zero included), in stage order."""
     counts = Counter(row.state.stage for row in rows)
     return {stage: counts.get(stage, 0) for stage in STAGES}
+
+
+@dataclass(frozen=True)
+class LedgerStatus:
+    """What `status` shows: counts, the quota last seen, rows for a person, rows left alone."""
+
+    counts: Counter[str]  # by results status
+    stages: dict[str, int]  # by stage (queued, copying, patching, done, ...), every one named
+    quota: QuotaSeen | None
+    needs_person: list[LedgerRow]
+    left_alone: list[LedgerRow]  # in the ledger, not in the manifest of its last run
+    resolved: list[LedgerRow] = field(default_factory=list)  # a person's decisions, kept
+    instructors: int = 0  # instructors the manifest asks for, in all rows
+    enrolled: int = 0  # of them, enrolled
+    enrol_waiting: int = 0  # unfinished rows with instructors still to enrol
+    verified: int = 0  # rows whose copy was counted against its source (--verify)
+    settling: int = 0  # adopted copies waiting out --adopt-settle before their PATCH
+    settle_until: datetime | None = None  # when the last of those waits ends
+    short: int = 0  # of them, rows holding fewer than their source
+
+
+def ledger_status(
+    rows: Sequence[LedgerRow], quota: QuotaSeen | None, left_alone: list[LedgerRow]
+) -> LedgerStatus:
+    """The totals of a ledger's rows (read from one snapshot with its quota and the rows left
+    alone): by results status and by stage, and the rows to look at."""
+    return LedgerStatus(
+        counts=status_counts(rows),
+        stages=stage_counts(rows),
+        quota=quota,
+        needs_person=[row for row in rows if row.state in (State.FAILED, State.NEEDS_REVIEW)],
+        left_alone=left_alone,
+        resolved=[row for row in rows if row.resolution is not None],
+        instructors=sum(len(row.spec.instructors) for row in rows),
+        enrolled=sum(row.enrolled for row in rows),
+        enrol_waiting=sum(
+            1 for row in rows if not row.state.final and row.enrolled < len(row.spec.instructors)
+        ),
+        verified=sum(1 for row in rows if row.verification),
+        settling=sum(1 for row in rows if row.settling),
+        settle_until=max(
+            (row.settle_until for row in rows if row.settling and row.settle_until), default=None
+        ),
+        short=sum(1 for row in rows if row.error_kind is ErrorKind.VERIFY_SHORT),
+    )

@@ -1,5 +1,8 @@
 """The core's entry points, one per command: run, validate (and its live preflight), status,
-report.
+report, resolve.
+
+They take explicit paths: which file is which (the default names, the rehearsal's) is the CLI's
+choice, as are the signal handlers around a run.
 
 The CLI parses options and calls exactly one of these; they never print. Each returns a small
 result object the CLI turns into a human summary and an exit code.
@@ -9,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
 import sqlite3
 import time
 from collections import Counter
@@ -18,23 +19,23 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import structlog
 
-from rollover.engine import Rollover, RunOptions, exit_code
+from rollover.engine import QuotaKeeper, Rollover, RunOptions, exit_code
 from rollover.errors import (
     FailedAfterChange,
     LearnNotFound,
     LedgerError,
+    LedgerMissing,
     LedgerUnwritable,
     RunStopped,
     UsageError,
 )
 from rollover.learn import REHEARSAL_SITE, LearnClient, Site, id_form, learn_datetime
 from rollover.ledger import (
-    LEDGER_SUFFIX,
-    REHEARSAL,
     Answer,
     EnrolmentRecord,
     ErrorKind,
@@ -42,7 +43,6 @@ from rollover.ledger import (
     LedgerBeside,
     LedgerRow,
     Observer,
-    QuotaSeen,
     Resolution,
     Revision,
     State,
@@ -54,79 +54,10 @@ from rollover.manifest import Manifest, load_manifest
 from rollover.plan import PROFILES, CallEstimate, CopyOptions, estimate, row_spec
 from rollover.preflight import PAGE_SIZE, PreflightProblem, PreflightReport, check_learn
 from rollover.progress import Progress, stop_ticking
-from rollover.report import stage_counts, status_counts, write_results
+from rollover.report import LedgerStatus, ledger_status, status_counts, write_results
 from rollover.times import utc_now
 
 log = structlog.get_logger("rollover")
-
-
-@dataclass(frozen=True)
-class RunFiles:
-    """Where a run keeps its ledger, its results and (for a rehearsal) the simulated site."""
-
-    ledger: Path
-    results: Path
-    sandbox_state: Path
-
-
-def default_files(
-    manifest: Path | None,
-    *,
-    sandbox: bool = False,
-    ledger: Path | None = None,
-    results: Path | None = None,
-) -> RunFiles:
-    """The contract's files: the ledger and the results beside the manifest (a rehearsal's with
-    `.sandbox` in their names, so a real run never meets them); the simulated site's state
-    beside the ledger. Explicit paths win; without a manifest, the results go beside
-    `--ledger`."""
-    beside_manifest = None
-    if manifest is not None:
-        stem = manifest.with_suffix("") if manifest.suffix.lower() == ".csv" else manifest
-        beside_manifest = stem.with_name(stem.name + (REHEARSAL if sandbox else ""))
-    if ledger is None:
-        if beside_manifest is None:
-            raise UsageError("which ledger?", hint="pass MANIFEST or --ledger PATH")
-        ledger = beside_manifest.with_name(beside_manifest.name + LEDGER_SUFFIX)
-    base = ledger.with_name(ledger.name.removesuffix(LEDGER_SUFFIX))
-    named = beside_manifest or base
-    return RunFiles(
-        ledger=ledger,
-        results=results or named.with_name(named.name + ".results.csv"),
-        sandbox_state=base.with_name(
-            base.name + ("" if base.name.endswith(REHEARSAL) else REHEARSAL) + ".json"
-        ),
-    )
-
-
-def check_output_paths(paths: Mapping[str, Path | None]) -> None:
-    """Refuse, before any call to Learn, a file the run could not write (UsageError, exit 2).
-
-    `paths` maps the option that names each file to its path. No folder is created: a folder
-    that does not exist is more likely a typo than a wish.
-    """
-    for option, path in paths.items():
-        if path is None:
-            continue
-        folder = path.parent
-        problem = None
-        if path.is_dir():
-            problem = "is a folder, not a file"
-        elif not folder.exists():
-            problem = "is in a folder that does not exist"
-        elif not folder.is_dir():
-            problem = f"is under {folder}, which is not a folder"
-        elif not os.access(folder, os.W_OK | os.X_OK) or (
-            path.exists() and not os.access(path, os.W_OK)
-        ):
-            problem = "cannot be written (permissions)"
-        if problem is not None:
-            raise UsageError(
-                f"{option} {path} {problem}; nothing was sent to Learn",
-                hint=f"pass {option} with a path in a folder that exists and that you may write to"
-                if option.startswith("--")
-                else "check the folder of the ledger and its permissions",
-            )
 
 
 @dataclass
@@ -336,7 +267,7 @@ async def run(
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     clock: Callable[[], datetime] = utc_now,
     monotonic: Callable[[], float] = time.monotonic,
-    handle_signals: bool = False,
+    stop_signals: Callable[[Callable[[str], None]], StopWatch] | None = None,
     on_plan: Callable[[CallEstimate], None] | None = None,
     on_revised: Callable[[list[Revision]], None] | None = None,
     retry_failed: bool = False,
@@ -344,7 +275,9 @@ async def run(
     profiles: Mapping[str, CopyOptions | None] = PROFILES,
 ) -> RunReport:
     """Copy, poll, patch and write the results for every row of the manifest; `on_plan` is
-    told the plan, and `on_revised` the done rows the manifest changed, before any copy."""
+    told the plan, and `on_revised` the done rows the manifest changed, before any copy;
+    `stop_signals`, given the engine's `request_stop`, watches for a stop from outside (the
+    CLI's signal handlers) while the engine runs."""
     started = time.monotonic()
     refuse_other_ledgers(manifest, site, ledger_path)
     with Ledger(ledger_path, clock=clock) as ledger:
@@ -392,7 +325,7 @@ async def run(
                 monotonic=monotonic,
                 zone=manifest.zone,
             )
-            signals = _StopSignals(engine) if handle_signals else None
+            signals = stop_signals(engine.request_stop) if stop_signals is not None else None
             ticking = (
                 asyncio.create_task(progress.keep_showing(sleep)) if progress is not None else None
             )
@@ -460,6 +393,17 @@ async def run(
     )
 
 
+class StopWatch(Protocol):
+    """What watches for a stop from outside while the engine runs (the CLI's signals)."""
+
+    @property
+    def cut_short(self) -> bool:
+        """Whether it cancelled the run at once (a second Ctrl-C), not just asked it to stop."""
+
+    def remove(self) -> None:
+        """Stop watching: the run has ended."""
+
+
 def resumable(code: int) -> int:
     """The exit code of a run that could not write what it owes (the results, the report):
     3, resumable, instead of 0 or 1; a 2 stays (nothing was sent to Learn), and so does a 3."""
@@ -471,33 +415,6 @@ def _first_cause(exc: Exception) -> Exception:
     while isinstance(exc, ExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
     return exc
-
-
-class QuotaKeeper:
-    """Keeps Learn's remaining quota in the ledger during a run: when first seen, then at most
-    once a minute (a commit per call would cost more than the call), and at the end, so
-    `status` shows it while the run goes on."""
-
-    EVERY = 60.0
-
-    def __init__(self, ledger: Ledger, *, monotonic: Callable[[], float] = time.monotonic) -> None:
-        self._ledger = ledger
-        self._monotonic = monotonic
-        self._saved_at: float | None = None
-        self._last: tuple[int, int | None] | None = None
-
-    def seen(self, remaining: int, limit: int | None) -> None:
-        """Learn reported its quota; save it if none was saved yet or a minute has passed."""
-        self._last = (remaining, limit)
-        now = self._monotonic()
-        if self._saved_at is None or now - self._saved_at >= self.EVERY:
-            self.save()
-
-    def save(self) -> None:
-        """Save the quota last seen, if any."""
-        if self._last is not None:
-            self._saved_at = self._monotonic()
-            self._ledger.record_quota(*self._last)
 
 
 def transition_logger(clock: Callable[[], datetime], run_started: datetime) -> Observer:
@@ -530,54 +447,11 @@ def both(first: Observer, second: Observer) -> Observer:
     return observe
 
 
-# Ctrl-C, `systemctl stop` or cron's timeout, and a closed terminal: each stops the run (no new
-# call; the calls in flight finish and record their outcome; every wait ends), and it exits 3.
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-class _StopSignals:
-    """The run's signal handlers: a first signal asks the engine to stop; a Ctrl-C after that
-    cancels the run at once (`cut_short`)."""
-
-    def __init__(self, engine: Rollover) -> None:
-        self._engine = engine
-        self._loop = asyncio.get_running_loop()
-        self._run = asyncio.current_task()
-        self._asked = False
-        self.cut_short = False
-        for signum in STOP_SIGNALS:
-            self._loop.add_signal_handler(signum, self._received, signal.Signals(signum))
-
-    def _received(self, signum: signal.Signals) -> None:
-        if signum is signal.SIGINT and self._asked and not self.cut_short:
-            self.cut_short = True
-            if self._run is not None:
-                self._run.cancel()
-            log.warning("run.interrupted", signal=signum.name)
-            return
-        self._asked = True
-        self._engine.request_stop(signum.name)
-        log.warning("run.stopping", signal=signum.name)
-
-    def remove(self) -> None:
-        """Give the signals back to their default handlers."""
-        for signum in STOP_SIGNALS:
-            self._loop.remove_signal_handler(signum)
-
-
 def open_existing_ledger(path: Path, *, read_only: bool = True) -> Ledger:
     """A ledger that must already exist: to read (status, report, validate), or to write with
     `read_only=False` (resolve)."""
     if not path.exists():
-        rehearsal = path.with_name(
-            path.name.removesuffix(LEDGER_SUFFIX) + REHEARSAL + LEDGER_SUFFIX
-        )
-        hint = (
-            f"{rehearsal.name} beside it is a rehearsal's: pass --sandbox to read it"
-            if path.name.endswith(LEDGER_SUFFIX) and rehearsal.exists()
-            else "pass --ledger, or run `rollover run MANIFEST` first"
-        )
-        raise LedgerError(f"no ledger at {path}", hint=hint)
+        raise LedgerMissing(path)
     return Ledger(path, read_only=read_only)
 
 
@@ -587,25 +461,6 @@ def report(ledger_path: Path, results_path: Path) -> Counter[str]:
         rows = ledger.rows()
     write_results(rows, results_path)
     return status_counts(rows)
-
-
-@dataclass(frozen=True)
-class LedgerStatus:
-    """What `status` shows: counts, the quota last seen, rows for a person, rows left alone."""
-
-    counts: Counter[str]  # by results status
-    stages: dict[str, int]  # by stage (queued, copying, patching, done, ...), every one named
-    quota: QuotaSeen | None
-    needs_person: list[LedgerRow]
-    left_alone: list[LedgerRow]  # in the ledger, not in the manifest of its last run
-    resolved: list[LedgerRow] = field(default_factory=list)  # a person's decisions, kept
-    instructors: int = 0  # instructors the manifest asks for, in all rows
-    enrolled: int = 0  # of them, enrolled
-    enrol_waiting: int = 0  # unfinished rows with instructors still to enrol
-    verified: int = 0  # rows whose copy was counted against its source (--verify)
-    settling: int = 0  # adopted copies waiting out --adopt-settle before their PATCH
-    settle_until: datetime | None = None  # when the last of those waits ends
-    short: int = 0  # of them, rows holding fewer than their source
 
 
 @dataclass(frozen=True)
@@ -625,25 +480,7 @@ def status(ledger_path: Path) -> LedgerStatus:
         rows = ledger.rows()
         quota = ledger.last_quota()
         left_alone = ledger.left_alone()
-    return LedgerStatus(
-        counts=status_counts(rows),
-        stages=stage_counts(rows),
-        quota=quota,
-        needs_person=[row for row in rows if row.state in (State.FAILED, State.NEEDS_REVIEW)],
-        left_alone=left_alone,
-        resolved=[row for row in rows if row.resolution is not None],
-        instructors=sum(len(row.spec.instructors) for row in rows),
-        enrolled=sum(row.enrolled for row in rows),
-        enrol_waiting=sum(
-            1 for row in rows if not row.state.final and row.enrolled < len(row.spec.instructors)
-        ),
-        verified=sum(1 for row in rows if row.verification),
-        settling=sum(1 for row in rows if row.settling),
-        settle_until=max(
-            (row.settle_until for row in rows if row.settling and row.settle_until), default=None
-        ),
-        short=sum(1 for row in rows if row.error_kind is ErrorKind.VERIFY_SHORT),
-    )
+    return ledger_status(rows, quota, left_alone)
 
 
 def _named_row(ledger: Ledger, ref: str) -> LedgerRow:

@@ -632,8 +632,8 @@ def test_results_default_beside_the_manifest_even_with_the_ledger_elsewhere(
 
 def test_second_run_on_a_ledger_in_use_is_refused(tmp_path: Path, small: Path) -> None:
     """While another run holds the ledger, `run` exits 2 with a clear message."""
+    from rollover.cli import default_files
     from rollover.ledger import Ledger
-    from rollover.runner import default_files
 
     holder = Ledger(default_files(small, sandbox=True).ledger)
     holder.acquire_run_lock()

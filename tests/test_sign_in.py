@@ -14,6 +14,7 @@ from click.testing import Result
 from harness import BASE_URL, Learn, VirtualClock, make_learn, sections
 
 from rollover import runner
+from rollover.cli import default_files
 from rollover.engine import RunOptions
 from rollover.errors import LearnAuthError, LedgerError, WrongSiteAddress
 from rollover.learn import LearnClient, RetryPolicy, Site
@@ -38,7 +39,7 @@ def run_at(
         identity=base_url,
         transport=learn.transport,
     )
-    files = runner.default_files(manifest_path)
+    files = default_files(manifest_path)
     manifest = Manifest(manifest_path, tuple(sections(3)), (), ZoneInfo("UTC"))
     return asyncio.run(
         runner.run(
@@ -56,7 +57,7 @@ def run_at(
 
 def bound_site(manifest_path: Path) -> str | None:
     """The site the manifest's default ledger is bound to, if any."""
-    with Ledger(runner.default_files(manifest_path).ledger) as ledger:
+    with Ledger(default_files(manifest_path).ledger) as ledger:
         return ledger.bound_site()
 
 

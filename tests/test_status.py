@@ -16,7 +16,7 @@ from cli_runs import FAST, invoke, sandbox_config, write
 from click.testing import Result
 
 from rollover import runner
-from rollover.cli import Invocation, next_step, sandbox_site
+from rollover.cli import Invocation, default_files, next_step, sandbox_site
 from rollover.engine import RunOptions
 from rollover.ledger import ErrorKind, Ledger, LedgerRow, State
 from rollover.plan import RowSpec
@@ -623,7 +623,7 @@ def test_report_while_a_run_holds_the_ledger_writes_a_complete_csv(
     """`report` and `status` during a run (lock held, a copy in flight) read one consistent
     snapshot: every manifest row, in order, in the contract's columns."""
     loaded = runner.read_manifest(small, ZoneInfo("UTC"))
-    files = runner.default_files(small, sandbox=True)
+    files = default_files(small, sandbox=True)
     assert (files.ledger.name, files.results.name, files.sandbox_state.name) == (
         "spring.sandbox.ledger.sqlite",
         "spring.sandbox.results.csv",

@@ -12,8 +12,9 @@ from typing import Any, TypeVar
 import click
 
 from rollover import __version__
-from rollover.errors import ManifestInvalid, RolloverError
+from rollover.errors import LedgerMissing, ManifestInvalid, RolloverError
 
+from ._files import rehearsal_ledger_hint
 from ._options import CommandGroup
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -36,8 +37,11 @@ def reports_errors(command: F) -> F:
                 for problem in exc.problems:
                     tell(f"{exc.path}: {problem}")
             tell(f"Error: {exc.message}")
-            if exc.hint:
-                tell(f"Hint: {exc.hint}")
+            hint = exc.hint
+            if isinstance(exc, LedgerMissing):
+                hint = rehearsal_ledger_hint(exc.path) or hint
+            if hint:
+                tell(f"Hint: {hint}")
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             # Ctrl-C outside the run's own handlers (a check, the plan, the summary): every

@@ -25,6 +25,8 @@ from rollover.learn import Site, checked_base_url
 from rollover.manifest import Manifest
 from rollover.times import chosen_zone, is_utc
 
+from ._files import default_files
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 # Options people reach for to pass credentials; the contract keeps secrets off the command line.
@@ -222,7 +224,7 @@ ledger_option = click.option(
 
 def chosen_ledger(manifest: Path | None, ledger: Path | None, *, sandbox: bool = False) -> Path:
     """`--ledger` if given, else the ledger beside MANIFEST (the rehearsal's with --sandbox)."""
-    return runner.default_files(manifest, sandbox=sandbox, ledger=ledger).ledger
+    return default_files(manifest, sandbox=sandbox, ledger=ledger).ledger
 
 
 sandbox_files_option = click.option(

@@ -10,6 +10,7 @@ from rollover import runner
 
 from . import _status_text as status_text
 from ._advice import Invocation
+from ._files import check_output_paths, default_files
 from ._group import cli, examples, reports_errors
 from ._morning import report_html
 from ._options import (
@@ -55,9 +56,9 @@ def report(
 ) -> None:
     """Rewrite the results CSV from the ledger (also while a run is going), and with --html
     the HTML report."""
-    files = runner.default_files(manifest, sandbox=sandbox, ledger=ledger, results=results)
+    files = default_files(manifest, sandbox=sandbox, ledger=ledger, results=results)
     results = files.results
-    runner.check_output_paths({"--results": results, "--html": html})
+    check_output_paths({"--results": results, "--html": html})
     counts = runner.report(files.ledger, results)
     click.echo(f"{status_text.counts_line(counts)}\nResults: {results}")
     if html is not None:

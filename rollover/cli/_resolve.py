@@ -15,6 +15,7 @@ from rollover.ledger import Resolution
 from . import _logs as log_setup
 from . import _status_text as status_text
 from ._advice import Invocation, resolve_command
+from ._files import RunFiles, default_files
 from ._group import cli, examples, reports_errors
 from ._options import ca_bundle_option, ledger_option, real_site
 
@@ -68,7 +69,7 @@ def resolve(
             "say what you found in Learn: --copied or --not-copied",
             hint=f"for example rollover resolve {manifest} {row_ref} --copied",
         )
-    files = runner.default_files(manifest, sandbox=sandbox, ledger=ledger)
+    files = default_files(manifest, sandbox=sandbox, ledger=ledger)
     asked = None
     if not copied:
         asked = _not_copied_checked(
@@ -95,7 +96,7 @@ def resolve(
 
 
 def _not_copied_checked(
-    files: runner.RunFiles,
+    files: RunFiles,
     row_ref: str,
     *,
     sandbox: bool,

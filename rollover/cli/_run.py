@@ -22,6 +22,7 @@ from . import _logs as log_setup
 from . import _plan_text as plan_text
 from . import _status_text as status_text
 from ._advice import Invocation
+from ._files import check_output_paths, default_files
 from ._group import cli, examples, reports_errors, tell
 from ._morning import after_run, morning
 from ._options import (
@@ -39,6 +40,7 @@ from ._options import (
     timezone_option,
     verify_option,
 )
+from ._signals import StopSignals
 from ._validate import check_against_learn, warn_of_exact_copies
 
 
@@ -243,14 +245,14 @@ def run(
         verify=verify,
         allow_nonempty_shell=allow_nonempty_shell,
     )
-    files = runner.default_files(manifest, sandbox=sandbox, ledger=ledger, results=results)
+    files = default_files(manifest, sandbox=sandbox, ledger=ledger, results=results)
     loaded = manifest_at(manifest, tz, zone_named=timezone is not None)
     if not allow_exact:
         refuse_exact_copies(loaded)
     warn_of_exact_copies(loaded, allowed=True)
     # Every file the run writes is checked before the first call: once Learn was changed, a
     # path that cannot be written must not turn the run into a "nothing was sent" exit 2.
-    runner.check_output_paths(
+    check_output_paths(
         {
             "--ledger": files.ledger,
             "--results": files.results,
@@ -306,7 +308,7 @@ def run(
                 ledger_path=files.ledger,
                 results_path=files.results,
                 options=options,
-                handle_signals=True,
+                stop_signals=StopSignals,
                 on_plan=announce,
                 on_revised=announce_revised,
                 retry_failed=retry_failed,

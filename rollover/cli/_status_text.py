@@ -11,7 +11,8 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from rollover.ledger import STATUSES, Answer, LedgerRow, QuotaSeen, Resolution, Transition
-from rollover.runner import CourseHeld, LedgerStatus, RowTrail, RunReport
+from rollover.report import LedgerStatus
+from rollover.runner import CourseHeld, RowTrail, RunReport
 
 from ._advice import Invocation, next_step
 

@@ -18,6 +18,7 @@ from rollover.preflight import PreflightReport
 
 from . import _logs as log_setup
 from . import _plan_text as plan_text
+from ._files import default_files
 from ._group import cli, examples, reports_errors
 from ._options import (
     ca_bundle_option,
@@ -115,7 +116,7 @@ def validate(
     if not check_learn:
         return
     log_setup.configure(debug=click.get_current_context().find_root().params.get("debug", False))
-    files = runner.default_files(manifest, sandbox=sandbox, ledger=ledger)
+    files = default_files(manifest, sandbox=sandbox, ledger=ledger)
     if site is None:
         from ._rehearsal import sandbox_site
 

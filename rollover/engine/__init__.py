@@ -8,11 +8,13 @@ copies may start; `exit_code` turns a run's end into the contract's code.
 from ._engine import Rollover, RunOptions
 from ._outcome import RunOutcome, exit_code
 from ._pacing import FIRST_POLL_QUANTILE, CopyPace, Sighting
+from ._quota import QuotaKeeper
 from ._window import Window
 
 __all__ = [
     "FIRST_POLL_QUANTILE",
     "CopyPace",
+    "QuotaKeeper",
     "Rollover",
     "RunOptions",
     "RunOutcome",

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import Literal, NamedTuple, Protocol
 
-from rollover.errors import LedgerError
+from rollover.errors import LedgerMissing
 from rollover.ledger import STATUSES, Answer, EnrolmentRecord, Ledger, LedgerRow, State, Transition
 from rollover.report import TERM_PREFIX
 from rollover.times import utc_now
@@ -120,9 +120,7 @@ class LedgerRead:
 def read_ledger(path: Path, *, now: Callable[[], datetime] = utc_now) -> LedgerRead:
     """Read a ledger that must exist (never create one), from one consistent snapshot."""
     if not path.exists():
-        raise LedgerError(
-            f"no ledger at {path}", hint="pass --ledger, or run `rollover run MANIFEST` first"
-        )
+        raise LedgerMissing(path)
     records: list[RowRecord] = []
     with Ledger(path, read_only=True) as ledger, ledger.snapshot():
         for row in ledger.rows():
