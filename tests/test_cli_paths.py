@@ -14,7 +14,7 @@ import pytest
 from cli_runs import FAST, invoke, sandbox_run, write
 from click.testing import CliRunner
 
-from rollover.cli import reports_errors
+from rollover.cli import default_files, reports_errors
 from rollover.sandbox import LearnSandbox
 
 MANIFEST = (
@@ -75,6 +75,47 @@ def test_a_rehearsal_keeps_its_own_files_and_never_blocks_the_real_run(
     assert (
         "Hint: spring.sandbox.ledger.sqlite beside it is a rehearsal's: pass --sandbox to read it"
     ) in real.stderr
+
+
+@pytest.mark.parametrize(
+    ("manifest_name", "sandbox", "ledger", "named"),
+    [
+        ("spring.csv", False, None, ("spring.ledger.sqlite", "spring.results.csv")),
+        ("spring.CSV", True, None, ("spring.sandbox.ledger.sqlite", "spring.sandbox.results.csv")),
+        ("spring", False, None, ("spring.ledger.sqlite", "spring.results.csv")),
+        (
+            "spring.csv",
+            True,
+            "night.ledger.sqlite",
+            ("night.ledger.sqlite", "spring.sandbox.results.csv"),
+        ),
+        (
+            None,
+            False,
+            "night.sandbox.ledger.sqlite",
+            ("night.sandbox.ledger.sqlite", "night.sandbox.results.csv"),
+        ),
+        (None, False, "night.db", ("night.db", "night.db.results.csv")),
+    ],
+)
+def test_default_files_name_every_file_the_contract_names(
+    tmp_path: Path,
+    manifest_name: str | None,
+    sandbox: bool,
+    ledger: str | None,
+    named: tuple[str, str],
+) -> None:
+    """The ledger and results beside the manifest (a rehearsal's with `.sandbox`), `--ledger`
+    winning for the ledger, the results beside it without a manifest, the simulated site's
+    state beside the ledger with `.sandbox` once."""
+    files = default_files(
+        tmp_path / manifest_name if manifest_name else None,
+        sandbox=sandbox,
+        ledger=tmp_path / ledger if ledger else None,
+    )
+    assert (files.ledger, files.results) == (tmp_path / named[0], tmp_path / named[1])
+    stem = files.ledger.name.removesuffix(".ledger.sqlite").removesuffix(".sandbox")
+    assert files.sandbox_state == tmp_path / f"{stem}.sandbox.json"
 
 
 def test_a_host_that_does_not_resolve_is_a_usage_error_and_binds_nothing(
