@@ -257,6 +257,17 @@ def manifest_line(manifest: Manifest, target: str) -> int:
     return next(row.line for row in manifest.rows if row.target_course_id == target)
 
 
+class StopWatch(Protocol):
+    """What watches for a stop from outside while the engine runs (the CLI's signals)."""
+
+    @property
+    def cut_short(self) -> bool:
+        """Whether it cancelled the run at once (a second Ctrl-C), not just asked it to stop."""
+
+    def remove(self) -> None:
+        """Stop watching: the run has ended."""
+
+
 async def run(
     manifest: Manifest,
     site: Site,
@@ -391,17 +402,6 @@ async def run(
         retried=retried,
         left_alone=left_alone,
     )
-
-
-class StopWatch(Protocol):
-    """What watches for a stop from outside while the engine runs (the CLI's signals)."""
-
-    @property
-    def cut_short(self) -> bool:
-        """Whether it cancelled the run at once (a second Ctrl-C), not just asked it to stop."""
-
-    def remove(self) -> None:
-        """Stop watching: the run has ended."""
 
 
 def resumable(code: int) -> int:
