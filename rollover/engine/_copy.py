@@ -139,20 +139,20 @@ class Copying:
     def _copy_refused_or_unknown(self, row: LedgerRow, exc: LearnError) -> None:
         """Act on an error answer to a copy POST, as `meaning` reads it."""
         target = row.target_course_id
-        said = error_meaning(Call.COPY, exc)
+        said = error_meaning(Call.COPY_INTO if row.copy_into_existing else Call.COPY, exc)
         if said is Meaning.NOT_APPLIED:
             self._ledger.record_not_sent(target, f"rate limited ({exc.status}): not applied")
         elif said is Meaning.ROW_FAILED:
             self._ledger.record_failed(
                 target, ErrorKind.COPY_REFUSED, f"Learn refused the copy: {exc.learn_message}"
             )
-        elif exc.status == 409 and row.copy_into_existing:
-            self._ledger.record_failed(target, ErrorKind.COPY_REFUSED, exc.learn_message)
-        else:
+        elif said is Meaning.RECONCILE:
             # 409 on a new courseId (ours from an earlier lost answer, or someone else's), 5xx,
             # or an answer Learn does not document: the row stays at `intent` and
             # reconciliation decides from Learn's courses.
             log.warning("copy.outcome_unknown", target=target, error=exc.message)
+        else:
+            raise exc
 
     async def await_task(self, row: LedgerRow) -> bool:
         """Poll the recorded task Location until the copy is complete."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from rollover.errors import LearnAuthError, LearnError, LearnUnreachable
-from rollover.learn import Call, LearnClient, Meaning, error_meaning, id_form
+from rollover.learn import Call, LearnClient, Meaning, error_meaning, found, id_form
 from rollover.ledger import ErrorKind, Ledger, LedgerRow
 
 
@@ -40,11 +40,8 @@ class Patching:
         target = row.target_course_id
         course_pk = row.target_pk if row.copy_into_existing else None
         if course_pk is None:
-            try:
-                course = await self._client.get_course(id_form(target), "id")
-            except LearnError as exc:
-                if error_meaning(Call.READ, exc) is not Meaning.NOT_FOUND:
-                    raise
+            course = await found(self._client.get_course(id_form(target), "id"))
+            if course is None:
                 self._ledger.record_needs_review(
                     target,
                     ErrorKind.COURSE_MISSING,

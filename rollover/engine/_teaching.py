@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 
 from rollover.errors import LearnAuthError, LearnError, LearnUnreachable
-from rollover.learn import Call, LearnClient, Meaning, error_meaning, id_form
+from rollover.learn import Call, LearnClient, Meaning, error_meaning, found, id_form
 from rollover.ledger import (
     EnrolmentState,
     ErrorKind,
@@ -42,11 +42,8 @@ class Teaching:
         target = row.target_course_id
         shell = row.target_pk
         if shell is None:
-            try:
-                course = await self._client.get_course(id_form(target), "id")
-            except LearnError as exc:
-                if error_meaning(Call.READ, exc) is not Meaning.NOT_FOUND:
-                    raise
+            course = await found(self._client.get_course(id_form(target), "id"))
+            if course is None:
                 self._ledger.record_failed(
                     target,
                     ErrorKind.SHELL_MISSING,
@@ -112,11 +109,13 @@ class Teaching:
             except (LearnAuthError, LearnUnreachable):
                 raise
             except LearnError as exc:
-                if error_meaning(Call.CHANGE, exc) is not Meaning.ROW_FAILED:
-                    raise
-                if during_copy and exc.status == 404:
+                said = error_meaning(Call.ENROL_EARLY if during_copy else Call.ENROL, exc)
+                if said is Meaning.NOT_YET:
                     self._ledger.record_enrolment(target, enrolment.user_id, EnrolmentState.PENDING)
                     continue
+                # EXISTS that reached here: Learn refused to make a member's membership as asked.
+                if said not in (Meaning.ROW_FAILED, Meaning.EXISTS):
+                    raise
                 self._ledger.record_enrolment(
                     target,
                     enrolment.user_id,
