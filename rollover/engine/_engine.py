@@ -227,46 +227,6 @@ class Rollover:
             if holds_slot:
                 await self._admission.release()
 
-    def _count_refused(self, exc: CountRefused) -> None:
-        """Learn refused a count (403: an entitlement the integration user lacks, for every
-        course alike). Failing the row would fail every row after its copy and PATCH: instead
-        the row stays where it is, no new copy starts, and the run ends resumable (exit 3),
-        saying once what to grant."""
-        if self._stop.requested:
-            return
-        log.error("count.refused", counted=exc.counted, course=exc.course, error=exc.learn_message)
-        self.request_stop(
-            f"{exc.message}; no copy was started after it. Next: {exc.hint}. The rows already "
-            "copied are finished then, none is copied twice"
-        )
-
-    def _asked_to_wait(self, exc: LearnAsksToWait) -> str:
-        """Why the run stopped for a long Retry-After, with when Learn takes calls again."""
-        until = exc.until.astimezone(self._zone)
-        today = self._clock().astimezone(self._zone).date()
-        when = f"{until:%H:%M}" if until.date() == today else f"{until:%Y-%m-%d %H:%M}"
-        log.error("learn.asks_to_wait", seconds=round(exc.seconds), until=exc.until.isoformat())
-        return (
-            f"Learn asks to wait {exc.seconds:.0f} s (until {when}): stopped; run again after that"
-        )
-
-    def _fail_refused(self, target: str, exc: LearnError) -> None:
-        """Fail a row whose request Learn refused, unless the ledger cannot record it."""
-        try:
-            self.ledger.record_failed(
-                target, ErrorKind.REQUEST_REFUSED, f"Learn refused a request: {exc.learn_message}"
-            )
-        except LedgerUnwritable as unwritable:
-            self._ledger_unwritable(unwritable)
-
-    def _ledger_unwritable(self, exc: LedgerUnwritable) -> None:
-        """The ledger could not record a step (disk full): nothing more is sent, every worker
-        stops, and the run ends resumable (the step not recorded is redone or reconciled)."""
-        log.error("ledger.unwritable", error=exc.message)
-        if self.outcome.fatal is None:
-            self.outcome.fatal = exc
-        self.request_stop(exc.message)
-
     async def _step(self, row: LedgerRow) -> bool:
         """Take one step of a row's state machine; False parks the row for this run."""
         if row.state is State.PENDING:
@@ -364,3 +324,45 @@ class Rollover:
         else:
             self.ledger.record_done(target, verification=verification)
         return True
+
+    # -- how an error that ends a row's drive is told --------------------------------------
+
+    def _count_refused(self, exc: CountRefused) -> None:
+        """Learn refused a count (403: an entitlement the integration user lacks, for every
+        course alike). Failing the row would fail every row after its copy and PATCH: instead
+        the row stays where it is, no new copy starts, and the run ends resumable (exit 3),
+        saying once what to grant."""
+        if self._stop.requested:
+            return
+        log.error("count.refused", counted=exc.counted, course=exc.course, error=exc.learn_message)
+        self.request_stop(
+            f"{exc.message}; no copy was started after it. Next: {exc.hint}. The rows already "
+            "copied are finished then, none is copied twice"
+        )
+
+    def _asked_to_wait(self, exc: LearnAsksToWait) -> str:
+        """Why the run stopped for a long Retry-After, with when Learn takes calls again."""
+        until = exc.until.astimezone(self._zone)
+        today = self._clock().astimezone(self._zone).date()
+        when = f"{until:%H:%M}" if until.date() == today else f"{until:%Y-%m-%d %H:%M}"
+        log.error("learn.asks_to_wait", seconds=round(exc.seconds), until=exc.until.isoformat())
+        return (
+            f"Learn asks to wait {exc.seconds:.0f} s (until {when}): stopped; run again after that"
+        )
+
+    def _fail_refused(self, target: str, exc: LearnError) -> None:
+        """Fail a row whose request Learn refused, unless the ledger cannot record it."""
+        try:
+            self.ledger.record_failed(
+                target, ErrorKind.REQUEST_REFUSED, f"Learn refused a request: {exc.learn_message}"
+            )
+        except LedgerUnwritable as unwritable:
+            self._ledger_unwritable(unwritable)
+
+    def _ledger_unwritable(self, exc: LedgerUnwritable) -> None:
+        """The ledger could not record a step (disk full): nothing more is sent, every worker
+        stops, and the run ends resumable (the step not recorded is redone or reconciled)."""
+        log.error("ledger.unwritable", error=exc.message)
+        if self.outcome.fatal is None:
+            self.outcome.fatal = exc
+        self.request_stop(exc.message)
