@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from rollover.errors import CountRefused, LearnNotFound
-from rollover.learn import LearnClient, id_form, term_reference
+from rollover.errors import CountRefused
+from rollover.learn import LearnClient, found, id_form, term_reference
 from rollover.ledger import (
     TERMINAL,
     LedgerRow,
@@ -191,12 +191,7 @@ class _Asker:
         )
 
     async def _get_user(self, ref: str) -> None:
-        try:
-            await self.client.get_user(ref, "id")
-        except LearnNotFound:
-            self.users[ref] = False
-        else:
-            self.users[ref] = True
+        self.users[ref] = await found(self.client.get_user(ref, "id")) is not None
 
     async def _count_shell(self, shell: str) -> None:
         self.shells[shell] = (await self.client.content_counts(shell))[1]
@@ -216,20 +211,11 @@ class _Asker:
 
     async def _get_course(self, ref: str) -> None:
         self.course_gets += 1
-        try:
-            course = await self.client.get_course(ref, "id")
-        except LearnNotFound:
-            self.courses[ref] = None
-        else:
-            self.courses[ref] = str(course.get("id") or "")
+        course = await found(self.client.get_course(ref, "id"))
+        self.courses[ref] = None if course is None else str(course.get("id") or "")
 
     async def _get_term(self, ref: str) -> None:
-        try:
-            await self.client.get_term(ref, "id")
-        except LearnNotFound:
-            self.terms[ref] = False
-        else:
-            self.terms[ref] = True
+        self.terms[ref] = await found(self.client.get_term(ref, "id")) is not None
 
     async def _list(self, group: ListGroup) -> None:
         """Read the filtered list while it is cheaper than asking its ids one by one.
@@ -455,9 +441,8 @@ async def _counts_refused(
         count = client.content_counts if counted == "contents" else client.column_count
         for source in dict.fromkeys(row.source_course_id for row, _ in needing):
             try:
-                await count(id_form(source))
-            except LearnNotFound:
-                continue  # a missing source is a problem of its own: ask the next one
+                if await found(count(id_form(source))) is None:
+                    continue  # a missing source is a problem of its own: ask the next one
             except CountRefused as refused:
                 (row, spec), more = needing[0], len(needing) - 1
                 others = f" (and those of {more} other row{'s' if more > 1 else ''})"

@@ -25,6 +25,7 @@ from rollover.learn import (
     LearnClient,
     Meaning,
     error_meaning,
+    found,
     is_transient,
     meaning,
 )
@@ -154,6 +155,42 @@ def test_error_meaning_of_typed_errors_follows_their_status() -> None:
     assert error_meaning(Call.COPY, LearnError(403, "Forbidden")) is Meaning.ROW_FAILED
 
 
+@pytest.mark.parametrize("status", [*range(400, 432), *range(500, 512), 0, 200, 303])
+def test_a_copy_into_an_existing_course_means_what_a_copy_means_but_for_409(status: int) -> None:
+    """Into an existing course no courseId can be taken: its 409 fails the row; all else alike."""
+    expected = Meaning.ROW_FAILED if status == 409 else meaning(Call.COPY, status)
+    assert meaning(Call.COPY_INTO, status) is expected
+    assert meaning(Call.COPY, 409) is Meaning.RECONCILE
+
+
+@pytest.mark.parametrize("status", [*range(400, 432), *range(500, 512), 200, 201])
+def test_an_enrolment_means_what_a_change_means_but_for_409_and_an_early_404(status: int) -> None:
+    """409 to a membership PUT is a member already; 404 while the copy runs is not yet."""
+    change = meaning(Call.CHANGE, status)
+    assert meaning(Call.ENROL, status) is (Meaning.EXISTS if status == 409 else change)
+    early = {409: Meaning.EXISTS, 404: Meaning.NOT_YET}.get(status, change)
+    assert meaning(Call.ENROL_EARLY, status) is early
+
+
+def test_found_is_none_only_when_learn_says_the_thing_does_not_exist() -> None:
+    """`found` answers None for a 404 read and raises every other error."""
+
+    async def answer(error: LearnError | None) -> dict[str, str]:
+        if error is not None:
+            raise error
+        return {"id": "_1_1"}
+
+    assert asyncio.run(found(answer(None))) == {"id": "_1_1"}
+    assert asyncio.run(found(answer(LearnNotFound(404, "Course not found")))) is None
+    for error in (
+        LearnError(403, "Forbidden"),
+        LearnServerError(503, "busy"),
+        LearnProtocolError(404, "answer is not JSON"),
+    ):
+        with pytest.raises(LearnError):
+            asyncio.run(found(answer(error)))
+
+
 # --- the engine acting on it ------------------------------------------------------------------
 
 
@@ -176,6 +213,18 @@ def answering(
             return await inner.handle_async_request(request)
 
     return Refusing()
+
+
+def copy_posts_of(source: str, posts: list[str]) -> Callable[[httpx.Request], bool]:
+    """Picks the copy POSTs of `source`, noting the path of every copy POST in `posts`."""
+
+    def picks(request: httpx.Request) -> bool:
+        if request.method == "POST" and request.url.path.endswith("/copy"):
+            posts.append(request.url.path)
+            return source in request.url.path
+        return False
+
+    return picks
 
 
 def run_through(
@@ -209,26 +258,34 @@ def run_through(
     return asyncio.run(go())
 
 
-def test_403_on_the_copy_post_fails_only_that_row_and_the_run_goes_on(tmp_path: Path) -> None:
-    """A copy POST answered 403 fails its row (copy_refused); every other row is copied."""
+@pytest.mark.parametrize(
+    ("status", "target", "into_existing", "words"),
+    [
+        (403, "CHEM-110-SP27", False, "Forbidden"),
+        # Into an existing course no courseId of ours can be taken: 409 is a refusal there.
+        (409, "HIST-210-SP27", True, "Not Implemented"),
+    ],
+)
+def test_a_refused_copy_post_fails_only_that_row_and_the_run_goes_on(
+    tmp_path: Path, status: int, target: str, into_existing: bool, words: str
+) -> None:
+    """A copy POST answered 403 (or 409 into an existing course) fails its row (copy_refused),
+    is never sent again nor reconciled; every other row is copied."""
     learn = make_learn(copy_seconds=20.0)
-    rows = [*sections(3), row(9, "CHEM-110-FA26", "CHEM-110-SP27", name="Chemistry")]
+    refused_row = row(
+        9, "CHEM-110-FA26", target, name="Chemistry", copy_into_existing=into_existing
+    )
+    rows = [*sections(3), refused_row]
     posts: list[str] = []
-
-    def forbidden(request: httpx.Request) -> bool:
-        if request.method == "POST" and request.url.path.endswith("/copy"):
-            posts.append(request.url.path)
-            return "CHEM-110-FA26" in request.url.path
-        return False
-
+    refusing = copy_posts_of("CHEM-110-FA26", posts)
     outcome, final = run_through(
-        learn, answering(learn, 403, forbidden), rows, tmp_path / "l.sqlite"
+        learn, answering(learn, status, refusing), rows, tmp_path / "l.sqlite"
     )
     assert outcome.fatal is None and outcome.stopped is None
-    refused = final["CHEM-110-SP27"]
+    refused = final[target]
     assert (refused.state, refused.error_kind) == (State.FAILED, ErrorKind.COPY_REFUSED)
-    assert refused.error == "Learn refused the copy: Forbidden"
-    assert {t: r.state for t, r in final.items() if t != "CHEM-110-SP27"} == dict.fromkeys(
+    assert refused.error == f"Learn refused the copy: {words}"
+    assert {t: r.state for t, r in final.items() if t != target} == dict.fromkeys(
         (r.target_course_id for r in sections(3)), State.DONE
     )
     assert learn.sandbox.record.copies_per_target() == {r.target_course_id: 1 for r in sections(3)}

@@ -5,7 +5,8 @@ Learn's hands; reconciliation settles rows whose copy answer was lost; `Window` 
 copies may start; `exit_code` turns a run's end into the contract's code.
 """
 
-from ._engine import Rollover, RunOptions
+from ._engine import Rollover
+from ._options import RunOptions
 from ._outcome import RunOutcome, exit_code
 from ._pacing import FIRST_POLL_QUANTILE, CopyPace, Sighting
 from ._quota import QuotaKeeper

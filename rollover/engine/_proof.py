@@ -4,7 +4,7 @@ A copy adopted without its task (its answer was lost, or its task vanished) is n
 end, and while it runs a copy overwrites what a PATCH wrote and drops enrolments made before its
 membership step. So such a row is `done` only once Learn has been read back at a point where the
 copy can no longer be writing: its course holds all of its source's content, and a settle
-later it still shows the PATCHed values and the instructors' roles (see `Rollover._prove`).
+later it still shows the PATCHed values and the instructors' roles (see `AdoptionProof.prove`).
 """
 
 from __future__ import annotations

@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from rollover.errors import LearnNotFound
-from rollover.learn import LearnClient, id_form, learn_datetime
+from rollover.learn import LearnClient, found, id_form, learn_datetime
 from rollover.ledger import ErrorKind, Ledger, LedgerRow, Resolution
 
 # A course Learn says was created up to this long before our intent is still ours. Both times are
@@ -49,9 +48,8 @@ class Reconciliation:
                 "there once; the tool will not copy into it again",
             )
             return
-        try:
-            course = await self.client.get_course(id_form(target), "id,courseId,created")
-        except LearnNotFound:
+        course = await found(self.client.get_course(id_form(target), "id,courseId,created"))
+        if course is None:
             self.ledger.record_not_sent(target, "no course found: the copy did not happen")
             return
         created = learn_datetime(course.get("created"))
@@ -125,9 +123,8 @@ class Reconciliation:
                 warning=reason if unclean else None,
             )
             return
-        try:
-            course = await self.client.get_course(id_form(target), "id")
-        except LearnNotFound:
+        course = await found(self.client.get_course(id_form(target), "id"))
+        if course is None:
             self.ledger.record_needs_review(
                 target,
                 ErrorKind.COURSE_MISSING,

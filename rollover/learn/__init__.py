@@ -19,7 +19,7 @@ from ._ids import (
 )
 from ._retry import RetryPolicy, Sleep
 from ._site import REHEARSAL_SITE, Site, checked_base_url, is_loopback
-from ._statuses import TRANSIENT, Call, Meaning, error_meaning, is_transient, meaning
+from ._statuses import TRANSIENT, Call, Meaning, error_meaning, found, is_transient, meaning
 from ._stop import Stop
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "checked_base_url",
     "course_path",
     "error_meaning",
+    "found",
     "id_form",
     "is_loopback",
     "is_primary_id",

@@ -31,9 +31,7 @@ from rollover.errors import (
     CountRefused,
     LearnAsksToWait,
     LearnAuthError,
-    LearnConflict,
     LearnError,
-    LearnNotFound,
     LearnProtocolError,
     LearnUnreachable,
     RolloverError,
@@ -45,7 +43,7 @@ from ._answers import json_object, learn_error, refused_sign_in, retry_after, we
 from ._ids import API, course_path, is_primary_id, learn_datetime
 from ._retry import RetryBudget, RetryPolicy, Sleep
 from ._site import Site, shown_url
-from ._statuses import Call, Meaning, meaning
+from ._statuses import Call, Meaning, error_meaning, found, meaning
 from ._stop import Stop
 
 log = structlog.get_logger("rollover.client")
@@ -326,12 +324,14 @@ class LearnClient:
             await self._idempotent(
                 "PUT", path, endpoint, json=body, expect=(200, 201), reads_json=False
             )
-        except LearnConflict:
-            found = await self._get_one(
+        except LearnError as exc:
+            if error_meaning(Call.ENROL, exc) is not Meaning.EXISTS:
+                raise
+            member = await self._get_one(
                 path, "GET /v1/courses/{id}/users/{id}", "courseRoleId,availability.available"
             )
-            was = found.get("courseRoleId")
-            available = (found.get("availability") or {}).get("available")
+            was = member.get("courseRoleId")
+            available = (member.get("availability") or {}).get("available")
             if was == role and available == "Yes":
                 return f"{user_id} was already enrolled as {role}"
             await self._idempotent(
@@ -350,11 +350,10 @@ class LearnClient:
     async def membership_role(self, course_pk: str, user_id: str) -> str | None:
         """The user's course role in the course (GET one membership), None if not a member."""
         path = f"{course_path(course_pk, 'v1')}/users/{quote(user_id, safe=':_-.~@')}"
-        try:
-            found = await self._get_one(path, "GET /v1/courses/{id}/users/{id}", "courseRoleId")
-        except LearnNotFound:
+        member = await found(self._get_one(path, "GET /v1/courses/{id}/users/{id}", "courseRoleId"))
+        if member is None:
             return None
-        role = found.get("courseRoleId")
+        role = member.get("courseRoleId")
         return role if isinstance(role, str) else ""
 
     async def content_counts(self, course_pk: str) -> tuple[int, int]:

@@ -1,8 +1,9 @@
 """What each HTTP status Learn answers means, per kind of call: the one place that decides.
 
-The client retries what is `RETRY`; the engine and reconciliation act on the rest. Before this
-table, five places decided and disagreed (403 stopped the run on a copy but failed the row on a
-PATCH; 501 was not retried yet counted as "Learn is sick").
+The client retries what is `RETRY`; the engine, reconciliation and the preflight act on the
+rest, and read a missing thing through `found`: nothing else maps a status to a decision.
+Before this table, five places decided and disagreed (403 stopped the run on a copy but failed
+the row on a PATCH; 501 was not retried yet counted as "Learn is sick").
 
 A web page where Learn's JSON should be (a sign-on gateway, a proxy), whatever its status, is
 not Learn's answer and is not looked up here: the client retries it like a 5xx
@@ -12,8 +13,9 @@ POST it is CopyOutcomeUnknown, reconciled as a 5xx is here.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Awaitable, Collection
 from enum import StrEnum
+from typing import TypeVar
 
 from rollover.errors import LearnError, LearnProtocolError
 
@@ -27,9 +29,12 @@ class Call(StrEnum):
 
     TOKEN = "token"
     COPY = "copy"  # the copy POST: never repeated, its answer decides whether Learn applied it
+    COPY_INTO = "copy into"  # the same POST, into an existing course (copy_into_existing)
     POLL = "poll"  # a task Location
     READ = "read"  # GET a course, term, user, list
-    CHANGE = "change"  # an idempotent change: PATCH a course, PUT or PATCH a membership
+    CHANGE = "change"  # an idempotent change: PATCH a course, PATCH a membership
+    ENROL = "enrol"  # PUT a membership: a change that may find the user a member already
+    ENROL_EARLY = "enrol early"  # the same PUT while the copy that makes its course runs
 
 
 class Meaning(StrEnum):
@@ -43,6 +48,8 @@ class Meaning(StrEnum):
     TASK_GONE = "task gone"  # the task can no longer say how the copy ended: find the course
     FATAL = "fatal"  # the run cannot go on: the credentials were refused
     NOT_FOUND = "not found"  # a read of something that does not exist: the caller decides
+    EXISTS = "exists"  # an enrolment of a member: read the membership, make it as asked
+    NOT_YET = "not yet"  # Learn does not show the copy's new course yet: enrol after the copy
 
 
 # Answers to a copy POST that say Learn did not make it: the spec's 400 and 404 (source not
@@ -53,7 +60,11 @@ _COPY_REFUSED = frozenset({400, 403, 404, 405, 413, 415, 422})
 # 200 (or 201, 204) from a proxy says nothing of whether Learn made the copy. A task answers 200
 # while the copy runs and 303 to the course once it is done.
 _SUCCESS = range(200, 300)
-_OK: dict[Call, Collection[int]] = {Call.COPY: (202,), Call.POLL: (200, 303)}
+_OK: dict[Call, Collection[int]] = {
+    Call.COPY: (202,),
+    Call.COPY_INTO: (202,),
+    Call.POLL: (200, 303),
+}
 
 
 def is_transient(status: int) -> bool:
@@ -69,14 +80,24 @@ def meaning(call: Call, status: int) -> Meaning:
         return Meaning.FATAL  # the client has already renewed the token once
     if call is Call.TOKEN:
         return Meaning.RETRY if is_transient(status) else Meaning.FATAL
-    if call is Call.COPY:
+    if call in (Call.COPY, Call.COPY_INTO):
         if status == 429:  # Learn's rate limiter answers before any work is done
             return Meaning.NOT_APPLIED
         if status in _COPY_REFUSED:
             return Meaning.ROW_FAILED
+        if status == 409 and call is Call.COPY_INTO:
+            # A copy into an existing course asks for no new courseId: nothing of ours can
+            # be taken, so Learn refused it.
+            return Meaning.ROW_FAILED
         # 409 (the courseId exists: ours from a lost answer, or someone else's), 5xx, and any
         # answer Learn does not document for this call: applied or not, unknown.
         return Meaning.RECONCILE
+    if call in (Call.ENROL, Call.ENROL_EARLY) and status == 409:
+        return Meaning.EXISTS  # the user is a member already, perhaps not as asked
+    if call is Call.ENROL_EARLY and status == 404:
+        # While the copy runs Learn may not show its new course yet: a 404 is the user's or
+        # the role's only once the copy has ended.
+        return Meaning.NOT_YET
     if is_transient(status):
         return Meaning.RETRY
     if call is Call.POLL and status != 403:
@@ -93,7 +114,22 @@ def error_meaning(call: Call, exc: LearnError) -> Meaning:
     if isinstance(exc, LearnProtocolError):
         return {
             Call.COPY: Meaning.RECONCILE,
+            Call.COPY_INTO: Meaning.RECONCILE,
             Call.POLL: Meaning.TASK_GONE,
             Call.TOKEN: Meaning.FATAL,
         }.get(call, Meaning.ROW_FAILED)
     return meaning(call, exc.status)
+
+
+_Answer = TypeVar("_Answer")
+
+
+async def found(read: Awaitable[_Answer]) -> _Answer | None:
+    """The answer to a read, or None when Learn says what it reads does not exist
+    (`Meaning.NOT_FOUND`); every other error is raised."""
+    try:
+        return await read
+    except LearnError as exc:
+        if error_meaning(Call.READ, exc) is not Meaning.NOT_FOUND:
+            raise
+        return None
