@@ -8,12 +8,13 @@ real sandbox application through `httpx.ASGITransport`. Only time is virtual, so
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import json
 import selectors
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -299,6 +300,40 @@ def sections(count: int, source: str = "BIO-101-FA26", **fields: Any) -> list[Ma
     ]
 
 
+@contextlib.asynccontextmanager
+async def rollover_on(
+    learn: Learn,
+    rows: list[ManifestRow],
+    ledger_path: Path,
+    options: RunOptions | None = None,
+    *,
+    profiles: Mapping[str, CopyOptions | None] = PROFILES,
+    wall: Callable[[], datetime] | None = None,
+    **engine: Any,
+) -> AsyncIterator[tuple[Ledger, Rollover]]:
+    """The real engine over `rows` (their copy profiles from `profiles`), its ledger and client
+    open, on the virtual clock; `wall` is this machine's wall clock (default: Learn's), which
+    may be off Learn's while monotonic time is not. Tests hook the ledger or the engine, then
+    run it."""
+    options = options or RunOptions(poll_min=1.0, poll_max=30.0, adopt_settle=60.0)
+    wall = wall or learn.clock.datetime
+    with Ledger(ledger_path, clock=wall) as ledger:
+        ledger.sync_manifest([row_spec(r, profiles) for r in rows])
+        async with learn.client(clock=wall) as client:
+            yield (
+                ledger,
+                Rollover(
+                    ledger,
+                    client,
+                    options,
+                    clock=wall,
+                    sleep=learn.clock.sleep,
+                    monotonic=learn.clock.time,
+                    **engine,
+                ),
+            )
+
+
 async def run_engine(
     learn: Learn,
     rows: list[ManifestRow],
@@ -311,31 +346,23 @@ async def run_engine(
     """One run of the real engine over `rows` (their copy profiles from `profiles`);
     `stop_after` N transitions requests a stop; `skew` sets this machine's wall clock that far
     off Learn's (monotonic time is unaffected)."""
-    options = options or RunOptions(poll_min=1.0, poll_max=30.0, adopt_settle=60.0)
 
     def wall() -> datetime:
         return learn.clock.datetime() + skew
 
-    with Ledger(ledger_path, clock=wall) as ledger:
-        ledger.sync_manifest([row_spec(r, profiles) for r in rows])
-        async with learn.client(clock=wall) as client:
-            engine = Rollover(
-                ledger,
-                client,
-                options,
-                clock=wall,
-                sleep=learn.clock.sleep,
-                monotonic=learn.clock.time,
-            )
-            if stop_after is not None:
-                seen = itertools.count(1)
+    async with rollover_on(learn, rows, ledger_path, options, profiles=profiles, wall=wall) as (
+        ledger,
+        engine,
+    ):
+        if stop_after is not None:
+            seen = itertools.count(1)
 
-                def observe(*_: object) -> None:
-                    if next(seen) >= stop_after:
-                        engine.request_stop("test stop")
+            def observe(*_: object) -> None:
+                if next(seen) >= stop_after:
+                    engine.request_stop("test stop")
 
-                ledger.observer = observe
-            outcome = await engine.run()
+            ledger.observer = observe
+        outcome = await engine.run()
         return outcome, ledger.rows()
 
 

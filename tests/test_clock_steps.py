@@ -11,12 +11,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from harness import Learn, engine_run, make_learn, sections
+from harness import Learn, engine_run, make_learn, rollover_on, sections
 
-from rollover.engine import Rollover, RunOptions, RunOutcome
-from rollover.ledger import Ledger, LedgerRow, State
+from rollover.engine import RunOptions, RunOutcome
+from rollover.ledger import LedgerRow, State
 from rollover.manifest import ManifestRow
-from rollover.plan import row_spec
 
 HOUR = timedelta(hours=1)
 
@@ -36,19 +35,12 @@ def stepped_run(
             offset = step
 
     async def go() -> tuple[RunOutcome, list[LedgerRow]]:
-        with Ledger(ledger_path, clock=wall) as ledger:
-            ledger.sync_manifest([row_spec(r) for r in sections(4)])
+        async with rollover_on(learn, sections(4), ledger_path, options, wall=wall) as (
+            ledger,
+            engine,
+        ):
             ledger.observer = observe
-            async with learn.client(clock=wall) as client:
-                engine = Rollover(
-                    ledger,
-                    client,
-                    options,
-                    clock=wall,
-                    sleep=learn.clock.sleep,
-                    monotonic=learn.clock.time,
-                )
-                outcome = await engine.run()
+            outcome = await engine.run()
             return outcome, ledger.rows()
 
     return asyncio.run(go())
@@ -98,28 +90,21 @@ def stopped_at_an_intent(
         return learn.clock.datetime() + skew
 
     async def go() -> list[LedgerRow]:
-        with Ledger(ledger_path, clock=wall) as ledger:
-            ledger.sync_manifest([row_spec(r) for r in rows])
-            async with learn.client(clock=wall) as client:
-                engine = Rollover(
-                    ledger,
-                    client,
-                    options,
-                    clock=wall,
-                    sleep=learn.clock.sleep,
-                    monotonic=learn.clock.time,
-                )
+        async with rollover_on(learn, rows, ledger_path, options, wall=wall) as (
+            ledger,
+            engine,
+        ):
 
-                def stop_as_its_copy_is_sent(request: httpx.Request) -> None:
-                    # Once the POST has left (a stop before it puts the row back to pending).
-                    if request.method == "POST" and stopping.encode() in request.content:
-                        engine.request_stop("test stop")
+            def stop_as_its_copy_is_sent(request: httpx.Request) -> None:
+                # Once the POST has left (a stop before it puts the row back to pending).
+                if request.method == "POST" and stopping.encode() in request.content:
+                    engine.request_stop("test stop")
 
-                learn.transport.before = stop_as_its_copy_is_sent
-                try:
-                    await engine.run()
-                finally:
-                    learn.transport.before = None
+            learn.transport.before = stop_as_its_copy_is_sent
+            try:
+                await engine.run()
+            finally:
+                learn.transport.before = None
             return ledger.rows()
 
     return asyncio.run(go())

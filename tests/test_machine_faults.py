@@ -13,12 +13,11 @@ from pathlib import Path
 
 import pytest
 from cli_runs import invoke, sandbox_run, write
-from harness import Learn, make_learn, row
+from harness import Learn, make_learn, rollover_on, row
 
-from rollover.engine import Rollover, RunOptions, RunOutcome
+from rollover.engine import RunOptions, RunOutcome
 from rollover.errors import LedgerUnwritable
-from rollover.ledger import Ledger, LedgerRow, State
-from rollover.plan import row_spec
+from rollover.ledger import LedgerRow, State
 
 OPTIONS = RunOptions(poll_min=1.0, poll_max=10.0, adopt_settle=0.0)
 # New courses only: a copy into a shell whose Location write failed after its POST is, rightly,
@@ -44,19 +43,9 @@ def run_once(
             raise sqlite3.OperationalError("database or disk is full")
 
     async def go() -> tuple[RunOutcome, list[LedgerRow]]:
-        with Ledger(ledger_path, clock=learn.clock.datetime) as ledger:
-            ledger.sync_manifest([row_spec(r) for r in ROWS])
+        async with rollover_on(learn, ROWS, ledger_path, OPTIONS) as (ledger, engine):
             ledger.before_write = write_or_fail
-            async with learn.client() as client:
-                engine = Rollover(
-                    ledger,
-                    client,
-                    OPTIONS,
-                    clock=learn.clock.datetime,
-                    sleep=learn.clock.sleep,
-                    monotonic=learn.clock.time,
-                )
-                outcome = await engine.run()
+            outcome = await engine.run()
             ledger.before_write = None
             return outcome, ledger.rows()
 

@@ -11,15 +11,23 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from harness import TEACHERS, Learn, early_or_lost, engine_run, instructors, make_learn, row
+from harness import (
+    TEACHERS,
+    Learn,
+    early_or_lost,
+    engine_run,
+    instructors,
+    make_learn,
+    rollover_on,
+    row,
+)
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from rollover.engine import Rollover, RunOptions
+from rollover.engine import RunOptions
 from rollover.ledger import Ledger, LedgerRow, State
 from rollover.manifest import ManifestRow
-from rollover.plan import row_spec
 from rollover.sandbox import SeedCourse
 
 SHELLS = ("ENG-150-SP27", "MATH-120-SP27")
@@ -82,28 +90,18 @@ async def _run_until_killed(
     def wall() -> datetime:
         return learn.clock.datetime() + skew
 
-    with Ledger(ledger_path, clock=wall) as ledger:
-        ledger.sync_manifest([row_spec(r) for r in manifest])
-        async with learn.client(clock=wall) as client:
-            engine = Rollover(
-                ledger,
-                client,
-                options,
-                clock=wall,
-                sleep=learn.clock.sleep,
-                monotonic=learn.clock.time,
-            )
-            seen = itertools.count(1)
+    async with rollover_on(learn, manifest, ledger_path, options, wall=wall) as (ledger, engine):
+        seen = itertools.count(1)
 
-            def kill(*_: object) -> None:
-                if next(seen) >= kill_after:
-                    raise SimulatedKill
+        def kill(*_: object) -> None:
+            if next(seen) >= kill_after:
+                raise SimulatedKill
 
-            ledger.observer = kill
-            try:
-                await engine.run()
-            except* SimulatedKill:
-                pass
+        ledger.observer = kill
+        try:
+            await engine.run()
+        except* SimulatedKill:
+            pass
 
 
 class RolloverCrashResume(RuleBasedStateMachine):

@@ -13,13 +13,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from harness import Learn, make_learn, row, sections
+from harness import Learn, make_learn, rollover_on, row, sections
 
-from rollover.engine import Rollover, RunOptions, RunOutcome
+from rollover.engine import RunOptions, RunOutcome
 from rollover.errors import FailedAfterChange
 from rollover.ledger import Ledger, LedgerRow, State
 from rollover.manifest import Manifest, ManifestRow
-from rollover.plan import row_spec
 from rollover.progress import MinuteSummary, Progress
 from rollover.runner import run
 
@@ -34,31 +33,23 @@ async def run_stopped_after(
     """Run the engine over the `manifest` rows and request a stop `stop_at` virtual seconds in (if given):
     the outcome, the rows, the virtual seconds the run took and the calls Learn saw after the
     stop."""
-    with Ledger(ledger_path, clock=learn.clock.datetime) as ledger:
-        ledger.sync_manifest([row_spec(r) for r in manifest])
-        async with learn.client() as client:
-            engine = Rollover(
-                ledger,
-                client,
-                OPTIONS,
-                clock=learn.clock.datetime,
-                sleep=learn.clock.sleep,
-                monotonic=learn.clock.time,
-                zone=CHICAGO,
-            )
-            started = learn.clock.time()
-            calls_at_stop: list[int] = []
+    async with rollover_on(learn, manifest, ledger_path, OPTIONS, zone=CHICAGO) as (
+        ledger,
+        engine,
+    ):
+        started = learn.clock.time()
+        calls_at_stop: list[int] = []
 
-            async def stop_later(seconds: float) -> None:
-                await learn.clock.sleep(seconds)
-                calls_at_stop.append(sum(learn.sandbox.record.calls.values()))
-                engine.request_stop("SIGTERM")
+        async def stop_later(seconds: float) -> None:
+            await learn.clock.sleep(seconds)
+            calls_at_stop.append(sum(learn.sandbox.record.calls.values()))
+            engine.request_stop("SIGTERM")
 
-            stopper = asyncio.ensure_future(stop_later(stop_at)) if stop_at is not None else None
-            outcome = await engine.run()
-            took = learn.clock.time() - started
-            if stopper is not None:
-                stopper.cancel()
+        stopper = asyncio.ensure_future(stop_later(stop_at)) if stop_at is not None else None
+        outcome = await engine.run()
+        took = learn.clock.time() - started
+        if stopper is not None:
+            stopper.cancel()
         rows = ledger.rows()
     after = sum(learn.sandbox.record.calls.values()) - calls_at_stop[0] if calls_at_stop else 0
     return outcome, rows, took, after
