@@ -37,6 +37,7 @@ class RowSpec:
     profile: str = DEFAULT_PROFILE
     copy: CopyOptions | None = None
     instructors: tuple[Enrolment, ...] = ()  # enrolled from 15% of the copy, never before
+    children: tuple[str, ...] = ()  # merged sections attached once the copy completed and patched
 
     def same_copy(self, other: RowSpec) -> bool:
         """Whether `other` asks for the same copy: same source, into the same kind of target."""
@@ -53,6 +54,7 @@ class RowSpec:
             and self.profile == other.profile
             and self.copy == other.copy
             and self.instructors == other.instructors
+            and self.children == other.children
         )
 
     @property
