@@ -43,13 +43,32 @@ import difflib
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import IntEnum
 from pathlib import Path
+
+
+class ExitCode(IntEnum):
+    """The contract's exit codes, the one place their numbers live:
+
+    0 ALL_DONE             every row is `done`
+    1 ROWS_NEED_ATTENTION  the run ended; some rows are `failed` or `needs_review`
+    2 USAGE                usage error or invalid manifest: nothing that changes Learn was sent
+                           (read-only calls may have been); never used once a change was sent
+    3 STOPPED              stopped early and resumable (window closed, quota reserve, Learn
+                           unreachable or answering pages, a long Retry-After, a signal, the
+                           ledger unwritable, an unexpected error after a change); rows pending
+    """
+
+    ALL_DONE = 0
+    ROWS_NEED_ATTENTION = 1
+    USAGE = 2
+    STOPPED = 3
 
 
 class RolloverError(Exception):
     """Base of every deliberate error; `hint` says what the user should do next."""
 
-    exit_code = 2
+    exit_code: ExitCode = ExitCode.USAGE
 
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
@@ -182,7 +201,7 @@ class LedgerMissing(LedgerError):
 class LedgerUnwritable(LedgerError):
     """A ledger write failed (disk full, file made read-only): the run stops, resumable."""
 
-    exit_code = 3
+    exit_code = ExitCode.STOPPED
 
     def __init__(self, path: object, cause: BaseException) -> None:
         reason = str(cause) or type(cause).__name__
@@ -212,13 +231,13 @@ class LearnCheckFailed(RolloverError):
 class LearnUnreachable(RolloverError):
     """Learn could not be reached (connection or timeout) after the allowed retries."""
 
-    exit_code = 3
+    exit_code = ExitCode.STOPPED
 
 
 class SiteNotFound(LearnUnreachable):
     """The site's host name does not resolve: a typo in --base-url, not a network outage."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class WrongSiteAddress(SiteNotFound):
@@ -248,7 +267,7 @@ class LearnAnsweredPage(LearnUnreachable):
     should answer JSON: about the site, never a row. Exit 2 while nothing that changes Learn
     was sent (the run turns it into 3 once a change was sent)."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
     def __init__(self, base_url: str, *, content_type: str | None, title: str | None) -> None:
         shown = [content_type or "no content type"]
@@ -270,14 +289,14 @@ class LearnAnsweredPage(LearnUnreachable):
 class CopyOutcomeUnknown(RolloverError):
     """A copy request was sent but no answer came back: Learn may or may not have applied it."""
 
-    exit_code = 3
+    exit_code = ExitCode.STOPPED
 
 
 class RunStopped(RolloverError):
     """The run was asked to stop (SIGINT, SIGTERM, SIGHUP, or a worker's fatal error) before a
     call it waited to send was sent: nothing more goes to Learn, and no row fails for it."""
 
-    exit_code = 3
+    exit_code = ExitCode.STOPPED
 
 
 class LearnAsksToWait(RunStopped):
@@ -297,7 +316,7 @@ class FailedAfterChange(RolloverError):
     """An error that is not one of the tool's own (a bug) ended a run after it had sent Learn
     a change: the run stopped, resumable; exit 2 ("nothing sent") or 1 would both mislead."""
 
-    exit_code = 3
+    exit_code = ExitCode.STOPPED
 
     def __init__(self, cause: BaseException) -> None:
         super().__init__(
@@ -373,7 +392,7 @@ class CountRefused(LearnError):
     Learn user lacks the entitlement named, which holds for every course, so it stops the run
     (resumable) rather than failing row after row. `hint` is the next step."""
 
-    exit_code = 3
+    exit_code = ExitCode.STOPPED
 
     def __init__(
         self,

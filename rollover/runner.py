@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -24,33 +23,27 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from rollover.engine import QuotaKeeper, Rollover, RunOptions, exit_code
+from rollover.elsewhere import (
+    continue_from,
+    held_elsewhere,
+    manifest_line,
+    other_ledgers,
+    refuse_other_ledgers,
+)
+from rollover.engine import QuotaKeeper, Rollover, RunOptions, exit_code, resumable
 from rollover.errors import (
+    ExitCode,
     FailedAfterChange,
     LearnNotFound,
-    LedgerError,
     LedgerMissing,
     LedgerUnwritable,
     RunStopped,
-    UsageError,
 )
-from rollover.learn import REHEARSAL_SITE, LearnClient, Site, id_form, learn_datetime
-from rollover.ledger import (
-    Answer,
-    EnrolmentRecord,
-    ErrorKind,
-    Ledger,
-    LedgerBeside,
-    LedgerRow,
-    Observer,
-    Resolution,
-    Revision,
-    State,
-    Transition,
-    ledgers_beside,
-    revisions,
-)
+from rollover.events import both, transition_logger
+from rollover.learn import LearnClient, Site, id_form, learn_datetime
+from rollover.ledger import Ledger, LedgerRow, Resolution, Revision, State, revisions
 from rollover.manifest import Manifest, load_manifest
+from rollover.one_row import CourseHeld, RowTrail, named_row
 from rollover.plan import PROFILES, CallEstimate, CopyOptions, estimate, row_spec
 from rollover.preflight import PAGE_SIZE, PreflightProblem, PreflightReport, check_learn
 from rollover.progress import Progress, stop_ticking
@@ -67,7 +60,7 @@ class RunReport:
     counts: Counter[str]
     calls: Counter[str]
     elapsed: float
-    exit_code: int
+    exit_code: ExitCode
     stopped: str | None
     results_path: Path
     quota_remaining: int | None
@@ -149,112 +142,6 @@ async def preflight(
             verify=verify,
         )
     return replace(checked, foreign_ledger=foreign, problems=(*beside, *checked.problems))
-
-
-def other_ledgers(manifest: Manifest, site: Site, ledger_path: Path) -> list[LedgerBeside]:
-    """The other ledgers beside the manifest, bound to this site, that hold targets whose copy
-    `ledger_path` has not requested yet (a manifest saved under a new name starts a new
-    ledger, which would not know the copies the old one requested)."""
-    requested: set[str] = set()
-    if ledger_path.exists():
-        with open_existing_ledger(ledger_path) as ledger, ledger.snapshot():
-            requested = {
-                row.target_course_id
-                for row in ledger.rows(in_manifest_only=False)
-                if row.attempts or row.state is not State.PENDING
-            }
-    return _beside(
-        manifest.path.parent,
-        [row.target_course_id for row in manifest.rows if row.target_course_id not in requested],
-        own=ledger_path,
-        site=site.identity,
-    )
-
-
-def ledgers_for_advice(
-    manifest: Path | None, ledger_path: Path, rows: Sequence[LedgerRow] | None = None
-) -> dict[str, Path]:
-    """For each failed row (of `rows`, else of the ledger) whose course may hold an earlier
-    run's copy (its target taken, its shell not empty), the other ledger beside the manifest
-    (or the ledger) that holds it. Only advice depends on it: a ledger that cannot be read
-    gives none (and changes no exit code: the command that reads it for itself says why)."""
-
-    def doubtful(row: LedgerRow) -> bool:
-        return row.state is State.FAILED and row.error_kind in (
-            ErrorKind.TARGET_TAKEN,
-            ErrorKind.SHELL_NOT_EMPTY,
-        )
-
-    if rows is not None and not any(doubtful(row) for row in rows):
-        return {}  # the ledger is not opened again: nothing to advise on
-    try:
-        with open_existing_ledger(ledger_path) as ledger, ledger.snapshot():
-            site = ledger.bound_site()
-            targets = [row.target_course_id for row in rows or ledger.rows() if doubtful(row)]
-    except (LedgerError, sqlite3.Error):
-        return {}
-    if site is None or not targets:
-        return {}
-    found: dict[str, Path] = {}
-    for other in _beside((manifest or ledger_path).parent, targets, own=ledger_path, site=site):
-        for target in other.targets:
-            found.setdefault(target, other.path)
-    return found
-
-
-def _beside(folder: Path, targets: list[str], *, own: Path, site: str) -> list[LedgerBeside]:
-    """The ledgers in `folder` bound to `site` that hold any of `targets`, `own` aside; for a
-    rehearsal, the rehearsals' ledgers, each bound to its own simulated site standing for the
-    same real one. One that cannot be read is left out, with a warning."""
-    rehearsal = site.startswith(REHEARSAL_SITE)
-    found = ledgers_beside(
-        folder,
-        targets,
-        own=own,
-        rehearsal=rehearsal,
-        same_site=lambda bound: bound == site or (rehearsal and bound.startswith(REHEARSAL_SITE)),
-    )
-    for path, why in found.unreadable:
-        log.warning("ledger.beside_unreadable", path=str(path), error=why)
-    return list(found.holding)
-
-
-def held_elsewhere(found: LedgerBeside, *, shown: int = 3) -> str:
-    """What another ledger holds of this manifest, in words: how many targets, a few named."""
-    count = len(found.targets)
-    names = ", ".join(found.targets[:shown]) + (", ..." if count > shown else "")
-    return (
-        f"{found.path} already records {count} of this manifest's target"
-        f"{'s' if count != 1 else ''} ({names}): that ledger may have requested their "
-        "copies, and a new ledger would not know them"
-    )
-
-
-def continue_from(found: LedgerBeside) -> str:
-    """How to go on from another ledger that holds this manifest's targets."""
-    return (
-        f"pass --ledger {found.path} to continue from it (nothing it copied is copied again); "
-        "if these are other courses, give the rows other target_course_ids"
-    )
-
-
-def refuse_other_ledgers(manifest: Manifest, site: Site, ledger_path: Path) -> None:
-    """Refuse (LedgerError, exit 2, nothing sent) a run whose ledger has not requested targets
-    another ledger beside the manifest holds."""
-    found = other_ledgers(manifest, site, ledger_path)
-    if not found:
-        return
-    first = found[0]
-    more = "".join(f"; also in {other.path}" for other in found[1:])
-    raise LedgerError(
-        f"{held_elsewhere(first)}{more}; nothing was sent to Learn",
-        hint=continue_from(first),
-    )
-
-
-def manifest_line(manifest: Manifest, target: str) -> int:
-    """The manifest line of the row producing `target`."""
-    return next(row.line for row in manifest.rows if row.target_course_id == target)
 
 
 class StopWatch(Protocol):
@@ -404,47 +291,11 @@ async def run(
     )
 
 
-def resumable(code: int) -> int:
-    """The exit code of a run that could not write what it owes (the results, the report):
-    3, resumable, instead of 0 or 1; a 2 stays (nothing was sent to Learn), and so does a 3."""
-    return 3 if code in (0, 1) else code
-
-
 def _first_cause(exc: Exception) -> Exception:
     """The first error a task group gathered (the one that ended the run), or `exc` itself."""
     while isinstance(exc, ExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
     return exc
-
-
-def transition_logger(clock: Callable[[], datetime], run_started: datetime) -> Observer:
-    """The ledger observer that logs each row's state change, with seconds since its intent."""
-
-    def log_transition(row: LedgerRow, from_state: str | None, detail: str | None) -> None:
-        since = row.intent_at or run_started
-        log.info(
-            "row." + row.state.value,
-            line=row.line,
-            source=row.source_course_id,
-            target=row.target_course_id,
-            previous=from_state,
-            task=row.task_location,
-            attempt=row.attempts,
-            elapsed=round((clock() - since).total_seconds(), 3),
-            detail=detail,
-        )
-
-    return log_transition
-
-
-def both(first: Observer, second: Observer) -> Observer:
-    """One ledger observer that calls two, in order."""
-
-    def observe(row: LedgerRow, from_state: str | None, detail: str | None) -> None:
-        first(row, from_state, detail)
-        second(row, from_state, detail)
-
-    return observe
 
 
 def open_existing_ledger(path: Path, *, read_only: bool = True) -> Ledger:
@@ -463,17 +314,6 @@ def report(ledger_path: Path, results_path: Path) -> Counter[str]:
     return status_counts(rows)
 
 
-@dataclass(frozen=True)
-class RowTrail:
-    """One row and every transition it went through, for `status --row`."""
-
-    row: LedgerRow
-    in_manifest: bool
-    events: list[Transition]
-    answers: list[Answer]
-    enrolments: list[EnrolmentRecord] = field(default_factory=list)
-
-
 def status(ledger_path: Path) -> LedgerStatus:
     """Counts by results status and by stage, the quota last seen, and the rows to look at."""
     with open_existing_ledger(ledger_path) as ledger, ledger.snapshot():
@@ -481,28 +321,6 @@ def status(ledger_path: Path) -> LedgerStatus:
         quota = ledger.last_quota()
         left_alone = ledger.left_alone()
     return ledger_status(rows, quota, left_alone)
-
-
-def _named_row(ledger: Ledger, ref: str) -> LedgerRow:
-    """The row `ref` names (target courseId, any case, or manifest line), or a UsageError."""
-    row = ledger.find(ref)
-    if row is None:
-        raise UsageError(
-            f"no row {ref!r} in {ledger.path}",
-            hint="pass a target_course_id or a manifest line number; "
-            "`rollover status --json` lists the rows that need a person",
-        )
-    return row
-
-
-@dataclass(frozen=True)
-class CourseHeld:
-    """A row's new course as Learn holds it: the row, the course's primary id, and when
-    Learn says it was created (None when it does not say)."""
-
-    row: LedgerRow
-    course_pk: str
-    created: datetime | None
 
 
 async def course_held(
@@ -517,7 +335,7 @@ async def course_held(
     site is refused: that site's courses say nothing of this one's."""
     with open_existing_ledger(ledger_path) as ledger, ledger.snapshot():
         ledger.check_site(site.identity)
-        row = _named_row(ledger, ref)
+        row = named_row(ledger, ref)
     if row.copy_into_existing or row.state is not State.NEEDS_REVIEW:
         return None  # `resolve` refuses a row that is not needs_review, in its own words
     async with LearnClient.for_site(site, sleep=sleep) as client:
@@ -533,13 +351,13 @@ def resolve(ledger_path: Path, ref: str, resolution: Resolution) -> LedgerRow:
     ledger, and for rows that are not needs_review."""
     with open_existing_ledger(ledger_path, read_only=False) as ledger:
         ledger.acquire_run_lock()
-        return ledger.resolve(_named_row(ledger, ref).target_course_id, resolution)
+        return ledger.resolve(named_row(ledger, ref).target_course_id, resolution)
 
 
 def row_trail(ledger_path: Path, ref: str) -> RowTrail:
     """The audit trail of one row, named by its target courseId or its manifest line."""
     with open_existing_ledger(ledger_path) as ledger, ledger.snapshot():
-        row = _named_row(ledger, ref)
+        row = named_row(ledger, ref)
         left_alone = {r.target_course_id for r in ledger.left_alone()}
         events = ledger.history(row.target_course_id)
         answers = ledger.answers(row.target_course_id)

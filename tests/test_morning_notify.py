@@ -20,7 +20,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from test_morning_ledgers import NIGHT_START, SCRIPT_ERROR, build_night, build_rows
 
-from rollover.errors import ConfigInvalid, UsageError
+from rollover.errors import ConfigInvalid, ExitCode, UsageError
 from rollover.morning import (
     MailSettings,
     RunFacts,
@@ -43,7 +43,7 @@ def night_summary(tmp_path: Path) -> tuple[Summary, Path]:
     ledger = tmp_path / "spring2027.ledger.sqlite"
     build_night(ledger)
     report = write_html_report(ledger, tmp_path / "spring2027.html", title="Spring 2027")
-    run = RunFacts(NIGHT_START, NIGHT_START + timedelta(hours=3, minutes=30), 3)
+    run = RunFacts(NIGHT_START, NIGHT_START + timedelta(hours=3, minutes=30), ExitCode.STOPPED)
     return summary(ledger, title="Spring 2027", run=run, report_path=report), report
 
 

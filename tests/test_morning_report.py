@@ -23,7 +23,7 @@ from test_morning_ledgers import (
     build_rows,
 )
 
-from rollover.errors import LedgerError
+from rollover.errors import ExitCode, LedgerError
 from rollover.ledger import LedgerRow
 from rollover.morning import Pause, RunFacts, write_html_report
 
@@ -44,7 +44,7 @@ def _run() -> RunFacts:
     return RunFacts(
         started_at=NIGHT_START,
         ended_at=NIGHT_START + timedelta(hours=3, minutes=30),
-        exit_code=3,
+        exit_code=ExitCode.STOPPED,
         calls={"POST /courses/{id}/copy": 24, "GET /courses/{id}/tasks/{id}": 180},
         quota_used=230,
         quota_remaining=9000,
@@ -204,7 +204,13 @@ def test_the_glance_counts_statuses_calls_and_busy_copy_slots(tmp_path: Path) ->
     ledger = tmp_path / "l.sqlite"
     clock = SteppingClock(NIGHT_START)
     build_rows(ledger, done=3, failed=1, clock=clock)
-    run = RunFacts(NIGHT_START, clock.now + timedelta(minutes=30), 1, {"GET x": 7, "POST y": 3}, 12)
+    run = RunFacts(
+        NIGHT_START,
+        clock.now + timedelta(minutes=30),
+        ExitCode.ROWS_NEED_ATTENTION,
+        {"GET x": 7, "POST y": 3},
+        12,
+    )
     tree = _tree(_write(ledger, tmp_path / "r.html", run=run, pauses=()))
     facts = {
         _text(term): _text(value)

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from rollover import __version__
-from rollover.errors import LedgerMissing, ManifestInvalid, RolloverError
+from rollover.errors import ExitCode, LedgerMissing, ManifestInvalid, RolloverError
 
 from ._files import rehearsal_ledger_hint
 from ._options import CommandGroup
@@ -50,7 +50,7 @@ def reports_errors(command: F) -> F:
                 raise
             tell("Error: interrupted; the ledger is consistent")
             tell("Hint: run the same command again to continue")
-            sys.exit(3)
+            sys.exit(ExitCode.STOPPED)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except Exception as exc:
@@ -65,7 +65,7 @@ def reports_errors(command: F) -> F:
                 "`rollover --debug ...` for the traceback and report it; the ledger is "
                 "consistent and a re-run resumes"
             )
-            sys.exit(1)
+            sys.exit(ExitCode.ROWS_NEED_ATTENTION)
 
     return wrapper  # type: ignore[return-value]
 

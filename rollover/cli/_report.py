@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from rollover import runner
+from rollover import elsewhere, runner
 
 from . import _status_text as status_text
 from ._advice import Invocation
@@ -72,7 +72,7 @@ def report(
                 manifest,
                 sandbox=sandbox,
                 ledger=ledger,
-                beside=runner.ledgers_for_advice(manifest, files.ledger),
+                beside=elsewhere.ledgers_for_advice(manifest, files.ledger),
             ),
             zone=shown_zone(timezone, manifest or ledger, config_path),
         )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from rollover import runner
+from rollover import one_row, runner
 from rollover.errors import UsageError
 from rollover.ledger import Resolution
 
@@ -75,7 +75,7 @@ def resolve(
         asked = _not_copied_checked(
             files, row_ref, sandbox=sandbox, base_url=base_url, ca_bundle=ca_bundle
         )
-        if isinstance(asked, runner.CourseHeld):
+        if isinstance(asked, one_row.CourseHeld):
             invocation = Invocation.of(manifest, sandbox=sandbox, ledger=ledger)
             copied_command = resolve_command(asked.row, invocation, copied=True)
             raise UsageError(
@@ -102,7 +102,7 @@ def _not_copied_checked(
     sandbox: bool,
     base_url: str | None,
     ca_bundle: str | None,
-) -> runner.CourseHeld | bool | None:
+) -> one_row.CourseHeld | bool | None:
     """Ask Learn, when a site is given, whether it holds the row's new course: the course if
     it does, False if it does not, None when no site could be asked (no credentials)."""
     log_setup.configure(debug=click.get_current_context().find_root().params.get("debug", False))

@@ -9,10 +9,10 @@ from pathlib import Path
 import click
 import structlog
 
-from rollover import progress, runner
+from rollover import elsewhere, progress, runner
 from rollover.config import CALLS, CONCURRENCY, SECONDS, SECONDS_OR_ZERO
-from rollover.engine import RunOptions, Window
-from rollover.errors import LearnCheckFailed, UsageError
+from rollover.engine import RunOptions, Window, resumable
+from rollover.errors import ExitCode, LearnCheckFailed, UsageError
 from rollover.learn import Site
 from rollover.ledger import Revision
 from rollover.plan import CallEstimate, refuse_exact_copies
@@ -331,7 +331,7 @@ def run(
         manifest,
         sandbox=sandbox,
         ledger=ledger,
-        beside=runner.ledgers_for_advice(manifest, files.ledger, report.needs_person),
+        beside=elsewhere.ledgers_for_advice(manifest, files.ledger, report.needs_person),
     )
     tell(*status_text.run_summary_lines(report, invocation, tz), err=False)
     after = after_run(
@@ -346,10 +346,10 @@ def run(
     )
     tell(*after.lines, err=False)
     code = report.exit_code
-    if code == 2:  # credentials or host refused before anything changed Learn
+    if code == ExitCode.USAGE:  # credentials or host refused before anything changed Learn
         tell(f"Error: {report.stopped}")
     elif after.ledger_error is not None:
-        code = runner.resumable(code)
+        code = resumable(code)
         tell(
             f"Error: after the run, the ledger could not be read: {after.ledger_error.message}",
             "Hint: the run itself was recorded; once the ledger can be read, "
@@ -358,7 +358,7 @@ def run(
     if report.hint:  # and for a resumable stop, what to fix before running again
         tell(f"Hint: {report.hint}")
     structlog.get_logger("rollover").info(
-        "run.end", exit_code=code, reason=report.stopped or "no work left"
+        "run.end", exit_code=int(code), reason=report.stopped or "no work left"
     )
     sys.exit(code)
 

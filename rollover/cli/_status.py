@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from rollover import runner
+from rollover import elsewhere, runner
 from rollover.morning import check
 
 from . import _status_text as status_text
@@ -86,7 +86,7 @@ def status(
         manifest,
         sandbox=sandbox,
         ledger=ledger,
-        beside=runner.ledgers_for_advice(manifest, ledger_path),
+        beside=elsewhere.ledgers_for_advice(manifest, ledger_path),
     )
     if row_ref is not None:
         trail = runner.row_trail(ledger_path, row_ref)

@@ -10,9 +10,11 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from rollover.ledger import STATUSES, Answer, LedgerRow, QuotaSeen, Resolution, Transition
+from rollover.errors import ExitCode
+from rollover.ledger import Answer, LedgerRow, QuotaSeen, Resolution, RowStatus, Transition
+from rollover.one_row import CourseHeld, RowTrail
 from rollover.report import LedgerStatus
-from rollover.runner import CourseHeld, RowTrail, RunReport
+from rollover.runner import RunReport
 
 from ._advice import Invocation, next_step
 
@@ -22,7 +24,7 @@ NAMED_AT_MOST = 5  # targets named in one summary line before "and N more"
 def counts_line(counts: Mapping[str, int]) -> str:
     """The rows in all and by results status, every status named even at 0."""
     total = sum(counts.values())
-    return f"{total} rows: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in STATUSES)
+    return f"{total} rows: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in RowStatus)
 
 
 def run_summary_lines(report: RunReport, invocation: Invocation, zone: tzinfo = UTC) -> list[str]:
@@ -55,7 +57,7 @@ def run_summary_lines(report: RunReport, invocation: Invocation, zone: tzinfo = 
     )
     if report.settling and report.settle_until:
         lines.append(settle_line(report.settling, report.settle_until, zone))
-    if report.exit_code == 3:
+    if report.exit_code == ExitCode.STOPPED:
         lines.append("Run the same command again to continue; finished rows are not repeated.")
     return lines
 
@@ -93,7 +95,7 @@ def status_json(status: LedgerStatus, invocation: Invocation) -> dict[str, Any]:
     """`status --json`."""
     quota = status.quota
     return {
-        "counts": {s: status.counts.get(s, 0) for s in STATUSES},
+        "counts": {s: status.counts.get(s, 0) for s in RowStatus},
         "stages": dict(status.stages),
         "needs_person": [
             {

@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from rollover.errors import RolloverError
-
-USAGE = 2  # the contract's "nothing was sent": never once a change reached Learn
-STOPPED = 3
+from rollover.errors import ExitCode, RolloverError
+from rollover.ledger import RowStatus
 
 
 @dataclass
@@ -20,7 +18,7 @@ class RunOutcome:
     parked: list[str] = field(default_factory=list)  # rows left polling past --task-timeout
 
 
-def exit_code(statuses: Counter[str], outcome: RunOutcome, *, changes_sent: int = 0) -> int:
+def exit_code(statuses: Counter[str], outcome: RunOutcome, *, changes_sent: int = 0) -> ExitCode:
     """The contract's exit code for a finished run.
 
     A fatal error that would mean "usage error, nothing sent" (credentials refused) becomes
@@ -28,9 +26,17 @@ def exit_code(statuses: Counter[str], outcome: RunOutcome, *, changes_sent: int 
     """
     if outcome.fatal is not None:
         code = outcome.fatal.exit_code
-        return STOPPED if code == USAGE and changes_sent else code
-    if statuses.get("pending"):
-        return STOPPED
-    if statuses.get("failed") or statuses.get("needs_review"):
-        return 1
-    return 0
+        return ExitCode.STOPPED if code == ExitCode.USAGE and changes_sent else code
+    if statuses.get(RowStatus.PENDING):
+        return ExitCode.STOPPED
+    if statuses.get(RowStatus.FAILED) or statuses.get(RowStatus.NEEDS_REVIEW):
+        return ExitCode.ROWS_NEED_ATTENTION
+    return ExitCode.ALL_DONE
+
+
+def resumable(code: ExitCode) -> ExitCode:
+    """The exit code of a run that could not write what it owes (the results, the report):
+    3, resumable, instead of 0 or 1; a 2 stays (nothing was sent to Learn), and so does a 3."""
+    if code in (ExitCode.ALL_DONE, ExitCode.ROWS_NEED_ATTENTION):
+        return ExitCode.STOPPED
+    return code

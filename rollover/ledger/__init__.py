@@ -23,7 +23,6 @@ from ._file import SCHEMA_VERSION
 from ._ledger import Ledger, Observer
 from ._rows import (
     STAGES,
-    STATUSES,
     TERMINAL,
     Answer,
     EnrolmentRecord,
@@ -33,6 +32,7 @@ from ._rows import (
     Proof,
     QuotaSeen,
     Resolution,
+    RowStatus,
     State,
     Transition,
 )
@@ -42,7 +42,6 @@ __all__ = [
     "REHEARSAL",
     "SCHEMA_VERSION",
     "STAGES",
-    "STATUSES",
     "TERMINAL",
     "Answer",
     "EnrolmentRecord",
@@ -58,6 +57,7 @@ __all__ = [
     "Resolution",
     "Revision",
     "RowChange",
+    "RowStatus",
     "State",
     "Transition",
     "calls_left",

@@ -31,14 +31,25 @@ class State(StrEnum):
         return self in TERMINAL
 
     @property
-    def status(self) -> str:
+    def status(self) -> RowStatus:
         """The results CSV's status: the final state's name, else `pending`."""
-        return self.value if self.final else "pending"
+        return RowStatus(self.value) if self.final else RowStatus.PENDING
 
     @property
     def stage(self) -> str:
         """The stage people see: queued, copying, patching, or the final status."""
         return _STAGE.get(self, self.value)
+
+
+class RowStatus(StrEnum):
+    """A row's status in the results CSV, the exit code and every view, in the contract's
+    order: `done` (copied and patched), `failed` (a permanent error), `needs_review` (the
+    outcome is uncertain and the tool will not guess), `pending` (re-run to continue)."""
+
+    DONE = "done"
+    FAILED = "failed"
+    NEEDS_REVIEW = "needs_review"
+    PENDING = "pending"
 
 
 TERMINAL = frozenset({State.DONE, State.FAILED, State.NEEDS_REVIEW})
@@ -50,7 +61,6 @@ _STAGE = {
     State.PATCHED: "patching",
 }
 STAGES = ("queued", "copying", "patching", "done", "failed", "needs_review")
-STATUSES = ("done", "failed", "needs_review", "pending")
 
 
 class ErrorKind(StrEnum):

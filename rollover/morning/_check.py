@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from rollover.errors import LedgerError, printable
+from rollover.ledger import RowStatus
 from rollover.times import humanized, utc_now
 
 from ._night import read_ledger
@@ -44,7 +45,8 @@ def check(
     moment = now if now is not None else utc_now()
     counts = read.counts()
     total = sum(counts.values())
-    failed, review, pending = counts["failed"], counts["needs_review"], counts["pending"]
+    failed, review = counts[RowStatus.FAILED], counts[RowStatus.NEEDS_REVIEW]
+    pending = counts[RowStatus.PENDING]
     last = read.last_update()
     age = max(0.0, (moment - last).total_seconds()) if last is not None else None
     stalled = pending > 0 and (
@@ -54,7 +56,11 @@ def check(
 
     problems = [
         f"{count} {status}"
-        for status, count in (("failed", failed), ("needs_review", review), ("pending", pending))
+        for status, count in (
+            (RowStatus.FAILED, failed),
+            (RowStatus.NEEDS_REVIEW, review),
+            (RowStatus.PENDING, pending),
+        )
         if count
     ]
     if not total:
@@ -62,7 +68,7 @@ def check(
     elif problems:
         text = f"{', '.join(problems)} of {total}"
     else:
-        text = f"{counts['done']} done of {total}"
+        text = f"{counts[RowStatus.DONE]} done of {total}"
     if pending and age is not None:
         if pending_warning_after is not None and stalled:
             text += f"; nothing recorded for {humanized(age)}"

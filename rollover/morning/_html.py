@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from rollover.errors import UsageError
-from rollover.ledger import STATUSES, LedgerRow
+from rollover.errors import ExitCode, UsageError
+from rollover.ledger import LedgerRow, RowStatus
 from rollover.manifest import DEFAULT_ROLE
 from rollover.report import write_atomically
 from rollover.times import humanized, machine_zone
@@ -45,16 +45,16 @@ if TYPE_CHECKING:
     import jinja2
 
 EXIT_MEANINGS = {
-    0: "every row done",
-    1: "rows need a person",
-    2: "usage error: nothing was sent to Learn",
-    3: "stopped, resumable: run the same command again",
+    ExitCode.ALL_DONE: "every row done",
+    ExitCode.ROWS_NEED_ATTENTION: "rows need a person",
+    ExitCode.USAGE: "usage error: nothing was sent to Learn",
+    ExitCode.STOPPED: "stopped, resumable: run the same command again",
 }
 STATUS_LABELS = {
-    "done": "done",
-    "failed": "failed",
-    "needs_review": "needs review",
-    "pending": "pending",
+    RowStatus.DONE: "done",
+    RowStatus.FAILED: "failed",
+    RowStatus.NEEDS_REVIEW: "needs review",
+    RowStatus.PENDING: "pending",
 }
 
 
@@ -234,7 +234,7 @@ def _person_row(record: RowRecord, advice: Advice | None, zone: tzinfo) -> Perso
 
 
 def _group_view(name: str, records: Iterable[RowRecord], zone: tzinfo) -> GroupView:
-    counts = dict.fromkeys(STATUSES, 0)
+    counts: dict[str, int] = dict.fromkeys(RowStatus, 0)
     rows: list[RowView] = []
     for record in records:
         row = record.row
@@ -260,7 +260,9 @@ def _group_view(name: str, records: Iterable[RowRecord], zone: tzinfo) -> GroupV
 def _shares(counts: Mapping[str, int]) -> list[StatusShare]:
     total = sum(counts.values())
     return [
-        StatusShare(status, STATUS_LABELS[status], count, 100.0 * count / total if total else 0.0)
+        StatusShare(
+            status, STATUS_LABELS[RowStatus(status)], count, 100.0 * count / total if total else 0.0
+        )
         for status, count in counts.items()
     ]
 

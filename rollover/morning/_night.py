@@ -14,8 +14,16 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import Literal, NamedTuple, Protocol
 
-from rollover.errors import LedgerMissing
-from rollover.ledger import STATUSES, Answer, EnrolmentRecord, Ledger, LedgerRow, State, Transition
+from rollover.errors import ExitCode, LedgerMissing
+from rollover.ledger import (
+    Answer,
+    EnrolmentRecord,
+    Ledger,
+    LedgerRow,
+    RowStatus,
+    State,
+    Transition,
+)
 from rollover.report import TERM_PREFIX
 from rollover.times import utc_now
 
@@ -54,7 +62,7 @@ class RunFacts:
 
     started_at: datetime
     ended_at: datetime
-    exit_code: int
+    exit_code: ExitCode
     calls: Mapping[str, int] = field(default_factory=dict)  # API calls by endpoint
     quota_used: int | None = None  # calls counted against Learn's quota during the run
     quota_remaining: int | None = None  # X-Rate-Limit-Remaining when it ended
@@ -99,7 +107,7 @@ class LedgerRead:
 
     def counts(self) -> dict[str, int]:
         """Rows by results status, every status named (zero included), in the contract's order."""
-        counts = dict.fromkeys(STATUSES, 0)
+        counts: dict[str, int] = dict.fromkeys(RowStatus, 0)
         for record in self.records:
             counts[record.row.state.status] += 1
         return counts

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rollover.errors import printable
+from rollover.errors import ExitCode, printable
 from rollover.times import humanized
 
 from ._html import EXIT_MEANINGS
@@ -38,7 +38,7 @@ class Summary:
     title: str
     counts: dict[str, int]  # by results status, every status named
     total: int
-    exit_code: int | None  # None when no run just ended (`report`)
+    exit_code: ExitCode | None  # None when no run just ended (`report`)
     duration_seconds: float | None
     needs_person: tuple[PersonNeeded, ...]  # the first NEEDS_PERSON_LISTED, in manifest order
     needs_person_total: int

@@ -1,22 +1,14 @@
-"""Live preflight: check a manifest against Learn before anything is copied, changing nothing.
-
-Per row that still has work: its source exists, its new target's courseId is free (or this
-ledger made that course), its shell exists (`copy_into_existing`) and its term exists. Each
-course and term is asked about once, by id (`GET /v3/courses/courseId:X?fields=id`) or, when
-many courseIds share a part, by one list filtered on it (`GET /v3/courses?courseId=part`).
-Learn's filter matches substrings, so membership is decided here on exact courseIds. Only GETs
-are sent.
+"""The Learn check: per row that still has work, its source exists, its new target's courseId
+is free (or this ledger made that course), its shell exists (`copy_into_existing`) and is
+empty, its term and its instructors exist; what a run would do with each row, and what it
+would cost. `Asker` does the asking; only GETs are sent.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import heapq
-from collections.abc import Collection, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 from rollover.errors import CountRefused
 from rollover.learn import LearnClient, found, id_form, term_reference
@@ -39,12 +31,9 @@ from rollover.plan import (
     source_calls,
 )
 
-# The most courses Learn's course list gives in one page: a larger `limit` is not honoured.
-PAGE_SIZE = 100
-# Shorter filters match a large share of any site's courses; fewer ids are cheaper one by one.
-MIN_FILTER = 4
-MIN_LIST_GROUP = 4
-COURSE_ID = "courseId:"
+from ._asker import PAGE_SIZE, Asker
+from ._lists import CourseList
+
 # Ledger states in which the row's own copy request is known to Learn: its target is ours.
 PRODUCED = frozenset({State.LOCATED, State.COPIED, State.PATCHED, State.DONE})
 
@@ -71,24 +60,6 @@ class PreflightProblem:
 
     def __str__(self) -> str:
         return f"line {self.line}, {self.column} {self.value!r}: {self.message}"
-
-
-@dataclass(frozen=True)
-class ListGroup:
-    """courseIds asked about by one list, filtered on a part they all share."""
-
-    part: str
-    course_ids: frozenset[str]
-
-
-@dataclass(frozen=True)
-class CourseList:
-    """One list read instead of per-id GETs: its filter, the ids it covered, its pages."""
-
-    part: str
-    course_ids: int
-    pages: int
-    complete: bool  # False: it grew too long and the ids it had not found were asked by id
 
 
 @dataclass(frozen=True)
@@ -132,133 +103,6 @@ def stage_of(spec: RowSpec, known: LedgerRow | None, *, retry_failed: bool = Fal
     return _STAGE_OF_STATE[planned_state(known, spec, retry_failed=retry_failed)]
 
 
-def group_by_shared_part(
-    course_ids: Collection[str],
-    *,
-    min_group: int = MIN_LIST_GROUP,
-) -> tuple[list[ListGroup], list[str]]:
-    """Split courseIds into list groups (many ids sharing a prefix or suffix) and the rest.
-
-    Greedy: the part shared by the most ids first, the longest (most selective) on a tie.
-    """
-    holders: dict[str, set[str]] = {}
-    for course_id in course_ids:
-        for part in _parts(course_id):
-            holders.setdefault(part, set()).add(course_id)
-    heap = [(-len(ids), -len(part), part) for part, ids in holders.items() if len(ids) >= min_group]
-    heapq.heapify(heap)
-    remaining, groups = set(course_ids), []
-    while heap:
-        size, length, part = heapq.heappop(heap)
-        members = holders[part] & remaining
-        if len(members) < min_group:
-            continue
-        if len(members) < -size:  # some ids went to an earlier group: rank it again
-            heapq.heappush(heap, (-len(members), length, part))
-            continue
-        groups.append(ListGroup(part, frozenset(members)))
-        remaining -= members
-    return groups, sorted(remaining)
-
-
-def _parts(course_id: str) -> set[str]:
-    # Institutions build courseIds from a department/course prefix and a term/section suffix.
-    lengths = range(MIN_FILTER, len(course_id) + 1)
-    return {course_id[:n] for n in lengths} | {course_id[-n:] for n in lengths}
-
-
-class _Asker:
-    """Asks Learn about each course and term once, the cheaper way, and keeps the answers."""
-
-    def __init__(self, client: LearnClient, page_size: int) -> None:
-        self.client = client
-        self.page_size = page_size
-        self.courses: dict[str, str | None] = {}  # ref -> primary id, None if Learn has none
-        self.terms: dict[str, bool] = {}
-        self.lists: list[CourseList] = []
-        self.course_gets = 0
-        self.users: dict[str, bool] = {}  # user ref -> whether Learn has the user
-        self.shells: dict[str, int] = {}  # shell primary id -> items other than empty folders
-
-    async def ask_teaching(self, user_refs: Collection[str], shells: Collection[str]) -> None:
-        """Whether each instructor exists (one GET per distinct user), and what each shell
-        that would be copied into holds."""
-        await _together(
-            [
-                *(self._get_user(ref) for ref in user_refs),
-                *(self._count_shell(shell) for shell in shells),
-            ]
-        )
-
-    async def _get_user(self, ref: str) -> None:
-        self.users[ref] = await found(self.client.get_user(ref, "id")) is not None
-
-    async def _count_shell(self, shell: str) -> None:
-        self.shells[shell] = (await self.client.content_counts(shell))[1]
-
-    async def ask(self, course_refs: Collection[str], term_refs: Collection[str]) -> None:
-        """Learn's answer for every course and term ref."""
-        listable = [ref.removeprefix(COURSE_ID) for ref in course_refs if ref.startswith(COURSE_ID)]
-        groups, singles = group_by_shared_part(listable)
-        direct = [ref for ref in course_refs if not ref.startswith(COURSE_ID)]
-        await _together(
-            [
-                *(self._list(group) for group in groups),
-                *(self._get_course(ref) for ref in [*direct, *(COURSE_ID + c for c in singles)]),
-                *(self._get_term(ref) for ref in term_refs),
-            ]
-        )
-
-    async def _get_course(self, ref: str) -> None:
-        self.course_gets += 1
-        course = await found(self.client.get_course(ref, "id"))
-        self.courses[ref] = None if course is None else str(course.get("id") or "")
-
-    async def _get_term(self, ref: str) -> None:
-        self.terms[ref] = await found(self.client.get_term(ref, "id")) is not None
-
-    async def _list(self, group: ListGroup) -> None:
-        """Read the filtered list while it is cheaper than asking its ids one by one.
-
-        Learn does not say how long a list is until it has been read, so a list may take at
-        most half the calls its GETs would cost; past that, what it has not found is asked by id.
-        """
-        wanted = set(group.course_ids)
-        budget, pages, complete = max(1, len(wanted) // 2), 0, False
-        params = {"courseId": group.part, "fields": "id,courseId", "limit": str(self.page_size)}
-        async with contextlib.aclosing(self.client.list_courses(params)) as listing:
-            async for results, more in listing:
-                pages += 1
-                for course in results:
-                    course_id = course.get("courseId")
-                    if course_id in wanted:  # exact: the filter also matches longer courseIds
-                        self.courses[COURSE_ID + str(course_id)] = str(course.get("id") or "")
-                        wanted.discard(str(course_id))
-                complete = not more
-                if complete or len(wanted) <= 1 or pages >= budget:
-                    break
-        self.lists.append(CourseList(group.part, len(group.course_ids), pages, complete))
-        if complete:
-            self.courses.update((COURSE_ID + course_id, None) for course_id in wanted)
-        else:
-            await _together(self._get_course(COURSE_ID + c) for c in sorted(wanted))
-
-
-async def _together(calls: Iterable[Coroutine[Any, Any, None]]) -> None:
-    """Run the calls at once (the client bounds connections); the first failure is raised."""
-    try:
-        async with asyncio.TaskGroup() as group:
-            for call in calls:
-                group.create_task(call)
-    except BaseExceptionGroup as failed:
-        raise _first_failure(failed) from None
-
-
-def _first_failure(failed: BaseExceptionGroup[BaseException]) -> BaseException:
-    first = failed.exceptions[0]
-    return _first_failure(first) if isinstance(first, BaseExceptionGroup) else first
-
-
 async def check_learn(
     rows: Sequence[ManifestRow],
     ledger_rows: Sequence[LedgerRow],
@@ -297,7 +141,7 @@ async def check_learn(
         if row.term_id and stage in (Stage.COPY, Stage.IN_FLIGHT, Stage.PATCH):
             term_refs[term_reference(row.term_id)] = None
     calls_before = sum(client.calls.values())
-    asker = _Asker(client, page_size)
+    asker = Asker(client, page_size)
     await asker.ask(list(course_refs), list(term_refs))
     users = {
         enrolment.user_id: None
@@ -369,7 +213,7 @@ def _problems(
     spec: RowSpec,
     known: LedgerRow | None,
     stage: Stage,
-    asker: _Asker,
+    asker: Asker,
     allow_nonempty_shell: bool = False,
 ) -> Iterable[PreflightProblem]:
     def problem(column: str, value: str, message: str) -> PreflightProblem:
