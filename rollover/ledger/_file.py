@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rollover.errors import LedgerError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -240,6 +240,30 @@ def _migrate_to_4(db: sqlite3.Connection) -> None:
 
 _MIGRATIONS[4] = _migrate_to_4
 
+# Schema 4 -> 5: a row's merged sections (its manifest's child_course_ids), each attached to its
+# target as a step of its own, like an instructor's enrolment; `listed` is 0 for a child the
+# manifest no longer names that was (or may have been) attached: the tool never separates one.
+_TO_5_TABLES = """
+ALTER TABLE rows ADD COLUMN children_attached INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE children (
+    target_course_id TEXT NOT NULL,
+    child_ref TEXT NOT NULL,
+    state TEXT NOT NULL,
+    error TEXT,
+    child_pk TEXT,
+    listed INTEGER NOT NULL DEFAULT 1,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (target_course_id, child_ref)
+);
+"""
+
+
+def _migrate_to_5(db: sqlite3.Connection) -> None:
+    _execute_all(db, _TO_5_TABLES)
+
+
+_MIGRATIONS[5] = _migrate_to_5
+
 
 def open_database(path: Path, *, trace: Callable[[str], None] | None = None) -> sqlite3.Connection:
     """Open (or create) the ledger at `path`, checked and migrated to this schema; `trace` is
@@ -370,6 +394,7 @@ def _create_or_migrate(db: sqlite3.Connection, path: Path) -> None:
             _execute_all(db, _TO_2_TABLES)
             _execute_all(db, _TO_3_TABLES)
             _execute_all(db, _TO_4_TABLES)
+            _execute_all(db, _TO_5_TABLES)
             db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             return
         if version > SCHEMA_VERSION:
