@@ -22,7 +22,6 @@ from ._changes import (
     shell_must_be_empty,
 )
 from ._core import Observer
-from ._file import SCHEMA_VERSION
 from ._ledger import Ledger
 from ._rows import (
     STAGES,
@@ -41,6 +40,7 @@ from ._rows import (
     State,
     Transition,
 )
+from ._schema import SCHEMA_VERSION
 
 __all__ = [
     "LEDGER_SUFFIX",
