@@ -94,7 +94,7 @@ def test_opening_migrates_a_schema_1_ledger_in_one_step(old_ledger: Path) -> Non
     sent: list[str] = []
     with opened_tracing(old_ledger, sent) as ledger:
         assert len(ledger.rows()) == 25
-    assert SCHEMA_VERSION == 4 and schema_version(old_ledger) == "4"
+    assert SCHEMA_VERSION == 5 and schema_version(old_ledger) == "5"
     altered = [n for n, sql in enumerate(sent) if sql.startswith("ALTER TABLE")]
     stamped = [
         n
@@ -103,8 +103,8 @@ def test_opening_migrates_a_schema_1_ledger_in_one_step(old_ledger: Path) -> Non
     ]
     # To 2: error_kind, resolution and its time, course_url, the shell's counts, verification,
     # enrolled, settle_until; to 3: copied_into, and source_counts rebuilt with counts optional;
-    # to 4: intent_site_at and proof.
-    assert len(altered) == 13 and len(stamped) == 1
+    # to 4: intent_site_at and proof; to 5: children_attached (and the children table).
+    assert len(altered) == 14 and len(stamped) == 1
     # The schema change, the data moved and the new version: all inside one transaction.
     begin = max(n for n, sql in enumerate(sent[: altered[0]]) if sql.startswith("BEGIN"))
     commit = next(n for n, sql in enumerate(sent) if n > begin and sql == "COMMIT")
@@ -286,9 +286,19 @@ def test_a_copied_row_keeps_its_warnings_kind(old_ledger: Path) -> None:
         assert ledger.row("CS-110-002-SP27").error_kind is None  # no error, no kind
 
 
+def as_schema_4(path: Path) -> None:
+    """Turn the ledger at `path` into what rollover's schema 4 kept: no children table, no
+    count of children attached."""
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TABLE children")
+        db.execute("ALTER TABLE rows DROP COLUMN children_attached")
+        db.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+
+
 def as_schema_3(path: Path) -> None:
     """Turn the ledger at `path` into what rollover's schema 3 kept: the same tables without the
     two columns schema 4 added."""
+    as_schema_4(path)
     with sqlite3.connect(path) as db:
         db.execute("ALTER TABLE rows DROP COLUMN intent_site_at")
         db.execute("ALTER TABLE rows DROP COLUMN proof")
@@ -322,7 +332,7 @@ def test_a_schema_3_ledger_opens_with_the_proof_of_its_adopted_rows_due(old_ledg
     assert "proof" not in {row[1] for row in raw(old_ledger, "PRAGMA table_info(rows)")}
     with Ledger(old_ledger) as ledger:
         rows = {row.target_course_id: row for row in ledger.rows()}
-    assert schema_version(old_ledger) == "4"
+    assert schema_version(old_ledger) == str(SCHEMA_VERSION)
     assert {t: rows[t].proof for t in ADOPTED_IN_SCHEMA_3} == {
         t: proof for t, (_, _, proof) in ADOPTED_IN_SCHEMA_3.items()
     }

@@ -174,4 +174,11 @@ def _failed_step(row: LedgerRow, invocation: Invocation) -> str:
             "Learn does not have, or a system administrator, whom only an administrator may "
             "enrol); fix the instructors cell and run again: only the enrolments are retried"
         )
+    if kind is ErrorKind.CHILD_REFUSED:
+        return (
+            "check the sections named in the error (one that does not exist, already belongs "
+            "to another parent course, or is itself a parent): fix the child_course_ids cell "
+            "and run again, or set the section right in Learn and run again with "
+            "--retry-failed; only the attachments are retried"
+        )
     return f"fix what the error names (in Learn or in the manifest), {RETRY}"

@@ -5,7 +5,9 @@
 `shell_must_be_empty` the one rule for whether a shell's content stops a copy into it,
 `calls_left` for the calls a row still needs; `ledgers_beside` finds the other ledgers beside a
 manifest that hold its targets;
-`ErrorKind` says why a row ended `failed` or `needs_review`. All SQL is in this package.
+`ErrorKind` says why a row ended `failed` or `needs_review`. A row's steps after its PATCH are
+kept one by one: its instructors' enrolments (`EnrolmentRecord`) and its merged sections'
+attachments (`AttachmentRecord`). All SQL is in this package.
 """
 
 from ._beside import LEDGER_SUFFIX, REHEARSAL, LedgerBeside, LedgersBeside, ledgers_beside
@@ -19,12 +21,14 @@ from ._changes import (
     revisions,
     shell_must_be_empty,
 )
-from ._file import SCHEMA_VERSION
-from ._ledger import Ledger, Observer
+from ._core import Observer
+from ._ledger import Ledger
 from ._rows import (
     STAGES,
     TERMINAL,
     Answer,
+    AttachmentRecord,
+    AttachmentState,
     EnrolmentRecord,
     EnrolmentState,
     ErrorKind,
@@ -36,6 +40,7 @@ from ._rows import (
     State,
     Transition,
 )
+from ._schema import SCHEMA_VERSION
 
 __all__ = [
     "LEDGER_SUFFIX",
@@ -44,6 +49,8 @@ __all__ = [
     "STAGES",
     "TERMINAL",
     "Answer",
+    "AttachmentRecord",
+    "AttachmentState",
     "EnrolmentRecord",
     "EnrolmentState",
     "ErrorKind",

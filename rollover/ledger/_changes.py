@@ -17,6 +17,8 @@ from ._rows import ErrorKind, LedgerRow, State
 
 ADDED = "added"
 MANIFEST_CHANGED = "manifest changed"
+# Errors of a row's steps after its PATCH: such a row is taken up again at `patched`.
+_AFTER_THE_PATCH = frozenset({ErrorKind.ENROL_REFUSED, ErrorKind.CHILD_REFUSED})
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,8 @@ def manifest_change(known: LedgerRow | None, spec: RowSpec) -> RowChange:
     A row whose copy may have been requested keeps its source: changing it is refused, since
     copying again would give the target two copies. A failed row whose line changed is tried
     again from where it stopped (patched again if its course exists, never copied twice); a
-    finished row whose name, dates or term changed is patched again.
+    finished row whose name, dates or term changed is patched again, and one given new
+    instructors or children has them enrolled and attached.
     """
     if known is None:
         return RowChange(State.PENDING)
@@ -56,9 +59,10 @@ def manifest_change(known: LedgerRow | None, spec: RowSpec) -> RowChange:
         if known.course_pk:
             if not same_copy:
                 return RowChange(state)
-            # Only the instructors failed (the PATCH went through): only they are retried.
-            enrolling = known.error_kind is ErrorKind.ENROL_REFUSED and not patch_changed
-            return RowChange(State.PATCHED if enrolling else State.COPIED)
+            # Only the instructors or the children failed (the PATCH went through): only
+            # they are retried.
+            stepping = known.error_kind in _AFTER_THE_PATCH and not patch_changed
+            return RowChange(State.PATCHED if stepping else State.COPIED)
         if known.task_location is None:
             return RowChange(State.PENDING)
     if state in (State.DONE, State.PATCHED):
@@ -66,13 +70,18 @@ def manifest_change(known: LedgerRow | None, spec: RowSpec) -> RowChange:
             return RowChange(State.COPIED)  # corrected name or dates: patch again
         if spec.instructors != known.spec.instructors:
             return RowChange(State.PATCHED)  # new or changed instructors: enrol them
+        if set(spec.children) - set(known.spec.children):
+            # New children: attach them (a child only dropped stays attached in Learn, and
+            # the row stays as it is).
+            return RowChange(State.PATCHED)
     return RowChange(state)
 
 
 @dataclass(frozen=True)
 class Revision:
     """A done row the manifest changed: what it asked before and asks now, and where the run
-    takes it up again (`copied`: patched again; `patched`: only its instructors enrolled).
+    takes it up again (`copied`: patched again; `patched`: only its instructors enrolled and
+    its children attached).
     Never copied again."""
 
     before: RowSpec
@@ -102,8 +111,9 @@ def retried_state(row: LedgerRow) -> State:
     the rest (Learn refused their copy or never got it) are requested again.
     """
     if row.course_pk:
-        # A row whose PATCH went through and only an enrolment failed is not patched again.
-        return State.PATCHED if row.error_kind is ErrorKind.ENROL_REFUSED else State.COPIED
+        # A row whose PATCH went through and only an enrolment or an attachment failed is not
+        # patched again.
+        return State.PATCHED if row.error_kind in _AFTER_THE_PATCH else State.COPIED
     if row.task_location:
         return State.LOCATED
     return State.PENDING

@@ -80,6 +80,7 @@ class ErrorKind(StrEnum):
     COURSE_MISSING = "course_missing"  # the task was lost and no course was made
     SHELL_NOT_EMPTY = "shell_not_empty"  # the shell already holds content: not copied into
     ENROL_REFUSED = "enrol_refused"  # copied and patched, but Learn refused an instructor
+    CHILD_REFUSED = "child_refused"  # copied and patched, but Learn refused to attach a child
     VERIFY_SHORT = "verify_short"  # the target holds fewer items or columns than its source
     ADOPTION_UNPROVEN = "adoption_unproven"  # an adopted copy's course, read back, did not hold
     UNCERTAIN = "uncertain"  # any other outcome the tool cannot tell
@@ -103,6 +104,7 @@ KIND_WORDS: dict[ErrorKind, str] = {
     ErrorKind.COURSE_MISSING: "the copy's course cannot be found in Learn",
     ErrorKind.SHELL_NOT_EMPTY: "the course to copy into already has content",
     ErrorKind.ENROL_REFUSED: "an instructor could not be enrolled",
+    ErrorKind.CHILD_REFUSED: "Learn refused to attach a section",
     ErrorKind.VERIFY_SHORT: "fewer items or grade columns arrived than the source has",
     ErrorKind.ADOPTION_UNPROVEN: "a copy found after a lost answer could not be confirmed",
     ErrorKind.UNCERTAIN: "the outcome is unclear",
@@ -156,6 +158,7 @@ class LedgerRow:
     copied_into: str | None = None
     intent_site_at: datetime | None = None  # the intent's time on Learn's clock, when known
     proof: Proof | None = None  # None: the copy's end was seen (or a person said it is there)
+    children_attached: int = 0  # the merged sections attached, of `len(spec.children)`
 
     @property
     def settling(self) -> bool:
@@ -201,6 +204,27 @@ class EnrolmentRecord:
     state: EnrolmentState
     error: str | None
     at: str
+
+
+class AttachmentState(StrEnum):
+    """Where one merged section's attachment to the row's target is; `sending` is committed
+    (durably) before the PUT, so a lost answer is never mistaken for one not sent."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    ATTACHED = "attached"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class AttachmentRecord:
+    """One child of a row (a section merged into its target), as the ledger keeps it."""
+
+    child_ref: str  # as the manifest gives it: a courseId, `externalId:X` or `_N_1`
+    state: AttachmentState
+    error: str | None
+    child_pk: str | None  # the child's primary id, once Learn has told it
+    updated_at: str
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,108 @@
+"""How the ledger's Python values are stored: times, a row's spec, a `rows` record as a
+`LedgerRow`, and the two audit tables a write adds to (`events`, `answers`)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from rollover.manifest import Enrolment
+from rollover.plan import DEFAULT_PROFILE, RowSpec
+
+from ._rows import ErrorKind, LedgerRow, Proof, Resolution, State
+
+
+def iso(moment: datetime | None) -> str | None:
+    """A moment as the ledger stores it (UTC, milliseconds), None as None."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds") if moment else None
+
+
+def parse(text: str | None) -> datetime | None:
+    """A stored moment read back."""
+    return datetime.fromisoformat(text) if text else None
+
+
+def spec_json(spec: RowSpec) -> str:
+    """A spec's stored form (unchanged since schema 1: {"patch", "profile"[, "copy"]}; the
+    instructors and children only when the row has some, so older specs stay byte-identical)."""
+    stored: dict[str, Any] = {"patch": dict(spec.patch), "profile": spec.profile}
+    if spec.copy is not None:
+        stored["copy"] = spec.copy
+    if spec.instructors:
+        stored["instructors"] = [[e.user_id, e.role] for e in spec.instructors]
+    if spec.children:
+        stored["children"] = list(spec.children)
+    return json.dumps(stored, sort_keys=True)
+
+
+def row_from(record: sqlite3.Row) -> LedgerRow:
+    """A `rows` record as the ledger's row."""
+    stored = json.loads(record["spec"])
+    spec = RowSpec(
+        target_course_id=record["target_course_id"],
+        line=record["line"],
+        source_course_id=record["source_course_id"],
+        copy_into_existing=bool(record["copy_into_existing"]),
+        patch=stored.get("patch") or {},
+        profile=stored.get("profile") or DEFAULT_PROFILE,
+        copy=stored.get("copy"),
+        instructors=tuple(Enrolment(user, role) for user, role in stored.get("instructors", [])),
+        children=tuple(stored.get("children", [])),
+    )
+    kind = record["error_kind"]
+    return LedgerRow(
+        spec=spec,
+        state=State(record["state"]),
+        target_pk=record["target_pk"],
+        task_location=record["task_location"],
+        course_pk=record["course_pk"],
+        adopted=bool(record["adopted"]),
+        error=record["error"],
+        error_kind=ErrorKind(kind) if kind else None,
+        attempts=record["attempts"],
+        intent_at=parse(record["intent_at"]),
+        requested_at=parse(record["requested_at"]),
+        copied_at=parse(record["copied_at"]),
+        completed_at=parse(record["completed_at"]),
+        resolution=Resolution(record["resolution"]) if record["resolution"] else None,
+        resolved_at=parse(record["resolved_at"]),
+        course_url=record["course_url"],
+        shell_contents=record["shell_contents"],
+        shell_columns=record["shell_columns"],
+        verification=record["verification"],
+        enrolled=record["enrolled"],
+        settle_until=parse(record["settle_until"]),
+        copied_into=record["copied_into"],
+        intent_site_at=parse(record["intent_site_at"]),
+        proof=Proof(record["proof"]) if record["proof"] else None,
+        children_attached=record["children_attached"],
+    )
+
+
+def add_event(
+    db: sqlite3.Connection,
+    target: str,
+    frm: str | None,
+    to: str,
+    detail: str | None,
+    at: str | None,
+) -> None:
+    """One step of a row's history."""
+    db.execute(
+        "INSERT INTO events (target_course_id, at, from_state, to_state, detail)"
+        " VALUES (?,?,?,?,?)",
+        (target, at, frm, to, detail),
+    )
+
+
+def add_answers(
+    db: sqlite3.Connection, target: str, state: str, answers: Iterable[tuple[str, str, int]]
+) -> None:
+    """Learn's HTTP answers about a row, (at, endpoint, status) each, kept with its state."""
+    db.executemany(
+        "INSERT INTO answers (target_course_id, at, state, endpoint, status) VALUES (?,?,?,?,?)",
+        [(target, at, state, endpoint, status) for at, endpoint, status in answers],
+    )
