@@ -15,8 +15,9 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from ._journal import EndpointCall, SiteJournal
-from ._model import API, LearnSandbox
+from ._model import LearnSandbox
 from ._replies import InvalidJson, Reply
+from ._site import API
 
 Handler = Callable[[Request], Awaitable[Response]]
 Work = Callable[[Request, bytes], EndpointCall]
