@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._catalog import Course
+from ._crosslist import mirror_member
 from ._record import EnrolmentEvent
 from ._replies import (
     LearnRefusal,
@@ -20,6 +21,27 @@ from ._teaching import (
     Membership,
     all_roles,
 )
+
+
+def membership_data(
+    user_id: str,
+    course_primary_id: str,
+    role: str,
+    now_iso: str,
+    *,
+    data_source_id: str = "_2_1",
+    available: str = "Yes",
+) -> dict[str, Any]:
+    """A new membership as Learn shows it."""
+    return {
+        "userId": user_id,
+        "courseId": course_primary_id,
+        "dataSourceId": data_source_id,
+        "created": now_iso,
+        "modified": now_iso,
+        "availability": {"available": available},
+        "courseRoleId": role,
+    }
 
 
 class MemberCalls(SiteCore):
@@ -81,6 +103,12 @@ class MemberCalls(SiteCore):
 
         return self._serve("GET /v1/courses/{id}/users", authorization, answer)
 
+    def _mirror_in_parent(self, course: Course, membership: Membership, now: float) -> None:
+        """A merged child's enrolments are kept in sync in its parent, as Learn does."""
+        parent = self.crosslist.parent_of(course.primary_id)
+        if parent is not None:
+            mirror_member(self.teaching, self.catalog.courses[parent], course, membership, now)
+
     def _membership(
         self, course_ref: str, user_ref: str, now: float
     ) -> tuple[Course, dict[str, Any], Membership]:
@@ -114,20 +142,20 @@ class MemberCalls(SiteCore):
             ),
             default=None,
         )
-        data: dict[str, Any] = {
-            "userId": user["id"],
-            "courseId": course.primary_id,
-            "dataSourceId": body.get("dataSourceId", "_2_1"),
-            "created": iso_time(now),
-            "modified": iso_time(now),
-            "availability": {"available": body.get("availability", {}).get("available", "Yes")},
-            "courseRoleId": role,
-        }
+        data = membership_data(
+            user["id"],
+            course.primary_id,
+            role,
+            iso_time(now),
+            data_source_id=body.get("dataSourceId", "_2_1"),
+            available=body.get("availability", {}).get("available", "Yes"),
+        )
         if "displayOrder" in body:
             data["displayOrder"] = body["displayOrder"]
         members = self.teaching.holdings(course.primary_id).members
         members.pop(user["id"], None)  # one the copy dropped: enrolled afresh, last in order
         members[user["id"]] = Membership(data, lost_at)
+        self._mirror_in_parent(course, members[user["id"]], now)
         self.record.enrolments.append(
             EnrolmentEvent(
                 course.primary_id,
@@ -143,7 +171,7 @@ class MemberCalls(SiteCore):
 
     def _patch_membership(self, course_ref: str, user_ref: str, body: Any, now: float) -> Reply:
         _check_membership_body("patch", body)
-        _, _, membership = self._membership(course_ref, user_ref, now)
+        course, _, membership = self._membership(course_ref, user_ref, now)
         role = body.get("courseRoleId")
         if role is not None and role not in all_roles(self.config.roles):
             raise LearnRefusal(400, f"Invalid courseRoleId: {role}")
@@ -156,6 +184,7 @@ class MemberCalls(SiteCore):
             if name in body:
                 data[name] = body[name]
         data["modified"] = iso_time(now)
+        self._mirror_in_parent(course, membership, now)
         return Reply(200, data)
 
 
@@ -165,5 +194,5 @@ def _check_membership_body(method: str, body: Any) -> None:
     if problems:
         raise LearnRefusal(400, "Invalid request body: " + "; ".join(problems))
     if "childCourseId" in body:
-        # The sandbox has no cross-listed courses, so no course has a child to enrol in.
+        # Moving an enrolment between the courses of a merged set is not modelled.
         raise LearnRefusal(400, f"Invalid childCourseId: {body['childCourseId']}")

@@ -25,8 +25,10 @@ from ._content_calls import ContentCalls
 from ._copy_calls import CopyCalls
 from ._copying import CopyQueue, CopyTask
 from ._course_calls import CourseCalls
+from ._crosslist import CrossListing
 from ._journal import replay_journal, write_snapshot
 from ._member_calls import MemberCalls
+from ._merge_calls import MergeCalls
 from ._persistence import Persistence
 from ._record import SandboxRecord
 from ._replies import json_copy
@@ -34,7 +36,7 @@ from ._site import Clock
 from ._teaching import Teaching
 
 
-class LearnSandbox(Persistence, CopyCalls, CourseCalls, MemberCalls, ContentCalls):
+class LearnSandbox(Persistence, CopyCalls, CourseCalls, MemberCalls, ContentCalls, MergeCalls):
     """An in-memory Learn site: courses, terms, users, enrolments, content, copy tasks, one
     OAuth token and a call quota."""
 
@@ -50,6 +52,7 @@ class LearnSandbox(Persistence, CopyCalls, CourseCalls, MemberCalls, ContentCall
             self.config.quota_limit, self.config.quota_refill_per_second, now
         )
         self.record = SandboxRecord()
+        self.crosslist = CrossListing()
         # Separate streams, so turning one fault on does not shift another's draws.
         self.fault_rng = random.Random(f"{self.config.seed}:faults")
         self.duration_rng = random.Random(f"{self.config.seed}:durations")

@@ -1,4 +1,4 @@
-"""The site as data: its whole state, RNG states and counters included, as JSON-safe data and back."""
+"""The site as data: its whole state (RNG states and counters too) as JSON-safe data, and back."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from ._access import AccessToken, QuotaBucket
 from ._catalog import Catalog, Course
 from ._config import SandboxConfig
 from ._copying import CopyQueue
+from ._crosslist import CrossListing
 from ._record import SandboxRecord
 from ._seeding import Seeding
 from ._site import Clock
@@ -34,6 +35,7 @@ class Persistence(Seeding):
             "token": self.token.to_dict() if self.token else None,
             "bucket": self.bucket.to_dict(),
             "record": self.record.to_dict(),
+            "crosslist": self.crosslist.to_list(),
             "rng": {
                 name: rng_state(getattr(self, name))
                 for name in ("fault_rng", "duration_rng", "id_rng")
@@ -66,6 +68,7 @@ class Persistence(Seeding):
         sandbox.token = AccessToken(**state["token"]) if state["token"] else None
         sandbox.bucket = QuotaBucket(**state["bucket"])
         sandbox.record = SandboxRecord.from_dict(state["record"])
+        sandbox.crosslist = CrossListing.from_list(state.get("crosslist", []))
         for name, saved in state["rng"].items():
             setattr(sandbox, name, restored_rng(saved))
         return sandbox

@@ -10,9 +10,12 @@ from ._config import (
     SeedTerm,
     SeedUser,
 )
+from ._crosslist import STUDENT, replicate_members
+from ._member_calls import membership_data
 from ._replies import iso_time
 from ._site import SiteCore
 from ._teaching import (
+    Membership,
     seeded_counts,
     user_uuid,
 )
@@ -28,6 +31,7 @@ class Seeding(SiteCore):
             self._add_seed_course(seed, now)
         for user in self.config.users:
             self._add_seed_user(user, now)
+        self._seed_enrolments_and_merges(self.config.courses, now)
 
     def _add_seed_user(self, seed: SeedUser, now: float) -> None:
         self.teaching.add_user(seed, user_uuid(self.config.seed, seed.user_name), iso_time(now))
@@ -79,4 +83,35 @@ class Seeding(SiteCore):
             if not self.teaching.has_user(user.user_name):
                 self._add_seed_user(user, now)
                 added.append(user.user_name)
+        self._seed_enrolments_and_merges([c for c in courses if c.course_id in added], now)
         return added
+
+    def _seed_enrolments_and_merges(self, seeds: Sequence[SeedCourse], now: float) -> None:
+        """Enrol the seeds' students, then attach each seeded child to its parent, the parent
+        keeping its own membership of a student both hold (as `ignoreEnrollmentErrors`)."""
+        for seed in seeds:
+            course = self._known(f"courseId:{seed.course_id}")
+            for student in seed.students:
+                user = self.teaching.find_user(f"userName:{student}")
+                if user is None:
+                    raise _seed_invalid(seed, "students", student, "a userName the site has")
+                self.teaching.holdings(course.primary_id).members[user["id"]] = Membership(
+                    membership_data(user["id"], course.primary_id, STUDENT, iso_time(now))
+                )
+        for seed in seeds:
+            if seed.parent is None:
+                continue
+            child = self._known(f"courseId:{seed.course_id}")
+            parent = self.catalog.find_course(f"courseId:{seed.parent}")
+            if parent is None or parent is child or self.crosslist.parent_of(parent.primary_id):
+                raise _seed_invalid(
+                    seed, "parent", seed.parent, "the courseId of a course that is no child"
+                )
+            self.crosslist.link(parent, child, self.site_time(now))
+            replicate_members(self.teaching, parent, child, now)
+
+
+def _seed_invalid(seed: SeedCourse, key: str, value: str, expected: str) -> SandboxConfigInvalid:
+    return SandboxConfigInvalid(
+        f'[[courses]] "{seed.course_id}" {key} = "{value}": expected {expected}'
+    )

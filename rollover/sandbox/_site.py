@@ -14,6 +14,7 @@ from ._access import AccessToken, QuotaBucket, basic_credentials
 from ._catalog import Catalog, Course
 from ._config import SandboxConfig
 from ._copying import CopyQueue
+from ._crosslist import CrossListing
 from ._record import SandboxRecord
 from ._replies import (
     InvalidJson,
@@ -55,6 +56,7 @@ class SiteCore:
     token: AccessToken | None
     bucket: QuotaBucket
     record: SandboxRecord
+    crosslist: CrossListing
     fault_rng: random.Random
     duration_rng: random.Random
     id_rng: random.Random
