@@ -1,14 +1,15 @@
 """The embedded Blackboard Learn simulator: `LearnSandbox` (state and rules), `create_app` (HTTP).
 
 `LearnSandbox` is an in-memory Learn site (courses and terms, copy tasks, users, enrolments,
-content and columns, one OAuth token and a call quota) on its own clock, shaped by a
-`SandboxConfig`: its seeds (`SeedCourse`, `SeedTerm`, `SeedUser`), pace and faults. Its
-`SandboxRecord` keeps what it saw (copies, PATCHes, enrolments, calls, faults) for tests to
-check. `create_app` serves it as Learn's REST API, journaling each call (`SiteJournal`) when its
-state lives on disk; `SandboxServer` and `serve_forever` serve that app on loopback. Request
-bodies are checked against Learn's published OpenAPI definition (`load_spec`,
-`validate_request_body`). The smaller parts (`Catalog`, `CopyQueue`, `content_plan`, ...) are
-public for the tests that pin them.
+content and columns, merged (cross-listed) courses, one OAuth token and a call quota) on its
+own clock, shaped by a `SandboxConfig`: its seeds (`SeedCourse`, `SeedTerm`, `SeedUser`), pace
+and faults. Its `SandboxRecord` keeps what it saw (copies, PATCHes, enrolments, attachments of
+child courses, calls, faults) for tests to check; `LearnSandbox.parent_of`, `children_of` and
+`attach_log` read the merged sets. `create_app` serves it as Learn's REST API, journaling each
+call (`SiteJournal`) when its state lives on disk; `SandboxServer` and `serve_forever` serve
+that app on loopback. Request bodies are checked against Learn's published OpenAPI definition
+(`load_spec`, `validate_request_body`). The smaller parts (`Catalog`, `CopyQueue`,
+`content_plan`, ...) are public for the tests that pin them.
 
 Used by `--sandbox` wiring and by tests; the tool itself never imports it otherwise.
 """
@@ -19,7 +20,7 @@ from ._config import SandboxConfig, SandboxConfigInvalid, SeedCourse, SeedTerm, 
 from ._copying import CopyQueue, CopyTask, draw_duration
 from ._journal import EndpointCall, SiteJournal, journal_path
 from ._model import LearnSandbox
-from ._record import CopyEvent, EnrolmentEvent, PatchEvent, SandboxRecord
+from ._record import AttachEvent, CopyEvent, EnrolmentEvent, PatchEvent, SandboxRecord
 from ._replies import InvalidJson, Reply
 from ._server import SandboxServer, listen, serve_forever
 from ._spec import MEMBERSHIP_PATH, load_spec, request_body_schema, validate_request_body
@@ -29,6 +30,7 @@ __all__ = [
     "BUILTIN_ROLES",
     "FOLDER",
     "MEMBERSHIP_PATH",
+    "AttachEvent",
     "Catalog",
     "CopyEvent",
     "CopyQueue",

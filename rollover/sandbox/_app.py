@@ -15,8 +15,9 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from ._journal import EndpointCall, SiteJournal
-from ._model import API, LearnSandbox
+from ._model import LearnSandbox
 from ._replies import InvalidJson, Reply
+from ._site import API
 
 Handler = Callable[[Request], Awaitable[Response]]
 Work = Callable[[Request, bytes], EndpointCall]
@@ -112,6 +113,26 @@ def create_app(sandbox: LearnSandbox, *, state_path: Path | None = None) -> Star
             (params["course"], params["content"], dict(request.query_params), _auth(request)),
         )
 
+    def course_children(request: Request, raw: bytes) -> EndpointCall:
+        return EndpointCall(
+            "list_children",
+            (request.path_params["course"], dict(request.query_params), _auth(request)),
+        )
+
+    def course_child(request: Request, raw: bytes) -> EndpointCall:
+        method = {"GET": "get_child", "PUT": "attach_child", "DELETE": "separate_child"}
+        params = request.path_params
+        return EndpointCall(
+            method[request.method],
+            (params["course"], params["child"], dict(request.query_params), _auth(request)),
+        )
+
+    def cross_list_set(request: Request, raw: bytes) -> EndpointCall:
+        return EndpointCall(
+            "get_cross_list_set",
+            (request.path_params["course"], dict(request.query_params), _auth(request)),
+        )
+
     def columns_getter(version: str) -> Work:
         def columns(request: Request, raw: bytes) -> EndpointCall:
             return EndpointCall(
@@ -162,6 +183,15 @@ def create_app(sandbox: LearnSandbox, *, state_path: Path | None = None) -> Star
             endpoint(children),
             methods=["GET"],
         ),
+        Route(f"{API}/v1/courses/{{course}}/children", endpoint(course_children), methods=["GET"]),
+        Route(
+            f"{API}/v1/courses/{{course}}/children/{{child}}",
+            endpoint(course_child),
+            methods=["GET", "PUT", "DELETE"],
+        ),
+        Route(
+            f"{API}/v1/courses/{{course}}/crossListSet", endpoint(cross_list_set), methods=["GET"]
+        ),
         *(
             Route(
                 f"{API}/{version}/courses/{{course}}/gradebook/columns",
@@ -193,6 +223,8 @@ def _json_body(raw: bytes) -> Any:
 
 
 def _to_response(reply: Reply) -> Response:
+    if reply.status == 204:  # No Content: no body at all, not even JSON's null
+        return Response(status_code=204, headers=reply.headers)
     if reply.text is not None:
         return PlainTextResponse(reply.text, status_code=reply.status, headers=reply.headers)
     return JSONResponse(reply.body, status_code=reply.status, headers=reply.headers)

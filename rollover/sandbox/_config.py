@@ -53,6 +53,9 @@ class SeedCourse:
     contents: int | None = None  # content items at all levels; None: derived from the courseId
     columns: int | None = None  # gradebook columns; None: derived from the courseId
     shell: bool = False  # an SIS shell: empty unless listed in `shells_with_content`
+    # userNames of [[users]] enrolled as Student (a merged child's students reach its parent)
+    students: list[str] = field(default_factory=list)
+    parent: str | None = None  # the course_id of the [[courses]] entry this is a merged child of
 
     def __post_init__(self) -> None:
         for name in ("contents", "columns"):
@@ -129,6 +132,9 @@ class SandboxConfig:
     token_lifetime: float = 3600.0
     error_rate: float = 0.0
     drop_copy_response_rate: float = 0.0
+    # The attachments of a child course (counted from 1 in the order Learn makes them) whose
+    # answer is lost: the child is attached, the client gets a gateway's 504 timeout page.
+    drop_attach_responses: list[int] = field(default_factory=list)
     latency: float = 0.0
     forget_tasks_after: float | None = None
     complete_with_errors_rate: float = 0.0
@@ -176,6 +182,14 @@ class SandboxConfig:
             count = getattr(self, name)
             if count is not None and (isinstance(count, bool) or count < 1):
                 raise _invalid(name, count, "a whole number of calls, at least 1")
+        for number in self.drop_attach_responses:
+            if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+                raise _invalid(
+                    "drop_attach_responses",
+                    number,
+                    "attachment numbers counted from 1, e.g. [1, 3]",
+                )
+        _check_merged_seeds(self.courses, self.users)
         for entitlement in self.missing_entitlements:
             if entitlement not in DENIABLE_ENTITLEMENTS:
                 raise _invalid(
@@ -228,6 +242,33 @@ class SandboxConfig:
             raise exc.in_file(path) from None
 
 
+def _check_merged_seeds(courses: list[SeedCourse], users: list[SeedUser]) -> None:
+    """Refuse seeded students who are no [[users]] entry, and parents Learn could not merge:
+    an unknown course, the course itself, or a second level (a child's parent is a child, or
+    a parent is itself a child)."""
+    user_names = {user.user_name for user in users}
+    by_id = {course.course_id: course for course in courses}
+    for course in courses:
+        where = f'[[courses]] "{course.course_id}"'
+        for student in course.students:
+            if student not in user_names:
+                raise _invalid(f"{where} students", student, "the user_name of a [[users]] entry")
+        if course.parent is None:
+            continue
+        parent = by_id.get(course.parent)
+        if parent is None or parent is course:
+            raise _invalid(
+                f"{where} parent", course.parent, "the course_id of another [[courses]] entry"
+            )
+        if parent.parent is not None:
+            raise _invalid(
+                f"{where} parent",
+                course.parent,
+                f"a course that is no child itself (it is a child of {parent.parent!r}): "
+                "Learn merges one level only",
+            )
+
+
 def _is_whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -240,6 +281,10 @@ def _is_texts(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
+def _is_wholes(value: Any) -> bool:
+    return isinstance(value, list) and all(_is_whole(item) for item in value)
+
+
 Form = tuple[Callable[[Any], bool], str]  # whether a value has the form, and the form in words
 _FORMS: dict[Any, Form] = {
     bool: (lambda value: isinstance(value, bool), "true or false"),
@@ -247,6 +292,7 @@ _FORMS: dict[Any, Form] = {
     float: (_is_number, "a number, e.g. 0.5"),
     str: (lambda value: isinstance(value, str), "text in quotes"),
     list[str]: (_is_texts, 'a list of texts in quotes, e.g. ["Mentor"]'),
+    list[int]: (_is_wholes, "a list of whole numbers, e.g. [1, 3]"),
 }
 _TABLES: Form = (lambda value: isinstance(value, list), "[[{key}]] tables, one per entry")
 

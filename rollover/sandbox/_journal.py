@@ -53,6 +53,11 @@ ENDPOINTS = frozenset(
         "list_contents",
         "list_content_children",
         "list_columns",
+        "attach_child",
+        "list_children",
+        "get_child",
+        "get_cross_list_set",
+        "separate_child",
         "unknown_endpoint",
     }
 )

@@ -45,13 +45,30 @@ class EnrolmentEvent:
     lost: bool
 
 
+@dataclass(frozen=True)
+class AttachEvent:
+    """One child course Learn attached to a parent (a PUT answered 201, or whose answer was
+    lost), when, and whether the copy into the parent had finished by then."""
+
+    parent_primary_id: str
+    parent_course_id: str
+    child_primary_id: str
+    child_course_id: str
+    at: float
+    copy_complete: bool  # no copy ever went into the parent, or its last one was applied
+    ignore_enrollment_errors: bool
+    answer_lost: bool = False  # the client saw a gateway timeout instead of the 201
+
+
 @dataclass
 class SandboxRecord:
-    """Applied copies, patches and enrolments, calls per endpoint template, faults by kind."""
+    """Applied copies, patches, enrolments and attachments, calls per endpoint template,
+    faults by kind."""
 
     copies: list[CopyEvent] = field(default_factory=list)
     patches: list[PatchEvent] = field(default_factory=list)
     enrolments: list[EnrolmentEvent] = field(default_factory=list)
+    attachments: list[AttachEvent] = field(default_factory=list)
     calls: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
 
@@ -70,6 +87,8 @@ class SandboxRecord:
             "max_copies_per_target": max(self.copies_per_target().values(), default=0),
             "enrolments": len(self.enrolments),
             "enrolments_lost": sum(e.lost for e in self.enrolments),
+            "attachments": len(self.attachments),
+            "attachments_before_copy_complete": sum(not a.copy_complete for a in self.attachments),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -78,6 +97,7 @@ class SandboxRecord:
             "copies": [asdict(event) for event in self.copies],
             "patches": [asdict(event) for event in self.patches],
             "enrolments": [asdict(event) for event in self.enrolments],
+            "attachments": [asdict(event) for event in self.attachments],
             "calls": dict(self.calls),
             "faults": dict(self.faults),
             "copies_per_target": self.copies_per_target(),
@@ -90,6 +110,7 @@ class SandboxRecord:
             copies=[CopyEvent(**event) for event in data["copies"]],
             patches=[PatchEvent(**event) for event in data["patches"]],
             enrolments=[EnrolmentEvent(**event) for event in data.get("enrolments", [])],
+            attachments=[AttachEvent(**event) for event in data.get("attachments", [])],
             calls=Counter(data["calls"]),
             faults=Counter(data["faults"]),
         )

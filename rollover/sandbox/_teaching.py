@@ -351,6 +351,7 @@ class Teaching:
             if target.member_at(user_id, members_at) is None:
                 data = json_copy(membership.data)
                 data.update(courseId=target_label, created=now_iso, modified=now_iso)
+                data.pop("childCourseId", None)  # a merged parent's copy enrols them directly
                 target.members.pop(user_id, None)
                 target.members[user_id] = Membership(data)
 
