@@ -115,7 +115,6 @@ MAX_LINES = 450
 LONG_MODULES = {
     "rollover/learn/_client.py": "being split by concept on the learn branch (issue 19)",
     "rollover/manifest/_checks.py": "being split by concept on the manifest branch (issue 19)",
-    "rollover/sandbox/_model.py": "being split by concept on the sandbox branch (issue 19)",
 }
 
 
