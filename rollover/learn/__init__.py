@@ -7,7 +7,8 @@ for each kind of call; `Site` says where Learn is. Learn's id forms and timestam
 """
 
 from ._answers import learn_error
-from ._client import UNFINISHED_TASK, LearnClient, TaskPoll
+from ._client import LearnClient
+from ._copy import UNFINISHED_TASK, TaskPoll
 from ._ids import (
     API,
     course_path,
