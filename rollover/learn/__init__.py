@@ -18,6 +18,7 @@ from ._ids import (
     learn_time,
     term_reference,
 )
+from ._merges import CourseFamily
 from ._retry import RetryPolicy, Sleep
 from ._site import REHEARSAL_SITE, Site, checked_base_url, is_loopback
 from ._statuses import TRANSIENT, Call, Meaning, error_meaning, found, is_transient, meaning
@@ -29,6 +30,7 @@ __all__ = [
     "TRANSIENT",
     "UNFINISHED_TASK",
     "Call",
+    "CourseFamily",
     "LearnClient",
     "Meaning",
     "RetryPolicy",

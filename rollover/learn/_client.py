@@ -2,8 +2,9 @@
 
 `LearnClient` holds its transport (`_transport`: the wire, the token, retries, the site's quota
 and clock) and says which call is which: the copy's POST and poll (`_copy`), courses, terms,
-users and memberships here, the counts of a course (`_counts`). The copy POST is never retried:
-whether it may be sent again is the engine's decision, made from the ledger and Learn's state.
+users and memberships here, the counts of a course (`_counts`), merged sections (`_merges`).
+The copy POST is never retried: whether it may be sent again is the engine's decision, made
+from the ledger and Learn's state.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ._answers import json_object
 from ._copy import TaskPoll, poll_task, request_copy
 from ._counts import column_count, content_counts
 from ._ids import API, course_path
+from ._merges import CourseFamily, attach_child, children, course_family
 from ._retry import RetryPolicy, Sleep
 from ._site import Site
 from ._statuses import Call, Meaning, error_meaning, found
@@ -277,6 +279,33 @@ class LearnClient:
             reads_json=False,  # the answer's course is welcome, not needed
         )
         return json_object(response, endpoint, required=False)
+
+    # -- merged sections -----------------------------------------------------------------------
+
+    async def attach_child(self, parent_pk: str, child_ref: str) -> dict[str, Any]:
+        """Attach an existing course as a child of `parent_pk` (merged sections); Learn's
+        CourseChild (at least `id`, the child's primary id, and `parentId`).
+
+        A PUT with `ignoreEnrollmentErrors=true`, retried like every idempotent change (5xx,
+        timeouts, web pages) and counted in `changes_sent`. `parent_pk` is the parent's primary
+        id (`_N_1`); `child_ref` names the child as the manifest does (a courseId,
+        `externalId:X` or `_N_1`). A child already attached to this parent counts as attached
+        (the retry of an attach whose answer was lost). AttachRefused (the row fails) when the
+        child is another course's child or a parent itself, when the parent is a child, when
+        the child or the parent is missing (`missing` says which), or Learn refuses otherwise.
+        """
+        return await attach_child(self._wire, parent_pk, child_ref)
+
+    async def children(self, parent_pk: str) -> list[dict[str, Any]]:
+        """The children of a course (Learn's CourseChild objects: `id`, `parentId`, ...), every
+        page; [] for a course that has none (Learn's 400 "Course not a cross-listed parent");
+        LearnNotFound when the course does not exist."""
+        return await children(self._wire, parent_pk)
+
+    async def course_family(self, ref: str) -> CourseFamily:
+        """Where a course (a courseId, `externalId:X` or `_N_1`) stands among merged courses:
+        its ids, name, parent and whether it is a parent; LearnNotFound if absent."""
+        return await course_family(self._wire, ref)
 
     # -- addresses -----------------------------------------------------------------------------
 
