@@ -112,6 +112,14 @@ def test_attach_puts_the_child_under_the_parent_ignoring_enrolment_errors(
     )
 
 
+@pytest.mark.parametrize("status", [200, 204])
+def test_any_success_to_the_attach_is_attached(status: int) -> None:
+    """A 2xx other than Learn's documented 201 (a 204 without a body) is attached, as the
+    statuses table says, not an error."""
+    learn = Learn([httpx.Response(status)])
+    assert run(learn, lambda client: client.attach_child(PARENT, "_12_1")) == {}
+
+
 def test_attach_is_retried_after_a_502() -> None:
     """A 502 to the PUT (idempotent) is sent again, and the second answer's 201 is the result."""
     learn = Learn([refused(502, "Bad gateway"), httpx.Response(201, json=ATTACHED)])

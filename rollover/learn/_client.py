@@ -284,7 +284,8 @@ class LearnClient:
 
     async def attach_child(self, parent_pk: str, child_ref: str) -> dict[str, Any]:
         """Attach an existing course as a child of `parent_pk` (merged sections); Learn's
-        CourseChild (at least `id`, the child's primary id, and `parentId`).
+        CourseChild as it answered (`id`, the child's primary id, `parentId`, ...; {} if it sent
+        no body), or `{"id": child, "parentId": parent_pk}` when it was attached already.
 
         A PUT with `ignoreEnrollmentErrors=true`, retried like every idempotent change (5xx,
         timeouts, web pages) and counted in `changes_sent`. `parent_pk` is the parent's primary
