@@ -33,8 +33,10 @@ Only the CLI turns these into ``Error: ...`` lines, a hint and an exit code::
         ├── LearnServerError       5xx
         ├── LearnProtocolError     an answer Learn's API never gives (malformed JSON, 303 without
         │                          Location, a Location to another host)
-        └── CountRefused           exit 3: 403 on a count of content or gradebook columns: the
-                                   integration user lacks an entitlement (site-wide, not a row's)
+        ├── CountRefused           exit 3: 403 on a count of content or gradebook columns: the
+        │                          integration user lacks an entitlement (site-wide, not a row's)
+        └── AttachRefused          Learn refused to attach a child course to a row's target
+                                   (merged sections): another's child, a parent, or missing
 """
 
 from __future__ import annotations
@@ -418,3 +420,34 @@ class CountRefused(LearnError):
         self.hint = "grant it to that user and run the same command again" + (
             " (or run it without --verify)" if verify_only else ""
         )
+
+
+class AttachRefused(LearnError):
+    """Learn refused to attach a child course to a parent (merged sections): the child is
+    another course's child, is itself a parent, or is missing (`missing`: "child" or "parent"),
+    or Learn refused for a reason of its own (`learn_message`). The row fails; `child` is the
+    child as the manifest names it, `hint` the next step."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        parent: str,
+        child: str,
+        reason: str,
+        hint: str,
+        missing: str | None = None,
+        code: str | None = None,
+        endpoint: str = "",
+    ) -> None:
+        super().__init__(status, message, code=code, endpoint=endpoint, hint=hint)
+        self.parent = parent
+        self.child = child
+        self.reason = reason
+        self.missing = missing
+        self.message = (
+            f"Learn refused to attach {child} to {parent} as a merged section: {reason} "
+            f"({status}: {message})"
+        )
+        self.args = (self.message,)  # str() says the same as the CLI's `Error:` line

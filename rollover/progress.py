@@ -32,8 +32,13 @@ log = structlog.get_logger("rollover")
 class QuotaSource(Protocol):
     """Where the quota last seen comes from: the Learn client's fields."""
 
-    quota_remaining: int | None
-    quota_limit: int | None
+    @property
+    def quota_remaining(self) -> int | None:
+        """Learn's X-Rate-Limit-Remaining at its latest answer that said, else None."""
+
+    @property
+    def quota_limit(self) -> int | None:
+        """Learn's X-Rate-Limit-Limit at its latest answer that said, else None."""
 
 
 @dataclass(frozen=True)

@@ -172,6 +172,26 @@ def test_an_enrolment_means_what_a_change_means_but_for_409_and_an_early_404(sta
     assert meaning(Call.ENROL_EARLY, status) is early
 
 
+@pytest.mark.parametrize("status", [*range(400, 432), *range(500, 512), 200, 201])
+def test_an_attach_means_what_a_change_means_but_for_400_409_and_404(status: int) -> None:
+    """400 and 409 to a child PUT are read from the child (attached already, or why not); 404
+    names a course that does not exist; everything else as for any idempotent change."""
+    expected = {
+        400: Meaning.CHECK_CHILD,
+        409: Meaning.CHECK_CHILD,
+        404: Meaning.NOT_FOUND,
+    }.get(status, meaning(Call.CHANGE, status))
+    assert meaning(Call.ATTACH, status) is expected
+    assert meaning(Call.ATTACH, 201) is Meaning.OK and meaning(Call.ATTACH, 502) is Meaning.RETRY
+
+
+@pytest.mark.parametrize("status", [*range(400, 432), *range(500, 512), 200])
+def test_a_children_list_means_what_a_read_means_but_for_400(status: int) -> None:
+    """Learn's 400 to a children list says the course is not a parent: no children."""
+    expected = Meaning.EMPTY if status == 400 else meaning(Call.READ, status)
+    assert meaning(Call.CHILDREN, status) is expected
+
+
 def test_found_is_none_only_when_learn_says_the_thing_does_not_exist() -> None:
     """`found` answers None for a 404 read and raises every other error."""
 

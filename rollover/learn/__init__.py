@@ -7,7 +7,8 @@ for each kind of call; `Site` says where Learn is. Learn's id forms and timestam
 """
 
 from ._answers import learn_error
-from ._client import UNFINISHED_TASK, LearnClient, TaskPoll
+from ._client import LearnClient
+from ._copy import UNFINISHED_TASK, TaskPoll
 from ._ids import (
     API,
     course_path,
@@ -17,6 +18,7 @@ from ._ids import (
     learn_time,
     term_reference,
 )
+from ._merges import CourseFamily
 from ._retry import RetryPolicy, Sleep
 from ._site import REHEARSAL_SITE, Site, checked_base_url, is_loopback
 from ._statuses import TRANSIENT, Call, Meaning, error_meaning, found, is_transient, meaning
@@ -28,6 +30,7 @@ __all__ = [
     "TRANSIENT",
     "UNFINISHED_TASK",
     "Call",
+    "CourseFamily",
     "LearnClient",
     "Meaning",
     "RetryPolicy",

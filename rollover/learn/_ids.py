@@ -30,7 +30,12 @@ def term_reference(term_id: str) -> str:
 
 def course_path(course_id: str, version: str = "v3") -> str:
     """The path of a course given any of Learn's id forms (`_1_1`, `courseId:X`, ...)."""
-    return f"{API}/{version}/courses/{quote(course_id, safe=':_-.~')}"
+    return f"{API}/{version}/courses/{path_id(course_id)}"
+
+
+def path_id(course_id: str) -> str:
+    """A course id (any of Learn's forms) as one segment of a path, URL-quoted."""
+    return quote(course_id, safe=":_-.~")
 
 
 def learn_time(moment: datetime) -> str:

@@ -3,7 +3,7 @@
 Only transient failures are retried (web pages where Learn's JSON should be among them),
 Retry-After is the floor of the full-jitter wait, and every call spends from one run-wide budget
 so that a sick site ends the run instead of prolonging it.
-The copy POST never comes here (see `_client.py`); which statuses are transient is `_statuses`.
+The copy POST never comes here (see `_copy.py`); which statuses are transient is `_statuses`.
 """
 
 from __future__ import annotations

@@ -35,6 +35,8 @@ class Call(StrEnum):
     CHANGE = "change"  # an idempotent change: PATCH a course, PATCH a membership
     ENROL = "enrol"  # PUT a membership: a change that may find the user a member already
     ENROL_EARLY = "enrol early"  # the same PUT while the copy that makes its course runs
+    ATTACH = "attach"  # PUT a child course under a parent (merged sections): an idempotent change
+    CHILDREN = "children"  # GET a course's children (merged sections)
 
 
 class Meaning(StrEnum):
@@ -47,9 +49,13 @@ class Meaning(StrEnum):
     RECONCILE = "reconcile"  # the copy may or may not have happened: ask Learn's courses
     TASK_GONE = "task gone"  # the task can no longer say how the copy ended: find the course
     FATAL = "fatal"  # the run cannot go on: the credentials were refused
-    NOT_FOUND = "not found"  # a read of something that does not exist: the caller decides
+    NOT_FOUND = "not found"  # a call naming something that does not exist: the caller decides
     EXISTS = "exists"  # an enrolment of a member: read the membership, make it as asked
     NOT_YET = "not yet"  # Learn does not show the copy's new course yet: enrol after the copy
+    # An attach refused: read the child; already this parent's child is done (a retry after a
+    # lost answer), another's child or a parent itself fails the row.
+    CHECK_CHILD = "check child"
+    EMPTY = "empty"  # a list Learn refuses for a course that has none: no children
 
 
 # Answers to a copy POST that say Learn did not make it: the spec's 400 and 404 (source not
@@ -94,6 +100,10 @@ def meaning(call: Call, status: int) -> Meaning:
         return Meaning.RECONCILE
     if call in (Call.ENROL, Call.ENROL_EARLY) and status == 409:
         return Meaning.EXISTS  # the user is a member already, perhaps not as asked
+    if call is Call.ATTACH and status in (400, 409):
+        return Meaning.CHECK_CHILD
+    if call is Call.CHILDREN and status == 400:
+        return Meaning.EMPTY  # "Course not a cross-listed parent": it has no children
     if call is Call.ENROL_EARLY and status == 404:
         # While the copy runs Learn may not show its new course yet: a 404 is the user's or
         # the role's only once the copy has ended.
@@ -102,7 +112,7 @@ def meaning(call: Call, status: int) -> Meaning:
         return Meaning.RETRY
     if call is Call.POLL and status != 403:
         return Meaning.TASK_GONE  # 404 "task not found", malformed or undocumented answers
-    if call is Call.READ and status == 404:
+    if call in (Call.READ, Call.CHILDREN, Call.ATTACH) and status == 404:
         return Meaning.NOT_FOUND
     return Meaning.ROW_FAILED
 
