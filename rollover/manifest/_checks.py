@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from rollover.errors import ManifestInvalid, Problem
 
-from ._across import check_dates, check_required, check_targets
+from ._across import check_children, check_dates, check_required, check_targets
 from ._columns import (
     MAX_EXTERNAL_ID,
     MAX_NAME,
@@ -26,6 +26,7 @@ from ._columns import (
     limit,
     moment_parser,
     parse_available,
+    parse_children,
     parse_flag,
     parse_instructors_cell,
     parse_source,
@@ -60,6 +61,9 @@ class ManifestRow:
     copy_profile: str | None
     # Last, with a default: rows are built by keyword across the tree. Empty when the cell is blank.
     instructors: tuple[Enrolment, ...] = ()
+    # Merged sections: existing courses to attach to the target as its children, each as
+    # Learn's path takes it (courseId, `externalId:ID` or `_12_1`), in the cell's order.
+    children: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -158,11 +162,13 @@ def _check_table(
     profile = parse("copy_profile", profile_parser(profiles), repeats=True)
     # A department's instructors repeat down its rows: each distinct cell is parsed once.
     instructors = parse("instructors", parse_instructors_cell, repeats=True)
+    children = parse("child_course_ids", parse_children)
     check_required(
         lines, text, [column for column in REQUIRED_COLUMNS if column in index], problems
     )
     check_targets(lines, source, target, problems)
     check_dates(lines, text, start, end, problems)
+    check_children(lines, text["child_course_ids"], source, target, children, problems)
     if problems:
         return []
     for column in ("start_date", "end_date"):
@@ -191,6 +197,7 @@ def _check_table(
             end_date=row[9],
             copy_profile=row[10],
             instructors=row[11] or (),
+            children=row[12] or (),
         )
         for line, *row in zip(
             lines,
@@ -206,6 +213,7 @@ def _check_table(
             end,
             profile,
             instructors,
+            children,
             strict=True,
         )
     ]

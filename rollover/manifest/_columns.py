@@ -12,24 +12,28 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from rollover.errors import did_you_mean
+from rollover.learn import is_primary_id
 from rollover.times import LocalTimeError, day_end, day_start, local_moment
 
+from ._entries import parse_entries
 from ._instructors import Enrolment, parse_instructors
 from ._invalid import Invalid as _Invalid
 
-MAX_TARGET_ID = 100
+MAX_COURSE_ID = 100  # a courseId: a target, or a child named by its courseId
 MAX_NAME = 333
 MAX_EXTERNAL_ID = 256
 
 _TRUE = frozenset({"true", "yes", "y", "on", "1"})
 _FALSE = frozenset({"false", "no", "n", "off", "0"})
 _AVAILABLE = {word.lower(): word for word in ("Yes", "No", "Disabled", "Term")}
-_TARGET_ID = re.compile(r"[A-Za-z0-9._-]+")
+_COURSE_ID = re.compile(r"[A-Za-z0-9._-]+")
 _WHITESPACE = re.compile(r"\s")
+_RUN_TOGETHER = re.compile(r"[\s,]+")
 # Control characters other than tab and line breaks: never meant, and a terminal acts on them.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _DAY_PART = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:$|[T ])")
 _DATE_HINT = "write a date like 2027-01-11 or a date-time like 2027-01-11T08:00-06:00"
+_CHILD_FORMS = "a child is written as its courseId, externalId:ID or its primary id like _12_1"
 
 
 def _no_control(value: str) -> None:
@@ -61,18 +65,93 @@ def parse_instructors_cell(value: str) -> tuple[Enrolment, ...]:
 
 def parse_target(value: str) -> str:
     """A target course id: Learn's allowed characters and length."""
-    if not _TARGET_ID.fullmatch(value):
-        bad = sorted({char for char in value if not _TARGET_ID.fullmatch(char)})
+    bad = _not_in_course_id(value)
+    if bad:
         raise _Invalid(
-            "target_course_id may contain only letters, digits, '-', '_' and '.'; "
-            f"remove {', '.join(repr(char) for char in bad)}"
+            f"target_course_id may contain only letters, digits, '-', '_' and '.'; remove {bad}"
         )
-    if len(value) > MAX_TARGET_ID:
+    if len(value) > MAX_COURSE_ID:
         raise _Invalid(
             f"target_course_id is {len(value)} characters long; Learn allows at most "
-            f"{MAX_TARGET_ID}: shorten it"
+            f"{MAX_COURSE_ID}: shorten it"
         )
     return value
+
+
+def _not_in_course_id(value: str) -> str | None:
+    """The characters of `value` no courseId holds, quoted and listed (`'=', ' '`), or None:
+    the one rule of a courseId's characters, for targets and children alike."""
+    if _COURSE_ID.fullmatch(value):
+        return None
+    bad = sorted({char for char in value if not _COURSE_ID.fullmatch(char)})
+    return ", ".join(repr(char) for char in bad)
+
+
+def course_key(course: str) -> str:
+    """A course reference as the manifest's courses are compared: a courseId ignoring case,
+    as Learn matches them; an `externalId:` or primary id exactly as written, since which
+    course it names is known only to Learn."""
+    return course if is_primary_id(course) or ":" in course else course.lower()
+
+
+def parse_children(value: str) -> tuple[str, ...]:
+    """The courses a non-blank `child_course_ids` cell lists, in its order, each as Learn's
+    path takes it (a courseId, `externalId:ID` or `_12_1`); Invalid with one message per
+    mistake. A single trailing `;` (as people type lists) is allowed."""
+    _no_control(value)
+    return parse_entries(
+        value,
+        noun="course",
+        example="BIO-101-002-SP27",
+        parse=_child,
+        key=course_key,
+        twice=_child_twice,
+    )
+
+
+def _child_twice(earlier: str, again: str) -> str:
+    """The message for a child the cell lists a second time."""
+    also = (
+        "" if earlier == again else f" (also as {earlier}: course ids are compared ignoring case)"
+    )
+    return f"{again} is listed twice{also}: list each child once"
+
+
+def _child(entry: str) -> str:
+    """One child course reference as Learn's path takes it; Invalid naming the fix."""
+    kind, colon, rest = (part.strip() for part in entry.partition(":"))
+    if colon and kind.lower() == "externalid":  # an externalId may hold a space or a comma
+        if not rest:
+            raise _Invalid(f"{entry} names no course: write the course's externalId after the ':'")
+        if len(rest) > MAX_EXTERNAL_ID:
+            raise _Invalid(
+                f"the externalId in {entry[:40]}... is {len(rest)} characters long; Learn "
+                f"allows at most {MAX_EXTERNAL_ID}: check the id"
+            )
+        return f"externalId:{rest}"
+    pieces = [piece for piece in _RUN_TOGETHER.split(entry) if piece]
+    if len(pieces) > 1:
+        raise _Invalid(
+            f"{entry} holds more than one course id: separate courses with ';' ({';'.join(pieces)})"
+        )
+    if is_primary_id(entry):
+        return entry
+    if colon:
+        if kind.lower() == "courseid" and rest:
+            raise _Invalid(f"{entry}: write {rest} without 'courseId:' ({_CHILD_FORMS})")
+        raise _Invalid(f"unknown kind of course id in {entry}: {_CHILD_FORMS}")
+    bad = _not_in_course_id(entry)
+    if bad:
+        raise _Invalid(
+            f"{entry} is not a courseId, which may contain only letters, digits, '-', '_' and "
+            f"'.': remove {bad} ({_CHILD_FORMS})"
+        )
+    if len(entry) > MAX_COURSE_ID:
+        raise _Invalid(
+            f"{entry[:40]}... is {len(entry)} characters long; a courseId is at most "
+            f"{MAX_COURSE_ID}: check the id"
+        )
+    return entry
 
 
 def yes_or_no(value: object) -> bool | None:
