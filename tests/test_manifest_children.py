@@ -203,3 +203,14 @@ def test_any_valid_children_cell_reads_back_as_its_children(
     cell = ";".join(f"{gaps[2 * n]}{child}{gaps[2 * n + 1]}" for n, child in enumerate(children))
     path = write(tmp_path, f"{HEADER}SOURCE.X,TARGET.X,{cell}{';' if trailing else ''}\n")
     assert load(path).rows[0].children == tuple(children)
+
+
+def test_the_merged_sections_sample_loads_with_its_children() -> None:
+    """sample_manifests/merged_sections.csv is valid: each parent lists two or three sections,
+    one of them by externalId."""
+    sample = Path(__file__).resolve().parent.parent / "sample_manifests" / "merged_sections.csv"
+    manifest = load(sample)
+    assert manifest.warnings == ()
+    assert [len(row.children) for row in manifest.rows] == [3, 2, 2]
+    assert manifest.rows[2].children == ("HIST-210-001-SP27", "externalId:HIST-210-002-SP27")
+    assert manifest.rows[2].copy_into_existing
