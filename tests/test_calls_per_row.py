@@ -138,3 +138,47 @@ def test_the_preflight_counts_verify_for_rows_the_run_resumes(tmp_path: Path) ->
     reads = sum(s.verified.reads for s in specs) + source_calls(specs, verify=True)
     assert reads == (2 + 2 + 1) + (2 + 2)  # targets; BIO-101 and CHEM-110 each once
     assert run_calls(True) - run_calls(False) == reads
+
+
+def merged() -> list[ManifestRow]:
+    """A parent copied new with three sections to attach, and a shell parent with one."""
+    return [
+        row(
+            2,
+            "BIO-101-FA26",
+            "BIO-101-SP27",
+            name="Biology",
+            instructors=instructors("userName:bob"),
+            children=("BIO-101-001-SP27", "externalId:SIS.BIO.101.002", "_4021_1"),
+        ),
+        row(3, "CHEM-110-FA26", "CHEM-110-SP27", copy_into_existing=True, children=("CHEM-1",)),
+    ]
+
+
+def test_each_child_not_yet_attached_costs_one_put() -> None:
+    """A merged row's floor is the copy's calls plus one PUT per child not yet `attached`
+    (never fewer than none), at every step up to the last, PATCHED."""
+    parent, shell = (row_spec(r) for r in merged())
+    assert parent.children == ("BIO-101-001-SP27", "externalId:SIS.BIO.101.002", "_4021_1")
+    alone = replace(parent, children=())
+    for step in CopyStep:
+        assert (
+            calls_for(parent, verify=False, step=step)
+            == calls_for(alone, verify=False, step=step) + 3
+        )
+    assert calls_for(parent, verify=False, attached=1) == calls_for(alone, verify=False) + 2
+    assert calls_for(parent, verify=False, attached=4) == calls_for(alone, verify=False)
+    # Copied and patched, the instructor enrolled: the three PUTs are all that is left.
+    assert calls_for(parent, verify=False, step=CopyStep.PATCHED, enrolled=1) == 3
+    # A shell: its look-up and content count, POST, polls, then the one child's PUT.
+    assert calls_for(shell, verify=False, polls=1) == 2 + 1 + 1 + 1
+
+
+def test_the_estimate_counts_one_put_per_child() -> None:
+    """The plan's estimate adds one call per child listed, and says how many of its calls
+    attach children."""
+    with_children = estimate(merged())
+    without = estimate([replace(r, children=()) for r in merged()])
+    assert with_children.calls == without.calls + 4
+    assert (with_children.attachments, without.attachments) == (4, 0)
+    assert with_children.enrolments == without.enrolments == 1

@@ -42,6 +42,8 @@ _NEAR_MISS_ROLE = (
     "built-in one"
 )
 _ONE_ROLE = "list each user once, with the one role they should have"
+_IGNORING_CASE = "course ids are compared ignoring case"
+_CHILD_FORMS = "a child is written as its courseId, externalId:ID or its primary id like _12_1"
 
 
 _FIX_HINT = "fix the lines listed above and run the same command again"
@@ -231,7 +233,7 @@ EXPECTED: dict[str, Expected] = {
         (
             "the file is empty: the first line must be the header (source_course_id, "
             "target_course_id, copy_into_existing, name, description, external_id, term_id, "
-            "available, start_date, end_date, copy_profile, instructors)",
+            "available, start_date, end_date, copy_profile, instructors, child_course_ids)",
         )
     ),
     "header_only.csv": Refused((_NO_ROWS,)),
@@ -389,6 +391,105 @@ EXPECTED: dict[str, Expected] = {
             "'userName:jdoe asmith')",
         )
     ),
+    # -- the child_course_ids column (merged sections): one file per mistake, each message
+    # naming the child, the other line and the fix --
+    # As Excel users type it: spaces around ';', a trailing ';', externalId in any case, a
+    # primary id, a blank cell (the children: test_excel_style_children_are_read_as_written).
+    "children_excel_style.csv": Accepted(
+        rows=(
+            (2, "BIO-101-001-FA26", "BIO-101-SP27", "Biology", None),
+            (3, "CHEM-111-001-FA26", "CHEM-111-SP27", "Chemistry", None),
+            (4, "MATH-140-001-FA26", "MATH-140-001-SP27", "Calculus", None),
+        )
+    ),
+    # `children` is no spelling of child_course_ids, yet plainly meant for it: refused.
+    "misspelled_children_header.csv": Refused(
+        (
+            "line 1, column children: unknown column, close to child_course_ids: rename it "
+            "child_course_ids (as it is, its cells would be ignored) (value 'children')",
+        )
+    ),
+    # A course merged under two parents (course ids ignoring case), or twice under one.
+    "children_listed_twice.csv": Refused(
+        (
+            "line 3, column child_course_ids: bio-101-002-sp27 is already a child on line 2 "
+            f"(written BIO-101-002-SP27 there: {_IGNORING_CASE}): a course is merged under one "
+            "parent only; list it once (value 'bio-101-002-sp27;BIO-102-001-SP27')",
+            "line 4, column child_course_ids: externalId:CHEM-111-002 is listed twice: list each "
+            "child once (value 'externalId:CHEM-111-002;externalId:CHEM-111-002')",
+        )
+    ),
+    "children_child_is_a_target.csv": Refused(
+        (
+            "line 2, column child_course_ids: BIO-101-002-SP27 is the target_course_id of line "
+            "3, a course this manifest copies: a child is an existing course, attached but never "
+            "copied; remove it from child_course_ids or remove line 3 (value "
+            "'BIO-101-001-SP27;BIO-101-002-SP27')",
+        )
+    ),
+    # Another row's source, and the row's own source (also a second parent for it).
+    "children_child_is_a_source.csv": Refused(
+        (
+            "line 2, column child_course_ids: CHEM-111-001-FA26 is the source_course_id of line "
+            "3: a course this manifest copies from is not made a child (a child's content is "
+            "managed from its parent); remove it here or copy line 3 from another course (value "
+            "'BIO-101-001-SP27;CHEM-111-001-FA26')",
+            "line 3, column child_course_ids: chem-111-001-fa26 is this row's source_course_id "
+            f"(written CHEM-111-001-FA26 there: {_IGNORING_CASE}): the course copied from is not "
+            "merged into its copy; remove it from child_course_ids (value "
+            "'CHEM-111-001-SP27;chem-111-001-fa26')",
+            "line 3, column child_course_ids: chem-111-001-fa26 is already a child on line 2 "
+            f"(written CHEM-111-001-FA26 there: {_IGNORING_CASE}): a course is merged under one "
+            "parent only; list it once (value 'CHEM-111-001-SP27;chem-111-001-fa26')",
+        )
+    ),
+    "children_parent_as_child.csv": Refused(
+        (
+            "line 3, column child_course_ids: BIO-101-SP27 is the target_course_id of line 2, a "
+            "parent with children of its own: a parent cannot be a child (Learn merges one level "
+            "only); remove it from child_course_ids (value 'BIO-201-001-SP27;BIO-101-SP27')",
+        )
+    ),
+    "children_own_target.csv": Refused(
+        (
+            "line 2, column child_course_ids: bio-101-sp27 is this row's own target_course_id "
+            f"(written BIO-101-SP27 there: {_IGNORING_CASE}): a course cannot be merged into "
+            "itself; remove it from child_course_ids (value 'BIO-101-001-SP27;bio-101-sp27')",
+        )
+    ),
+    # Courses run together with a space or a comma, a kind Learn's path takes but the column
+    # does not, a character no courseId has, an externalId: with nothing after it.
+    "children_bad_id_form.csv": Refused(
+        (
+            "line 2, column child_course_ids: BIO-101-001-SP27 BIO-101-002-SP27 holds more than "
+            "one course id: separate courses with ';' (BIO-101-001-SP27;BIO-101-002-SP27) (value "
+            "'BIO-101-001-SP27 BIO-101-002-SP27')",
+            "line 3, column child_course_ids: CHEM-111-001-SP27, CHEM-111-002-SP27 holds more "
+            "than one course id: separate courses with ';' (CHEM-111-001-SP27;CHEM-111-002-SP27) "
+            "(value 'CHEM-111-001-SP27, CHEM-111-002-SP27')",
+            "line 4, column child_course_ids: courseId:MATH-140-001-SP27: write MATH-140-001-SP27 "
+            f"without 'courseId:' ({_CHILD_FORMS}) (value 'courseId:MATH-140-001-SP27;"
+            "uuid:6a1f0c2e')",
+            "line 4, column child_course_ids: unknown kind of course id in uuid:6a1f0c2e: "
+            f"{_CHILD_FORMS} (value 'courseId:MATH-140-001-SP27;uuid:6a1f0c2e')",
+            "line 5, column child_course_ids: HIST/210/001 is not a courseId, which may contain "
+            f"only letters, digits, '-', '_' and '.': remove '/' ({_CHILD_FORMS}) (value "
+            "'HIST/210/001;externalId:')",
+            "line 5, column child_course_ids: externalId: names no course: write the course's "
+            "externalId after the ':' (value 'HIST/210/001;externalId:')",
+        )
+    ),
+    # An empty entry between two ';' or at the start; a single trailing ';' is allowed.
+    "children_empty_item.csv": Refused(
+        (
+            "line 2, column child_course_ids: empty entry after BIO-101-001-SP27: remove the "
+            "extra ';' (one ';' between courses) (value 'BIO-101-001-SP27;;BIO-101-002-SP27')",
+            "line 3, column child_course_ids: empty entry before CHEM-111-001-SP27: remove the "
+            "';' at the start of the cell (value ';CHEM-111-001-SP27')",
+            "line 4, column child_course_ids: lists no course, only ';': list courses like "
+            "BIO-101-002-SP27, or leave the cell blank (value ';')",
+        )
+    ),
 }
 
 # Bytes an editor or a git setting could silently change, which the cases depend on.
@@ -407,6 +508,7 @@ _MARKERS: dict[str, bytes] = {
     "instructors_excel_style.csv": b"INSTRUCTORS\r\n",
     "instructors_empty_entry.csv": b";;userName:asmith\r\n",
     "instructors_run_together.csv": b'"userName:jdoe\nuserName:asmith"',
+    "children_excel_style.csv": b"BIO-101-002-SP27 ;\r\n",
 }
 
 
@@ -551,6 +653,17 @@ def test_excel_style_instructors_are_read_as_enrolments() -> None:
             Enrolment("_12_1", "Grader"),
             Enrolment("externalId:E123", "Mentor"),
         ),
+        (),
+    ]
+
+
+def test_excel_style_children_are_read_as_written() -> None:
+    """Spaces around ';' and a trailing ';' are dropped, externalId is spelled as Learn spells
+    it, a primary id is kept, and a blank cell lists no child."""
+    rows = load(CORPUS / "children_excel_style.csv").rows
+    assert [row.children for row in rows] == [
+        ("BIO-101-001-SP27", "BIO-101-002-SP27"),
+        ("externalId:SIS.CHEM.111.002", "_4021_1"),
         (),
     ]
 

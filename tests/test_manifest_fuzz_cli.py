@@ -302,6 +302,10 @@ _CELL = st.sampled_from(
         "userName:jdoe=Grader;_12_1;",
         "jdoe",
         "userName:=Instuctor",
+        "A-SP27;B-SP27",
+        "externalId:A 1",
+        "_7_1;b-sp27;",
+        "C;;D",
     ]
 )
 _PLAUSIBLE = st.builds(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from rollover.errors import closest
 from rollover.learn import is_primary_id
 
+from ._entries import parse_entries
 from ._invalid import Invalid
 
 DEFAULT_ROLE = "Instructor"
@@ -45,42 +46,14 @@ class Enrolment:
 def parse_instructors(value: str) -> tuple[Enrolment, ...]:
     """The enrolments a non-blank `instructors` cell lists, in its order; Invalid with one
     message per mistake. A single trailing `;` (as people type lists) is allowed."""
-    entries = [entry.strip() for entry in value.split(";")]
-    if len(entries) > 1 and not entries[-1]:
-        entries.pop()
-    if not any(entries):
-        raise Invalid(
-            "lists no user, only ';': list users like userName:jdoe, or leave the cell blank"
-        )
-    messages: list[str] = []
-    enrolments: list[Enrolment] = []
-    first: dict[str, Enrolment] = {}  # by user id, ignoring case
-    for at, entry in enumerate(entries):
-        if not entry:
-            messages.append(_empty_entry(entries, at))
-            continue
-        try:
-            enrolment = _parse_entry(entry)
-        except Invalid as exc:
-            messages.extend(exc.messages)
-            continue
-        earlier = first.setdefault(enrolment.user_id.lower(), enrolment)
-        if earlier is not enrolment:
-            messages.append(_listed_twice(earlier, enrolment))
-            continue
-        enrolments.append(enrolment)
-    if messages:
-        raise Invalid(*dict.fromkeys(messages))  # `a;;;b` is one mistake, said once
-    return tuple(enrolments)
-
-
-def _empty_entry(entries: list[str], at: int) -> str:
-    """What to do about the empty entry at `at` (a `;` too many)."""
-    before = next((entry for entry in reversed(entries[:at]) if entry), None)
-    if before is not None:
-        return f"empty entry after {before}: remove the extra ';' (one ';' between users)"
-    after = next(entry for entry in entries[at:] if entry)
-    return f"empty entry before {after}: remove the ';' at the start of the cell"
+    return parse_entries(
+        value,
+        noun="user",
+        example="userName:jdoe",
+        parse=_parse_entry,
+        key=lambda enrolment: enrolment.user_id.lower(),  # user ids are compared ignoring case
+        twice=_listed_twice,
+    )
 
 
 def _listed_twice(earlier: Enrolment, again: Enrolment) -> str:

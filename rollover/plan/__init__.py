@@ -1,10 +1,11 @@
 """The plan: what each manifest row asks of Learn, and what a run of them costs.
 
-`RowSpec` is a row as the ledger keeps it (the copy and the PATCH after it); `row_spec` builds it
-from a manifest row and the copy profiles; `calls_for` is the one rule for the API calls a row
-needs (with `source_calls`, its sources' counts), and `estimate` counts a run's by it. Copy
-profiles (Learn's `copy` options by name, built-in or from rollover.toml) live here too, with
-`verified_counts`, the one rule for what `--verify` compares after a copy with a profile.
+`RowSpec` is a row as the ledger keeps it (the copy, the PATCH after it, the instructors to enrol
+and the merged sections to attach); `row_spec` builds it from a manifest row and the copy
+profiles; `calls_for` is the one rule for the API calls a row needs (with `source_calls`, its
+sources' counts), and `estimate` counts a run's by it. Copy profiles (Learn's `copy` options by
+name, built-in or from rollover.toml) live here too, with `verified_counts`, the one rule for
+what `--verify` compares after a copy with a profile.
 """
 
 from ._bodies import (

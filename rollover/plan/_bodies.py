@@ -144,6 +144,7 @@ def row_spec(row: ManifestRow, profiles: Mapping[str, CopyOptions | None] = PROF
         profile=profile,
         copy=configured,
         instructors=row.instructors,
+        children=row.children,
     )
 
 

@@ -33,6 +33,7 @@ class CallEstimate:
     calls: int
     enrolments: int = 0  # of the calls, PUTs of instructors
     verifications: int = 0  # of the calls, content and column counts (--verify)
+    attachments: int = 0  # of the calls, PUTs attaching merged sections (children) to targets
 
     @property
     def per_course(self) -> float:
@@ -57,7 +58,7 @@ class CopyStep(Enum):
     ANSWER_LOST = "answer lost"  # the POST may have left: Learn's courses are looked at once
     REQUESTED = "requested"  # Learn has the copy: its task is polled
     COPIED = "copied"  # the copy is complete: the PATCH is next
-    PATCHED = "patched"  # only enrolments and --verify's counts are left
+    PATCHED = "patched"  # only enrolments, attachments and --verify's counts are left
 
 
 def calls_for(
@@ -69,6 +70,7 @@ def calls_for(
     shell_known: bool = False,
     shell_ours: bool = False,
     enrolled: int = 0,
+    attached: int = 0,
 ) -> float:
     """The API calls one row still needs from `step`: the one rule every count of calls uses.
 
@@ -76,11 +78,17 @@ def calls_for(
     is `shell_known`) and counts its content (unless it holds this row's own copy,
     `shell_ours`), with --verify also its gradebook columns when the row's profile counts them;
     then the copy POST, `polls` polls of its task, the PATCH when the row changes anything, one
-    PUT per instructor not yet `enrolled` and, with `verify`, the target's counts its profile
-    promises. The source's counts are `source_calls`, once per source; the token is the run's.
+    PUT per instructor not yet `enrolled`, one PUT per child not yet `attached` and, with
+    `verify`, the target's counts its profile promises. The source's counts are `source_calls`,
+    once per source; the token is the run's. A child's PUT is its floor: reading the child's
+    course when the PUT answers 409 (to tell this parent's child from another's) is not counted.
     """
     counted = spec.verified if verify else VerifiedCounts.NONE
-    calls: float = max(0, len(spec.instructors) - enrolled) + counted.reads
+    calls: float = (
+        max(0, len(spec.instructors) - enrolled)
+        + max(0, len(spec.children) - attached)
+        + counted.reads
+    )
     if step is CopyStep.TO_REQUEST:
         if spec.copy_into_existing:
             calls += (not shell_known) + (0 if shell_ours else 1 + counted.columns)
@@ -122,8 +130,9 @@ def estimate(
     profiles: Mapping[str, CopyOptions | None] = PROFILES,
 ) -> CallEstimate:
     """Calls a run of these rows costs (`calls_for` each, their sources' counts and the
-    token): shell look-ups and checks, POSTs, polls, PATCHes, one PUT per instructor, and with
-    `verify` the counts each row's copy profile promises, per target and once per source."""
+    token): shell look-ups and checks, POSTs, polls, PATCHes, one PUT per instructor and per
+    child, and with `verify` the counts each row's copy profile promises, per target and once
+    per source."""
     specs = [_spec(row, profiles) for row in rows]
     sources = source_calls(specs, verify=verify)
     targets = sum(spec.verified.reads for spec in specs) if verify else 0
@@ -134,8 +143,9 @@ def estimate(
         sum(1 for spec in specs if spec.copy_into_existing),
         sum(1 for spec in specs if spec.patch),
         round(calls),
-        sum(len(spec.instructors) for spec in specs),
-        targets + sources,
+        enrolments=sum(len(spec.instructors) for spec in specs),
+        verifications=targets + sources,
+        attachments=sum(len(spec.children) for spec in specs),
     )
 
 
