@@ -159,7 +159,8 @@ def calls_left(
 ) -> float:
     """The calls a row the ledger holds as `known` still needs from `state` (`calls_for`):
     none when it has ended; its shell found and looked at unless the ledger says otherwise,
-    `polls` polls (one at the floor, `POLLS_PER_COPY` in a plan), its enrolments not yet made."""
+    `polls` polls (one at the floor, `POLLS_PER_COPY` in a plan), its enrolments not yet made
+    and its children not yet attached."""
     step = _STEPS.get(state)
     if step is None:
         return 0
@@ -172,4 +173,5 @@ def calls_left(
         shell_known=shell is not None,
         shell_ours=not shell_must_be_empty(known, shell or ""),
         enrolled=known.enrolled if known is not None else 0,
+        attached=known.children_attached if known is not None else 0,
     )
