@@ -44,6 +44,7 @@ from ._profiles import (
     shown,
     verified_counts,
 )
+from ._shift import DateShift
 
 __all__ = [
     "ASSUMED_COPY_SECONDS",
@@ -61,6 +62,7 @@ __all__ = [
     "CallEstimate",
     "CopyOptions",
     "CopyStep",
+    "DateShift",
     "RowSpec",
     "VerifiedCounts",
     "calls_for",

@@ -19,6 +19,7 @@ from ._profiles import (
     copy_options,
     verified_counts,
 )
+from ._shift import DateShift
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class RowSpec:
     copy: CopyOptions | None = None
     instructors: tuple[Enrolment, ...] = ()  # enrolled from 15% of the copy, never before
     children: tuple[str, ...] = ()  # merged sections attached once the copy completed and patched
+    shift: DateShift | None = None  # how the copy's dated items move (None: not at all)
 
     def same_copy(self, other: RowSpec) -> bool:
         """Whether `other` asks for the same copy: same source, into the same kind of target."""
@@ -55,6 +57,7 @@ class RowSpec:
             and self.copy == other.copy
             and self.instructors == other.instructors
             and self.children == other.children
+            and self.shift == other.shift
         )
 
     @property
