@@ -397,6 +397,16 @@ def test_a_patch_of_no_date_or_another_kinds_field_is_refused_before_sending(
     assert learn.sent("PATCH") == []
 
 
+def test_a_patch_of_a_naive_time_is_refused_before_sending() -> None:
+    """A datetime without a zone would be read in this machine's zone, hours off: ValueError,
+    and nothing is sent."""
+    learn = Learn({})
+    naive = {"grading.due": datetime(2027, 1, 22, 22, 59)}
+    with pytest.raises(ValueError, match="aware datetimes only"):
+        run(learn, lambda client: client.patch_dates(COURSE, DatedKind.COLUMN, "_1_1", naive))
+    assert learn.sent("PATCH") == []
+
+
 def test_the_statuses_table_says_what_each_answer_to_a_dates_patch_means() -> None:
     """Call.SHIFT: any 2xx applied, transient answers retried, 404 the item is gone, 401 fatal,
     400/403/409 the row's refusal."""

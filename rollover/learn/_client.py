@@ -305,8 +305,8 @@ class LearnClient:
         every idempotent change (5xx, timeouts, lost answers, web pages). The statuses table
         (`Call.SHIFT`) decides: LearnNotFound (404) when the item (or course) is gone;
         DatesRefused on 400/409 (a rule of Learn's, its message kept) and on 403 (a closed
-        course, or the entitlement it names). ValueError for no field or a field the kind has
-        not.
+        course, or the entitlement it names). ValueError for no field, a field the kind has
+        not, or a naive datetime.
         """
         await patch_dates(self._wire, course_pk, kind, item_id, dates)
 

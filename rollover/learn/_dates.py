@@ -190,6 +190,10 @@ async def patch_dates(
         raise ValueError(
             f"a {kind} PATCH takes some of {', '.join(spec.dates)}, not {unknown or 'none'}"
         )
+    naive = sorted(field for field, moment in dates.items() if moment.tzinfo is None)
+    if naive:
+        # A naive time would be read in this machine's zone: a date wrong by hours, silently.
+        raise ValueError(f"a {kind} PATCH takes aware datetimes only, not for {naive}")
     path = f"{course_path(course_pk, spec.version)}/{spec.collection}/{path_id(item_id)}"
     body = nested_body({field: learn_time(moment) for field, moment in dates.items()})
     try:
