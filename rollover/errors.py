@@ -35,8 +35,11 @@ Only the CLI turns these into ``Error: ...`` lines, a hint and an exit code::
         │                          Location, a Location to another host)
         ├── CountRefused           exit 3: 403 on a count of content or gradebook columns: the
         │                          integration user lacks an entitlement (site-wide, not a row's)
-        └── AttachRefused          Learn refused to attach a child course to a row's target
-                                   (merged sections): another's child, a parent, or missing
+        ├── AttachRefused          Learn refused to attach a child course to a row's target
+        │                          (merged sections): another's child, a parent, or missing
+        └── DatesRefused           Learn refused an item's new dates (400/409: a rule such as
+                                   a release window ending after its due date; 403: a closed
+                                   course or a missing entitlement)
 """
 
 from __future__ import annotations
@@ -448,6 +451,40 @@ class AttachRefused(LearnError):
         self.missing = missing
         self.message = (
             f"Learn refused to attach {child} to {parent} as a merged section: {reason} "
+            f"({status}: {message})"
+        )
+        self.args = (self.message,)  # str() says the same as the CLI's `Error:` line
+
+
+class DatesRefused(LearnError):
+    """Learn refused the new dates of one dated item (a content item, a gradebook column, an
+    announcement) of a course: 400 or 409 for a rule of its own (a content item's release window
+    may not end after its column's due date), 403 for a closed course or an integration user
+    without `entitlement` (named; None for 400/409). `learn_message` is Learn's own words,
+    `kind` the item's kind, `item` its id, `hint` the next step."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        course: str,
+        kind: str,
+        item: str,
+        reason: str,
+        hint: str,
+        entitlement: str | None = None,
+        code: str | None = None,
+        endpoint: str = "",
+    ) -> None:
+        super().__init__(status, message, code=code, endpoint=endpoint, hint=hint)
+        self.course = course
+        self.kind = kind
+        self.item = item
+        self.reason = reason
+        self.entitlement = entitlement
+        self.message = (
+            f"Learn refused the new dates of {kind} {item} in {course}: {reason} "
             f"({status}: {message})"
         )
         self.args = (self.message,)  # str() says the same as the CLI's `Error:` line

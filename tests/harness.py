@@ -14,11 +14,11 @@ import itertools
 import json
 import selectors
 import weakref
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -406,3 +406,24 @@ def mock_client(
         retry=RetryPolicy(attempts=4, max_wait=2.0),
         **kwargs,
     )
+
+
+_Result = TypeVar("_Result")
+
+
+def with_mock_client(
+    learn: Callable[[httpx.Request], httpx.Response],
+    act: Callable[[LearnClient], Awaitable[_Result]],
+) -> _Result:
+    """What `act` returns (or raises) against a `mock_client` whose Learn is `learn`."""
+
+    async def scenario() -> _Result:
+        async with mock_client(learn) as client:
+            return await act(client)
+
+    return asyncio.run(scenario())
+
+
+def learn_refusal(status: int, message: str) -> httpx.Response:
+    """An error answer as Learn writes them."""
+    return httpx.Response(status, json={"status": status, "message": message})

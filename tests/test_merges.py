@@ -3,13 +3,12 @@ parent's children, read a course's family; what each answer means is the statuse
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
-from harness import mock_client
+from harness import learn_refusal as refused
+from harness import with_mock_client as run
 
 from rollover.errors import AttachRefused, LearnNotFound, LearnServerError
 from rollover.learn import CourseFamily, LearnClient
@@ -19,7 +18,6 @@ API = "/learn/api/public"
 ATTACHED = {"id": "_9_1", "parentId": PARENT, "dataSourceId": "_2_1"}
 
 Answer = httpx.Response | Exception
-_T = TypeVar("_T")
 
 
 def course(pk: str, parent: str | None = None, *, has_children: bool = False) -> dict[str, Any]:
@@ -61,24 +59,6 @@ class Learn:
         if request.url.path.startswith(f"{API}/v3/courses/") and key in self.courses:
             return httpx.Response(200, json=self.courses[key])
         return httpx.Response(404, json={"status": 404, "message": "Course not found"})
-
-
-def run(
-    learn: Callable[[httpx.Request], httpx.Response],
-    act: Callable[[LearnClient], Awaitable[_T]],
-) -> _T:
-    """What `act` returns (or raises) against a client whose Learn is `learn`."""
-
-    async def scenario() -> _T:
-        async with mock_client(learn) as client:
-            return await act(client)
-
-    return asyncio.run(scenario())
-
-
-def refused(status: int, message: str) -> httpx.Response:
-    """An error answer as Learn writes them."""
-    return httpx.Response(status, json={"status": status, "message": message})
 
 
 # --- attach -------------------------------------------------------------------------------------

@@ -3,12 +3,14 @@
 `LearnClient` sends every request (redirects off, one token, tenacity retries for idempotent
 calls only, every wait cut short by the run's `Stop`); `meaning` says what each status means
 for each kind of call; `Site` says where Learn is. Learn's id forms and timestamps (`id_form`,
-`learn_time`) live here too.
+`learn_time`) live here too, and the dated items of a course (`DatedItem`, `DatedKind`,
+`DATE_FIELDS`) whose dates move with the term.
 """
 
 from ._answers import learn_error
 from ._client import LearnClient
 from ._copy import UNFINISHED_TASK, TaskPoll
+from ._dates import DATE_FIELDS, DatedItem, DatedKind, nested_body
 from ._ids import (
     API,
     course_path,
@@ -26,11 +28,14 @@ from ._stop import Stop
 
 __all__ = [
     "API",
+    "DATE_FIELDS",
     "REHEARSAL_SITE",
     "TRANSIENT",
     "UNFINISHED_TASK",
     "Call",
     "CourseFamily",
+    "DatedItem",
+    "DatedKind",
     "LearnClient",
     "Meaning",
     "RetryPolicy",
@@ -50,5 +55,6 @@ __all__ = [
     "learn_error",
     "learn_time",
     "meaning",
+    "nested_body",
     "term_reference",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Mapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urljoin
@@ -24,6 +24,7 @@ from rollover.times import utc_now
 from ._answers import json_object
 from ._copy import TaskPoll, poll_task, request_copy
 from ._counts import column_count, content_counts
+from ._dates import DatedItem, DatedKind, dated_items, patch_dates, range_start
 from ._ids import API, course_path
 from ._merges import CourseFamily, attach_child, children, course_family
 from ._retry import RetryPolicy, Sleep
@@ -279,6 +280,47 @@ class LearnClient:
             reads_json=False,  # the answer's course is welcome, not needed
         )
         return json_object(response, endpoint, required=False)
+
+    # -- dates that move with the term ------------------------------------------------------------
+
+    async def dated_items(self, course_pk: str, kind: DatedKind) -> list[DatedItem]:
+        """Every item of `kind` in a course that has at least one date, every page read.
+
+        One list per kind, trimmed by `fields=`: contents at every level (v1, `recursive=true`,
+        adaptive-release `start`/`end`), gradebook columns (v2, `grading.due`, `contentId` as
+        `linked_content`), announcements (v1, display `start`/`end`). Items without any date
+        are left out; a date Learn writes unreadably is LearnProtocolError, never "empty".
+        CountRefused (exit 3) when Learn refuses the list (403): the integration user lacks
+        the entitlement named; LearnNotFound when the course does not exist.
+        """
+        return await dated_items(self._wire, course_pk, kind)
+
+    async def patch_dates(
+        self, course_pk: str, kind: DatedKind, item_id: str, dates: Mapping[str, datetime]
+    ) -> None:
+        """PATCH only the given date fields (dotted paths, as `DatedItem.dates` keys them) of one
+        item, nested as Learn's body nests them and written as `learn_time`.
+
+        A change (counted in `changes_sent`); its values are absolute, so it is retried like
+        every idempotent change (5xx, timeouts, lost answers, web pages). The statuses table
+        (`Call.SHIFT`) decides: LearnNotFound (404) when the item (or course) is gone;
+        DatesRefused on 400/409 (a rule of Learn's, its message kept) and on 403 (a closed
+        course, or the entitlement it names). ValueError for no field, a field the kind has
+        not, or a naive datetime.
+        """
+        await patch_dates(self._wire, course_pk, kind, item_id, dates)
+
+    async def course_start(self, course_pk: str) -> datetime | None:
+        """When a course starts, for a shift from its term: its own `availability.duration`
+        start when that is a DateRange, else its term's (when that is a DateRange); None when
+        neither says, or its term no longer exists. LearnNotFound when the course does not."""
+        course = await self.get_course(course_pk, "termId,availability.duration")
+        start = range_start(course)
+        term = course.get("termId")
+        if start is None and isinstance(term, str) and term:
+            in_term = await found(self.get_term(term, "availability.duration"))
+            start = range_start(in_term or {})
+        return start
 
     # -- merged sections -----------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ COLUMNS_ENTITLEMENT = "course.gradebook.MODIFY"
 
 async def content_counts(wire: Transport, course_pk: str) -> tuple[int, int]:
     """(content items at all levels, those other than empty folders) of a course."""
-    items = await _counted(
+    items = await listed(
         wire,
         f"{course_path(course_pk, 'v1')}/contents",
         "GET /v1/courses/{id}/contents",
@@ -51,7 +51,7 @@ async def content_counts(wire: Transport, course_pk: str) -> tuple[int, int]:
 
 async def column_count(wire: Transport, course_pk: str) -> int:
     """How many gradebook columns a course has."""
-    columns = await _counted(
+    columns = await listed(
         wire,
         f"{course_path(course_pk, 'v2')}/gradebook/columns",
         "GET /v2/courses/{id}/gradebook/columns",
@@ -64,7 +64,7 @@ async def column_count(wire: Transport, course_pk: str) -> int:
     return len(columns)
 
 
-async def _counted(
+async def listed(
     wire: Transport,
     url: str,
     endpoint: str,
@@ -75,8 +75,9 @@ async def _counted(
     entitlement: str,
     verify_only: bool,
 ) -> list[dict[str, Any]]:
-    """Every item of a list the tool counts. Learn's 403 there says the integration user
-    lacks an entitlement, for every course alike: CountRefused names it."""
+    """Every item of a list the tool counts or reads whole (counts, dated items). Learn's 403
+    there says the integration user lacks an entitlement, for every course alike:
+    CountRefused names it."""
     try:
         return await wire.all(url, endpoint, params)
     except LearnError as exc:

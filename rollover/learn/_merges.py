@@ -16,7 +16,7 @@ from rollover.errors import AttachRefused, LearnError, LearnProtocolError
 
 from ._answers import json_object
 from ._ids import course_path, id_form, path_id
-from ._statuses import Call, Meaning, error_meaning, found
+from ._statuses import SUCCESS, Call, Meaning, error_meaning, found
 from ._transport import Transport
 
 FAMILY_FIELDS = "id,courseId,name,parentId,hasChildren"
@@ -27,7 +27,6 @@ CROSS_LIST_ENTITLEMENT = (
     "system.course.cross-list.VIEW (system.org.cross-list.VIEW for organizations)"
 )
 LEAVE_OUT = "take it out of the row's child_course_ids"
-SUCCESS = tuple(range(200, 300))  # Learn documents 201; any 2xx is attached (`meaning`'s OK)
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,7 @@ async def attach_child(wire: Transport, parent_pk: str, child_ref: str) -> dict[
             path,
             ATTACH,
             params={"ignoreEnrollmentErrors": "true"},
-            expect=SUCCESS,
+            expect=SUCCESS,  # Learn documents 201; any 2xx is attached (`meaning`'s OK)
             reads_json=False,  # Learn's CourseChild is welcome, not needed
         )
     except LearnError as exc:

@@ -37,6 +37,9 @@ class Call(StrEnum):
     ENROL_EARLY = "enrol early"  # the same PUT while the copy that makes its course runs
     ATTACH = "attach"  # PUT a child course under a parent (merged sections): an idempotent change
     CHILDREN = "children"  # GET a course's children (merged sections)
+    # PATCH an item's dates (a content item, a gradebook column, an announcement): an
+    # idempotent change, its values absolute; a 404 says the item is gone.
+    SHIFT = "shift"
 
 
 class Meaning(StrEnum):
@@ -65,7 +68,7 @@ _COPY_REFUSED = frozenset({400, 403, 404, 405, 413, 415, 422})
 # The answers each call succeeds with. The copy POST succeeds only with 202 and its Location: a
 # 200 (or 201, 204) from a proxy says nothing of whether Learn made the copy. A task answers 200
 # while the copy runs and 303 to the course once it is done.
-_SUCCESS = range(200, 300)
+SUCCESS = tuple(range(200, 300))  # every other call: any 2xx
 _OK: dict[Call, Collection[int]] = {
     Call.COPY: (202,),
     Call.COPY_INTO: (202,),
@@ -80,7 +83,7 @@ def is_transient(status: int) -> bool:
 
 def meaning(call: Call, status: int) -> Meaning:
     """What an answer with `status` to a call of kind `call` means for the run."""
-    if status in _OK.get(call, _SUCCESS):
+    if status in _OK.get(call, SUCCESS):
         return Meaning.OK
     if status == 401:
         return Meaning.FATAL  # the client has already renewed the token once
@@ -112,7 +115,7 @@ def meaning(call: Call, status: int) -> Meaning:
         return Meaning.RETRY
     if call is Call.POLL and status != 403:
         return Meaning.TASK_GONE  # 404 "task not found", malformed or undocumented answers
-    if call in (Call.READ, Call.CHILDREN, Call.ATTACH) and status == 404:
+    if call in (Call.READ, Call.CHILDREN, Call.ATTACH, Call.SHIFT) and status == 404:
         return Meaning.NOT_FOUND
     return Meaning.ROW_FAILED
 

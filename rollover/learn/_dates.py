@@ -1,0 +1,259 @@
+"""The dated items of a course (issue 22): content release windows, gradebook due dates and
+announcements' display windows, listed one kind at a time and patched one item at a time.
+
+Learn has no bulk endpoint for dates: each kind has its own list and each item its own PATCH,
+which sends only the date fields that change, nested as Learn's bodies nest them. A PATCH
+carries absolute values, so sending it twice (the retry of a lost answer) moves nothing twice.
+Where the new values come from (the ledger's recorded originals) is the engine's business.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from rollover.errors import DatesRefused, LearnError, LearnProtocolError
+
+from ._counts import LIST_PAGE, listed
+from ._ids import course_path, learn_datetime, learn_time, path_id
+from ._statuses import SUCCESS, Call, Meaning, error_meaning
+from ._transport import Transport
+
+
+class DatedKind(StrEnum):
+    """The kinds of dated item whose dates move with the term."""
+
+    CONTENT = "content"
+    COLUMN = "column"
+    ANNOUNCEMENT = "announcement"
+
+
+@dataclass(frozen=True)
+class DatedItem:
+    """One item of a course with at least one date, as its list showed it."""
+
+    kind: DatedKind
+    id: str
+    title: str
+    # Every date field of the kind, by its dotted path in Learn's JSON
+    # (`availability.adaptiveRelease.start`); None where the item has no such date.
+    dates: dict[str, datetime | None]
+    linked_content: str | None = None  # a column's contentId: the content item it grades
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """Where a kind of dated item lives in Learn's API and which of its fields are dates."""
+
+    version: str  # of the course path: contents and announcements v1, columns v2
+    collection: str  # the list's path under the course
+    title: str  # the field that names an item
+    dates: tuple[str, ...]  # the date fields, dotted
+    listed: str  # how a refusal names the list
+    # What the REST integration's Learn user needs to change these dates (the official
+    # spec's words for each PATCH).
+    entitlement: str
+    params: tuple[tuple[str, str], ...] = ()
+    link: str | None = None  # the field that links an item to a content item
+
+    @property
+    def list_endpoint(self) -> str:
+        return f"GET /{self.version}/courses/{{id}}/{self.collection}"
+
+    @property
+    def patch_endpoint(self) -> str:
+        return f"PATCH /{self.version}/courses/{{id}}/{self.collection}/{{id}}"
+
+    @property
+    def fields(self) -> str:
+        """The list's `fields=`: the id, the title, the link and each date field's object."""
+        wanted = ["id", self.title, *([self.link] if self.link else [])]
+        for path in self.dates:
+            parent = path.rpartition(".")[0]
+            if parent not in wanted:
+                wanted.append(parent)
+        return ",".join(wanted)
+
+
+KINDS: dict[DatedKind, _Kind] = {
+    DatedKind.CONTENT: _Kind(
+        "v1",
+        "contents",
+        "title",
+        ("availability.adaptiveRelease.start", "availability.adaptiveRelease.end"),
+        "content items",
+        "course.content.MODIFY",
+        params=(("recursive", "true"),),
+    ),
+    DatedKind.COLUMN: _Kind(
+        "v2",
+        "gradebook/columns",
+        "name",
+        ("grading.due",),
+        "gradebook columns",
+        "course.gradebook.MODIFY",
+        link="contentId",
+    ),
+    DatedKind.ANNOUNCEMENT: _Kind(
+        "v1",
+        "announcements",
+        "title",
+        ("availability.duration.start", "availability.duration.end"),
+        "announcements",
+        "course.announcements.MODIFY and course.announcements.VIEW",
+    ),
+}
+DATE_FIELDS: dict[DatedKind, tuple[str, ...]] = {kind: spec.dates for kind, spec in KINDS.items()}
+
+
+async def dated_items(wire: Transport, course_pk: str, kind: DatedKind) -> list[DatedItem]:
+    """Every item of `kind` in the course (every page) that has at least one date."""
+    spec = KINDS[kind]
+    params = {**dict(spec.params), "fields": spec.fields, "limit": str(LIST_PAGE)}
+    items = await listed(
+        wire,
+        f"{course_path(course_pk, spec.version)}/{spec.collection}",
+        spec.list_endpoint,
+        params,
+        counted=spec.listed,
+        course=course_pk,
+        entitlement=spec.entitlement,
+        verify_only=False,
+    )
+    found = [_dated(item, kind, spec) for item in items]
+    return [item for item in found if item is not None]
+
+
+def _dated(item: dict[str, Any], kind: DatedKind, spec: _Kind) -> DatedItem | None:
+    """The item as a DatedItem, or None when it has no date at all."""
+    dates = {path: _date(item, path, spec) for path in spec.dates}
+    if all(moment is None for moment in dates.values()):
+        return None
+    pk, title = item.get("id"), item.get(spec.title)
+    if not isinstance(pk, str) or not pk:
+        raise LearnProtocolError(200, f"a dated {kind} without an id", endpoint=spec.list_endpoint)
+    link = item.get(spec.link) if spec.link else None
+    return DatedItem(
+        kind=kind,
+        id=pk,
+        title=title if isinstance(title, str) else "",
+        dates=dates,
+        linked_content=link if isinstance(link, str) and link else None,
+    )
+
+
+def _date(item: dict[str, Any], path: str, spec: _Kind) -> datetime | None:
+    """The date at the dotted `path` of a listed item; None when it has none. A value that is
+    not a timestamp is an answer Learn never gives: a date the tool cannot read is never
+    taken for an empty one, which would leave it unshifted without a word."""
+    value: Any = item
+    for step in path.split("."):
+        value = value.get(step) if isinstance(value, dict) else None
+    if value is None or value == "":
+        return None
+    moment = learn_datetime(value)
+    if moment is None:
+        raise LearnProtocolError(
+            200,
+            f"{path} of {item.get('id')} is not a timestamp ({str(value)[:40]!r})",
+            endpoint=spec.list_endpoint,
+        )
+    return moment
+
+
+def nested_body(fields: Mapping[str, object]) -> dict[str, Any]:
+    """A request body from dotted paths: {"grading.due": x} -> {"grading": {"due": x}}."""
+    body: dict[str, Any] = {}
+    for path, value in fields.items():
+        *parents, leaf = path.split(".")
+        node = body
+        for step in parents:
+            node = node.setdefault(step, {})
+        node[leaf] = value
+    return body
+
+
+async def patch_dates(
+    wire: Transport,
+    course_pk: str,
+    kind: DatedKind,
+    item_id: str,
+    dates: Mapping[str, datetime],
+) -> None:
+    """PATCH the given date fields of one item, and no other field."""
+    spec = KINDS[kind]
+    unknown = sorted(set(dates) - set(spec.dates))
+    if not dates or unknown:
+        raise ValueError(
+            f"a {kind} PATCH takes some of {', '.join(spec.dates)}, not {unknown or 'none'}"
+        )
+    naive = sorted(field for field, moment in dates.items() if moment.tzinfo is None)
+    if naive:
+        # A naive time would be read in this machine's zone: a date wrong by hours, silently.
+        raise ValueError(f"a {kind} PATCH takes aware datetimes only, not for {naive}")
+    path = f"{course_path(course_pk, spec.version)}/{spec.collection}/{path_id(item_id)}"
+    body = nested_body({field: learn_time(moment) for field, moment in dates.items()})
+    try:
+        await wire.idempotent(
+            "PATCH",
+            path,
+            spec.patch_endpoint,
+            json=body,
+            params={"fields": "id"},
+            expect=SUCCESS,
+            reads_json=False,  # the answer's item is welcome, not needed
+        )
+    except LearnError as exc:
+        if error_meaning(Call.SHIFT, exc) is not Meaning.ROW_FAILED or isinstance(
+            exc, LearnProtocolError
+        ):
+            raise
+        raise _refused(exc, course_pk, kind, item_id, spec) from exc
+
+
+def _refused(
+    exc: LearnError, course_pk: str, kind: DatedKind, item_id: str, spec: _Kind
+) -> DatesRefused:
+    """Learn's refusal of new dates, saying why it may have refused and what to do."""
+    if exc.status == 403:
+        reason = (
+            "the course is closed to changes, or the Learn user of the REST integration lacks "
+            f"{spec.entitlement}"
+        )
+        hint = (
+            f"open the course in Learn, or grant that user {spec.entitlement}; then run the "
+            "same command again: items already moved are not moved again"
+        )
+        entitlement: str | None = spec.entitlement
+    else:
+        reason = "they break one of its rules"
+        hint = (
+            f"check the {kind} in Learn (Learn refuses a content item whose release window ends "
+            "after its column's due date), then run the same command again: items already "
+            "moved are not moved again"
+        )
+        entitlement = None
+    return DatesRefused(
+        exc.status,
+        exc.learn_message,
+        course=course_pk,
+        kind=str(kind),
+        item=item_id,
+        reason=reason,
+        hint=hint,
+        entitlement=entitlement,
+        code=exc.code,
+        endpoint=exc.endpoint,
+    )
+
+
+def range_start(record: dict[str, Any]) -> datetime | None:
+    """The start of a course's or term's duration when it is a date range, else None."""
+    availability = record.get("availability")
+    duration = availability.get("duration") if isinstance(availability, dict) else None
+    if not isinstance(duration, dict) or duration.get("type") != "DateRange":
+        return None
+    return learn_datetime(duration.get("start"))
