@@ -4,8 +4,10 @@ The file is `--config PATH`, or else rollover.toml beside the manifest, if there
 setting stands in for the `run` option of the same name (`poll_min` for `--poll-min`): the command
 line wins, then the environment (LEARN_BASE_URL), then the file, then the built-in default. Each
 `[profiles.NAME]` table is a copy profile the manifest's copy_profile column may name: the default
-profile's options, changed by the ones the table sets. Secrets never live here: LEARN_KEY and
-LEARN_SECRET stay in the environment, so a key, secret or token in the file is refused.
+profile's options, changed by the ones the table sets. `shift_dates` (as the manifest's column:
+`+119d`, `-7d`, `+17w` or `term`) moves the dates of every row whose own cell is blank. Secrets
+never live here: LEARN_KEY and LEARN_SECRET stay in the environment, so a key, secret or token
+in the file is refused.
 
 A configured profile's options are kept in the ledger row of each course that names it, as this
 run's file says them (`rollover.plan.row_spec`). Editing a profile between runs therefore changes
@@ -31,8 +33,9 @@ import click
 from rollover.engine import Window
 from rollover.errors import ConfigInvalid, UsageError, did_you_mean
 from rollover.learn import checked_base_url
+from rollover.manifest import parse_shift
 from rollover.morning import SETTINGS_KEYS as NOTIFY_KEYS
-from rollover.plan import PROFILES, CopyOptions, configured_profile, shown
+from rollover.plan import PROFILES, CopyOptions, DateShift, configured_profile, shown
 from rollover.times import zone_named
 
 CONFIG_NAME = "rollover.toml"
@@ -123,7 +126,7 @@ SETTINGS: Mapping[str, _Check] = MappingProxyType(
         "allow_nonempty_shell": _flag,
     }
 )
-KNOWN_KEYS = tuple(sorted([*SETTINGS, "profiles", "notify"]))
+KNOWN_KEYS = tuple(sorted([*SETTINGS, "profiles", "notify", "shift_dates"]))
 _SECONDS = frozenset({"poll_min", "poll_max", "task_timeout", "adopt_settle"})
 
 
@@ -143,6 +146,9 @@ class Config:
     quota_reserve: int | None = None
     verify: bool | None = None
     allow_nonempty_shell: bool | None = None
+    # How every row whose shift_dates cell is blank moves its dates (None: not at all); a
+    # `--shift-dates` option, once there is one, is passed to `row_spec` in its place.
+    shift_dates: DateShift | None = None
     profiles: Mapping[str, CopyOptions] = field(default_factory=lambda: MappingProxyType({}))
     notify: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -181,6 +187,7 @@ def load_config(path: Path) -> Config:
     settings: dict[str, Any] = {}
     profiles: dict[str, CopyOptions] = {}
     notify: dict[str, Any] = {}
+    shift_dates: DateShift | None = None
     for key, value in data.items():
         if key in SETTINGS:
             wrong = SETTINGS[key](value)
@@ -192,6 +199,8 @@ def load_config(path: Path) -> Config:
             profiles = _profiles(value, found)
         elif key == "notify":
             notify = _notify(value, found)
+        elif key == "shift_dates":
+            shift_dates = _shift_dates(value, found)
         else:
             found.append(
                 (
@@ -227,8 +236,21 @@ def load_config(path: Path) -> Config:
         path=path,
         profiles=MappingProxyType(profiles),
         notify=MappingProxyType(notify),
+        shift_dates=shift_dates,
         **settings,
     )
+
+
+def _shift_dates(value: Any, found: list[tuple[tuple[str, ...], str]]) -> DateShift | None:
+    """The shift_dates key, read as the manifest's column is; a problem if it is not one."""
+    try:
+        if isinstance(value, str):
+            return parse_shift(value)
+        message = 'must be a date shift in quotes, e.g. "+119d", "-7d", "+17w" or "term"'
+    except ValueError as exc:
+        message = str(exc)
+    found.append((("shift_dates",), f"shift_dates = {shown(value)}: {message}"))
+    return None
 
 
 def _notify(value: Any, found: list[tuple[tuple[str, ...], str]]) -> dict[str, Any]:

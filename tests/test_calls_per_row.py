@@ -1,6 +1,7 @@
 """The calls a row costs have one rule (`rollover.plan.calls_for`): the plan's estimate, the
 preflight's count of the run's calls, the pacing's floor and the advice on when to run again all
 ask it, and it matches what a real run against the sandbox spends, with --verify and shells.
+A date shift's lists and PATCHes are counted by it too (issue 22).
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ from rollover.plan import (
     PROFILES,
     CopyOptions,
     CopyStep,
+    DatedCounts,
+    DateShift,
     calls_for,
     configured_profile,
+    dated_source_calls,
     estimate,
     row_spec,
     source_calls,
@@ -182,3 +186,83 @@ def test_the_estimate_counts_one_put_per_child() -> None:
     assert with_children.calls == without.calls + 4
     assert (with_children.attachments, without.attachments) == (4, 0)
     assert with_children.enrolments == without.enrolments == 1
+
+
+def shifted() -> list[ManifestRow]:
+    """Two sections of one source moved 17 weeks on, a course of another source by term, and
+    one that does not move."""
+    return [
+        row(2, "BIO-101-FA26", "BIO-101-001-SP27", shift=DateShift(days=119)),
+        row(3, "BIO-101-FA26", "BIO-101-002-SP27", shift=DateShift(days=119)),
+        row(4, "CHEM-110-FA26", "CHEM-110-SP27", shift=DateShift(term=True)),
+        row(5, "HIST-210-FA26", "HIST-210-SP27"),
+    ]
+
+
+# A typical course (LEARN_API.md): 40 dated contents, 25 columns with due dates, 10 announcements.
+TYPICAL = DatedCounts(content=40, column=25, announcement=10)
+
+
+def test_a_shift_costs_one_list_per_kind_and_one_patch_per_item_not_yet_moved() -> None:
+    """A row with a shift adds three lists and a PATCH per dated item of its source not yet
+    `shifted`, at every step up to PATCHED; unknown counts (None) add the lists alone."""
+    spec = row_spec(shifted()[0])
+    alone = replace(spec, shift=None)
+    assert spec.shift == DateShift(days=119)
+    for step in CopyStep:
+        assert (
+            calls_for(spec, verify=False, step=step, dated=TYPICAL)
+            == calls_for(alone, verify=False, step=step) + 3 + 75
+        )
+    assert calls_for(spec, verify=False, dated=None) == calls_for(alone, verify=False) + 3
+    assert (
+        calls_for(spec, verify=False, dated=TYPICAL, shifted=70)
+        == calls_for(alone, verify=False) + 3 + 5
+    )
+    assert (
+        calls_for(spec, verify=False, dated=TYPICAL, shifted=80)
+        == calls_for(alone, verify=False) + 3
+    )
+    # Dated counts cost nothing for a row that does not move.
+    assert calls_for(alone, verify=False, dated=TYPICAL) == calls_for(alone, verify=False)
+    # Copied and patched: the lists and the 75 PATCHes are all that is left.
+    assert calls_for(spec, verify=False, step=CopyStep.PATCHED, dated=TYPICAL) == 3 + 75
+
+
+def test_each_source_of_a_shifted_row_is_read_once_unless_its_counts_are_known() -> None:
+    """The sources' dated items are counted with one list per kind, once per source of rows that
+    move (BIO-101 twice is read once; HIST-210 does not move), none for counts `known`."""
+    specs = [row_spec(r) for r in shifted()]
+    assert dated_source_calls(specs) == 3 + 3
+    known = {"BIO-101-FA26": TYPICAL}
+    assert dated_source_calls(specs, known=known.get) == 3
+    assert dated_source_calls(specs[3:]) == 0
+
+
+def test_the_estimate_counts_the_shift_and_says_unknown_without_counts() -> None:
+    """The estimate adds each shifted target's lists and PATCHes and its sources' lists; with a
+    source's counts missing, its PATCHes are unknown (None) and only the lists are counted."""
+    rows_ = shifted()
+    plain = estimate([replace(r, shift=None) for r in rows_])
+    counts = {"BIO-101-FA26": TYPICAL, "CHEM-110-FA26": DatedCounts(column=4)}
+    known = estimate(rows_, dated=counts)
+    assert (known.date_lists, known.date_patches) == (3 * 3, 75 + 75 + 4)
+    assert known.calls == plain.calls + 9 + 154
+    unknown = estimate(rows_, dated={"BIO-101-FA26": TYPICAL})
+    assert (unknown.date_lists, unknown.date_patches) == (3 * 3 + 3, None)
+    assert unknown.calls == plain.calls + 12 + 150
+    assert (plain.date_lists, plain.date_patches) == (0, 0)
+
+
+def test_a_shift_for_every_row_fills_only_the_blank_cells() -> None:
+    """`shift_dates` given to row_spec (rollover.toml's key, or an option) moves the rows whose
+    own cell is blank; a row's own cell wins; the estimate counts them alike."""
+    every = DateShift(days=-7)
+    specs = [row_spec(r, shift_dates=every) for r in shifted()]
+    assert [s.shift for s in specs] == [
+        DateShift(days=119),
+        DateShift(days=119),
+        DateShift(term=True),
+        every,
+    ]
+    assert estimate(shifted(), shift_dates=every).date_lists == 4 * 3 + 3 * 3

@@ -27,6 +27,7 @@ from rollover.plan import (
     DISCUSSIONS,
     PROFILES,
     CopyOptions,
+    DateShift,
     configured_profile,
     copy_options,
     row_spec,
@@ -50,7 +51,7 @@ settings = {guestAccess = false}
 """
 KNOWN_KEYS = (
     "adopt_settle, allow_nonempty_shell, base_url, concurrency, notify, poll_max, poll_min, "
-    "profiles, quota_reserve, task_timeout, timezone, verify, window"
+    "profiles, quota_reserve, shift_dates, task_timeout, timezone, verify, window"
 )
 
 
@@ -233,6 +234,21 @@ quota_reserve = 500
     assert set(config.all_profiles()) == {"default", "no-discussions", "exact", "light"}
 
 
+@pytest.mark.parametrize(
+    ("value", "shift"),
+    [('"+17w"', DateShift(days=119)), ('" Term "', DateShift(term=True)), (None, None)],
+)
+def test_shift_dates_is_read_as_the_manifest_column_is(
+    tmp_path: Path, value: str | None, shift: DateShift | None
+) -> None:
+    """shift_dates in the file is a DateShift by the column's rule (None when absent), and is
+    no run option's default: it reaches the plan through `row_spec`."""
+    text = "concurrency = 2\n" + (f"shift_dates = {value}\n" if value else "")
+    config = load_config(write(tmp_path / "rollover.toml", text))
+    assert config.shift_dates == shift
+    assert config.option_defaults() == {"concurrency": 2}
+
+
 def test_a_utf8_file_saved_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
     """Notepad's UTF-8 with BOM is accepted like plain UTF-8."""
     path = tmp_path / "rollover.toml"
@@ -276,6 +292,16 @@ def test_a_utf8_file_saved_with_a_byte_order_mark_is_read(tmp_path: Path) -> Non
             "localhost)",
         ),
         ("poll_min = 90\npoll_max = 60\n", "line 1: poll_min = 90 is larger than poll_max = 60"),
+        (
+            'shift_dates = "119d"\n',
+            'line 1: shift_dates = "119d": a shift needs its sign: write +119d to move dates '
+            "later or -119d to move them earlier",
+        ),
+        (
+            "shift_dates = 119\n",
+            'line 1: shift_dates = 119: must be a date shift in quotes, e.g. "+119d", "-7d", '
+            '"+17w" or "term"',
+        ),
         (
             "# tuning\nconcurrancy = 2\n",
             "line 2: unknown key 'concurrancy' (did you mean 'concurrency'?); the known keys are: "

@@ -805,12 +805,12 @@ def test_missing_file_is_a_problem(tmp_path: Path) -> None:
 
 
 def test_sample_manifest_loads_cleanly() -> None:
-    """sample_manifests/fall2026.csv has every column (instructors and child_course_ids
-    optional) and no problems."""
+    """sample_manifests/fall2026.csv has every column (instructors, child_course_ids and
+    shift_dates optional) and no problems."""
     manifest = load(SAMPLE)
     header = SAMPLE.read_text().splitlines()[0].split(",")
     assert header == [column for column in COLUMNS if column in header]
-    assert set(COLUMNS) - set(header) <= {"instructors", "child_course_ids"}
+    assert set(COLUMNS) - set(header) <= {"instructors", "child_course_ids", "shift_dates"}
     assert len(manifest.rows) >= 20 and manifest.warnings == ()
     assert sum(row.copy_into_existing for row in manifest.rows) >= 3
     assert "no-discussions" in {row.copy_profile for row in manifest.rows}
@@ -1066,9 +1066,9 @@ def test_the_instructors_header_matches_in_any_case(tmp_path: Path, header: str)
 
 
 def test_newer_columns_come_last() -> None:
-    """instructors and then child_course_ids come after copy_profile, so rows written for the
-    older columns keep their positions; a line's problems read in this order."""
-    assert COLUMNS[-3:] == ("copy_profile", "instructors", "child_course_ids")
+    """instructors, child_course_ids and then shift_dates come after copy_profile, so rows
+    written for the older columns keep their positions; a line's problems read in this order."""
+    assert COLUMNS[-4:] == ("copy_profile", "instructors", "child_course_ids", "shift_dates")
 
 
 def test_manifest_row_defaults_instructors_to_none_asked() -> None:

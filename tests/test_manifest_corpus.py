@@ -233,7 +233,8 @@ EXPECTED: dict[str, Expected] = {
         (
             "the file is empty: the first line must be the header (source_course_id, "
             "target_course_id, copy_into_existing, name, description, external_id, term_id, "
-            "available, start_date, end_date, copy_profile, instructors, child_course_ids)",
+            "available, start_date, end_date, copy_profile, instructors, child_course_ids, "
+            "shift_dates)",
         )
     ),
     "header_only.csv": Refused((_NO_ROWS,)),
@@ -488,6 +489,57 @@ EXPECTED: dict[str, Expected] = {
             "';' at the start of the cell (value ';CHEM-111-001-SP27')",
             "line 4, column child_course_ids: lists no course, only ';': list courses like "
             "BIO-101-002-SP27, or leave the cell blank (value ';')",
+        )
+    ),  # shift_dates: a sign, a whole number and d or w, or term; in any case. Each mistake names
+    # the fix: the sign, the unit, blank for no shift, the three-year bound, term's start_date.
+    "shift_dates_without_sign.csv": Refused(
+        (
+            "line 2, column shift_dates: a shift needs its sign: write +119d to move dates later "
+            "or -119d to move them earlier (value '119d')",
+            "line 3, column shift_dates: a shift needs its sign: write +17w to move dates later "
+            "or -17w to move them earlier (value '17w')",
+        )
+    ),
+    "shift_dates_without_unit.csv": Refused(
+        (
+            "line 2, column shift_dates: a shift needs its unit: write +119d for days or +119w "
+            "for weeks (value '+119')",
+            "line 3, column shift_dates: a shift needs its unit: write -2d for days or -2w for "
+            "weeks (value '-2')",
+        )
+    ),
+    "shift_dates_zero.csv": Refused(
+        (
+            "line 2, column shift_dates: a shift of 0 moves no date: leave shift_dates blank for "
+            "no shift (value '+0d')",
+            "line 3, column shift_dates: a shift of 0 moves no date: leave shift_dates blank for "
+            "no shift (value '-0W')",
+        )
+    ),
+    "shift_dates_too_far.csv": Refused(
+        (
+            "line 2, column shift_dates: moves dates by 1200 days, more than three years (1096 "
+            "days at most): check the number and the unit (d for days, w for weeks) (value "
+            "'+1200d')",
+            "line 3, column shift_dates: moves dates by 1099 days, more than three years (1096 "
+            "days at most): check the number and the unit (d for days, w for weeks) (value "
+            "'-157w')",
+        )
+    ),
+    "shift_dates_bad_form.csv": Refused(
+        tuple(
+            f"line {line}, column shift_dates: not a date shift: write a sign, a whole number "
+            "and d (days) or w (weeks), as in +119d, -7d or +17w, or term (from the source's "
+            f"start to this row's start_date) (value '{value}')"
+            for line, value in ((2, "+17 weeks"), (3, "+1.5w"), (4, "next term"))
+        )
+    ),
+    # Line 2 has its start_date; line 3's is blank, so its term has no week to move to.
+    "shift_dates_term_without_start.csv": Refused(
+        (
+            "line 3, column shift_dates: term moves dates from the source's start to this row's "
+            "start_date, which is blank: fill in start_date and end_date, or write a shift like "
+            "+119d (value 'Term')",
         )
     ),
 }

@@ -128,5 +128,5 @@ def test_a_header_wider_than_any_spreadsheet_is_refused_before_it_is_read(tmp_pa
         "line 1: the header has 2000001 columns, more than any spreadsheet: is this the "
         "manifest? the first line must be the header (source_course_id, target_course_id, "
         "copy_into_existing, name, description, external_id, term_id, available, start_date, "
-        "end_date, copy_profile, instructors, child_course_ids)"
+        "end_date, copy_profile, instructors, child_course_ids, shift_dates)"
     ]

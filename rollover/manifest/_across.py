@@ -1,4 +1,5 @@
-"""Checks across the cells of a row and across rows: required cells, targets, dates, children."""
+"""Checks across the cells of a row and across rows: required cells, targets, dates, children,
+a `term` shift's start date."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import datetime
 from rollover.errors import Problem
 
 from ._columns import course_key
+from ._shift import DateShift
 
 
 def check_required(
@@ -167,3 +169,23 @@ def _spelled(child: str, written: str) -> str:
     if child == written:
         return ""
     return f" (written {written} there: course ids are compared ignoring case)"
+
+
+def check_term_shifts(
+    lines: list[int],
+    text: dict[str, list[str]],
+    shift: list[DateShift | None],
+    problems: list[Problem],
+) -> None:
+    """A `term` shift needs the row's start_date: the week its dates move to."""
+    for line, cell, start_text, moved in zip(
+        lines, text["shift_dates"], text["start_date"], shift, strict=True
+    ):
+        if moved is not None and moved.term and not start_text:
+            problems.append(Problem(line, "shift_dates", cell, TERM_NEEDS_START))
+
+
+TERM_NEEDS_START = (
+    "term moves dates from the source's start to this row's start_date, which is blank: fill "
+    "in start_date and end_date, or write a shift like +119d"
+)

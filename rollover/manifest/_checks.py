@@ -18,7 +18,13 @@ from zoneinfo import ZoneInfo
 
 from rollover.errors import ManifestInvalid, Problem
 
-from ._across import check_children, check_dates, check_required, check_targets
+from ._across import (
+    check_children,
+    check_dates,
+    check_required,
+    check_targets,
+    check_term_shifts,
+)
 from ._columns import (
     MAX_EXTERNAL_ID,
     MAX_NAME,
@@ -36,6 +42,7 @@ from ._columns import (
 from ._header import COLUMNS, REQUIRED_COLUMNS, check_header, check_repeated_header
 from ._instructors import Enrolment
 from ._invalid import Invalid as _Invalid
+from ._shift import DateShift, parse_shift
 from ._table import Table, read_table
 
 _COLUMN_ORDER = {column: position for position, column in enumerate(COLUMNS)}
@@ -64,6 +71,8 @@ class ManifestRow:
     # Merged sections: existing courses to attach to the target as its children, each as
     # Learn's path takes it (courseId, `externalId:ID` or `_12_1`), in the cell's order.
     children: tuple[str, ...] = ()
+    # How the copy's dated items move (`shift_dates`); None when the cell is blank.
+    shift: DateShift | None = None
 
 
 @dataclass(frozen=True)
@@ -163,12 +172,14 @@ def _check_table(
     # A department's instructors repeat down its rows: each distinct cell is parsed once.
     instructors = parse("instructors", parse_instructors_cell, repeats=True)
     children = parse("child_course_ids", parse_children)
+    shift = parse("shift_dates", parse_shift, repeats=True)
     check_required(
         lines, text, [column for column in REQUIRED_COLUMNS if column in index], problems
     )
     check_targets(lines, source, target, problems)
     check_dates(lines, text, start, end, problems)
     check_children(lines, text["child_course_ids"], source, target, children, problems)
+    check_term_shifts(lines, text, shift, problems)
     if problems:
         return []
     for column in ("start_date", "end_date"):
@@ -198,6 +209,7 @@ def _check_table(
             copy_profile=row[10],
             instructors=row[11] or (),
             children=row[12] or (),
+            shift=row[13],
         )
         for line, *row in zip(
             lines,
@@ -214,6 +226,7 @@ def _check_table(
             profile,
             instructors,
             children,
+            shift,
             strict=True,
         )
     ]

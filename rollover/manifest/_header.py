@@ -25,6 +25,7 @@ COLUMNS = (
     "copy_profile",
     "instructors",
     "child_course_ids",
+    "shift_dates",
 )
 REQUIRED_COLUMNS = ("source_course_id", "target_course_id")
 # Headers people write for a column that spelling alone does not bring close to it: refused like

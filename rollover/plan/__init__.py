@@ -3,9 +3,11 @@
 `RowSpec` is a row as the ledger keeps it (the copy, the PATCH after it, the instructors to enrol
 and the merged sections to attach); `row_spec` builds it from a manifest row and the copy
 profiles; `calls_for` is the one rule for the API calls a row needs (with `source_calls`, its
-sources' counts), and `estimate` counts a run's by it. Copy profiles (Learn's `copy` options by
-name, built-in or from rollover.toml) live here too, with `verified_counts`, the one rule for
-what `--verify` compares after a copy with a profile.
+sources' counts), and `estimate` counts a run's by it. A row's dates move by `DateShift`:
+`shift_moment` is the one rule of where a moved date lands, `term_offset` how far a `term`
+shift goes, `ItemKind` what moves and `DatedCounts` how many of each a course holds. Copy
+profiles (Learn's `copy` options by name, built-in or from rollover.toml) live here too, with
+`verified_counts`, the one rule for what `--verify` compares after a copy with a profile.
 """
 
 from ._bodies import (
@@ -26,6 +28,7 @@ from ._estimate import (
     CallEstimate,
     CopyStep,
     calls_for,
+    dated_source_calls,
     estimate,
     source_calls,
 )
@@ -44,7 +47,14 @@ from ._profiles import (
     shown,
     verified_counts,
 )
-from ._shift import DateShift
+from ._shift import (
+    DatedCounts,
+    DateShift,
+    ItemKind,
+    shift_moment,
+    term_offset,
+    term_without_start,
+)
 
 __all__ = [
     "ASSUMED_COPY_SECONDS",
@@ -63,11 +73,14 @@ __all__ = [
     "CopyOptions",
     "CopyStep",
     "DateShift",
+    "DatedCounts",
+    "ItemKind",
     "RowSpec",
     "VerifiedCounts",
     "calls_for",
     "configured_profile",
     "copy_options",
+    "dated_source_calls",
     "estimate",
     "exact_copies",
     "exact_copy_warning",
@@ -75,7 +88,10 @@ __all__ = [
     "patch_columns",
     "refuse_exact_copies",
     "row_spec",
+    "shift_moment",
     "shown",
     "source_calls",
+    "term_offset",
+    "term_without_start",
     "verified_counts",
 ]

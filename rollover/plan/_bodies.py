@@ -131,8 +131,14 @@ def patch_columns(patch: Mapping[str, Any]) -> dict[str, str]:
     return found
 
 
-def row_spec(row: ManifestRow, profiles: Mapping[str, CopyOptions | None] = PROFILES) -> RowSpec:
-    """What the ledger keeps of a manifest row."""
+def row_spec(
+    row: ManifestRow,
+    profiles: Mapping[str, CopyOptions | None] = PROFILES,
+    *,
+    shift_dates: DateShift | None = None,
+) -> RowSpec:
+    """What the ledger keeps of a manifest row. `shift_dates` (rollover.toml's key, or the
+    command line's) moves the dates of every row whose own shift_dates cell is blank."""
     profile = row.copy_profile or DEFAULT_PROFILE
     # A profile from rollover.toml is kept with its options, as they are in this run's file:
     # the copy asks for what the file says when the copy is requested. Built-in profiles stay
@@ -148,6 +154,7 @@ def row_spec(row: ManifestRow, profiles: Mapping[str, CopyOptions | None] = PROF
         copy=configured,
         instructors=row.instructors,
         children=row.children,
+        shift=row.shift if row.shift is not None else shift_dates,
     )
 
 

@@ -11,6 +11,7 @@ from rollover.manifest import ManifestRow
 
 from ._bodies import RowSpec, row_spec
 from ._profiles import PROFILES, CopyOptions, VerifiedCounts
+from ._shift import DatedCounts, DateShift, ItemKind
 
 # Learn's default quota (LEARN_API.md): 10,000 calls per 24 h, shared with every integration.
 DEFAULT_DAILY_QUOTA = 10_000
@@ -34,6 +35,12 @@ class CallEstimate:
     enrolments: int = 0  # of the calls, PUTs of instructors
     verifications: int = 0  # of the calls, content and column counts (--verify)
     attachments: int = 0  # of the calls, PUTs attaching merged sections (children) to targets
+    # Of the calls, the lists of dated items a shift reads: one per kind, per shifted target and
+    # once per source (to count what it holds).
+    date_lists: int = 0
+    # Of the calls, one PATCH per dated item to move; None: unknown (the sources' dated items
+    # are not counted yet), and then not in `calls` either.
+    date_patches: int | None = 0
 
     @property
     def per_course(self) -> float:
@@ -71,6 +78,8 @@ def calls_for(
     shell_ours: bool = False,
     enrolled: int = 0,
     attached: int = 0,
+    dated: DatedCounts | None = None,
+    shifted: int = 0,
 ) -> float:
     """The API calls one row still needs from `step`: the one rule every count of calls uses.
 
@@ -82,6 +91,9 @@ def calls_for(
     `verify`, the target's counts its profile promises. The source's counts are `source_calls`,
     once per source; the token is the run's. A child's PUT is its floor: reading the child's
     course when the PUT answers 409 (to tell this parent's child from another's) is not counted.
+    A row with a `shift` then reads the target's dated items, one list per kind (its floor:
+    further pages are not counted), and PATCHes each of the `dated` items (its source's counts)
+    not yet `shifted`; with `dated` unknown (None), only the lists are counted.
     """
     counted = spec.verified if verify else VerifiedCounts.NONE
     calls: float = (
@@ -99,7 +111,20 @@ def calls_for(
         calls += polls
     if step is not CopyStep.PATCHED and spec.patch:
         calls += 1
+    if spec.shift is not None:
+        calls += len(ItemKind) + (0 if dated is None else max(0, dated.total - shifted))
     return calls
+
+
+def dated_source_calls(
+    specs: Iterable[RowSpec],
+    *,
+    known: Callable[[str], DatedCounts | None] = lambda source: None,
+) -> int:
+    """The lists of the rows' sources a shift reads to count their dated items: each source of
+    a row with a shift once, one list per kind, unless its counts are already `known`."""
+    sources = {spec.source_course_id for spec in specs if spec.shift is not None}
+    return sum(len(ItemKind) for source in sources if known(source) is None)
 
 
 def source_calls(
@@ -128,15 +153,36 @@ def estimate(
     *,
     verify: bool = False,
     profiles: Mapping[str, CopyOptions | None] = PROFILES,
+    shift_dates: DateShift | None = None,
+    dated: Mapping[str, DatedCounts] | None = None,
 ) -> CallEstimate:
     """Calls a run of these rows costs (`calls_for` each, their sources' counts and the
     token): shell look-ups and checks, POSTs, polls, PATCHes, one PUT per instructor and per
     child, and with `verify` the counts each row's copy profile promises, per target and once
-    per source."""
-    specs = [_spec(row, profiles) for row in rows]
+    per source. Rows with a shift (their cell's, else `shift_dates`) add their lists, their
+    sources' lists and one PATCH per item `dated` counts by source; a source it lacks makes
+    `date_patches` unknown (None)."""
+    specs = [_spec(row, profiles, shift_dates) for row in rows]
     sources = source_calls(specs, verify=verify)
     targets = sum(spec.verified.reads for spec in specs) if verify else 0
-    calls = (1 if rows else 0) + sources + sum(calls_for(spec, verify=verify) for spec in specs)
+    counts = dated or {}
+    shifting = [spec for spec in specs if spec.shift is not None]
+    date_lists = dated_source_calls(specs, known=counts.get) + len(ItemKind) * len(shifting)
+    patches = [counts.get(spec.source_course_id) for spec in shifting]
+    date_patches = (
+        sum(count.total for count in patches if count is not None)
+        if all(count is not None for count in patches)
+        else None
+    )
+    calls = (
+        (1 if rows else 0)
+        + sources
+        + dated_source_calls(specs, known=counts.get)
+        + sum(
+            calls_for(spec, verify=verify, dated=counts.get(spec.source_course_id))
+            for spec in specs
+        )
+    )
     return CallEstimate(
         len(rows),
         sum(1 for spec in specs if not spec.copy_into_existing),
@@ -146,11 +192,19 @@ def estimate(
         enrolments=sum(len(spec.instructors) for spec in specs),
         verifications=targets + sources,
         attachments=sum(len(spec.children) for spec in specs),
+        date_lists=date_lists,
+        date_patches=date_patches,
     )
 
 
-def _spec(row: ManifestRow, profiles: Mapping[str, CopyOptions | None]) -> RowSpec:
+def _spec(
+    row: ManifestRow,
+    profiles: Mapping[str, CopyOptions | None],
+    shift_dates: DateShift | None = None,
+) -> RowSpec:
     """The row as the ledger would keep it; a profile not in `profiles` (not yet checked) is
     counted as the default counts it."""
     known = row.copy_profile is None or row.copy_profile in profiles
-    return row_spec(row if known else replace(row, copy_profile=None), profiles)
+    return row_spec(
+        row if known else replace(row, copy_profile=None), profiles, shift_dates=shift_dates
+    )
