@@ -12,10 +12,10 @@ from harness import row
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rollover.learn import DatedKind
 from rollover.plan import (
     DatedCounts,
     DateShift,
-    ItemKind,
     shift_moment,
     term_offset,
     term_without_start,
@@ -130,10 +130,10 @@ def test_a_term_offset_counts_local_dates_not_utc_ones() -> None:
 
 def test_the_kinds_of_dated_items_and_their_counts() -> None:
     """Three kinds, named as the ledger and the views write them; counts total and per kind."""
-    assert [kind.value for kind in ItemKind] == ["content", "column", "announcement"]
+    assert [kind.value for kind in DatedKind] == ["content", "column", "announcement"]
     counts = DatedCounts(content=40, column=25, announcement=10)
     assert counts.total == 75
-    assert [counts.of(kind) for kind in ItemKind] == [40, 25, 10]
+    assert [counts.of(kind) for kind in DatedKind] == [40, 25, 10]
 
 
 def test_a_term_for_every_row_names_the_rows_without_a_start_date() -> None:

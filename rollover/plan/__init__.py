@@ -5,7 +5,7 @@ and the merged sections to attach); `row_spec` builds it from a manifest row and
 profiles; `calls_for` is the one rule for the API calls a row needs (with `source_calls`, its
 sources' counts), and `estimate` counts a run's by it. A row's dates move by `DateShift`:
 `shift_moment` is the one rule of where a moved date lands, `term_offset` how far a `term`
-shift goes, `ItemKind` what moves and `DatedCounts` how many of each a course holds. Copy
+shift goes, `learn.DatedKind` what moves and `DatedCounts` how many of each a course holds. Copy
 profiles (Learn's `copy` options by name, built-in or from rollover.toml) live here too, with
 `verified_counts`, the one rule for what `--verify` compares after a copy with a profile.
 """
@@ -50,7 +50,6 @@ from ._profiles import (
 from ._shift import (
     DatedCounts,
     DateShift,
-    ItemKind,
     shift_moment,
     term_offset,
     term_without_start,
@@ -74,7 +73,6 @@ __all__ = [
     "CopyStep",
     "DateShift",
     "DatedCounts",
-    "ItemKind",
     "RowSpec",
     "VerifiedCounts",
     "calls_for",

@@ -7,11 +7,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
 
+from rollover.learn import DatedKind
 from rollover.manifest import ManifestRow
 
 from ._bodies import RowSpec, row_spec
 from ._profiles import PROFILES, CopyOptions, VerifiedCounts
-from ._shift import DatedCounts, DateShift, ItemKind
+from ._shift import DatedCounts, DateShift
 
 # Learn's default quota (LEARN_API.md): 10,000 calls per 24 h, shared with every integration.
 DEFAULT_DAILY_QUOTA = 10_000
@@ -112,7 +113,7 @@ def calls_for(
     if step is not CopyStep.PATCHED and spec.patch:
         calls += 1
     if spec.shift is not None:
-        calls += len(ItemKind) + (0 if dated is None else max(0, dated.total - shifted))
+        calls += len(DatedKind) + (0 if dated is None else max(0, dated.total - shifted))
     return calls
 
 
@@ -124,7 +125,7 @@ def dated_source_calls(
     """The lists of the rows' sources a shift reads to count their dated items: each source of
     a row with a shift once, one list per kind, unless its counts are already `known`."""
     sources = {spec.source_course_id for spec in specs if spec.shift is not None}
-    return sum(len(ItemKind) for source in sources if known(source) is None)
+    return sum(len(DatedKind) for source in sources if known(source) is None)
 
 
 def source_calls(
@@ -167,7 +168,7 @@ def estimate(
     targets = sum(spec.verified.reads for spec in specs) if verify else 0
     counts = dated or {}
     shifting = [spec for spec in specs if spec.shift is not None]
-    date_lists = dated_source_calls(specs, known=counts.get) + len(ItemKind) * len(shifting)
+    date_lists = dated_source_calls(specs, known=counts.get) + len(DatedKind) * len(shifting)
     patches = [counts.get(spec.source_course_id) for spec in shifting]
     date_patches = (
         sum(count.total for count in patches if count is not None)

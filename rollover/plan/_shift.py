@@ -1,8 +1,9 @@
 """How a row's dated items move with the term (issue 22): the one rule of a shifted moment.
 
 `DateShift` (what a row asks, from its `shift_dates` cell or rollover.toml's key) is the
-manifest's; here are what moves (`ItemKind`), how far a `term` shift goes (`term_offset`), where
-one moment lands (`shift_moment`), and what a source holds to move (`DatedCounts`).
+manifest's and what moves (`DatedKind`) is Learn's; here are how far a `term` shift goes
+(`term_offset`), where one moment lands (`shift_moment`), and what a source holds to move
+(`DatedCounts`).
 """
 
 from __future__ import annotations
@@ -10,30 +11,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from rollover.errors import Problem
+from rollover.learn import DatedKind
 from rollover.manifest import DateShift, ManifestRow
 
 __all__ = [
     "DateShift",
     "DatedCounts",
-    "ItemKind",
     "shift_moment",
     "term_offset",
     "term_without_start",
 ]
 
 _WEEK = 7
-
-
-class ItemKind(StrEnum):
-    """The kinds of dated items a shift moves, each with its own list and PATCH in Learn."""
-
-    CONTENT = "content"  # availability.adaptiveRelease.start / .end
-    COLUMN = "column"  # a gradebook column's grading.due
-    ANNOUNCEMENT = "announcement"  # availability.duration.start / .end
 
 
 @dataclass(frozen=True)
@@ -49,7 +41,7 @@ class DatedCounts:
         """The dated items of every kind: one PATCH each."""
         return self.content + self.column + self.announcement
 
-    def of(self, kind: ItemKind) -> int:
+    def of(self, kind: DatedKind) -> int:
         """The dated items of one kind."""
         count: int = getattr(self, kind.value)
         return count
