@@ -1,17 +1,19 @@
 """The engine: drives every ledger row to a final state (submit, poll, patch).
 
 Per row the order is fixed and each step is committed to the ledger before the next is taken:
-intent, copy POST, Location, polls (instructors enrolled once one shows 15%), course id, PATCH,
-the instructors left, the counts of --verify, done. A row whose copy answer was lost is
-never POSTed again on a guess: it is reconciled against Learn's courses (new targets) or handed
-to a person (copies into existing courses, which Learn applies additively); see `reconcile`.
+intent, copy POST, Location, polls (instructors enrolled once one shows 15%, unless the row has
+merged sections), course id, PATCH, the children attached, the instructors left, the counts of
+--verify, done. A row whose copy answer was lost is never POSTed again on a guess: it is
+reconciled against Learn's courses (new targets) or handed to a person (copies into existing
+courses, which Learn applies additively); see `reconcile`.
 A copy adopted that way is never seen to end, so it is proven instead (`_adoption`): its course
 is counted until it holds the source's content, then patched and enrolled, and read back a
 settle later.
 
 `Rollover` is the orchestrator; each step lives in its own module: admission (`_admission`),
 the copy's request and task (`_copy`), the PATCH (`_patch`), the shell, enrolments and counts
-(`_teaching`), the adopted copy's waits (`_adoption`) and reconciliation (`_reconcile`).
+(`_teaching`), the merged sections' attachments (`_merging`), the adopted copy's waits
+(`_adoption`) and reconciliation (`_reconcile`).
 """
 
 from __future__ import annotations
