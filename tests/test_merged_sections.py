@@ -8,10 +8,18 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from harness import TEACHERS, Learn, engine_run, instructors, make_learn, row
+from harness import (
+    TEACHERS,
+    Learn,
+    delete_parent_course,
+    engine_run,
+    instructors,
+    make_learn,
+    row,
+)
 
 from rollover.engine import RunOptions
-from rollover.ledger import AttachmentState, ErrorKind, Ledger, LedgerRow, State
+from rollover.ledger import AttachmentState, ErrorKind, Ledger, LedgerRow, Resolution, State
 from rollover.manifest import ManifestRow
 from rollover.sandbox import SeedCourse
 
@@ -180,3 +188,22 @@ def test_a_shell_parent_gets_its_children_after_its_copy(tmp_path: Path) -> None
     parent = learn.sandbox.parent_of(f"courseId:{SEC1}")
     assert parent is not None and parent.course_id == "HIST-210-SP27"
     assert all(a.copy_complete for a in learn.sandbox.attach_log())
+
+
+def test_resolved_not_copied_attaches_the_sections_to_the_new_copy(tmp_path: Path) -> None:
+    """A row a person resolves --not-copied (its course deleted in Learn) is copied again, and
+    its sections are attached to the new course, not left with the one that was deleted."""
+    learn = merged_site(complete_with_errors_rate=1.0)
+    ledger_path = tmp_path / "l.sqlite"
+    _, (first,) = engine_run(learn, [parent_row(SEC1, SEC2)], ledger_path, OPTIONS)
+    assert first.state is State.NEEDS_REVIEW and first.children_attached == 2, first
+    delete_parent_course(learn, PARENT)
+    with Ledger(ledger_path) as ledger:
+        ledger.resolve(PARENT, Resolution.NOT_COPIED)
+    learn.sandbox.config = replace(learn.sandbox.config, complete_with_errors_rate=0.0)
+    _, (final,) = engine_run(learn, [parent_row(SEC1, SEC2)], ledger_path, OPTIONS)
+    assert final.state is State.DONE, final.error
+    assert final.course_pk != first.course_pk and final.children_attached == 2
+    for child in (SEC1, SEC2):
+        parent = learn.sandbox.parent_of(f"courseId:{child}")
+        assert parent is not None and parent.primary_id == final.course_pk, child
