@@ -63,15 +63,16 @@ class Merging:
 
     def refusal(self, target: str) -> str | None:
         """The row's refused attachments in words, or None when Learn refused none."""
-        refused = [
-            a.error or a.child_ref
-            for a in self._ledger.attachments(target)
-            if a.state is AttachmentState.FAILED
-        ]
-        return "Learn refused to attach " + "; ".join(refused) if refused else None
+        refused = [a for a in self._ledger.attachments(target) if a.state is AttachmentState.FAILED]
+        if not refused:
+            return None
+        children = ", ".join(a.child_ref for a in refused)
+        return f"Learn refused to attach {children}: " + "; ".join(
+            a.error or a.child_ref for a in refused
+        )
 
 
 def _refused(exc: AttachRefused) -> str:
     """One refused attachment as the ledger keeps it: the child, why, and what to do."""
     why = exc.reason if exc.child in exc.reason else f"{exc.child}: {exc.reason}"
-    return f"{why} ({exc.status}: {exc.learn_message}); {exc.hint}"
+    return f"{why} ({exc.status}: {exc.learn_message}): {exc.hint}"
