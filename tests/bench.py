@@ -14,6 +14,9 @@ Learn and `rollover run` / `rollover validate` as a user would start them, with 
 3. Tight quota: the first seed with the sandbox's bucket at 3.4 calls per row and no refill.
 4. `--concurrency 4`: the first seed with as many copies in flight as Learn has slots.
 5. Ready to teach: the first seed with one instructor per row and `--verify`.
+7. Merged sections: the first seed with each row a parent of two seeded sections, one
+   instructor each: calls per merged row against its floor (the copy's calls plus one per
+   child, `rollover.plan.calls_for`). Alone: `python tests/bench.py --merged [--quick]`.
 6. Scale: 10,000 near-instant copies on many slots (wall, CPU per 1,000 courses, peak RSS), and
    `validate` of a 100,000-row manifest (time, peak RSS).
 
@@ -22,7 +25,7 @@ The workload is Anthology's description of copies compressed 20x: its 10 s cap s
 60 s compressed the same way, every 3 s. The baselines hardly use the CPU (one call per 3 s
 each), so they run alongside the other benches, each against its own sandbox process; they take
 about 20 minutes, and so does the whole bench.
-Usage: python tests/bench.py [--quick]
+Usage: python tests/bench.py [--quick] [--merged]
 """
 
 from __future__ import annotations
@@ -45,10 +48,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
-from rollover.plan import copy_options
+from rollover.manifest import load_manifest
+from rollover.plan import PROFILES, calls_for, copy_options, row_spec
 from rollover.sandbox import SandboxConfig, draw_duration
 
 TIME_SCALE = 1 / 20  # bench seconds per real second
@@ -77,6 +82,7 @@ SCALE_FLAGS = ["--concurrency", "64", "--poll-min", "0.005", "--poll-max", "0.5"
 VALIDATE_ROWS = 100_000
 SOURCES = 40
 INSTRUCTORS = 50
+CHILDREN = 2  # sections merged under each parent of the merged-sections bench
 ROLLOVER = [sys.executable, "-m", "rollover"]
 API = "/learn/api/public"
 
@@ -113,12 +119,15 @@ def run_process(
     )
 
 
-def sandbox_toml(settings: dict[str, Any], sources: int) -> str:
-    """A `rollover sandbox --config` file: the settings, the source courses, the instructors
-    and two terms."""
+def sandbox_toml(settings: dict[str, Any], sources: int, sections: int = 0) -> str:
+    """A `rollover sandbox --config` file: the settings, the source courses, `sections`
+    empty sections to merge, the instructors and two terms."""
     lines = [f"{key} = {json.dumps(value)}" for key, value in settings.items()]
     for i in range(sources):
         lines += ["[[courses]]", f'course_id = "SRC-{i:03d}-FA26"', f'name = "Source {i:03d}"']
+    for i in range(sections):
+        lines += ["[[courses]]", f'course_id = "{section(i)}"', "shell = true"]
+        lines += [f'name = "Section {i:06d} to merge"']
     for i in range(INSTRUCTORS):
         lines += ["[[users]]", f'user_name = "{instructor(i)}"']
     lines += ["[[terms]]", 'external_id = "SP27"', 'name = "Spring 2027"']
@@ -136,38 +145,52 @@ def manifest_rows(count: int) -> Iterator[tuple[str, str, str, str]]:
         )
 
 
+def section(index: int) -> str:
+    """The courseId of the index-th seeded section to merge."""
+    return f"MRG-{index:06d}-SP27"
+
+
 def instructor(index: int) -> str:
     """The userName of the index-th seeded instructor."""
     return f"prof{index:03d}"
 
 
 def write_manifest(
-    path: Path, count: int, *, dated: bool = False, instructors: bool = False
+    path: Path,
+    count: int,
+    *,
+    dated: bool = False,
+    instructors: bool = False,
+    children: int = 0,
 ) -> Path:
     """A manifest of `count` rows that rename each new section and attach it to SP27 (with
-    one instructor each, if asked)."""
+    one instructor each, if asked, and `children` seeded sections merged under each)."""
     with path.open("w", encoding="utf-8") as handle:
         handle.write(
             "source_course_id,target_course_id,name,term_id"
             + (",start_date,end_date" if dated else "")
             + (",instructors" if instructors else "")
+            + (",child_course_ids" if children else "")
             + "\n"
         )
         for n, row in enumerate(manifest_rows(count)):
+            merged = ";".join(section(n * children + k) for k in range(children))
             handle.write(
                 ",".join(row)
                 + (",2027-01-19,2027-05-14" if dated else "")
                 + (f",userName:{instructor(n % INSTRUCTORS)}" if instructors else "")
+                + (f",{merged}" if children else "")
                 + "\n"
             )
     return path
 
 
 @contextmanager
-def sandbox(settings: dict[str, Any], workdir: Path) -> Iterator[dict[str, str]]:
-    """A `rollover sandbox` process on a free port; yields its LEARN_* settings."""
+def sandbox(settings: dict[str, Any], workdir: Path, sections: int = 0) -> Iterator[dict[str, str]]:
+    """A `rollover sandbox` process on a free port (with `sections` to merge seeded); yields
+    its LEARN_* settings."""
     config = workdir / f"sandbox-{time.monotonic_ns()}.toml"
-    config.write_text(sandbox_toml(settings, SOURCES), encoding="utf-8")
+    config.write_text(sandbox_toml(settings, SOURCES, sections), encoding="utf-8")
     process = subprocess.Popen(
         [*ROLLOVER, "sandbox", "--port", "0", "--config", str(config)],
         stdout=subprocess.PIPE,
@@ -310,10 +333,15 @@ def run_workload(
     seed: int,
     settings: dict[str, Any] | None = None,
     instructors: bool = False,
+    children: int = 0,
 ) -> Workload:
-    """`rollover run` over the workload in a fresh sandbox."""
-    manifest = write_manifest(workdir / f"{name}.csv", courses, instructors=instructors)
-    with sandbox({**WORKLOAD, "seed": seed, **(settings or {})}, workdir) as learn:
+    """`rollover run` over the workload in a fresh sandbox (each row a parent of `children`
+    seeded sections, if asked)."""
+    manifest = write_manifest(
+        workdir / f"{name}.csv", courses, instructors=instructors, children=children
+    )
+    settings = {**WORKLOAD, "seed": seed, **(settings or {})}
+    with sandbox(settings, workdir, sections=courses * children) as learn:
         cost = run_rollover(learn, manifest, flags)
         report = summary(learn)
     queue = report["queue"]
@@ -441,6 +469,45 @@ def teaching_bench(workdir: Path, courses: int) -> Workload:
     return run
 
 
+def merged_bench(workdir: Path, courses: int) -> Workload:
+    """Bench 7: each row a parent of CHILDREN seeded sections, with one instructor: its calls
+    per row against the floor `calls_for` gives a merged row (the copy's calls, one poll, its
+    PUTs: one per instructor and one per child) and the run's one token."""
+    print(
+        f"7. Merged sections: bench 1's seed {SEEDS[0]}, {courses} parents of {CHILDREN} "
+        "sections each, one instructor each, ample quota"
+    )
+    print(f"   rollover run {' '.join(RUN_FLAGS)}")
+    run = run_workload(
+        workdir, "merged", courses, RUN_FLAGS, seed=SEEDS[0], instructors=True, children=CHILDREN
+    )
+    report = run.report
+    print_invariants(run)
+    early = report["attachments_before_copy_complete"]
+    print(
+        f"   attachments {report['attachments']}/{courses * CHILDREN}, before their parent's "
+        f"copy completed {early} {verdict(early, 0)}"
+    )
+    manifest = load_manifest(workdir / "merged.csv", timezone=ZoneInfo("UTC"), profiles=PROFILES)
+    specs = [row_spec(row) for row in manifest.rows]
+    # The floor without polls: the token, then per row its POST, PATCH, PUTs (exact calls).
+    fixed = 1 + sum(round(calls_for(spec, verify=False, polls=0)) for spec in specs)
+    floor = (fixed + courses) / courses  # one poll per copy
+    print(
+        f"   calls per merged row:  {run.per_course:.3f}  against its floor {floor:.3f} (the "
+        f"copy's {floor - CHILDREN:.3f}: token, POST, one poll, PATCH, instructor; plus {CHILDREN} PUTs)"
+    )
+    # Above the floor only polls may be: every other call is exactly the floor's.
+    others = sum(run.calls.values()) - run.calls.get("GET /v1/courses/{id}/tasks/{id}", 0)
+    print(
+        f"   polls per row:         {run.polls:.3f} (the floor counts one); other calls "
+        f"{others} {verdict(others, fixed)}"
+    )
+    print_calls(run.calls, courses)
+    print(f"   wall time:             {run.cost.wall:.1f} s; wall / ideal {run.ratio:.3f}")
+    return run
+
+
 def baseline_bench(workdir: Path, courses: int, seed: int) -> tuple[float, float]:
     """Bench 2 for one seed: the sequential workflow's wall time and calls per course."""
     with sandbox({**WORKLOAD, "seed": seed}, workdir) as learn:
@@ -547,6 +614,10 @@ def main(argv: Sequence[str]) -> None:
     courses, scale, rows = (
         (40, 500, 5_000) if quick else (WORKLOAD_COURSES, SCALE_COURSES, VALIDATE_ROWS)
     )
+    if "--merged" in argv:  # the merged-sections bench alone
+        with tempfile.TemporaryDirectory(prefix="rollover-bench-") as tmp:
+            merged_bench(Path(tmp), courses)
+        return
     print(
         f"rollover bench on {os.cpu_count()} cores, Python {sys.version.split()[0]}"
         f"{' (quick)' if quick else ''}"
@@ -569,6 +640,7 @@ def main(argv: Sequence[str]) -> None:
         )
         slots = slots_bench(workdir, courses)
         teaching_bench(workdir, courses)
+        merged_bench(workdir, courses)
         scale_bench(workdir, scale, rows)
         speedups = print_baselines([b.result() for b in baselines], runs)
         print_summary(runs, speedups, tight, slots)

@@ -286,6 +286,16 @@ def delete_course(learn: Learn, course_id: str) -> None:
     learn.sandbox.teaching.courses.pop(course.primary_id, None)
 
 
+def delete_parent_course(learn: Learn, course_id: str) -> None:
+    """A person deletes a merged parent in Learn: its children are separated first (Learn
+    separates them with it), then it goes as `delete_course` says."""
+    parent = learn.sandbox.course(f"courseId:{course_id}")
+    assert parent is not None, course_id
+    for child in learn.sandbox.children_of(parent.primary_id):
+        learn.sandbox.crosslist.unlink(parent, child)
+    delete_course(learn, course_id)
+
+
 def sections(count: int, source: str = "BIO-101-FA26", **fields: Any) -> list[ManifestRow]:
     """`count` new-course rows copied from one source, each renamed."""
     fields.setdefault("name", None)

@@ -30,6 +30,7 @@ from rollover.plan import (
     source_calls,
 )
 from rollover.preflight import check_learn
+from rollover.sandbox import SeedCourse
 
 POLL = "GET /v1/courses/{id}/tasks/{id}"
 VERIFY = RunOptions(poll_min=1.0, poll_max=30.0, adopt_settle=60.0, verify=True)
@@ -266,3 +267,39 @@ def test_a_shift_for_every_row_fills_only_the_blank_cells() -> None:
         every,
     ]
     assert estimate(shifted(), shift_dates=every).date_lists == 4 * 3 + 3 * 3
+
+
+def test_a_real_run_of_merged_rows_spends_what_the_rule_says(tmp_path: Path) -> None:
+    """A --verify run of a new parent with two sections and a shell parent with one spends
+    calls_for's calls (one PUT per child, with the polls it made), its sources' counts and one
+    token; the estimate says the same."""
+    sections = [
+        SeedCourse("BIO-101-001-SP27", "Biology section 1", shell=True),
+        SeedCourse("BIO-101-002-SP27", "Biology section 2", external_id="SIS.BIO.2", shell=True),
+        SeedCourse("CHEM-1", "Chemistry section 1", shell=True),
+    ]
+    parents = [
+        row(
+            2,
+            "BIO-101-FA26",
+            "BIO-101-SP27",
+            name="Biology",
+            instructors=instructors("userName:bob"),
+            children=("BIO-101-001-SP27", "externalId:SIS.BIO.2"),
+        ),
+        row(3, "CHEM-110-FA26", "HIST-210-SP27", copy_into_existing=True, children=("CHEM-1",)),
+    ]
+    learn = make_learn(users=TEACHERS, courses=sections)
+    outcome, final = engine_run(learn, parents, tmp_path / "l.sqlite", VERIFY)
+    assert outcome.stopped is None, outcome
+    assert [(r.state, r.children_attached) for r in final] == [(State.DONE, 2), (State.DONE, 1)]
+    calls = learn.sandbox.record.calls
+    assert calls["PUT /v1/courses/{id}/children/{id}"] == 3
+    specs = [row_spec(r) for r in parents]
+    ruled = (
+        1
+        + source_calls(specs, verify=True)
+        + sum(calls_for(s, verify=True, polls=0) for s in specs)
+    )
+    assert sum(calls.values()) == ruled + calls[POLL], dict(calls)
+    assert estimate(parents, verify=True).calls == round(ruled + len(specs) * POLLS_PER_COPY)

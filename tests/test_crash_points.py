@@ -1,5 +1,6 @@
-"""Crash at every ledger transition, every enrolment and every verification step, before and
-after it, then resume: each copy exactly once, every instructor enrolled, never before 15%.
+"""Crash at every ledger transition, every enrolment, every attachment of a merged section and
+every verification step, before and after it, then resume: each copy exactly once, every
+instructor enrolled, never before 15%, each section attached once, after its parent's copy.
 
 A crash is simulated in-process by raising where a `kill -9` would stop the tool: from the
 ledger's transition seam, from its enrolment and source-count writes (wrapped on the instance),
@@ -28,6 +29,7 @@ from rollover.engine import Rollover, RunOptions
 from rollover.ledger import EnrolmentState, Ledger, LedgerRow, Proof, State
 from rollover.manifest import ManifestRow
 from rollover.plan import row_spec
+from rollover.sandbox import SeedCourse
 
 OPTIONS = RunOptions(poll_min=2.0, poll_max=10.0, adopt_settle=60.0, verify=True)
 NEW, SHELL, PLAIN = "BIO-101-001-SP27", "HIST-210-SP27", "CHEM-110-001-SP27"
@@ -176,6 +178,10 @@ def crash_run(
             )
             ledger.record_source_counts = around(  # type: ignore[method-assign]
                 lambda source, *_: f"source counts {source}", ledger.record_source_counts
+            )
+            ledger.record_attachment = around(  # type: ignore[method-assign]
+                lambda target, child, state, *_: f"attachment {target} {child} {state.value}",
+                ledger.record_attachment,
             )
             learn.transport.before, learn.transport.after = before_request, after_request
             try:
@@ -340,3 +346,114 @@ def test_a_crash_anywhere_in_a_proof_then_a_re_run_ends_each_adopted_row_proven(
     assert_proven_or_reviewed(learn, final)
     assert [r.state for r in final] == [State.DONE] * 2, [r.error for r in final]
     assert all(r.proof is Proof.PROVEN for r in final)
+
+
+# Merged sections: a parent row with two sections and two instructors. Every attachment's
+# ledger writes (sending, attached) and PUT (before it left; after Learn applied it, its answer
+# lost with the process) are crash points, with the enrolments after them.
+SEC1, SEC2 = "BIO-101-001-SP27", "BIO-101-002-SP27"
+MERGED = [
+    row(
+        2,
+        BIO,
+        "BIO-101-SP27",
+        name="Biology 101 (Spring 2027)",
+        instructors=instructors(JANE, BOB),
+        children=(SEC1, SEC2),
+    )
+]
+MERGED_POINTS = tuple(
+    f"{when} {what}"
+    for child in (SEC1, SEC2)
+    for what in (
+        f"attachment BIO-101-SP27 {child} sending",
+        f"PUT child {child}",
+        f"attachment BIO-101-SP27 {child} attached",
+    )
+    for when in ("before", "after")
+) + tuple(
+    f"{when} enrolment BIO-101-SP27 {user} {state}"
+    for user in (JANE, BOB)
+    for state in ("sending", "done")
+    for when in ("before", "after")
+)
+
+
+def merged_site(**config: Any) -> Learn:
+    """The crash site with two sections to merge; copies long enough to pass 15%."""
+    config.setdefault("copy_seconds", 40.0)
+    return make_learn(
+        slots=2,
+        users=TEACHERS,
+        courses=[
+            SeedCourse(SEC1, "Biology 101 section 001", shell=True),
+            SeedCourse(SEC2, "Biology 101 section 002", shell=True),
+        ],
+        **config,
+    )
+
+
+def attach_call(request: httpx.Request) -> str | None:
+    """`PUT child <courseId>` for an attachment's PUT, else None."""
+    parts = request.url.path.split("/")
+    if request.method == "PUT" and parts[-2] == "children":
+        return f"PUT child {parts[-1].removeprefix('courseId:')}"
+    return None
+
+
+def assert_merged_once(learn: Learn, final: list[LedgerRow]) -> None:
+    """The parent copied once and done, each section attached to it once after its copy
+    completed, its instructors enrolled after, never while it was copied."""
+    (parent,) = final
+    assert parent.state is State.DONE, parent.error
+    assert learn.sandbox.record.copies_per_target() == {"BIO-101-SP27": 1}
+    log = learn.sandbox.attach_log()
+    assert sorted(a.child_course_id for a in log) == [SEC1, SEC2]
+    assert all(a.copy_complete and a.parent_primary_id == parent.course_pk for a in log)
+    assert parent.children_attached == 2 and parent.enrolled == 2
+    assert early_or_lost(learn) == []
+    enrolled = [e for e in learn.sandbox.record.enrolments if e.course_id == "BIO-101-SP27"]
+    assert all(e.percent is None for e in enrolled)
+    for user in (JANE, BOB):
+        assert learn.sandbox.membership(parent.course_pk or "", user) is not None
+
+
+def test_the_merged_crash_points_are_every_attachment_and_enrolment(tmp_path: Path) -> None:
+    """The points crashed at below are every attachment's writes and PUT, then the enrolments."""
+    learn = merged_site()
+    passed = crash_run(
+        learn, tmp_path / "l.sqlite", lambda _: False, rows=MERGED, calls=attach_call
+    )
+    steps = [p for p in passed if p.split(" ")[1] in ("attachment", "PUT", "enrolment")]
+    assert steps == list(MERGED_POINTS)
+
+
+@pytest.mark.parametrize("point", MERGED_POINTS)
+def test_a_crash_around_an_attachment_then_a_re_run_attaches_each_section_once(
+    tmp_path: Path, point: str
+) -> None:
+    """Crash before or after any attachment's write or PUT, then run again: each section is
+    attached once, after the parent's copy, and the instructors are enrolled after."""
+    learn = merged_site()
+    ledger_path = tmp_path / "l.sqlite"
+    passed = crash_run(
+        learn, ledger_path, lambda what: what == point, rows=MERGED, calls=attach_call
+    )
+    assert passed[-1] == point
+    _, final = engine_run(learn, MERGED, ledger_path, OPTIONS)
+    assert_merged_once(learn, final)
+
+
+def test_a_lost_attach_answer_in_a_long_copy_with_instructors_attaches_once(
+    tmp_path: Path,
+) -> None:
+    """Learn loses the answer to the first attachment of a parent whose copy is long and that
+    has instructors and two sections: one run ends with each section attached once, after the
+    copy, and the instructors enrolled after the attachments."""
+    learn = merged_site(drop_attach_responses=[1], copy_seconds=600.0)
+    _, final = engine_run(learn, MERGED, tmp_path / "l.sqlite", OPTIONS)
+    assert learn.sandbox.record.faults["dropped_attach_response"] == 1
+    assert [a.answer_lost for a in learn.sandbox.attach_log()] == [True, False]
+    assert_merged_once(learn, final)
+    enrolled = [e.at for e in learn.sandbox.record.enrolments]
+    assert max(a.at for a in learn.sandbox.attach_log()) <= min(enrolled)

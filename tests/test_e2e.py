@@ -414,3 +414,81 @@ def test_ready_to_teach_against_sandbox_process(
     record = partial_server.record()
     assert_each_copied_once(record, ["CHEM-110-002-SP27"])  # patched all the same
     assert_enrolled_from_15_percent(record)
+
+
+MERGED_HEADER = "source_course_id,target_course_id,copy_into_existing,name,term_id,instructors,"
+MERGED_ROWS = [
+    # A new parent with two sections (one named by externalId) and an instructor.
+    "BIO-101-FA26,BIO-101-SP27,false,Biology 101,SP27,userName:jane.doe,"
+    "BIO-101-001-SP27;externalId:SIS.BIO.002",
+    # A shell parent with one section.
+    "CHEM-110-FA26,CHEM-110-SP27,true,Chemistry 110,SP27,userName:bob,CHEM-110-001-SP27",
+    # A section already merged under another parent: the row fails after its copy and PATCH.
+    "CHEM-110-FA26,CHEM-210-SP27,false,Chemistry 210,SP27,,ENG-1-001-SP27",
+]
+MERGED_COURSES = [
+    ("BIO-101-FA26", ""),
+    ("CHEM-110-FA26", ""),
+    ("CHEM-110-SP27", "shell = true"),
+    ("BIO-101-001-SP27", "shell = true"),
+    ("BIO-101-002-SP27", 'shell = true\nexternal_id = "SIS.BIO.002"\nstudents = ["amy"]'),
+    ("CHEM-110-001-SP27", 'shell = true\nstudents = ["amy"]'),
+    ("ENG-1-SP27", "shell = true"),
+    ("ENG-1-001-SP27", 'shell = true\nparent = "ENG-1-SP27"'),
+]
+
+
+def write_merged_files(tmp_path: Path) -> tuple[Path, Path]:
+    """A manifest with merged sets and a sandbox TOML with their courses (a student of two of
+    the sections: Learn's duplicate enrolment), the SP27 term and the users."""
+    manifest = tmp_path / "merged.csv"
+    lines = [MERGED_HEADER + "child_course_ids", *MERGED_ROWS]
+    manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    toml = ["copy_seconds = 1.0"]
+    for course, extra in MERGED_COURSES:
+        toml += ["[[courses]]", f'course_id = "{course}"', f'name = "{course} (seeded)"']
+        toml += [extra] if extra else []
+    toml += ["[[terms]]", 'external_id = "SP27"', 'name = "Spring 2027"']
+    for user in ("jane.doe", "bob", "amy"):
+        toml += ["[[users]]", f'user_name = "{user}"']
+    config = tmp_path / "merged.toml"
+    config.write_text("\n".join(toml) + "\n", encoding="utf-8")
+    return manifest, config
+
+
+def test_merged_sets_against_sandbox_process(
+    tmp_path: Path, start_sandbox: Callable[[Path], SandboxProcess]
+) -> None:
+    """Merged sets against a real sandbox: each section attached once after its parent's copy,
+    the instructors enrolled after; a section of another parent fails its row, naming it; a
+    re-run makes no call."""
+    manifest, config = write_merged_files(tmp_path)
+    server = start_sandbox(config)
+    result = run_rollover("run", manifest, "--base-url", server.base_url, *FAST, env=server.env())
+    assert result.returncode == 1, result.stdout + result.stderr
+    rows = {r["target_course_id"]: r for r in results_of(tmp_path / "merged.results.csv")}
+    assert rows["BIO-101-SP27"]["status"] == "done", rows
+    assert rows["CHEM-110-SP27"]["status"] == "done", rows
+    failed = rows["CHEM-210-SP27"]
+    assert failed["status"] == "failed" and failed["course_pk"], failed
+    assert "ENG-1-001-SP27 is already a child of another course" in failed["error"]
+    assert "child_course_ids" in failed["error"]
+
+    record = server.record()
+    assert_each_copied_once(record, ["BIO-101-SP27", "CHEM-110-SP27", "CHEM-210-SP27"])
+    attached = sorted((a["parent_course_id"], a["child_course_id"]) for a in record["attachments"])
+    assert attached == [
+        ("BIO-101-SP27", "BIO-101-001-SP27"),
+        ("BIO-101-SP27", "BIO-101-002-SP27"),
+        ("CHEM-110-SP27", "CHEM-110-001-SP27"),
+    ]
+    assert all(a["copy_complete"] and a["ignore_enrollment_errors"] for a in record["attachments"])
+    for parent in ("BIO-101-SP27", "CHEM-110-SP27"):
+        last = max(a["at"] for a in record["attachments"] if a["parent_course_id"] == parent)
+        enrolled = [e for e in record["enrolments"] if e["course_id"] == parent]
+        assert enrolled and all(e["at"] >= last and e["percent"] is None for e in enrolled)
+
+    calls = sum(record["calls"].values())
+    again = run_rollover("run", manifest, "--base-url", server.base_url, *FAST, env=server.env())
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert sum(server.record()["calls"].values()) == calls

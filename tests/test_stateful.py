@@ -31,6 +31,9 @@ from rollover.manifest import ManifestRow
 from rollover.sandbox import SeedCourse
 
 SHELLS = ("ENG-150-SP27", "MATH-120-SP27")
+# Sections merged under two of the rows (a new course and a shell): attached once each, only
+# after their parent's copy completed.
+SECTIONS = ("BIO-101-B01-SP27", "BIO-101-B02-SP27", "MATH-120-001-SP27")
 # An SIS shell the SIS filled, first named as a new course (Learn says the courseId is taken),
 # then flipped to copy_into_existing by the registrar: never copied into (no
 # --allow-nonempty-shell), whatever happened before.
@@ -48,7 +51,14 @@ MANIFEST: list[ManifestRow] = [
         term_id="SP27",
         instructors=instructors("userName:jane.doe", "userName:bob=TeachingAssistant"),
     ),
-    row(3, "BIO-101-FA26", "BIO-101-B-SP27", name="Biology 101 B", available="No"),
+    row(
+        3,
+        "BIO-101-FA26",
+        "BIO-101-B-SP27",
+        name="Biology 101 B",
+        available="No",
+        children=SECTIONS[:2],
+    ),
     row(
         4,
         "CHEM-110-FA26",
@@ -66,7 +76,7 @@ MANIFEST: list[ManifestRow] = [
         name="English 150 (Spring)",
         instructors=instructors("userName:jane.doe=Instructor", "userName:bob=Grader"),
     ),
-    row(7, "CHEM-110-FA26", SHELLS[1], copy_into_existing=True),
+    row(7, "CHEM-110-FA26", SHELLS[1], copy_into_existing=True, children=SECTIONS[2:]),
 ]
 NEW_TARGETS = [r.target_course_id for r in MANIFEST if not r.copy_into_existing]
 INTO_EXISTING = [r.target_course_id for r in MANIFEST if r.copy_into_existing]
@@ -139,6 +149,7 @@ class RolloverCrashResume(RuleBasedStateMachine):
             courses=[
                 *(SeedCourse(s, f"{s} shell", term_id="SP27", shell=True) for s in SHELLS),
                 SeedCourse(FULL_SHELL, "A shell the SIS filled", term_id="SP27", shell=True),
+                *(SeedCourse(s, f"{s} section", term_id="SP27", shell=True) for s in SECTIONS),
             ],
             shells_with_content=[FULL_SHELL],
             copy_seconds=copy_seconds,
@@ -156,7 +167,7 @@ class RolloverCrashResume(RuleBasedStateMachine):
         assert self.learn is not None
         return self.learn
 
-    def _set_faults(self, **rates: float | None) -> None:
+    def _set_faults(self, **rates: float | list[int] | None) -> None:
         sandbox = self.site_ready.sandbox
         changes: dict[str, Any] = dict(rates)
         sandbox.config = replace(sandbox.config, **changes)  # read per request by the model
@@ -195,6 +206,13 @@ class RolloverCrashResume(RuleBasedStateMachine):
     def lose_responses(self, rate: float) -> None:
         """Learn applies copies but their answers are lost (502) at this rate."""
         self._set_faults(drop_copy_response_rate=rate)
+
+    @rule(after=st.integers(0, 2))
+    def lose_an_attach_answer(self, after: int) -> None:
+        """Learn attaches a section but its answer is lost (a gateway's 504), `after`
+        attachments from now."""
+        made = len(self.site_ready.sandbox.attach_log())
+        self._set_faults(drop_attach_responses=[made + 1 + after])
 
     @rule(rate=st.sampled_from([0.0, 0.2, 0.5]))
     def server_errors(self, rate: float) -> None:
@@ -280,6 +298,16 @@ class RolloverCrashResume(RuleBasedStateMachine):
         assert early_or_lost(self.learn) == [], self.learn.sandbox.record.enrolments
 
     @invariant()
+    def sections_attached_once_after_the_copy(self) -> None:
+        """Each section was attached at most once, and only after its parent's copy ended."""
+        if self.learn is None:
+            return
+        log = self.learn.sandbox.attach_log()
+        assert all(a.copy_complete for a in log), log
+        children = [a.child_course_id for a in log]
+        assert sorted(children) == sorted(set(children)), log
+
+    @invariant()
     def ledger_consistent_with_learn(self) -> None:
         """done rows name their course and have every instructor enrolled in it with the
         manifest's role; pending new-target rows have no copy in Learn."""
@@ -299,6 +327,10 @@ class RolloverCrashResume(RuleBasedStateMachine):
                     member = self.learn.sandbox.membership(course.primary_id, enrolment.user_id)
                     assert member is not None, (target, enrolment)
                     assert member["courseRoleId"] == enrolment.role, (target, member)
+                assert ledger_row.children_attached == len(ledger_row.spec.children), ledger_row
+                for child in ledger_row.spec.children:
+                    parent = self.learn.sandbox.parent_of(f"courseId:{child}")
+                    assert parent is course, (target, child, parent)
             if ledger_row.state is State.PENDING and not ledger_row.copy_into_existing:
                 assert counts.get(target, 0) == 0, (target, "pending but copied")
 
@@ -308,6 +340,7 @@ class RolloverCrashResume(RuleBasedStateMachine):
             self.copied_at_most_once()
             self.patched_only_after_copy_completed()
             self.enrolled_from_15_percent_and_kept()
+            self.sections_attached_once_after_the_copy()
             self.ledger_consistent_with_learn()
             self.full_shell_never_copied_into()
         except AssertionError:
@@ -322,6 +355,7 @@ class RolloverCrashResume(RuleBasedStateMachine):
             self._set_faults(
                 error_rate=0.0,
                 drop_copy_response_rate=0.0,
+                drop_attach_responses=[],
                 sign_in_page_from=None,
                 gateway_from=0,
             )
@@ -343,6 +377,7 @@ class RolloverCrashResume(RuleBasedStateMachine):
             self.copied_at_most_once()
             self.patched_only_after_copy_completed()
             self.enrolled_from_15_percent_and_kept()
+            self.sections_attached_once_after_the_copy()
             self.ledger_consistent_with_learn()
             self.full_shell_never_copied_into()
         finally:
@@ -353,8 +388,8 @@ TestCrashFaultResume = RolloverCrashResume.TestCase
 TestCrashFaultResume.__doc__ = (
     "Any sequence of crashes, lost answers, 500s, sign-in pages, gateway waits, clock steps, "
     "long copies and a taken target flipped into a full shell copies each target at most once, "
-    "never into the full shell, and enrols every instructor of a finished row, never before 15% "
-    "of its copy."
+    "never into the full shell, attaches each section once after its parent's copy, and enrols "
+    "every instructor of a finished row, never before 15% of its copy."
 )
 TestCrashFaultResume.settings = settings(
     max_examples=60,

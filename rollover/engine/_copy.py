@@ -2,7 +2,8 @@
 
 Intent is committed before the POST and the Location after it; a POST whose answer was lost
 stays at intent for reconciliation. The task is polled as the pace says, within the poll
-budget, and the instructors are enrolled once it shows 15%.
+budget, and the instructors are enrolled once it shows 15% (those of a row with merged
+sections only after its children are attached, once the copy has completed).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from rollover.ledger import ErrorKind, Ledger, LedgerRow, Resolution, State
 
 from ._admission import PollBudget
 from ._clocks import Pause, RowClocks
+from ._merging import Merging
 from ._options import RunOptions
 from ._outcome import RunOutcome
 from ._pacing import CopyPace, Sighting, seconds_until
@@ -56,6 +58,7 @@ class Copying:
         budget: PollBudget,
         outcome: RunOutcome,
         teaching: Teaching,
+        merging: Merging,
         reconciliation: Reconciliation,
     ) -> None:
         self._ledger = ledger
@@ -69,6 +72,7 @@ class Copying:
         self._budget = budget
         self._outcome = outcome
         self._teaching = teaching
+        self._merging = merging
         self._reconciliation = reconciliation
         self._posted_here: set[str] = set()
         self._first_poll_sooner = asyncio.Event()  # set (and replaced) when it shortens
@@ -82,6 +86,7 @@ class Copying:
             row = self._ledger.row(target)
         if row.resolution is Resolution.NOT_COPIED:
             self._teaching.enrol_again(row)
+            self._merging.attach_again(row)
         body = row.spec.copy_request(row.target_pk)
         site_at = self._client.site_now()
         self._ledger.record_intent(target, site_at=site_at)
@@ -164,7 +169,8 @@ class Copying:
         gap = max(self._options.poll_min, self._pace.first_poll - self._clocks.since_posted(row))
         sighting: Sighting | None = None
         was_queued, first = False, True
-        enrolling = self._teaching.enrolments_left(target)
+        # Copy, PATCH, attach, enrol: a row with children enrols only after attaching them.
+        enrolling = not row.spec.children and self._teaching.enrolments_left(target)
         while True:
             if first and learning:
                 if not await self._until_first_poll(row):

@@ -1,17 +1,19 @@
 """The engine: drives every ledger row to a final state (submit, poll, patch).
 
 Per row the order is fixed and each step is committed to the ledger before the next is taken:
-intent, copy POST, Location, polls (instructors enrolled once one shows 15%), course id, PATCH,
-the instructors left, the counts of --verify, done. A row whose copy answer was lost is
-never POSTed again on a guess: it is reconciled against Learn's courses (new targets) or handed
-to a person (copies into existing courses, which Learn applies additively); see `reconcile`.
+intent, copy POST, Location, polls (instructors enrolled once one shows 15%, unless the row has
+merged sections), course id, PATCH, the children attached, the instructors left, the counts of
+--verify, done. A row whose copy answer was lost is never POSTed again on a guess: it is
+reconciled against Learn's courses (new targets) or handed to a person (copies into existing
+courses, which Learn applies additively); see `reconcile`.
 A copy adopted that way is never seen to end, so it is proven instead (`_adoption`): its course
 is counted until it holds the source's content, then patched and enrolled, and read back a
 settle later.
 
 `Rollover` is the orchestrator; each step lives in its own module: admission (`_admission`),
 the copy's request and task (`_copy`), the PATCH (`_patch`), the shell, enrolments and counts
-(`_teaching`), the adopted copy's waits (`_adoption`) and reconciliation (`_reconcile`).
+(`_teaching`), the merged sections' attachments (`_merging`), the adopted copy's waits
+(`_adoption`) and reconciliation (`_reconcile`).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ from ._admission import Admission, PollBudget, rounded
 from ._adoption import AdoptionProof
 from ._clocks import Pause, RowClocks
 from ._copy import Copying
+from ._merging import Merging
 from ._options import RunOptions
 from ._outcome import RunOutcome
 from ._pacing import CopyPace
@@ -108,6 +111,7 @@ class Rollover:
             planned_calls=planned_calls,
         )
         self._teaching = Teaching(ledger, client, options)
+        self._merging = Merging(ledger, client)
         self._reconciliation = Reconciliation(
             ledger, client, clock, since_intent=clocks.since_intent
         )
@@ -123,6 +127,7 @@ class Rollover:
             budget=self._budget,
             outcome=self.outcome,
             teaching=self._teaching,
+            merging=self._merging,
             reconciliation=self._reconciliation,
         )
         self._patching = Patching(ledger, client)
@@ -264,32 +269,29 @@ class Rollover:
         return await self._finish(self.ledger.row(target))
 
     async def _finish(self, row: LedgerRow) -> bool:
-        """The course is copied and patched: enrol who is left, verify, and end the row.
+        """The course is copied and patched: attach its children, enrol who is left, verify,
+        and end the row.
 
-        A copy Learn ended with a warning goes to a person first (with any refused enrolment
-        named), so fixing an instructors cell can never finish a row nobody has looked at; then
-        refused enrolments fail the row; then an adopted copy is proven; then a short
-        verification hands it to a person. False when the row stops here for this run.
+        The children are attached before the instructors are enrolled (Learn's order for
+        merging). A copy Learn ended with a warning goes to a person first (with any refused
+        attachment or enrolment named), so fixing a cell can never finish a row nobody has
+        looked at; then refused attachments and enrolments fail the row, in one message; then
+        an adopted copy is proven; then a short verification hands it to a person. False when
+        the row stops here for this run.
         """
         target = row.target_course_id
         if row.proof is Proof.DUE:  # patched by a rollover that did not prove adopted copies
             if not await self._adoption.count(row):
                 return False
             row = self.ledger.row(target)
+        if self._merging.attachments_left(target):
+            await self._merging.attach(row)
         if self._teaching.enrolments_left(target):
             await self._teaching.enrol(row, during_copy=False)
-        refused = [e for e in self.ledger.enrolments(target) if e.state is EnrolmentState.FAILED]
-        refusal = (
-            "Learn refused to enrol " + "; ".join(e.error or e.user_id for e in refused)
-            if refused
-            else None
-        )
+        refusal, kind, next_step = self._refusal(target)
         if refusal is not None and not row.error:
             self.ledger.record_failed(
-                target,
-                ErrorKind.ENROL_REFUSED,
-                f"copied and patched as {row.course_pk}, but {refusal}. Fix the instructors "
-                "cell (or the users in Learn) and run again: only the enrolments are retried",
+                target, kind, f"copied and patched as {row.course_pk}, but {refusal}. {next_step}"
             )
             return True
         if row.proof is Proof.COUNTED:
@@ -324,6 +326,36 @@ class Rollover:
         else:
             self.ledger.record_done(target, verification=verification)
         return True
+
+    def _refusal(self, target: str) -> tuple[str | None, ErrorKind, str]:
+        """The row's refused attachments and enrolments in one phrase (None: none), the kind
+        of failure they make (a refused attachment's, if any) and the next step."""
+        refused = [e for e in self.ledger.enrolments(target) if e.state is EnrolmentState.FAILED]
+        enrolling = "Learn refused to enrol " + "; ".join(e.error or e.user_id for e in refused)
+        steps = [
+            (words, cell, where, retried)
+            for words, cell, where, retried in (
+                (self._merging.refusal(target), "child_course_ids", "courses", "attachments"),
+                (enrolling if refused else None, "instructors", "users", "enrolments"),
+            )
+            if words is not None
+        ]
+        if not steps:
+            return None, ErrorKind.ENROL_REFUSED, ""
+        cells = " and ".join(step[1] for step in steps)
+        where = " or ".join(step[2] for step in steps)
+        retried = " and ".join(step[3] for step in steps)
+        kind = (
+            ErrorKind.CHILD_REFUSED
+            if steps[0][1] == "child_course_ids"
+            else ErrorKind.ENROL_REFUSED
+        )
+        return (
+            "; also, ".join(str(step[0]) for step in steps),
+            kind,
+            f"Fix the {cells} cell (or the {where} in Learn) and run again: only the {retried} "
+            "are retried",
+        )
 
     # -- how an error that ends a row's drive is told --------------------------------------
 
