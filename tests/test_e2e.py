@@ -471,7 +471,7 @@ def test_merged_sets_against_sandbox_process(
     assert rows["CHEM-110-SP27"]["status"] == "done", rows
     failed = rows["CHEM-210-SP27"]
     assert failed["status"] == "failed" and failed["course_pk"], failed
-    assert "ENG-1-001-SP27 is already a child of another course" in failed["error"]
+    assert "ENG-1-001-SP27 is already a section of another course" in failed["error"]
     assert "child_course_ids" in failed["error"]
 
     record = server.record()

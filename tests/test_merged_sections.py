@@ -116,8 +116,8 @@ def test_a_child_of_another_parent_fails_the_row_after_the_copy_and_patch(
     assert final.state is State.FAILED and final.error_kind is ErrorKind.CHILD_REFUSED
     error = final.error or ""
     assert f"copied and patched as {final.course_pk}" in error
-    assert OTHER_CHILD in error and "already a child of another course" in error
-    assert "separate it from that course in Learn" in error and "child_course_ids" in error
+    assert f"{OTHER_CHILD} is already a section of another course, {OTHERS} (" in error
+    assert "in Learn first" in error and "child_course_ids" in error
     assert "only the attachments are retried" in error
     assert attachment_states(tmp_path / "l.sqlite") == {
         SEC1: AttachmentState.ATTACHED,

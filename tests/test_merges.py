@@ -133,16 +133,18 @@ def test_a_lost_attach_answer_retried_and_answered_409_is_attached() -> None:
 @pytest.mark.parametrize("status", [400, 409])
 def test_a_child_of_another_parent_fails_the_attach_naming_both(status: int) -> None:
     """400/409 and the child's parentId is another course: AttachRefused names the child, the
-    other parent and Learn's message; the PUT is not sent again."""
+    other parent by its courseId (as people know it) and Learn's message; no PUT again."""
     learn = Learn(
-        [refused(status, "Child course already cross-listed")], {"_12_1": course("_12_1", "_7_1")}
+        [refused(status, "Child course already cross-listed")],
+        {"_12_1": course("_12_1", "_7_1"), "_7_1": course("_7_1", has_children=True)},
     )
     with pytest.raises(AttachRefused) as raised:
         run(learn, lambda client: client.attach_child(PARENT, "_12_1"))
     error = raised.value
     assert (error.status, error.learn_message) == (status, "Child course already cross-listed")
     assert (error.child, error.parent, error.missing) == ("_12_1", PARENT, None)
-    assert "_12_1 is already a child of another course (_7_1)" in error.message
+    assert "_12_1 is already a section of another course, C_7_1 (_7_1), in Learn" in error.message
+    assert "separate it from C_7_1 (_7_1) in Learn" in (error.hint or "")
     assert "child_course_ids" in (error.hint or "")
     assert len(learn.sent("PUT")) == 1
 

@@ -112,8 +112,10 @@ async def _attached_already(
     if child.id == parent_pk:
         why, hint = "a course cannot be its own child", LEAVE_OUT
     elif child.parent_id is not None:
-        why = f"{child_ref} is already a child of another course ({child.parent_id})"
-        hint = f"separate it from that course in Learn first, or {LEAVE_OUT}"
+        other = await found(course_family(wire, child.parent_id))  # named as people know it
+        named = f"{other.course_id} ({child.parent_id})" if other else child.parent_id
+        why = f"{child_ref} is already a section of another course, {named}, in Learn"
+        hint = f"separate it from {named} in Learn first, or {LEAVE_OUT}"
     elif child.has_children:
         why = f"{child_ref} is itself a parent of merged courses (Learn merges one level only)"
         hint = f"separate its children in Learn first, or {LEAVE_OUT}"
