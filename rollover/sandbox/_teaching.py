@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._config import SandboxConfigInvalid, SeedUser
+from ._dates import DatePlan
 from ._replies import json_copy
 
 # Learn's built-in course roles; an institution may add its own (`SandboxConfig.roles`).
@@ -42,8 +43,12 @@ SEEDED_CONTENTS = (5, 60)
 SEEDED_COLUMNS = (0, 20)
 MAX_FOLDER_DEPTH = 3
 
-ContentRow = list[Any]  # [id, parentId or None, title, contentHandler.id], parents first
-ColumnRow = list[Any]  # [id, name, score.possible]
+# [id, parentId or None, title, contentHandler.id, adaptiveRelease start, end], parents first
+ContentRow = list[Any]
+ColumnRow = list[Any]  # [id, name, score.possible, grading.due, contentId]
+AnnouncementRow = list[Any]  # [id, title, availability.duration start, end]
+# A state saved before items had dates holds shorter rows; they are padded with None (no date).
+CONTENT_ROW_LENGTH, COLUMN_ROW_LENGTH = 6, 5
 
 
 def seeded_counts(course_id: str) -> tuple[int, int]:
@@ -129,11 +134,13 @@ class Membership:
 
 @dataclass
 class Holdings:
-    """What one course holds besides its settings: content, gradebook columns, enrolments."""
+    """What one course holds besides its settings: content, gradebook columns, enrolments,
+    announcements."""
 
     contents: list[ContentRow] = field(default_factory=list)
     columns: list[ColumnRow] = field(default_factory=list)
     members: dict[str, Membership] = field(default_factory=dict)  # user primary id -> it
+    announcements: list[AnnouncementRow] = field(default_factory=list)
 
     def members_at(self, now: float) -> list[Membership]:
         """The memberships there at `now`, in enrolment order."""
@@ -172,12 +179,25 @@ class Holdings:
         """The columns as Learn lists them."""
         return [_column(row) for row in self.columns]
 
+    def column_row(self, column_id: str) -> ColumnRow | None:
+        """The row of the gradebook column with this id, if the course has it."""
+        return next((row for row in self.columns if row[0] == column_id), None)
+
+    def course_announcements(self) -> list[dict[str, Any]]:
+        """The announcements as Learn lists them."""
+        return [_announcement(row, position) for position, row in enumerate(self.announcements)]
+
+    def announcement_row(self, announcement_id: str) -> AnnouncementRow | None:
+        """The row of the announcement with this id, if the course has it."""
+        return next((row for row in self.announcements if row[0] == announcement_id), None)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""
         return {
             "contents": self.contents,
             "columns": self.columns,
             "members": [m.to_list() for m in self.members.values()],
+            "announcements": self.announcements,
         }
 
     @classmethod
@@ -185,10 +205,15 @@ class Holdings:
         """The holdings `to_dict` described."""
         members = [Membership(d, lost_at) for d, lost_at in data["members"]]
         return cls(
-            [list(row) for row in data["contents"]],
-            [list(row) for row in data["columns"]],
+            [_padded(row, CONTENT_ROW_LENGTH) for row in data["contents"]],
+            [_padded(row, COLUMN_ROW_LENGTH) for row in data["columns"]],
             {m.data["userId"]: m for m in members},
+            [list(row) for row in data.get("announcements", [])],
         )
+
+
+def _padded(row: list[Any], length: int) -> list[Any]:
+    return [*row, *([None] * (length - len(row)))]
 
 
 def _content_item(row: ContentRow, position: int, has_children: bool) -> dict[str, Any]:
@@ -200,19 +225,46 @@ def _content_item(row: ContentRow, position: int, has_children: bool) -> dict[st
     # As in Learn, an empty folder has no children: only contentHandler says it is a folder.
     item["hasChildren"] = has_children
     item["availability"] = {"available": "Yes"}
+    release = _window(row[4], row[5])
+    if release:
+        item["availability"]["adaptiveRelease"] = release
     item["contentHandler"] = {"id": row[3]}
     return item
 
 
+def _window(start: str | None, end: str | None) -> dict[str, str]:
+    """A start/end pair as Learn shows it: an empty date is left out."""
+    return {name: value for name, value in (("start", start), ("end", end)) if value is not None}
+
+
 def _column(row: ColumnRow) -> dict[str, Any]:
+    column: dict[str, Any] = {"id": row[0]}
+    if row[4] is not None:
+        column["contentId"] = row[4]
+    grading: dict[str, Any] = {"type": "Manual"}
+    if row[3] is not None:
+        grading["due"] = row[3]
+    column.update(
+        name=row[1],
+        displayName=row[1],
+        externalGrade=False,
+        score={"possible": row[2]},
+        availability={"available": "Yes"},
+        grading=grading,
+    )
+    return column
+
+
+def _announcement(row: AnnouncementRow, position: int) -> dict[str, Any]:
+    window = _window(row[2], row[3])
+    duration: dict[str, Any] = {"type": "Restricted" if window else "Permanent", **window}
     return {
         "id": row[0],
-        "name": row[1],
-        "displayName": row[1],
-        "externalGrade": False,
-        "score": {"possible": row[2]},
-        "availability": {"available": "Yes"},
-        "grading": {"type": "Manual"},
+        "title": row[1],
+        "body": f"<p>{row[1]}</p>",
+        "draft": False,
+        "availability": {"duration": duration},
+        "position": position,
     }
 
 
@@ -225,6 +277,7 @@ class Teaching:
     next_user_id: int = 1
     next_content_id: int = 1
     next_column_id: int = 1
+    next_announcement_id: int = 1
     _by_field: dict[str, dict[str, dict[str, Any]]] = field(
         init=False, repr=False, compare=False, default_factory=dict
     )
@@ -301,18 +354,34 @@ class Teaching:
         return found if found is not None else Holdings()
 
     def seed_course(
-        self, course_primary_id: str, course_id: str, contents: int, columns: int
+        self,
+        course_primary_id: str,
+        course_id: str,
+        contents: int,
+        columns: int,
+        dates: DatePlan | None = None,
     ) -> None:
-        """Give a seeded course `contents` items (folders included) and `columns` columns."""
+        """Give a seeded course `contents` items (folders included) and `columns` columns, and
+        the dated items `dates` lays out (None: no dates, no announcements)."""
+        dates = dates or DatePlan()
         holdings = self.holdings(course_primary_id)
         ids: list[str] = []
         for parent, title, handler in content_plan(course_id, contents):
             ids.append(self._content_id())
             holdings.contents.append(
-                [ids[-1], None if parent is None else ids[parent], title, handler]
+                [ids[-1], None if parent is None else ids[parent], title, handler, None, None]
             )
-        for name, possible in column_plan(course_id, columns):
-            holdings.columns.append([self._column_id(), name, possible])
+        items = [row for row in holdings.contents if row[3] != FOLDER]
+        for row, (start, end) in zip(items, dates.releases, strict=False):
+            row[4:6] = [start, end]
+        dues = [*dates.dues, *([None] * columns)]
+        for (name, possible), due in zip(column_plan(course_id, columns), dues, strict=False):
+            holdings.columns.append([self._column_id(), name, possible, due, None])
+        # The first dated columns grade the first dated items (an assignment and its column).
+        for column, item in zip(holdings.columns, items[: dates.linked], strict=False):
+            column[4] = item[0]
+        for number, (start, end) in enumerate(dates.announcements, start=1):
+            holdings.announcements.append([self._announcement_id(), f"Week {number}", start, end])
 
     def copy_into(
         self,
@@ -325,25 +394,29 @@ class Teaching:
         now_iso: str,
         contents: bool = True,
         columns: bool = True,
+        announcements: bool = True,
     ) -> None:
-        """Add the source's content and columns to the target, as new items (a copy adds and
-        removes nothing), each only if the request copies it (`contents`: the content areas,
-        `columns`: the gradebook); `partial` adds only the first half of the content. With
-        `members_at` (an exact copy), the source's members then who are not yet members of the
-        target join."""
+        """Add the source's content, columns and announcements to the target, as new items (a
+        copy adds and removes nothing) with their dates unchanged, each only if the request
+        copies it (`contents`: the content areas, `columns`: the gradebook, `announcements`);
+        `partial` adds only the first half of the content. A copied column keeps its link to a
+        content item copied with it. With `members_at` (an exact copy), the source's members
+        then who are not yet members of the target join."""
         source = self.view(source_primary_id)
         target = self.holdings(target_primary_id)
         rows = source.contents[: len(source.contents) // 2] if partial else source.contents
         rows = rows if contents else []
         # Parents come before their children, so a prefix is a tree and each parent is mapped.
         new_ids: dict[str, str] = {}
-        for content_id, parent, title, handler in list(rows):
+        for content_id, parent, title, handler, start, end in list(rows):
             new_ids[content_id] = self._content_id()
-            target.contents.append(
-                [new_ids[content_id], None if parent is None else new_ids[parent], title, handler]
-            )
-        for _, name, possible in list(source.columns) if columns else []:
-            target.columns.append([self._column_id(), name, possible])
+            parent_id = None if parent is None else new_ids[parent]
+            target.contents.append([new_ids[content_id], parent_id, title, handler, start, end])
+        for _, name, possible, due, linked in list(source.columns) if columns else []:
+            new_link = new_ids.get(linked) if linked is not None else None
+            target.columns.append([self._column_id(), name, possible, due, new_link])
+        for _, title, start, end in list(source.announcements) if announcements else []:
+            target.announcements.append([self._announcement_id(), title, start, end])
         if members_at is None:
             return
         for membership in source.members_at(members_at):
@@ -365,6 +438,11 @@ class Teaching:
         self.next_column_id += 1
         return column_id
 
+    def _announcement_id(self) -> str:
+        announcement_id = f"_{self.next_announcement_id}_1"
+        self.next_announcement_id += 1
+        return announcement_id
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""
         return {
@@ -373,6 +451,7 @@ class Teaching:
             "next_user_id": self.next_user_id,
             "next_content_id": self.next_content_id,
             "next_column_id": self.next_column_id,
+            "next_announcement_id": self.next_announcement_id,
         }
 
     @classmethod
@@ -384,6 +463,7 @@ class Teaching:
             data["next_user_id"],
             data["next_content_id"],
             data["next_column_id"],
+            data.get("next_announcement_id", 1),
         )
 
 
