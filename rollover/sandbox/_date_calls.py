@@ -20,12 +20,12 @@ from ._dates import (
     check_release_by_due,
     check_window,
 )
+from ._holdings import Holdings
 from ._merge_calls import GATEWAY_TIMEOUT_PAGE
 from ._record import DateChange
 from ._replies import LearnRefusal, Reply, page_of, trim_fields
 from ._site import API, SiteCore, require_json
 from ._spec import unknown_fields, validate_request_body
-from ._teaching import Holdings
 
 CONTENT_PATH = "/learn/api/public/v1/courses/{courseId}/contents/{contentId}"
 COLUMN_PATH = "/learn/api/public/v2/courses/{courseId}/gradebook/columns/{columnId}"

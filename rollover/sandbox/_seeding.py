@@ -13,11 +13,11 @@ from ._config import (
 )
 from ._crosslist import STUDENT, replicate_members
 from ._dates import FIRST_SEEDED_DAY, date_plan, seeded_dated_counts
+from ._holdings import Membership
 from ._member_calls import membership_data
 from ._replies import iso_time
 from ._site import SiteCore
 from ._teaching import (
-    Membership,
     seeded_counts,
     user_uuid,
 )
