@@ -173,6 +173,14 @@ def test_a_seeded_source_lists_its_dates_in_learns_shapes_across_pages() -> None
     ]
 
 
+def test_columns_filtered_by_content_id_are_those_grading_that_item() -> None:
+    """GET v2 columns?contentId=X answers only the column linked to content X."""
+    sandbox = make()
+    column_id, content_id = linked_pair(sandbox)
+    path = "/v2/courses/courseId:SRC-1/gradebook/columns"
+    assert [c["id"] for c in paged(sandbox, path, f"contentId={content_id}")] == [column_id]
+
+
 def test_dated_items_lists_every_dated_item_and_only_those() -> None:
     """dated_items: 4 contents, 3 columns, 3 announcements, each with only the dates it has; an
     empty shell has none."""
