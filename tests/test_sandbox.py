@@ -916,6 +916,8 @@ def test_summary_serves_counts_and_queue_spans_without_the_events() -> None:
         "enrolments_lost": 0,
         "attachments": 0,
         "attachments_before_copy_complete": 0,
+        "date_patches": 0,
+        "date_changes": 0,
     }
     assert record["queue"] == queue
     assert len(record["copies"]) == 4 and record["copies_per_target"]["A"] == 2

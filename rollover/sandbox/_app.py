@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from ._date_calls import PATCHED
 from ._journal import EndpointCall, SiteJournal
 from ._model import LearnSandbox
 from ._replies import InvalidJson, Reply
@@ -147,6 +148,22 @@ def create_app(sandbox: LearnSandbox, *, state_path: Path | None = None) -> Star
 
         return columns
 
+    def announcements(request: Request, raw: bytes) -> EndpointCall:
+        return EndpointCall(
+            "list_announcements",
+            (request.path_params["course"], dict(request.query_params), _auth(request)),
+        )
+
+    def item_patcher(kind: str) -> Work:
+        def patch_item(request: Request, raw: bytes) -> EndpointCall:
+            params = request.path_params
+            return EndpointCall(
+                "patch_item",
+                (kind, params["course"], params["item"], _json_body(raw), _auth(request)),
+            )
+
+        return patch_item
+
     def unknown(request: Request, raw: bytes) -> EndpointCall:
         return EndpointCall("unknown_endpoint", (request.method, _auth(request), request.url.path))
 
@@ -178,6 +195,17 @@ def create_app(sandbox: LearnSandbox, *, state_path: Path | None = None) -> Star
             methods=["GET", "PUT", "PATCH"],
         ),
         Route(f"{API}/v1/courses/{{course}}/contents", endpoint(contents), methods=["GET"]),
+        *(
+            Route(
+                API + path.replace("{id}", "{course}", 1).replace("{id}", "{item}"),
+                endpoint(item_patcher(kind)),
+                methods=["PATCH"],
+            )
+            for kind, path in PATCHED.items()
+        ),
+        Route(
+            f"{API}/v1/courses/{{course}}/announcements", endpoint(announcements), methods=["GET"]
+        ),
         Route(
             f"{API}/v1/courses/{{course}}/contents/{{content}}/children",
             endpoint(children),

@@ -8,6 +8,7 @@ import tomllib
 import types
 from collections.abc import Callable
 from dataclasses import MISSING, asdict, dataclass, field, fields
+from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
@@ -56,9 +57,24 @@ class SeedCourse:
     # userNames of [[users]] enrolled as Student (a merged child's students reach its parent)
     students: list[str] = field(default_factory=list)
     parent: str | None = None  # the course_id of the [[courses]] entry this is a merged child of
+    # Dated items (None: a number derived from the courseId; a shell gets none): content items
+    # (folders aside) with an adaptive-release window, columns with a due date, announcements.
+    dated_contents: int | None = None
+    dated_columns: int | None = None
+    announcements: int | None = None
+    dates_from: str | None = None  # YYYY-MM-DD, the Monday the weekly dates start; None: 2026-01-12
 
     def __post_init__(self) -> None:
-        for name in ("contents", "columns"):
+        if self.dates_from is not None:
+            try:
+                date.fromisoformat(self.dates_from)
+            except ValueError:
+                raise _invalid(
+                    f'[[courses]] "{self.course_id}" dates_from',
+                    self.dates_from,
+                    'a date as YYYY-MM-DD, e.g. "2026-01-12"',
+                ) from None
+        for name in ("contents", "columns", "dated_contents", "dated_columns", "announcements"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or value < 0):
                 raise _invalid(
@@ -135,6 +151,9 @@ class SandboxConfig:
     # The attachments of a child course (counted from 1 in the order Learn makes them) whose
     # answer is lost: the child is attached, the client gets a gateway's 504 timeout page.
     drop_attach_responses: list[int] = field(default_factory=list)
+    # The date PATCHes (of content, columns and announcements, counted from 1 in the order Learn
+    # applies them) whose answer is lost: the dates change, the client gets a 504 timeout page.
+    drop_date_responses: list[int] = field(default_factory=list)
     latency: float = 0.0
     forget_tasks_after: float | None = None
     complete_with_errors_rate: float = 0.0
@@ -182,13 +201,13 @@ class SandboxConfig:
             count = getattr(self, name)
             if count is not None and (isinstance(count, bool) or count < 1):
                 raise _invalid(name, count, "a whole number of calls, at least 1")
-        for number in self.drop_attach_responses:
-            if isinstance(number, bool) or not isinstance(number, int) or number < 1:
-                raise _invalid(
-                    "drop_attach_responses",
-                    number,
-                    "attachment numbers counted from 1, e.g. [1, 3]",
-                )
+        for name, counted in (
+            ("drop_attach_responses", "attachment"),
+            ("drop_date_responses", "date PATCH"),
+        ):
+            for number in getattr(self, name):
+                if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+                    raise _invalid(name, number, f"{counted} numbers counted from 1, e.g. [1, 3]")
         _check_merged_seeds(self.courses, self.users)
         for entitlement in self.missing_entitlements:
             if entitlement not in DENIABLE_ENTITLEMENTS:

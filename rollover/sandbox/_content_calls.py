@@ -62,13 +62,16 @@ class ContentCalls(SiteCore):
     def list_columns(
         self, version: str, course_ref: str, query: dict[str, str], authorization: str | None
     ) -> Reply:
-        """GET /{version}/courses/{id}/gradebook/columns: the course's grade columns, paged."""
+        """GET /{version}/courses/{id}/gradebook/columns: the course's grade columns (those of
+        one content item with `contentId`), paged."""
 
         def answer(now: float) -> Reply:
             course = self._course(course_ref)
             if GRADEBOOK_ENTITLEMENT in self.config.missing_entitlements:
                 raise LearnRefusal(403, "User is not authorized to view the gradebook columns")
             columns = self.teaching.view(course.primary_id).gradebook_columns()
+            if "contentId" in query:  # the column(s) grading one content item
+                columns = [c for c in columns if c.get("contentId") == query["contentId"]]
             path = f"{API}/{version}/courses/{course.primary_id}/gradebook/columns"
             return Reply(200, page_of(columns, path, query, query.get("fields")))
 

@@ -89,6 +89,7 @@ class CopyCalls(SiteCore):
             partial=self._draw_partial(outcome),
             contents=_copies(body, "contentAreas"),
             columns=_copies(body, "gradebook"),
+            announcements=_copies(body, "announcements"),
         )
         course.copy_task = task.id
         self.record.copies.append(

@@ -34,6 +34,7 @@ class CopyTask:
     partial: bool = False  # a fault: reports Complete yet adds only part of the content
     contents: bool = True  # the request copies the content areas
     columns: bool = True  # the request copies the gradebook
+    announcements: bool = True  # the request copies the announcements
 
     def done_at(self, now: float) -> bool:
         """Whether the copy has finished by `now`."""
@@ -123,6 +124,7 @@ class CopyQueue:
         partial: bool = False,
         contents: bool = True,
         columns: bool = True,
+        announcements: bool = True,
     ) -> CopyTask:
         """Queue a copy behind the ones already posted and fix when it will run."""
         slot = min(range(len(self.slot_free_at)), key=lambda i: self.slot_free_at[i])
@@ -143,6 +145,7 @@ class CopyQueue:
             partial=partial,
             contents=contents,
             columns=columns,
+            announcements=announcements,
         )
         self.next_id += 1
         heapq.heappush(self._unapplied, (task.end, task.posted, len(self.tasks), task.id))

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._catalog import Course
+from ._holdings import Membership
 from ._replies import json_copy
-from ._teaching import Membership, Teaching
+from ._teaching import Teaching
 
 STUDENT = "Student"
 SEPARATION_STYLES = ("completeSeparation", "enrollmentsInBoth")

@@ -58,6 +58,8 @@ ENDPOINTS = frozenset(
         "get_child",
         "get_cross_list_set",
         "separate_child",
+        "list_announcements",
+        "patch_item",
         "unknown_endpoint",
     }
 )

@@ -6,6 +6,7 @@ from typing import Any
 
 from ._catalog import Course
 from ._crosslist import mirror_member
+from ._holdings import Membership
 from ._record import EnrolmentEvent
 from ._replies import (
     LearnRefusal,
@@ -18,7 +19,6 @@ from ._site import API, SiteCore, require_json
 from ._spec import MEMBERSHIP_PATH, validate_request_body
 from ._teaching import (
     MEMBERSHIP_STEP_PERCENT,
-    Membership,
     all_roles,
 )
 

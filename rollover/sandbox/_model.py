@@ -7,7 +7,8 @@ returns a `Reply`. Nothing awaits, so concurrent requests cannot interleave a ch
 `LearnSandbox` is the one class the app calls; its endpoints live by family in sibling modules,
 each a base it is built from: `_site` (serving a call: gateway, quota, token, faults, the 404
 lookups), `_seeding`, `_copy_calls`, `_course_calls`, `_member_calls`, `_content_calls`,
-`_merge_calls` (merged courses) and `_persistence` (to_state/from_state).
+`_merge_calls` (merged courses), `_date_calls` (dated items) and `_persistence`
+(to_state/from_state).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ._copy_calls import CopyCalls
 from ._copying import CopyQueue, CopyTask
 from ._course_calls import CourseCalls
 from ._crosslist import CrossListing
+from ._date_calls import DateCalls
 from ._journal import replay_journal, write_snapshot
 from ._member_calls import MemberCalls
 from ._merge_calls import MergeCalls
@@ -36,7 +38,9 @@ from ._site import Clock
 from ._teaching import Teaching
 
 
-class LearnSandbox(Persistence, CopyCalls, CourseCalls, MemberCalls, ContentCalls, MergeCalls):
+class LearnSandbox(
+    Persistence, CopyCalls, CourseCalls, MemberCalls, ContentCalls, MergeCalls, DateCalls
+):
     """An in-memory Learn site: courses, terms, users, enrolments, content, copy tasks, one
     OAuth token and a call quota."""
 

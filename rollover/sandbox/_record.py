@@ -60,15 +60,34 @@ class AttachEvent:
     answer_lost: bool = False  # the client saw a gateway timeout instead of the 201
 
 
+@dataclass(frozen=True)
+class DateChange:
+    """One date of one item that a PATCH changed (a date sent unchanged is no change): the
+    item's kind (`content`, `column`, `announcement`), course and item ids, the dotted field,
+    its old value (None: it had none) and new one, when, and which date PATCH (counted from 1
+    on the whole site, in the order Learn applied them) made it."""
+
+    kind: str
+    course_primary_id: str
+    item_id: str
+    field: str
+    old: str | None
+    new: str
+    at: float
+    patch: int
+
+
 @dataclass
 class SandboxRecord:
-    """Applied copies, patches, enrolments and attachments, calls per endpoint template,
-    faults by kind."""
+    """Applied copies, patches, enrolments, attachments and date changes, calls per endpoint
+    template, faults by kind."""
 
     copies: list[CopyEvent] = field(default_factory=list)
     patches: list[PatchEvent] = field(default_factory=list)
     enrolments: list[EnrolmentEvent] = field(default_factory=list)
     attachments: list[AttachEvent] = field(default_factory=list)
+    date_changes: list[DateChange] = field(default_factory=list)
+    date_patches: int = 0  # date PATCHes applied (answers lost included), changing or not
     calls: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
 
@@ -89,6 +108,8 @@ class SandboxRecord:
             "enrolments_lost": sum(e.lost for e in self.enrolments),
             "attachments": len(self.attachments),
             "attachments_before_copy_complete": sum(not a.copy_complete for a in self.attachments),
+            "date_patches": self.date_patches,
+            "date_changes": len(self.date_changes),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -98,6 +119,8 @@ class SandboxRecord:
             "patches": [asdict(event) for event in self.patches],
             "enrolments": [asdict(event) for event in self.enrolments],
             "attachments": [asdict(event) for event in self.attachments],
+            "date_changes": [asdict(event) for event in self.date_changes],
+            "date_patches": self.date_patches,
             "calls": dict(self.calls),
             "faults": dict(self.faults),
             "copies_per_target": self.copies_per_target(),
@@ -111,6 +134,8 @@ class SandboxRecord:
             patches=[PatchEvent(**event) for event in data["patches"]],
             enrolments=[EnrolmentEvent(**event) for event in data.get("enrolments", [])],
             attachments=[AttachEvent(**event) for event in data.get("attachments", [])],
+            date_changes=[DateChange(**event) for event in data.get("date_changes", [])],
+            date_patches=data.get("date_patches", 0),
             calls=Counter(data["calls"]),
             faults=Counter(data["faults"]),
         )

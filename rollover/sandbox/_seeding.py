@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 
 from ._config import (
     SandboxConfigInvalid,
@@ -11,11 +12,12 @@ from ._config import (
     SeedUser,
 )
 from ._crosslist import STUDENT, replicate_members
+from ._dates import FIRST_SEEDED_DAY, date_plan, seeded_dated_counts
+from ._holdings import Membership
 from ._member_calls import membership_data
 from ._replies import iso_time
 from ._site import SiteCore
 from ._teaching import (
-    Membership,
     seeded_counts,
     user_uuid,
 )
@@ -52,14 +54,25 @@ class Seeding(SiteCore):
             uuid=self._hex(),
             now_iso=self.site_time(now),
         )
-        # A source gets content and columns; a shell is empty unless the config says otherwise.
+        # A source gets content, columns and dated items; a shell is empty unless the config
+        # says otherwise.
         contents, columns = seeded_counts(seed.course_id)
+        dated = seeded_dated_counts(seed.course_id)
         if seed.shell and seed.course_id not in self.config.shells_with_content:
             contents = columns = 0
+            dated = (0, 0, 0)
         contents = seed.contents if seed.contents is not None else contents
         columns = seed.columns if seed.columns is not None else columns
-        if contents or columns:
-            self.teaching.seed_course(course.primary_id, seed.course_id, contents, columns)
+        dated_contents, dated_columns, announcements = (
+            given if given is not None else drawn
+            for given, drawn in zip(
+                (seed.dated_contents, seed.dated_columns, seed.announcements), dated, strict=True
+            )
+        )
+        first_day = date.fromisoformat(seed.dates_from) if seed.dates_from else FIRST_SEEDED_DAY
+        dates = date_plan(first_day, dated_contents, dated_columns, announcements)
+        if contents or columns or announcements:
+            self.teaching.seed_course(course.primary_id, seed.course_id, contents, columns, dates)
 
     def seed(
         self,

@@ -245,6 +245,7 @@ class SiteCore:
                 members_at=task.end if task.exact else None,
                 contents=task.contents,
                 columns=task.columns,
+                announcements=task.announcements,
                 target_label=task.target_primary_id,
                 now_iso=end_iso,
             )

@@ -129,3 +129,23 @@ def validate_request_body(method: str, path_template: str, body: Any) -> list[st
         where = ".".join(str(part) for part in error.absolute_path)
         messages.append(f"{where}: {error.message}" if where else error.message)
     return messages
+
+
+def unknown_fields(method: str, path_template: str, body: Any) -> list[str]:
+    """The dotted names of the fields of `body` the operation's schema does not let a client
+    write (absent from it, or read-only), in the body's order; [] when there are none."""
+    return _unknown(_resolved_body_schema(method.lower(), path_template), body, "")
+
+
+def _unknown(schema: dict[str, Any], body: Any, prefix: str) -> list[str]:
+    properties = schema.get("properties")
+    if not isinstance(body, dict) or not isinstance(properties, dict):
+        return []
+    found: list[str] = []
+    for key, value in body.items():
+        field_schema = properties.get(key)
+        if not isinstance(field_schema, dict) or field_schema.get("readOnly"):
+            found.append(f"{prefix}{key}")
+        else:
+            found.extend(_unknown(field_schema, value, f"{prefix}{key}."))
+    return found

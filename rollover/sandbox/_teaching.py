@@ -1,20 +1,23 @@
-"""What makes a copied course ready to teach: users, enrolments, content trees, gradebook columns.
+"""What makes a copied course ready to teach: users, enrolments, content trees, gradebook columns,
+announcements, and how seeds and copies fill them.
 
-Content and columns are kept as compact rows (a site may hold ten thousand courses) and shown in
-Learn's shapes only when asked for. Every id sequence (users, content, columns) is Learn's own,
-apart from the courses' and terms'. Seeded counts derive from the courseId alone, so a course
-looks the same on every site that seeds it.
+What a course holds is kept as compact rows (`_holdings`) and shown in Learn's shapes only when
+asked for. Every id sequence (users, content, columns, announcements) is Learn's own, apart from
+the courses' and terms'. Seeded counts derive from the courseId alone, so a course looks the same
+on every site that seeds it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ._config import SandboxConfigInvalid, SeedUser
+from ._dates import DatePlan
+from ._holdings import Holdings, Membership
 from ._replies import json_copy
 
 # Learn's built-in course roles; an institution may add its own (`SandboxConfig.roles`).
@@ -41,9 +44,6 @@ MEMBERSHIP_STEP_PERCENT = 15
 SEEDED_CONTENTS = (5, 60)
 SEEDED_COLUMNS = (0, 20)
 MAX_FOLDER_DEPTH = 3
-
-ContentRow = list[Any]  # [id, parentId or None, title, contentHandler.id], parents first
-ColumnRow = list[Any]  # [id, name, score.possible]
 
 
 def seeded_counts(course_id: str) -> tuple[int, int]:
@@ -112,111 +112,6 @@ def user_uuid(seed: int, user_name: str) -> str:
 
 
 @dataclass
-class Membership:
-    """One enrolment as Learn shows it, and when (if ever) the copy into its course drops it."""
-
-    data: dict[str, Any]
-    lost_at: float | None = None
-
-    def exists_at(self, now: float) -> bool:
-        """Whether the membership is there at `now`."""
-        return self.lost_at is None or now < self.lost_at
-
-    def to_list(self) -> list[Any]:
-        """JSON-safe form."""
-        return [self.data, self.lost_at]
-
-
-@dataclass
-class Holdings:
-    """What one course holds besides its settings: content, gradebook columns, enrolments."""
-
-    contents: list[ContentRow] = field(default_factory=list)
-    columns: list[ColumnRow] = field(default_factory=list)
-    members: dict[str, Membership] = field(default_factory=dict)  # user primary id -> it
-
-    def members_at(self, now: float) -> list[Membership]:
-        """The memberships there at `now`, in enrolment order."""
-        return [m for m in self.members.values() if m.exists_at(now)]
-
-    def member_at(self, user_primary_id: str, now: float) -> Membership | None:
-        """The user's membership at `now`, if any."""
-        found = self.members.get(user_primary_id)
-        return found if found is not None and found.exists_at(now) else None
-
-    def content_items(self, parent: str | None, *, recursive: bool) -> list[dict[str, Any]]:
-        """The items under `parent` (None: the top level) as Learn lists them; with `recursive`,
-        every level below it too, each folder followed by what it holds."""
-        children: dict[str | None, list[ContentRow]] = {}
-        for row in self.contents:
-            children.setdefault(row[1], []).append(row)
-        listed: list[dict[str, Any]] = []
-        pending: list[Iterator[tuple[int, ContentRow]]] = [enumerate(children.get(parent, []))]
-        while pending:
-            step = next(pending[-1], None)
-            if step is None:
-                pending.pop()
-                continue
-            position, row = step
-            below = children.get(row[0], [])
-            listed.append(_content_item(row, position, bool(below)))
-            if recursive and below:
-                pending.append(enumerate(below))
-        return listed
-
-    def content_row(self, content_id: str) -> ContentRow | None:
-        """The row of the item with this id, if the course holds it."""
-        return next((row for row in self.contents if row[0] == content_id), None)
-
-    def gradebook_columns(self) -> list[dict[str, Any]]:
-        """The columns as Learn lists them."""
-        return [_column(row) for row in self.columns]
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form."""
-        return {
-            "contents": self.contents,
-            "columns": self.columns,
-            "members": [m.to_list() for m in self.members.values()],
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Holdings:
-        """The holdings `to_dict` described."""
-        members = [Membership(d, lost_at) for d, lost_at in data["members"]]
-        return cls(
-            [list(row) for row in data["contents"]],
-            [list(row) for row in data["columns"]],
-            {m.data["userId"]: m for m in members},
-        )
-
-
-def _content_item(row: ContentRow, position: int, has_children: bool) -> dict[str, Any]:
-    item: dict[str, Any] = {"id": row[0]}
-    if row[1] is not None:
-        item["parentId"] = row[1]
-    item["title"] = row[2]
-    item["position"] = position
-    # As in Learn, an empty folder has no children: only contentHandler says it is a folder.
-    item["hasChildren"] = has_children
-    item["availability"] = {"available": "Yes"}
-    item["contentHandler"] = {"id": row[3]}
-    return item
-
-
-def _column(row: ColumnRow) -> dict[str, Any]:
-    return {
-        "id": row[0],
-        "name": row[1],
-        "displayName": row[1],
-        "externalGrade": False,
-        "score": {"possible": row[2]},
-        "availability": {"available": "Yes"},
-        "grading": {"type": "Manual"},
-    }
-
-
-@dataclass
 class Teaching:
     """The site's users and every course's holdings, with the id sequences they draw from."""
 
@@ -225,6 +120,7 @@ class Teaching:
     next_user_id: int = 1
     next_content_id: int = 1
     next_column_id: int = 1
+    next_announcement_id: int = 1
     _by_field: dict[str, dict[str, dict[str, Any]]] = field(
         init=False, repr=False, compare=False, default_factory=dict
     )
@@ -301,18 +197,34 @@ class Teaching:
         return found if found is not None else Holdings()
 
     def seed_course(
-        self, course_primary_id: str, course_id: str, contents: int, columns: int
+        self,
+        course_primary_id: str,
+        course_id: str,
+        contents: int,
+        columns: int,
+        dates: DatePlan | None = None,
     ) -> None:
-        """Give a seeded course `contents` items (folders included) and `columns` columns."""
+        """Give a seeded course `contents` items (folders included) and `columns` columns, and
+        the dated items `dates` lays out (None: no dates, no announcements)."""
+        dates = dates or DatePlan()
         holdings = self.holdings(course_primary_id)
         ids: list[str] = []
         for parent, title, handler in content_plan(course_id, contents):
             ids.append(self._content_id())
             holdings.contents.append(
-                [ids[-1], None if parent is None else ids[parent], title, handler]
+                [ids[-1], None if parent is None else ids[parent], title, handler, None, None]
             )
-        for name, possible in column_plan(course_id, columns):
-            holdings.columns.append([self._column_id(), name, possible])
+        items = [row for row in holdings.contents if row[3] != FOLDER]
+        for row, (start, end) in zip(items, dates.releases, strict=False):
+            row[4:6] = [start, end]
+        dues = [*dates.dues, *([None] * columns)]
+        for (name, possible), due in zip(column_plan(course_id, columns), dues, strict=False):
+            holdings.columns.append([self._column_id(), name, possible, due, None])
+        # The first dated columns grade the first dated items (an assignment and its column).
+        for column, item in zip(holdings.columns, items[: dates.linked], strict=False):
+            column[4] = item[0]
+        for number, (start, end) in enumerate(dates.announcements, start=1):
+            holdings.announcements.append([self._announcement_id(), f"Week {number}", start, end])
 
     def copy_into(
         self,
@@ -325,25 +237,29 @@ class Teaching:
         now_iso: str,
         contents: bool = True,
         columns: bool = True,
+        announcements: bool = True,
     ) -> None:
-        """Add the source's content and columns to the target, as new items (a copy adds and
-        removes nothing), each only if the request copies it (`contents`: the content areas,
-        `columns`: the gradebook); `partial` adds only the first half of the content. With
-        `members_at` (an exact copy), the source's members then who are not yet members of the
-        target join."""
+        """Add the source's content, columns and announcements to the target, as new items (a
+        copy adds and removes nothing) with their dates unchanged, each only if the request
+        copies it (`contents`: the content areas, `columns`: the gradebook, `announcements`);
+        `partial` adds only the first half of the content. A copied column keeps its link to a
+        content item copied with it. With `members_at` (an exact copy), the source's members
+        then who are not yet members of the target join."""
         source = self.view(source_primary_id)
         target = self.holdings(target_primary_id)
         rows = source.contents[: len(source.contents) // 2] if partial else source.contents
         rows = rows if contents else []
         # Parents come before their children, so a prefix is a tree and each parent is mapped.
         new_ids: dict[str, str] = {}
-        for content_id, parent, title, handler in list(rows):
+        for content_id, parent, title, handler, start, end in list(rows):
             new_ids[content_id] = self._content_id()
-            target.contents.append(
-                [new_ids[content_id], None if parent is None else new_ids[parent], title, handler]
-            )
-        for _, name, possible in list(source.columns) if columns else []:
-            target.columns.append([self._column_id(), name, possible])
+            parent_id = None if parent is None else new_ids[parent]
+            target.contents.append([new_ids[content_id], parent_id, title, handler, start, end])
+        for _, name, possible, due, linked in list(source.columns) if columns else []:
+            new_link = new_ids.get(linked) if linked is not None else None
+            target.columns.append([self._column_id(), name, possible, due, new_link])
+        for _, title, start, end in list(source.announcements) if announcements else []:
+            target.announcements.append([self._announcement_id(), title, start, end])
         if members_at is None:
             return
         for membership in source.members_at(members_at):
@@ -365,6 +281,11 @@ class Teaching:
         self.next_column_id += 1
         return column_id
 
+    def _announcement_id(self) -> str:
+        announcement_id = f"_{self.next_announcement_id}_1"
+        self.next_announcement_id += 1
+        return announcement_id
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""
         return {
@@ -373,6 +294,7 @@ class Teaching:
             "next_user_id": self.next_user_id,
             "next_content_id": self.next_content_id,
             "next_column_id": self.next_column_id,
+            "next_announcement_id": self.next_announcement_id,
         }
 
     @classmethod
@@ -384,6 +306,7 @@ class Teaching:
             data["next_user_id"],
             data["next_content_id"],
             data["next_column_id"],
+            data.get("next_announcement_id", 1),
         )
 
 
