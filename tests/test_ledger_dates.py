@@ -9,7 +9,9 @@ import json
 import shutil
 import sqlite3
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from durability import assert_synced_then_ordinary, run_killed
@@ -29,18 +31,19 @@ from rollover.ledger import (
 from rollover.plan import DateShift, RowSpec
 
 TARGET = "HIST-101-SP27"
+at = datetime.fromisoformat
 SCHEMA_5 = Path(__file__).resolve().parent / "ledgers" / "schema5.ledger.sqlite"
 START = {"availability": {"duration": {"type": "DateRange", "start": "2027-01-18T06:00:00.000Z"}}}
 
 CONTENTS = [
-    ("_10_1", "availability.adaptiveRelease.start", "2026-09-01T14:00:00.000Z"),
-    ("_10_1", "availability.adaptiveRelease.end", "2026-09-08T04:59:00.000Z"),
-    ("_11_1", "availability.adaptiveRelease.start", "2026-09-15T14:00:00.000Z"),
+    ("_10_1", "availability.adaptiveRelease.start", at("2026-09-01T14:00:00.000Z")),
+    ("_10_1", "availability.adaptiveRelease.end", at("2026-09-08T04:59:00.000Z")),
+    ("_11_1", "availability.adaptiveRelease.start", at("2026-09-15T14:00:00.000Z")),
     ("_11_1", "availability.adaptiveRelease.end", None),
     ("_12_1", "availability.adaptiveRelease.start", None),  # no dates: nothing to move
     ("_12_1", "availability.adaptiveRelease.end", None),
 ]
-COLUMNS = [("_20_1", "grading.due", "2026-09-08T04:59:00.000Z")]
+COLUMNS = [("_20_1", "grading.due", at("2026-09-08T04:59:00.000Z"))]
 
 
 DAYS_140 = DateShift(days=140)
@@ -74,7 +77,7 @@ def shifted_all(ledger: Ledger) -> None:
     ledger.record_dated_items(TARGET, "column", COLUMNS)
     ledger.record_dated_items(TARGET, "announcement", [])
     for item in ledger.dated_items(TARGET):
-        new = dict.fromkeys(item.original, "2027-01-19T14:00:00.000Z")
+        new = dict.fromkeys(item.original, at("2027-01-19T14:00:00.000Z"))
         ledger.record_date(TARGET, item.kind, item.item_id, DateState.SENDING, new=new)
         ledger.record_date(TARGET, item.kind, item.item_id, DateState.SHIFTED)
 
@@ -92,14 +95,14 @@ def test_originals_are_recorded_once_and_never_overwritten(ledger: Ledger) -> No
     first, second = ledger.dated_items(TARGET)
     assert (first.kind, first.item_id, first.state) == ("content", "_10_1", DateState.PENDING)
     assert first.original == {
-        "availability.adaptiveRelease.start": "2026-09-01T14:00:00.000Z",
-        "availability.adaptiveRelease.end": "2026-09-08T04:59:00.000Z",
+        "availability.adaptiveRelease.start": at("2026-09-01T14:00:00.000Z"),
+        "availability.adaptiveRelease.end": at("2026-09-08T04:59:00.000Z"),
     }
     assert second.original["availability.adaptiveRelease.end"] is None
     assert set(second.new.values()) == {None}
     # What Learn holds now (moved already) never replaces the recorded original.
-    moved = [(i, f, o and "2027-01-19T14:00:00.000Z") for i, f, o in CONTENTS] + [
-        ("_13_1", "availability.adaptiveRelease.start", "2026-10-01T14:00:00.000Z")
+    moved = [(i, f, o and at("2027-01-19T14:00:00.000Z")) for i, f, o in CONTENTS] + [
+        ("_13_1", "availability.adaptiveRelease.start", at("2026-10-01T14:00:00.000Z"))
     ]
     ledger.record_dated_items(TARGET, "content", moved)
     again = ledger.dated_items(TARGET)
@@ -116,7 +119,7 @@ def test_items_move_one_patch_each_and_the_row_counts_them(ledger: Ledger) -> No
     patched(ledger)
     ledger.record_dated_items(TARGET, "content", CONTENTS)
     ledger.record_dated_items(TARGET, "column", COLUMNS)
-    due = {"grading.due": "2027-01-26T04:59:00.000Z"}
+    due = {"grading.due": at("2027-01-26T04:59:00.000Z")}
     ledger.record_date(TARGET, "column", "_20_1", DateState.SENDING, new=due)
     ledger.record_date(TARGET, "column", "_20_1", DateState.SHIFTED)
     ledger.record_date(TARGET, "content", "_10_1", DateState.FAILED, error="Learn refused: end")
@@ -127,7 +130,7 @@ def test_items_move_one_patch_each_and_the_row_counts_them(ledger: Ledger) -> No
         ("column", "_20_1", DateState.SHIFTED),
     ]
     column = ledger.dated_items(TARGET)[2]
-    assert column.new == due and column.original == {"grading.due": "2026-09-08T04:59:00.000Z"}
+    assert column.new == due and column.original == {"grading.due": at("2026-09-08T04:59:00.000Z")}
     assert ledger.dated_items(TARGET)[0].error == "Learn refused: end"
     row = ledger.row(TARGET)
     assert (row.dates_shifted, row.dates_to_shift) == (1, 2)
@@ -140,11 +143,31 @@ def test_an_item_field_or_kind_the_row_has_not_is_refused(ledger: Ledger) -> Non
     with pytest.raises(LedgerError, match="no dated column _99_1"):
         ledger.record_date(TARGET, "column", "_99_1", DateState.SENDING)
     with pytest.raises(LedgerError, match=r"has no grading\.start"):
-        ledger.record_date(TARGET, "column", "_20_1", DateState.SHIFTED, new={"grading.start": "x"})
+        ledger.record_date(
+            TARGET, "column", "_20_1", DateState.SHIFTED, new={"grading.start": None}
+        )
     with pytest.raises(LedgerError, match="'calendar' is not a kind"):
-        ledger.record_dated_items(TARGET, "calendar", [("_1_1", "start", "x")])
+        ledger.record_dated_items(TARGET, "calendar", [("_1_1", "start", None)])
     assert states(ledger) == [("column", "_20_1", DateState.PENDING)]
     assert ledger.row(TARGET).dates_listed == frozenset({"column"})
+
+
+def test_dates_are_kept_as_utc_text_and_a_naive_date_is_refused(ledger: Ledger) -> None:
+    """A date is stored as ISO UTC text to the millisecond, whatever its zone, and reads back as
+    the same moment; a date without a zone (it would be read in this machine's) is refused."""
+    chicago = datetime(2026, 9, 7, 23, 59, tzinfo=ZoneInfo("America/Chicago"))
+    ledger.record_dated_items(TARGET, "column", [("_20_1", "grading.due", chicago)])
+    with sqlite3.connect(ledger.path) as db:
+        stored = db.execute("SELECT original FROM dated_items").fetchall()
+    assert stored == [("2026-09-08T04:59:00.000+00:00",)]
+    assert ledger.dated_items(TARGET)[0].original == {"grading.due": chicago}
+    with pytest.raises(LedgerError, match="has no time zone"):
+        ledger.record_date(
+            TARGET, "column", "_20_1", DateState.SENDING, new={"grading.due": datetime(2027, 1, 1)}
+        )
+    with pytest.raises(LedgerError, match="has no time zone"):
+        ledger.record_dated_items(TARGET, "content", [("_1_1", "x.start", datetime(2027, 1, 1))])
+    assert ledger.dated_items(TARGET)[0].new == {"grading.due": None}
 
 
 def test_the_sending_record_is_synced_to_disk_before_the_patch(ledger: Ledger) -> None:
@@ -166,17 +189,20 @@ def test_the_sending_record_is_synced_to_disk_before_the_patch(ledger: Ledger) -
 KILLED_AFTER_SENDING = """
 import os, signal, sys
 from pathlib import Path
+from datetime import datetime
 from rollover.ledger import DateState, Ledger
 from rollover.plan import DateShift, RowSpec
+
+t = datetime.fromisoformat
 
 ledger = Ledger(Path(sys.argv[1]))
 ledger.acquire_run_lock()
 ledger.sync_manifest([RowSpec("HIST-101-SP27", 2, "F", False, shift=DateShift(days=7))])
 ledger.record_shift_offset("HIST-101-SP27", 7)
-ledger.record_dated_items("HIST-101-SP27", "column", [("_20_1", "grading.due", "2026-09-08")])
+ledger.record_dated_items("HIST-101-SP27", "column", [("_20_1", "grading.due", t("2026-09-08T04:59Z"))])
 ledger.note_answer("HIST-101-SP27", "PATCH /v2/courses/{id}/gradebook/columns/{id}", 200)
 ledger.record_date(
-    "HIST-101-SP27", "column", "_20_1", DateState.SENDING, new={"grading.due": "2026-09-15"}
+    "HIST-101-SP27", "column", "_20_1", DateState.SENDING, new={"grading.due": t("2026-09-15T04:59Z")}
 )
 os.kill(os.getpid(), signal.SIGKILL)  # the PATCH is on its way; its answer never recorded
 """
@@ -192,8 +218,8 @@ def test_the_sending_record_survives_a_killed_run(tmp_path: Path) -> None:
         [item] = ledger.dated_items(TARGET)
         assert item.state is DateState.SENDING
         assert (item.original, item.new) == (
-            {"grading.due": "2026-09-08"},
-            {"grading.due": "2026-09-15"},
+            {"grading.due": datetime(2026, 9, 8, 4, 59, tzinfo=UTC)},
+            {"grading.due": datetime(2026, 9, 15, 4, 59, tzinfo=UTC)},
         )
         assert ledger.row(TARGET).shift_days == 7
         assert [(a.state, a.status) for a in ledger.answers(TARGET)] == [("pending", 200)]
@@ -288,7 +314,7 @@ def test_a_changed_shift_moves_the_dates_again_from_their_originals(ledger: Ledg
     assert [i.original for i in after] == [i.original for i in before]
     assert [(i.state, set(i.new.values())) for i in after] == [
         (DateState.PENDING, {None}),
-        (DateState.GONE, {"2027-01-19T14:00:00.000Z"}),
+        (DateState.GONE, {at("2027-01-19T14:00:00.000Z")}),
         (DateState.PENDING, {None}),
     ]
     # A name corrected at the same time still means a new PATCH (and the dates after it).

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 
 from rollover.errors import LedgerError
 
 from ._rows import DATED_KINDS, DatedRecord, DateState
+from ._stored import iso, parse
 
 
 def dated_items_of(db: sqlite3.Connection, target: str) -> list[DatedRecord]:
@@ -28,8 +30,8 @@ def dated_items_of(db: sqlite3.Connection, target: str) -> list[DatedRecord]:
             items[key] = DatedRecord(
                 r["kind"], r["item_id"], DateState(r["state"]), {}, {}, r["error"], r["updated_at"]
             )
-        items[key].original[r["field"]] = r["original"]
-        items[key].new[r["field"]] = r["new"]
+        items[key].original[r["field"]] = parse(r["original"])
+        items[key].new[r["field"]] = parse(r["new"])
     return list(items.values())
 
 
@@ -37,7 +39,7 @@ def write_dated_items(
     db: sqlite3.Connection,
     target: str,
     kind: str,
-    items: Iterable[tuple[str, str, str | None]],
+    items: Iterable[tuple[str, str, datetime | None]],
     now: str | None,
 ) -> None:
     """Record the originals of one listed kind, inside the caller's transaction, and mark the
@@ -52,7 +54,7 @@ def write_dated_items(
         raise LedgerError(f"ledger refused {target}: missing")
     fields: dict[str, dict[str, str | None]] = {}
     for item_id, field, original in items:
-        fields.setdefault(item_id, {})[field] = original
+        fields.setdefault(item_id, {})[field] = _stored(target, original)
     for item_id, originals in fields.items():
         if all(original is None for original in originals.values()):
             continue
@@ -84,7 +86,7 @@ def write_date(
     item_id: str,
     state: DateState,
     *,
-    new: Mapping[str, str | None] | None,
+    new: Mapping[str, datetime | None] | None,
     error: str | None,
     now: str | None,
 ) -> None:
@@ -101,10 +103,18 @@ def write_date(
     for field, value in (new or {}).items():
         if not db.execute(
             f"UPDATE dated_items SET new = ? {where} AND field = ?",
-            (value, target, kind, item_id, field),
+            (_stored(target, value), target, kind, item_id, field),
         ).rowcount:
             raise LedgerError(f"ledger refused {target}: its {kind} {item_id} has no {field}")
     count_dates(db, target)
+
+
+def _stored(target: str, moment: datetime | None) -> str | None:
+    """A date as the ledger keeps it (UTC, milliseconds); a naive one is a bug, refused: it
+    would be read in this machine's zone."""
+    if moment is not None and moment.tzinfo is None:
+        raise LedgerError(f"ledger refused {target}: the date {moment} has no time zone")
+    return iso(moment)
 
 
 def count_dates(db: sqlite3.Connection, target: str) -> None:

@@ -191,11 +191,11 @@ class Ledger(RowMachine):
     # -- dated items (a shift of the row's dates) --------------------------------------------
 
     def record_dated_items(
-        self, target: str, kind: str, items: Iterable[tuple[str, str, str | None]]
+        self, target: str, kind: str, items: Iterable[tuple[str, str, datetime | None]]
     ) -> None:
-        """Commit the originals of one listed kind of the row's dated items (`plan.ItemKind`),
+        """Commit the originals of one listed kind of the row's dated items (`learn.DatedKind`),
         as (item_id, field, original) with the field's dotted path (`grading.due`) and its
-        value as Learn gave it (ISO UTC text, None when empty), and mark the kind listed; in
+        date as Learn gave it (aware; None when empty), and mark the kind listed; in
         one transaction, before any of them is patched. An item already recorded keeps its
         originals: never overwritten by what Learn holds now. An item whose every date is
         empty is not recorded (it has nothing to move)."""
@@ -214,7 +214,7 @@ class Ledger(RowMachine):
         item_id: str,
         state: DateState,
         *,
-        new: Mapping[str, str | None] | None = None,
+        new: Mapping[str, datetime | None] | None = None,
         error: str | None = None,
     ) -> None:
         """Commit where one dated item is, all its fields at once (one PATCH per item):

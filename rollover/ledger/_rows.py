@@ -261,8 +261,9 @@ class AttachmentRecord:
     updated_at: str
 
 
-# The kinds of dated items a shift moves (plan.ItemKind's values: content items' release
-# windows, gradebook columns' due dates, announcements' display windows).
+# The kinds of dated items a shift moves (learn.DatedKind's values, on main since this was
+# written: content items' release windows, gradebook columns' due dates, announcements' display
+# windows).
 DATED_KINDS = frozenset({"content", "column", "announcement"})
 
 
@@ -280,13 +281,14 @@ class DateState(StrEnum):
 class DatedRecord:
     """One dated item of a row's course, as the ledger keeps it: each date field's original (the
     value the copy put there, recorded before any PATCH and never overwritten) and the new value
-    sent for it (None until computed; None in `original` is an empty date, which stays empty)."""
+    sent for it (None until computed; None in `original` is an empty date, which stays empty).
+    Dates are UTC, to the millisecond (as Learn gives them)."""
 
-    kind: str  # plan.ItemKind: content, column or announcement
+    kind: str  # learn.DatedKind: content, column or announcement
     item_id: str  # the item's primary id in the row's course
     state: DateState
-    original: dict[str, str | None]  # field (dotted path, as `grading.due`) -> ISO UTC text
-    new: dict[str, str | None]  # field -> the value sent (or to send), when computed
+    original: dict[str, datetime | None]  # field (dotted path, as `grading.due`) -> its date
+    new: dict[str, datetime | None]  # field -> the value sent (or to send), when computed
     error: str | None
     updated_at: str
 
