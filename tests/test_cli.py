@@ -487,6 +487,7 @@ def test_status_json_shape(tmp_path: Path, finished: Path) -> None:
             "queued": 0,
             "copying": 0,
             "patching": 0,
+            "shifting": 0,
             "done": 4,
             "failed": 0,
             "needs_review": 0,
@@ -555,7 +556,7 @@ def test_status_text(tmp_path: Path, finished: Path) -> None:
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[:2] == [
         "4 rows: 4 done, 0 failed, 0 needs_review, 0 pending",
-        "Stages: 0 queued, 0 copying, 0 patching, 4 done, 0 failed, 0 needs review",
+        "Stages: 0 queued, 0 copying, 0 patching, 0 shifting, 4 done, 0 failed, 0 needs review",
     ]
 
 

@@ -5,15 +5,13 @@ manifest change or a refusal without patching or copying the row again."""
 from __future__ import annotations
 
 import json
-import signal
 import sqlite3
-import subprocess
-import sys
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from durability import assert_synced_then_ordinary, run_killed
+from test_ledger_migration import as_schema_4
 
 from rollover.cli import Invocation, next_step
 from rollover.errors import LedgerError
@@ -148,9 +146,7 @@ def test_the_sending_record_is_synced_to_disk_before_the_put(tmp_path: Path) -> 
         between = len(sent)
         ledger.record_attachment(TARGET, "HIST-101-002", AttachmentState.ATTACHED)
         sending, attached = sent[before:between], sent[between:]
-    assert sending[0] == "PRAGMA synchronous=FULL"
-    assert sending.index("COMMIT") < sending.index("PRAGMA synchronous=NORMAL")
-    assert not any("synchronous" in statement for statement in attached)
+    assert_synced_then_ordinary(sending, attached)
 
 
 KILLED_AFTER_SENDING = """
@@ -172,15 +168,7 @@ def test_the_sending_record_survives_a_killed_run(tmp_path: Path) -> None:
     """A run killed (-9) right after recording `sending` leaves a ledger that knows the PUT may
     have been sent, and whose run lock is free for the next run."""
     path = tmp_path / "l.sqlite"
-    script = textwrap.dedent(KILLED_AFTER_SENDING)
-    done = subprocess.run(
-        [sys.executable, "-c", script, str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == -signal.SIGKILL, done.stderr
+    run_killed(KILLED_AFTER_SENDING, path)
     with Ledger(path) as ledger:
         ledger.acquire_run_lock()
         [record] = ledger.attachments(TARGET)
@@ -233,14 +221,6 @@ def test_status_advises_on_a_refused_child_by_its_kind(ledger: Ledger) -> None:
     ledger.record_failed(TARGET, ErrorKind.CHILD_REFUSED, "Learn refused to attach _41_1")
     advice = next_step(ledger.row(TARGET), Invocation("spring.csv")) or ""
     assert "child_course_ids" in advice and "only the attachments are retried" in advice
-
-
-def as_schema_4(path: Path) -> None:
-    """What rollover's schema 4 kept of the ledger at `path`: no children, no count of them."""
-    with sqlite3.connect(path) as db:
-        db.execute("DROP TABLE children")
-        db.execute("ALTER TABLE rows DROP COLUMN children_attached")
-        db.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
 
 
 def test_a_schema_4_ledger_gains_its_children_table_on_opening(tmp_path: Path) -> None:

@@ -94,7 +94,7 @@ def test_opening_migrates_a_schema_1_ledger_in_one_step(old_ledger: Path) -> Non
     sent: list[str] = []
     with opened_tracing(old_ledger, sent) as ledger:
         assert len(ledger.rows()) == 25
-    assert SCHEMA_VERSION == 5 and schema_version(old_ledger) == "5"
+    assert SCHEMA_VERSION == 6 and schema_version(old_ledger) == "6"
     altered = [n for n, sql in enumerate(sent) if sql.startswith("ALTER TABLE")]
     stamped = [
         n
@@ -103,8 +103,9 @@ def test_opening_migrates_a_schema_1_ledger_in_one_step(old_ledger: Path) -> Non
     ]
     # To 2: error_kind, resolution and its time, course_url, the shell's counts, verification,
     # enrolled, settle_until; to 3: copied_into, and source_counts rebuilt with counts optional;
-    # to 4: intent_site_at and proof; to 5: children_attached (and the children table).
-    assert len(altered) == 14 and len(stamped) == 1
+    # to 4: intent_site_at and proof; to 5: children_attached (and the children table); to 6:
+    # shift_days, dates_listed, dates_shifted, dates_to_shift (and the dated_items table).
+    assert len(altered) == 18 and len(stamped) == 1
     # The schema change, the data moved and the new version: all inside one transaction.
     begin = max(n for n, sql in enumerate(sent[: altered[0]]) if sql.startswith("BEGIN"))
     commit = next(n for n, sql in enumerate(sent) if n > begin and sql == "COMMIT")
@@ -286,9 +287,20 @@ def test_a_copied_row_keeps_its_warnings_kind(old_ledger: Path) -> None:
         assert ledger.row("CS-110-002-SP27").error_kind is None  # no error, no kind
 
 
+def as_schema_5(path: Path) -> None:
+    """Turn the ledger at `path` into what rollover's schema 5 kept: no dated items, no shift
+    or counts of them on the rows."""
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TABLE dated_items")
+        for column in ("shift_days", "dates_listed", "dates_shifted", "dates_to_shift"):
+            db.execute(f"ALTER TABLE rows DROP COLUMN {column}")
+        db.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
+
+
 def as_schema_4(path: Path) -> None:
     """Turn the ledger at `path` into what rollover's schema 4 kept: no children table, no
     count of children attached."""
+    as_schema_5(path)
     with sqlite3.connect(path) as db:
         db.execute("DROP TABLE children")
         db.execute("ALTER TABLE rows DROP COLUMN children_attached")

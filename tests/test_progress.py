@@ -142,6 +142,7 @@ def test_live_line_for_given_counts() -> None:
                 "queued": 7,
                 "copying": 1,
                 "patching": 1,
+                "shifting": 0,
                 "done": 1,
                 "failed": 1,
                 "needs_review": 0,
@@ -153,7 +154,7 @@ def test_live_line_for_given_counts() -> None:
         )
     )
     assert out.getvalue() == (
-        "\rqueued 7 | copying 1 | patching 1 | done 1 | failed 1 | needs review 0 | "
+        "\rqueued 7 | copying 1 | patching 1 | shifting 0 | done 1 | failed 1 | needs review 0 | "
         "2.0 rows/min | ETA 4 min | quota 9000/10000\x1b[K"
     )
 
@@ -183,6 +184,7 @@ def test_counts_and_rate_come_from_transitions() -> None:
         "queued": 6,
         "copying": 1,
         "patching": 1,
+        "shifting": 0,
         "done": 1,
         "failed": 1,
         "needs_review": 0,
@@ -200,7 +202,7 @@ def test_live_line_before_any_row_finishes_has_no_rate() -> None:
     move(progress, "T-0", State.PENDING, State.INTENT)
     progress.tick()
     assert live_line(out.getvalue()) == (
-        "queued 9 | copying 1 | patching 0 | done 0 | failed 0 | needs review 0 | "
+        "queued 9 | copying 1 | patching 0 | shifting 0 | done 0 | failed 0 | needs review 0 | "
         "-- rows/min | ETA -- | quota ?"
     )
 
@@ -297,7 +299,7 @@ def test_finish_draws_the_final_numbers_and_ends_the_line() -> None:
     move(progress, "T-0", State.PENDING, State.INTENT, State.LOCATED, State.COPIED, State.DONE)
     progress.finish()
     assert out.getvalue().endswith(
-        "\rqueued 0 | copying 0 | patching 0 | done 1 | failed 0 | needs review 0 | "
+        "\rqueued 0 | copying 0 | patching 0 | shifting 0 | done 1 | failed 0 | needs review 0 | "
         "600.0 rows/min | ETA 0 s | quota ?\x1b[K\n"
     )
     print("after", file=display.log_stream)
@@ -332,6 +334,7 @@ def test_minute_summary_logs_progress_once_a_minute() -> None:
             "queued": 8,
             "copying": 1,
             "patching": 0,
+            "shifting": 0,
             "done": 1,
             "failed": 0,
             "needs_review": 0,
@@ -348,6 +351,7 @@ def test_minute_summary_logs_progress_once_a_minute() -> None:
             "queued": 8,
             "copying": 1,
             "patching": 0,
+            "shifting": 0,
             "done": 1,
             "failed": 0,
             "needs_review": 0,
@@ -437,6 +441,7 @@ def test_run_feeds_progress_and_keeps_the_quota_in_the_ledger(tmp_path: Path) ->
         "queued": 0,
         "copying": 0,
         "patching": 0,
+        "shifting": 0,
         "done": 5,
         "failed": 0,
         "needs_review": 0,
@@ -460,11 +465,21 @@ def test_run_without_a_terminal_logs_progress_events(tmp_path: Path) -> None:
     assert final["final"] is True
     assert {
         k: final[k]
-        for k in ("queued", "copying", "patching", "done", "failed", "needs_review", "eta_seconds")
+        for k in (
+            "queued",
+            "copying",
+            "patching",
+            "shifting",
+            "done",
+            "failed",
+            "needs_review",
+            "eta_seconds",
+        )
     } == {
         "queued": 0,
         "copying": 0,
         "patching": 0,
+        "shifting": 0,
         "done": 4,
         "failed": 0,
         "needs_review": 0,

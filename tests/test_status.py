@@ -123,6 +123,7 @@ def test_status_json_exact_shape(tmp_path: Path, small: Path) -> None:
             "queued": 0,
             "copying": 0,
             "patching": 0,
+            "shifting": 0,
             "done": 4,
             "failed": 0,
             "needs_review": 0,
@@ -189,7 +190,7 @@ def test_status_text_shows_stages_quota_and_what_to_do(tmp_path: Path, failed_sh
     lines = result.stdout.splitlines()
     assert lines[:2] == [
         "2 rows: 1 done, 1 failed, 0 needs_review, 0 pending",
-        "Stages: 0 queued, 0 copying, 0 patching, 1 done, 1 failed, 0 needs review",
+        "Stages: 0 queued, 0 copying, 0 patching, 0 shifting, 1 done, 1 failed, 0 needs review",
     ]
     assert lines[2].startswith("Quota: ") and " of 10000 calls left when last seen, " in lines[2]
     assert lines[3:] == [

@@ -6,8 +6,10 @@
 `calls_left` for the calls a row still needs; `ledgers_beside` finds the other ledgers beside a
 manifest that hold its targets;
 `ErrorKind` says why a row ended `failed` or `needs_review`. A row's steps after its PATCH are
-kept one by one: its instructors' enrolments (`EnrolmentRecord`) and its merged sections'
-attachments (`AttachmentRecord`). All SQL is in this package.
+kept one by one: its instructors' enrolments (`EnrolmentRecord`), its merged sections'
+attachments (`AttachmentRecord`) and the dated items its shift moves (`DatedRecord`, each date's
+original recorded before its PATCH; a patched row whose dates are not all moved is in the stage
+`shifting`, `LedgerRow.stage`). All SQL is in this package.
 """
 
 from ._beside import LEDGER_SUFFIX, REHEARSAL, LedgerBeside, LedgersBeside, ledgers_beside
@@ -20,6 +22,7 @@ from ._changes import (
     retried_state,
     revisions,
     shell_must_be_empty,
+    shift_changed,
 )
 from ._core import Observer
 from ._ledger import Ledger
@@ -29,6 +32,8 @@ from ._rows import (
     Answer,
     AttachmentRecord,
     AttachmentState,
+    DatedRecord,
+    DateState,
     EnrolmentRecord,
     EnrolmentState,
     ErrorKind,
@@ -51,6 +56,8 @@ __all__ = [
     "Answer",
     "AttachmentRecord",
     "AttachmentState",
+    "DateState",
+    "DatedRecord",
     "EnrolmentRecord",
     "EnrolmentState",
     "ErrorKind",
@@ -74,4 +81,5 @@ __all__ = [
     "retried_state",
     "revisions",
     "shell_must_be_empty",
+    "shift_changed",
 ]

@@ -11,14 +11,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from rollover.plan import CopyStep, RowSpec, calls_for
+from rollover.plan import CopyStep, RowSpec, calls_for, patch_columns
 
 from ._rows import ErrorKind, LedgerRow, State
 
 ADDED = "added"
 MANIFEST_CHANGED = "manifest changed"
 # Errors of a row's steps after its PATCH: such a row is taken up again at `patched`.
-_AFTER_THE_PATCH = frozenset({ErrorKind.ENROL_REFUSED, ErrorKind.CHILD_REFUSED})
+_AFTER_THE_PATCH = frozenset(
+    {ErrorKind.ENROL_REFUSED, ErrorKind.CHILD_REFUSED, ErrorKind.DATES_REFUSED}
+)
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,9 @@ def manifest_change(known: LedgerRow | None, spec: RowSpec) -> RowChange:
     A row whose copy may have been requested keeps its source: changing it is refused, since
     copying again would give the target two copies. A failed row whose line changed is tried
     again from where it stopped (patched again if its course exists, never copied twice); a
-    finished row whose name, dates or term changed is patched again, and one given new
-    instructors or children has them enrolled and attached.
+    finished row whose name, dates or term changed is patched again, one given new
+    instructors or children has them enrolled and attached, and one whose shift of dates
+    changed (`shift_changed`) has its dated items moved again from their recorded originals.
     """
     if known is None:
         return RowChange(State.PENDING)
@@ -59,8 +62,8 @@ def manifest_change(known: LedgerRow | None, spec: RowSpec) -> RowChange:
         if known.course_pk:
             if not same_copy:
                 return RowChange(state)
-            # Only the instructors or the children failed (the PATCH went through): only
-            # they are retried.
+            # Only the instructors, the children or the dates failed (the PATCH went
+            # through): only they are retried.
             stepping = known.error_kind in _AFTER_THE_PATCH and not patch_changed
             return RowChange(State.PATCHED if stepping else State.COPIED)
         if known.task_location is None:
@@ -74,14 +77,30 @@ def manifest_change(known: LedgerRow | None, spec: RowSpec) -> RowChange:
             # New children: attach them (a child only dropped stays attached in Learn, and
             # the row stays as it is).
             return RowChange(State.PATCHED)
+        if shift_changed(known.spec, spec):
+            return RowChange(State.PATCHED)  # another shift: move the dates again, no new copy
     return RowChange(state)
+
+
+def shift_changed(before: RowSpec, after: RowSpec) -> bool:
+    """Whether the offset of a row's dated items may have changed from `before` to `after`: its
+    shift did, or it is `term` and the row's start_date (the term's offset runs to it) did. The
+    ledger then clears the offset, to be computed again, and moves every item again."""
+    if before.shift != after.shift:
+        return True
+    return (
+        after.shift is not None
+        and after.shift.term
+        and patch_columns(before.patch).get("start_date")
+        != patch_columns(after.patch).get("start_date")
+    )
 
 
 @dataclass(frozen=True)
 class Revision:
     """A done row the manifest changed: what it asked before and asks now, and where the run
-    takes it up again (`copied`: patched again; `patched`: only its instructors enrolled and
-    its children attached).
+    takes it up again (`copied`: patched again; `patched`: only its instructors enrolled, its
+    children attached and its dates moved).
     Never copied again."""
 
     before: RowSpec
@@ -111,8 +130,8 @@ def retried_state(row: LedgerRow) -> State:
     the rest (Learn refused their copy or never got it) are requested again.
     """
     if row.course_pk:
-        # A row whose PATCH went through and only an enrolment or an attachment failed is not
-        # patched again.
+        # A row whose PATCH went through and only an enrolment, an attachment or a date failed
+        # is not patched again.
         return State.PATCHED if row.error_kind in _AFTER_THE_PATCH else State.COPIED
     if row.task_location:
         return State.LOCATED

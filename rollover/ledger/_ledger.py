@@ -2,16 +2,17 @@
 
 `Ledger` is the one class callers use; its rooms are siblings of this module: `_core` (the file
 open for a run: lock, site, writes, the transition primitive), `_machine` (the row's
-transitions), `_sync` (manifest sync), `_steps` (enrolments and attachments after the PATCH) and
-`_stored` (how values are stored). `events` keeps every transition and `answers` every HTTP
-status Learn gave about a row (no secrets, no bodies).
+transitions), `_sync` (manifest sync), `_steps` (enrolments and attachments after the PATCH),
+`_dates` (the dated items a shift moves) and `_stored` (how values are stored). `events` keeps
+every transition and `answers` every HTTP status Learn gave about a row (no secrets, no bodies).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator, Sequence
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Self
 
@@ -19,11 +20,14 @@ from rollover.errors import LedgerError
 from rollover.plan import RowSpec
 
 from ._changes import MANIFEST_CHANGED
+from ._dates import dated_items_of, write_date, write_dated_items
 from ._machine import RowMachine
 from ._rows import (
     Answer,
     AttachmentRecord,
     AttachmentState,
+    DatedRecord,
+    DateState,
     EnrolmentRecord,
     EnrolmentState,
     LedgerRow,
@@ -151,11 +155,7 @@ class Ledger(RowMachine):
         """Commit where one enrolment is: `sending` before the PUT, `done` or `failed` after."""
         with self._writing() as db:
             write_enrolment(db, target, user_id, state, error, iso(self._clock()))
-            found = db.execute(
-                "SELECT * FROM rows WHERE target_course_id = ?", (target,)
-            ).fetchone()
-            self._write_answers(db, target, found["state"])
-        self._latest[target] = row_from(found)
+            self._step_written(db, target)
 
     def attachments(self, target: str) -> list[AttachmentRecord]:
         """The merged sections the row's manifest lists (its `spec.children`), in that order,
@@ -186,12 +186,53 @@ class Ledger(RowMachine):
                 db, target, child_ref, state, error=error, child_pk=child_pk, now=iso(self._clock())
             ):
                 raise LedgerError(f"ledger refused {target}: it has no child {child_ref}")
-            found = db.execute(
-                "SELECT * FROM rows WHERE target_course_id = ?", (target,)
-            ).fetchone()
-            self._write_answers(db, target, found["state"])
-        self._latest[target] = row_from(found)
+            self._step_written(db, target)
 
+    # -- dated items (a shift of the row's dates) --------------------------------------------
+
+    def record_dated_items(
+        self, target: str, kind: str, items: Iterable[tuple[str, str, datetime | None]]
+    ) -> None:
+        """Commit the originals of one listed kind of the row's dated items (`learn.DatedKind`),
+        as (item_id, field, original) with the field's dotted path (`grading.due`) and its
+        date as Learn gave it (aware; None when empty), and mark the kind listed; in
+        one transaction, before any of them is patched. An item already recorded keeps its
+        originals: never overwritten by what Learn holds now. An item whose every date is
+        empty is not recorded (it has nothing to move)."""
+        with self._writing() as db:
+            write_dated_items(db, target, kind, items, iso(self._clock()))
+            self._step_written(db, target)
+
+    def dated_items(self, target: str) -> list[DatedRecord]:
+        """The row's dated items, in the order they were recorded, with their originals."""
+        return dated_items_of(self._db, target)
+
+    def record_date(
+        self,
+        target: str,
+        kind: str,
+        item_id: str,
+        state: DateState,
+        *,
+        new: Mapping[str, datetime | None] | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Commit where one dated item is, all its fields at once (one PATCH per item):
+        `sending` before the PATCH (synced to disk, as an attachment's: a power cut after it
+        must leave a ledger that knows it may have been sent), then `shifted`, `failed` (with
+        Learn's words) or `gone` (the item no longer exists in Learn). `new` keeps the value
+        sent for each field it names. Refused (LedgerError) for an item the row has not
+        recorded."""
+        with self._writing(durable=state is DateState.SENDING) as db:
+            write_date(
+                db, target, kind, item_id, state, new=new, error=error, now=iso(self._clock())
+            )
+            self._step_written(db, target)
+
+    def _step_written(self, db: sqlite3.Connection, target: str) -> None:
+        """After a step of the row is written: its answers kept, and the row as it now is."""
+        found = db.execute("SELECT * FROM rows WHERE target_course_id = ?", (target,)).fetchone()
+        self._write_answers(db, target, found["state"])
         self._latest[target] = row_from(found)
 
     # -- sources -----------------------------------------------------------------------------

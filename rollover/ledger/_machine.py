@@ -22,6 +22,7 @@ from rollover.errors import LedgerError
 
 from ._changes import retried_state
 from ._core import LedgerFile
+from ._dates import reopen_failed_dates
 from ._rows import TERMINAL, ErrorKind, LedgerRow, Proof, Resolution, State
 from ._steps import reopen_failed_steps
 from ._stored import add_event, iso, row_from
@@ -279,6 +280,18 @@ class RowMachine(LedgerFile):
             return {"copied_into": row.target_pk}
         return {}
 
+    def record_shift_offset(self, target: str, days: int) -> None:
+        """Commit the offset, in whole days, the row's dated items move by (its shift's `term`
+        resolved), before the first of them is moved: every new date is computed from it."""
+        state = self.row(target).state
+        self._transition(
+            target,
+            _NOT_FINAL,
+            state,
+            f"dated items shift by {days:+d} days",
+            shift_days=days,
+        )
+
     def record_course_found(self, target: str, course_pk: str) -> None:
         """Commit the primary id of a course a person said was copied, found by its courseId."""
         self._transition(
@@ -308,6 +321,7 @@ class RowMachine(LedgerFile):
                 ).fetchone()
                 add_event(db, record["target_course_id"], State.FAILED, to, detail, now)
                 reopen_failed_steps(db, record["target_course_id"])
+                reopen_failed_dates(db, record["target_course_id"])
                 reopened.append((row_from(updated), detail))
         for row, detail in reopened:
             self._latest[row.target_course_id] = row

@@ -60,7 +60,10 @@ _STAGE = {
     State.COPIED: "patching",
     State.PATCHED: "patching",
 }
-STAGES = ("queued", "copying", "patching", "done", "failed", "needs_review")
+# The stages people see, in order: `shifting` is a row's own (`LedgerRow.stage`): patched, its
+# dated items not all moved yet.
+STAGES = ("queued", "copying", "patching", "shifting", "done", "failed", "needs_review")
+SHIFTING = "shifting"
 
 
 class ErrorKind(StrEnum):
@@ -81,6 +84,7 @@ class ErrorKind(StrEnum):
     SHELL_NOT_EMPTY = "shell_not_empty"  # the shell already holds content: not copied into
     ENROL_REFUSED = "enrol_refused"  # copied and patched, but Learn refused an instructor
     CHILD_REFUSED = "child_refused"  # copied and patched, but Learn refused to attach a child
+    DATES_REFUSED = "dates_refused"  # copied and patched, but Learn refused to move a date
     VERIFY_SHORT = "verify_short"  # the target holds fewer items or columns than its source
     ADOPTION_UNPROVEN = "adoption_unproven"  # an adopted copy's course, read back, did not hold
     UNCERTAIN = "uncertain"  # any other outcome the tool cannot tell
@@ -105,6 +109,7 @@ KIND_WORDS: dict[ErrorKind, str] = {
     ErrorKind.SHELL_NOT_EMPTY: "the course to copy into already has content",
     ErrorKind.ENROL_REFUSED: "an instructor could not be enrolled",
     ErrorKind.CHILD_REFUSED: "Learn refused to attach a section",
+    ErrorKind.DATES_REFUSED: "copied, but Learn refused to move some dates to the new term",
     ErrorKind.VERIFY_SHORT: "fewer items or grade columns arrived than the source has",
     ErrorKind.ADOPTION_UNPROVEN: "a copy found after a lost answer could not be confirmed",
     ErrorKind.UNCERTAIN: "the outcome is unclear",
@@ -159,6 +164,35 @@ class LedgerRow:
     intent_site_at: datetime | None = None  # the intent's time on Learn's clock, when known
     proof: Proof | None = None  # None: the copy's end was seen (or a person said it is there)
     children_attached: int = 0  # the merged sections attached, of `len(spec.children)`
+    # The shift of the row's dated items, in days, once the engine computed it (`term` resolved);
+    # None: not computed yet (or cleared by a change of the row's shift, to be computed again).
+    shift_days: int | None = None
+    dates_listed: frozenset[str] = frozenset()  # the kinds of dated items listed and recorded
+    dates_shifted: int = 0  # the dated items moved, of `dates_to_shift`
+    dates_to_shift: int = 0  # the dated items recorded that still exist in Learn
+
+    @property
+    def dates_left(self) -> bool:
+        """Whether the row's dated items still have to move: its shift's offset not computed, a
+        kind of item not listed yet, or an item recorded and not shifted. A row whose shift was
+        taken out of the manifest after its items were recorded moves them back (offset 0)."""
+        if self.spec.shift is None:
+            return self.dates_to_shift > 0 and (
+                self.shift_days is None or self.dates_shifted < self.dates_to_shift
+            )
+        return (
+            self.shift_days is None
+            or not self.dates_listed >= DATED_KINDS
+            or self.dates_shifted < self.dates_to_shift
+        )
+
+    @property
+    def stage(self) -> str:
+        """The stage people see: the state's (`State.stage`), but `shifting` for a patched row
+        whose dated items have not all moved."""
+        if self.state is State.PATCHED and self.dates_left:
+            return SHIFTING
+        return self.state.stage
 
     @property
     def settling(self) -> bool:
@@ -224,6 +258,38 @@ class AttachmentRecord:
     state: AttachmentState
     error: str | None
     child_pk: str | None  # the child's primary id, once Learn has told it
+    updated_at: str
+
+
+# The kinds of dated items a shift moves (learn.DatedKind's values, on main since this was
+# written: content items' release windows, gradebook columns' due dates, announcements' display
+# windows).
+DATED_KINDS = frozenset({"content", "column", "announcement"})
+
+
+class DateState(StrEnum):
+    """Where one dated item of a row is; `sending` is committed (durably) before its PATCH."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SHIFTED = "shifted"
+    FAILED = "failed"
+    GONE = "gone"  # the item no longer exists in Learn: nothing to move
+
+
+@dataclass(frozen=True)
+class DatedRecord:
+    """One dated item of a row's course, as the ledger keeps it: each date field's original (the
+    value the copy put there, recorded before any PATCH and never overwritten) and the new value
+    sent for it (None until computed; None in `original` is an empty date, which stays empty).
+    Dates are UTC, to the millisecond (as Learn gives them)."""
+
+    kind: str  # learn.DatedKind: content, column or announcement
+    item_id: str  # the item's primary id in the row's course
+    state: DateState
+    original: dict[str, datetime | None]  # field (dotted path, as `grading.due`) -> its date
+    new: dict[str, datetime | None]  # field -> the value sent (or to send), when computed
+    error: str | None
     updated_at: str
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rollover.errors import LedgerError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -260,6 +260,35 @@ def _migrate_to_5(db: sqlite3.Connection) -> None:
 
 _MIGRATIONS[5] = _migrate_to_5
 
+# Schema 5 -> 6: a row's dated items (issue 22), each date field's original recorded before its
+# item's PATCH and never overwritten; the row keeps its shift's offset in days once computed, the
+# kinds of items it has listed, and the counts of its items moved and to move.
+_TO_6_TABLES = """
+ALTER TABLE rows ADD COLUMN shift_days INTEGER;
+ALTER TABLE rows ADD COLUMN dates_listed TEXT;
+ALTER TABLE rows ADD COLUMN dates_shifted INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE rows ADD COLUMN dates_to_shift INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE dated_items (
+    target_course_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    field TEXT NOT NULL,
+    original TEXT,
+    new TEXT,
+    state TEXT NOT NULL,
+    error TEXT,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (target_course_id, kind, item_id, field)
+);
+"""
+
+
+def _migrate_to_6(db: sqlite3.Connection) -> None:
+    _execute_all(db, _TO_6_TABLES)
+
+
+_MIGRATIONS[6] = _migrate_to_6
+
 
 def stored_version(db: sqlite3.Connection) -> int | None:
     """The schema the file holds: None before its tables exist, 1 for a ledger from before
@@ -280,6 +309,7 @@ def create_or_migrate(db: sqlite3.Connection, path: Path) -> None:
         _execute_all(db, _TO_3_TABLES)
         _execute_all(db, _TO_4_TABLES)
         _execute_all(db, _TO_5_TABLES)
+        _execute_all(db, _TO_6_TABLES)
         db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         return
     if version > SCHEMA_VERSION:

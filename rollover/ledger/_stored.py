@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rollover.manifest import Enrolment
-from rollover.plan import DEFAULT_PROFILE, RowSpec
+from rollover.plan import DEFAULT_PROFILE, DateShift, RowSpec
 
 from ._rows import ErrorKind, LedgerRow, Proof, Resolution, State
 
@@ -27,7 +27,8 @@ def parse(text: str | None) -> datetime | None:
 
 def spec_json(spec: RowSpec) -> str:
     """A spec's stored form (unchanged since schema 1: {"patch", "profile"[, "copy"]}; the
-    instructors and children only when the row has some, so older specs stay byte-identical)."""
+    instructors, children and shift only when the row has some, so older specs stay
+    byte-identical). A shift is {"days": n} or {"term": true}."""
     stored: dict[str, Any] = {"patch": dict(spec.patch), "profile": spec.profile}
     if spec.copy is not None:
         stored["copy"] = spec.copy
@@ -35,6 +36,8 @@ def spec_json(spec: RowSpec) -> str:
         stored["instructors"] = [[e.user_id, e.role] for e in spec.instructors]
     if spec.children:
         stored["children"] = list(spec.children)
+    if spec.shift is not None:
+        stored["shift"] = {"term": True} if spec.shift.term else {"days": spec.shift.days}
     return json.dumps(stored, sort_keys=True)
 
 
@@ -51,6 +54,7 @@ def row_from(record: sqlite3.Row) -> LedgerRow:
         copy=stored.get("copy"),
         instructors=tuple(Enrolment(user, role) for user, role in stored.get("instructors", [])),
         children=tuple(stored.get("children", [])),
+        shift=_shift_from(stored.get("shift")),
     )
     kind = record["error_kind"]
     return LedgerRow(
@@ -79,7 +83,18 @@ def row_from(record: sqlite3.Row) -> LedgerRow:
         intent_site_at=parse(record["intent_site_at"]),
         proof=Proof(record["proof"]) if record["proof"] else None,
         children_attached=record["children_attached"],
+        shift_days=record["shift_days"],
+        dates_listed=frozenset(record["dates_listed"].split(",") if record["dates_listed"] else ()),
+        dates_shifted=record["dates_shifted"],
+        dates_to_shift=record["dates_to_shift"],
     )
+
+
+def _shift_from(stored: dict[str, Any] | None) -> DateShift | None:
+    """A stored shift read back: {"days": n} or {"term": true}; None when the row has none."""
+    if stored is None:
+        return None
+    return DateShift(term=True) if stored.get("term") else DateShift(days=stored["days"])
 
 
 def add_event(

@@ -1,5 +1,6 @@
 """Manifest sync: the rows a manifest lists, added or refreshed in one transaction, with their
-instructors' enrolments and their merged sections (`manifest_change` decides what a row does)."""
+instructors' enrolments, their merged sections and their dated items' shift (`manifest_change`
+decides what a row does)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from collections.abc import Sequence
 from rollover.errors import LedgerError
 from rollover.plan import RowSpec
 
-from ._changes import ADDED, MANIFEST_CHANGED, manifest_change
+from ._changes import ADDED, MANIFEST_CHANGED, manifest_change, shift_changed
+from ._dates import shift_again
 from ._rows import AttachmentState, EnrolmentState, State
 from ._steps import MAY_BE_ATTACHED, count_steps
 from ._stored import add_event, row_from, spec_json
@@ -52,6 +54,8 @@ def sync_rows(
             (*_listed(spec, change.to, now), moved, moved, spec.target_course_id),
         )
         _sync_steps(db, spec, now)
+        if shift_changed(known.spec, spec):
+            shift_again(db, spec.target_course_id, now)
         if moved:
             add_event(db, spec.target_course_id, known.state, change.to, MANIFEST_CHANGED, now)
             changed.append((spec.target_course_id, known.state))
