@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from rollover.learn import DatedKind
 from rollover.plan import RowSpec
 
 
@@ -264,7 +265,7 @@ class AttachmentRecord:
 # The kinds of dated items a shift moves (learn.DatedKind's values, on main since this was
 # written: content items' release windows, gradebook columns' due dates, announcements' display
 # windows).
-DATED_KINDS = frozenset({"content", "column", "announcement"})
+DATED_KINDS = frozenset(DatedKind)  # every kind a shift lists (Learn's three)
 
 
 class DateState(StrEnum):
