@@ -1,7 +1,8 @@
 """The Learn check: per row that still has work, its source exists, its new target's courseId
 is free (or this ledger made that course), its shell exists (`copy_into_existing`) and is
-empty, its term and its instructors exist; what a run would do with each row, and what it
-would cost. `Asker` does the asking; only GETs are sent.
+empty, its term and its instructors exist, and each merged section it attaches exists, is no
+other course's section and no parent itself (one holding content is a warning); what a run
+would do with each row, and what it would cost. `Asker` does the asking; only GETs are sent.
 """
 
 from __future__ import annotations
@@ -31,11 +32,12 @@ from rollover.plan import (
     source_calls,
 )
 
-from ._asker import PAGE_SIZE, Asker
+from ._asker import PAGE_SIZE, Asker, together
 from ._lists import CourseList
 
 # Ledger states in which the row's own copy request is known to Learn: its target is ours.
 PRODUCED = frozenset({State.LOCATED, State.COPIED, State.PATCHED, State.DONE})
+LEAVE_OUT = "take it out of child_course_ids"
 
 
 class Stage(StrEnum):
@@ -47,6 +49,10 @@ class Stage(StrEnum):
     DONE = "done"
     IN_FLIGHT = "in_flight"
     HELD = "held"
+
+
+# The stages at which a run still patches a row, enrols its instructors and attaches its sections.
+WORKING = (Stage.COPY, Stage.IN_FLIGHT, Stage.PATCH)
 
 
 @dataclass(frozen=True)
@@ -64,7 +70,8 @@ class PreflightProblem:
 
 @dataclass(frozen=True)
 class PreflightReport:
-    """What the check found: the plan by stage, the problems, its cost and the quota left."""
+    """What the check found: the plan by stage, the problems (and warnings, which stop
+    nothing), its cost and the quota left."""
 
     stages: dict[Stage, int]
     problems: tuple[PreflightProblem, ...]
@@ -79,6 +86,10 @@ class PreflightReport:
     foreign_ledger: str | None = None  # a ledger of another site, not trusted: why
     users_asked: int = 0
     shells_counted: int = 0
+    sections_asked: int = 0  # merged sections to attach, among `courses_asked`
+    sections_counted: int = 0  # of them, whose content was listed
+    parents_asked: int = 0  # other courses already parent of a section, asked for their courseId
+    warnings: tuple[PreflightProblem, ...] = ()
 
     @property
     def rows(self) -> int:
@@ -138,15 +149,22 @@ async def check_learn(
             course_refs[id_form(row.source_course_id)] = None
         if stage is Stage.COPY:
             course_refs[id_form(row.target_course_id)] = None
-        if row.term_id and stage in (Stage.COPY, Stage.IN_FLIGHT, Stage.PATCH):
+        if row.term_id and stage in WORKING:
             term_refs[term_reference(row.term_id)] = None
+    sections = {
+        id_form(child): None
+        for row, ledger_row, stage in staged
+        if _attaches(row, ledger_row, stage)
+        for child in row.children
+    }
+    course_refs.update(sections)
     calls_before = sum(client.calls.values())
     asker = Asker(client, page_size)
     await asker.ask(list(course_refs), list(term_refs))
     users = {
         enrolment.user_id: None
         for row, _, stage in staged
-        if stage in (Stage.COPY, Stage.IN_FLIGHT, Stage.PATCH)
+        if stage in WORKING
         for enrolment in row.instructors
     }
     shells = {
@@ -157,7 +175,27 @@ async def check_learn(
         and (pk := asker.courses.get(id_form(row.target_course_id)))
         and shell_must_be_empty(ledger_row, pk)
     }
-    await asker.ask_teaching(list(users), list(shells))
+    # A section still to attach: what it holds (a warning), and whose section it is already.
+    to_count: dict[str, None] = {}
+    parents: dict[str, None] = {}
+    for row, ledger_row, stage in staged:
+        if not _attaches(row, ledger_row, stage):
+            continue
+        ours = _targets_of(row, ledger_row, asker)
+        for child in row.children:
+            standing = asker.standings.get(id_form(child))
+            if standing is None or standing.is_parent or standing.parent_pk in ours:
+                continue
+            if standing.parent_pk is None:
+                to_count[standing.pk] = None
+            else:
+                parents[standing.parent_pk] = None
+    await together(
+        [
+            asker.ask_teaching(list(users), list(shells)),
+            asker.ask_sections(list(to_count), list(parents)),
+        ]
+    )
     problems = [
         problem
         for row, ledger_row, stage in staged
@@ -165,11 +203,27 @@ async def check_learn(
             row, specs[row.target_course_id], ledger_row, stage, asker, allow_nonempty_shell
         )
     ]
+    warnings = [
+        warning
+        for row, ledger_row, stage in staged
+        if _attaches(row, ledger_row, stage)
+        for warning in _section_warnings(row, ledger_row, asker)
+    ]
+    if asker.sections_refused is not None:
+        first = next(row for row, ledger_row, stage in staged if _attaches(row, ledger_row, stage))
+        refused = asker.sections_refused
+        warnings.append(
+            PreflightProblem(
+                first.line,
+                "child_course_ids",
+                ";".join(first.children),
+                f"whether the sections hold content (student work) was not checked: "
+                f"{refused.message}; to have it checked, {refused.hint}",
+            )
+        )
     if verify:
         verified = [
-            (row, specs[row.target_course_id])
-            for row, _, stage in staged
-            if stage in (Stage.COPY, Stage.IN_FLIGHT, Stage.PATCH)
+            (row, specs[row.target_course_id]) for row, _, stage in staged if stage in WORKING
         ]
         problems += await _counts_refused(client, verified)
     return PreflightReport(
@@ -179,6 +233,10 @@ async def check_learn(
         terms_asked=len(term_refs),
         users_asked=len(users),
         shells_counted=len(shells),
+        sections_asked=len(sections),
+        sections_counted=len(to_count),
+        parents_asked=len(parents),
+        warnings=tuple(warnings),
         course_gets=asker.course_gets,
         lists=tuple(asker.lists),
         calls=sum(client.calls.values()) - calls_before,
@@ -247,11 +305,7 @@ def _problems(
                 f"Learn already has a course with this courseId ({target_pk}) that "
                 "this ledger did not make: choose another target_course_id",
             )
-    if (
-        row.term_id
-        and stage in (Stage.COPY, Stage.IN_FLIGHT, Stage.PATCH)
-        and not asker.terms.get(term_reference(row.term_id))
-    ):
+    if row.term_id and stage in WORKING and not asker.terms.get(term_reference(row.term_id)):
         yield problem("term_id", row.term_id, "no such term in Learn")
     for enrolment in row.instructors:
         if asker.users.get(enrolment.user_id) is False:
@@ -261,6 +315,8 @@ def _problems(
                 "no such user in Learn: correct the id (userName:, externalId: or _N_1) or "
                 "remove the user from the cell",
             )
+    if _attaches(row, known, stage):
+        yield from _section_problems(row, known, asker)
     shell = asker.courses.get(id_form(row.target_course_id)) if row.copy_into_existing else None
     held = asker.shells.get(shell) if shell else None
     if held and not allow_nonempty_shell:
@@ -271,6 +327,79 @@ def _problems(
             "folders aside) and a copy would be added to them: empty it in Learn, or run with "
             "--allow-nonempty-shell",
         )
+
+
+def _attaches(row: ManifestRow, known: LedgerRow | None, stage: Stage) -> bool:
+    """Whether a run would attach some of the row's sections: it has any, still has work, and
+    the ledger does not record every one it lists as attached."""
+    if not row.children or stage not in WORKING:
+        return False
+    return (
+        known is None
+        or set(row.children) != set(known.spec.children)
+        or known.children_attached < len(row.children)
+    )
+
+
+def _targets_of(row: ManifestRow, known: LedgerRow | None, asker: Asker) -> set[str]:
+    """The primary ids the row's target has or may have: a section already under one of them
+    is attached already (to the shell, or to the course this ledger made or copied into)."""
+    ours = [asker.courses.get(id_form(row.target_course_id))]
+    if known is not None:
+        ours += [known.course_pk, known.target_pk, known.copied_into]
+    return {pk for pk in ours if pk}
+
+
+def _section_problems(
+    row: ManifestRow, known: LedgerRow | None, asker: Asker
+) -> Iterable[PreflightProblem]:
+    """Each section of the row Learn cannot attach to its target: missing, another course's
+    section already, or a parent of sections itself (Learn merges one level only)."""
+    ours = _targets_of(row, known, asker)
+    for child in row.children:
+        ref = id_form(child)
+        standing = asker.standings.get(ref)
+        if ref in asker.courses and standing is None:
+            message = (
+                "no such course in Learn: correct the id (a courseId, externalId:X or _N_1), "
+                f"or {LEAVE_OUT}"
+            )
+        elif standing is None or standing.parent_pk in ours:
+            continue
+        elif standing.parent_pk is not None:
+            parent = asker.parents.get(standing.parent_pk) or standing.parent_pk
+            message = (
+                f"is already a section of {parent}: Learn merges a section under one parent "
+                f"only; separate it from {parent} in Learn first, or {LEAVE_OUT}"
+            )
+        elif standing.is_parent:
+            message = (
+                "is itself a parent of merged sections (Learn merges one level only): "
+                f"separate its sections in Learn first, or {LEAVE_OUT}"
+            )
+        else:
+            continue
+        yield PreflightProblem(row.line, "child_course_ids", child, message)
+
+
+def _section_warnings(
+    row: ManifestRow, known: LedgerRow | None, asker: Asker
+) -> Iterable[PreflightProblem]:
+    """Each section of the row that holds content: Learn's guidance is never to merge a course
+    holding student work. A warning: the run attaches it all the same."""
+    for child in row.children:
+        standing = asker.standings.get(id_form(child))
+        held = asker.sections.get(standing.pk) if standing is not None else None
+        if held:
+            items = f"{held} content item{'s' if held != 1 else ''}"
+            yield PreflightProblem(
+                row.line,
+                "child_course_ids",
+                child,
+                f"holds {items} (empty folders aside). Learn's guidance is never to merge a "
+                "course that holds student work: once merged, its content is managed from the "
+                f"parent. Check it in Learn before the run, or {LEAVE_OUT}",
+            )
 
 
 async def _counts_refused(
