@@ -27,9 +27,9 @@ COLUMNS = (
     "requested_at",
     "completed_at",
 )
-# After the contract's ten, in the contract's order (`children` and `dates_shifted` stay blank
-# until merged sections and date shifting are asked for); `stage` (the ledger state behind
-# `pending`: where a re-run resumes) is the tool's own and comes last.
+# After the contract's ten, in the contract's order (`children` stays blank for a row without
+# merged sections, `dates_shifted` until date shifting is asked for); `stage` (the ledger state
+# behind `pending`: where a re-run resumes) is the tool's own and comes last.
 EXTRA_COLUMNS = (
     "name",
     "term_id",
@@ -85,7 +85,9 @@ def result_record(row: LedgerRow) -> dict[str, str]:
         if row.spec.instructors
         else None,
         "verification": row.verification,
-        "children": None,
+        "children": out_of(row.children_attached, len(row.spec.children))
+        if row.spec.children
+        else None,
         "dates_shifted": None,
         "stage": row.state.value,
     }
