@@ -8,12 +8,12 @@ import io
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from rollover.ledger import STAGES, ErrorKind, LedgerRow, QuotaSeen, State
+from rollover.ledger import STAGES, AttachmentRecord, ErrorKind, LedgerRow, QuotaSeen, State
 
 COLUMNS = (
     "line",
@@ -162,13 +162,22 @@ class LedgerStatus:
     settling: int = 0  # adopted copies waiting out --adopt-settle before their PATCH
     settle_until: datetime | None = None  # when the last of those waits ends
     short: int = 0  # of them, rows holding fewer than their source
+    sections: int = 0  # merged sections the manifest asks to attach, in all rows
+    attached: int = 0  # of them, attached
+    attach_waiting: int = 0  # unfinished rows with sections still to attach
+    # Per target, the sections the manifest no longer lists that stay attached in Learn.
+    left_attached: dict[str, list[AttachmentRecord]] = field(default_factory=dict)
 
 
 def ledger_status(
-    rows: Sequence[LedgerRow], quota: QuotaSeen | None, left_alone: list[LedgerRow]
+    rows: Sequence[LedgerRow],
+    quota: QuotaSeen | None,
+    left_alone: list[LedgerRow],
+    left_attached: Mapping[str, list[AttachmentRecord]] | None = None,
 ) -> LedgerStatus:
-    """The totals of a ledger's rows (read from one snapshot with its quota and the rows left
-    alone): by results status and by stage, and the rows to look at."""
+    """The totals of a ledger's rows (read from one snapshot with its quota, the rows left
+    alone and, per target, the sections left attached): by results status and by stage, and
+    the rows to look at."""
     return LedgerStatus(
         counts=status_counts(rows),
         stages=stage_counts(rows),
@@ -187,4 +196,12 @@ def ledger_status(
             (row.settle_until for row in rows if row.settling and row.settle_until), default=None
         ),
         short=sum(1 for row in rows if row.error_kind is ErrorKind.VERIFY_SHORT),
+        sections=sum(len(row.spec.children) for row in rows),
+        attached=sum(row.children_attached for row in rows),
+        attach_waiting=sum(
+            1
+            for row in rows
+            if not row.state.final and row.children_attached < len(row.spec.children)
+        ),
+        left_attached={target: left for target, left in (left_attached or {}).items() if left},
     )
