@@ -313,3 +313,16 @@ def test_a_refused_content_list_is_one_warning_not_a_stop() -> None:
         "course.content-item.copy.EXECUTE); to have it checked, grant it to that user and run "
         "the same command again"
     ]
+
+
+def test_a_section_swapped_for_another_still_costs_its_put(tmp_path: Path) -> None:
+    """A done row whose manifest drops an attached section and adds a new one still needs the
+    new one's PUT: the dropped section no longer counts as one of its attached."""
+    learn = sections_learn()
+    before = ("BIO-101-001-SP27", "BIO-101-002-SP27")
+    merged = row(2, "BIO-101-FA26", "BIO-101-XL-SP27", name="Biology", children=before)
+    known = done_with(tmp_path / "l.sqlite", merged, attached=before)
+    swapped = replace(merged, children=("BIO-101-002-SP27", "BIO-101-003-SP27"))
+    report = check(learn, [swapped], known)
+    assert report.stages[Stage.PATCH] == 1
+    assert report.run_calls == 1 + 1  # the token, and BIO-101-003-SP27's PUT

@@ -8,7 +8,7 @@ would do with each row, and what it would cost. `Asker` does the asking; only GE
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from rollover.errors import CountRefused
@@ -441,8 +441,20 @@ def _run_calls(
     """About how many calls the run still needs (`calls_left` each row from the state it
     starts from, its sources' counts and the token)."""
     calls = sum(
-        calls_left(spec, known, state, verify=verify, polls=POLLS_PER_COPY)
+        calls_left(spec, _as_synced(spec, known), state, verify=verify, polls=POLLS_PER_COPY)
         for spec, known, state in staged
     )
     to_do = [spec for spec, known, state in staged if state not in TERMINAL]
     return round(calls) + source_calls(to_do, verify=verify) + (1 if to_do else 0)
+
+
+def _as_synced(spec: RowSpec, known: LedgerRow | None) -> LedgerRow | None:
+    """The ledger row as the run's sync leaves it, as far as its count of attached sections
+    goes: the ledger counts only the sections the manifest lists, so those it dropped no
+    longer count (at worst each was attached: the estimate errs on the side of more calls)."""
+    if known is None:
+        return None
+    dropped = len(set(known.spec.children) - set(spec.children))
+    if not dropped:
+        return known
+    return replace(known, children_attached=max(0, known.children_attached - dropped))
