@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from rollover.errors import ExitCode, UsageError
-from rollover.ledger import AttachmentRecord, AttachmentState, LedgerRow, RowStatus
+from rollover.ledger import LedgerRow, RowStatus
 from rollover.manifest import DEFAULT_ROLE
 from rollover.report import write_atomically
 from rollover.times import humanized, machine_zone
 
 from ._chart import Timeline, timeline_svg
+from ._merged import merged_view, section_view
 from ._night import (
     Advice,
     DailyWindow,
@@ -56,18 +57,6 @@ STATUS_LABELS = {
     RowStatus.NEEDS_REVIEW: "needs review",
     RowStatus.PENDING: "pending",
 }
-
-# A merged section's attachment in plain words, and the status colour it is shown in.
-SECTION_WORDS = {
-    AttachmentState.PENDING: ("waiting to be attached", RowStatus.PENDING),
-    AttachmentState.SENDING: ("being attached (Learn's answer not seen yet)", RowStatus.PENDING),
-    AttachmentState.ATTACHED: ("attached", RowStatus.DONE),
-    AttachmentState.FAILED: ("refused by Learn", RowStatus.FAILED),
-}
-LEFT_ATTACHED = (
-    "no longer in the manifest, still attached in Learn: rollover never separates a section; "
-    "separate it in Learn if wanted"
-)
 
 
 @dataclass(frozen=True)
@@ -146,31 +135,6 @@ class PersonRow:
 
 
 @dataclass(frozen=True)
-class SectionView:
-    """One merged section of a course: its id, where its attachment is, in plain words."""
-
-    ref: str  # as the manifest gives it
-    pk: str | None  # Learn's primary id, once known
-    words: str
-    status: str  # the status colour it is shown in
-    error: str | None
-
-
-@dataclass(frozen=True)
-class MergedView:
-    """A course with merged sections: the parent (the row's target) and each section."""
-
-    line: int
-    target: str
-    name: str | None
-    link: str | None
-    status: str
-    attached: int
-    asked: int
-    sections: Sequence[SectionView]
-
-
-@dataclass(frozen=True)
 class PauseView:
     """A pause as the report lists it under the chart."""
 
@@ -233,42 +197,12 @@ def _trail(record: RowRecord, zone: tzinfo) -> list[TrailStep]:
         steps.append((at or epoch, order, TrailStep(_shown(at, zone), "enrolment", detail)))
     for order, attachment in enumerate(record.attachments):
         at = moment(attachment.updated_at)
-        section = _section(attachment)
+        section = section_view(attachment)
         detail = f"{section.ref}: {section.words}" + (
             f" ({section.error})" if section.error else ""
         )
         steps.append((at or epoch, order, TrailStep(_shown(at, zone), "section", detail)))
     return [step for _, _, step in sorted(steps, key=lambda item: (item[0], item[1]))]
-
-
-def _section(attachment: AttachmentRecord, *, left: bool = False) -> SectionView:
-    words, status = SECTION_WORDS[attachment.state]
-    return SectionView(
-        attachment.child_ref,
-        attachment.child_pk if attachment.child_pk != attachment.child_ref else None,
-        LEFT_ATTACHED if left else words,
-        status,
-        attachment.error,
-    )
-
-
-def _merged_view(record: RowRecord) -> MergedView:
-    """A course with merged sections: its sections in manifest order, then those the manifest
-    dropped that stay attached in Learn."""
-    row = record.row
-    return MergedView(
-        line=row.line,
-        target=row.target_course_id,
-        name=course_name(row),
-        link=safe_link(row.course_url),
-        status=row.state.status,
-        attached=row.children_attached,
-        asked=len(row.spec.children),
-        sections=[
-            *(_section(attachment) for attachment in record.attachments),
-            *(_section(attachment, left=True) for attachment in record.left_attached),
-        ],
-    )
 
 
 def course_name(row: LedgerRow) -> str | None:
@@ -454,7 +388,7 @@ def render_html(
         ],
         "people": [_person_row(record, advice, zone) for record in read.needs_person()],
         "merged": [
-            _merged_view(record)
+            merged_view(record, course_name(record.row))
             for record in read.records
             if record.attachments or record.left_attached
         ],

@@ -2,13 +2,14 @@
 is free (or this ledger made that course), its shell exists (`copy_into_existing`) and is
 empty, its term and its instructors exist, and each merged section it attaches exists, is no
 other course's section and no parent itself (one holding content is a warning); what a run
-would do with each row, and what it would cost. `Asker` does the asking; only GETs are sent.
+would do with each row, and what it would cost. `Asker` does the asking (only GETs are sent);
+`_sections` judges the merged sections.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 
 from rollover.errors import CountRefused
@@ -34,10 +35,17 @@ from rollover.plan import (
 
 from ._asker import PAGE_SIZE, Asker, together
 from ._lists import CourseList
+from ._sections import (
+    as_synced,
+    section_problems,
+    section_warnings,
+    sections_left,
+    sections_to_ask,
+    uncounted,
+)
 
 # Ledger states in which the row's own copy request is known to Learn: its target is ours.
 PRODUCED = frozenset({State.LOCATED, State.COPIED, State.PATCHED, State.DONE})
-LEAVE_OUT = "take it out of child_course_ids"
 
 
 class Stage(StrEnum):
@@ -176,24 +184,12 @@ async def check_learn(
         and shell_must_be_empty(ledger_row, pk)
     }
     # A section still to attach: what it holds (a warning), and whose section it is already.
-    to_count: dict[str, None] = {}
-    parents: dict[str, None] = {}
-    for row, ledger_row, stage in staged:
-        if not _attaches(row, ledger_row, stage):
-            continue
-        ours = _targets_of(row, ledger_row, asker)
-        for child in row.children:
-            standing = asker.standings.get(id_form(child))
-            if standing is None or standing.is_parent or standing.parent_pk in ours:
-                continue
-            if standing.parent_pk is None:
-                to_count[standing.pk] = None
-            else:
-                parents[standing.parent_pk] = None
+    attaching = [(row, known) for row, known, stage in staged if _attaches(row, known, stage)]
+    to_count, parents = sections_to_ask(attaching, asker)
     await together(
         [
             asker.ask_teaching(list(users), list(shells)),
-            asker.ask_sections(list(to_count), list(parents)),
+            asker.ask_sections(to_count, parents),
         ]
     )
     problems = [
@@ -204,23 +200,13 @@ async def check_learn(
         )
     ]
     warnings = [
-        warning
-        for row, ledger_row, stage in staged
-        if _attaches(row, ledger_row, stage)
-        for warning in _section_warnings(row, ledger_row, asker)
+        PreflightProblem(row.line, "child_course_ids", child, message)
+        for row, known in attaching
+        for child, message in section_warnings(row, asker)
     ]
     if asker.sections_refused is not None:
-        first = next(row for row, ledger_row, stage in staged if _attaches(row, ledger_row, stage))
-        refused = asker.sections_refused
-        warnings.append(
-            PreflightProblem(
-                first.line,
-                "child_course_ids",
-                ";".join(first.children),
-                f"whether the sections hold content (student work) was not checked: "
-                f"{refused.message}; to have it checked, {refused.hint}",
-            )
-        )
+        value, message = uncounted(attaching[0][0], asker.sections_refused)
+        warnings.append(PreflightProblem(attaching[0][0].line, "child_course_ids", value, message))
     if verify:
         verified = [
             (row, specs[row.target_course_id]) for row, _, stage in staged if stage in WORKING
@@ -256,6 +242,11 @@ async def check_learn(
         quota_remaining=client.quota_remaining,
         quota_limit=client.quota_limit,
     )
+
+
+def _attaches(row: ManifestRow, known: LedgerRow | None, stage: Stage) -> bool:
+    """Whether a run would attach some of the row's sections: it still has work, and some."""
+    return stage in WORKING and sections_left(row, known)
 
 
 def _needs_source(stage: Stage, known: LedgerRow | None) -> bool:
@@ -316,7 +307,8 @@ def _problems(
                 "remove the user from the cell",
             )
     if _attaches(row, known, stage):
-        yield from _section_problems(row, known, asker)
+        for child, message in section_problems(row, known, asker):
+            yield problem("child_course_ids", child, message)
     shell = asker.courses.get(id_form(row.target_course_id)) if row.copy_into_existing else None
     held = asker.shells.get(shell) if shell else None
     if held and not allow_nonempty_shell:
@@ -327,79 +319,6 @@ def _problems(
             "folders aside) and a copy would be added to them: empty it in Learn, or run with "
             "--allow-nonempty-shell",
         )
-
-
-def _attaches(row: ManifestRow, known: LedgerRow | None, stage: Stage) -> bool:
-    """Whether a run would attach some of the row's sections: it has any, still has work, and
-    the ledger does not record every one it lists as attached."""
-    if not row.children or stage not in WORKING:
-        return False
-    return (
-        known is None
-        or set(row.children) != set(known.spec.children)
-        or known.children_attached < len(row.children)
-    )
-
-
-def _targets_of(row: ManifestRow, known: LedgerRow | None, asker: Asker) -> set[str]:
-    """The primary ids the row's target has or may have: a section already under one of them
-    is attached already (to the shell, or to the course this ledger made or copied into)."""
-    ours = [asker.courses.get(id_form(row.target_course_id))]
-    if known is not None:
-        ours += [known.course_pk, known.target_pk, known.copied_into]
-    return {pk for pk in ours if pk}
-
-
-def _section_problems(
-    row: ManifestRow, known: LedgerRow | None, asker: Asker
-) -> Iterable[PreflightProblem]:
-    """Each section of the row Learn cannot attach to its target: missing, another course's
-    section already, or a parent of sections itself (Learn merges one level only)."""
-    ours = _targets_of(row, known, asker)
-    for child in row.children:
-        ref = id_form(child)
-        standing = asker.standings.get(ref)
-        if ref in asker.courses and standing is None:
-            message = (
-                "no such course in Learn: correct the id (a courseId, externalId:X or _N_1), "
-                f"or {LEAVE_OUT}"
-            )
-        elif standing is None or standing.parent_pk in ours:
-            continue
-        elif standing.parent_pk is not None:
-            parent = asker.parents.get(standing.parent_pk) or standing.parent_pk
-            message = (
-                f"is already a section of {parent}: Learn merges a section under one parent "
-                f"only; separate it from {parent} in Learn first, or {LEAVE_OUT}"
-            )
-        elif standing.is_parent:
-            message = (
-                "is itself a parent of merged sections (Learn merges one level only): "
-                f"separate its sections in Learn first, or {LEAVE_OUT}"
-            )
-        else:
-            continue
-        yield PreflightProblem(row.line, "child_course_ids", child, message)
-
-
-def _section_warnings(
-    row: ManifestRow, known: LedgerRow | None, asker: Asker
-) -> Iterable[PreflightProblem]:
-    """Each section of the row that holds content: Learn's guidance is never to merge a course
-    holding student work. A warning: the run attaches it all the same."""
-    for child in row.children:
-        standing = asker.standings.get(id_form(child))
-        held = asker.sections.get(standing.pk) if standing is not None else None
-        if held:
-            items = f"{held} content item{'s' if held != 1 else ''}"
-            yield PreflightProblem(
-                row.line,
-                "child_course_ids",
-                child,
-                f"holds {items} (empty folders aside). Learn's guidance is never to merge a "
-                "course that holds student work: once merged, its content is managed from the "
-                f"parent. Check it in Learn before the run, or {LEAVE_OUT}",
-            )
 
 
 async def _counts_refused(
@@ -441,20 +360,8 @@ def _run_calls(
     """About how many calls the run still needs (`calls_left` each row from the state it
     starts from, its sources' counts and the token)."""
     calls = sum(
-        calls_left(spec, _as_synced(spec, known), state, verify=verify, polls=POLLS_PER_COPY)
+        calls_left(spec, as_synced(spec, known), state, verify=verify, polls=POLLS_PER_COPY)
         for spec, known, state in staged
     )
     to_do = [spec for spec, known, state in staged if state not in TERMINAL]
     return round(calls) + source_calls(to_do, verify=verify) + (1 if to_do else 0)
-
-
-def _as_synced(spec: RowSpec, known: LedgerRow | None) -> LedgerRow | None:
-    """The ledger row as the run's sync leaves it, as far as its count of attached sections
-    goes: the ledger counts only the sections the manifest lists, so those it dropped no
-    longer count (at worst each was attached: the estimate errs on the side of more calls)."""
-    if known is None:
-        return None
-    dropped = len(set(known.spec.children) - set(spec.children))
-    if not dropped:
-        return known
-    return replace(known, children_attached=max(0, known.children_attached - dropped))
