@@ -7,7 +7,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from rollover.errors import UsageError
-from rollover.ledger import Answer, EnrolmentRecord, Ledger, LedgerRow, Transition
+from rollover.ledger import (
+    Answer,
+    AttachmentRecord,
+    EnrolmentRecord,
+    Ledger,
+    LedgerRow,
+    Transition,
+)
 
 
 def named_row(ledger: Ledger, ref: str) -> LedgerRow:
@@ -31,6 +38,9 @@ class RowTrail:
     events: list[Transition]
     answers: list[Answer]
     enrolments: list[EnrolmentRecord] = field(default_factory=list)
+    attachments: list[AttachmentRecord] = field(default_factory=list)  # the sections it lists
+    # Sections the manifest no longer lists that are (or may be) attached in Learn still.
+    left_attached: list[AttachmentRecord] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

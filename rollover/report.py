@@ -8,12 +8,12 @@ import io
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from rollover.ledger import STAGES, ErrorKind, LedgerRow, QuotaSeen, State
+from rollover.ledger import STAGES, AttachmentRecord, ErrorKind, LedgerRow, QuotaSeen, State
 
 COLUMNS = (
     "line",
@@ -27,9 +27,9 @@ COLUMNS = (
     "requested_at",
     "completed_at",
 )
-# After the contract's ten, in the contract's order (`children` and `dates_shifted` stay blank
-# until merged sections and date shifting are asked for); `stage` (the ledger state behind
-# `pending`: where a re-run resumes) is the tool's own and comes last.
+# After the contract's ten, in the contract's order (`children` stays blank for a row without
+# merged sections, `dates_shifted` until date shifting is asked for); `stage` (the ledger state
+# behind `pending`: where a re-run resumes) is the tool's own and comes last.
 EXTRA_COLUMNS = (
     "name",
     "term_id",
@@ -85,7 +85,9 @@ def result_record(row: LedgerRow) -> dict[str, str]:
         if row.spec.instructors
         else None,
         "verification": row.verification,
-        "children": None,
+        "children": out_of(row.children_attached, len(row.spec.children))
+        if row.spec.children
+        else None,
         "dates_shifted": None,
         "stage": row.state.value,
     }
@@ -160,13 +162,22 @@ class LedgerStatus:
     settling: int = 0  # adopted copies waiting out --adopt-settle before their PATCH
     settle_until: datetime | None = None  # when the last of those waits ends
     short: int = 0  # of them, rows holding fewer than their source
+    sections: int = 0  # merged sections the manifest asks to attach, in all rows
+    attached: int = 0  # of them, attached
+    attach_waiting: int = 0  # unfinished rows with sections still to attach
+    # Per target, the sections the manifest no longer lists that stay attached in Learn.
+    left_attached: dict[str, list[AttachmentRecord]] = field(default_factory=dict)
 
 
 def ledger_status(
-    rows: Sequence[LedgerRow], quota: QuotaSeen | None, left_alone: list[LedgerRow]
+    rows: Sequence[LedgerRow],
+    quota: QuotaSeen | None,
+    left_alone: list[LedgerRow],
+    left_attached: Mapping[str, list[AttachmentRecord]] | None = None,
 ) -> LedgerStatus:
-    """The totals of a ledger's rows (read from one snapshot with its quota and the rows left
-    alone): by results status and by stage, and the rows to look at."""
+    """The totals of a ledger's rows (read from one snapshot with its quota, the rows left
+    alone and, per target, the sections left attached): by results status and by stage, and
+    the rows to look at."""
     return LedgerStatus(
         counts=status_counts(rows),
         stages=stage_counts(rows),
@@ -185,4 +196,12 @@ def ledger_status(
             (row.settle_until for row in rows if row.settling and row.settle_until), default=None
         ),
         short=sum(1 for row in rows if row.error_kind is ErrorKind.VERIFY_SHORT),
+        sections=sum(len(row.spec.children) for row in rows),
+        attached=sum(row.children_attached for row in rows),
+        attach_waiting=sum(
+            1
+            for row in rows
+            if not row.state.final and row.children_attached < len(row.spec.children)
+        ),
+        left_attached={target: left for target, left in (left_attached or {}).items() if left},
     )

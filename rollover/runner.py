@@ -320,7 +320,10 @@ def status(ledger_path: Path) -> LedgerStatus:
         rows = ledger.rows()
         quota = ledger.last_quota()
         left_alone = ledger.left_alone()
-    return ledger_status(rows, quota, left_alone)
+        left_attached = {
+            row.target_course_id: ledger.left_attached(row.target_course_id) for row in rows
+        }
+    return ledger_status(rows, quota, left_alone, left_attached)
 
 
 async def course_held(
@@ -362,10 +365,14 @@ def row_trail(ledger_path: Path, ref: str) -> RowTrail:
         events = ledger.history(row.target_course_id)
         answers = ledger.answers(row.target_course_id)
         enrolments = ledger.enrolments(row.target_course_id)
+        attachments = ledger.attachments(row.target_course_id)
+        left_attached = ledger.left_attached(row.target_course_id)
     return RowTrail(
         row=row,
         in_manifest=row.target_course_id not in left_alone,
         events=events,
         answers=answers,
         enrolments=enrolments,
+        attachments=attachments,
+        left_attached=left_attached,
     )

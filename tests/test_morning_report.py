@@ -24,8 +24,9 @@ from test_morning_ledgers import (
 )
 
 from rollover.errors import ExitCode, LedgerError
-from rollover.ledger import LedgerRow
+from rollover.ledger import AttachmentState, ErrorKind, Ledger, LedgerRow
 from rollover.morning import Pause, RunFacts, write_html_report
+from rollover.plan import RowSpec
 
 CHICAGO = ZoneInfo("America/Chicago")
 SVG = "{http://www.w3.org/2000/svg}"
@@ -318,3 +319,76 @@ def test_chromium_draws_the_report(
         colours = {colour for _, colour in rgb.getcolors(maxcolors=1 << 20) or []}
     assert (0x2E, 0x8B, 0x57) in colours  # the done share of the status bar
     shutil.rmtree(profile, ignore_errors=True)
+
+
+def _merged_ledger(path: Path) -> None:
+    """A ledger whose BIO-XL is done with two sections attached (a third dropped from the
+    manifest but still attached), and whose CHEM-XL failed on a section Learn refused."""
+    bio = ("BIO-1-001", "externalId:BIO-1-002")
+    with Ledger(path, clock=SteppingClock(NIGHT_START)) as ledger:
+        ledger.sync_manifest(
+            [
+                RowSpec(
+                    "BIO-XL",
+                    2,
+                    "BIO-FA26",
+                    False,
+                    {"name": "Biology"},
+                    children=(*bio, "BIO-1-003"),
+                ),
+                RowSpec("CHEM-XL", 3, "CHEM-FA26", False, children=("CHEM-1-001", "CHEM-1-002")),
+                RowSpec("ART-SP27", 4, "ART-FA26", False),
+            ]
+        )
+        for target, pk in (("BIO-XL", "_5_1"), ("CHEM-XL", "_6_1")):
+            ledger.record_intent(target)
+            ledger.record_location(target, f"/learn/api/public/v1/courses/_1_1/tasks/{pk}")
+            ledger.record_copied(target, pk)
+            ledger.record_patched(target)
+        for n, child in enumerate((*bio, "BIO-1-003"), start=40):
+            ledger.record_attachment("BIO-XL", child, AttachmentState.ATTACHED, child_pk=f"_{n}_1")
+        ledger.record_done("BIO-XL")
+        ledger.record_attachment("CHEM-XL", "CHEM-1-001", AttachmentState.ATTACHED)
+        ledger.record_attachment(
+            "CHEM-XL", "CHEM-1-002", AttachmentState.FAILED, error="<b>already a child</b>"
+        )
+        ledger.record_failed("CHEM-XL", ErrorKind.CHILD_REFUSED, "Learn refused CHEM-1-002")
+        ledger.sync_manifest(
+            [
+                RowSpec("BIO-XL", 2, "BIO-FA26", False, {"name": "Biology"}, children=bio),
+                RowSpec("CHEM-XL", 3, "CHEM-FA26", False, children=("CHEM-1-001", "CHEM-1-002")),
+                RowSpec("ART-SP27", 4, "ART-FA26", False),
+            ]
+        )
+
+
+def test_merged_sets_show_each_parent_and_its_sections_in_plain_words(tmp_path: Path) -> None:
+    """A section "Merged sections" lists each course with sections: how many are attached, each
+    section's state in plain words (Learn's refusal escaped), the dropped one still attached
+    and why it stays; a refused section is in its row's audit trail too."""
+    ledger = tmp_path / "merged.ledger.sqlite"
+    _merged_ledger(ledger)
+    text = _write(ledger, tmp_path / "report.html")
+    html5lib.HTMLParser(strict=True).parse(text)
+    tree = _tree(text)
+    courses = _by_class(tree, "article", "merged")
+    assert [_text(course) for course in courses] == [
+        "Line 2: BIO-XL Biology done 2 of 2 sections attached "
+        "BIO-1-001 (_40_1): attached externalId:BIO-1-002 (_41_1): attached "
+        "BIO-1-003 (_42_1): no longer in the manifest, still attached in Learn: rollover never "
+        "separates a section; separate it in Learn if wanted",
+        "Line 3: CHEM-XL failed 1 of 2 sections attached CHEM-1-001: attached "
+        "CHEM-1-002: refused by Learn <b>already a child</b>",
+    ]
+    assert not list(tree.iter("b"))  # Learn's words are text, never markup
+    (person,) = _by_class(tree, "article", "person")
+    steps = [[_text(cell) for cell in step.iter("td")][1:] for step in person.iter("tr")]
+    assert ["section", "CHEM-1-002: refused by Learn (<b>already a child</b>)"] in steps
+
+
+def test_a_night_without_merged_sections_has_no_such_section(
+    night: tuple[Path, dict[str, list[str]]],
+) -> None:
+    """The merged sections' part is left out when no row asks for any."""
+    ledger, _ = night
+    assert 'id="merged"' not in _write(ledger, ledger.with_name("report.html"))

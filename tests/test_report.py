@@ -12,7 +12,7 @@ import pytest
 
 from rollover.engine import Window
 from rollover.errors import UsageError
-from rollover.ledger import EnrolmentState, ErrorKind, Ledger
+from rollover.ledger import AttachmentState, EnrolmentState, ErrorKind, Ledger
 from rollover.manifest import Enrolment
 from rollover.plan import RowSpec
 from rollover.report import COLUMNS, EXTRA_COLUMNS, write_results
@@ -165,3 +165,26 @@ def test_results_open_in_excel_with_accents_and_counts_intact(tmp_path: Path) ->
         (record,) = list(csv.DictReader(handle))
     assert record["line"] == "2"
     assert record["enrolled"] == "1 of 2"
+
+
+def test_results_count_attached_sections_in_words_excel_keeps(tmp_path: Path) -> None:
+    """`children` is `attached of asked` (`1 of 3`, never `1/3`, which Excel reads as a date),
+    counting only the sections the manifest lists; blank for a row without any."""
+    sections = ("BIO-101-001", "externalId:BIO-101-002", "_41_1")
+    with Ledger(tmp_path / "l.sqlite") as ledger:
+        ledger.sync_manifest(
+            [
+                RowSpec("BIO-XL-SP27", 2, "BIO-FA26", False, children=sections),
+                RowSpec("CHEM-SP27", 3, "CHEM-FA26", False),
+            ]
+        )
+        ledger.record_attachment(
+            "BIO-XL-SP27", "BIO-101-001", AttachmentState.ATTACHED, child_pk="_40_1"
+        )
+        ledger.record_attachment("BIO-XL-SP27", "_41_1", AttachmentState.SENDING)
+        write_results(ledger.rows(), tmp_path / "r.csv")
+    raw = (tmp_path / "r.csv").read_bytes()
+    header, merged, alone = raw.removeprefix(codecs.BOM_UTF8).split(b"\r\n")[:3]
+    children = header.split(b",").index(b"children")
+    assert merged.split(b",")[children] == b"1 of 3"
+    assert alone.split(b",")[children] == b""

@@ -176,9 +176,11 @@ def _failed_step(row: LedgerRow, invocation: Invocation) -> str:
         )
     if kind is ErrorKind.CHILD_REFUSED:
         return (
-            "check the sections named in the error (one that does not exist, already belongs "
-            "to another parent course, or is itself a parent): fix the child_course_ids cell "
-            "and run again, or set the section right in Learn and run again with "
-            "--retry-failed; only the attachments are retried"
+            f"{target} is copied and patched, but Learn refused to attach the section the "
+            "error names. Either fix the child_course_ids cell (correct the section's id, or "
+            "take out a section that belongs to another parent course or is itself a parent) "
+            "and run again, or set the section right in Learn (separate it from its other "
+            f"parent, or its own sections from it), {RETRY}: only the attachments are retried, "
+            "never the copy"
         )
     return f"fix what the error names (in Learn or in the manifest), {RETRY}"

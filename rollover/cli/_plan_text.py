@@ -32,8 +32,9 @@ def run_plan_line(plan: CallEstimate, manifest_rows: int, concurrency: int, zone
             f"Plan: no copy left to start; finishing what the ledger has in flight. "
             f"{zone_line(zone)}"
         )
+    attaching = f", attaching {_sections(plan.attachments)}" if plan.attachments else ""
     return (
-        f"Plan: {plan.rows} of {manifest_rows} rows to copy; "
+        f"Plan: {plan.rows} of {manifest_rows} rows to copy{attaching}; "
         f"about {plan.calls} API calls; {duration_text(plan, concurrency)}. "
         f"{zone_line(zone)}"
     )
@@ -51,12 +52,31 @@ def revision_lines(revised: Sequence[Revision], zone: ZoneInfo) -> list[str]:
     ]
     for revision in revised[:REVISIONS_SHOWN]:
         after = revision.after
-        what = "patched again" if revision.to is State.COPIED else "instructors enrolled"
+        what = ", ".join(_taken_up(revision))
         changes = "; ".join(_changes(revision, zone))
         lines.append(f"  line {after.line} {after.target_course_id} (done): {what}: {changes}")
     if count > REVISIONS_SHOWN:
         lines.append(f"  and {count - REVISIONS_SHOWN} more")
     return lines
+
+
+def _taken_up(revision: Revision) -> list[str]:
+    """What a re-run does to a done row: patch it again, or enrol its instructors; and attach
+    the sections the manifest added."""
+    before, after = revision.before, revision.after
+    done = []
+    if revision.to is State.COPIED:
+        done.append("patched again")
+    elif after.instructors != before.instructors:
+        done.append("instructors enrolled")
+    added = set(after.children) - set(before.children)
+    if added:
+        done.append(f"attaches {_sections(len(added))}")
+    return done
+
+
+def _sections(count: int) -> str:
+    return f"{count} section{'' if count == 1 else 's'}"
 
 
 def _changes(revision: Revision, zone: ZoneInfo) -> list[str]:
@@ -74,6 +94,12 @@ def _changes(revision: Revision, zone: ZoneInfo) -> list[str]:
     new_people = _instructors(revision.after.instructors)
     if old_people != new_people:
         changes.append(f"instructors {old_people or '(none)'} -> {new_people or '(none)'}")
+    old_sections, new_sections = revision.before.children, revision.after.children
+    if old_sections != new_sections:
+        changes.append(
+            f"child_course_ids {'; '.join(old_sections) or '(none)'} -> "
+            f"{'; '.join(new_sections) or '(none)'}"
+        )
     return changes
 
 
@@ -109,6 +135,7 @@ def validate_lines(
         f"  copies into existing shells: {plan.into_existing}",
         f"  courses to patch afterwards: {plan.to_patch}",
         *([f"  instructors to enrol:        {plan.enrolments}"] if plan.enrolments else []),
+        *([f"  sections to attach:          {plan.attachments}"] if plan.attachments else []),
         f"Estimated API calls: {plan.calls} (about {plan.per_course:.1f} per course"
         + (f", {plan.verifications} of them to verify the copies" if plan.verifications else "")
         + ")",

@@ -32,6 +32,9 @@ def preflight_summary_lines(report: PreflightReport) -> list[str]:
     lines.append(_asked_line(report))
     lines.append(f"Problems: {len(report.problems)}" if report.problems else "Problems: none")
     lines += [f"  {problem}" for problem in report.problems]
+    if report.warnings:
+        lines.append(f"Warnings: {len(report.warnings)} (they stop nothing)")
+        lines += [f"  {warning}" for warning in report.warnings]
     remaining, limit = report.quota_remaining, report.quota_limit
     needs = f"Quota: the run needs about {report.run_calls} API calls"
     if remaining is None:
@@ -67,8 +70,15 @@ def _asked_line(report: PreflightReport) -> str:
         ways.append(f"{_count(report.users_asked, 'instructor')} by id")
     if report.shells_counted:
         ways.append(f"the content of {_count(report.shells_counted, 'shell')}")
+    if report.sections_counted:
+        ways.append(f"the content of {_count(report.sections_counted, 'section')} to attach")
+    if report.parents_asked:
+        ways.append(f"{_count(report.parents_asked, 'parent course')} of sections by id")
+    sections = (
+        f" ({report.sections_asked} of them sections to attach)" if report.sections_asked else ""
+    )
     return (
-        f"Asked Learn about {_count(report.courses_asked, 'course')} and "
+        f"Asked Learn about {_count(report.courses_asked, 'course')}{sections} and "
         f"{_count(report.terms_asked, 'term')} in {_count(report.calls, 'API call')}, "
         "sign-in included" + (f": {'; '.join(ways)}" if ways else "")
     )

@@ -1,7 +1,8 @@
 """`--sandbox`: a rehearsal against the embedded Learn simulator, served on loopback in-process.
 
 The only module of the tool that imports `rollover.sandbox` (besides the `sandbox` command).
-The simulated site is seeded from the manifest (its sources, terms and shells) and kept beside
+The simulated site is seeded from the manifest (its sources, terms, shells, instructors and
+merged sections) and kept beside
 the ledger, as a snapshot plus a journal of every call since, so an interrupted rehearsal, even
 one killed with SIGKILL, resumes against the same simulated Learn.
 """
@@ -19,6 +20,8 @@ import click
 from rollover.errors import UsageError
 from rollover.learn import REHEARSAL_SITE, Site, is_primary_id
 from rollover.manifest import Manifest
+
+EXTERNAL_ID = "externalId:"  # a section the manifest names by its externalId
 
 
 @contextlib.contextmanager
@@ -141,12 +144,21 @@ def seed_file(option: str, path: Path | None) -> Iterator[None]:
 
 def _seeds(manifest: Manifest, sandbox: Any) -> tuple[list[Any], list[Any], list[Any]]:
     """The courses, terms and users a rehearsal of `manifest` needs: its sources and empty
-    shells (by courseId), its terms (by externalId) and its instructors (by userName or
-    externalId). Primary ids and uuids name what the site must already have."""
+    shells (by courseId), its merged sections (by courseId or externalId: existing courses of
+    their own, empty as the SIS makes them, merged under no parent yet), its terms (by
+    externalId) and its instructors (by userName or externalId). Primary ids and uuids name
+    what the site must already have."""
     sources = dict.fromkeys(
         row.source_course_id for row in manifest.rows if not is_primary_id(row.source_course_id)
     )
     shells = dict.fromkeys(row.target_course_id for row in manifest.rows if row.copy_into_existing)
+    # Learn's externalId defaults to the courseId: one seed answers to either form.
+    sections = dict.fromkeys(
+        child.removeprefix(EXTERNAL_ID)
+        for row in manifest.rows
+        for child in row.children
+        if not is_primary_id(child)
+    )
     terms = dict.fromkeys(
         row.term_id for row in manifest.rows if row.term_id and not is_primary_id(row.term_id)
     )
@@ -164,6 +176,11 @@ def _seeds(manifest: Manifest, sandbox: Any) -> tuple[list[Any], list[Any], list
             sandbox.SeedCourse(shell, f"{shell} (SIS shell)", shell=True)
             for shell in shells
             if shell not in sources
+        ]
+        + [
+            sandbox.SeedCourse(section, f"{section} (SIS section)", contents=0, columns=0)
+            for section in sections
+            if section not in sources and section not in shells
         ],
         [sandbox.SeedTerm(name, name) for name in terms],
         list(users.values()),

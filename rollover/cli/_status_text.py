@@ -11,7 +11,15 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from rollover.errors import ExitCode
-from rollover.ledger import Answer, LedgerRow, QuotaSeen, Resolution, RowStatus, Transition
+from rollover.ledger import (
+    Answer,
+    AttachmentRecord,
+    LedgerRow,
+    QuotaSeen,
+    Resolution,
+    RowStatus,
+    Transition,
+)
 from rollover.one_row import CourseHeld, RowTrail
 from rollover.report import LedgerStatus
 from rollover.runner import RunReport
@@ -19,6 +27,10 @@ from rollover.runner import RunReport
 from ._advice import Invocation, next_step
 
 NAMED_AT_MOST = 5  # targets named in one summary line before "and N more"
+# Why a section the manifest dropped is still attached, and what a person may do about it.
+NEVER_SEPARATED = (
+    "removed from the manifest; rollover never separates a section: separate it in Learn if wanted"
+)
 
 
 def counts_line(counts: Mapping[str, int]) -> str:
@@ -76,6 +88,16 @@ def status_lines(status: LedgerStatus, invocation: Invocation, zone: tzinfo = UT
             else ""
         )
         lines.append(f"Instructors: {status.enrolled} of {status.instructors} enrolled{waiting}")
+    if status.sections:
+        waiting = (
+            f"; {_count_rows(status.attach_waiting)} waiting to attach theirs (after the copy "
+            "and its PATCH)"
+            if status.attach_waiting
+            else ""
+        )
+        lines.append(f"Sections: {status.attached} of {status.sections} attached{waiting}")
+    if status.left_attached:
+        lines.append(left_attached_line(status.left_attached))
     if status.verified or status.short:
         short = f"; {status.short} with fewer items or columns (below)" if status.short else ""
         lines.append(
@@ -119,6 +141,16 @@ def status_json(status: LedgerStatus, invocation: Invocation) -> dict[str, Any]:
             {"line": r.line, "target_course_id": r.target_course_id, "status": r.state.status}
             for r in status.left_alone
         ],
+        "sections": {
+            "asked": status.sections,
+            "attached": status.attached,
+            "rows_waiting": status.attach_waiting,
+            "left_attached": [
+                {"target_course_id": target, **_attachment_json(a)}
+                for target, left in status.left_attached.items()
+                for a in left
+            ],
+        },
         "resolved": [
             {
                 "line": r.line,
@@ -167,6 +199,17 @@ def left_alone_line(rows: Sequence[LedgerRow]) -> str:
     return (
         f"Left alone: {count} {_rows(count)} in the ledger no longer in the manifest, "
         f"not touched: {_named(rows, with_status=True)}"
+    )
+
+
+def left_attached_line(left: Mapping[str, Sequence[AttachmentRecord]]) -> str:
+    """One line on the sections the manifest dropped that stay attached in Learn."""
+    named = [f"{a.child_ref} under {target}" for target, records in left.items() for a in records]
+    count, shown = len(named), named[:NAMED_AT_MOST]
+    more = f" and {count - len(shown)} more" if count > len(shown) else ""
+    return (
+        f"Still attached in Learn: {count} section{'' if count == 1 else 's'} "
+        f"({', '.join(shown)}{more}) {NEVER_SEPARATED}"
     )
 
 
@@ -250,11 +293,39 @@ def trail_lines(trail: RowTrail, invocation: Invocation) -> list[str]:
             f"  {e.user_id} as {e.role}: {e.state} ({e.at})" + (f": {e.error}" if e.error else "")
             for e in trail.enrolments
         ]
+    if row.spec.children or trail.left_attached:
+        asked = len(row.spec.children)
+        lines.append(
+            f"Sections: {row.children_attached} of {asked} attached"
+            if asked
+            else "Sections: none in the manifest"
+        )
+        lines += [_attachment_line(a) for a in trail.attachments]
+        lines += [f"{_attachment_line(a)}: {NEVER_SEPARATED}" for a in trail.left_attached]
     if row.verification:
         lines.append(f"Verification: {row.verification}")
     lines.append("History:")
     lines += [_history_line(entry) for entry in _in_order(trail)]
     return lines
+
+
+def _attachment_line(attachment: AttachmentRecord) -> str:
+    """One section of a row: its id as the manifest gives it (and Learn's, once known), where
+    its attachment is and since when, and Learn's refusal if any."""
+    known = attachment.child_pk
+    pk = f" ({known})" if known and known != attachment.child_ref else ""
+    error = f": {attachment.error}" if attachment.error else ""
+    return f"  {attachment.child_ref}{pk}: {attachment.state} ({attachment.updated_at}){error}"
+
+
+def _attachment_json(attachment: AttachmentRecord) -> dict[str, Any]:
+    return {
+        "child_ref": attachment.child_ref,
+        "child_pk": attachment.child_pk,
+        "state": str(attachment.state),
+        "error": attachment.error,
+        "at": attachment.updated_at,
+    }
 
 
 def _in_order(trail: RowTrail) -> list[Transition | Answer]:
@@ -308,6 +379,8 @@ def trail_json(trail: RowTrail, invocation: Invocation) -> dict[str, Any]:
             }
             for e in trail.enrolments
         ],
+        "sections": [_attachment_json(a) for a in trail.attachments],
+        "left_attached": [_attachment_json(a) for a in trail.left_attached],
         "verification": row.verification,
         "answers": [
             {"at": a.at, "stage": a.state, "status": a.status, "endpoint": a.endpoint}

@@ -4,7 +4,8 @@ Everything here reads the ledger (never writes it) and sits below the CLI, which
 
 - `write_html_report` (`run --html`, `report --html`): one self-contained HTML file, written
   atomically: the night at a glance, a timeline chart (inline SVG), a table per department
-  or term, and every row that needs a person with its advice and audit trail. The advice
+  or term, every row that needs a person with its advice and audit trail, and the courses
+  with merged sections, each section's state in plain words. The advice
   comes in as a callable (the CLI's `next_step`), the run's own facts as `RunFacts`.
 - `summary`, then `post_webhook` (`--notify-webhook`, URL from `webhook_url()`) and
   `send_mail` (`--notify-mail`, settings from `mail_settings()`): each returns a `Delivery`

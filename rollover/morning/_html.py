@@ -24,6 +24,7 @@ from rollover.report import write_atomically
 from rollover.times import humanized, machine_zone
 
 from ._chart import Timeline, timeline_svg
+from ._merged import merged_view, section_view
 from ._night import (
     Advice,
     DailyWindow,
@@ -194,6 +195,13 @@ def _trail(record: RowRecord, zone: tzinfo) -> list[TrailStep]:
         if enrolment.error:
             detail += f" ({enrolment.error})"
         steps.append((at or epoch, order, TrailStep(_shown(at, zone), "enrolment", detail)))
+    for order, attachment in enumerate(record.attachments):
+        at = moment(attachment.updated_at)
+        section = section_view(attachment)
+        detail = f"{section.ref}: {section.words}" + (
+            f" ({section.error})" if section.error else ""
+        )
+        steps.append((at or epoch, order, TrailStep(_shown(at, zone), "section", detail)))
     return [step for _, _, step in sorted(steps, key=lambda item: (item[0], item[1]))]
 
 
@@ -379,6 +387,11 @@ def render_html(
             for name, records in sorted_groups(read.records, group_by)
         ],
         "people": [_person_row(record, advice, zone) for record in read.needs_person()],
+        "merged": [
+            merged_view(record, course_name(record.row))
+            for record in read.records
+            if record.attachments or record.left_attached
+        ],
         "labels": STATUS_LABELS,
     }
     return _environment().get_template("report.html.j2").render(context)

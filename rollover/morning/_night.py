@@ -17,6 +17,7 @@ from typing import Literal, NamedTuple, Protocol
 from rollover.errors import ExitCode, LedgerMissing
 from rollover.ledger import (
     Answer,
+    AttachmentRecord,
     EnrolmentRecord,
     Ledger,
     LedgerRow,
@@ -87,6 +88,8 @@ class RowRecord:
     history: tuple[Transition, ...]
     answers: tuple[Answer, ...] = ()  # read only for rows that need a person
     enrolments: tuple[EnrolmentRecord, ...] = ()
+    attachments: tuple[AttachmentRecord, ...] = ()  # the merged sections the manifest lists
+    left_attached: tuple[AttachmentRecord, ...] = ()  # dropped from it, still attached in Learn
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,8 @@ def read_ledger(path: Path, *, now: Callable[[], datetime] = utc_now) -> LedgerR
         for row in ledger.rows():
             target = row.target_course_id
             history = tuple(ledger.history(target))
+            sections = tuple(ledger.attachments(target)) if row.spec.children else ()
+            left = tuple(ledger.left_attached(target))
             if row.state in (State.FAILED, State.NEEDS_REVIEW):
                 records.append(
                     RowRecord(
@@ -141,10 +146,12 @@ def read_ledger(path: Path, *, now: Callable[[], datetime] = utc_now) -> LedgerR
                         history,
                         tuple(ledger.answers(target)),
                         tuple(ledger.enrolments(target)),
+                        sections,
+                        left,
                     )
                 )
             else:
-                records.append(RowRecord(row, history))
+                records.append(RowRecord(row, history, attachments=sections, left_attached=left))
         quota = ledger.last_quota()
     return LedgerRead(
         path=path,

@@ -1,7 +1,9 @@
 """The Learn check: per row that still has work, its source exists, its new target's courseId
 is free (or this ledger made that course), its shell exists (`copy_into_existing`) and is
-empty, its term and its instructors exist; what a run would do with each row, and what it
-would cost. `Asker` does the asking; only GETs are sent.
+empty, its term and its instructors exist, and each merged section it attaches exists, is no
+other course's section and no parent itself (one holding content is a warning); what a run
+would do with each row, and what it would cost. `Asker` does the asking (only GETs are sent);
+`_sections` judges the merged sections.
 """
 
 from __future__ import annotations
@@ -31,8 +33,16 @@ from rollover.plan import (
     source_calls,
 )
 
-from ._asker import PAGE_SIZE, Asker
+from ._asker import PAGE_SIZE, Asker, together
 from ._lists import CourseList
+from ._sections import (
+    as_synced,
+    section_problems,
+    section_warnings,
+    sections_left,
+    sections_to_ask,
+    uncounted,
+)
 
 # Ledger states in which the row's own copy request is known to Learn: its target is ours.
 PRODUCED = frozenset({State.LOCATED, State.COPIED, State.PATCHED, State.DONE})
@@ -47,6 +57,10 @@ class Stage(StrEnum):
     DONE = "done"
     IN_FLIGHT = "in_flight"
     HELD = "held"
+
+
+# The stages at which a run still patches a row, enrols its instructors and attaches its sections.
+WORKING = (Stage.COPY, Stage.IN_FLIGHT, Stage.PATCH)
 
 
 @dataclass(frozen=True)
@@ -64,7 +78,8 @@ class PreflightProblem:
 
 @dataclass(frozen=True)
 class PreflightReport:
-    """What the check found: the plan by stage, the problems, its cost and the quota left."""
+    """What the check found: the plan by stage, the problems (and warnings, which stop
+    nothing), its cost and the quota left."""
 
     stages: dict[Stage, int]
     problems: tuple[PreflightProblem, ...]
@@ -79,6 +94,10 @@ class PreflightReport:
     foreign_ledger: str | None = None  # a ledger of another site, not trusted: why
     users_asked: int = 0
     shells_counted: int = 0
+    sections_asked: int = 0  # merged sections to attach, among `courses_asked`
+    sections_counted: int = 0  # of them, whose content was listed
+    parents_asked: int = 0  # other courses already parent of a section, asked for their courseId
+    warnings: tuple[PreflightProblem, ...] = ()
 
     @property
     def rows(self) -> int:
@@ -138,15 +157,22 @@ async def check_learn(
             course_refs[id_form(row.source_course_id)] = None
         if stage is Stage.COPY:
             course_refs[id_form(row.target_course_id)] = None
-        if row.term_id and stage in (Stage.COPY, Stage.IN_FLIGHT, Stage.PATCH):
+        if row.term_id and stage in WORKING:
             term_refs[term_reference(row.term_id)] = None
+    sections = {
+        id_form(child): None
+        for row, ledger_row, stage in staged
+        if _attaches(row, ledger_row, stage)
+        for child in row.children
+    }
+    course_refs.update(sections)
     calls_before = sum(client.calls.values())
     asker = Asker(client, page_size)
     await asker.ask(list(course_refs), list(term_refs))
     users = {
         enrolment.user_id: None
         for row, _, stage in staged
-        if stage in (Stage.COPY, Stage.IN_FLIGHT, Stage.PATCH)
+        if stage in WORKING
         for enrolment in row.instructors
     }
     shells = {
@@ -157,7 +183,15 @@ async def check_learn(
         and (pk := asker.courses.get(id_form(row.target_course_id)))
         and shell_must_be_empty(ledger_row, pk)
     }
-    await asker.ask_teaching(list(users), list(shells))
+    # A section still to attach: what it holds (a warning), and whose section it is already.
+    attaching = [(row, known) for row, known, stage in staged if _attaches(row, known, stage)]
+    to_count, parents = sections_to_ask(attaching, asker)
+    await together(
+        [
+            asker.ask_teaching(list(users), list(shells)),
+            asker.ask_sections(to_count, parents),
+        ]
+    )
     problems = [
         problem
         for row, ledger_row, stage in staged
@@ -165,11 +199,17 @@ async def check_learn(
             row, specs[row.target_course_id], ledger_row, stage, asker, allow_nonempty_shell
         )
     ]
+    warnings = [
+        PreflightProblem(row.line, "child_course_ids", child, message)
+        for row, known in attaching
+        for child, message in section_warnings(row, asker)
+    ]
+    if asker.sections_refused is not None:
+        value, message = uncounted(attaching[0][0], asker.sections_refused)
+        warnings.append(PreflightProblem(attaching[0][0].line, "child_course_ids", value, message))
     if verify:
         verified = [
-            (row, specs[row.target_course_id])
-            for row, _, stage in staged
-            if stage in (Stage.COPY, Stage.IN_FLIGHT, Stage.PATCH)
+            (row, specs[row.target_course_id]) for row, _, stage in staged if stage in WORKING
         ]
         problems += await _counts_refused(client, verified)
     return PreflightReport(
@@ -179,6 +219,10 @@ async def check_learn(
         terms_asked=len(term_refs),
         users_asked=len(users),
         shells_counted=len(shells),
+        sections_asked=len(sections),
+        sections_counted=len(to_count),
+        parents_asked=len(parents),
+        warnings=tuple(warnings),
         course_gets=asker.course_gets,
         lists=tuple(asker.lists),
         calls=sum(client.calls.values()) - calls_before,
@@ -198,6 +242,11 @@ async def check_learn(
         quota_remaining=client.quota_remaining,
         quota_limit=client.quota_limit,
     )
+
+
+def _attaches(row: ManifestRow, known: LedgerRow | None, stage: Stage) -> bool:
+    """Whether a run would attach some of the row's sections: it still has work, and some."""
+    return stage in WORKING and sections_left(row, known)
 
 
 def _needs_source(stage: Stage, known: LedgerRow | None) -> bool:
@@ -247,11 +296,7 @@ def _problems(
                 f"Learn already has a course with this courseId ({target_pk}) that "
                 "this ledger did not make: choose another target_course_id",
             )
-    if (
-        row.term_id
-        and stage in (Stage.COPY, Stage.IN_FLIGHT, Stage.PATCH)
-        and not asker.terms.get(term_reference(row.term_id))
-    ):
+    if row.term_id and stage in WORKING and not asker.terms.get(term_reference(row.term_id)):
         yield problem("term_id", row.term_id, "no such term in Learn")
     for enrolment in row.instructors:
         if asker.users.get(enrolment.user_id) is False:
@@ -261,6 +306,9 @@ def _problems(
                 "no such user in Learn: correct the id (userName:, externalId: or _N_1) or "
                 "remove the user from the cell",
             )
+    if _attaches(row, known, stage):
+        for child, message in section_problems(row, known, asker):
+            yield problem("child_course_ids", child, message)
     shell = asker.courses.get(id_form(row.target_course_id)) if row.copy_into_existing else None
     held = asker.shells.get(shell) if shell else None
     if held and not allow_nonempty_shell:
@@ -312,7 +360,7 @@ def _run_calls(
     """About how many calls the run still needs (`calls_left` each row from the state it
     starts from, its sources' counts and the token)."""
     calls = sum(
-        calls_left(spec, known, state, verify=verify, polls=POLLS_PER_COPY)
+        calls_left(spec, as_synced(spec, known), state, verify=verify, polls=POLLS_PER_COPY)
         for spec, known, state in staged
     )
     to_do = [spec for spec, known, state in staged if state not in TERMINAL]
