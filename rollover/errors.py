@@ -392,12 +392,17 @@ class LearnProtocolError(LearnError):
     """Learn's answer does not follow its API (bad JSON, missing or foreign Location)."""
 
 
-class CountRefused(LearnError):
-    """403 on a list the tool counts (content items, gradebook columns): the REST integration's
-    Learn user lacks the entitlement named, which holds for every course, so it stops the run
-    (resumable) rather than failing row after row. `hint` is the next step."""
+class EntitlementMissing(LearnError):
+    """403 where the REST integration's Learn user lacks an `entitlement` that holds for every
+    course alike: it stops the run (resumable) rather than failing row after row, and says once
+    what to grant. `hint` is the next step."""
 
     exit_code = ExitCode.STOPPED
+    entitlement: str
+
+
+class CountRefused(EntitlementMissing):
+    """403 on a list the tool counts (content items, gradebook columns)."""
 
     def __init__(
         self,
@@ -423,6 +428,37 @@ class CountRefused(LearnError):
         self.hint = "grant it to that user and run the same command again" + (
             " (or run it without --verify)" if verify_only else ""
         )
+
+
+class MergeForbidden(EntitlementMissing):
+    """403 to attaching a child course (merged sections): the integration user may not merge
+    courses, for any course."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        parent: str,
+        child: str,
+        entitlement: str,
+        code: str | None = None,
+        endpoint: str = "",
+    ) -> None:
+        super().__init__(status, message, code=code, endpoint=endpoint)
+        self.parent = parent
+        self.child = child
+        self.entitlement = entitlement
+        self.message = (
+            f"Learn refused to attach {child} to {parent} as a merged section ({status}: "
+            f"{message}): the Learn user of the REST integration lacks the entitlement "
+            f"{entitlement}"
+        )
+        self.hint = (
+            "grant it to that user and run the same command again: the sections left are "
+            "attached then"
+        )
+        self.args = (self.message,)
 
 
 class AttachRefused(LearnError):

@@ -207,3 +207,23 @@ def test_resolved_not_copied_attaches_the_sections_to_the_new_copy(tmp_path: Pat
     for child in (SEC1, SEC2):
         parent = learn.sandbox.parent_of(f"courseId:{child}")
         assert parent is not None and parent.primary_id == final.course_pk, child
+
+
+def test_a_merge_learn_forbids_stops_the_run_once_and_fails_no_row(tmp_path: Path) -> None:
+    """403 to the attach (the integration user may not cross-list, for any course): the row
+    keeps its copy and PATCH, no other copy starts, the run stops naming the entitlement; once
+    granted, the re-run attaches the sections, each copy made once."""
+    learn = merged_site(missing_entitlements=["system.course.cross-list.VIEW"])
+    ledger_path = tmp_path / "l.sqlite"
+    rows = [parent_row(SEC1), replace(parent_row(SEC2), line=3, target_course_id="BIO-101-B")]
+    outcome, final = engine_run(learn, rows, ledger_path, replace(OPTIONS, concurrency=1))
+    assert outcome.stopped is not None and "system.course.cross-list.VIEW" in outcome.stopped
+    assert "grant it to that user and run the same command again" in outcome.stopped
+    assert [r.state for r in final] == [State.PATCHED, State.PENDING]
+    assert not learn.sandbox.attach_log()
+
+    learn.sandbox.config = replace(learn.sandbox.config, missing_entitlements=[])
+    outcome, final = engine_run(learn, rows, ledger_path, OPTIONS)
+    assert outcome.stopped is None and [r.state for r in final] == [State.DONE] * 2
+    assert learn.sandbox.record.copies_per_target() == {r.target_course_id: 1 for r in rows}
+    assert [r.children_attached for r in final] == [1, 1]

@@ -10,7 +10,7 @@ import pytest
 from harness import learn_refusal as refused
 from harness import with_mock_client as run
 
-from rollover.errors import AttachRefused, LearnNotFound, LearnServerError
+from rollover.errors import AttachRefused, ExitCode, LearnNotFound, LearnServerError, MergeForbidden
 from rollover.learn import CourseFamily, LearnClient
 
 PARENT = "_5_1"
@@ -214,13 +214,15 @@ def test_a_child_gone_when_read_after_a_409_is_missing() -> None:
     assert raised.value.missing == "child"
 
 
-def test_a_403_to_the_attach_names_the_entitlement() -> None:
-    """403: the row fails with the cross-listing entitlement as the next step."""
+def test_a_403_to_the_attach_names_the_entitlement_and_stops_the_run() -> None:
+    """403: the integration user may not merge any course: MergeForbidden (exit 3, resumable)
+    names the cross-listing entitlement to grant, instead of failing the row."""
     learn = Learn([refused(403, "Forbidden")])
-    with pytest.raises(AttachRefused) as raised:
+    with pytest.raises(MergeForbidden) as raised:
         run(learn, lambda client: client.attach_child(PARENT, "BIO-101-01"))
-    assert raised.value.status == 403
-    assert "system.course.cross-list.VIEW" in (raised.value.hint or "")
+    assert raised.value.status == 403 and raised.value.exit_code is ExitCode.STOPPED
+    assert "system.course.cross-list.VIEW" in raised.value.message
+    assert "grant it" in (raised.value.hint or "")
 
 
 # --- children and family ------------------------------------------------------------------------

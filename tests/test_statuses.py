@@ -173,13 +173,15 @@ def test_an_enrolment_means_what_a_change_means_but_for_409_and_an_early_404(sta
 
 
 @pytest.mark.parametrize("status", [*range(400, 432), *range(500, 512), 200, 201])
-def test_an_attach_means_what_a_change_means_but_for_400_409_and_404(status: int) -> None:
+def test_an_attach_means_what_a_change_means_but_for_400_403_409_and_404(status: int) -> None:
     """400 and 409 to a child PUT are read from the child (attached already, or why not); 404
-    names a course that does not exist; everything else as for any idempotent change."""
+    names a course that does not exist; 403 is an entitlement the integration user lacks for
+    every course (the run stops); everything else as for any idempotent change."""
     expected = {
         400: Meaning.CHECK_CHILD,
         409: Meaning.CHECK_CHILD,
         404: Meaning.NOT_FOUND,
+        403: Meaning.UNENTITLED,
     }.get(status, meaning(Call.CHANGE, status))
     assert meaning(Call.ATTACH, status) is expected
     assert meaning(Call.ATTACH, 201) is Meaning.OK and meaning(Call.ATTACH, 502) is Meaning.RETRY

@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from rollover.errors import (
-    CountRefused,
+    EntitlementMissing,
     LearnAnsweredPage,
     LearnAsksToWait,
     LearnAuthError,
@@ -212,8 +212,8 @@ class Rollover:
             if isinstance(exc, LearnAuthError | SiteNotFound | LearnAnsweredPage):
                 self.outcome.fatal = exc
             self.request_stop(exc.message)
-        except CountRefused as exc:
-            self._count_refused(exc)
+        except EntitlementMissing as exc:
+            self._unentitled(exc)
         except LearnError as exc:
             if error_meaning(Call.READ, exc) is Meaning.RETRY:
                 # A transient error that outlasted its retries: Learn is sick. Stop, resumable.
@@ -359,14 +359,14 @@ class Rollover:
 
     # -- how an error that ends a row's drive is told --------------------------------------
 
-    def _count_refused(self, exc: CountRefused) -> None:
-        """Learn refused a count (403: an entitlement the integration user lacks, for every
-        course alike). Failing the row would fail every row after its copy and PATCH: instead
-        the row stays where it is, no new copy starts, and the run ends resumable (exit 3),
-        saying once what to grant."""
+    def _unentitled(self, exc: EntitlementMissing) -> None:
+        """Learn refused a count or a merge (403: an entitlement the integration user lacks,
+        for every course alike). Failing the row would fail every row after its copy and PATCH:
+        instead the row stays where it is, no new copy starts, and the run ends resumable
+        (exit 3), saying once what to grant."""
         if self._stop.requested:
             return
-        log.error("count.refused", counted=exc.counted, course=exc.course, error=exc.learn_message)
+        log.error("learn.unentitled", entitlement=exc.entitlement, error=exc.learn_message)
         self.request_stop(
             f"{exc.message}; no copy was started after it. Next: {exc.hint}. The rows already "
             "copied are finished then, none is copied twice"

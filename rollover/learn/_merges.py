@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rollover.errors import AttachRefused, LearnError, LearnProtocolError
+from rollover.errors import AttachRefused, LearnError, LearnProtocolError, MergeForbidden
 
 from ._answers import json_object
 from ._ids import course_path, id_form, path_id
@@ -76,14 +76,19 @@ async def attach_child(wire: Transport, parent_pk: str, child_ref: str) -> dict[
             said = exc.learn_message.lower()
             parent = "parent" in said and "child" not in said
             raise _missing(parent_pk, child_ref, exc, parent=parent) from exc
+        if verdict is Meaning.UNENTITLED:
+            raise MergeForbidden(
+                exc.status,
+                exc.learn_message,
+                parent=parent_pk,
+                child=child_ref,
+                entitlement=CROSS_LIST_ENTITLEMENT,
+                code=exc.code,
+                endpoint=exc.endpoint,
+            ) from exc
         if verdict is Meaning.ROW_FAILED:
             raise _refused(
-                parent_pk,
-                child_ref,
-                exc,
-                "Learn refused it",
-                f"the REST integration's Learn user needs {CROSS_LIST_ENTITLEMENT} to merge "
-                f"courses; or {LEAVE_OUT}",
+                parent_pk, child_ref, exc, "Learn refused it", f"check both courses, or {LEAVE_OUT}"
             ) from exc
         raise
     return json_object(response, ATTACH, required=False)

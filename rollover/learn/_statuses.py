@@ -59,6 +59,9 @@ class Meaning(StrEnum):
     # lost answer), another's child or a parent itself fails the row.
     CHECK_CHILD = "check child"
     EMPTY = "empty"  # a list Learn refuses for a course that has none: no children
+    # The integration user lacks an entitlement that holds for every course alike: the run
+    # stops (resumable) rather than failing row after row.
+    UNENTITLED = "unentitled"
 
 
 # Answers to a copy POST that say Learn did not make it: the spec's 400 and 404 (source not
@@ -105,6 +108,8 @@ def meaning(call: Call, status: int) -> Meaning:
         return Meaning.EXISTS  # the user is a member already, perhaps not as asked
     if call is Call.ATTACH and status in (400, 409):
         return Meaning.CHECK_CHILD
+    if call is Call.ATTACH and status == 403:
+        return Meaning.UNENTITLED  # Learn's spec: merging needs the cross-list entitlement
     if call is Call.CHILDREN and status == 400:
         return Meaning.EMPTY  # "Course not a cross-listed parent": it has no children
     if call is Call.ENROL_EARLY and status == 404:

@@ -115,8 +115,11 @@ _Seed = TypeVar("_Seed", SeedCourse, SeedTerm, SeedUser)
 # Entitlements the simulated integration user may be denied (`missing_entitlements`), and what
 # each denial does: listing a course's gradebook columns answers 403 (the official spec:
 # 'The entitlement "course.gradebook.MODIFY" is needed').
+# Merging courses answers 403 without the cross-list entitlement (the spec of PUT
+# .../children/{childCourseId}).
 GRADEBOOK_ENTITLEMENT = "course.gradebook.MODIFY"
-DENIABLE_ENTITLEMENTS = (GRADEBOOK_ENTITLEMENT,)
+CROSS_LIST_ENTITLEMENT = "system.course.cross-list.VIEW"
+DENIABLE_ENTITLEMENTS = (GRADEBOOK_ENTITLEMENT, CROSS_LIST_ENTITLEMENT)
 
 
 def _default_courses() -> list[SeedCourse]:

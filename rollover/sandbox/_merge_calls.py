@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._catalog import Course
+from ._config import CROSS_LIST_ENTITLEMENT
 from ._crosslist import SEPARATION_STYLES, duplicate_students, replicate_members, separate_members
 from ._record import AttachEvent
 from ._replies import LearnRefusal, Reply, json_copy, page_of, trim_fields
@@ -108,6 +109,8 @@ class MergeCalls(SiteCore):
     def _attach(self, parent_ref: str, child_ref: str, query: dict[str, str], now: float) -> Reply:
         ignore = query_flag(query, "ignoreEnrollmentErrors")
         parent, child = self._course(parent_ref), self._course(child_ref)
+        if CROSS_LIST_ENTITLEMENT in self.config.missing_entitlements:
+            raise LearnRefusal(403, "User is not authorized to cross-list courses")
         self._check_merge(parent, child)
         duplicates = duplicate_students(self.teaching, parent, child, now)
         if duplicates and not ignore:
