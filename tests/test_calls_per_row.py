@@ -14,7 +14,7 @@ from harness import TEACHERS, engine_run, instructors, make_learn, row
 
 from rollover.engine import RunOptions
 from rollover.ledger import State, calls_left
-from rollover.manifest import DateShift, ManifestRow
+from rollover.manifest import ManifestRow
 from rollover.plan import (
     POLLS_PER_COPY,
     PROFILES,
