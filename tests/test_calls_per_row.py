@@ -306,8 +306,7 @@ def test_a_real_run_of_merged_rows_spends_what_the_rule_says(tmp_path: Path) -> 
 
 
 def test_a_row_waiting_in_shifting_needs_one_patch_per_date_left(tmp_path: Path) -> None:
-    """A row parked in `shifting` by the quota costs, by calls_left, one PATCH per dated item
-    not yet moved and no list already read: what the next run spends on it."""
+    """calls_left of a row parked in `shifting`: one PATCH per date left, what the next run spends."""
     learn = make_learn(quota_limit=30, quota_refill_per_second=0.0)
     shifted = [row(2, "BIO-101-FA26", "BIO-101-001-SP27", name="B", shift=DateShift(days=119))]
     options = RunOptions(poll_min=2.0, poll_max=10.0, quota_reserve=20)

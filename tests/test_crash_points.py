@@ -494,8 +494,7 @@ def date_items(learn: Learn, course: str) -> dict[tuple[str, str], dict[str, str
 def test_crash_around_a_date_then_resume_moves_it_once(
     tmp_path: Path, point: str, position: int
 ) -> None:
-    """Crash before or after an item's `sending`, its PATCH or its `shifted`: re-run, each
-    date moved exactly once, to its original + 119 days."""
+    """A crash around an item's `sending`, PATCH or `shifted`, then a re-run: each date moved once."""
     dry = site()
     passed = crash_run(dry, tmp_path / "dry.sqlite", lambda _: False, rows=SHIFTED, calls=date_call)
     items = [p.split(" ")[2] for p in passed if p.startswith("before date") and "sending" in p]

@@ -499,8 +499,7 @@ def test_merged_sets_against_sandbox_process(
 def test_shifted_dates_against_sandbox_process(
     tmp_path: Path, start_sandbox: Callable[[Path], SandboxProcess]
 ) -> None:
-    """A real run with shift_dates +119d and --timezone America/Chicago moves each date once,
-    keeping its local time across the DST change; a re-run moves none again."""
+    """A real run with shift_dates moves each date once, local time kept; a re-run moves none."""
     server = start_sandbox(write_config(tmp_path / "cfg.toml", SOURCES, copy_seconds=0.05))
     manifest = tmp_path / "spring.csv"
     manifest.write_text(

@@ -408,8 +408,7 @@ def test_a_site_that_does_not_resolve_is_fatal_and_leaves_rows_pending(tmp_path:
 
 
 def test_a_rehearsal_shifts_dates_across_daylight_saving(tmp_path: Path) -> None:
-    """`run --sandbox --timezone America/Chicago` with shift_dates +119d moves every dated item
-    once, by 119 local days at the same local time of day, across the March DST change."""
+    """A rehearsal in America/Chicago moves each date once by local days, local time kept (DST)."""
     from datetime import timedelta
 
     from cli_runs import FAST, invoke, sandbox_config

@@ -217,8 +217,7 @@ def test_a_closed_course_fails_the_row_naming_it(tmp_path: Path) -> None:
 
 
 def test_tight_quota_spreads_the_shift_over_two_runs(tmp_path: Path) -> None:
-    """A quota too small for every PATCH parks the row in `shifting` without a 429; the next run
-    on a refilled quota finishes it, each date moved once."""
+    """A quota short of every PATCH parks the row in `shifting`, no 429; the next run finishes."""
     learn = make_learn(quota_limit=32, quota_refill_per_second=0.0)
     ledger = tmp_path / "l.db"
     options = RunOptions(poll_min=2.0, poll_max=10.0, quota_reserve=20)
