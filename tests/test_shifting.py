@@ -269,3 +269,25 @@ def test_every_recorded_item_is_shifted(tmp_path: Path) -> None:
             f: None if d is None else shift_moment(d, 119, CHICAGO)
             for f, d in item.original.items()
         }
+
+
+def test_an_adopted_copy_moves_its_dates_only_once_proven(tmp_path: Path) -> None:
+    """A copy adopted after its answer was lost has its dates moved after the copy ended, once."""
+    from harness import engine_run, sections
+    from test_adoption import one_slot_site
+
+    learn = one_slot_site(3, copy_seconds=120.0, copy_sigma=0.0)
+    rows = sections(2, shift=DateShift(days=119))
+    options = RunOptions(poll_min=5.0, poll_max=60.0, adopt_settle=30.0)
+    _, final = engine_run(learn, rows, tmp_path / "l.db", options)
+    ended = {
+        copy.target_course_id: learn.sandbox.queue.tasks[copy.task_id].end
+        for copy in learn.sandbox.record.copies
+    }
+    done = [r for r in final if r.state is State.DONE]
+    assert done, final
+    for ledger_row in done:
+        changes = learn.sandbox.date_changes(f"courseId:{ledger_row.target_course_id}")
+        assert changes and all(c.at >= ended[ledger_row.target_course_id] for c in changes)
+        assert len({(c.item_id, c.field) for c in changes}) == len(changes)
+        assert ledger_row.dates_shifted == ledger_row.dates_to_shift > 0, ledger_row

@@ -277,9 +277,10 @@ class Rollover:
         The children are attached before the instructors are enrolled (Learn's order for
         merging). A copy Learn ended with a warning goes to a person first (with any refused
         attachment or enrolment named), so fixing a cell can never finish a row nobody has
-        looked at; then refused attachments and enrolments fail the row, in one message; then
-        an adopted copy is proven; then a short verification hands it to a person. False when
-        the row stops here for this run.
+        looked at; then its dated items move by its shift (an adopted copy's once it is
+        proven); then refused attachments, enrolments and dates fail the row, in one message;
+        then an adopted copy is proven; then a short verification hands it to a person. False
+        when the row stops here for this run.
         """
         target = row.target_course_id
         if row.proof is Proof.DUE:  # patched by a rollover that did not prove adopted copies
@@ -291,7 +292,8 @@ class Rollover:
         if self._teaching.enrolments_left(target):
             await self._teaching.enrol(row, during_copy=False)
         row = self.ledger.row(target)
-        if row.dates_left:
+        # An adopted copy may still be writing until it is proven: its dates move after that.
+        if row.dates_left and row.proof is not Proof.COUNTED:
             if not await self._shifting.shift(row):
                 return False
             row = self.ledger.row(target)
@@ -308,6 +310,8 @@ class Rollover:
                 return False
             row = self.ledger.row(target)
             if row.proof is not Proof.PROVEN:  # written again: enrolled again, read back later
+                return True
+            if row.dates_left:  # proven: its dates move at the row's next step
                 return True
         verification = None
         # A person who resolved a counted row as copied has accepted what it holds.
