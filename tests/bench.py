@@ -17,6 +17,9 @@ Learn and `rollover run` / `rollover validate` as a user would start them, with 
 7. Merged sections: the first seed with each row a parent of two seeded sections, one
    instructor each: calls per merged row against its floor (the copy's calls plus one per
    child, `rollover.plan.calls_for`). Alone: `python tests/bench.py --merged [--quick]`.
+8. Shifted dates: the first seed with `shift_dates +119d` on every row: calls per dated item
+   against the floor (one PATCH per dated item plus one list per kind and course).
+   Alone: `python tests/bench.py --shift [--quick]`.
 6. Scale: 10,000 near-instant copies on many slots (wall, CPU per 1,000 courses, peak RSS), and
    `validate` of a 100,000-row manifest (time, peak RSS).
 
@@ -25,7 +28,7 @@ The workload is Anthology's description of copies compressed 20x: its 10 s cap s
 60 s compressed the same way, every 3 s. The baselines hardly use the CPU (one call per 3 s
 each), so they run alongside the other benches, each against its own sandbox process; they take
 about 20 minutes, and so does the whole bench.
-Usage: python tests/bench.py [--quick] [--merged]
+Usage: python tests/bench.py [--quick] [--merged] [--shift]
 """
 
 from __future__ import annotations
@@ -52,8 +55,10 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from rollover.learn import DatedKind
+from rollover.ledger import LEDGER_SUFFIX, Ledger
 from rollover.manifest import load_manifest
-from rollover.plan import PROFILES, calls_for, copy_options, row_spec
+from rollover.plan import PROFILES, DatedCounts, calls_for, copy_options, row_spec
 from rollover.sandbox import SandboxConfig, draw_duration
 
 TIME_SCALE = 1 / 20  # bench seconds per real second
@@ -162,15 +167,18 @@ def write_manifest(
     dated: bool = False,
     instructors: bool = False,
     children: int = 0,
+    shift: str | None = None,
 ) -> Path:
     """A manifest of `count` rows that rename each new section and attach it to SP27 (with
-    one instructor each, if asked, and `children` seeded sections merged under each)."""
+    one instructor each, if asked, `children` seeded sections merged under each, and their
+    dates shifted by `shift`)."""
     with path.open("w", encoding="utf-8") as handle:
         handle.write(
             "source_course_id,target_course_id,name,term_id"
             + (",start_date,end_date" if dated else "")
             + (",instructors" if instructors else "")
             + (",child_course_ids" if children else "")
+            + (",shift_dates" if shift else "")
             + "\n"
         )
         for n, row in enumerate(manifest_rows(count)):
@@ -180,6 +188,7 @@ def write_manifest(
                 + (",2027-01-19,2027-05-14" if dated else "")
                 + (f",userName:{instructor(n % INSTRUCTORS)}" if instructors else "")
                 + (f",{merged}" if children else "")
+                + (f",{shift}" if shift else "")
                 + "\n"
             )
     return path
@@ -334,11 +343,12 @@ def run_workload(
     settings: dict[str, Any] | None = None,
     instructors: bool = False,
     children: int = 0,
+    shift: str | None = None,
 ) -> Workload:
     """`rollover run` over the workload in a fresh sandbox (each row a parent of `children`
-    seeded sections, if asked)."""
+    seeded sections, and its dates shifted by `shift`, if asked)."""
     manifest = write_manifest(
-        workdir / f"{name}.csv", courses, instructors=instructors, children=children
+        workdir / f"{name}.csv", courses, instructors=instructors, children=children, shift=shift
     )
     settings = {**WORKLOAD, "seed": seed, **(settings or {})}
     with sandbox(settings, workdir, sections=courses * children) as learn:
@@ -508,6 +518,52 @@ def merged_bench(workdir: Path, courses: int) -> Workload:
     return run
 
 
+# The endpoints of the dated items: their lists and PATCHes (a run without --verify reads
+# contents and columns only to shift their dates).
+_DATED_ENDPOINTS = ("/contents", "/gradebook/columns", "/announcements")
+
+
+def shift_bench(workdir: Path, courses: int) -> Workload:
+    """Bench 8: every row's dates shifted by +119d: the calls spent on dated items per dated
+    item against their floor, one PATCH per dated item plus one list per kind and course
+    (`rollover.plan.calls_for` with the dated items the ledger recorded)."""
+    print(f"8. Shifted dates: bench 1's seed {SEEDS[0]}, {courses} rows, shift_dates +119d")
+    print(f"   rollover run {' '.join(RUN_FLAGS)}")
+    run = run_workload(workdir, "shifted", courses, RUN_FLAGS, seed=SEEDS[0], shift="+119d")
+    print_invariants(run)
+    # The dated items each row's course held, as its ledger recorded them when listed.
+    with Ledger(workdir / f"shifted{LEDGER_SUFFIX}") as ledger:
+        rows = ledger.rows()
+    items = sum(row.dates_to_shift for row in rows)
+    moved = sum(row.dates_shifted for row in rows)
+    lists = len(DatedKind) * courses
+    # The rule's count of the shifting's calls: each row's lists and one PATCH per item.
+    ruled = sum(
+        calls_for(row.spec, verify=False, polls=0, dated=DatedCounts(content=row.dates_to_shift))
+        - calls_for(row.spec, verify=False, polls=0, dated=DatedCounts())
+        for row in rows
+    )
+    spent = sum(
+        count
+        for endpoint, count in run.calls.items()
+        if any(part in endpoint for part in _DATED_ENDPOINTS)
+    )
+    floor = (items + lists) / items
+    print(
+        f"   dated items {items} ({items / courses:.2f} per row), {moved} moved "
+        f"{verdict(moved, items, at_least=True)}; {run.report['date_changes']} dates changed; "
+        f"the rule's PATCHes {ruled:.0f}"
+    )
+    print(
+        f"   calls per dated item:  {spent / items:.3f}  against its floor {floor:.3f} (one "
+        f"PATCH each, plus {len(DatedKind)} lists per course) {verdict(spent / items, floor)}"
+    )
+    print(f"   429 answers:           {run.rate_limited}  {verdict(run.rate_limited, 0)}")
+    print_calls(run.calls, courses)
+    print(f"   wall time:             {run.cost.wall:.1f} s; wall / ideal {run.ratio:.3f}")
+    return run
+
+
 def baseline_bench(workdir: Path, courses: int, seed: int) -> tuple[float, float]:
     """Bench 2 for one seed: the sequential workflow's wall time and calls per course."""
     with sandbox({**WORKLOAD, "seed": seed}, workdir) as learn:
@@ -618,6 +674,10 @@ def main(argv: Sequence[str]) -> None:
         with tempfile.TemporaryDirectory(prefix="rollover-bench-") as tmp:
             merged_bench(Path(tmp), courses)
         return
+    if "--shift" in argv:  # the shifted-dates bench alone
+        with tempfile.TemporaryDirectory(prefix="rollover-bench-") as tmp:
+            shift_bench(Path(tmp), courses)
+        return
     print(
         f"rollover bench on {os.cpu_count()} cores, Python {sys.version.split()[0]}"
         f"{' (quick)' if quick else ''}"
@@ -641,6 +701,7 @@ def main(argv: Sequence[str]) -> None:
         slots = slots_bench(workdir, courses)
         teaching_bench(workdir, courses)
         merged_bench(workdir, courses)
+        shift_bench(workdir, courses)
         scale_bench(workdir, scale, rows)
         speedups = print_baselines([b.result() for b in baselines], runs)
         print_summary(runs, speedups, tight, slots)

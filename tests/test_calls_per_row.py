@@ -13,7 +13,7 @@ from pathlib import Path
 from harness import TEACHERS, engine_run, instructors, make_learn, row
 
 from rollover.engine import RunOptions
-from rollover.ledger import State
+from rollover.ledger import State, calls_left
 from rollover.manifest import ManifestRow
 from rollover.plan import (
     POLLS_PER_COPY,
@@ -303,3 +303,21 @@ def test_a_real_run_of_merged_rows_spends_what_the_rule_says(tmp_path: Path) -> 
     )
     assert sum(calls.values()) == ruled + calls[POLL], dict(calls)
     assert estimate(parents, verify=True).calls == round(ruled + len(specs) * POLLS_PER_COPY)
+
+
+def test_a_row_waiting_in_shifting_needs_one_patch_per_date_left(tmp_path: Path) -> None:
+    """calls_left of a row parked in `shifting`: one PATCH per date left, what the next run spends."""
+    learn = make_learn(quota_limit=30, quota_refill_per_second=0.0)
+    shifted = [row(2, "BIO-101-FA26", "BIO-101-001-SP27", name="B", shift=DateShift(days=119))]
+    options = RunOptions(poll_min=2.0, poll_max=10.0, quota_reserve=20)
+    ledger = tmp_path / "l.sqlite"
+    _, (parked,) = engine_run(learn, shifted, ledger, options)
+    assert parked.stage == "shifting" and parked.dates_listed, parked
+    left = calls_left(parked.spec, parked, parked.state, verify=False)
+    assert left == parked.dates_to_shift - parked.dates_shifted > len(parked.dates_listed)
+    learn.sandbox.bucket.refill_per_second = 1.0
+    learn.clock.now += 86_400
+    before = learn.sandbox.record.date_patches
+    _, (done,) = engine_run(learn, shifted, ledger, options)
+    assert done.state is State.DONE, done
+    assert learn.sandbox.record.date_patches - before == left

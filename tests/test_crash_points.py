@@ -17,8 +17,10 @@ import itertools
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -27,8 +29,8 @@ from test_adoption import adopted_rows, assert_proven_or_reviewed, one_slot_site
 
 from rollover.engine import Rollover, RunOptions
 from rollover.ledger import EnrolmentState, Ledger, LedgerRow, Proof, State
-from rollover.manifest import ManifestRow
-from rollover.plan import row_spec
+from rollover.manifest import DateShift, ManifestRow
+from rollover.plan import row_spec, shift_moment
 from rollover.sandbox import SeedCourse
 
 OPTIONS = RunOptions(poll_min=2.0, poll_max=10.0, adopt_settle=60.0, verify=True)
@@ -182,6 +184,10 @@ def crash_run(
             ledger.record_attachment = around(  # type: ignore[method-assign]
                 lambda target, child, state, *_: f"attachment {target} {child} {state.value}",
                 ledger.record_attachment,
+            )
+            ledger.record_date = around(  # type: ignore[method-assign]
+                lambda target, kind, item, state, *_, **__: f"date {item} {state.value}",
+                ledger.record_date,
             )
             learn.transport.before, learn.transport.after = before_request, after_request
             try:
@@ -457,3 +463,60 @@ def test_a_lost_attach_answer_in_a_long_copy_with_instructors_attaches_once(
     assert_merged_once(learn, final)
     enrolled = [e.at for e in learn.sandbox.record.enrolments]
     assert max(a.at for a in learn.sandbox.attach_log()) <= min(enrolled)
+
+
+# A shifted row: every date write (`sending`, `shifted`) and every date PATCH is a crash point.
+SHIFTED = [row(2, BIO, NEW, name="Biology 101 (Spring 2027)", shift=DateShift(days=119))]
+DATE_POINTS = (
+    "before date {} sending",
+    "after date {} sending",  # the PATCH not sent
+    "after PATCH date {}",  # applied, its answer lost with the process
+    "after date {} shifted",
+)
+
+
+def date_call(request: httpx.Request) -> str | None:
+    """`PATCH date <item>` for a date PATCH, None for any other call."""
+    path = request.url.path
+    dated = ("/contents/", "/gradebook/columns/", "/announcements/")
+    if request.method != "PATCH" or not any(part in path for part in dated):
+        return None
+    return f"PATCH date {path.rsplit('/', 1)[-1]}"
+
+
+def date_items(learn: Learn, course: str) -> dict[tuple[str, str], dict[str, str]]:
+    """A course's dated items by (kind, title): their dates as Learn holds them."""
+    return {(i.kind, i.title): i.dates for i in learn.sandbox.dated_items(f"courseId:{course}")}
+
+
+@pytest.mark.parametrize("position", [0, 1, -1], ids=["first", "second", "last"])
+@pytest.mark.parametrize("point", DATE_POINTS)
+def test_crash_around_a_date_then_resume_moves_it_once(
+    tmp_path: Path, point: str, position: int
+) -> None:
+    """A crash around an item's `sending`, PATCH or `shifted`, then a re-run: each date moved once."""
+    dry = site()
+    passed = crash_run(dry, tmp_path / "dry.sqlite", lambda _: False, rows=SHIFTED, calls=date_call)
+    items = [p.split(" ")[2] for p in passed if p.startswith("before date") and "sending" in p]
+    chosen = point.format(items[position])
+    learn, ledger_path = site(), tmp_path / "l.sqlite"
+    crashed = crash_run(
+        learn, ledger_path, lambda what: what == chosen, rows=SHIFTED, calls=date_call
+    )
+    assert crashed[-1] == chosen
+    _, final = engine_run(learn, SHIFTED, ledger_path, OPTIONS)
+    assert [r.state for r in final] == [State.DONE], final
+    assert learn.sandbox.record.copies_per_target() == {NEW: 1}
+    changes = Counter((c.item_id, c.field) for c in learn.sandbox.date_changes(f"courseId:{NEW}"))
+    assert set(changes.values()) == {1}, changes
+    source, target = date_items(learn, BIO), date_items(learn, NEW)
+    assert source.keys() == target.keys()
+    for key, dates in source.items():
+        moved = {
+            field: shift_moment(
+                datetime.fromisoformat(value.replace("Z", "+00:00")), 119, ZoneInfo("UTC")
+            )
+            for field, value in dates.items()
+        }
+        held = {f: datetime.fromisoformat(v.replace("Z", "+00:00")) for f, v in target[key].items()}
+        assert held == moved, key

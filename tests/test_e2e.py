@@ -17,8 +17,10 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -492,3 +494,30 @@ def test_merged_sets_against_sandbox_process(
     again = run_rollover("run", manifest, "--base-url", server.base_url, *FAST, env=server.env())
     assert again.returncode == 1, again.stdout + again.stderr
     assert sum(server.record()["calls"].values()) == calls
+
+
+def test_shifted_dates_against_sandbox_process(
+    tmp_path: Path, start_sandbox: Callable[[Path], SandboxProcess]
+) -> None:
+    """A real run with shift_dates moves each date once, local time kept; a re-run moves none."""
+    server = start_sandbox(write_config(tmp_path / "cfg.toml", SOURCES, copy_seconds=0.05))
+    manifest = tmp_path / "spring.csv"
+    manifest.write_text(
+        "source_course_id,target_course_id,name,shift_dates\n"
+        "BIO-101-FA26,BIO-101-001-SP27,Biology 101 (Spring 2027),+119d\n",
+        encoding="utf-8",
+    )
+    command = ("run", manifest, "--base-url", server.base_url, "--timezone", "America/Chicago")
+    result = run_rollover(*command, *FAST, env=server.env())
+    assert result.returncode == 0, result.stdout + result.stderr
+    changes = server.record()["date_changes"]
+    assert changes, "no date moved"
+    assert len({(c["item_id"], c["field"]) for c in changes}) == len(changes)
+    chicago = ZoneInfo("America/Chicago")
+    for change in changes:
+        old = datetime.fromisoformat(change["old"].replace("Z", "+00:00")).astimezone(chicago)
+        new = datetime.fromisoformat(change["new"].replace("Z", "+00:00")).astimezone(chicago)
+        assert new.time() == old.time() and new.date() == old.date() + timedelta(days=119)
+    again = run_rollover(*command, *FAST, env=server.env())
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert server.record()["date_changes"] == changes

@@ -405,3 +405,46 @@ def test_a_site_that_does_not_resolve_is_fatal_and_leaves_rows_pending(tmp_path:
             assert exit_code(_states(final), outcome, changes_sent=client.changes_sent) == 2
 
     asyncio.run(go())
+
+
+def test_a_rehearsal_shifts_dates_across_daylight_saving(tmp_path: Path) -> None:
+    """A rehearsal in America/Chicago moves each date once by local days, local time kept (DST)."""
+    from datetime import timedelta
+
+    from cli_runs import FAST, invoke, sandbox_config
+
+    from rollover.sandbox import LearnSandbox
+
+    manifest = tmp_path / "spring.csv"
+    manifest.write_text(
+        "source_course_id,target_course_id,name,shift_dates\n"
+        "BIO-101-FA26,BIO-101-001-SP27,Biology 101 (Spring 2027),+119d\n"
+        "CHEM-110-FA26,CHEM-110-001-SP27,Chemistry 110 (Spring 2027),-7w\n",
+        encoding="utf-8",
+    )
+    config = sandbox_config(tmp_path)
+    args: list[str | Path] = [
+        "--sandbox",
+        "--sandbox-config",
+        config,
+        "--timezone",
+        "America/Chicago",
+        *FAST,
+    ]
+    result = invoke("run", manifest, *args)
+    assert result.exit_code == 0, result.output
+    learn = LearnSandbox.load(tmp_path / "spring.sandbox.json")
+    chicago = ZoneInfo("America/Chicago")
+    crossed = 0
+    for target, days in (("BIO-101-001-SP27", 119), ("CHEM-110-001-SP27", -49)):
+        changes = learn.date_changes(f"courseId:{target}")
+        dated = learn.dated_items(f"courseId:{target}")
+        assert len(changes) == sum(len(item.dates) for item in dated) > 0, target
+        assert len({(c.item_id, c.field) for c in changes}) == len(changes)
+        for change in changes:
+            assert change.old is not None
+            old = datetime.fromisoformat(change.old.replace("Z", "+00:00")).astimezone(chicago)
+            new = datetime.fromisoformat(change.new.replace("Z", "+00:00")).astimezone(chicago)
+            assert new.time() == old.time() and new.date() == old.date() + timedelta(days=days)
+            crossed += old.utcoffset() != new.utcoffset()
+    assert crossed > 0  # some dates moved across the change to daylight saving

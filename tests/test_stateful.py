@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import shutil
 import tempfile
+from collections import Counter
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -27,7 +28,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from rollover.engine import RunOptions
 from rollover.ledger import Ledger, LedgerRow, State
-from rollover.manifest import ManifestRow
+from rollover.manifest import DateShift, ManifestRow
 from rollover.sandbox import SeedCourse
 
 SHELLS = ("ENG-150-SP27", "MATH-120-SP27")
@@ -50,6 +51,7 @@ MANIFEST: list[ManifestRow] = [
         name="Biology 101 A",
         term_id="SP27",
         instructors=instructors("userName:jane.doe", "userName:bob=TeachingAssistant"),
+        shift=DateShift(days=119),  # its dates move forward, exactly once
     ),
     row(
         3,
@@ -75,6 +77,7 @@ MANIFEST: list[ManifestRow] = [
         copy_into_existing=True,
         name="English 150 (Spring)",
         instructors=instructors("userName:jane.doe=Instructor", "userName:bob=Grader"),
+        shift=DateShift(days=-14),  # and a shell's backward
     ),
     row(7, "CHEM-110-FA26", SHELLS[1], copy_into_existing=True, children=SECTIONS[2:]),
 ]
@@ -308,6 +311,17 @@ class RolloverCrashResume(RuleBasedStateMachine):
         assert sorted(children) == sorted(set(children)), log
 
     @invariant()
+    def dates_moved_once(self) -> None:
+        """No date of any course was changed twice: each moved once, from its original."""
+        if self.learn is None:
+            return
+        changes = Counter(
+            (c.course_primary_id, c.item_id, c.field)
+            for c in self.learn.sandbox.record.date_changes
+        )
+        assert all(count == 1 for count in changes.values()), changes
+
+    @invariant()
     def ledger_consistent_with_learn(self) -> None:
         """done rows name their course and have every instructor enrolled in it with the
         manifest's role; pending new-target rows have no copy in Learn."""
@@ -328,6 +342,8 @@ class RolloverCrashResume(RuleBasedStateMachine):
                     assert member is not None, (target, enrolment)
                     assert member["courseRoleId"] == enrolment.role, (target, member)
                 assert ledger_row.children_attached == len(ledger_row.spec.children), ledger_row
+                assert ledger_row.dates_shifted == ledger_row.dates_to_shift, ledger_row
+                assert (ledger_row.spec.shift is None) or ledger_row.dates_to_shift > 0, ledger_row
                 for child in ledger_row.spec.children:
                     parent = self.learn.sandbox.parent_of(f"courseId:{child}")
                     assert parent is course, (target, child, parent)
@@ -343,6 +359,7 @@ class RolloverCrashResume(RuleBasedStateMachine):
             self.sections_attached_once_after_the_copy()
             self.ledger_consistent_with_learn()
             self.full_shell_never_copied_into()
+            self.dates_moved_once()
         except AssertionError:
             return False
         return True
@@ -380,6 +397,7 @@ class RolloverCrashResume(RuleBasedStateMachine):
             self.sections_attached_once_after_the_copy()
             self.ledger_consistent_with_learn()
             self.full_shell_never_copied_into()
+            self.dates_moved_once()
         finally:
             shutil.rmtree(self.workdir, ignore_errors=True)
 

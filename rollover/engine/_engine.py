@@ -61,6 +61,7 @@ from ._outcome import RunOutcome
 from ._pacing import CopyPace
 from ._patch import Patching
 from ._reconcile import Reconciliation
+from ._shifting import Shifting
 from ._teaching import Teaching
 
 __all__ = ["Rollover", "RunOptions"]
@@ -112,6 +113,7 @@ class Rollover:
         )
         self._teaching = Teaching(ledger, client, options)
         self._merging = Merging(ledger, client)
+        self._shifting = Shifting(ledger, client, options, outcome=self.outcome, zone=self._zone)
         self._reconciliation = Reconciliation(
             ledger, client, clock, since_intent=clocks.since_intent
         )
@@ -275,9 +277,10 @@ class Rollover:
         The children are attached before the instructors are enrolled (Learn's order for
         merging). A copy Learn ended with a warning goes to a person first (with any refused
         attachment or enrolment named), so fixing a cell can never finish a row nobody has
-        looked at; then refused attachments and enrolments fail the row, in one message; then
-        an adopted copy is proven; then a short verification hands it to a person. False when
-        the row stops here for this run.
+        looked at; then its dated items move by its shift (an adopted copy's once it is
+        proven); then refused attachments, enrolments and dates fail the row, in one message;
+        then an adopted copy is proven; then a short verification hands it to a person. False
+        when the row stops here for this run.
         """
         target = row.target_course_id
         if row.proof is Proof.DUE:  # patched by a rollover that did not prove adopted copies
@@ -288,6 +291,14 @@ class Rollover:
             await self._merging.attach(row)
         if self._teaching.enrolments_left(target):
             await self._teaching.enrol(row, during_copy=False)
+        row = self.ledger.row(target)
+        # An adopted copy may still be writing until it is proven: its dates move after that.
+        if row.dates_left and row.proof is not Proof.COUNTED:
+            if not await self._shifting.shift(row):
+                return False
+            row = self.ledger.row(target)
+            if row.state in TERMINAL:
+                return True
         refusal, kind, next_step = self._refusal(target)
         if refusal is not None and not row.error:
             self.ledger.record_failed(
@@ -300,11 +311,25 @@ class Rollover:
             row = self.ledger.row(target)
             if row.proof is not Proof.PROVEN:  # written again: enrolled again, read back later
                 return True
+            if row.dates_left:  # proven: its dates move at the row's next step
+                return True
         verification = None
         # A person who resolved a counted row as copied has accepted what it holds.
         accepted = row.resolution is Resolution.COPIED and row.verification is not None
         if self.options.verify and not accepted:
             verification, short = await self._teaching.verify(row)
+            dates, dates_short = await self._shifting.verify(row)
+            if dates is not None:
+                verification = "; ".join(words for words in (verification, dates) if words)
+            if dates_short and not short and not row.error:
+                self.ledger.record_needs_review(
+                    target,
+                    ErrorKind.VERIFY_SHORT,
+                    f"{target} does not hold every date as moved: {verification}. Read back "
+                    "after the shift, some dates differ from what was sent; check them in Learn",
+                    verification=verification,
+                )
+                return True
             if short and not row.error:
                 self.ledger.record_needs_review(
                     target,
@@ -337,6 +362,7 @@ class Rollover:
             for words, cell, where, retried in (
                 (self._merging.refusal(target), "child_course_ids", "courses", "attachments"),
                 (enrolling if refused else None, "instructors", "users", "enrolments"),
+                (self._shifting.refusal(target), "shift_dates", "dated items", "dates"),
             )
             if words is not None
         ]
@@ -345,16 +371,15 @@ class Rollover:
         cells = " and ".join(step[1] for step in steps)
         where = " or ".join(step[2] for step in steps)
         retried = " and ".join(step[3] for step in steps)
-        kind = (
-            ErrorKind.CHILD_REFUSED
-            if steps[0][1] == "child_course_ids"
-            else ErrorKind.ENROL_REFUSED
-        )
+        kind = {
+            "child_course_ids": ErrorKind.CHILD_REFUSED,
+            "shift_dates": ErrorKind.DATES_REFUSED,
+        }.get(steps[0][1], ErrorKind.ENROL_REFUSED)
         return (
             "; also, ".join(str(step[0]) for step in steps),
             kind,
-            f"Fix the {cells} cell (or the {where} in Learn) and run again: only the {retried} "
-            "are retried",
+            f"Fix the {cells} cell (or the {where} in Learn) and run again (--retry-failed): "
+            f"only the {retried} are retried",
         )
 
     # -- how an error that ends a row's drive is told --------------------------------------

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from rollover.plan import CopyStep, RowSpec, calls_for, patch_columns
+from rollover.plan import CopyStep, DatedCounts, RowSpec, calls_for, patch_columns
 
-from ._rows import ErrorKind, LedgerRow, State
+from ._rows import DATED_KINDS, ErrorKind, LedgerRow, State
 
 ADDED = "added"
 MANIFEST_CHANGED = "manifest changed"
@@ -179,18 +179,31 @@ def calls_left(
     """The calls a row the ledger holds as `known` still needs from `state` (`calls_for`):
     none when it has ended; its shell found and looked at unless the ledger says otherwise,
     `polls` polls (one at the floor, `POLLS_PER_COPY` in a plan), its enrolments not yet made
-    and its children not yet attached."""
+    and its children not yet attached; with a shift, its dated items not yet shifted (once
+    every kind was listed, as the ledger counts them) and the lists not yet read."""
     step = _STEPS.get(state)
     if step is None:
         return 0
     shell = known.target_pk if known is not None else None
-    return calls_for(
-        spec,
-        verify=verify,
-        polls=polls,
-        step=step,
-        shell_known=shell is not None,
-        shell_ours=not shell_must_be_empty(known, shell or ""),
-        enrolled=known.enrolled if known is not None else 0,
-        attached=known.children_attached if known is not None else 0,
+    # calls_for asks only the total of the dated items: the ledger counts them, not by kind.
+    dated = (
+        DatedCounts(content=known.dates_to_shift)
+        if known is not None and known.dates_listed >= DATED_KINDS
+        else None
+    )
+    lists_read = len(known.dates_listed) if known is not None and spec.shift is not None else 0
+    return (
+        calls_for(
+            spec,
+            verify=verify,
+            polls=polls,
+            step=step,
+            shell_known=shell is not None,
+            shell_ours=not shell_must_be_empty(known, shell or ""),
+            enrolled=known.enrolled if known is not None else 0,
+            attached=known.children_attached if known is not None else 0,
+            dated=dated,
+            shifted=known.dates_shifted if known is not None else 0,
+        )
+        - lists_read
     )

@@ -1,0 +1,253 @@
+"""Shifting: a row's dated items moved with the term (issue 22), once its copy completed and its
+course was patched, its children attached and its instructors enrolled.
+
+The offset is computed once (`term` from the source's start to the row's new start_date, whole
+weeks in the run's zone) and committed before any PATCH; each kind of item is listed once and
+its originals committed before any of its items is patched; each item's new dates are computed
+from its recorded originals (`plan.shift_moment`), never from what Learn holds, and committed
+`sending` (durably) before its PATCH, `shifted` after. A PATCH sent again sends the same
+absolute values, so no item moves twice. Writes are ordered so Learn's rule (a content item's
+release ending by its column's due date) holds between any two: a forward move writes columns
+first, a backward one contents first; announcements last. Each PATCH is a call of the quota: one
+is sent only from a spare call above --quota-reserve and what the other rows in flight need;
+with none, the row waits in the `shifting` stage for the next run.
+"""
+
+from __future__ import annotations
+
+import re
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from rollover.errors import DatesRefused, LearnError
+from rollover.learn import DatedKind, LearnClient, id_form, learn_datetime
+from rollover.ledger import TERMINAL, DatedRecord, DateState, ErrorKind, Ledger, LedgerRow, State
+from rollover.manifest import MAX_SHIFT_DAYS
+from rollover.plan import patch_columns, shift_moment, term_offset
+
+from ._options import RunOptions
+from ._outcome import RunOutcome
+from ._pacing import floor_calls
+
+log = structlog.get_logger("rollover.engine")
+
+# How `Ledger.record_shift_offset` words the offset in a row's history: the offsets committed
+# before, the last of which is what Learn holds for the items already moved.
+_OFFSET_WORDS = re.compile(r"dated items shift by ([+-]\d+) days")
+# The order of the writes (`Shifting._order`): announcements have no rule with the others.
+_FORWARD = (DatedKind.COLUMN, DatedKind.CONTENT, DatedKind.ANNOUNCEMENT)
+_BACKWARD = (DatedKind.CONTENT, DatedKind.COLUMN, DatedKind.ANNOUNCEMENT)
+_IN_FLIGHT = (State.INTENT, State.LOCATED, State.COPIED, State.PATCHED)
+_LEFT = (DateState.PENDING, DateState.SENDING)
+_SHOWN_REFUSALS = 3  # the first refusals a failed row names
+
+
+class Shifting:
+    """Moves a row's dated items by its shift, each committed before and after its PATCH."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        client: LearnClient,
+        options: RunOptions,
+        *,
+        outcome: RunOutcome,
+        zone: ZoneInfo,
+    ) -> None:
+        self._ledger = ledger
+        self._client = client
+        self._options = options
+        self._outcome = outcome
+        self._zone = zone
+
+    async def shift(self, row: LedgerRow) -> bool:
+        """Move the row's dated items not moved yet. False when the row waits in the
+        `shifting` stage for a spare call (the next run resumes it); True otherwise, the row
+        failed if its offset cannot be computed."""
+        target, course = row.target_course_id, row.course_pk or ""
+        others = self._others_need(target)
+        if row.shift_days is None:
+            applied = _offsets(self._ledger, target)[-1:] or [0]
+            days = await self._offset(row)
+            if days is None:
+                return True
+            self._ledger.record_shift_offset(target, days)
+        else:
+            days = row.shift_days
+            applied = _offsets(self._ledger, target)[-2:-1] or [0]
+        for kind in DatedKind:
+            if str(kind) in row.dates_listed:
+                continue
+            if not self._spare(others):
+                return self._park(target)
+            items = await self._client.dated_items(course, kind)
+            self._ledger.record_dated_items(
+                target,
+                kind,
+                [
+                    (item.id, field, moment)
+                    for item in items
+                    for field, moment in item.dates.items()
+                ],
+            )
+        order = _FORWARD if days > applied[0] else _BACKWARD
+        by_kind = {kind: i for i, kind in enumerate(order)}
+        left = sorted(
+            (item for item in self._ledger.dated_items(target) if item.state in _LEFT),
+            key=lambda item: by_kind[DatedKind(item.kind)],
+        )
+        for item in left:
+            if not self._spare(others):
+                return self._park(target)
+            if not await self._move(target, course, item, days):
+                break  # a closed course (403) refuses every item alike: one refusal tells it
+        return True
+
+    async def _offset(self, row: LedgerRow) -> int | None:
+        """The days the row's items move (0: a shift taken out of the manifest moves them
+        back); None when it cannot be computed, the row failed saying why."""
+        shift, source = row.spec.shift, row.source_course_id
+        if shift is None:
+            return 0
+        if not shift.term:
+            return shift.days or 0
+        start = await self._client.course_start(id_form(source))
+        new = patch_columns(row.spec.patch).get("start_date")
+        new_start = learn_datetime(new) if new else None
+        if start is None or new_start is None:
+            what = (
+                f"Learn shows no start date for {source} or its term"
+                if start is None
+                else f"line {row.spec.line} has no start_date"
+            )
+            self._fail(
+                row,
+                f"shift_dates term moves dates from the start of {source} to this row's "
+                f"start_date, but {what}. Write a shift like +119d in shift_dates (or give "
+                f"{source} a start date in Learn) and run again: only the dates are moved",
+            )
+            return None
+        days = term_offset(start, new_start, self._zone)
+        if abs(days) > MAX_SHIFT_DAYS:
+            self._fail(
+                row,
+                f"shift_dates term would move dates by {days:+d} days (from {source}'s start "
+                f"{start:%Y-%m-%d} to {new_start:%Y-%m-%d}), more than {MAX_SHIFT_DAYS} days: "
+                "check the source's term and the row's start_date, or write a shift like "
+                "+119d in shift_dates, and run again",
+            )
+            return None
+        return days
+
+    async def _move(self, target: str, course: str, item: DatedRecord, days: int) -> bool:
+        """PATCH one item's non-empty dates to their originals moved by `days`, committed
+        `sending` before and `shifted`, `gone` or `failed` after. False after a 403."""
+        new = {
+            field: shift_moment(original, days, self._zone)
+            for field, original in item.original.items()
+            if original is not None
+        }
+        kind = DatedKind(item.kind)
+        self._ledger.record_date(target, kind, item.item_id, DateState.SENDING, new=new)
+        try:
+            await self._client.patch_dates(course, kind, item.item_id, new)
+        except DatesRefused as exc:
+            self._ledger.record_date(
+                target, kind, item.item_id, DateState.FAILED, error=_refused(exc)
+            )
+            return exc.status != 403
+        except LearnError as exc:
+            if exc.status != 404:
+                raise
+            self._ledger.record_date(target, kind, item.item_id, DateState.GONE)
+            return True
+        self._ledger.record_date(target, kind, item.item_id, DateState.SHIFTED, new=new)
+        return True
+
+    def refusal(self, target: str) -> str | None:
+        """The row's refused dates in words (how many moved of how many, the first refusals in
+        Learn's words), or None when Learn refused none."""
+        items = [i for i in self._ledger.dated_items(target) if i.state is not DateState.GONE]
+        refused = [i for i in items if i.state is DateState.FAILED]
+        if not refused:
+            return None
+        moved = sum(1 for i in items if i.state is DateState.SHIFTED)
+        shown = "; ".join(i.error or f"{i.kind} {i.item_id}" for i in refused[:_SHOWN_REFUSALS])
+        more = len(refused) - _SHOWN_REFUSALS
+        return f"only {moved} of {len(items)} dated items moved: {shown}" + (
+            f" (and {more} more)" if more > 0 else ""
+        )
+
+    async def verify(self, row: LedgerRow) -> tuple[str | None, bool]:
+        """With --verify: each kind read again, every moved item checked to hold its new dates:
+        (`dates 37/37 as moved`, None when none moved; short?)."""
+        items = self._ledger.dated_items(row.target_course_id)
+        moved = [i for i in items if i.state is DateState.SHIFTED]
+        if not moved:
+            return None, False
+        held: dict[tuple[str, str], dict[str, object]] = {}
+        for kind in sorted({DatedKind(i.kind) for i in moved}):
+            for item in await self._client.dated_items(row.course_pk or "", kind):
+                held[(str(kind), item.id)] = dict(item.dates)
+        right = sum(
+            1
+            for i in moved
+            if all(held.get((i.kind, i.item_id), {}).get(f) == v for f, v in i.new.items())
+        )
+        return f"dates {right}/{len(moved)} as moved", right < len(moved)
+
+    def _spare(self, others: int) -> bool:
+        """Whether one more call leaves --quota-reserve and the calls `others` need untouched
+        (True while Learn's quota is not known)."""
+        remaining = self._client.quota_remaining
+        if remaining is None:
+            return True
+        reserve = self._options.quota_reserve or 0
+        return remaining - reserve - others - self._client.calls_unanswered >= 1
+
+    def _others_need(self, target: str) -> int:
+        """What the other rows in flight (their copies requested) still need at the least."""
+        verify = self._options.verify
+        return sum(
+            floor_calls(other, verify=verify)
+            for other in self._ledger.rows()
+            if other.target_course_id != target and other.state in _IN_FLIGHT
+        )
+
+    def _park(self, target: str) -> bool:
+        """No spare call to move the row's next date: it waits in the shifting stage."""
+        message = (
+            "no spare call in Learn's quota to move dates without taking --quota-reserve or "
+            "the calls kept for the other rows: rows wait in the shifting stage; run again when "
+            "the site's quota has refilled, the next run resumes them (no date moves twice)"
+        )
+        log.warning(
+            "quota.no_spare_shift",
+            target=target,
+            quota_remaining=self._client.quota_remaining,
+            message=message,
+        )
+        self._outcome.stopped = self._outcome.stopped or message
+        self._outcome.parked.append(target)
+        return False
+
+    def _fail(self, row: LedgerRow, message: str) -> None:
+        """The row's dates cannot move as asked: it fails, named, before any date moved."""
+        if row.state not in TERMINAL:
+            self._ledger.record_failed(
+                row.target_course_id,
+                ErrorKind.DATES_REFUSED,
+                f"copied and patched as {row.course_pk}, but {message}",
+            )
+
+
+def _offsets(ledger: Ledger, target: str) -> list[int]:
+    """The offsets committed for the row's dated items, oldest first (its history's words)."""
+    found = (_OFFSET_WORDS.fullmatch(t.detail or "") for t in ledger.history(target))
+    return [int(match.group(1)) for match in found if match is not None]
+
+
+def _refused(exc: DatesRefused) -> str:
+    """One refused item as the ledger keeps it: the item, Learn's words, why."""
+    return f"{exc.kind} {exc.item} ({exc.status}: {exc.learn_message}): {exc.reason}"
