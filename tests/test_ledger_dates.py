@@ -310,6 +310,10 @@ def test_a_changed_shift_moves_the_dates_again_from_their_originals(ledger: Ledg
         None,
     )
     assert (row.dates_shifted, row.dates_to_shift, row.stage) == (0, 2, "shifting")
+    # What Learn holds now (the next writes' direction) is the offset written before: kept.
+    assert row.shift_before == done.shift_days is not None
+    ledger.sync_manifest([spec(DateShift(days=154))])  # changed again before any item moved
+    assert ledger.row(TARGET).shift_before == done.shift_days
     after = ledger.dated_items(TARGET)
     assert [i.original for i in after] == [i.original for i in before]
     assert [(i.state, set(i.new.values())) for i in after] == [

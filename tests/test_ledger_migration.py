@@ -104,8 +104,8 @@ def test_opening_migrates_a_schema_1_ledger_in_one_step(old_ledger: Path) -> Non
     # To 2: error_kind, resolution and its time, course_url, the shell's counts, verification,
     # enrolled, settle_until; to 3: copied_into, and source_counts rebuilt with counts optional;
     # to 4: intent_site_at and proof; to 5: children_attached (and the children table); to 6:
-    # shift_days, dates_listed, dates_shifted, dates_to_shift (and the dated_items table).
-    assert len(altered) == 18 and len(stamped) == 1
+    # shift_days, shift_before, dates_listed, dates_shifted, dates_to_shift (and the dated_items table).
+    assert len(altered) == 19 and len(stamped) == 1
     # The schema change, the data moved and the new version: all inside one transaction.
     begin = max(n for n, sql in enumerate(sent[: altered[0]]) if sql.startswith("BEGIN"))
     commit = next(n for n, sql in enumerate(sent) if n > begin and sql == "COMMIT")
@@ -292,7 +292,13 @@ def as_schema_5(path: Path) -> None:
     or counts of them on the rows."""
     with sqlite3.connect(path) as db:
         db.execute("DROP TABLE dated_items")
-        for column in ("shift_days", "dates_listed", "dates_shifted", "dates_to_shift"):
+        for column in (
+            "shift_days",
+            "shift_before",
+            "dates_listed",
+            "dates_shifted",
+            "dates_to_shift",
+        ):
             db.execute(f"ALTER TABLE rows DROP COLUMN {column}")
         db.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
 

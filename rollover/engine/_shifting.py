@@ -15,7 +15,6 @@ with none, the row waits in the `shifting` stage for the next run.
 
 from __future__ import annotations
 
-import re
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -32,9 +31,6 @@ from ._pacing import floor_calls
 
 log = structlog.get_logger("rollover.engine")
 
-# How `Ledger.record_shift_offset` words the offset in a row's history: the offsets committed
-# before, the last of which is what Learn holds for the items already moved.
-_OFFSET_WORDS = re.compile(r"dated items shift by ([+-]\d+) days")
 # The order of the writes (`Shifting._order`): announcements have no rule with the others.
 _FORWARD = (DatedKind.COLUMN, DatedKind.CONTENT, DatedKind.ANNOUNCEMENT)
 _BACKWARD = (DatedKind.CONTENT, DatedKind.COLUMN, DatedKind.ANNOUNCEMENT)
@@ -68,14 +64,12 @@ class Shifting:
         target, course = row.target_course_id, row.course_pk or ""
         others = self._others_need(target)
         if row.shift_days is None:
-            applied = _offsets(self._ledger, target)[-1:] or [0]
             days = await self._offset(row)
             if days is None:
                 return True
             self._ledger.record_shift_offset(target, days)
         else:
             days = row.shift_days
-            applied = _offsets(self._ledger, target)[-2:-1] or [0]
         for kind in DatedKind:
             if str(kind) in row.dates_listed:
                 continue
@@ -91,7 +85,7 @@ class Shifting:
                     for field, moment in item.dates.items()
                 ],
             )
-        order = _FORWARD if days > applied[0] else _BACKWARD
+        order = _FORWARD if days > row.shift_before else _BACKWARD
         by_kind = {kind: i for i, kind in enumerate(order)}
         left = sorted(
             (item for item in self._ledger.dated_items(target) if item.state in _LEFT),
@@ -240,12 +234,6 @@ class Shifting:
                 ErrorKind.DATES_REFUSED,
                 f"copied and patched as {row.course_pk}, but {message}",
             )
-
-
-def _offsets(ledger: Ledger, target: str) -> list[int]:
-    """The offsets committed for the row's dated items, oldest first (its history's words)."""
-    found = (_OFFSET_WORDS.fullmatch(t.detail or "") for t in ledger.history(target))
-    return [int(match.group(1)) for match in found if match is not None]
 
 
 def _refused(exc: DatesRefused) -> str:

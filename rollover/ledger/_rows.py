@@ -168,6 +168,9 @@ class LedgerRow:
     # The shift of the row's dated items, in days, once the engine computed it (`term` resolved);
     # None: not computed yet (or cleared by a change of the row's shift, to be computed again).
     shift_days: int | None = None
+    # The offset the row's moved items held before its shift last changed (0: their originals),
+    # from which the next writes go forward or backward (Learn's order rule between dates).
+    shift_before: int = 0
     dates_listed: frozenset[str] = frozenset()  # the kinds of dated items listed and recorded
     dates_shifted: int = 0  # the dated items moved, of `dates_to_shift`
     dates_to_shift: int = 0  # the dated items recorded that still exist in Learn

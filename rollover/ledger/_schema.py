@@ -261,10 +261,12 @@ def _migrate_to_5(db: sqlite3.Connection) -> None:
 _MIGRATIONS[5] = _migrate_to_5
 
 # Schema 5 -> 6: a row's dated items (issue 22), each date field's original recorded before its
-# item's PATCH and never overwritten; the row keeps its shift's offset in days once computed, the
+# item's PATCH and never overwritten; the row keeps its shift's offset in days once computed (and
+# the offset Learn holds from before a change of the row's shift, `shift_before`), the
 # kinds of items it has listed, and the counts of its items moved and to move.
 _TO_6_TABLES = """
 ALTER TABLE rows ADD COLUMN shift_days INTEGER;
+ALTER TABLE rows ADD COLUMN shift_before INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE rows ADD COLUMN dates_listed TEXT;
 ALTER TABLE rows ADD COLUMN dates_shifted INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE rows ADD COLUMN dates_to_shift INTEGER NOT NULL DEFAULT 0;

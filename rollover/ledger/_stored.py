@@ -84,6 +84,7 @@ def row_from(record: sqlite3.Row) -> LedgerRow:
         proof=Proof(record["proof"]) if record["proof"] else None,
         children_attached=record["children_attached"],
         shift_days=record["shift_days"],
+        shift_before=record["shift_before"],
         dates_listed=frozenset(record["dates_listed"].split(",") if record["dates_listed"] else ()),
         dates_shifted=record["dates_shifted"],
         dates_to_shift=record["dates_to_shift"],
