@@ -392,6 +392,7 @@ def row_trail(ledger_path: Path, ref: str) -> RowTrail:
         enrolments = ledger.enrolments(row.target_course_id)
         attachments = ledger.attachments(row.target_course_id)
         left_attached = ledger.left_attached(row.target_course_id)
+        dated = ledger.dated_items(row.target_course_id)
     return RowTrail(
         row=row,
         in_manifest=row.target_course_id not in left_alone,
@@ -400,4 +401,5 @@ def row_trail(ledger_path: Path, ref: str) -> RowTrail:
         enrolments=enrolments,
         attachments=attachments,
         left_attached=left_attached,
+        dated=dated,
     )

@@ -183,4 +183,12 @@ def _failed_step(row: LedgerRow, invocation: Invocation) -> str:
             f"parent, or its own sections from it), {RETRY}: only the attachments are retried, "
             "never the copy"
         )
+    if kind is ErrorKind.DATES_REFUSED:
+        return (
+            f"{target} is copied and patched, but Learn refused the new dates of the item the "
+            "error names. Set that right in Learn (a release window ending after its column's "
+            "due date, a closed course, or the entitlement the error names, granted to the "
+            f"REST integration's user) or change the row's shift_dates, {RETRY}: only the "
+            "dates are retried, never the copy, and items already moved are not moved again"
+        )
     return f"fix what the error names (in Learn or in the manifest), {RETRY}"
