@@ -1,6 +1,6 @@
 """Issue 22's views of a shift: the results CSV's `dates_shifted`, `status` totals and the
 shifting stage, `status --row` with every item old -> new in the run's zone (and --json in
-UTC), and the progress counts of the shifting stage."""
+UTC), the progress counts of the shifting stage and the HTML report's dates moved."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import html5lib
 import pytest
 from cli_runs import invoke
 
 from rollover.ledger import DateState, ErrorKind, Ledger
+from rollover.morning import write_html_report
 from rollover.plan import DateShift, RowSpec, shift_moment
 from rollover.progress import Progress, Snapshot
 from rollover.report import stage_counts, write_results
@@ -191,3 +193,34 @@ def test_stage_counts_and_progress_count_the_shifting_stage(ledger_path: Path) -
         stages = progress.snapshot().stages
         assert (stages["shifting"], stages["patching"], stages["done"]) == (0, 0, 3)
         assert stages == stage_counts(ledger.rows())
+
+
+def test_html_report_shows_dates_moved_per_course_and_the_shifting_stage(
+    ledger_path: Path, tmp_path: Path
+) -> None:
+    """The HTML report says the dates moved in all (and the courses still shifting) at a
+    glance, and per course `N of M` (blank without a shift), a pending one `shifting dates`."""
+    out = write_html_report(ledger_path, tmp_path / "r.html", title="Spring", zone=CHICAGO)
+    html5lib.HTMLParser(strict=True).parse(out.read_text(encoding="utf-8"))
+    tree = html5lib.parse(out.read_text(encoding="utf-8"), namespaceHTMLElements=False)
+    facts = {
+        "".join(term.itertext()): " ".join("".join(said.itertext()).split())
+        for div in tree.iter("div")
+        if (term := div.find("dt")) is not None and (said := div.find("dd")) is not None
+    }
+    assert facts["Dates moved"] == (
+        "2 of 4 due dates, release and display dates in 2 courses; 1 still shifting dates "
+        "(the next run moves the rest)"
+    )
+    rows = {
+        cells[1]: cells
+        for table in tree.iter("table")
+        if "rows" in (table.get("class") or "")
+        for tr in table.iter("tr")
+        if (cells := [" ".join("".join(td.itertext()).split()) for td in tr.iter("td")])
+    }
+    table = next(t for t in tree.iter("table") if "rows" in (t.get("class") or ""))
+    headers = ["".join(th.itertext()) for th in table.iter("th")]
+    column = headers.index("dates moved")
+    assert (rows[HIST][5], rows[HIST][column]) == ("pending shifting dates", "1 of 3")
+    assert (rows[MATH][column], rows[BIO][column]) == ("", "1 of 1")
