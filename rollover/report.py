@@ -151,6 +151,16 @@ def stage_counts(rows: Iterable[LedgerRow]) -> dict[str, int]:
 
 
 @dataclass(frozen=True)
+class ShiftTotals:
+    """The dates a ledger's rows move, in all."""
+
+    rows: int  # rows whose dates move (or move back: their shift taken out)
+    to_shift: int  # their dated items recorded that still exist in Learn
+    shifted: int  # of them, moved
+    waiting: int  # rows in the `shifting` stage: patched, dates not all moved
+
+
+@dataclass(frozen=True)
 class LedgerStatus:
     """What `status` shows: counts, the quota last seen, rows for a person, rows left alone."""
 
@@ -172,10 +182,7 @@ class LedgerStatus:
     attach_waiting: int = 0  # unfinished rows with sections still to attach
     # Per target, the sections the manifest no longer lists that stay attached in Learn.
     left_attached: dict[str, list[AttachmentRecord]] = field(default_factory=dict)
-    shifts: int = 0  # rows whose dates move (or move back: their shift taken out)
-    dates_to_shift: int = 0  # their dated items recorded that still exist in Learn
-    dates_shifted: int = 0  # of them, moved
-    shift_waiting: int = 0  # rows in the `shifting` stage: patched, dates not all moved
+    dates: ShiftTotals = field(default_factory=lambda: ShiftTotals(0, 0, 0, 0))
 
 
 def ledger_status(
@@ -213,10 +220,7 @@ def ledger_status(
             if not row.state.final and row.children_attached < len(row.spec.children)
         ),
         left_attached={target: left for target, left in (left_attached or {}).items() if left},
-        shifts=sum(1 for row in rows if shifts(row)),
-        dates_to_shift=sum(row.dates_to_shift for row in rows),
-        dates_shifted=sum(row.dates_shifted for row in rows),
-        shift_waiting=sum(1 for row in rows if row.stage == SHIFTING),
+        dates=shift_totals(rows),
     )
 
 
@@ -224,3 +228,15 @@ def shifts(row: LedgerRow) -> bool:
     """Whether the row's dates move: it asks a shift, or its shift was taken out after items
     were recorded (they move back)."""
     return row.spec.shift is not None or row.dates_to_shift > 0
+
+
+def shift_totals(rows: Iterable[LedgerRow]) -> ShiftTotals:
+    """The dated items of the rows whose dates move: to move, moved, and the rows waiting in
+    the `shifting` stage."""
+    moving = [row for row in rows if shifts(row)]
+    return ShiftTotals(
+        rows=len(moving),
+        to_shift=sum(row.dates_to_shift for row in moving),
+        shifted=sum(row.dates_shifted for row in moving),
+        waiting=sum(1 for row in moving if row.stage == SHIFTING),
+    )

@@ -14,8 +14,6 @@ from rollover.errors import ExitCode
 from rollover.ledger import (
     Answer,
     AttachmentRecord,
-    DatedRecord,
-    DateState,
     LedgerRow,
     QuotaSeen,
     Resolution,
@@ -27,7 +25,7 @@ from rollover.report import LedgerStatus
 from rollover.runner import RunReport
 
 from ._advice import Invocation, next_step
-from ._plan_text import offset_words
+from ._dates_text import dates_lines, dates_total_line, dates_totals_json, row_dates_json
 
 NAMED_AT_MOST = 5  # targets named in one summary line before "and N more"
 # Why a section the manifest dropped is still attached, and what a person may do about it.
@@ -101,17 +99,8 @@ def status_lines(status: LedgerStatus, invocation: Invocation, zone: tzinfo = UT
         lines.append(f"Sections: {status.attached} of {status.sections} attached{waiting}")
     if status.left_attached:
         lines.append(left_attached_line(status.left_attached))
-    if status.shifts:
-        waiting = (
-            f"; {_count_rows(status.shift_waiting)} waiting in the shifting stage (the next "
-            "run moves the rest)"
-            if status.shift_waiting
-            else ""
-        )
-        lines.append(
-            f"Dates: {status.dates_shifted} of {status.dates_to_shift} items moved in "
-            f"{_count_rows(status.shifts)}{waiting}"
-        )
+    if status.dates.rows:
+        lines.append(dates_total_line(status.dates))
     if status.verified or status.short:
         short = f"; {status.short} with fewer items or columns (below)" if status.short else ""
         lines.append(
@@ -165,12 +154,7 @@ def status_json(status: LedgerStatus, invocation: Invocation) -> dict[str, Any]:
                 for a in left
             ],
         },
-        "dates": {
-            "rows": status.shifts,
-            "to_shift": status.dates_to_shift,
-            "shifted": status.dates_shifted,
-            "rows_waiting": status.shift_waiting,
-        },
+        "dates": dates_totals_json(status.dates),
         "resolved": [
             {
                 "line": r.line,
@@ -326,65 +310,10 @@ def trail_lines(trail: RowTrail, invocation: Invocation, zone: tzinfo = UTC) -> 
     if row.verification:
         lines.append(f"Verification: {row.verification}")
     if row.spec.shift is not None or trail.dated:
-        lines += _dates_lines(row, trail.dated, zone)
+        lines += dates_lines(row, trail.dated, lambda moment: shown_at(moment, zone))
     lines.append("History:")
     lines += [_history_line(entry) for entry in _in_order(trail)]
     return lines
-
-
-# The date fields in words (Learn's dotted paths, `learn.DATE_FIELDS`, otherwise as they are).
-_FIELD_WORDS = {
-    "availability.adaptiveRelease.start": "release start",
-    "availability.adaptiveRelease.end": "release end",
-    "grading.due": "due",
-    "availability.duration.start": "display start",
-    "availability.duration.end": "display end",
-}
-
-
-def _dates_lines(row: LedgerRow, dated: Sequence[DatedRecord], zone: tzinfo) -> list[str]:
-    """The row's shift and each dated item: moved ones with every date old -> new, the others
-    with their state (and Learn's refusal)."""
-    offset = "not computed yet" if row.shift_days is None else offset_words(row.shift_days)
-    asked = "taken out of the manifest: dates move back" if row.spec.shift is None else offset
-    lines = [f"Dates: {row.dates_shifted} of {row.dates_to_shift} items moved; shift {asked}"]
-    for item in dated:
-        head = f"  {item.kind} {item.item_id}: {item.state}"
-        if item.state is DateState.GONE:
-            head += " (no longer in Learn: nothing to move)"
-        if item.error:
-            head += f": {item.error}"
-        lines.append(head)
-        if item.state is DateState.SHIFTED or item.state is DateState.SENDING:
-            lines += [
-                f"    {_FIELD_WORDS.get(name, name)} {_moment(old, zone)} -> "
-                f"{_moment(item.new.get(name), zone)}"
-                for name, old in item.original.items()
-                if old is not None
-            ]
-    return lines
-
-
-def _moment(moment: datetime | None, zone: tzinfo) -> str:
-    return "(none)" if moment is None else shown_at(moment, zone)
-
-
-def _dated_json(item: DatedRecord) -> dict[str, Any]:
-    return {
-        "kind": item.kind,
-        "item_id": item.item_id,
-        "state": str(item.state),
-        "error": item.error,
-        "at": item.updated_at,
-        "dates": {
-            name: {"old": _iso(old), "new": _iso(item.new.get(name))}
-            for name, old in item.original.items()
-        },
-    }
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _attachment_line(attachment: AttachmentRecord) -> str:
@@ -460,12 +389,7 @@ def trail_json(trail: RowTrail, invocation: Invocation) -> dict[str, Any]:
         "sections": [_attachment_json(a) for a in trail.attachments],
         "left_attached": [_attachment_json(a) for a in trail.left_attached],
         "verification": row.verification,
-        "dates": {
-            "shift_days": row.shift_days,
-            "shifted": row.dates_shifted,
-            "to_shift": row.dates_to_shift,
-            "items": [_dated_json(item) for item in trail.dated],
-        },
+        "dates": row_dates_json(row, trail.dated),
         "answers": [
             {"at": a.at, "stage": a.state, "status": a.status, "endpoint": a.endpoint}
             for a in trail.answers

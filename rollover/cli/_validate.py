@@ -49,6 +49,7 @@ def warn_of_exact_copies(manifest: Manifest, allowed: bool) -> None:
     epilog=examples(
         "rollover validate spring2027.csv",
         "rollover validate spring2027.csv --check-learn --base-url https://learn.example.edu",
+        "rollover validate spring2027.csv --shift-dates +17w   # due dates move 17 weeks",
     )
 )
 @manifest_argument

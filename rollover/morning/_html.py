@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from rollover.errors import ExitCode, UsageError
 from rollover.ledger import LedgerRow, RowStatus
 from rollover.manifest import DEFAULT_ROLE
-from rollover.report import SHIFTING, out_of, shifts, write_atomically
+from rollover.report import SHIFTING, out_of, shift_totals, shifts, write_atomically
 from rollover.times import humanized, machine_zone
 
 from ._chart import Timeline, timeline_svg
@@ -310,23 +310,15 @@ def _glance(
         facts.append(Fact("Requests to Learn", str(sum(run.calls.values())), "this run"))
         if run.quota_used is not None:
             facts.append(Fact("Quota used", str(run.quota_used), "calls counted by Learn"))
-    shifted = [row for row in read.rows if shifts(row)]
-    if shifted:
-        waiting = sum(1 for row in shifted if row.stage == SHIFTING)
+    dates = shift_totals(read.rows)
+    if dates.rows:
+        waiting = f"; {dates.waiting} still shifting dates (the next run moves the rest)"
         facts.append(
             Fact(
                 "Dates moved",
-                out_of(
-                    sum(row.dates_shifted for row in shifted),
-                    sum(row.dates_to_shift for row in shifted),
-                ),
-                f"due dates, release and display dates in {len(shifted)} "
-                f"course{'' if len(shifted) == 1 else 's'}"
-                + (
-                    f"; {waiting} still shifting dates (the next run moves the rest)"
-                    if waiting
-                    else ""
-                ),
+                out_of(dates.shifted, dates.to_shift),
+                f"due dates, release and display dates in {dates.rows} "
+                f"course{'' if dates.rows == 1 else 's'}" + (waiting if dates.waiting else ""),
             )
         )
     remaining = run.quota_remaining if run and run.quota_remaining is not None else None
@@ -414,7 +406,7 @@ def render_html(
             if record.attachments or record.left_attached
         ],
         "labels": STATUS_LABELS,
-        "shifting": any(shifts(row) for row in read.rows),
+        "shifting": shift_totals(read.rows).rows > 0,
     }
     return _environment().get_template("report.html.j2").render(context)
 
