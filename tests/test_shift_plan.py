@@ -4,6 +4,7 @@ the plan, and the preflight reading each shifted row's source (its dated items, 
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -141,14 +142,27 @@ def test_a_manifest_without_shifts_says_nothing_of_dates(tmp_path: Path) -> None
     assert "Dates to shift" not in result.stdout
 
 
-def test_sample_manifest_with_shifts_validates_and_shows_them() -> None:
+def test_sample_manifest_with_shifts_validates_shows_them_and_rehearses(tmp_path: Path) -> None:
     """sample_manifests/shift_dates.csv validates with its rollover.toml, its plan listing the
-    shifts (+52w, term, +17w, -7d)."""
-    result = invoke("validate", REPO / "sample_manifests" / "shift_dates.csv")
+    shifts (+52w, +364d, +17w, -7d), and a rehearsal of it finishes every row."""
+    sample = REPO / "sample_manifests"
+    result = invoke("validate", sample / "shift_dates.csv")
     assert result.exit_code == 0, result.output
     assert "Dates to shift: 4 rows" in result.stdout
-    for shown in ("+364 days (52 weeks)", "term: from the source's start", "-7 days (1 week)"):
+    for shown in ("+364 days (52 weeks)", "+119 days (17 weeks)", "-7 days (1 week)"):
         assert shown in result.stdout
+    for name in ("shift_dates.csv", "rollover.toml"):
+        shutil.copy(sample / name, tmp_path / name)
+    rehearsal = invoke(
+        "run",
+        tmp_path / "shift_dates.csv",
+        "--sandbox",
+        "--sandbox-config",
+        sandbox_config(tmp_path),
+        *FAST,
+    )
+    assert rehearsal.exit_code == 0, rehearsal.output
+    assert "Rollover: 4 rows: 4 done" in rehearsal.stdout
 
 
 # --- the preflight --------------------------------------------------------------------------
