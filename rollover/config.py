@@ -103,6 +103,36 @@ def _window(value: Any) -> str | None:
     return None
 
 
+class _ShiftType(click.ParamType[DateShift, Any]):
+    """A date shift as the manifest's `shift_dates` column writes it (`parse_shift`)."""
+
+    name = "shift"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> DateShift:
+        if isinstance(value, DateShift):
+            return value
+        try:
+            return parse_shift(str(value))
+        except ValueError as exc:
+            self.fail(f"{value!r}: {exc}", param, ctx)
+
+
+# `--shift-dates` and the file's `shift_dates`: one rule, the manifest column's.
+SHIFT = _ShiftType()
+
+
+def _shift(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return 'must be a date shift in quotes, e.g. "+119d", "-7d", "+17w" or "term"'
+    try:
+        parse_shift(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 def _timezone(value: Any) -> str | None:
     try:
         zone_named(value if isinstance(value, str) else "")
@@ -124,9 +154,10 @@ SETTINGS: Mapping[str, _Check] = MappingProxyType(
         "quota_reserve": _number(CALLS),
         "verify": _flag,
         "allow_nonempty_shell": _flag,
+        "shift_dates": _shift,
     }
 )
-KNOWN_KEYS = tuple(sorted([*SETTINGS, "profiles", "notify", "shift_dates"]))
+KNOWN_KEYS = tuple(sorted([*SETTINGS, "profiles", "notify"]))
 _SECONDS = frozenset({"poll_min", "poll_max", "task_timeout", "adopt_settle"})
 
 
@@ -146,8 +177,8 @@ class Config:
     quota_reserve: int | None = None
     verify: bool | None = None
     allow_nonempty_shell: bool | None = None
-    # How every row whose shift_dates cell is blank moves its dates (None: not at all); a
-    # `--shift-dates` option, once there is one, is passed to `row_spec` in its place.
+    # How every row whose shift_dates cell is blank moves its dates (None: not at all): the
+    # default of `--shift-dates`, which is passed to `row_spec`.
     shift_dates: DateShift | None = None
     profiles: Mapping[str, CopyOptions] = field(default_factory=lambda: MappingProxyType({}))
     notify: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
@@ -187,20 +218,23 @@ def load_config(path: Path) -> Config:
     settings: dict[str, Any] = {}
     profiles: dict[str, CopyOptions] = {}
     notify: dict[str, Any] = {}
-    shift_dates: DateShift | None = None
     for key, value in data.items():
         if key in SETTINGS:
             wrong = SETTINGS[key](value)
             if wrong:
                 found.append(((key,), f"{key} = {shown(value)}: {wrong}"))
             else:
-                settings[key] = float(value) if key in _SECONDS else value
+                settings[key] = (
+                    float(value)
+                    if key in _SECONDS
+                    else SHIFT.convert(value, None, None)
+                    if key == "shift_dates"
+                    else value
+                )
         elif key == "profiles":
             profiles = _profiles(value, found)
         elif key == "notify":
             notify = _notify(value, found)
-        elif key == "shift_dates":
-            shift_dates = _shift_dates(value, found)
         else:
             found.append(
                 (
@@ -236,21 +270,8 @@ def load_config(path: Path) -> Config:
         path=path,
         profiles=MappingProxyType(profiles),
         notify=MappingProxyType(notify),
-        shift_dates=shift_dates,
         **settings,
     )
-
-
-def _shift_dates(value: Any, found: list[tuple[tuple[str, ...], str]]) -> DateShift | None:
-    """The shift_dates key, read as the manifest's column is; a problem if it is not one."""
-    try:
-        if isinstance(value, str):
-            return parse_shift(value)
-        message = 'must be a date shift in quotes, e.g. "+119d", "-7d", "+17w" or "term"'
-    except ValueError as exc:
-        message = str(exc)
-    found.append((("shift_dates",), f"shift_dates = {shown(value)}: {message}"))
-    return None
 
 
 def _notify(value: Any, found: list[tuple[tuple[str, ...], str]]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from rollover.errors import UsageError
 from rollover.ledger import (
     Answer,
     AttachmentRecord,
+    DatedRecord,
     EnrolmentRecord,
     Ledger,
     LedgerRow,
@@ -41,6 +42,7 @@ class RowTrail:
     attachments: list[AttachmentRecord] = field(default_factory=list)  # the sections it lists
     # Sections the manifest no longer lists that are (or may be) attached in Learn still.
     left_attached: list[AttachmentRecord] = field(default_factory=list)
+    dated: list[DatedRecord] = field(default_factory=list)  # the dated items its shift moves
 
 
 @dataclass(frozen=True)

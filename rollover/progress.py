@@ -64,7 +64,9 @@ class Snapshot:
     def eta_seconds(self) -> float | None:
         """Seconds until every unfinished row is final, at the rate so far."""
         rate = self.rows_per_minute
-        left = sum(self.stages[stage] for stage in ("queued", "copying", "patching"))
+        left = sum(
+            self.stages.get(stage, 0) for stage in ("queued", "copying", "patching", "shifting")
+        )
         if not left:
             return 0.0
         return left * 60.0 / rate if rate else None
@@ -226,6 +228,7 @@ class Progress:
         self.view = view
         self._clock = clock
         self._stages: Counter[str] = Counter()
+        self._stage_of: dict[str, str] = {}  # each row's stage as last counted
         self._settling: dict[str, datetime | None] = {}
         self._finished = 0
         self._started = 0.0
@@ -239,7 +242,9 @@ class Progress:
         quota: QuotaSource | None = None,
     ) -> None:
         """Count the run's rows as they are now; `quota` is where the quota is read from."""
+        rows = list(rows)
         self._stages = Counter(stage_counts(rows))
+        self._stage_of = {row.target_course_id: row.stage for row in rows}
         self._settling = {row.target_course_id: row.settle_until for row in rows if row.settling}
         self._finished = 0
         self._quota = quota
@@ -255,8 +260,10 @@ class Progress:
             self._settling.pop(row.target_course_id, None)
         before = State(from_state) if from_state is not None else None
         if before is not None:
-            self._stages[before.stage] -= 1
-        self._stages[row.state.stage] += 1
+            # The row's own stage as last counted (`shifting` is no state of its own).
+            self._stages[self._stage_of.get(row.target_course_id, before.stage)] -= 1
+        self._stage_of[row.target_course_id] = row.stage
+        self._stages[row.stage] += 1
         if row.state.final and not (before is not None and before.final):
             self._finished += 1
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from rollover.ledger import STAGES, AttachmentRecord, ErrorKind, LedgerRow, QuotaSeen, State
 
+SHIFTING = "shifting"  # the stage of a patched row whose dated items have not all moved
+
 COLUMNS = (
     "line",
     "source_course_id",
@@ -28,7 +30,7 @@ COLUMNS = (
     "completed_at",
 )
 # After the contract's ten, in the contract's order (`children` stays blank for a row without
-# merged sections, `dates_shifted` until date shifting is asked for); `stage` (the ledger state
+# merged sections, `dates_shifted` for one that asks no shift); `stage` (the ledger state
 # behind `pending`: where a re-run resumes) is the tool's own and comes last.
 EXTRA_COLUMNS = (
     "name",
@@ -88,7 +90,9 @@ def result_record(row: LedgerRow) -> dict[str, str]:
         "children": out_of(row.children_attached, len(row.spec.children))
         if row.spec.children
         else None,
-        "dates_shifted": None,
+        "dates_shifted": out_of(row.dates_shifted, row.dates_to_shift)
+        if row.spec.shift is not None
+        else None,
         "stage": row.state.value,
     }
     return {name: _cell(value) for name, value in values.items()}
@@ -140,9 +144,20 @@ def status_counts(rows: Iterable[LedgerRow]) -> Counter[str]:
 
 
 def stage_counts(rows: Iterable[LedgerRow]) -> dict[str, int]:
-    """How many rows are in each stage, every stage named (zero included), in stage order."""
-    counts = Counter(row.state.stage for row in rows)
+    """How many rows are in each stage (the row's own: `shifting` for a patched row whose
+    dates have not all moved), every stage named (zero included), in stage order."""
+    counts = Counter(row.stage for row in rows)
     return {stage: counts.get(stage, 0) for stage in STAGES}
+
+
+@dataclass(frozen=True)
+class ShiftTotals:
+    """The dates a ledger's rows move, in all."""
+
+    rows: int  # rows whose dates move (or move back: their shift taken out)
+    to_shift: int  # their dated items recorded that still exist in Learn
+    shifted: int  # of them, moved
+    waiting: int  # rows in the `shifting` stage: patched, dates not all moved
 
 
 @dataclass(frozen=True)
@@ -167,6 +182,7 @@ class LedgerStatus:
     attach_waiting: int = 0  # unfinished rows with sections still to attach
     # Per target, the sections the manifest no longer lists that stay attached in Learn.
     left_attached: dict[str, list[AttachmentRecord]] = field(default_factory=dict)
+    dates: ShiftTotals = field(default_factory=lambda: ShiftTotals(0, 0, 0, 0))
 
 
 def ledger_status(
@@ -204,4 +220,23 @@ def ledger_status(
             if not row.state.final and row.children_attached < len(row.spec.children)
         ),
         left_attached={target: left for target, left in (left_attached or {}).items() if left},
+        dates=shift_totals(rows),
+    )
+
+
+def shifts(row: LedgerRow) -> bool:
+    """Whether the row's dates move: it asks a shift, or its shift was taken out after items
+    were recorded (they move back)."""
+    return row.spec.shift is not None or row.dates_to_shift > 0
+
+
+def shift_totals(rows: Iterable[LedgerRow]) -> ShiftTotals:
+    """The dated items of the rows whose dates move: to move, moved, and the rows waiting in
+    the `shifting` stage."""
+    moving = [row for row in rows if shifts(row)]
+    return ShiftTotals(
+        rows=len(moving),
+        to_shift=sum(row.dates_to_shift for row in moving),
+        shifted=sum(row.dates_shifted for row in moving),
+        waiting=sum(1 for row in moving if row.stage == SHIFTING),
     )

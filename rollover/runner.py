@@ -37,6 +37,7 @@ from rollover.errors import (
     LearnNotFound,
     LedgerMissing,
     LedgerUnwritable,
+    ManifestInvalid,
     RunStopped,
 )
 from rollover.events import both, transition_logger
@@ -44,7 +45,16 @@ from rollover.learn import LearnClient, Site, id_form, learn_datetime
 from rollover.ledger import Ledger, LedgerRow, Resolution, Revision, State, revisions
 from rollover.manifest import Manifest, load_manifest
 from rollover.one_row import CourseHeld, RowTrail, named_row
-from rollover.plan import PROFILES, CallEstimate, CopyOptions, estimate, row_spec
+from rollover.plan import (
+    PROFILES,
+    CallEstimate,
+    CopyOptions,
+    DateShift,
+    RowSpec,
+    estimate,
+    row_spec,
+    term_without_start,
+)
 from rollover.preflight import PAGE_SIZE, PreflightProblem, PreflightReport, check_learn
 from rollover.progress import Progress, stop_ticking
 from rollover.report import LedgerStatus, ledger_status, status_counts, write_results
@@ -80,11 +90,18 @@ def read_manifest(
     delimiter: str = ",",
     encoding: str = "utf-8",
     profiles: Mapping[str, CopyOptions | None] = PROFILES,
+    shift_dates: DateShift | None = None,
 ) -> Manifest:
-    """Load and validate the manifest (ManifestInvalid lists every problem)."""
-    return load_manifest(
+    """Load and validate the manifest (ManifestInvalid lists every problem), with the shift
+    given for every row whose cell is blank (`shift_dates`): a `term` needs each such row's
+    start_date."""
+    manifest = load_manifest(
         path, timezone=tz, delimiter=delimiter, encoding=encoding, profiles=profiles
     )
+    problems = term_without_start(manifest.rows, shift_dates)
+    if problems:
+        raise ManifestInvalid(str(path), problems, warnings=manifest.warnings)
+    return manifest
 
 
 def validate(
@@ -92,9 +109,10 @@ def validate(
     *,
     verify: bool = False,
     profiles: Mapping[str, CopyOptions | None] = PROFILES,
+    shift_dates: DateShift | None = None,
 ) -> CallEstimate:
     """The offline plan of a manifest: what it asks and what it will cost in API calls."""
-    return estimate(manifest.rows, verify=verify, profiles=profiles)
+    return estimate(manifest.rows, verify=verify, profiles=profiles, shift_dates=shift_dates)
 
 
 async def preflight(
@@ -108,6 +126,7 @@ async def preflight(
     profiles: Mapping[str, CopyOptions | None] = PROFILES,
     allow_nonempty_shell: bool = False,
     verify: bool = False,
+    shift_dates: DateShift | None = None,
 ) -> PreflightReport:
     """Check the manifest against Learn and the ledger (if there is one yet, and it belongs to
     this site: another site's record says nothing of this one); changes nothing."""
@@ -140,6 +159,8 @@ async def preflight(
             profiles=profiles,
             allow_nonempty_shell=allow_nonempty_shell,
             verify=verify,
+            shift_dates=shift_dates,
+            zone=manifest.zone,
         )
     return replace(checked, foreign_ledger=foreign, problems=(*beside, *checked.problems))
 
@@ -166,14 +187,16 @@ async def run(
     clock: Callable[[], datetime] = utc_now,
     monotonic: Callable[[], float] = time.monotonic,
     stop_signals: Callable[[Callable[[str], None]], StopWatch] | None = None,
-    on_plan: Callable[[CallEstimate], None] | None = None,
+    on_plan: Callable[[CallEstimate, list[RowSpec]], None] | None = None,
     on_revised: Callable[[list[Revision]], None] | None = None,
     retry_failed: bool = False,
     progress: Progress | None = None,
     profiles: Mapping[str, CopyOptions | None] = PROFILES,
+    shift_dates: DateShift | None = None,
 ) -> RunReport:
-    """Copy, poll, patch and write the results for every row of the manifest; `on_plan` is
-    told the plan, and `on_revised` the done rows the manifest changed, before any copy;
+    """Copy, poll, patch and write the results for every row of the manifest (`shift_dates`
+    moving the dates of every row whose cell is blank); `on_plan` is told the plan and the
+    rows it starts, and `on_revised` the done rows the manifest changed, before any copy;
     `stop_signals`, given the engine's `request_stop`, watches for a stop from outside (the
     CLI's signal handlers) while the engine runs."""
     started = time.monotonic()
@@ -183,22 +206,24 @@ async def run(
         ledger.check_site(site.identity)
         log_transition = transition_logger(clock, clock())
         ledger.observer = log_transition
-        specs = [row_spec(row, profiles) for row in manifest.rows]
+        specs = [row_spec(row, profiles, shift_dates=shift_dates) for row in manifest.rows]
         revised = revisions(ledger.rows(in_manifest_only=False), specs) if on_revised else []
         ledger.sync_manifest(specs)
         retried = ledger.retry_failed() if retry_failed else []
         rows = ledger.rows()
         unfinished = {row.target_course_id for row in rows if row.state is State.PENDING}
+        starting = [row for row in manifest.rows if row.target_course_id in unfinished]
         plan = estimate(
-            [row for row in manifest.rows if row.target_course_id in unfinished],
+            starting,
             verify=options.verify,
             profiles=profiles,
+            shift_dates=shift_dates,
         )
         log.info(
             "run.plan", rows=len(manifest.rows), rows_to_start=plan.rows, planned_calls=plan.calls
         )
         if on_plan is not None:
-            on_plan(plan)
+            on_plan(plan, [spec for spec in specs if spec.target_course_id in unfinished])
         if on_revised is not None:
             on_revised(revised)
         client = LearnClient.for_site(site, sleep=sleep, clock=clock, monotonic=monotonic)
@@ -367,6 +392,7 @@ def row_trail(ledger_path: Path, ref: str) -> RowTrail:
         enrolments = ledger.enrolments(row.target_course_id)
         attachments = ledger.attachments(row.target_course_id)
         left_attached = ledger.left_attached(row.target_course_id)
+        dated = ledger.dated_items(row.target_course_id)
     return RowTrail(
         row=row,
         in_manifest=row.target_course_id not in left_alone,
@@ -375,4 +401,5 @@ def row_trail(ledger_path: Path, ref: str) -> RowTrail:
         enrolments=enrolments,
         attachments=attachments,
         left_attached=left_attached,
+        dated=dated,
     )

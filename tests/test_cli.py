@@ -474,8 +474,8 @@ def test_unreachable_learn_exits_3_pending_without_leaking_secrets(tmp_path: Pat
 
 
 def test_status_json_shape(tmp_path: Path, finished: Path) -> None:
-    """`status --json` gives counts for all four statuses, stages, needs_person, quota and
-    merged sections."""
+    """`status --json` gives counts for all four statuses, stages, needs_person, quota,
+    merged sections and dates moved."""
     result = invoke("status", finished, "--sandbox", "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -496,6 +496,7 @@ def test_status_json_shape(tmp_path: Path, finished: Path) -> None:
         "needs_person": [],
         "left_alone": [],
         "sections": {"asked": 0, "attached": 0, "rows_waiting": 0, "left_attached": []},
+        "dates": {"rows": 0, "to_shift": 0, "shifted": 0, "rows_waiting": 0},
         "resolved": [],
     }
 

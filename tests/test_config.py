@@ -242,11 +242,14 @@ def test_shift_dates_is_read_as_the_manifest_column_is(
     tmp_path: Path, value: str | None, shift: DateShift | None
 ) -> None:
     """shift_dates in the file is a DateShift by the column's rule (None when absent), and is
-    no run option's default: it reaches the plan through `row_spec`."""
+    the default of the --shift-dates option, which reaches the plan through `row_spec`."""
     text = "concurrency = 2\n" + (f"shift_dates = {value}\n" if value else "")
     config = load_config(write(tmp_path / "rollover.toml", text))
     assert config.shift_dates == shift
-    assert config.option_defaults() == {"concurrency": 2}
+    assert config.option_defaults() == {
+        "concurrency": 2,
+        **({"shift_dates": shift} if shift else {}),
+    }
 
 
 def test_a_utf8_file_saved_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:

@@ -111,7 +111,7 @@ def failed_shell(tmp_path: Path) -> Path:
 
 def test_status_json_exact_shape(tmp_path: Path, small: Path) -> None:
     """`status --json`: counts, rows by stage (every stage named), needs_person, the quota the
-    run saw last, the rows left alone and the merged sections (none here)."""
+    run saw last, the rows left alone, the merged sections and the dates moved (none here)."""
     run = sandbox_run(tmp_path, small)
     assert run.exit_code == 0, run.output
     run_quota = int(run.stdout.split("quota remaining ")[1].split()[0])
@@ -131,6 +131,7 @@ def test_status_json_exact_shape(tmp_path: Path, small: Path) -> None:
         "needs_person": [],
         "left_alone": [],
         "sections": {"asked": 0, "attached": 0, "rows_waiting": 0, "left_attached": []},
+        "dates": {"rows": 0, "to_shift": 0, "shifted": 0, "rows_waiting": 0},
         "resolved": [],
     }
     assert set(quota) == {"remaining", "limit", "seen_at"}

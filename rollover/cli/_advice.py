@@ -183,4 +183,13 @@ def _failed_step(row: LedgerRow, invocation: Invocation) -> str:
             f"parent, or its own sections from it), {RETRY}: only the attachments are retried, "
             "never the copy"
         )
+    if kind is ErrorKind.DATES_REFUSED:
+        return (
+            f"{target} is copied and patched, but its dates could not all move; the error "
+            "says why (Learn refused an item's new dates, or a term shift found no start "
+            "date). Either change the row's shift_dates and run again, or set it right in "
+            "Learn (the item's dates, a course closed to changes, the entitlement named, or a "
+            f"start date for {source} or its term), {RETRY}: only the dates are retried, "
+            "never the copy, and items already moved are not moved again"
+        )
     return f"fix what the error names (in Learn or in the manifest), {RETRY}"

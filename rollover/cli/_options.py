@@ -19,10 +19,11 @@ import click
 from click.core import ParameterSource
 
 from rollover import runner
-from rollover.config import CONFIG_NAME, Config, config_for
+from rollover.config import CONFIG_NAME, SHIFT, Config, config_for
 from rollover.errors import UsageError
 from rollover.learn import Site, checked_base_url
 from rollover.manifest import Manifest
+from rollover.plan import DateShift
 from rollover.times import chosen_zone, is_utc
 
 from ._files import default_files
@@ -111,8 +112,12 @@ def _manifest_delimiter(ctx: click.Context, param: click.Parameter, value: str) 
     return delimiter
 
 
-def manifest_at(path: Path, tz: ZoneInfo, *, zone_named: bool) -> Manifest:
-    """Read MANIFEST as its options say, with the config's profiles; warn about what it found.
+def manifest_at(
+    path: Path, tz: ZoneInfo, *, zone_named: bool, shift_dates: DateShift | None = None
+) -> Manifest:
+    """Read MANIFEST as its options say, with the config's profiles and the run's
+    `--shift-dates` (a `term` for rows without start_date is the manifest's problem); warn
+    about what it found.
 
     Dates without a UTC offset on a machine set to UTC are refused until the zone is named
     (`zone_named`: by --timezone or the config file): a server's zone is usually UTC while a
@@ -124,6 +129,7 @@ def manifest_at(path: Path, tz: ZoneInfo, *, zone_named: bool) -> Manifest:
         delimiter=meta.get("manifest.delimiter", ","),
         encoding=meta.get("manifest.encoding", "utf-8"),
         profiles=current_config().all_profiles(),
+        shift_dates=shift_dates,
     )
     for warning in manifest.warnings:
         click.echo(f"Warning: {path}: {warning}", err=True)
@@ -231,6 +237,16 @@ sandbox_files_option = click.option(
     "--sandbox",
     is_flag=True,
     help="Read the rehearsal's files (MANIFEST's .sandbox ledger), not the real run's.",
+)
+
+
+shift_dates_option = click.option(
+    "--shift-dates",
+    type=SHIFT,
+    metavar="SHIFT",
+    help="Move the due, release and display dates of every row whose shift_dates cell is "
+    "blank, as that column does: +119d, -7d, +17w, or term (from the source's start to the "
+    "row's start_date, in whole weeks).",
 )
 
 

@@ -17,11 +17,16 @@ from rollover.plan import (
     ASSUMED_SLOTS,
     DEFAULT_DAILY_QUOTA,
     CallEstimate,
+    DatedCounts,
+    DateShift,
+    RowSpec,
     patch_columns,
 )
 from rollover.times import humanized
 
 REVISIONS_SHOWN = 20  # done rows taken up again, listed one a line before "and N more"
+SHIFTS_SHOWN = 20  # rows that shift dates, listed one a line before "and N more"
+_WEEK = 7
 
 
 def run_plan_line(plan: CallEstimate, manifest_rows: int, concurrency: int, zone: ZoneInfo) -> str:
@@ -165,3 +170,65 @@ def duration_text(plan: CallEstimate, concurrency: int) -> str:
         f"~{ASSUMED_COPY_SECONDS:.0f} s each with {min(concurrency, ASSUMED_SLOTS)} at once "
         "(Learn's copy queue decides)"
     )
+
+
+def shift_lines(specs: Sequence[RowSpec], plan: CallEstimate) -> list[str]:
+    """The rows whose dates move, each with its offset (a `term` one is computed when its
+    source is read), and the calls the shifting costs: the lists of dated items and one PATCH
+    per item, unknown until the sources are read (`validate --check-learn` counts them)."""
+    shifting = [spec for spec in specs if spec.shift is not None]
+    if not shifting:
+        return []
+    patches = (
+        "PATCHes unknown until the sources are read (validate --check-learn counts them)"
+        if plan.date_patches is None
+        else f"{_counted(plan.date_patches, 'PATCH', 'PATCHes')}, one per dated item"
+    )
+    lines = [
+        f"Dates to shift: {_counted(len(shifting), 'row', 'rows')}; "
+        f"{_counted(plan.date_lists, 'list', 'lists')} of dated items, {patches}"
+    ]
+    lines += [
+        f"  line {spec.line} {spec.target_course_id}: {shift_words(spec.shift)}"
+        for spec in shifting[:SHIFTS_SHOWN]
+        if spec.shift is not None
+    ]
+    if len(shifting) > SHIFTS_SHOWN:
+        lines.append(f"  and {len(shifting) - SHIFTS_SHOWN} more")
+    return lines
+
+
+def shift_words(shift: DateShift, days: int | None = None) -> str:
+    """A row's shift in words: its offset in days (and weeks, when whole), or for `term` the
+    offset computed (`days`) or where it will come from."""
+    if shift.term and days is None:
+        return (
+            "term: from the source's start to the row's start_date, in whole weeks "
+            "(computed when the source is read)"
+        )
+    offset = shift.days if days is None else days
+    words = offset_words(offset or 0)
+    return f"term: {words}, from the source's start" if shift.term else words
+
+
+def offset_words(days: int) -> str:
+    """`+119 days (17 weeks)`, `-7 days (1 week)`, `+10 days`."""
+    text = f"{days:+d} day{'' if abs(days) == 1 else 's'}"
+    weeks, rest = divmod(abs(days), _WEEK)
+    if days and not rest:
+        text += f" ({weeks} week{'' if weeks == 1 else 's'})"
+    return text
+
+
+def dated_words(counts: DatedCounts) -> str:
+    """`16 dated items (10 content items, 4 gradebook columns, 2 announcements)`."""
+    parts = [
+        _counted(counts.content, "content item", "content items"),
+        _counted(counts.column, "gradebook column", "gradebook columns"),
+        _counted(counts.announcement, "announcement", "announcements"),
+    ]
+    return f"{_counted(counts.total, 'dated item', 'dated items')} ({', '.join(parts)})"
+
+
+def _counted(number: int, one: str, many: str) -> str:
+    return f"{number} {one if number == 1 else many}"

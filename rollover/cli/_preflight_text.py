@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from rollover.preflight import PreflightReport, Stage
+
+from ._plan_text import SHIFTS_SHOWN, dated_words, shift_words
 
 # What a run would do with the rows at each stage, in words.
 _STAGE_WORDS = {
@@ -14,8 +18,9 @@ _STAGE_WORDS = {
 }
 
 
-def preflight_summary_lines(report: PreflightReport) -> list[str]:
-    """The check in words, for `validate --check-learn` and `run --preflight`."""
+def preflight_summary_lines(report: PreflightReport, zone: ZoneInfo | None = None) -> list[str]:
+    """The check in words, for `validate --check-learn` and `run --preflight`; dates in `zone`
+    (default UTC)."""
     shown = [
         stage
         for stage in Stage
@@ -35,6 +40,7 @@ def preflight_summary_lines(report: PreflightReport) -> list[str]:
     if report.warnings:
         lines.append(f"Warnings: {len(report.warnings)} (they stop nothing)")
         lines += [f"  {warning}" for warning in report.warnings]
+    lines += _shift_lines(report, zone or ZoneInfo("UTC"))
     remaining, limit = report.quota_remaining, report.quota_limit
     needs = f"Quota: the run needs about {report.run_calls} API calls"
     if remaining is None:
@@ -51,6 +57,35 @@ def preflight_summary_lines(report: PreflightReport) -> list[str]:
             "integration on the key shares them. Run with --quota-reserve N so it stops "
             "before the quota does; re-runs continue where it stopped."
         )
+    return lines
+
+
+def _shift_lines(report: PreflightReport, zone: ZoneInfo) -> list[str]:
+    """The rows whose dates a run would move, each with the offset computed and what its
+    source holds, and the PATCHes that costs."""
+    if not report.shifts:
+        return []
+    patches = report.date_patches
+    lines = [
+        f"Dates to shift: {_count(len(report.shifts), 'row')}; the run sends "
+        + (
+            f"{patches} PATCH{'' if patches == 1 else 'es'}, one per dated item"
+            if patches is not None
+            else "one PATCH per dated item (some sources could not be counted)"
+        )
+    ]
+    for shift in report.shifts[:SHIFTS_SHOWN]:
+        words = (
+            "term: no offset (the source has no start date)"
+            if shift.shift.term and shift.days is None
+            else shift_words(shift.shift, shift.days)
+        )
+        if shift.source_start is not None:
+            words += f" {shift.source_start.astimezone(zone).date().isoformat()}"
+        held = dated_words(shift.dated) if shift.dated is not None else "its items not counted"
+        lines.append(f"  line {shift.line} {shift.target_course_id}: {words}; {held}")
+    if len(report.shifts) > SHIFTS_SHOWN:
+        lines.append(f"  and {len(report.shifts) - SHIFTS_SHOWN} more")
     return lines
 
 
@@ -74,6 +109,8 @@ def _asked_line(report: PreflightReport) -> str:
         ways.append(f"the content of {_count(report.sections_counted, 'section')} to attach")
     if report.parents_asked:
         ways.append(f"{_count(report.parents_asked, 'parent course')} of sections by id")
+    if report.date_lists:
+        ways.append(f"{_count(report.date_lists, 'list')} of the sources' dated items")
     sections = (
         f" ({report.sections_asked} of them sections to attach)" if report.sections_asked else ""
     )

@@ -15,7 +15,7 @@ from rollover.engine import RunOptions, Window, resumable
 from rollover.errors import ExitCode, LearnCheckFailed, UsageError
 from rollover.learn import Site
 from rollover.ledger import Revision
-from rollover.plan import CallEstimate, refuse_exact_copies
+from rollover.plan import CallEstimate, DateShift, RowSpec, refuse_exact_copies
 from rollover.times import utc_now
 
 from . import _logs as log_setup
@@ -36,6 +36,7 @@ from ._options import (
     manifest_at,
     nonempty_shell_option,
     real_site,
+    shift_dates_option,
     time_zone,
     timezone_option,
     verify_option,
@@ -174,6 +175,7 @@ from ._validate import check_against_learn, warn_of_exact_copies
     "the source's enrolled users; without it such a manifest is refused.",
 )
 @verify_option
+@shift_dates_option
 @nonempty_shell_option
 @html_option
 @group_by_option
@@ -216,6 +218,7 @@ def run(
     allow_exact: bool,
     check_first: bool,
     verify: bool,
+    shift_dates: DateShift | None,
     allow_nonempty_shell: bool,
     html: Path | None,
     group_by: str,
@@ -246,7 +249,7 @@ def run(
         allow_nonempty_shell=allow_nonempty_shell,
     )
     files = default_files(manifest, sandbox=sandbox, ledger=ledger, results=results)
-    loaded = manifest_at(manifest, tz, zone_named=timezone is not None)
+    loaded = manifest_at(manifest, tz, zone_named=timezone is not None, shift_dates=shift_dates)
     if not allow_exact:
         refuse_exact_copies(loaded)
     warn_of_exact_copies(loaded, allowed=True)
@@ -282,8 +285,12 @@ def run(
     watcher = None if quiet else progress.Progress(live or progress.MinuteSummary())
     profiles = current_config().all_profiles()
 
-    def announce(plan: CallEstimate) -> None:
-        tell(plan_text.run_plan_line(plan, len(loaded.rows), concurrency, tz), err=False)
+    def announce(plan: CallEstimate, starting: list[RowSpec]) -> None:
+        tell(
+            plan_text.run_plan_line(plan, len(loaded.rows), concurrency, tz),
+            *plan_text.shift_lines(starting, plan),
+            err=False,
+        )
 
     def announce_revised(revised: list[Revision]) -> None:
         for line in plan_text.revision_lines(revised, tz):
@@ -298,6 +305,7 @@ def run(
                 retry_failed=retry_failed,
                 allow_nonempty_shell=allow_nonempty_shell,
                 verify=verify,
+                shift_dates=shift_dates,
             )
             if checked.problems:
                 raise LearnCheckFailed(len(checked.problems), copied_nothing=True)
@@ -314,6 +322,7 @@ def run(
                 retry_failed=retry_failed,
                 progress=watcher,
                 profiles=profiles,
+                shift_dates=shift_dates,
             )
         )
 

@@ -88,17 +88,17 @@ def status(
         ledger=ledger,
         beside=elsewhere.ledgers_for_advice(manifest, ledger_path),
     )
+    zone = shown_zone(timezone, manifest or ledger, config_path)
     if row_ref is not None:
         trail = runner.row_trail(ledger_path, row_ref)
         if as_json:
             click.echo(json.dumps(status_text.trail_json(trail, invocation), indent=2))
         else:
-            click.echo("\n".join(status_text.trail_lines(trail, invocation)))
+            click.echo("\n".join(status_text.trail_lines(trail, invocation, zone)))
         return
     state = runner.status(ledger_path)
     if as_json:
         click.echo(json.dumps(status_text.status_json(state, invocation), indent=2))
         return
-    zone = shown_zone(timezone, manifest or ledger, config_path)
     click.echo(status_text.counts_line(state.counts))
     click.echo("\n".join(status_text.status_lines(state, invocation, zone)))

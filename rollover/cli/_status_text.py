@@ -25,6 +25,7 @@ from rollover.report import LedgerStatus
 from rollover.runner import RunReport
 
 from ._advice import Invocation, next_step
+from ._dates_text import dates_lines, dates_total_line, dates_totals_json, row_dates_json
 
 NAMED_AT_MOST = 5  # targets named in one summary line before "and N more"
 # Why a section the manifest dropped is still attached, and what a person may do about it.
@@ -98,6 +99,8 @@ def status_lines(status: LedgerStatus, invocation: Invocation, zone: tzinfo = UT
         lines.append(f"Sections: {status.attached} of {status.sections} attached{waiting}")
     if status.left_attached:
         lines.append(left_attached_line(status.left_attached))
+    if status.dates.rows:
+        lines.append(dates_total_line(status.dates))
     if status.verified or status.short:
         short = f"; {status.short} with fewer items or columns (below)" if status.short else ""
         lines.append(
@@ -151,6 +154,7 @@ def status_json(status: LedgerStatus, invocation: Invocation) -> dict[str, Any]:
                 for a in left
             ],
         },
+        "dates": dates_totals_json(status.dates),
         "resolved": [
             {
                 "line": r.line,
@@ -269,8 +273,9 @@ def retried_line(rows: Sequence[LedgerRow]) -> str:
     return f"Retried: {count} failed {_rows(count)} re-opened: {_named(rows)}"
 
 
-def trail_lines(trail: RowTrail, invocation: Invocation) -> list[str]:
-    """`status --row`: the row as it stands, what to do, and every transition it went through."""
+def trail_lines(trail: RowTrail, invocation: Invocation, zone: tzinfo = UTC) -> list[str]:
+    """`status --row`: the row as it stands, what to do, every dated item its shift moves (old
+    -> new in `zone`), and every transition it went through."""
     row = trail.row
     into = " (into the existing course)" if row.copy_into_existing else ""
     lines = [f"Row: line {row.line}, {row.target_course_id} from {row.source_course_id}{into}"]
@@ -304,6 +309,8 @@ def trail_lines(trail: RowTrail, invocation: Invocation) -> list[str]:
         lines += [f"{_attachment_line(a)}: {NEVER_SEPARATED}" for a in trail.left_attached]
     if row.verification:
         lines.append(f"Verification: {row.verification}")
+    if row.spec.shift is not None or trail.dated:
+        lines += dates_lines(row, trail.dated, lambda moment: shown_at(moment, zone))
     lines.append("History:")
     lines += [_history_line(entry) for entry in _in_order(trail)]
     return lines
@@ -382,6 +389,7 @@ def trail_json(trail: RowTrail, invocation: Invocation) -> dict[str, Any]:
         "sections": [_attachment_json(a) for a in trail.attachments],
         "left_attached": [_attachment_json(a) for a in trail.left_attached],
         "verification": row.verification,
+        "dates": row_dates_json(row, trail.dated),
         "answers": [
             {"at": a.at, "stage": a.state, "status": a.status, "endpoint": a.endpoint}
             for a in trail.answers

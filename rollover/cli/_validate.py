@@ -13,7 +13,7 @@ from rollover.engine import RunOptions
 from rollover.errors import LearnCheckFailed
 from rollover.learn import Site
 from rollover.manifest import Manifest
-from rollover.plan import exact_copy_warning
+from rollover.plan import DateShift, exact_copy_warning, row_spec
 from rollover.preflight import PreflightReport
 
 from . import _logs as log_setup
@@ -30,6 +30,7 @@ from ._options import (
     manifest_at,
     nonempty_shell_option,
     real_site,
+    shift_dates_option,
     time_zone,
     timezone_option,
     verify_option,
@@ -48,6 +49,7 @@ def warn_of_exact_copies(manifest: Manifest, allowed: bool) -> None:
     epilog=examples(
         "rollover validate spring2027.csv",
         "rollover validate spring2027.csv --check-learn --base-url https://learn.example.edu",
+        "rollover validate spring2027.csv --shift-dates +17w   # due dates move 17 weeks",
     )
 )
 @manifest_argument
@@ -88,6 +90,7 @@ def warn_of_exact_copies(manifest: Manifest, allowed: bool) -> None:
 @ledger_option
 @nonempty_shell_option
 @verify_option
+@shift_dates_option
 @reports_errors
 @configured
 def validate(
@@ -102,16 +105,25 @@ def validate(
     ledger: Path | None,
     verify: bool,
     allow_nonempty_shell: bool,
+    shift_dates: DateShift | None,
 ) -> None:
     """Check MANIFEST offline and print the plan and its API-call estimate; with --check-learn
     also against Learn. Sends nothing that changes Learn."""
     zone = time_zone(timezone)
-    loaded = manifest_at(manifest, zone, zone_named=timezone is not None)
+    loaded = manifest_at(manifest, zone, zone_named=timezone is not None, shift_dates=shift_dates)
     site = real_site(base_url, ca_bundle) if check_learn and not sandbox else None
     warn_of_exact_copies(loaded, allowed=allow_exact)
-    plan = runner.validate(loaded, verify=verify, profiles=current_config().all_profiles())
+    plan = runner.validate(
+        loaded, verify=verify, profiles=current_config().all_profiles(), shift_dates=shift_dates
+    )
     concurrency = current_config().concurrency or RunOptions().concurrency
     for line in plan_text.validate_lines(manifest, plan, concurrency, zone):
+        click.echo(line)
+    specs = [
+        row_spec(row, current_config().all_profiles(), shift_dates=shift_dates)
+        for row in loaded.rows
+    ]
+    for line in plan_text.shift_lines(specs, plan):
         click.echo(line)
     if not check_learn:
         return
@@ -127,10 +139,16 @@ def validate(
                 files.ledger,
                 allow_nonempty_shell=allow_nonempty_shell,
                 verify=verify,
+                shift_dates=shift_dates,
             )
     else:
         checked = check_against_learn(
-            loaded, site, files.ledger, allow_nonempty_shell=allow_nonempty_shell, verify=verify
+            loaded,
+            site,
+            files.ledger,
+            allow_nonempty_shell=allow_nonempty_shell,
+            verify=verify,
+            shift_dates=shift_dates,
         )
     if checked.problems:
         raise LearnCheckFailed(len(checked.problems))
@@ -144,6 +162,7 @@ def check_against_learn(
     retry_failed: bool = False,
     allow_nonempty_shell: bool = False,
     verify: bool = False,
+    shift_dates: DateShift | None = None,
 ) -> PreflightReport:
     """Check MANIFEST against Learn, changing nothing, and print what the check found."""
     checked = asyncio.run(
@@ -155,8 +174,9 @@ def check_against_learn(
             profiles=current_config().all_profiles(),
             allow_nonempty_shell=allow_nonempty_shell,
             verify=verify,
+            shift_dates=shift_dates,
         )
     )
-    for line in preflight_summary_lines(checked):
+    for line in preflight_summary_lines(checked, loaded.zone):
         click.echo(line)
     return checked

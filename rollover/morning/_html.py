@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from rollover.errors import ExitCode, UsageError
 from rollover.ledger import LedgerRow, RowStatus
 from rollover.manifest import DEFAULT_ROLE
-from rollover.report import write_atomically
+from rollover.report import SHIFTING, out_of, shift_totals, shifts, write_atomically
 from rollover.times import humanized, machine_zone
 
 from ._chart import Timeline, timeline_svg
@@ -93,6 +93,7 @@ class RowView:
     course_url: str | None
     finished: str
     error: str | None
+    dates: str = ""  # `3 of 5`: the dated items moved of those to move; blank without a shift
 
 
 @dataclass(frozen=True)
@@ -255,11 +256,12 @@ def _group_view(name: str, records: Iterable[RowRecord], zone: tzinfo) -> GroupV
                 instructors=instructors_shown(row),
                 source=row.source_course_id,
                 status=row.state.status,
-                stage=row.state.stage,
+                stage="shifting dates" if row.stage == SHIFTING else row.stage,
                 link=safe_link(row.course_url),
                 course_url=row.course_url,
                 finished=_shown(row.completed_at, zone),
                 error=row.error,
+                dates=out_of(row.dates_shifted, row.dates_to_shift) if shifts(row) else "",
             )
         )
     return GroupView(name, counts, sum(counts.values()), rows)
@@ -308,6 +310,17 @@ def _glance(
         facts.append(Fact("Requests to Learn", str(sum(run.calls.values())), "this run"))
         if run.quota_used is not None:
             facts.append(Fact("Quota used", str(run.quota_used), "calls counted by Learn"))
+    dates = shift_totals(read.rows)
+    if dates.rows:
+        waiting = f"; {dates.waiting} still shifting dates (the next run moves the rest)"
+        facts.append(
+            Fact(
+                "Dates moved",
+                out_of(dates.shifted, dates.to_shift),
+                f"due dates, release and display dates in {dates.rows} "
+                f"course{'' if dates.rows == 1 else 's'}" + (waiting if dates.waiting else ""),
+            )
+        )
     remaining = run.quota_remaining if run and run.quota_remaining is not None else None
     if remaining is None:
         remaining = read.quota_remaining
@@ -393,6 +406,7 @@ def render_html(
             if record.attachments or record.left_attached
         ],
         "labels": STATUS_LABELS,
+        "shifting": shift_totals(read.rows).rows > 0,
     }
     return _environment().get_template("report.html.j2").render(context)
 

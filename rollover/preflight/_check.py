@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from rollover.errors import CountRefused
 from rollover.learn import LearnClient, found, id_form, term_reference
@@ -28,12 +29,14 @@ from rollover.plan import (
     POLLS_PER_COPY,
     PROFILES,
     CopyOptions,
+    DateShift,
     RowSpec,
     row_spec,
     source_calls,
 )
 
 from ._asker import PAGE_SIZE, Asker, together
+from ._dates import RowShift, read_sources
 from ._lists import CourseList
 from ._sections import (
     as_synced,
@@ -98,6 +101,19 @@ class PreflightReport:
     sections_counted: int = 0  # of them, whose content was listed
     parents_asked: int = 0  # other courses already parent of a section, asked for their courseId
     warnings: tuple[PreflightProblem, ...] = ()
+    # The rows a run would shift the dates of, with their offsets and their sources' dated
+    # items; and the lists of dated items read to count them.
+    shifts: tuple[RowShift, ...] = ()
+    date_lists: int = 0
+
+    @property
+    def date_patches(self) -> int | None:
+        """One PATCH per dated item the shifted rows' sources hold; None when a source's
+        items could not be counted."""
+        counts = [shift.dated for shift in self.shifts]
+        if any(count is None for count in counts):
+            return None
+        return sum(count.total for count in counts if count is not None)
 
     @property
     def rows(self) -> int:
@@ -132,12 +148,16 @@ async def check_learn(
     profiles: Mapping[str, CopyOptions | None] = PROFILES,
     allow_nonempty_shell: bool = False,
     verify: bool = False,
+    shift_dates: DateShift | None = None,
+    zone: ZoneInfo | None = None,
 ) -> PreflightReport:
     """Check every row that still has work against Learn; only GETs are sent. With `verify`,
     one source's content and gradebook columns are listed too, when some row's copy profile
-    promises them, so a missing entitlement stops the run before its first copy."""
+    promises them, so a missing entitlement stops the run before its first copy. The sources
+    of rows that shift dates (their cell's shift, else `shift_dates`) have their dated items
+    counted, and for `term` their start read (the offset counted in `zone`'s dates)."""
     known = {row.target_course_id: row for row in ledger_rows}
-    specs = {row.target_course_id: row_spec(row, profiles) for row in rows}
+    specs = {row.target_course_id: row_spec(row, profiles, shift_dates=shift_dates) for row in rows}
     staged = [
         (
             row,
@@ -212,6 +232,16 @@ async def check_learn(
             (row, specs[row.target_course_id]) for row, _, stage in staged if stage in WORKING
         ]
         problems += await _counts_refused(client, verified)
+    shifting = [
+        (row, specs[row.target_course_id])
+        for row, _, stage in staged
+        if stage in WORKING and specs[row.target_course_id].shift is not None
+    ]
+    dates = await read_sources(client, shifting, zone or ZoneInfo("UTC"))
+    problems += [
+        PreflightProblem(line, "shift_dates", value, message)
+        for line, value, message in dates.problems
+    ]
     return PreflightReport(
         stages={stage: sum(1 for *_, s in staged if s is stage) for stage in Stage},
         problems=tuple(problems),
@@ -223,6 +253,8 @@ async def check_learn(
         sections_counted=len(to_count),
         parents_asked=len(parents),
         warnings=tuple(warnings),
+        shifts=dates.rows,
+        date_lists=dates.lists,
         course_gets=asker.course_gets,
         lists=tuple(asker.lists),
         calls=sum(client.calls.values()) - calls_before,
@@ -238,7 +270,8 @@ async def check_learn(
                 for row, ledger_row, _ in staged
             ],
             verify=verify,
-        ),
+        )
+        + _patches_left(dates.rows, known),
         quota_remaining=client.quota_remaining,
         quota_limit=client.quota_limit,
     )
@@ -350,6 +383,17 @@ async def _counts_refused(
                 )
             break
     return problems
+
+
+def _patches_left(shifts: Iterable[RowShift], known: Mapping[str, LedgerRow]) -> int:
+    """The PATCHes of dated items the run still sends: its source's counted items, less those
+    the ledger already moved (a source not counted adds none: its lists are counted)."""
+    return sum(
+        max(0, shift.dated.total - (row.dates_shifted if row else 0))
+        for shift in shifts
+        if shift.dated is not None
+        for row in [known.get(shift.target_course_id)]
+    )
 
 
 def _run_calls(
