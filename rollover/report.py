@@ -13,9 +13,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from rollover.ledger import STAGES, AttachmentRecord, ErrorKind, LedgerRow, QuotaSeen, State
-
-SHIFTING = "shifting"  # the stage of a patched row whose dated items have not all moved
+from rollover.ledger import (
+    SHIFTING,
+    STAGES,
+    AttachmentRecord,
+    ErrorKind,
+    LedgerRow,
+    QuotaSeen,
+    State,
+)
 
 COLUMNS = (
     "line",

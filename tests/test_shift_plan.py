@@ -18,6 +18,7 @@ from harness import Learn, make_learn, row
 from rollover.cli import preflight_summary_lines
 from rollover.config import load_config
 from rollover.learn import DatedKind
+from rollover.ledger import Ledger
 from rollover.manifest import DateShift, ManifestRow
 from rollover.plan import DatedCounts
 from rollover.preflight import PreflightReport, check_learn
@@ -144,7 +145,8 @@ def test_a_manifest_without_shifts_says_nothing_of_dates(tmp_path: Path) -> None
 
 def test_sample_manifest_with_shifts_validates_shows_them_and_rehearses(tmp_path: Path) -> None:
     """sample_manifests/shift_dates.csv validates with its rollover.toml, its plan listing the
-    shifts (+52w, +364d, +17w, -7d), and a rehearsal of it finishes every row."""
+    shifts (+52w, term, +17w, -7d), and a rehearsal of it finishes every row, the `term` row's
+    source seeded with a start so its offset is computed (52 weeks to the row's start_date)."""
     sample = REPO / "sample_manifests"
     result = invoke("validate", sample / "shift_dates.csv")
     assert result.exit_code == 0, result.output
@@ -163,6 +165,10 @@ def test_sample_manifest_with_shifts_validates_shows_them_and_rehearses(tmp_path
     )
     assert rehearsal.exit_code == 0, rehearsal.output
     assert "Rollover: 4 rows: 4 done" in rehearsal.stdout
+    with Ledger(tmp_path / "shift_dates.sandbox.ledger.sqlite", read_only=True) as ledger:
+        termed = ledger.row("HIST210-SP27")
+    assert (termed.shift_days, termed.dates_shifted) == (364, termed.dates_to_shift)
+    assert termed.dates_to_shift > 0
 
 
 # --- the preflight --------------------------------------------------------------------------

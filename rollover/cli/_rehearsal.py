@@ -170,8 +170,19 @@ def _seeds(manifest: Manifest, sandbox: Any) -> tuple[list[Any], list[Any], list
                 users.setdefault(name.lower(), sandbox.SeedUser(name))
             elif kind == "externalId":
                 users.setdefault(name.lower(), sandbox.SeedUser(name, external_id=name))
+    # A `term` shift runs from its source's start: those sources start on the day their weekly
+    # dated items do.
+    termed = {row.source_course_id for row in manifest.rows if row.shift and row.shift.term}
+    first_day = sandbox.FIRST_SEEDED_DAY.isoformat()
     return (
-        [sandbox.SeedCourse(source, f"{source} (last term)") for source in sources]
+        [
+            sandbox.SeedCourse(
+                source,
+                f"{source} (last term)",
+                dates_from=first_day if source in termed else None,
+            )
+            for source in sources
+        ]
         + [
             sandbox.SeedCourse(shell, f"{shell} (SIS shell)", shell=True)
             for shell in shells

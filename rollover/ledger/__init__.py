@@ -27,6 +27,7 @@ from ._changes import (
 from ._core import Observer
 from ._ledger import Ledger
 from ._rows import (
+    SHIFTING,
     STAGES,
     TERMINAL,
     Answer,
@@ -51,6 +52,7 @@ __all__ = [
     "LEDGER_SUFFIX",
     "REHEARSAL",
     "SCHEMA_VERSION",
+    "SHIFTING",
     "STAGES",
     "TERMINAL",
     "Answer",

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from rollover.errors import ExitCode, UsageError
-from rollover.ledger import LedgerRow, RowStatus
+from rollover.ledger import SHIFTING, LedgerRow, RowStatus
 from rollover.manifest import DEFAULT_ROLE
-from rollover.report import SHIFTING, out_of, shift_totals, shifts, write_atomically
+from rollover.report import out_of, shift_totals, shifts, write_atomically
 from rollover.times import humanized, machine_zone
 
 from ._chart import Timeline, timeline_svg

@@ -22,7 +22,14 @@ from ._app import create_app
 from ._catalog import Catalog, Course
 from ._config import SandboxConfig, SandboxConfigInvalid, SeedCourse, SeedTerm, SeedUser
 from ._copying import CopyQueue, CopyTask, draw_duration
-from ._dates import DATE_FIELDS, DatedItem, DatePlan, date_plan, seeded_dated_counts
+from ._dates import (
+    DATE_FIELDS,
+    FIRST_SEEDED_DAY,
+    DatedItem,
+    DatePlan,
+    date_plan,
+    seeded_dated_counts,
+)
 from ._journal import EndpointCall, SiteJournal, journal_path
 from ._model import LearnSandbox
 from ._record import (
@@ -47,6 +54,7 @@ from ._teaching import BUILTIN_ROLES, FOLDER, content_plan, seeded_counts
 __all__ = [
     "BUILTIN_ROLES",
     "DATE_FIELDS",
+    "FIRST_SEEDED_DAY",
     "FOLDER",
     "MEMBERSHIP_PATH",
     "AttachEvent",

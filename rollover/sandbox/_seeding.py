@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 
 from ._config import (
     SandboxConfigInvalid,
@@ -21,6 +21,11 @@ from ._teaching import (
     seeded_counts,
     user_uuid,
 )
+
+# A source seeded with `dates_from` runs from that day, midnight in the Americas' Central time
+# (06:00 UTC), for a 16-week term: Learn's DateRange, the start a `term` shift reads.
+TERM_STARTS_AT = time(6, 0)
+TERM_LENGTH = timedelta(weeks=16)
 
 
 class Seeding(SiteCore):
@@ -70,6 +75,14 @@ class Seeding(SiteCore):
             )
         )
         first_day = date.fromisoformat(seed.dates_from) if seed.dates_from else FIRST_SEEDED_DAY
+        if seed.dates_from and not seed.shell:
+            # A term named by its first day: the course runs from it (a `term` shift's start).
+            start = datetime.combine(first_day, TERM_STARTS_AT, tzinfo=UTC)
+            course.data["availability"]["duration"] = {
+                "type": "DateRange",
+                "start": iso_time(start.timestamp()),
+                "end": iso_time((start + TERM_LENGTH).timestamp()),
+            }
         dates = date_plan(first_day, dated_contents, dated_columns, announcements)
         if contents or columns or announcements:
             self.teaching.seed_course(course.primary_id, seed.course_id, contents, columns, dates)
