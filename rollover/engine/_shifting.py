@@ -117,17 +117,19 @@ class Shifting:
             )
             self._fail(
                 row,
-                f"shift_dates term moves dates from the start of {source} to this row's "
-                f"start_date, but {what}. Write a shift like +119d in shift_dates (or give "
-                f"{source} a start date in Learn) and run again: only the dates are moved",
+                f"its dates could not move: shift_dates term moves them from the start of "
+                f"{source} to this row's start_date, and {what}. Write a shift like +119d in "
+                f"shift_dates (or give {source} a start date in Learn) and run again: only the "
+                "dates are moved",
             )
             return None
         days = term_offset(start, new_start, self._zone)
         if abs(days) > MAX_SHIFT_DAYS:
             self._fail(
                 row,
-                f"shift_dates term would move dates by {days:+d} days (from {source}'s start "
-                f"{start:%Y-%m-%d} to {new_start:%Y-%m-%d}), more than {MAX_SHIFT_DAYS} days: "
+                f"its dates did not move: shift_dates term would move them by {days:+d} days "
+                f"(from {source}'s start {start:%Y-%m-%d} to {new_start:%Y-%m-%d}), more than "
+                f"{MAX_SHIFT_DAYS} days: "
                 "check the source's term and the row's start_date, or write a shift like "
                 "+119d in shift_dates, and run again",
             )
