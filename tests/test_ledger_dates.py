@@ -416,3 +416,23 @@ def test_a_schema_5_ledger_gains_its_dated_items_on_opening(tmp_path: Path) -> N
         assert (row.state, row.stage, row.course_pk) == (State.PATCHED, "shifting", "_5_1")
         ledger.record_dated_items("HIST-101-SP27", "column", COLUMNS)
         assert ledger.row("HIST-101-SP27").dates_to_shift == 1
+
+
+def test_a_copied_row_with_nothing_to_patch_is_shifting_while_its_dates_wait(
+    tmp_path: Path,
+) -> None:
+    """A row whose manifest changes nothing but its dates is never PATCHed, so it stays
+    `copied`: once its course is known it shows `shifting` (not `patching`) until its dates
+    moved, as a patched row does."""
+    bare = RowSpec(TARGET, 2, "HIST-101-FA26", False, shift=DAYS_140)
+    with Ledger(tmp_path / "bare.sqlite") as ledger:
+        ledger.sync_manifest([bare])
+        ledger.record_intent(TARGET)
+        ledger.record_location(TARGET, "/learn/api/public/v1/courses/_1_1/tasks/_9_1")
+        ledger.record_copied(TARGET, "_5_1")
+        row = ledger.row(TARGET)
+        assert (row.state, row.stage) == (State.COPIED, "shifting")
+        ledger.record_shift_offset(TARGET, 140)
+        for kind in ("content", "column", "announcement"):
+            ledger.record_dated_items(TARGET, kind, [])
+        assert ledger.row(TARGET).stage == "patching"  # nothing left to move

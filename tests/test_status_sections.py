@@ -16,7 +16,8 @@ from rollover.ledger import AttachmentState, ErrorKind, Ledger
 from rollover.plan import RowSpec
 
 AT = datetime(2027, 1, 15, 3, 0, tzinfo=UTC)
-STAMP = "2027-01-15T03:00:00.000+00:00"  # AT as the ledger keeps it
+STAMP = "2027-01-15T03:00:00.000+00:00"  # AT as the ledger keeps it (and --json gives it)
+SHOWN = "2027-01-14 21:00:00 CST"  # AT as status --row shows it, in the run's zone (Chicago)
 REFUSED = (
     "Learn refused to attach CHEM-1-002 to _7_1 as a merged section: CHEM-1-002 is already a "
     "child of another course (_3_1)"
@@ -90,18 +91,20 @@ def test_status_row_lists_each_attachment_with_state_time_error_and_the_dropped_
     ledger_path: Path,
 ) -> None:
     """`status --row` lists each section the row lists (its primary id once known, its state,
-    time and error) and each dropped one still attached, with why it stays."""
+    time in the run's zone and error) and each dropped one still attached, with why it stays."""
     bio = invoke("status", "--ledger", ledger_path, "--row", "BIO-XL").stdout.splitlines()
     at = bio.index("Sections: 2 of 2 attached")
     assert bio[at + 1 : at + 4] == [
-        f"  BIO-1-001 (_40_1): attached ({STAMP})",
-        f"  externalId:BIO-1-002 (_41_1): attached ({STAMP})",
-        f"  BIO-1-003 (_42_1): attached ({STAMP}): removed from the manifest; rollover never "
+        f"  BIO-1-001 (_40_1): attached ({SHOWN})",
+        f"  externalId:BIO-1-002 (_41_1): attached ({SHOWN})",
+        f"  BIO-1-003 (_42_1): attached ({SHOWN}): removed from the manifest; rollover never "
         "separates a section: separate it in Learn if wanted",
     ]
     hist = invoke("status", "--ledger", ledger_path, "--row", "4").stdout.splitlines()
     at = hist.index("Sections: 0 of 1 attached")
-    assert hist[at + 1] == f"  _41_1: failed ({STAMP}): {REFUSED}"
+    assert hist[at + 1] == f"  _41_1: failed ({SHOWN}): {REFUSED}"
+    history = hist[hist.index("History:") + 1 :]
+    assert history and all(" CST  " in line and "+00:00" not in line for line in history)
     assert [line for line in hist if line.startswith("What to do:")] == [
         "What to do: HIST-XL is copied and patched, but Learn refused to attach the section the "
         "error names. Either fix the child_course_ids cell (correct the section's id, or take "

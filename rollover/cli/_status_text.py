@@ -275,7 +275,7 @@ def retried_line(rows: Sequence[LedgerRow]) -> str:
 
 def trail_lines(trail: RowTrail, invocation: Invocation, zone: tzinfo = UTC) -> list[str]:
     """`status --row`: the row as it stands, what to do, every dated item its shift moves (old
-    -> new in `zone`), and every transition it went through."""
+    -> new), and every transition it went through; times in `zone`, the run's."""
     row = trail.row
     into = " (into the existing course)" if row.copy_into_existing else ""
     lines = [f"Row: line {row.line}, {row.target_course_id} from {row.source_course_id}{into}"]
@@ -295,7 +295,8 @@ def trail_lines(trail: RowTrail, invocation: Invocation, zone: tzinfo = UTC) -> 
     if row.spec.instructors:
         lines.append(f"Instructors: {row.enrolled} of {len(row.spec.instructors)} enrolled")
         lines += [
-            f"  {e.user_id} as {e.role}: {e.state} ({e.at})" + (f": {e.error}" if e.error else "")
+            f"  {e.user_id} as {e.role}: {e.state} ({_when(e.at, zone)})"
+            + (f": {e.error}" if e.error else "")
             for e in trail.enrolments
         ]
     if row.spec.children or trail.left_attached:
@@ -305,24 +306,31 @@ def trail_lines(trail: RowTrail, invocation: Invocation, zone: tzinfo = UTC) -> 
             if asked
             else "Sections: none in the manifest"
         )
-        lines += [_attachment_line(a) for a in trail.attachments]
-        lines += [f"{_attachment_line(a)}: {NEVER_SEPARATED}" for a in trail.left_attached]
+        lines += [_attachment_line(a, zone) for a in trail.attachments]
+        lines += [f"{_attachment_line(a, zone)}: {NEVER_SEPARATED}" for a in trail.left_attached]
     if row.verification:
         lines.append(f"Verification: {row.verification}")
     if row.spec.shift is not None or trail.dated:
         lines += dates_lines(row, trail.dated, lambda moment: shown_at(moment, zone))
     lines.append("History:")
-    lines += [_history_line(entry) for entry in _in_order(trail)]
+    lines += [_history_line(entry, zone) for entry in _in_order(trail)]
     return lines
 
 
-def _attachment_line(attachment: AttachmentRecord) -> str:
+def _when(at: str, zone: tzinfo) -> str:
+    """A time the ledger keeps (ISO 8601 UTC) as people read it: in the run's zone, to the
+    second (`--json` keeps the ISO text)."""
+    return shown_at(datetime.fromisoformat(at), zone, seconds=True)
+
+
+def _attachment_line(attachment: AttachmentRecord, zone: tzinfo) -> str:
     """One section of a row: its id as the manifest gives it (and Learn's, once known), where
     its attachment is and since when, and Learn's refusal if any."""
     known = attachment.child_pk
     pk = f" ({known})" if known and known != attachment.child_ref else ""
     error = f": {attachment.error}" if attachment.error else ""
-    return f"  {attachment.child_ref}{pk}: {attachment.state} ({attachment.updated_at}){error}"
+    when = _when(attachment.updated_at, zone)
+    return f"  {attachment.child_ref}{pk}: {attachment.state} ({when}){error}"
 
 
 def _attachment_json(attachment: AttachmentRecord) -> dict[str, Any]:
@@ -347,10 +355,11 @@ def _in_order(trail: RowTrail) -> list[Transition | Answer]:
     return sorted([*trail.events, *trail.answers], key=order)
 
 
-def _history_line(entry: Transition | Answer) -> str:
+def _history_line(entry: Transition | Answer, zone: tzinfo) -> str:
+    at = _when(entry.at, zone)
     if isinstance(entry, Answer):
-        return f"  {entry.at}    {entry.state}: HTTP {entry.status} {entry.endpoint}"
-    return f"  {entry.at}  {entry.from_state or '(new)'} -> {entry.to_state}" + (
+        return f"  {at}    {entry.state}: HTTP {entry.status} {entry.endpoint}"
+    return f"  {at}  {entry.from_state or '(new)'} -> {entry.to_state}" + (
         f": {entry.detail}" if entry.detail else ""
     )
 

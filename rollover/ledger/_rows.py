@@ -193,8 +193,12 @@ class LedgerRow:
     @property
     def stage(self) -> str:
         """The stage people see: the state's (`State.stage`), but `shifting` for a patched row
-        whose dated items have not all moved."""
-        if self.state is State.PATCHED and self.dates_left:
+        whose dated items have not all moved (a copied row with nothing to patch counts as
+        patched)."""
+        patched = self.state is State.PATCHED or (
+            self.state is State.COPIED and not self.spec.patch and self.course_pk is not None
+        )
+        if patched and self.dates_left:
             return SHIFTING
         return self.state.stage
 
