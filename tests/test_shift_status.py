@@ -86,7 +86,12 @@ def ledger_path(tmp_path: Path) -> Iterator[Path]:
                 ("_11_1", RELEASE, at("2026-09-15T14:00:00.000Z")),
             ],
         )
-        ledger.record_dated_items(HIST, "column", [("_20_1", DUE, at("2026-09-08T04:59:00Z"))])
+        ledger.record_dated_items(
+            HIST,
+            "column",
+            [("_20_1", DUE, at("2026-09-08T04:59:00Z"))],
+            titles={"_20_1": "Essay 1"},
+        )
         ledger.record_dated_items(
             HIST,
             "announcement",
@@ -137,7 +142,8 @@ def test_status_totals_the_dates_and_the_rows_waiting_to_shift(ledger_path: Path
 
 def test_status_row_lists_every_item_old_to_new_in_the_runs_zone(ledger_path: Path) -> None:
     """`status --row` lists each moved date old -> new in the zone (09:00 stays 09:00 across
-    the clock change), and the pending, refused and gone items with their state and error."""
+    the clock change), and the pending, refused and gone items with their state and error,
+    each named by its title when Learn listed one."""
     result = invoke(
         "status", "--ledger", ledger_path, "--row", HIST, "--timezone", "America/Chicago"
     )
@@ -148,7 +154,7 @@ def test_status_row_lists_every_item_old_to_new_in_the_runs_zone(ledger_path: Pa
         "  content _10_1: shifted",
         "    release start 2026-09-01 09:00 CDT -> 2027-01-19 09:00 CST",
         "  content _11_1: pending",
-        f"  column _20_1: failed: {REFUSED}",
+        f'  column "Essay 1" (_20_1): failed: {REFUSED}',
         "  announcement _30_1: gone (no longer in Learn: nothing to move)",
     ]
 
@@ -166,6 +172,7 @@ def test_status_row_json_carries_every_item_in_utc(ledger_path: Path) -> None:
     }
     assert (first["state"], second["state"], gone["state"]) == ("shifted", "pending", "gone")
     assert (column["kind"], column["state"], column["error"]) == ("column", "failed", REFUSED)
+    assert (column["title"], first["title"]) == ("Essay 1", "")
 
 
 def test_refused_dates_advice_says_only_the_dates_are_retried(ledger_path: Path) -> None:

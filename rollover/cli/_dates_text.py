@@ -67,7 +67,8 @@ def dates_lines(
     asked = "taken out of the manifest: dates move back" if row.spec.shift is None else offset
     lines = [f"Dates: {row.dates_shifted} of {row.dates_to_shift} items moved; shift {asked}"]
     for item in dated:
-        head = f"  {item.kind} {item.item_id}: {item.state}"
+        named = f'"{item.title}" ({item.item_id})' if item.title else item.item_id
+        head = f"  {item.kind} {named}: {item.state}"
         if item.state is DateState.GONE:
             head += " (no longer in Learn: nothing to move)"
         if item.error:
@@ -91,6 +92,7 @@ def _dated_json(item: DatedRecord) -> dict[str, Any]:
     return {
         "kind": item.kind,
         "item_id": item.item_id,
+        "title": item.title,
         "state": str(item.state),
         "error": item.error,
         "at": item.updated_at,

@@ -84,6 +84,7 @@ class Shifting:
                     for item in items
                     for field, moment in item.dates.items()
                 ],
+                titles={item.id: item.title for item in items},
             )
         order = _FORWARD if days > row.shift_before else _BACKWARD
         by_kind = {kind: i for i, kind in enumerate(order)}

@@ -28,7 +28,14 @@ def dated_items_of(db: sqlite3.Connection, target: str) -> list[DatedRecord]:
         key = (r["kind"], r["item_id"])
         if key not in items:
             items[key] = DatedRecord(
-                r["kind"], r["item_id"], DateState(r["state"]), {}, {}, r["error"], r["updated_at"]
+                r["kind"],
+                r["item_id"],
+                DateState(r["state"]),
+                {},
+                {},
+                r["error"],
+                r["updated_at"],
+                r["title"],
             )
         items[key].original[r["field"]] = parse(r["original"])
         items[key].new[r["field"]] = parse(r["new"])
@@ -41,10 +48,11 @@ def write_dated_items(
     kind: str,
     items: Iterable[tuple[str, str, datetime | None]],
     now: str | None,
+    titles: Mapping[str, str] | None = None,
 ) -> None:
     """Record the originals of one listed kind, inside the caller's transaction, and mark the
     kind listed: an item already recorded keeps what it has; an item whose every date is empty
-    has nothing to move and is not recorded."""
+    has nothing to move and is not recorded. `titles` names items as people know them."""
     if kind not in DATED_KINDS:
         raise LedgerError(f"ledger refused {target}: {kind!r} is not a kind of dated item")
     listed = db.execute(
@@ -65,9 +73,19 @@ def write_dated_items(
         if known is not None:
             continue  # its originals were recorded before: never overwritten
         db.executemany(
-            "INSERT INTO dated_items VALUES (?, ?, ?, ?, ?, NULL, ?, NULL, ?)",
+            "INSERT INTO dated_items (target_course_id, kind, item_id, field, original, new,"
+            " state, error, updated_at, title) VALUES (?, ?, ?, ?, ?, NULL, ?, NULL, ?, ?)",
             [
-                (target, kind, item_id, field, original, DateState.PENDING, now)
+                (
+                    target,
+                    kind,
+                    item_id,
+                    field,
+                    original,
+                    DateState.PENDING,
+                    now,
+                    (titles or {}).get(item_id, ""),
+                )
                 for field, original in originals.items()
             ],
         )

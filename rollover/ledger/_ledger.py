@@ -191,16 +191,22 @@ class Ledger(RowMachine):
     # -- dated items (a shift of the row's dates) --------------------------------------------
 
     def record_dated_items(
-        self, target: str, kind: str, items: Iterable[tuple[str, str, datetime | None]]
+        self,
+        target: str,
+        kind: str,
+        items: Iterable[tuple[str, str, datetime | None]],
+        *,
+        titles: Mapping[str, str] | None = None,
     ) -> None:
         """Commit the originals of one listed kind of the row's dated items (`learn.DatedKind`),
         as (item_id, field, original) with the field's dotted path (`grading.due`) and its
         date as Learn gave it (aware; None when empty), and mark the kind listed; in
         one transaction, before any of them is patched. An item already recorded keeps its
         originals: never overwritten by what Learn holds now. An item whose every date is
-        empty is not recorded (it has nothing to move)."""
+        empty is not recorded (it has nothing to move). `titles` (item_id -> title) names the
+        items in `status --row`."""
         with self._writing() as db:
-            write_dated_items(db, target, kind, items, iso(self._clock()))
+            write_dated_items(db, target, kind, items, iso(self._clock()), titles)
             self._step_written(db, target)
 
     def dated_items(self, target: str) -> list[DatedRecord]:

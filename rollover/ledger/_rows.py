@@ -299,6 +299,7 @@ class DatedRecord:
     new: dict[str, datetime | None]  # field -> the value sent (or to send), when computed
     error: str | None
     updated_at: str
+    title: str = ""  # the item's title (a column's name) as Learn listed it, for people
 
 
 @dataclass(frozen=True)

@@ -280,6 +280,7 @@ CREATE TABLE dated_items (
     state TEXT NOT NULL,
     error TEXT,
     updated_at TEXT NOT NULL,
+    title TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (target_course_id, kind, item_id, field)
 );
 """
