@@ -326,3 +326,22 @@ def test_a_section_swapped_for_another_still_costs_its_put(tmp_path: Path) -> No
     report = check(learn, [swapped], known)
     assert report.stages[Stage.PATCH] == 1
     assert report.run_calls == 1 + 1  # the token, and BIO-101-003-SP27's PUT
+
+
+def test_a_shell_that_is_someones_section_is_a_problem_before_copying() -> None:
+    """copy_into_existing into a course already merged under another (its parentId set): Learn
+    manages its content from the parent, so the preflight refuses it, naming the parent and
+    the fix; a shell that is a parent itself is the normal case and passes."""
+    learn = sections_learn()
+    into_section = row(2, "BIO-101-FA26", "CHEM-110-001-SP27", copy_into_existing=True)
+    into_parent = row(3, "BIO-101-FA26", "OTHER-XL-SP27", copy_into_existing=True)
+    report = check(learn, [into_section, into_parent])
+    parent = learn.sandbox.course("courseId:OTHER-XL-SP27")
+    assert parent is not None
+    parent_pk = parent.primary_id
+    assert said(report.problems) == [
+        f"line 2, target_course_id 'CHEM-110-001-SP27': the shell is a section merged into "
+        f"another course ({parent_pk}): Learn manages a merged section's content from its "
+        "parent, so a copy into it would not reach its students; copy into the parent "
+        "instead, or separate the section in Learn first"
+    ]

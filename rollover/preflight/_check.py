@@ -322,6 +322,19 @@ def _problems(
                 "copy_into_existing is true but Learn has no such course: create the "
                 "shell first, or set copy_into_existing to false",
             )
+        elif (
+            row.copy_into_existing
+            and (standing := asker.standings.get(id_form(row.target_course_id))) is not None
+            and standing.parent_pk is not None
+        ):
+            yield problem(
+                "target_course_id",
+                row.target_course_id,
+                f"the shell is a section merged into another course ({standing.parent_pk}): "
+                "Learn manages a merged section's content from its parent, so a copy into it "
+                "would not reach its students; copy into the parent instead, or separate the "
+                "section in Learn first",
+            )
         elif not row.copy_into_existing and target_pk is not None and not produced:
             yield problem(
                 "target_course_id",
