@@ -400,7 +400,7 @@ def test_a_schema_5_ledger_gains_its_dated_items_on_opening(tmp_path: Path) -> N
         assert (row.dates_shifted, row.dates_to_shift) == (0, 0)
     assert rows["BIO-101-SP27"].stage == "patching"
     with Ledger(path) as ledger:
-        assert version() == str(SCHEMA_VERSION) == "6"
+        assert version() == str(SCHEMA_VERSION) == "7"
         shifted = RowSpec(
             "HIST-101-SP27",
             2,
@@ -436,3 +436,26 @@ def test_a_copied_row_with_nothing_to_patch_is_shifting_while_its_dates_wait(
         for kind in ("content", "column", "announcement"):
             ledger.record_dated_items(TARGET, kind, [])
         assert ledger.row(TARGET).stage == "patching"  # nothing left to move
+
+
+def test_a_schema_6_ledger_gains_the_offset_before_and_titles_on_opening(tmp_path: Path) -> None:
+    """Schema 6 -> 7: a ledger written before rows kept the offset held before a shift change,
+    and dated items their titles, opens (read-only in memory, then for a run on disk) with 0
+    before and no titles, its dated items and counts as they were."""
+    path = tmp_path / "l.sqlite"
+    with Ledger(path) as ledger:
+        ledger.sync_manifest([spec()])
+        patched(ledger)
+        shifted_all(ledger)
+    with sqlite3.connect(path) as db:  # what schema 6 kept
+        db.execute("ALTER TABLE rows DROP COLUMN shift_before")
+        db.execute("ALTER TABLE dated_items DROP COLUMN title")
+        db.execute("UPDATE meta SET value = '6' WHERE key = 'schema_version'")
+    with Ledger(path, read_only=True) as reading:
+        row = reading.row(TARGET)
+        assert (row.shift_days, row.shift_before, row.dates_shifted) == (140, 0, 3)
+        assert {item.title for item in reading.dated_items(TARGET)} == {""}
+    with Ledger(path) as ledger:
+        assert ledger.row(TARGET).dates_to_shift == 3
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("7",)

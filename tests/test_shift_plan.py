@@ -299,3 +299,32 @@ def datetime_in_chicago(day: str) -> datetime:
 def preflight_lines(report: PreflightReport) -> list[str]:
     """The check in words, dates in Chicago."""
     return preflight_summary_lines(report, CHICAGO)
+
+
+def test_a_rerun_says_which_done_rows_move_their_dates_again_and_how(tmp_path: Path) -> None:
+    """A done row whose shift_dates changed is listed by the re-run's plan with what happens
+    (dates moved again from their originals, or back to them when the cell is emptied) and the
+    cell's change; the re-run moves only those rows' dates."""
+    sample = REPO / "sample_manifests"
+    for name in ("shift_dates.csv", "rollover.toml"):
+        shutil.copy(sample / name, tmp_path / name)
+    manifest = tmp_path / "shift_dates.csv"
+    args: list[str | Path] = ["--sandbox", "--sandbox-config", sandbox_config(tmp_path), *FAST]
+    assert invoke("run", manifest, *args).exit_code == 0
+    text = manifest.read_text(encoding="utf-8")
+    text = text.replace("(Summer 2026),,,,+17w", "(Summer 2026),,,,+18w")
+    text = text.replace("(late start),,,,-7d", "(late start),,,,")
+    manifest.write_text(text, encoding="utf-8")
+    again = invoke("run", manifest, *args)
+    assert again.exit_code == 0, again.output
+    lines = again.stdout.splitlines()
+    at = lines.index("Changed since they were done: 2 rows, taken up again (never copied again):")
+    assert lines[at + 1 : at + 3] == [
+        "  line 4 BIO101-SU26 (done): dates moved again from their originals: shift_dates "
+        "+119 days (17 weeks) -> +126 days (18 weeks)",
+        "  line 5 CHEM110-LATE-SP26 (done): dates moved back to their originals: shift_dates "
+        "-7 days (1 week) -> (blank)",
+    ]
+    with Ledger(tmp_path / "shift_dates.sandbox.ledger.sqlite", read_only=True) as ledger:
+        assert ledger.row("BIO101-SU26").shift_days == 126
+        assert ledger.row("CHEM110-LATE-SP26").shift_days == 0

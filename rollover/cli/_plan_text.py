@@ -10,7 +10,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from rollover.learn import learn_datetime
-from rollover.ledger import Revision, State
+from rollover.ledger import Revision, State, shift_changed
 from rollover.manifest import DEFAULT_ROLE, Enrolment
 from rollover.plan import (
     ASSUMED_COPY_SECONDS,
@@ -77,6 +77,12 @@ def _taken_up(revision: Revision) -> list[str]:
     added = set(after.children) - set(before.children)
     if added:
         done.append(f"attaches {_sections(len(added))}")
+    if shift_changed(before, after):
+        done.append(
+            "dates moved back to their originals"
+            if after.shift is None
+            else "dates moved again from their originals"
+        )
     return done
 
 
@@ -99,6 +105,9 @@ def _changes(revision: Revision, zone: ZoneInfo) -> list[str]:
     new_people = _instructors(revision.after.instructors)
     if old_people != new_people:
         changes.append(f"instructors {old_people or '(none)'} -> {new_people or '(none)'}")
+    old_shift, new_shift = revision.before.shift, revision.after.shift
+    if old_shift != new_shift:
+        changes.append(f"shift_dates {_shift_cell(old_shift)} -> {_shift_cell(new_shift)}")
     old_sections, new_sections = revision.before.children, revision.after.children
     if old_sections != new_sections:
         changes.append(
@@ -115,6 +124,13 @@ def _value(column: str, value: str | None, zone: ZoneInfo, blank: str) -> str:
     if moment is not None:
         return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
     return repr(value)
+
+
+def _shift_cell(shift: DateShift | None) -> str:
+    """A shift as people read it in a revision: `+126 days (18 weeks)`, `term`, `(blank)`."""
+    if shift is None:
+        return "(blank)"
+    return "term" if shift.term else offset_words(shift.days or 0)
 
 
 def _instructors(enrolments: Sequence[Enrolment]) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rollover.errors import LedgerError
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -261,12 +261,10 @@ def _migrate_to_5(db: sqlite3.Connection) -> None:
 _MIGRATIONS[5] = _migrate_to_5
 
 # Schema 5 -> 6: a row's dated items (issue 22), each date field's original recorded before its
-# item's PATCH and never overwritten; the row keeps its shift's offset in days once computed (and
-# the offset Learn holds from before a change of the row's shift, `shift_before`), the
+# item's PATCH and never overwritten; the row keeps its shift's offset in days once computed, the
 # kinds of items it has listed, and the counts of its items moved and to move.
 _TO_6_TABLES = """
 ALTER TABLE rows ADD COLUMN shift_days INTEGER;
-ALTER TABLE rows ADD COLUMN shift_before INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE rows ADD COLUMN dates_listed TEXT;
 ALTER TABLE rows ADD COLUMN dates_shifted INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE rows ADD COLUMN dates_to_shift INTEGER NOT NULL DEFAULT 0;
@@ -280,7 +278,6 @@ CREATE TABLE dated_items (
     state TEXT NOT NULL,
     error TEXT,
     updated_at TEXT NOT NULL,
-    title TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (target_course_id, kind, item_id, field)
 );
 """
@@ -291,6 +288,21 @@ def _migrate_to_6(db: sqlite3.Connection) -> None:
 
 
 _MIGRATIONS[6] = _migrate_to_6
+
+# Schema 6 -> 7: the offset a row's moved items held before its shift changed (the direction of
+# the next writes, for Learn's order between dates), and each dated item's title as Learn listed
+# it (for `status --row`).
+_TO_7_TABLES = """
+ALTER TABLE rows ADD COLUMN shift_before INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE dated_items ADD COLUMN title TEXT NOT NULL DEFAULT '';
+"""
+
+
+def _migrate_to_7(db: sqlite3.Connection) -> None:
+    _execute_all(db, _TO_7_TABLES)
+
+
+_MIGRATIONS[7] = _migrate_to_7
 
 
 def stored_version(db: sqlite3.Connection) -> int | None:
@@ -313,6 +325,7 @@ def create_or_migrate(db: sqlite3.Connection, path: Path) -> None:
         _execute_all(db, _TO_4_TABLES)
         _execute_all(db, _TO_5_TABLES)
         _execute_all(db, _TO_6_TABLES)
+        _execute_all(db, _TO_7_TABLES)
         db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         return
     if version > SCHEMA_VERSION:
