@@ -227,3 +227,19 @@ def test_a_merge_learn_forbids_stops_the_run_once_and_fails_no_row(tmp_path: Pat
     assert outcome.stopped is None and [r.state for r in final] == [State.DONE] * 2
     assert learn.sandbox.record.copies_per_target() == {r.target_course_id: 1 for r in rows}
     assert [r.children_attached for r in final] == [1, 1]
+
+
+def test_a_shell_that_is_a_merged_section_is_not_copied_into(tmp_path: Path) -> None:
+    """copy_into_existing into a course already merged under another (its parentId set), run
+    without the preflight: nothing is copied into it (Learn manages its content from the
+    parent); the row fails naming the parent and the fix, and its advice says what to do."""
+    learn = merged_site()
+    into_section = row(2, SOURCE, OTHER_CHILD, copy_into_existing=True, name="Section")
+    _, (final,) = engine_run(learn, [into_section], tmp_path / "l.sqlite", OPTIONS)
+    parent = learn.sandbox.course(f"courseId:{OTHERS}")
+    assert parent is not None
+    assert final.state is State.FAILED and final.error_kind is ErrorKind.SHELL_MERGED
+    assert f"merged into another course ({parent.primary_id})" in (final.error or "")
+    assert "copy into the parent instead" in (final.error or "")
+    assert learn.sandbox.record.copies_per_target() == {}
+    assert ErrorKind.SHELL_MERGED.words.startswith("the course to copy into is a section")

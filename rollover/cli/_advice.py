@@ -158,6 +158,13 @@ def _failed_step(row: LedgerRow, invocation: Invocation) -> str:
             f"check that {source} exists in Learn and that the REST application may copy "
             f"it, {RETRY}"
         )
+    if kind is ErrorKind.SHELL_MERGED:
+        return (
+            f"{target} is a section merged into the course the error names, whose content "
+            "Learn manages from that parent: copy into the parent instead (make it the row's "
+            f"target_course_id), or separate {target} from it in Learn, then run again with "
+            "--retry-failed"
+        )
     if kind is ErrorKind.SHELL_NOT_EMPTY:
         return (
             f"first look at what {target} holds in Learn. This ledger never copied into it, "

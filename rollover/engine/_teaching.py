@@ -42,7 +42,7 @@ class Teaching:
         target = row.target_course_id
         shell = row.target_pk
         if shell is None:
-            course = await found(self._client.get_course(id_form(target), "id"))
+            course = await found(self._client.get_course(id_form(target), "id,parentId"))
             if course is None:
                 self._ledger.record_failed(
                     target,
@@ -52,6 +52,16 @@ class Teaching:
                 )
                 return False
             shell = str(course["id"])
+            if course.get("parentId"):
+                self._ledger.record_failed(
+                    target,
+                    ErrorKind.SHELL_MERGED,
+                    f"{target} is a section merged into another course ({course['parentId']}): "
+                    "Learn manages a merged section's content from its parent, so it was not "
+                    "copied into; copy into the parent instead, or separate the section in "
+                    "Learn first",
+                )
+                return False
         if not shell_must_be_empty(row, shell):
             return True  # what it holds is this row's own copy: a person asked for another
         total, held = await self._client.content_counts(shell)

@@ -83,6 +83,7 @@ class ErrorKind(StrEnum):
     CREATED_UNKNOWN = "created_unknown"  # the course exists; Learn did not say when it was made
     COURSE_MISSING = "course_missing"  # the task was lost and no course was made
     SHELL_NOT_EMPTY = "shell_not_empty"  # the shell already holds content: not copied into
+    SHELL_MERGED = "shell_merged"  # the shell is another course's merged section: not copied into
     ENROL_REFUSED = "enrol_refused"  # copied and patched, but Learn refused an instructor
     CHILD_REFUSED = "child_refused"  # copied and patched, but Learn refused to attach a child
     DATES_REFUSED = "dates_refused"  # copied and patched, but Learn refused to move a date
@@ -108,6 +109,7 @@ KIND_WORDS: dict[ErrorKind, str] = {
     ErrorKind.CREATED_UNKNOWN: "a course with this ID exists; it may not be this copy",
     ErrorKind.COURSE_MISSING: "the copy's course cannot be found in Learn",
     ErrorKind.SHELL_NOT_EMPTY: "the course to copy into already has content",
+    ErrorKind.SHELL_MERGED: "the course to copy into is a section merged into another course",
     ErrorKind.ENROL_REFUSED: "an instructor could not be enrolled",
     ErrorKind.CHILD_REFUSED: "Learn refused to attach a section",
     ErrorKind.DATES_REFUSED: "copied, but Learn refused to move some dates to the new term",
