@@ -341,3 +341,12 @@ def test_501_on_a_patch_fails_the_row_after_one_request(tmp_path: Path) -> None:
         State.DONE,
     ]
     assert learn.sandbox.record.copies_per_target() == {r.target_course_id: 1 for r in rows}
+
+
+@pytest.mark.parametrize("status", [*range(400, 432), *range(500, 512), 200])
+def test_a_counted_list_means_what_a_read_means_but_for_403(status: int) -> None:
+    """A list the tool counts or reads whole (contents, columns, dated items): 403 is an
+    entitlement the integration user lacks for every course (the run stops, naming it);
+    everything else as for any read."""
+    expected = Meaning.UNENTITLED if status == 403 else meaning(Call.READ, status)
+    assert meaning(Call.LIST, status) is expected

@@ -10,6 +10,7 @@ from typing import Any
 from rollover.errors import CountRefused, LearnError
 
 from ._ids import course_path
+from ._statuses import Call, Meaning, error_meaning
 from ._transport import Transport
 
 FOLDER = "resource/x-bb-folder"  # a content item's contentHandler.id when it is a folder
@@ -81,7 +82,7 @@ async def listed(
     try:
         return await wire.all(url, endpoint, params)
     except LearnError as exc:
-        if exc.status != 403:
+        if error_meaning(Call.LIST, exc) is not Meaning.UNENTITLED:
             raise
         raise CountRefused(
             exc.status,

@@ -37,6 +37,9 @@ class Call(StrEnum):
     ENROL_EARLY = "enrol early"  # the same PUT while the copy that makes its course runs
     ATTACH = "attach"  # PUT a child course under a parent (merged sections): an idempotent change
     CHILDREN = "children"  # GET a course's children (merged sections)
+    # GET a list the tool counts or reads whole (content items, gradebook columns, dated
+    # items): a 403 there is an entitlement the integration user lacks for every course.
+    LIST = "list"
     # PATCH an item's dates (a content item, a gradebook column, an announcement): an
     # idempotent change, its values absolute; a 404 says the item is gone.
     SHIFT = "shift"
@@ -108,8 +111,8 @@ def meaning(call: Call, status: int) -> Meaning:
         return Meaning.EXISTS  # the user is a member already, perhaps not as asked
     if call is Call.ATTACH and status in (400, 409):
         return Meaning.CHECK_CHILD
-    if call is Call.ATTACH and status == 403:
-        return Meaning.UNENTITLED  # Learn's spec: merging needs the cross-list entitlement
+    if call in (Call.ATTACH, Call.LIST) and status == 403:
+        return Meaning.UNENTITLED  # merging needs the cross-list entitlement; lists theirs
     if call is Call.CHILDREN and status == 400:
         return Meaning.EMPTY  # "Course not a cross-listed parent": it has no children
     if call is Call.ENROL_EARLY and status == 404:
@@ -120,7 +123,7 @@ def meaning(call: Call, status: int) -> Meaning:
         return Meaning.RETRY
     if call is Call.POLL and status != 403:
         return Meaning.TASK_GONE  # 404 "task not found", malformed or undocumented answers
-    if call in (Call.READ, Call.CHILDREN, Call.ATTACH, Call.SHIFT) and status == 404:
+    if call in (Call.READ, Call.LIST, Call.CHILDREN, Call.ATTACH, Call.SHIFT) and status == 404:
         return Meaning.NOT_FOUND
     return Meaning.ROW_FAILED
 
