@@ -33,7 +33,7 @@ import click
 from rollover.engine import Window
 from rollover.errors import ConfigInvalid, UsageError, did_you_mean
 from rollover.learn import checked_base_url
-from rollover.manifest import parse_shift
+from rollover.manifest import Enrolment, parse_learn_user, parse_shift
 from rollover.morning import SETTINGS_KEYS as NOTIFY_KEYS
 from rollover.plan import PROFILES, CopyOptions, DateShift, configured_profile, shown
 from rollover.times import zone_named
@@ -123,6 +123,37 @@ class _ShiftType(click.ParamType[DateShift, Any]):
 SHIFT = _ShiftType()
 
 
+class _LearnUserType(click.ParamType[Enrolment, Any]):
+    """The Learn user the REST integration acts as, as an `instructors` entry writes a user
+    (`userName:rest-app=TeachingAssistant`): `parse_learn_user`."""
+
+    name = "learn_user"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> Enrolment:
+        if isinstance(value, Enrolment):
+            return value
+        try:
+            return parse_learn_user(str(value))
+        except ValueError as exc:
+            self.fail(f"{value!r}: {exc}", param, ctx)
+
+
+# `--learn-user` and the file's `learn_user`: one rule, an `instructors` entry's.
+LEARN_USER = _LearnUserType()
+
+
+def _learn_user(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return 'must be a Learn user in quotes, e.g. "userName:rest-app=TeachingAssistant"'
+    try:
+        parse_learn_user(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 def _shift(value: Any) -> str | None:
     if not isinstance(value, str):
         return 'must be a date shift in quotes, e.g. "+119d", "-7d", "+17w" or "term"'
@@ -155,6 +186,8 @@ SETTINGS: Mapping[str, _Check] = MappingProxyType(
         "verify": _flag,
         "allow_nonempty_shell": _flag,
         "shift_dates": _shift,
+        "shift_calendar": _flag,
+        "learn_user": _learn_user,
     }
 )
 KNOWN_KEYS = tuple(sorted([*SETTINGS, "profiles", "notify"]))
@@ -180,6 +213,10 @@ class Config:
     # How every row whose shift_dates cell is blank moves its dates (None: not at all): the
     # default of `--shift-dates`, which is passed to `row_spec`.
     shift_dates: DateShift | None = None
+    shift_calendar: bool | None = None
+    # The Learn user the REST integration acts as, with the course role it is enrolled with to
+    # read a course's calendar (`--learn-user`).
+    learn_user: Enrolment | None = None
     profiles: Mapping[str, CopyOptions] = field(default_factory=lambda: MappingProxyType({}))
     notify: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -229,6 +266,8 @@ def load_config(path: Path) -> Config:
                     if key in _SECONDS
                     else SHIFT.convert(value, None, None)
                     if key == "shift_dates"
+                    else LEARN_USER.convert(value, None, None)
+                    if key == "learn_user"
                     else value
                 )
         elif key == "profiles":

@@ -43,7 +43,7 @@ from rollover.errors import (
 from rollover.events import both, transition_logger
 from rollover.learn import LearnClient, Site, id_form, learn_datetime
 from rollover.ledger import Ledger, LedgerRow, Resolution, Revision, State, revisions
-from rollover.manifest import Manifest, load_manifest
+from rollover.manifest import Enrolment, Manifest, load_manifest
 from rollover.one_row import CourseHeld, RowTrail, named_row
 from rollover.plan import (
     PROFILES,
@@ -110,9 +110,16 @@ def validate(
     verify: bool = False,
     profiles: Mapping[str, CopyOptions | None] = PROFILES,
     shift_dates: DateShift | None = None,
+    calendar_reader: Enrolment | None = None,
 ) -> CallEstimate:
     """The offline plan of a manifest: what it asks and what it will cost in API calls."""
-    return estimate(manifest.rows, verify=verify, profiles=profiles, shift_dates=shift_dates)
+    return estimate(
+        manifest.rows,
+        verify=verify,
+        profiles=profiles,
+        shift_dates=shift_dates,
+        calendar_reader=calendar_reader,
+    )
 
 
 async def preflight(
@@ -127,6 +134,7 @@ async def preflight(
     allow_nonempty_shell: bool = False,
     verify: bool = False,
     shift_dates: DateShift | None = None,
+    calendar_reader: Enrolment | None = None,
 ) -> PreflightReport:
     """Check the manifest against Learn and the ledger (if there is one yet, and it belongs to
     this site: another site's record says nothing of this one); changes nothing."""
@@ -160,6 +168,7 @@ async def preflight(
             allow_nonempty_shell=allow_nonempty_shell,
             verify=verify,
             shift_dates=shift_dates,
+            calendar_reader=calendar_reader,
             zone=manifest.zone,
         )
     return replace(checked, foreign_ledger=foreign, problems=(*beside, *checked.problems))
@@ -206,7 +215,12 @@ async def run(
         ledger.check_site(site.identity)
         log_transition = transition_logger(clock, clock())
         ledger.observer = log_transition
-        specs = [row_spec(row, profiles, shift_dates=shift_dates) for row in manifest.rows]
+        specs = [
+            row_spec(
+                row, profiles, shift_dates=shift_dates, calendar_reader=options.calendar_reader
+            )
+            for row in manifest.rows
+        ]
         revised = revisions(ledger.rows(in_manifest_only=False), specs) if on_revised else []
         ledger.sync_manifest(specs)
         retried = ledger.retry_failed() if retry_failed else []
@@ -218,6 +232,7 @@ async def run(
             verify=options.verify,
             profiles=profiles,
             shift_dates=shift_dates,
+            calendar_reader=options.calendar_reader,
         )
         log.info(
             "run.plan", rows=len(manifest.rows), rows_to_start=plan.rows, planned_calls=plan.calls

@@ -50,8 +50,9 @@ discussions = "ForumsOnly"
 settings = {guestAccess = false}
 """
 KNOWN_KEYS = (
-    "adopt_settle, allow_nonempty_shell, base_url, concurrency, notify, poll_max, poll_min, "
-    "profiles, quota_reserve, shift_dates, task_timeout, timezone, verify, window"
+    "adopt_settle, allow_nonempty_shell, base_url, concurrency, learn_user, notify, poll_max, "
+    "poll_min, profiles, quota_reserve, shift_calendar, shift_dates, task_timeout, timezone, "
+    "verify, window"
 )
 
 

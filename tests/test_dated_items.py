@@ -426,11 +426,13 @@ def test_the_statuses_table_says_what_each_answer_to_a_dates_patch_means() -> No
 
 
 def test_every_kinds_date_fields_are_the_shared_decision() -> None:
-    """The three kinds and their dotted date fields are exactly those issue 22 shifts."""
+    """The four kinds and their dotted date fields are exactly those issue 22 shifts (the
+    calendar's events only when asked)."""
     assert {kind.value: fields for kind, fields in DATE_FIELDS.items()} == {
         "content": ("availability.adaptiveRelease.start", "availability.adaptiveRelease.end"),
         "column": ("grading.due",),
         "announcement": ("availability.duration.start", "availability.duration.end"),
+        "calendar": ("start", "end"),
     }
 
 

@@ -146,8 +146,8 @@ def test_an_item_field_or_kind_the_row_has_not_is_refused(ledger: Ledger) -> Non
         ledger.record_date(
             TARGET, "column", "_20_1", DateState.SHIFTED, new={"grading.start": None}
         )
-    with pytest.raises(LedgerError, match="'calendar' is not a kind"):
-        ledger.record_dated_items(TARGET, "calendar", [("_1_1", "start", None)])
+    with pytest.raises(LedgerError, match="'calender' is not a kind"):
+        ledger.record_dated_items(TARGET, "calender", [("_1_1", "start", None)])
     assert states(ledger) == [("column", "_20_1", DateState.PENDING)]
     assert ledger.row(TARGET).dates_listed == frozenset({"column"})
 
@@ -400,7 +400,7 @@ def test_a_schema_5_ledger_gains_its_dated_items_on_opening(tmp_path: Path) -> N
         assert (row.dates_shifted, row.dates_to_shift) == (0, 0)
     assert rows["BIO-101-SP27"].stage == "patching"
     with Ledger(path) as ledger:
-        assert version() == str(SCHEMA_VERSION) == "7"
+        assert version() == str(SCHEMA_VERSION) == "8"
         shifted = RowSpec(
             "HIST-101-SP27",
             2,
@@ -450,6 +450,7 @@ def test_a_schema_6_ledger_gains_the_offset_before_and_titles_on_opening(tmp_pat
     with sqlite3.connect(path) as db:  # what schema 6 kept
         db.execute("ALTER TABLE rows DROP COLUMN shift_before")
         db.execute("ALTER TABLE dated_items DROP COLUMN title")
+        db.execute("ALTER TABLE rows DROP COLUMN calendar_span")
         db.execute("UPDATE meta SET value = '6' WHERE key = 'schema_version'")
     with Ledger(path, read_only=True) as reading:
         row = reading.row(TARGET)
@@ -458,4 +459,4 @@ def test_a_schema_6_ledger_gains_the_offset_before_and_titles_on_opening(tmp_pat
     with Ledger(path) as ledger:
         assert ledger.row(TARGET).dates_to_shift == 3
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("7",)
+        assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("8",)

@@ -94,7 +94,7 @@ def test_opening_migrates_a_schema_1_ledger_in_one_step(old_ledger: Path) -> Non
     sent: list[str] = []
     with opened_tracing(old_ledger, sent) as ledger:
         assert len(ledger.rows()) == 25
-    assert SCHEMA_VERSION == 7 and schema_version(old_ledger) == "7"
+    assert SCHEMA_VERSION == 8 and schema_version(old_ledger) == "8"
     altered = [n for n, sql in enumerate(sent) if sql.startswith("ALTER TABLE")]
     stamped = [
         n
@@ -105,8 +105,8 @@ def test_opening_migrates_a_schema_1_ledger_in_one_step(old_ledger: Path) -> Non
     # enrolled, settle_until; to 3: copied_into, and source_counts rebuilt with counts optional;
     # to 4: intent_site_at and proof; to 5: children_attached (and the children table); to 6:
     # shift_days, dates_listed, dates_shifted, dates_to_shift (and the dated_items table); to 7:
-    # shift_before and the dated items' title.
-    assert len(altered) == 20 and len(stamped) == 1
+    # shift_before and the dated items' title; to 8: calendar_span.
+    assert len(altered) == 21 and len(stamped) == 1
     # The schema change, the data moved and the new version: all inside one transaction.
     begin = max(n for n, sql in enumerate(sent[: altered[0]]) if sql.startswith("BEGIN"))
     commit = next(n for n, sql in enumerate(sent) if n > begin and sql == "COMMIT")
@@ -299,6 +299,7 @@ def as_schema_5(path: Path) -> None:
             "dates_listed",
             "dates_shifted",
             "dates_to_shift",
+            "calendar_span",
         ):
             db.execute(f"ALTER TABLE rows DROP COLUMN {column}")
         db.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")

@@ -12,10 +12,11 @@ from harness import row
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rollover.learn import DatedKind
+from rollover.learn import COURSE_KINDS, DatedKind
 from rollover.plan import (
     DatedCounts,
     DateShift,
+    shift_kinds,
     shift_moment,
     term_offset,
     term_without_start,
@@ -129,11 +130,15 @@ def test_a_term_offset_counts_local_dates_not_utc_ones() -> None:
 
 
 def test_the_kinds_of_dated_items_and_their_counts() -> None:
-    """Three kinds, named as the ledger and the views write them; counts total and per kind."""
-    assert [kind.value for kind in DatedKind] == ["content", "column", "announcement"]
+    """Four kinds, named as the ledger and the views write them, the calendar's last and only
+    when asked; a source's counts (Learn's three) total and per kind."""
+    assert [kind.value for kind in DatedKind] == ["content", "column", "announcement", "calendar"]
+    assert shift_kinds(DateShift(days=7)) == COURSE_KINDS == tuple(DatedKind)[:3]
+    assert shift_kinds(DateShift(days=7, calendar=True)) == tuple(DatedKind)
+    assert shift_kinds(None) == ()
     counts = DatedCounts(content=40, column=25, announcement=10)
     assert counts.total == 75
-    assert [counts.of(kind) for kind in DatedKind] == [40, 25, 10]
+    assert [counts.of(kind) for kind in COURSE_KINDS] == [40, 25, 10]
 
 
 def test_a_term_for_every_row_names_the_rows_without_a_start_date() -> None:

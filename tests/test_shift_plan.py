@@ -17,7 +17,7 @@ from harness import Learn, make_learn, row
 
 from rollover.cli import preflight_summary_lines
 from rollover.config import load_config
-from rollover.learn import DatedKind
+from rollover.learn import COURSE_KINDS
 from rollover.ledger import Ledger
 from rollover.manifest import DateShift, ManifestRow
 from rollover.plan import DatedCounts
@@ -49,7 +49,7 @@ def held(learn: Learn, course_id: str) -> DatedCounts:
     """What the sandbox's course holds to move, by kind (its own seam, not the client)."""
     items = learn.sandbox.dated_items(f"courseId:{course_id}")
     return DatedCounts(
-        **{kind.value: sum(1 for item in items if item.kind == kind) for kind in DatedKind}
+        **{kind.value: sum(1 for item in items if item.kind == kind) for kind in COURSE_KINDS}
     )
 
 
@@ -189,7 +189,7 @@ def test_preflight_counts_each_sources_dated_items_once() -> None:
     )
     bio, chem = held(learn, "BIO-101-FA26"), held(learn, "CHEM-110-FA26")
     assert report.problems == ()
-    assert report.date_lists == 2 * len(DatedKind)
+    assert report.date_lists == 2 * len(COURSE_KINDS)
     assert [(s.line, s.days, s.dated) for s in report.shifts] == [
         (2, 119, bio),
         (3, -7, bio),

@@ -19,10 +19,10 @@ import click
 from click.core import ParameterSource
 
 from rollover import runner
-from rollover.config import CONFIG_NAME, SHIFT, Config, config_for
+from rollover.config import CONFIG_NAME, LEARN_USER, SHIFT, Config, config_for
 from rollover.errors import UsageError
 from rollover.learn import Site, checked_base_url
-from rollover.manifest import Manifest
+from rollover.manifest import Enrolment, Manifest
 from rollover.plan import DateShift
 from rollover.times import chosen_zone, is_utc
 
@@ -248,6 +248,40 @@ shift_dates_option = click.option(
     "blank, as that column does: +119d, -7d, +17w, or term (from the source's start to the "
     "row's start_date, in whole weeks).",
 )
+
+
+def shift_calendar_options(command: F) -> F:
+    """`--shift-calendar` and the `--learn-user` it needs (run and validate)."""
+    command = click.option(
+        "--learn-user",
+        type=LEARN_USER,
+        metavar="USER[=ROLE]",
+        help="The Learn user the REST integration acts as (Learn's REST API Integrations page), "
+        "written as in instructors, e.g. userName:rest-app=TeachingAssistant: --shift-calendar "
+        "enrols it in each shifted course with that role, since Learn shows a course's "
+        "calendar only to its members.",
+    )(command)
+    return click.option(
+        "--shift-calendar",
+        is_flag=True,
+        help="Also move the course calendar's own events of every row that shifts dates (read "
+        "in 16-week windows around the course's other dates). Needs --learn-user.",
+    )(command)
+
+
+def calendar_reader(shift_calendar: bool, learn_user: Enrolment | None) -> Enrolment | None:
+    """Who reads the calendars `--shift-calendar` moves: `--learn-user` (None: calendars are
+    left alone); UsageError when the calendar is asked for without it."""
+    if not shift_calendar:
+        return None
+    if learn_user is None:
+        raise UsageError(
+            "--shift-calendar needs --learn-user: the Learn user the REST integration acts as "
+            "(see Learn's REST API Integrations page), which the run enrols in each shifted "
+            "course to read its calendar, e.g. --learn-user userName:rest-app=TeachingAssistant "
+            "(or learn_user in rollover.toml)"
+        )
+    return learn_user
 
 
 verify_option = click.option(

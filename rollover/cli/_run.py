@@ -15,6 +15,7 @@ from rollover.engine import RunOptions, Window, resumable
 from rollover.errors import ExitCode, LearnCheckFailed, UsageError
 from rollover.learn import Site
 from rollover.ledger import Revision
+from rollover.manifest import Enrolment
 from rollover.plan import CallEstimate, DateShift, RowSpec, refuse_exact_copies
 from rollover.times import utc_now
 
@@ -27,6 +28,7 @@ from ._group import cli, examples, reports_errors, tell
 from ._morning import after_run, morning
 from ._options import (
     ca_bundle_option,
+    calendar_reader,
     config_option,
     configured,
     current_config,
@@ -36,6 +38,7 @@ from ._options import (
     manifest_at,
     nonempty_shell_option,
     real_site,
+    shift_calendar_options,
     shift_dates_option,
     time_zone,
     timezone_option,
@@ -176,6 +179,7 @@ from ._validate import check_against_learn, warn_of_exact_copies
 )
 @verify_option
 @shift_dates_option
+@shift_calendar_options
 @nonempty_shell_option
 @html_option
 @group_by_option
@@ -219,6 +223,8 @@ def run(
     check_first: bool,
     verify: bool,
     shift_dates: DateShift | None,
+    shift_calendar: bool,
+    learn_user: Enrolment | None,
     allow_nonempty_shell: bool,
     html: Path | None,
     group_by: str,
@@ -247,6 +253,7 @@ def run(
         quota_reserve=quota_reserve,
         verify=verify,
         allow_nonempty_shell=allow_nonempty_shell,
+        calendar_reader=calendar_reader(shift_calendar, learn_user),
     )
     files = default_files(manifest, sandbox=sandbox, ledger=ledger, results=results)
     loaded = manifest_at(manifest, tz, zone_named=timezone is not None, shift_dates=shift_dates)
@@ -306,6 +313,7 @@ def run(
                 allow_nonempty_shell=allow_nonempty_shell,
                 verify=verify,
                 shift_dates=shift_dates,
+                calendar_reader=options.calendar_reader,
             )
             if checked.problems:
                 raise LearnCheckFailed(len(checked.problems), copied_nothing=True)

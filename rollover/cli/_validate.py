@@ -12,7 +12,7 @@ from rollover import runner
 from rollover.engine import RunOptions
 from rollover.errors import LearnCheckFailed
 from rollover.learn import Site
-from rollover.manifest import Manifest
+from rollover.manifest import Enrolment, Manifest
 from rollover.plan import DateShift, exact_copy_warning, row_spec
 from rollover.preflight import PreflightReport
 
@@ -22,6 +22,7 @@ from ._files import default_files
 from ._group import cli, examples, reports_errors
 from ._options import (
     ca_bundle_option,
+    calendar_reader,
     config_option,
     configured,
     current_config,
@@ -30,6 +31,7 @@ from ._options import (
     manifest_at,
     nonempty_shell_option,
     real_site,
+    shift_calendar_options,
     shift_dates_option,
     time_zone,
     timezone_option,
@@ -91,6 +93,7 @@ def warn_of_exact_copies(manifest: Manifest, allowed: bool) -> None:
 @nonempty_shell_option
 @verify_option
 @shift_dates_option
+@shift_calendar_options
 @reports_errors
 @configured
 def validate(
@@ -106,21 +109,30 @@ def validate(
     verify: bool,
     allow_nonempty_shell: bool,
     shift_dates: DateShift | None,
+    shift_calendar: bool,
+    learn_user: Enrolment | None,
 ) -> None:
     """Check MANIFEST offline and print the plan and its API-call estimate; with --check-learn
     also against Learn. Sends nothing that changes Learn."""
     zone = time_zone(timezone)
+    reader = calendar_reader(shift_calendar, learn_user)
     loaded = manifest_at(manifest, zone, zone_named=timezone is not None, shift_dates=shift_dates)
     site = real_site(base_url, ca_bundle) if check_learn and not sandbox else None
     warn_of_exact_copies(loaded, allowed=allow_exact)
     plan = runner.validate(
-        loaded, verify=verify, profiles=current_config().all_profiles(), shift_dates=shift_dates
+        loaded,
+        verify=verify,
+        profiles=current_config().all_profiles(),
+        shift_dates=shift_dates,
+        calendar_reader=reader,
     )
     concurrency = current_config().concurrency or RunOptions().concurrency
     for line in plan_text.validate_lines(manifest, plan, concurrency, zone):
         click.echo(line)
     specs = [
-        row_spec(row, current_config().all_profiles(), shift_dates=shift_dates)
+        row_spec(
+            row, current_config().all_profiles(), shift_dates=shift_dates, calendar_reader=reader
+        )
         for row in loaded.rows
     ]
     for line in plan_text.shift_lines(specs, plan):
@@ -140,6 +152,7 @@ def validate(
                 allow_nonempty_shell=allow_nonempty_shell,
                 verify=verify,
                 shift_dates=shift_dates,
+                calendar_reader=reader,
             )
     else:
         checked = check_against_learn(
@@ -149,6 +162,7 @@ def validate(
             allow_nonempty_shell=allow_nonempty_shell,
             verify=verify,
             shift_dates=shift_dates,
+            calendar_reader=reader,
         )
     if checked.problems:
         raise LearnCheckFailed(len(checked.problems))
@@ -163,6 +177,7 @@ def check_against_learn(
     allow_nonempty_shell: bool = False,
     verify: bool = False,
     shift_dates: DateShift | None = None,
+    calendar_reader: Enrolment | None = None,
 ) -> PreflightReport:
     """Check MANIFEST against Learn, changing nothing, and print what the check found."""
     checked = asyncio.run(
@@ -175,6 +190,7 @@ def check_against_learn(
             allow_nonempty_shell=allow_nonempty_shell,
             verify=verify,
             shift_dates=shift_dates,
+            calendar_reader=calendar_reader,
         )
     )
     for line in preflight_summary_lines(checked, loaded.zone):

@@ -113,7 +113,9 @@ class Rollover:
         )
         self._teaching = Teaching(ledger, client, options)
         self._merging = Merging(ledger, client)
-        self._shifting = Shifting(ledger, client, options, outcome=self.outcome, zone=self._zone)
+        self._shifting = Shifting(
+            ledger, client, options, outcome=self.outcome, zone=self._zone, clock=clock
+        )
         self._reconciliation = Reconciliation(
             ledger, client, clock, since_intent=clocks.since_intent
         )

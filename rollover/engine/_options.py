@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rollover.manifest import Enrolment
+
 from ._window import Window
 
 
@@ -20,3 +22,7 @@ class RunOptions:
     quota_reserve: int | None = None
     verify: bool = False  # count what arrived against the source after each copy
     allow_nonempty_shell: bool = False  # copy into shells that already hold content
+    # With `--shift-calendar`, the Learn user the REST integration acts as (`--learn-user`) and
+    # its course role: shifted rows move their course calendar's events too, read only once
+    # this user is enrolled in the course (None: calendars are left alone).
+    calendar_reader: Enrolment | None = None

@@ -8,22 +8,39 @@ from its recorded originals (`plan.shift_moment`), never from what Learn holds, 
 `sending` (durably) before its PATCH, `shifted` after. A PATCH sent again sends the same
 absolute values, so no item moves twice. Writes are ordered so Learn's rule (a content item's
 release ending by its column's due date) holds between any two: a forward move writes columns
-first, a backward one contents first; announcements last. Each PATCH is a call of the quota: one
-is sent only from a spare call above --quota-reserve and what the other rows in flight need;
-with none, the row waits in the `shifting` stage for the next run.
+first, a backward one contents first; announcements, then the calendar's events, last. Each
+PATCH is a call of the quota: one is sent only from a spare call above --quota-reserve and what
+the other rows in flight need; with none, the row waits in the `shifting` stage for the next run.
+
+The calendar's events (`--shift-calendar`) are read only once the integration's Learn user
+(`--learn-user`) is known to be enrolled in the course: Learn answers anyone else an empty
+list, which would read as "no events". They are read over the span of the course's other dates
+(`plan.calendar_span`), in windows of 16 weeks, and the span is recorded.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import structlog
 
 from rollover.errors import DatesRefused, LearnError
-from rollover.learn import DatedKind, LearnClient, id_form, learn_datetime
-from rollover.ledger import TERMINAL, DatedRecord, DateState, ErrorKind, Ledger, LedgerRow, State
+from rollover.learn import DatedKind, LearnClient, calendar_windows, id_form, learn_datetime
+from rollover.ledger import (
+    TERMINAL,
+    DatedRecord,
+    DateState,
+    EnrolmentState,
+    ErrorKind,
+    Ledger,
+    LedgerRow,
+    State,
+)
 from rollover.manifest import MAX_SHIFT_DAYS
-from rollover.plan import patch_columns, shift_moment, term_offset
+from rollover.plan import calendar_span, patch_columns, shift_kinds, shift_moment, term_offset
+from rollover.times import utc_now
 
 from ._options import RunOptions
 from ._outcome import RunOutcome
@@ -31,9 +48,9 @@ from ._pacing import floor_calls
 
 log = structlog.get_logger("rollover.engine")
 
-# The order of the writes (`Shifting._order`): announcements have no rule with the others.
-_FORWARD = (DatedKind.COLUMN, DatedKind.CONTENT, DatedKind.ANNOUNCEMENT)
-_BACKWARD = (DatedKind.CONTENT, DatedKind.COLUMN, DatedKind.ANNOUNCEMENT)
+# The order of the writes: announcements and the calendar's events have no rule with the others.
+_FORWARD = (DatedKind.COLUMN, DatedKind.CONTENT, DatedKind.ANNOUNCEMENT, DatedKind.CALENDAR)
+_BACKWARD = (DatedKind.CONTENT, DatedKind.COLUMN, DatedKind.ANNOUNCEMENT, DatedKind.CALENDAR)
 _IN_FLIGHT = (State.INTENT, State.LOCATED, State.COPIED, State.PATCHED)
 _LEFT = (DateState.PENDING, DateState.SENDING)
 _SHOWN_REFUSALS = 3  # the first refusals a failed row names
@@ -50,12 +67,17 @@ class Shifting:
         *,
         outcome: RunOutcome,
         zone: ZoneInfo,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._ledger = ledger
         self._client = client
         self._options = options
         self._outcome = outcome
         self._zone = zone
+        self._clock = clock
+        # Rows whose calendar this run could not read (why, in words): they fail after the
+        # rest of their dates moved; the next run looks again.
+        self._unread_calendars: dict[str, str] = {}
 
     async def shift(self, row: LedgerRow) -> bool:
         """Move the row's dated items not moved yet. False when the row waits in the
@@ -70,11 +92,15 @@ class Shifting:
             self._ledger.record_shift_offset(target, days)
         else:
             days = row.shift_days
-        for kind in DatedKind:
+        for kind in shift_kinds(row.spec.shift):
             if str(kind) in row.dates_listed:
                 continue
             if not self._spare(others):
                 return self._park(target)
+            if kind is DatedKind.CALENDAR:
+                if not await self._list_calendar(row, days, others):
+                    return self._park(target)
+                continue
             items = await self._client.dated_items(course, kind)
             self._ledger.record_dated_items(
                 target,
@@ -97,6 +123,64 @@ class Shifting:
                 return self._park(target)
             if not await self._move(target, course, item, days):
                 break  # a closed course (403) refuses every item alike: one refusal tells it
+        return True
+
+    async def _list_calendar(self, row: LedgerRow, days: int, others: int) -> bool:
+        """List and record the course calendar's events, once the integration's Learn user is
+        known to be enrolled in the course (else the row's calendar is unread, said why); False
+        when no spare call is left for the windows (the row waits)."""
+        target, course = row.target_course_id, row.course_pk or ""
+        self._unread_calendars.pop(target, None)
+        if self._options.calendar_reader is None:
+            self._unread_calendars[target] = (
+                "its calendar items did not move: no --learn-user was given (the Learn user the "
+                "REST integration acts as, who must be enrolled to read a course's calendar)"
+            )
+            return True
+        reader = self._options.calendar_reader.user_id
+        enrolled_here = any(
+            e.user_id.casefold() == reader.casefold() and e.state is EnrolmentState.DONE
+            for e in self._ledger.enrolments(target)
+        )
+        if not enrolled_here and not await self._client.enrolled(course, reader):
+            self._unread_calendars[target] = (
+                f"its calendar items did not move: Learn shows a course's calendar only to its "
+                f"members, and {reader} (--learn-user) is not enrolled in {course} (Learn would "
+                f"answer it an empty list). Add {reader}=TeachingAssistant to line "
+                f"{row.spec.line}'s instructors cell, or enrol it in Learn"
+            )
+            return True
+        known: list[datetime] = [
+            moment
+            for item in self._ledger.dated_items(target)
+            for moment in item.original.values()
+            if moment is not None
+        ]
+        for column in ("start_date", "end_date"):
+            value = patch_columns(row.spec.patch).get(column)
+            moment = learn_datetime(value) if value else None
+            if moment is not None:  # where this term's dates came from: last term's
+                known.append(shift_moment(moment, -days, self._zone))
+        span = calendar_span(known, self._clock())
+        windows = calendar_windows(*span)
+        if not self._spare(others + len(windows) - 1):
+            return False
+        items = await self._client.dated_items(course, DatedKind.CALENDAR, windows)
+        self._ledger.record_dated_items(
+            target,
+            DatedKind.CALENDAR,
+            [(item.id, field, moment) for item in items for field, moment in item.dates.items()],
+            titles={item.id: item.title for item in items},
+            span=span,
+        )
+        log.info(
+            "dates.calendar_listed",
+            target=target,
+            since=span[0].isoformat(),
+            until=span[1].isoformat(),
+            windows=len(windows),
+            items=len(items),
+        )
         return True
 
     async def _offset(self, row: LedgerRow) -> int | None:
@@ -167,13 +251,16 @@ class Shifting:
         Learn's words), or None when Learn refused none."""
         items = [i for i in self._ledger.dated_items(target) if i.state is not DateState.GONE]
         refused = [i for i in items if i.state is DateState.FAILED]
+        unread = self._unread_calendars.get(target)
         if not refused:
-            return None
+            return unread
         moved = sum(1 for i in items if i.state is DateState.SHIFTED)
         shown = "; ".join(i.error or f"{i.kind} {i.item_id}" for i in refused[:_SHOWN_REFUSALS])
         more = len(refused) - _SHOWN_REFUSALS
-        return f"only {moved} of {len(items)} dated items moved: {shown}" + (
-            f" (and {more} more)" if more > 0 else ""
+        return (
+            f"only {moved} of {len(items)} dated items moved: {shown}"
+            + (f" (and {more} more)" if more > 0 else "")
+            + (f"; {unread}" if unread else "")
         )
 
     async def verify(self, row: LedgerRow) -> tuple[str | None, bool]:
@@ -185,7 +272,10 @@ class Shifting:
             return None, False
         held: dict[tuple[str, str], dict[str, object]] = {}
         for kind in sorted({DatedKind(i.kind) for i in moved}):
-            for item in await self._client.dated_items(row.course_pk or "", kind):
+            # The calendar's events are read again where they were moved to.
+            starts = [m for i in moved if i.kind == kind and (m := i.new.get("start")) is not None]
+            windows = calendar_windows(min(starts), max(starts)) if starts else []
+            for item in await self._client.dated_items(row.course_pk or "", kind, windows):
                 held[(str(kind), item.id)] = dict(item.dates)
         right = sum(
             1
@@ -196,7 +286,8 @@ class Shifting:
 
     def _spare(self, others: int) -> bool:
         """Whether one more call leaves --quota-reserve and the calls `others` need untouched
-        (True while Learn's quota is not known)."""
+        (True while Learn's quota is not known); `others` may count the caller's own further
+        calls."""
         remaining = self._client.quota_remaining
         if remaining is None:
             return True

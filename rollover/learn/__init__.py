@@ -4,13 +4,15 @@
 calls only, every wait cut short by the run's `Stop`); `meaning` says what each status means
 for each kind of call; `Site` says where Learn is. Learn's id forms and timestamps (`id_form`,
 `learn_time`) live here too, and the dated items of a course (`DatedItem`, `DatedKind`,
-`DATE_FIELDS`) whose dates move with the term.
+`DATE_FIELDS`) whose dates move with the term, the calendar's read in windows
+(`calendar_windows`).
 """
 
 from ._answers import learn_error
+from ._calendar import CALENDAR_WINDOW, calendar_windows
 from ._client import LearnClient
 from ._copy import UNFINISHED_TASK, TaskPoll
-from ._dates import DATE_FIELDS, DatedItem, DatedKind, nested_body
+from ._dates import COURSE_KINDS, DATE_FIELDS, DatedItem, DatedKind, list_calls, nested_body
 from ._ids import (
     API,
     course_path,
@@ -28,6 +30,8 @@ from ._stop import Stop
 
 __all__ = [
     "API",
+    "CALENDAR_WINDOW",
+    "COURSE_KINDS",
     "DATE_FIELDS",
     "REHEARSAL_SITE",
     "TRANSIENT",
@@ -43,6 +47,7 @@ __all__ = [
     "Sleep",
     "Stop",
     "TaskPoll",
+    "calendar_windows",
     "checked_base_url",
     "course_path",
     "error_meaning",
@@ -54,6 +59,7 @@ __all__ = [
     "learn_datetime",
     "learn_error",
     "learn_time",
+    "list_calls",
     "meaning",
     "nested_body",
     "term_reference",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urljoin
@@ -259,6 +259,17 @@ class LearnClient:
         role = member.get("courseRoleId")
         return role if isinstance(role, str) else ""
 
+    async def enrolled(self, course_pk: str, user_id: str) -> bool:
+        """Whether the user holds an available membership of the course (GET one membership):
+        Learn shows a course's calendar items only to its members, and to the others it
+        answers an empty list, which must never be read as "no items"."""
+        path = f"{course_path(course_pk, 'v1')}/users/{quote(user_id, safe=':_-.~@')}"
+        member = await found(
+            self._wire.get_one(path, "GET /v1/courses/{id}/users/{id}", "availability.available")
+        )
+        availability = member.get("availability") if member is not None else None
+        return isinstance(availability, dict) and availability.get("available") == "Yes"
+
     async def content_counts(self, course_pk: str) -> tuple[int, int]:
         """(content items at all levels, those other than empty folders) of a course;
         CountRefused when Learn refuses the list (403)."""
@@ -283,7 +294,12 @@ class LearnClient:
 
     # -- dates that move with the term ------------------------------------------------------------
 
-    async def dated_items(self, course_pk: str, kind: DatedKind) -> list[DatedItem]:
+    async def dated_items(
+        self,
+        course_pk: str,
+        kind: DatedKind,
+        windows: Sequence[tuple[datetime, datetime]] = (),
+    ) -> list[DatedItem]:
         """Every item of `kind` in a course that has at least one date, every page read.
 
         One list per kind, trimmed by `fields=`: contents at every level (v1, `recursive=true`,
@@ -293,7 +309,7 @@ class LearnClient:
         CountRefused (exit 3) when Learn refuses the list (403): the integration user lacks
         the entitlement named; LearnNotFound when the course does not exist.
         """
-        return await dated_items(self._wire, course_pk, kind)
+        return await dated_items(self._wire, course_pk, kind, windows)
 
     async def patch_dates(
         self, course_pk: str, kind: DatedKind, item_id: str, dates: Mapping[str, datetime]

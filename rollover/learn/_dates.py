@@ -1,5 +1,6 @@
-"""The dated items of a course (issue 22): content release windows, gradebook due dates and
-announcements' display windows, listed one kind at a time and patched one item at a time.
+"""The dated items of a course (issue 22): content release windows, gradebook due dates,
+announcements' display windows and, when asked, the course calendar's events; listed one kind at
+a time and patched one item at a time.
 
 Learn has no bulk endpoint for dates: each kind has its own list and each item its own PATCH,
 which sends only the date fields that change, nested as Learn's bodies nest them. A PATCH
@@ -9,7 +10,7 @@ Where the new values come from (the ledger's recorded originals) is the engine's
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -17,8 +18,9 @@ from typing import Any
 
 from rollover.errors import DatesRefused, LearnError, LearnProtocolError
 
+from ._calendar import COURSE_TYPE
 from ._counts import LIST_PAGE, listed
-from ._ids import course_path, learn_datetime, learn_time, path_id
+from ._ids import API, course_path, learn_datetime, learn_time, path_id
 from ._statuses import SUCCESS, Call, Meaning, error_meaning
 from ._transport import Transport
 
@@ -29,6 +31,13 @@ class DatedKind(StrEnum):
     CONTENT = "content"
     COLUMN = "column"
     ANNOUNCEMENT = "announcement"
+    CALENDAR = "calendar"  # the course calendar's own events: only with --shift-calendar
+
+
+# The kinds every shift moves, each listed under its course (and counted in a source by the
+# preflight). The calendar's items are listed through the site's calendar, by windows of time,
+# and only Learn users enrolled in the course see them: they move only when asked.
+COURSE_KINDS = (DatedKind.CONTENT, DatedKind.COLUMN, DatedKind.ANNOUNCEMENT)
 
 
 @dataclass(frozen=True)
@@ -56,23 +65,44 @@ class _Kind:
     # What the REST integration's Learn user needs to change these dates (the official
     # spec's words for each PATCH).
     entitlement: str
+    # What else Learn holds between its dates, for a refusal's next step.
+    rule: str
     params: tuple[tuple[str, str], ...] = ()
     link: str | None = None  # the field that links an item to a content item
+    # The calendar's items live under the site's calendar, not under their course.
+    in_course: bool = True
+    # The calls its list costs at its floor (one page; the calendar's: the check that the
+    # caller is enrolled, then a term's span and its margins in two windows of 16 weeks).
+    list_calls: int = 1
 
     @property
     def list_endpoint(self) -> str:
+        if not self.in_course:
+            return f"GET /{self.version}/{self.collection}"
         return f"GET /{self.version}/courses/{{id}}/{self.collection}"
 
     @property
     def patch_endpoint(self) -> str:
+        if not self.in_course:
+            return f"PATCH /{self.version}/{self.collection}/{COURSE_TYPE}/{{id}}"
         return f"PATCH /{self.version}/courses/{{id}}/{self.collection}/{{id}}"
+
+    def list_url(self, course_pk: str) -> str:
+        if not self.in_course:
+            return f"{API}/{self.version}/{self.collection}"
+        return f"{course_path(course_pk, self.version)}/{self.collection}"
+
+    def item_url(self, course_pk: str, item_id: str) -> str:
+        if not self.in_course:
+            return f"{API}/{self.version}/{self.collection}/{COURSE_TYPE}/{path_id(item_id)}"
+        return f"{course_path(course_pk, self.version)}/{self.collection}/{path_id(item_id)}"
 
     @property
     def fields(self) -> str:
         """The list's `fields=`: the id, the title, the link and each date field's object."""
         wanted = ["id", self.title, *([self.link] if self.link else [])]
         for path in self.dates:
-            parent = path.rpartition(".")[0]
+            parent = path.rpartition(".")[0] or path
             if parent not in wanted:
                 wanted.append(parent)
         return ",".join(wanted)
@@ -86,6 +116,7 @@ KINDS: dict[DatedKind, _Kind] = {
         ("availability.adaptiveRelease.start", "availability.adaptiveRelease.end"),
         "content items",
         "course.content.MODIFY",
+        "Learn refuses a content item whose release window ends after its column's due date",
         params=(("recursive", "true"),),
     ),
     DatedKind.COLUMN: _Kind(
@@ -95,6 +126,7 @@ KINDS: dict[DatedKind, _Kind] = {
         ("grading.due",),
         "gradebook columns",
         "course.gradebook.MODIFY",
+        "Learn refuses a content item whose release window ends after its column's due date",
         link="contentId",
     ),
     DatedKind.ANNOUNCEMENT: _Kind(
@@ -104,27 +136,71 @@ KINDS: dict[DatedKind, _Kind] = {
         ("availability.duration.start", "availability.duration.end"),
         "announcements",
         "course.announcements.MODIFY and course.announcements.VIEW",
+        "Learn refuses an announcement whose display window ends before it starts",
+    ),
+    DatedKind.CALENDAR: _Kind(
+        "v1",
+        "calendars/items",
+        "title",
+        ("start", "end"),
+        "calendar items",
+        "course.calendar-entry.MODIFY and course.calendar.VIEW",
+        "Learn refuses a calendar item that ends before it starts",
+        in_course=False,
+        list_calls=3,
     ),
 }
 DATE_FIELDS: dict[DatedKind, tuple[str, ...]] = {kind: spec.dates for kind, spec in KINDS.items()}
 
 
-async def dated_items(wire: Transport, course_pk: str, kind: DatedKind) -> list[DatedItem]:
-    """Every item of `kind` in the course (every page) that has at least one date."""
+def list_calls(kind: DatedKind) -> int:
+    """The calls listing one kind of a course's dated items costs at its floor."""
+    return KINDS[kind].list_calls
+
+
+async def dated_items(
+    wire: Transport,
+    course_pk: str,
+    kind: DatedKind,
+    windows: Sequence[tuple[datetime, datetime]] = (),
+) -> list[DatedItem]:
+    """Every item of `kind` in the course (every page) that has at least one date. The
+    calendar's are read in `windows` (each at most 16 weeks, `calendar_windows`), scoped to
+    the course and to its own events, each item kept once."""
     spec = KINDS[kind]
     params = {**dict(spec.params), "fields": spec.fields, "limit": str(LIST_PAGE)}
-    items = await listed(
-        wire,
-        f"{course_path(course_pk, spec.version)}/{spec.collection}",
-        spec.list_endpoint,
-        params,
-        counted=spec.listed,
-        course=course_pk,
-        entitlement=spec.entitlement,
-        verify_only=False,
-    )
-    found = [_dated(item, kind, spec) for item in items]
-    return [item for item in found if item is not None]
+    if spec.in_course:
+        scopes = [params]
+    elif not windows:
+        raise ValueError(f"{spec.listed} are listed by windows of time: none given")
+    else:
+        scopes = [
+            {
+                **params,
+                "courseId": course_pk,
+                "type": COURSE_TYPE,
+                "since": learn_time(since),
+                "until": learn_time(until),
+            }
+            for since, until in windows
+        ]
+    seen: dict[str, DatedItem] = {}
+    for scope in scopes:
+        items = await listed(
+            wire,
+            spec.list_url(course_pk),
+            spec.list_endpoint,
+            scope,
+            counted=spec.listed,
+            course=course_pk,
+            entitlement=spec.entitlement,
+            verify_only=False,
+        )
+        for item in items:
+            found = _dated(item, kind, spec)
+            if found is not None and found.id not in seen:
+                seen[found.id] = found
+    return list(seen.values())
 
 
 def _dated(item: dict[str, Any], kind: DatedKind, spec: _Kind) -> DatedItem | None:
@@ -194,7 +270,7 @@ async def patch_dates(
     if naive:
         # A naive time would be read in this machine's zone: a date wrong by hours, silently.
         raise ValueError(f"a {kind} PATCH takes aware datetimes only, not for {naive}")
-    path = f"{course_path(course_pk, spec.version)}/{spec.collection}/{path_id(item_id)}"
+    path = spec.item_url(course_pk, item_id)
     body = nested_body({field: learn_time(moment) for field, moment in dates.items()})
     try:
         await wire.idempotent(
@@ -202,7 +278,7 @@ async def patch_dates(
             path,
             spec.patch_endpoint,
             json=body,
-            params={"fields": "id"},
+            params={"fields": "id", **({} if spec.in_course else {"updateSeries": "false"})},
             expect=SUCCESS,
             reads_json=False,  # the answer's item is welcome, not needed
         )
@@ -231,9 +307,8 @@ def _refused(
     else:
         reason = "they break one of its rules"
         hint = (
-            f"check the {kind} in Learn (Learn refuses a content item whose release window ends "
-            "after its column's due date), then run the same command again: items already "
-            "moved are not moved again"
+            f"check the {kind} in Learn ({spec.rule}), then run the same command again: items "
+            "already moved are not moved again"
         )
         entitlement = None
     return DatesRefused(

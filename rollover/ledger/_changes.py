@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from rollover.plan import CopyStep, DatedCounts, RowSpec, calls_for, patch_columns
+from rollover.learn import DatedKind, list_calls
+from rollover.plan import CopyStep, DatedCounts, RowSpec, calls_for, patch_columns, shift_kinds
 
 from ._rows import DATED_KINDS, ErrorKind, LedgerRow, State
 
@@ -77,22 +78,34 @@ def manifest_change(known: LedgerRow | None, spec: RowSpec) -> RowChange:
             # New children: attach them (a child only dropped stays attached in Learn, and
             # the row stays as it is).
             return RowChange(State.PATCHED)
-        if shift_changed(known.spec, spec):
-            return RowChange(State.PATCHED)  # another shift: move the dates again, no new copy
+        if shift_changed(known.spec, spec) or _calendar_asked(known.spec, spec):
+            # Another shift: move the dates again, no new copy. The calendar asked for now:
+            # list and move its events (dropped, its events moved stay where they are).
+            return RowChange(State.PATCHED)
     return RowChange(state)
 
 
 def shift_changed(before: RowSpec, after: RowSpec) -> bool:
     """Whether the offset of a row's dated items may have changed from `before` to `after`: its
     shift did, or it is `term` and the row's start_date (the term's offset runs to it) did. The
-    ledger then clears the offset, to be computed again, and moves every item again."""
-    if before.shift != after.shift:
+    ledger then clears the offset, to be computed again, and moves every item again. Asking for
+    the calendar's events, or no longer, changes no offset."""
+    if (before.shift and before.shift.offset) != (after.shift and after.shift.offset):
         return True
     return (
         after.shift is not None
         and after.shift.term
         and patch_columns(before.patch).get("start_date")
         != patch_columns(after.patch).get("start_date")
+    )
+
+
+def _calendar_asked(before: RowSpec, after: RowSpec) -> bool:
+    """Whether `after` asks for the calendar's events to move and `before` did not."""
+    return (
+        after.shift is not None
+        and after.shift.calendar
+        and not (before.shift is not None and before.shift.calendar)
     )
 
 
@@ -188,10 +201,14 @@ def calls_left(
     # calls_for asks only the total of the dated items: the ledger counts them, not by kind.
     dated = (
         DatedCounts(content=known.dates_to_shift)
-        if known is not None and known.dates_listed >= DATED_KINDS
+        if known is not None and known.dates_listed >= set(shift_kinds(spec.shift))
         else None
     )
-    lists_read = len(known.dates_listed) if known is not None and spec.shift is not None else 0
+    lists_read = (
+        sum(list_calls(DatedKind(kind)) for kind in known.dates_listed & DATED_KINDS)
+        if known is not None and spec.shift is not None
+        else 0
+    )
     return (
         calls_for(
             spec,

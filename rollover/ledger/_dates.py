@@ -49,10 +49,12 @@ def write_dated_items(
     items: Iterable[tuple[str, str, datetime | None]],
     now: str | None,
     titles: Mapping[str, str] | None = None,
+    span: tuple[datetime, datetime] | None = None,
 ) -> None:
     """Record the originals of one listed kind, inside the caller's transaction, and mark the
     kind listed: an item already recorded keeps what it has; an item whose every date is empty
-    has nothing to move and is not recorded. `titles` names items as people know them."""
+    has nothing to move and is not recorded. `titles` names items as people know them; `span`
+    is the time a calendar was read over."""
     if kind not in DATED_KINDS:
         raise LedgerError(f"ledger refused {target}: {kind!r} is not a kind of dated item")
     listed = db.execute(
@@ -88,6 +90,11 @@ def write_dated_items(
                 )
                 for field, original in originals.items()
             ],
+        )
+    if span is not None:
+        db.execute(
+            "UPDATE rows SET calendar_span = ? WHERE target_course_id = ?",
+            (f"{_stored(target, span[0])}/{_stored(target, span[1])}", target),
         )
     kinds = set(listed["dates_listed"].split(",")) if listed["dates_listed"] else set()
     db.execute(

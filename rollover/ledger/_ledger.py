@@ -197,6 +197,7 @@ class Ledger(RowMachine):
         items: Iterable[tuple[str, str, datetime | None]],
         *,
         titles: Mapping[str, str] | None = None,
+        span: tuple[datetime, datetime] | None = None,
     ) -> None:
         """Commit the originals of one listed kind of the row's dated items (`learn.DatedKind`),
         as (item_id, field, original) with the field's dotted path (`grading.due`) and its
@@ -204,9 +205,9 @@ class Ledger(RowMachine):
         one transaction, before any of them is patched. An item already recorded keeps its
         originals: never overwritten by what Learn holds now. An item whose every date is
         empty is not recorded (it has nothing to move). `titles` (item_id -> title) names the
-        items in `status --row`."""
+        items in `status --row`; `span` the time a calendar was read over."""
         with self._writing() as db:
-            write_dated_items(db, target, kind, items, iso(self._clock()), titles)
+            write_dated_items(db, target, kind, items, iso(self._clock()), titles, span)
             self._step_written(db, target)
 
     def dated_items(self, target: str) -> list[DatedRecord]:

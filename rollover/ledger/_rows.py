@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from rollover.learn import DatedKind
-from rollover.plan import RowSpec
+from rollover.plan import RowSpec, shift_kinds
 
 
 class State(StrEnum):
@@ -174,6 +174,8 @@ class LedgerRow:
     # from which the next writes go forward or backward (Learn's order rule between dates).
     shift_before: int = 0
     dates_listed: frozenset[str] = frozenset()  # the kinds of dated items listed and recorded
+    # The span the course's calendar was read over (`--shift-calendar`); None: not read.
+    calendar_span: tuple[datetime, datetime] | None = None
     dates_shifted: int = 0  # the dated items moved, of `dates_to_shift`
     dates_to_shift: int = 0  # the dated items recorded that still exist in Learn
 
@@ -188,7 +190,7 @@ class LedgerRow:
             )
         return (
             self.shift_days is None
-            or not self.dates_listed >= DATED_KINDS
+            or not self.dates_listed >= set(shift_kinds(self.spec.shift))
             or self.dates_shifted < self.dates_to_shift
         )
 
@@ -271,10 +273,10 @@ class AttachmentRecord:
     updated_at: str
 
 
-# The kinds of dated items a shift moves (learn.DatedKind's values, on main since this was
-# written: content items' release windows, gradebook columns' due dates, announcements' display
-# windows).
-DATED_KINDS = frozenset(DatedKind)  # every kind a shift lists (Learn's three)
+# The kinds of dated items the ledger records (learn.DatedKind's values: content items' release
+# windows, gradebook columns' due dates, announcements' display windows, the calendar's events);
+# which of them a row's shift lists is `plan.shift_kinds`.
+DATED_KINDS = frozenset(DatedKind)
 
 
 class DateState(StrEnum):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rollover.errors import LedgerError
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -304,6 +304,19 @@ def _migrate_to_7(db: sqlite3.Connection) -> None:
 
 _MIGRATIONS[7] = _migrate_to_7
 
+# Schema 7 -> 8: the span a row's course calendar was read over (`--shift-calendar`), as
+# "since/until" in UTC: what `status --row` says was looked at, and what was not.
+_TO_8_TABLES = """
+ALTER TABLE rows ADD COLUMN calendar_span TEXT;
+"""
+
+
+def _migrate_to_8(db: sqlite3.Connection) -> None:
+    _execute_all(db, _TO_8_TABLES)
+
+
+_MIGRATIONS[8] = _migrate_to_8
+
 
 def stored_version(db: sqlite3.Connection) -> int | None:
     """The schema the file holds: None before its tables exist, 1 for a ledger from before
@@ -326,6 +339,7 @@ def create_or_migrate(db: sqlite3.Connection, path: Path) -> None:
         _execute_all(db, _TO_5_TABLES)
         _execute_all(db, _TO_6_TABLES)
         _execute_all(db, _TO_7_TABLES)
+        _execute_all(db, _TO_8_TABLES)
         db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         return
     if version > SCHEMA_VERSION:

@@ -28,7 +28,7 @@ def parse(text: str | None) -> datetime | None:
 def spec_json(spec: RowSpec) -> str:
     """A spec's stored form (unchanged since schema 1: {"patch", "profile"[, "copy"]}; the
     instructors, children and shift only when the row has some, so older specs stay
-    byte-identical). A shift is {"days": n} or {"term": true}."""
+    byte-identical). A shift is {"days": n} or {"term": true}, with "calendar": true when asked."""
     stored: dict[str, Any] = {"patch": dict(spec.patch), "profile": spec.profile}
     if spec.copy is not None:
         stored["copy"] = spec.copy
@@ -37,7 +37,10 @@ def spec_json(spec: RowSpec) -> str:
     if spec.children:
         stored["children"] = list(spec.children)
     if spec.shift is not None:
-        stored["shift"] = {"term": True} if spec.shift.term else {"days": spec.shift.days}
+        shift: dict[str, Any] = {"term": True} if spec.shift.term else {"days": spec.shift.days}
+        if spec.shift.calendar:
+            shift["calendar"] = True
+        stored["shift"] = shift
     return json.dumps(stored, sort_keys=True)
 
 
@@ -86,16 +89,30 @@ def row_from(record: sqlite3.Row) -> LedgerRow:
         shift_days=record["shift_days"],
         shift_before=record["shift_before"],
         dates_listed=frozenset(record["dates_listed"].split(",") if record["dates_listed"] else ()),
+        calendar_span=_span(record["calendar_span"]),
         dates_shifted=record["dates_shifted"],
         dates_to_shift=record["dates_to_shift"],
     )
 
 
+def _span(stored: str | None) -> tuple[datetime, datetime] | None:
+    """A stored calendar span ("since/until", UTC) read back; None when none was read."""
+    if not stored:
+        return None
+    since, _, until = stored.partition("/")
+    start, end = parse(since), parse(until)
+    return (start, end) if start is not None and end is not None else None
+
+
 def _shift_from(stored: dict[str, Any] | None) -> DateShift | None:
-    """A stored shift read back: {"days": n} or {"term": true}; None when the row has none."""
+    """A stored shift read back: {"days": n} or {"term": true}, with "calendar": true when the
+    calendar's events move too; None when the row has none."""
     if stored is None:
         return None
-    return DateShift(term=True) if stored.get("term") else DateShift(days=stored["days"])
+    calendar = bool(stored.get("calendar"))
+    if stored.get("term"):
+        return DateShift(term=True, calendar=calendar)
+    return DateShift(days=stored["days"], calendar=calendar)
 
 
 def add_event(

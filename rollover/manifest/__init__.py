@@ -11,7 +11,7 @@ date); `_checks` runs them all and hands back `Manifest` and `ManifestRow`.
 from ._checks import Manifest, ManifestRow, load_manifest
 from ._columns import yes_or_no
 from ._header import COLUMNS, REQUIRED_COLUMNS
-from ._instructors import BUILT_IN_ROLES, DEFAULT_ROLE, Enrolment
+from ._instructors import BUILT_IN_ROLES, DEFAULT_ROLE, Enrolment, parse_learn_user
 from ._shift import MAX_SHIFT_DAYS, DateShift, parse_shift
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "Manifest",
     "ManifestRow",
     "load_manifest",
+    "parse_learn_user",
     "parse_shift",
     "yes_or_no",
 ]

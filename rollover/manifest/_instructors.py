@@ -56,6 +56,20 @@ def parse_instructors(value: str) -> tuple[Enrolment, ...]:
     )
 
 
+def parse_learn_user(value: str) -> Enrolment:
+    """The one Learn user `--learn-user` names, written as an `instructors` entry
+    (`userName:rest-app=TeachingAssistant`); Invalid saying what is wrong."""
+    if ";" in value.strip().rstrip(";"):
+        raise Invalid(
+            "names more than one user: give the one Learn user the REST integration acts as, "
+            "like userName:rest-app=TeachingAssistant"
+        )
+    found = parse_instructors(value)
+    if not found:
+        raise Invalid("names no user: give one like userName:rest-app=TeachingAssistant")
+    return found[0]
+
+
 def _listed_twice(earlier: Enrolment, again: Enrolment) -> str:
     """The message for a user the cell lists a second time."""
     same = (

@@ -26,10 +26,18 @@ _FORM = (
 
 @dataclass(frozen=True)
 class DateShift:
-    """How a row's dated items move: `days` whole days, or from the source's start (`term`)."""
+    """How a row's dated items move: `days` whole days, or from the source's start (`term`);
+    `calendar`: the course calendar's events move too (`--shift-calendar`, never a cell's)."""
 
     days: int | None = None
     term: bool = False
+    calendar: bool = False
+
+    @property
+    def offset(self) -> tuple[int | None, bool]:
+        """How far the dates move, whatever moves: two shifts with the same offset move every
+        date they both move to the same place."""
+        return self.days, self.term
 
 
 def parse_shift(value: str) -> DateShift:

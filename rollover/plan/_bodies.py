@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rollover.errors import ExactCopyRefused, Problem
@@ -136,9 +136,20 @@ def row_spec(
     profiles: Mapping[str, CopyOptions | None] = PROFILES,
     *,
     shift_dates: DateShift | None = None,
+    calendar_reader: Enrolment | None = None,
 ) -> RowSpec:
     """What the ledger keeps of a manifest row. `shift_dates` (rollover.toml's key, or the
-    command line's) moves the dates of every row whose own shift_dates cell is blank."""
+    command line's) moves the dates of every row whose own shift_dates cell is blank;
+    `calendar_reader` (`--shift-calendar` with `--learn-user`) moves the course calendar's
+    events of every shifted row too, and is enrolled in the row's course to read them (Learn
+    shows a course's calendar only to its members), unless its instructors cell names that user.
+    """
+    shift = row.shift if row.shift is not None else shift_dates
+    instructors = row.instructors
+    if shift is not None and calendar_reader is not None:
+        shift = replace(shift, calendar=True)
+        if calendar_reader.user_id.lower() not in {e.user_id.lower() for e in instructors}:
+            instructors = (*instructors, calendar_reader)
     profile = row.copy_profile or DEFAULT_PROFILE
     # A profile from rollover.toml is kept with its options, as they are in this run's file:
     # the copy asks for what the file says when the copy is requested. Built-in profiles stay
@@ -152,9 +163,9 @@ def row_spec(
         patch=patch_body(row),
         profile=profile,
         copy=configured,
-        instructors=row.instructors,
+        instructors=instructors,
         children=row.children,
-        shift=row.shift if row.shift is not None else shift_dates,
+        shift=shift,
     )
 
 

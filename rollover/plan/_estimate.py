@@ -7,12 +7,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
 
-from rollover.learn import DatedKind
-from rollover.manifest import ManifestRow
+from rollover.learn import COURSE_KINDS
+from rollover.manifest import Enrolment, ManifestRow
 
 from ._bodies import RowSpec, row_spec
 from ._profiles import PROFILES, CopyOptions, VerifiedCounts
-from ._shift import DatedCounts, DateShift
+from ._shift import DatedCounts, DateShift, shift_lists
 
 # Learn's default quota (LEARN_API.md): 10,000 calls per 24 h, shared with every integration.
 DEFAULT_DAILY_QUOTA = 10_000
@@ -93,8 +93,10 @@ def calls_for(
     once per source; the token is the run's. A child's PUT is its floor: reading the child's
     course when the PUT answers 409 (to tell this parent's child from another's) is not counted.
     A row with a `shift` then reads the target's dated items, one list per kind (its floor:
-    further pages are not counted), and PATCHes each of the `dated` items (its source's counts)
-    not yet `shifted`; with `dated` unknown (None), only the lists are counted.
+    further pages are not counted; the calendar's, when asked, its enrolment check and two
+    windows), and PATCHes each of the `dated` items (its source's counts, which never include
+    calendar items: those are counted when read) not yet `shifted`; with `dated` unknown
+    (None), only the lists are counted.
     """
     counted = spec.verified if verify else VerifiedCounts.NONE
     calls: float = (
@@ -113,7 +115,7 @@ def calls_for(
     if step is not CopyStep.PATCHED and spec.patch:
         calls += 1
     if spec.shift is not None:
-        calls += len(DatedKind) + (0 if dated is None else max(0, dated.total - shifted))
+        calls += shift_lists(spec.shift) + (0 if dated is None else max(0, dated.total - shifted))
     return calls
 
 
@@ -125,7 +127,7 @@ def dated_source_calls(
     """The lists of the rows' sources a shift reads to count their dated items: each source of
     a row with a shift once, one list per kind, unless its counts are already `known`."""
     sources = {spec.source_course_id for spec in specs if spec.shift is not None}
-    return sum(len(DatedKind) for source in sources if known(source) is None)
+    return sum(len(COURSE_KINDS) for source in sources if known(source) is None)
 
 
 def source_calls(
@@ -155,6 +157,7 @@ def estimate(
     verify: bool = False,
     profiles: Mapping[str, CopyOptions | None] = PROFILES,
     shift_dates: DateShift | None = None,
+    calendar_reader: Enrolment | None = None,
     dated: Mapping[str, DatedCounts] | None = None,
 ) -> CallEstimate:
     """Calls a run of these rows costs (`calls_for` each, their sources' counts and the
@@ -163,12 +166,14 @@ def estimate(
     per source. Rows with a shift (their cell's, else `shift_dates`) add their lists, their
     sources' lists and one PATCH per item `dated` counts by source; a source it lacks makes
     `date_patches` unknown (None)."""
-    specs = [_spec(row, profiles, shift_dates) for row in rows]
+    specs = [_spec(row, profiles, shift_dates, calendar_reader) for row in rows]
     sources = source_calls(specs, verify=verify)
     targets = sum(spec.verified.reads for spec in specs) if verify else 0
     counts = dated or {}
     shifting = [spec for spec in specs if spec.shift is not None]
-    date_lists = dated_source_calls(specs, known=counts.get) + len(DatedKind) * len(shifting)
+    date_lists = dated_source_calls(specs, known=counts.get) + sum(
+        shift_lists(spec.shift) for spec in shifting
+    )
     patches = [counts.get(spec.source_course_id) for spec in shifting]
     date_patches = (
         sum(count.total for count in patches if count is not None)
@@ -202,10 +207,14 @@ def _spec(
     row: ManifestRow,
     profiles: Mapping[str, CopyOptions | None],
     shift_dates: DateShift | None = None,
+    calendar_reader: Enrolment | None = None,
 ) -> RowSpec:
     """The row as the ledger would keep it; a profile not in `profiles` (not yet checked) is
     counted as the default counts it."""
     known = row.copy_profile is None or row.copy_profile in profiles
     return row_spec(
-        row if known else replace(row, copy_profile=None), profiles, shift_dates=shift_dates
+        row if known else replace(row, copy_profile=None),
+        profiles,
+        shift_dates=shift_dates,
+        calendar_reader=calendar_reader,
     )

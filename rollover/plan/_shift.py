@@ -14,18 +14,51 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from rollover.errors import Problem
-from rollover.learn import DatedKind
+from rollover.learn import COURSE_KINDS, DatedKind, list_calls
 from rollover.manifest import DateShift, ManifestRow
 
 __all__ = [
     "DateShift",
     "DatedCounts",
+    "calendar_span",
+    "shift_kinds",
+    "shift_lists",
     "shift_moment",
     "term_offset",
     "term_without_start",
 ]
 
 _WEEK = 7
+# How far before the earliest and after the latest known date of a course its calendar is read:
+# a course's events (a first-week welcome, a final exam) sit near its other dates, not on them.
+CALENDAR_MARGIN = timedelta(weeks=4)
+# With no date known at all, the calendar is read over the year before the run: a course rolled
+# over from last term has held its dates in it.
+CALENDAR_FALLBACK = timedelta(weeks=52)
+
+
+def shift_kinds(shift: DateShift | None) -> tuple[DatedKind, ...]:
+    """The kinds of dated item a shift lists and moves, in the order they are listed: Learn's
+    three under the course, then the calendar's events when the shift asks for them. None (no
+    shift): none to list (items recorded before move back)."""
+    if shift is None:
+        return ()
+    return (*COURSE_KINDS, DatedKind.CALENDAR) if shift.calendar else COURSE_KINDS
+
+
+def shift_lists(shift: DateShift | None) -> int:
+    """The calls a shift's lists cost at their floor (`learn.list_calls` of each kind)."""
+    return sum(list_calls(kind) for kind in shift_kinds(shift))
+
+
+def calendar_span(known: Iterable[datetime], now: datetime) -> tuple[datetime, datetime]:
+    """The span a course's calendar is read over: from the earliest to the latest of the
+    `known` dates (its other items' originals, its term as the manifest and the offset place
+    it), widened by four weeks each side; with none known, the year before `now`."""
+    dates = sorted(known)
+    if not dates:
+        return now - CALENDAR_FALLBACK - CALENDAR_MARGIN, now + CALENDAR_MARGIN
+    return dates[0] - CALENDAR_MARGIN, dates[-1] + CALENDAR_MARGIN
 
 
 @dataclass(frozen=True)

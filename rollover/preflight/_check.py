@@ -24,7 +24,7 @@ from rollover.ledger import (
     planned_state,
     shell_must_be_empty,
 )
-from rollover.manifest import ManifestRow
+from rollover.manifest import Enrolment, ManifestRow
 from rollover.plan import (
     POLLS_PER_COPY,
     PROFILES,
@@ -149,6 +149,7 @@ async def check_learn(
     allow_nonempty_shell: bool = False,
     verify: bool = False,
     shift_dates: DateShift | None = None,
+    calendar_reader: Enrolment | None = None,
     zone: ZoneInfo | None = None,
 ) -> PreflightReport:
     """Check every row that still has work against Learn; only GETs are sent. With `verify`,
@@ -157,7 +158,12 @@ async def check_learn(
     of rows that shift dates (their cell's shift, else `shift_dates`) have their dated items
     counted, and for `term` their start read (the offset counted in `zone`'s dates)."""
     known = {row.target_course_id: row for row in ledger_rows}
-    specs = {row.target_course_id: row_spec(row, profiles, shift_dates=shift_dates) for row in rows}
+    specs = {
+        row.target_course_id: row_spec(
+            row, profiles, shift_dates=shift_dates, calendar_reader=calendar_reader
+        )
+        for row in rows
+    }
     staged = [
         (
             row,

@@ -10,7 +10,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from rollover.errors import CountRefused, LearnNotFound
-from rollover.learn import DatedKind, LearnClient, id_form
+from rollover.learn import COURSE_KINDS, DatedKind, LearnClient, id_form
 from rollover.manifest import ManifestRow
 from rollover.plan import DatedCounts, DateShift, RowSpec, term_offset
 
@@ -56,7 +56,7 @@ async def read_sources(
         source = spec.source_course_id
         if source not in counts:
             found: dict[DatedKind, int] = {}
-            for kind in DatedKind:
+            for kind in COURSE_KINDS:
                 if kind in refused or source in missing:
                     continue
                 lists += 1
@@ -77,7 +77,7 @@ async def read_sources(
                     )
             counts[source] = (
                 DatedCounts(**{kind.value: count for kind, count in found.items()})
-                if len(found) == len(DatedKind)
+                if len(found) == len(COURSE_KINDS)
                 else None
             )
         if spec.shift.term and source not in starts and source not in missing:

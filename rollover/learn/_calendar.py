@@ -1,0 +1,33 @@
+"""The course calendar's windows (issue 22, `--shift-calendar`): Learn lists calendar items at
+most 16 weeks at a time, so a span of dates is read as consecutive windows of 16 weeks.
+
+Learn's `since` and `until` are both inclusive, so an item at a window's edge can be in two
+windows: whoever reads them keeps each item once, by its id.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+# The longest span one list of calendar items may cover (the official spec: "Maximum timespan
+# between since and until is 16 weeks").
+CALENDAR_WINDOW = timedelta(weeks=16)
+# The calendar items a list is scoped to: a course's own events. GradebookColumn items are the
+# gradebook's due dates seen through the calendar (read-only there, moved as columns); Anthology
+# warns never to list calendar items without scoping them by course and type.
+COURSE_TYPE = "Course"
+
+
+def calendar_windows(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """[start, end] as consecutive windows of at most 16 weeks, each starting where the one
+    before ended; one window when `end` is not after `start`."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("calendar windows need aware datetimes: Learn's dates are UTC")
+    windows: list[tuple[datetime, datetime]] = []
+    since = start
+    while True:
+        until = min(since + CALENDAR_WINDOW, max(end, start))
+        windows.append((since, until))
+        if until >= end:
+            return windows
+        since = until
