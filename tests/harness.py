@@ -328,7 +328,9 @@ async def rollover_on(
     options = options or RunOptions(poll_min=1.0, poll_max=30.0, adopt_settle=60.0)
     wall = wall or learn.clock.datetime
     with Ledger(ledger_path, clock=wall) as ledger:
-        ledger.sync_manifest([row_spec(r, profiles) for r in rows])
+        ledger.sync_manifest(
+            [row_spec(r, profiles, calendar_reader=options.calendar_reader) for r in rows]
+        )
         async with learn.client(clock=wall) as client:
             yield (
                 ledger,

@@ -43,6 +43,11 @@ def row_dates_json(row: LedgerRow, dated: Sequence[DatedRecord]) -> dict[str, An
         "shift_days": row.shift_days,
         "shifted": row.dates_shifted,
         "to_shift": row.dates_to_shift,
+        "calendar_read": (
+            None
+            if row.calendar_span is None
+            else {"since": _iso(row.calendar_span[0]), "until": _iso(row.calendar_span[1])}
+        ),
         "items": [_dated_json(item) for item in dated],
     }
 
@@ -54,6 +59,8 @@ _FIELD_WORDS = {
     "grading.due": "due",
     "availability.duration.start": "display start",
     "availability.duration.end": "display end",
+    "start": "starts",
+    "end": "ends",
 }
 
 
@@ -66,6 +73,14 @@ def dates_lines(
     offset = "not computed yet" if row.shift_days is None else offset_words(row.shift_days)
     asked = "taken out of the manifest: dates move back" if row.spec.shift is None else offset
     lines = [f"Dates: {row.dates_shifted} of {row.dates_to_shift} items moved; shift {asked}"]
+    if row.calendar_span is not None:
+        since, until = row.calendar_span
+        lines.append(
+            f"  calendar read from {shown(since)} to {shown(until)} (events outside were not "
+            "looked at)"
+        )
+    elif row.spec.shift is not None and row.spec.shift.calendar:
+        lines.append("  calendar not read yet (--shift-calendar)")
     for item in dated:
         named = f'"{item.title}" ({item.item_id})' if item.title else item.item_id
         head = f"  {item.kind} {named}: {item.state}"

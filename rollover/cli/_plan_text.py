@@ -204,6 +204,12 @@ def shift_lines(specs: Sequence[RowSpec], plan: CallEstimate) -> list[str]:
         f"Dates to shift: {_counted(len(shifting), 'row', 'rows')}; "
         f"{_counted(plan.date_lists, 'list', 'lists')} of dated items, {patches}"
     ]
+    if any(spec.shift is not None and spec.shift.calendar for spec in shifting):
+        lines.append(
+            "  calendar events move too (--shift-calendar): each course's calendar is read by "
+            "--learn-user, enrolled in it first (Learn shows a calendar only to its members), "
+            "in 16-week windows; one PATCH per event, counted as they are read"
+        )
     lines += [
         f"  line {spec.line} {spec.target_course_id}: {shift_words(spec.shift)}"
         for spec in shifting[:SHIFTS_SHOWN]
