@@ -141,6 +141,22 @@ def test_rows_removed_from_the_manifest_are_kept_but_not_listed(ledger: Ledger) 
     }
 
 
+def test_rows_in_states_reads_only_the_manifests_rows_in_them(ledger: Ledger) -> None:
+    """`rows_in` gives the manifest's rows in the states asked, in line order, and no other
+    (neither a row in another state nor one the manifest dropped)."""
+    ledger.sync_manifest([spec(), spec("CHEM-SP27", line=3), spec("HIST-SP27", line=4)])
+    for target in ("BIO-101-SP27", "HIST-SP27"):
+        ledger.record_intent(target)
+    ledger.record_location("HIST-SP27", "/learn/api/public/v1/courses/_1_1/tasks/_9_1")
+    assert [r.target_course_id for r in ledger.rows_in((State.INTENT, State.LOCATED))] == [
+        "BIO-101-SP27",
+        "HIST-SP27",
+    ]
+    ledger.sync_manifest([spec("CHEM-SP27", line=3), spec("HIST-SP27", line=4)])
+    assert [r.target_course_id for r in ledger.rows_in([State.INTENT])] == []
+    assert [r.target_course_id for r in ledger.rows_in([State.PENDING])] == ["CHEM-SP27"]
+
+
 def test_one_run_per_ledger(tmp_path: Path) -> None:
     """A second run lock on the same ledger is refused; closing the first releases it."""
     path = tmp_path / "l.sqlite"

@@ -299,8 +299,8 @@ class Shifting:
         verify = self._options.verify
         return sum(
             floor_calls(other, verify=verify)
-            for other in self._ledger.rows()
-            if other.target_course_id != target and other.state in _IN_FLIGHT
+            for other in self._ledger.rows_in(_IN_FLIGHT)
+            if other.target_course_id != target
         )
 
     def _park(self, target: str) -> bool:
