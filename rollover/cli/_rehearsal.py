@@ -19,19 +19,28 @@ import click
 
 from rollover.errors import UsageError
 from rollover.learn import REHEARSAL_SITE, Site, is_primary_id
-from rollover.manifest import Manifest
+from rollover.manifest import DateShift, Enrolment, Manifest
 
 EXTERNAL_ID = "externalId:"  # a section the manifest names by its externalId
 
 
 @contextlib.contextmanager
 def sandbox_site(
-    manifest: Manifest, state_path: Path, config_path: Path | None = None, *, keep_new: bool = True
+    manifest: Manifest,
+    state_path: Path,
+    config_path: Path | None = None,
+    *,
+    keep_new: bool = True,
+    shift_dates: DateShift | None = None,
+    learn_user: Enrolment | None = None,
 ) -> Iterator[Site]:
     """Serve a simulated Learn seeded from the manifest for the duration of the block.
 
     With `keep_new` false (`validate`), a site that has no state yet lives in memory only, so
-    a later `run --sandbox` still starts afresh with its own --sandbox-config.
+    a later `run --sandbox` still starts afresh with its own --sandbox-config. `shift_dates`
+    (the run's, for blank cells) says which sources a `term` shift reads the start of;
+    `learn_user` (`--learn-user`) is the Learn user the simulated integration acts as, unless
+    the seed file names one.
     """
     try:
         import rollover.sandbox
@@ -41,7 +50,7 @@ def sandbox_site(
             "--sandbox needs the sandbox extra", hint="pip install 'rollover[sandbox]'"
         ) from exc
 
-    courses, terms, users = _seeds(manifest, rollover.sandbox)
+    courses, terms, users = _seeds(manifest, rollover.sandbox, shift_dates, learn_user)
     if state_path.exists():
         sandbox = _kept(state_path)
         # Rows added to the manifest since the rehearsal began: their sources, shells and terms
@@ -142,12 +151,17 @@ def seed_file(option: str, path: Path | None) -> Iterator[None]:
         ) from None
 
 
-def _seeds(manifest: Manifest, sandbox: Any) -> tuple[list[Any], list[Any], list[Any]]:
+def _seeds(
+    manifest: Manifest,
+    sandbox: Any,
+    shift_dates: DateShift | None = None,
+    learn_user: Enrolment | None = None,
+) -> tuple[list[Any], list[Any], list[Any]]:
     """The courses, terms and users a rehearsal of `manifest` needs: its sources and empty
     shells (by courseId), its merged sections (by courseId or externalId: existing courses of
     their own, empty as the SIS makes them, merged under no parent yet), its terms (by
-    externalId) and its instructors (by userName or externalId). Primary ids and uuids name
-    what the site must already have."""
+    externalId) and its instructors and `learn_user` (by userName or externalId). Primary ids
+    and uuids name what the site must already have."""
     sources = dict.fromkeys(
         row.source_course_id for row in manifest.rows if not is_primary_id(row.source_course_id)
     )
@@ -163,16 +177,20 @@ def _seeds(manifest: Manifest, sandbox: Any) -> tuple[list[Any], list[Any], list
         row.term_id for row in manifest.rows if row.term_id and not is_primary_id(row.term_id)
     )
     users: dict[str, Any] = {}
-    for row in manifest.rows:
-        for enrolment in row.instructors:
-            kind, _, name = enrolment.user_id.partition(":")
-            if kind == "userName":
-                users.setdefault(name.lower(), sandbox.SeedUser(name))
-            elif kind == "externalId":
-                users.setdefault(name.lower(), sandbox.SeedUser(name, external_id=name))
+    named = [enrolment for row in manifest.rows for enrolment in row.instructors]
+    for enrolment in [*named, *([learn_user] if learn_user else [])]:
+        kind, _, name = enrolment.user_id.partition(":")
+        if kind == "userName":
+            users.setdefault(name.lower(), sandbox.SeedUser(name))
+        elif kind == "externalId":
+            users.setdefault(name.lower(), sandbox.SeedUser(name, external_id=name))
     # A `term` shift runs from its source's start: those sources start on the day their weekly
     # dated items do.
-    termed = {row.source_course_id for row in manifest.rows if row.shift and row.shift.term}
+    termed = {
+        row.source_course_id
+        for row in manifest.rows
+        if (shift := row.shift or shift_dates) is not None and shift.term
+    }
     first_day = sandbox.FIRST_SEEDED_DAY.isoformat()
     return (
         [

@@ -337,7 +337,13 @@ def run(
     if sandbox:
         from ._rehearsal import sandbox_site
 
-        with sandbox_site(loaded, files.sandbox_state, sandbox_config) as site:
+        with sandbox_site(
+            loaded,
+            files.sandbox_state,
+            sandbox_config,
+            shift_dates=shift_dates,
+            learn_user=options.calendar_reader,
+        ) as site:
             click.echo(
                 f"Sandbox: simulated Learn at {site.base_url} (state in {files.sandbox_state})"
             )

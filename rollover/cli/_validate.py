@@ -144,7 +144,14 @@ def validate(
     if site is None:
         from ._rehearsal import sandbox_site
 
-        with sandbox_site(loaded, files.sandbox_state, sandbox_config, keep_new=False) as simulated:
+        with sandbox_site(
+            loaded,
+            files.sandbox_state,
+            sandbox_config,
+            keep_new=False,
+            shift_dates=shift_dates,
+            learn_user=reader,
+        ) as simulated:
             checked = check_against_learn(
                 loaded,
                 simulated,

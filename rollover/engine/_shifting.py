@@ -13,8 +13,9 @@ PATCH is a call of the quota: one is sent only from a spare call above --quota-r
 the other rows in flight need; with none, the row waits in the `shifting` stage for the next run.
 
 The calendar's events (`--shift-calendar`) are read only once the integration's Learn user
-(`--learn-user`) is known to be enrolled in the course: Learn answers anyone else an empty
-list, which would read as "no events". They are read over the span of the course's other dates
+(`--learn-user`) is known to be enrolled in the course, and (once per run) Learn was seen to
+show this integration that course's calendar: Learn answers anyone else an empty list, which
+would read as "no events". They are read over the span of the course's other dates
 (`plan.calendar_span`), in windows of 16 weeks, and the span is recorded.
 """
 
@@ -78,6 +79,9 @@ class Shifting:
         # Rows whose calendar this run could not read (why, in words): they fail after the
         # rest of their dates moved; the next run looks again.
         self._unread_calendars: dict[str, str] = {}
+        # Whether Learn was seen to show this integration a calendar its --learn-user was
+        # enrolled to read: proof, once per run, that --learn-user is the integration's user.
+        self._reader_proven = False
 
     async def shift(self, row: LedgerRow) -> bool:
         """Move the row's dated items not moved yet. False when the row waits in the
@@ -150,6 +154,17 @@ class Shifting:
                 f"{row.spec.line}'s instructors cell, or enrol it in Learn"
             )
             return True
+        if not self._reader_proven:
+            self._reader_proven = await self._client.calendar_shown(course)
+            if not self._reader_proven:
+                self._unread_calendars[target] = (
+                    f"its calendar items did not move: {reader} (--learn-user) is enrolled in "
+                    f"{course}, yet Learn does not show this REST integration the course's "
+                    "calendar (Learn answers an empty list to a caller who may not see it). "
+                    "--learn-user must name the Learn user the integration acts as (Learn's REST "
+                    "API Integrations page), and the course's calendar must be on"
+                )
+                return True
         known: list[datetime] = [
             moment
             for item in self._ledger.dated_items(target)

@@ -7,7 +7,11 @@ windows: whoever reads them keeps each item once, by its id.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime, timedelta
+
+from ._ids import API
+from ._transport import Transport
 
 # The longest span one list of calendar items may cover (the official spec: "Maximum timespan
 # between since and until is 16 weeks").
@@ -16,6 +20,7 @@ CALENDAR_WINDOW = timedelta(weeks=16)
 # gradebook's due dates seen through the calendar (read-only there, moved as columns); Anthology
 # warns never to list calendar items without scoping them by course and type.
 COURSE_TYPE = "Course"
+_CALENDARS_PAGE = 200
 
 
 def calendar_windows(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
@@ -31,3 +36,17 @@ def calendar_windows(start: datetime, end: datetime) -> list[tuple[datetime, dat
         if until >= end:
             return windows
         since = until
+
+
+async def calendar_shown(wire: Transport, course_pk: str) -> bool:
+    """Whether Learn shows the caller the course's calendar: `GET /v1/calendars` lists the
+    calendars the caller may view (its own, the institution's, each course it is a member
+    of), read page by page until the course's is found. The proof that a calendar list answered
+    for the course speaks for it: Learn answers a caller who may not see it an empty list."""
+    params = {"fields": "id", "limit": str(_CALENDARS_PAGE)}
+    url = f"{API}/v1/calendars"
+    async with contextlib.aclosing(wire.pages(url, "GET /v1/calendars", params)) as pages:
+        async for results, _ in pages:
+            if any(item.get("id") == course_pk for item in results):
+                return True
+    return False

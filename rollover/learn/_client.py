@@ -22,6 +22,7 @@ from rollover.errors import LearnError
 from rollover.times import utc_now
 
 from ._answers import json_object
+from ._calendar import calendar_shown
 from ._copy import TaskPoll, poll_task, request_copy
 from ._counts import column_count, content_counts
 from ._dates import DatedItem, DatedKind, dated_items, patch_dates, range_start
@@ -269,6 +270,12 @@ class LearnClient:
         )
         availability = member.get("availability") if member is not None else None
         return isinstance(availability, dict) and availability.get("available") == "Yes"
+
+    async def calendar_shown(self, course_pk: str) -> bool:
+        """Whether Learn shows this integration the course's calendar (`GET /v1/calendars`,
+        read until the course's is found): proof that the Learn user it acts as is the one
+        enrolled to read it."""
+        return await calendar_shown(self._wire, course_pk)
 
     async def content_counts(self, course_pk: str) -> tuple[int, int]:
         """(content items at all levels, those other than empty folders) of a course;
