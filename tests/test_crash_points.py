@@ -16,7 +16,7 @@ import asyncio
 import itertools
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from test_adoption import adopted_rows, assert_proven_or_reviewed, one_slot_site
 
 from rollover.engine import Rollover, RunOptions
 from rollover.ledger import EnrolmentState, Ledger, LedgerRow, Proof, State
-from rollover.manifest import DateShift, ManifestRow
+from rollover.manifest import DateShift, Enrolment, ManifestRow
 from rollover.plan import row_spec, shift_moment
 from rollover.sandbox import SeedCourse
 
@@ -172,7 +172,9 @@ def crash_run(
 
     async def scenario() -> None:
         with Ledger(ledger_path, clock=learn.clock.datetime) as ledger:
-            ledger.sync_manifest([row_spec(r) for r in rows])
+            ledger.sync_manifest(
+                [row_spec(r, calendar_reader=options.calendar_reader) for r in rows]
+            )
             ledger.before_transition, ledger.observer = before, after
             ledger.record_enrolment = around(  # type: ignore[method-assign]
                 lambda target, user, state, *_: f"enrolment {target} {user} {state.value}",
@@ -478,7 +480,7 @@ DATE_POINTS = (
 def date_call(request: httpx.Request) -> str | None:
     """`PATCH date <item>` for a date PATCH, None for any other call."""
     path = request.url.path
-    dated = ("/contents/", "/gradebook/columns/", "/announcements/")
+    dated = ("/contents/", "/gradebook/columns/", "/announcements/", "/calendars/items/")
     if request.method != "PATCH" or not any(part in path for part in dated):
         return None
     return f"PATCH date {path.rsplit('/', 1)[-1]}"
@@ -489,22 +491,44 @@ def date_items(learn: Learn, course: str) -> dict[tuple[str, str], dict[str, str
     return {(i.kind, i.title): i.dates for i in learn.sandbox.dated_items(f"courseId:{course}")}
 
 
+# With --shift-calendar the course calendar's events move last: the last item is one of them.
+CALENDAR_OPTIONS = replace(
+    OPTIONS, calendar_reader=Enrolment("userName:rollover-integration", "TeachingAssistant")
+)
+
+
+@pytest.mark.parametrize("options", [OPTIONS, CALENDAR_OPTIONS], ids=["", "calendar"])
 @pytest.mark.parametrize("position", [0, 1, -1], ids=["first", "second", "last"])
 @pytest.mark.parametrize("point", DATE_POINTS)
 def test_crash_around_a_date_then_resume_moves_it_once(
-    tmp_path: Path, point: str, position: int
+    tmp_path: Path, point: str, position: int, options: RunOptions
 ) -> None:
-    """A crash around an item's `sending`, PATCH or `shifted`, then a re-run: each date moved once."""
+    """A crash around an item's `sending`, PATCH or `shifted` (a calendar event's too), then a
+    re-run: each date moved once."""
     dry = site()
-    passed = crash_run(dry, tmp_path / "dry.sqlite", lambda _: False, rows=SHIFTED, calls=date_call)
+    passed = crash_run(
+        dry,
+        tmp_path / "dry.sqlite",
+        lambda _: False,
+        rows=SHIFTED,
+        calls=date_call,
+        options=options,
+    )
     items = [p.split(" ")[2] for p in passed if p.startswith("before date") and "sending" in p]
     chosen = point.format(items[position])
     learn, ledger_path = site(), tmp_path / "l.sqlite"
     crashed = crash_run(
-        learn, ledger_path, lambda what: what == chosen, rows=SHIFTED, calls=date_call
+        learn,
+        ledger_path,
+        lambda what: what == chosen,
+        rows=SHIFTED,
+        calls=date_call,
+        options=options,
     )
     assert crashed[-1] == chosen
-    _, final = engine_run(learn, SHIFTED, ledger_path, OPTIONS)
+    _, final = engine_run(learn, SHIFTED, ledger_path, options)
+    if options.calendar_reader is not None:
+        assert any(i.kind == "calendar" for i in learn.sandbox.dated_items(f"courseId:{NEW}"))
     assert [r.state for r in final] == [State.DONE], final
     assert learn.sandbox.record.copies_per_target() == {NEW: 1}
     changes = Counter((c.item_id, c.field) for c in learn.sandbox.date_changes(f"courseId:{NEW}"))
