@@ -5,7 +5,7 @@ most 16 weeks, and moved by PATCH /v1/calendars/items/Course/{id} like every oth
 from __future__ import annotations
 
 import random
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from rollover.sandbox import (
 INTEGRATION = "userName:rollover-integration"
 LIST = "/v1/calendars/items"
 PATCH_PATH = "/learn/api/public/v1/calendars/items/{calendarItemType}/{calendarItemId}"
-TERM_START = date(2026, 1, 12)
+TERM_START = date(2026, 1, 12)  # FIRST_SEEDED_DAY: the sources name no dates_from
 COURSES = [
     SeedCourse("SRC-1", "Source one", contents=6, columns=4, dated_columns=2, calendar_items=3),
     SeedCourse("SRC-2", "Source two", contents=6, columns=2, calendar_items=2),
@@ -107,7 +107,7 @@ def test_a_seeded_source_has_review_sessions_in_its_term_each_an_hour_long() -> 
     session k+1, within its 16-week term; a shell has none."""
     sandbox = make()
     found = calendar(sandbox, "SRC-1")
-    first = datetime(2026, 1, 12, 15, tzinfo=UTC)
+    first = datetime.combine(TERM_START, time(15), tzinfo=UTC)
     assert [(i.title, i.dates) for i in found] == [
         (
             f"Review session {k + 1}",
@@ -118,7 +118,7 @@ def test_a_seeded_source_has_review_sessions_in_its_term_each_an_hour_long() -> 
         )
         for k in range(3)
     ]
-    term_end = datetime(2026, 1, 12, tzinfo=UTC) + timedelta(weeks=16)
+    term_end = datetime.combine(TERM_START, time(0), tzinfo=UTC) + timedelta(weeks=16)
     assert all(first <= utc(i.dates["start"]) <= utc(i.dates["end"]) < term_end for i in found)
     assert calendar(sandbox, "SHELL-1") == []
 
@@ -252,7 +252,8 @@ def test_without_since_or_until_the_list_spans_two_weeks_from_the_sites_clock() 
 
 def test_the_type_filter_picks_course_items_gradebook_due_dates_or_both() -> None:
     """type=Course: the course's own items; GradebookColumn: one per column with a due date (id
-    the column's, start = end = due); no type: both; each page matches the spec."""
+    the column's, start = end = due); no type: both; each page matches the spec; an unknown
+    type is a 400."""
     sandbox = make()
     enrol(sandbox, "SRC-1")
     course = primary(sandbox, "SRC-1")
@@ -277,6 +278,8 @@ def test_the_type_filter_picks_course_items_gradebook_due_dates_or_both() -> Non
     ]
     assert sorted(r["id"] for r in results()) == sorted(r["id"] for r in own + columns)
     assert results(type="OfficeHours") == []
+    unknown = listed(sandbox, courseId=course, type="Lecture", **SPRING)
+    assert unknown.status_code == 400 and "'Lecture'" in unknown.json()["message"]
 
 
 def test_the_list_pages_with_next_page_links_that_keep_the_query() -> None:

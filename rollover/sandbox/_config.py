@@ -164,8 +164,9 @@ class SandboxConfig:
     # The attachments of a child course (counted from 1 in the order Learn makes them) whose
     # answer is lost: the child is attached, the client gets a gateway's 504 timeout page.
     drop_attach_responses: list[int] = field(default_factory=list)
-    # The date PATCHes (of content, columns and announcements, counted from 1 in the order Learn
-    # applies them) whose answer is lost: the dates change, the client gets a 504 timeout page.
+    # The date PATCHes (of content, columns, announcements and calendar items, counted from 1 in
+    # the order Learn applies them) whose answer is lost: the dates change, the client gets a
+    # 504 timeout page.
     drop_date_responses: list[int] = field(default_factory=list)
     latency: float = 0.0
     forget_tasks_after: float | None = None
