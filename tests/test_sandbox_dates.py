@@ -43,6 +43,7 @@ COURSES = [
         dated_contents=4,
         dated_columns=3,
         announcements=3,
+        calendar_items=2,
         dates_from="2026-03-02",
     ),
     SeedCourse("SHELL-1", "Shell one", shell=True),
@@ -182,11 +183,13 @@ def test_columns_filtered_by_content_id_are_those_grading_that_item() -> None:
 
 
 def test_dated_items_lists_every_dated_item_and_only_those() -> None:
-    """dated_items: 4 contents, 3 columns, 3 announcements, each with only the dates it has; an
-    empty shell has none."""
+    """dated_items: 4 contents, 3 columns, 3 announcements, 2 calendar items, each with only the
+    dates it has; an empty shell has none."""
     sandbox = make()
     found = sandbox.dated_items("courseId:SRC-1")
-    assert [i.kind for i in found] == ["content"] * 4 + ["column"] * 3 + ["announcement"] * 3
+    assert [i.kind for i in found] == (
+        ["content"] * 4 + ["column"] * 3 + ["announcement"] * 3 + ["calendar"] * 2
+    )
     assert all(set(i.dates) <= set(DATE_FIELDS[i.kind]) and i.dates for i in found)
     unlinked_odd = items(sandbox, "courseId:SRC-1", "content")[3]
     assert set(unlinked_odd.dates) == {RELEASE_START}  # empty dates stay empty
@@ -266,14 +269,17 @@ def test_a_copy_brings_every_dated_item_with_its_dates_unchanged() -> None:
 
 
 def test_a_copy_brings_announcements_and_columns_only_when_its_options_say() -> None:
-    """announcements: false leaves announcements behind; gradebook: false leaves the columns."""
+    """announcements: false leaves announcements behind; gradebook: false leaves the columns;
+    calendar: false leaves the calendar items."""
     clock = FakeClock()
     sandbox = make(clock)
-    copy_into(sandbox, clock, "SHELL-1", {"announcements": False, "contentAreas": True})
+    options_1 = {"announcements": False, "contentAreas": True, "calendar": False}
+    copy_into(sandbox, clock, "SHELL-1", options_1)
     copy_into(sandbox, clock, "SHELL-2", {"gradebook": False, "announcements": True})
     kinds_1 = {i.kind for i in sandbox.dated_items("courseId:SHELL-1")}
     kinds_2 = {i.kind for i in sandbox.dated_items("courseId:SHELL-2")}
-    assert kinds_1 == {"content", "column"} and kinds_2 == {"content", "announcement"}
+    assert kinds_1 == {"content", "column"}
+    assert kinds_2 == {"content", "announcement", "calendar"}
 
 
 # -- PATCH ----------------------------------------------------------------------------------------

@@ -6,14 +6,16 @@ own clock, shaped by a `SandboxConfig`: its seeds (`SeedCourse`, `SeedTerm`, `Se
 and faults. Its `SandboxRecord` keeps what it saw (copies, PATCHes, enrolments, attachments of
 child courses, calls, faults) for tests to check; `LearnSandbox.parent_of`, `children_of` and
 `attach_log` read the merged sets. Courses hold dated items (content items with an
-adaptive-release window, columns with a due date, announcements with a display window) that
-the PATCH endpoints move under Learn's order rules; `LearnSandbox.dated_items` reads them and
-`date_changes` lists every date moved (`DateChange`: old and new value), for tests to prove
-each item moved exactly once. `create_app` serves it as Learn's REST API, journaling each
-call (`SiteJournal`) when its state lives on disk; `SandboxServer` and `serve_forever` serve
-that app on loopback. Request bodies are checked against Learn's published OpenAPI definition
-(`load_spec`, `validate_request_body`). The smaller parts (`Catalog`, `CopyQueue`,
-`content_plan`, ...) are public for the tests that pin them.
+adaptive-release window, columns with a due date, announcements with a display window, course
+calendar items with a start and an end) that the PATCH endpoints move under Learn's order rules;
+`LearnSandbox.dated_items` reads them and `date_changes` lists every date moved (`DateChange`:
+old and new value), for tests to prove each item moved exactly once. Calendar items are listed
+only in courses the integration user (`SandboxConfig.integration_user`) is enrolled in;
+`calendar_log` holds the query of every calendar list. `create_app` serves it as Learn's REST
+API, journaling each call (`SiteJournal`) when its state lives on disk; `SandboxServer` and
+`serve_forever` serve that app on loopback. Request bodies are checked against Learn's
+published OpenAPI definition (`load_spec`, `validate_request_body`). The smaller parts
+(`Catalog`, `CopyQueue`, `content_plan`, ...) are public for the tests that pin them.
 
 Used by `--sandbox` wiring and by tests; the tool itself never imports it otherwise.
 """
@@ -23,6 +25,7 @@ from ._catalog import Catalog, Course
 from ._config import SandboxConfig, SandboxConfigInvalid, SeedCourse, SeedTerm, SeedUser
 from ._copying import CopyQueue, CopyTask, draw_duration
 from ._dates import (
+    CALENDAR,
     DATE_FIELDS,
     FIRST_SEEDED_DAY,
     DatedItem,
@@ -53,6 +56,7 @@ from ._teaching import BUILTIN_ROLES, FOLDER, content_plan, seeded_counts
 
 __all__ = [
     "BUILTIN_ROLES",
+    "CALENDAR",
     "DATE_FIELDS",
     "FIRST_SEEDED_DAY",
     "FOLDER",

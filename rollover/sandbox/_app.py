@@ -164,6 +164,22 @@ def create_app(sandbox: LearnSandbox, *, state_path: Path | None = None) -> Star
 
         return patch_item
 
+    def calendar_items(request: Request, raw: bytes) -> EndpointCall:
+        return EndpointCall("list_calendar_items", (dict(request.query_params), _auth(request)))
+
+    def calendar_item(request: Request, raw: bytes) -> EndpointCall:
+        params = request.path_params
+        return EndpointCall(
+            "patch_calendar_item",
+            (
+                params["type"],
+                params["item"],
+                dict(request.query_params),
+                _json_body(raw),
+                _auth(request),
+            ),
+        )
+
     def unknown(request: Request, raw: bytes) -> EndpointCall:
         return EndpointCall("unknown_endpoint", (request.method, _auth(request), request.url.path))
 
@@ -227,6 +243,12 @@ def create_app(sandbox: LearnSandbox, *, state_path: Path | None = None) -> Star
                 methods=["GET"],
             )
             for version in ("v1", "v2")
+        ),
+        Route(f"{API}/v1/calendars/items", endpoint(calendar_items), methods=["GET"]),
+        Route(
+            f"{API}/v1/calendars/items/{{type}}/{{item}}",
+            endpoint(calendar_item),
+            methods=["PATCH"],
         ),
         Route(f"{API}/v1/terms", endpoint(terms), methods=["GET"]),
         Route(f"{API}/v1/terms/{{term}}", endpoint(term), methods=["GET"]),

@@ -54,14 +54,17 @@ class SeedCourse:
     contents: int | None = None  # content items at all levels; None: derived from the courseId
     columns: int | None = None  # gradebook columns; None: derived from the courseId
     shell: bool = False  # an SIS shell: empty unless listed in `shells_with_content`
-    # userNames of [[users]] enrolled as Student (a merged child's students reach its parent)
+    # userNames of [[users]] (or the `integration_user`) enrolled as Student (a merged child's
+    # students reach its parent)
     students: list[str] = field(default_factory=list)
     parent: str | None = None  # the course_id of the [[courses]] entry this is a merged child of
     # Dated items (None: a number derived from the courseId; a shell gets none): content items
-    # (folders aside) with an adaptive-release window, columns with a due date, announcements.
+    # (folders aside) with an adaptive-release window, columns with a due date, announcements,
+    # course calendar items (each with a start and an end).
     dated_contents: int | None = None
     dated_columns: int | None = None
     announcements: int | None = None
+    calendar_items: int | None = None
     dates_from: str | None = None  # YYYY-MM-DD, the Monday the weekly dates start; None: 2026-01-12
 
     def __post_init__(self) -> None:
@@ -74,7 +77,14 @@ class SeedCourse:
                     self.dates_from,
                     'a date as YYYY-MM-DD, e.g. "2026-01-12"',
                 ) from None
-        for name in ("contents", "columns", "dated_contents", "dated_columns", "announcements"):
+        for name in (
+            "contents",
+            "columns",
+            "dated_contents",
+            "dated_columns",
+            "announcements",
+            "calendar_items",
+        ):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or value < 0):
                 raise _invalid(
@@ -154,8 +164,9 @@ class SandboxConfig:
     # The attachments of a child course (counted from 1 in the order Learn makes them) whose
     # answer is lost: the child is attached, the client gets a gateway's 504 timeout page.
     drop_attach_responses: list[int] = field(default_factory=list)
-    # The date PATCHes (of content, columns and announcements, counted from 1 in the order Learn
-    # applies them) whose answer is lost: the dates change, the client gets a 504 timeout page.
+    # The date PATCHes (of content, columns, announcements and calendar items, counted from 1 in
+    # the order Learn applies them) whose answer is lost: the dates change, the client gets a
+    # 504 timeout page.
     drop_date_responses: list[int] = field(default_factory=list)
     latency: float = 0.0
     forget_tasks_after: float | None = None
@@ -184,6 +195,10 @@ class SandboxConfig:
     shells_with_content: list[str] = field(default_factory=list)  # courseIds of shells
     # Entitlements the REST integration's Learn user lacks (see DENIABLE_ENTITLEMENTS).
     missing_entitlements: list[str] = field(default_factory=list)
+    # The userName of the Learn user the REST integration acts as: seeded as a plain user,
+    # enrolled in no course unless something enrols it. Learn lists a course's calendar items
+    # only to a user enrolled in it.
+    integration_user: str = "rollover-integration"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -211,7 +226,11 @@ class SandboxConfig:
             for number in getattr(self, name):
                 if isinstance(number, bool) or not isinstance(number, int) or number < 1:
                     raise _invalid(name, number, f"{counted} numbers counted from 1, e.g. [1, 3]")
-        _check_merged_seeds(self.courses, self.users)
+        if not self.integration_user.strip():
+            raise _invalid(
+                "integration_user", self.integration_user, 'a userName, e.g. "rollover-integration"'
+            )
+        _check_merged_seeds(self.courses, [*self.users, SeedUser(self.integration_user)])
         for entitlement in self.missing_entitlements:
             if entitlement not in DENIABLE_ENTITLEMENTS:
                 raise _invalid(

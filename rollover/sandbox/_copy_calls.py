@@ -90,6 +90,7 @@ class CopyCalls(SiteCore):
             contents=_copies(body, "contentAreas"),
             columns=_copies(body, "gradebook"),
             announcements=_copies(body, "announcements"),
+            calendar=_copies(body, "calendar"),
         )
         course.copy_task = task.id
         self.record.copies.append(
@@ -143,7 +144,7 @@ class CopyCalls(SiteCore):
 
 
 def _copies(body: dict[str, Any], area: str) -> bool:
-    """Whether a copy request brings `area` (content areas, gradebook): all but what its
+    """Whether a copy request brings `area` (content areas, gradebook, calendar): all but what its
     `copy` object sets false (the spec gives no default for an option left out)."""
     options = body.get("copy")
     return not isinstance(options, dict) or options.get(area) is not False

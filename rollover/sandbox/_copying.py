@@ -35,6 +35,7 @@ class CopyTask:
     contents: bool = True  # the request copies the content areas
     columns: bool = True  # the request copies the gradebook
     announcements: bool = True  # the request copies the announcements
+    calendar: bool = True  # the request copies the course calendar
 
     def done_at(self, now: float) -> bool:
         """Whether the copy has finished by `now`."""
@@ -125,6 +126,7 @@ class CopyQueue:
         contents: bool = True,
         columns: bool = True,
         announcements: bool = True,
+        calendar: bool = True,
     ) -> CopyTask:
         """Queue a copy behind the ones already posted and fix when it will run."""
         slot = min(range(len(self.slot_free_at)), key=lambda i: self.slot_free_at[i])
@@ -146,6 +148,7 @@ class CopyQueue:
             contents=contents,
             columns=columns,
             announcements=announcements,
+            calendar=calendar,
         )
         self.next_id += 1
         heapq.heappush(self._unapplied, (task.end, task.posted, len(self.tasks), task.id))

@@ -1,6 +1,6 @@
 """What one course holds besides its settings, as compact rows (a site may hold ten thousand
 courses) shown in Learn's shapes only when asked for: content items, gradebook columns,
-announcements (each with its dates) and enrolments."""
+announcements, course calendar items (each with its dates) and enrolments."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 ContentRow = list[Any]
 ColumnRow = list[Any]  # [id, name, score.possible, grading.due, contentId]
 AnnouncementRow = list[Any]  # [id, title, availability.duration start, end]
+CalendarRow = list[Any]  # [id, title, start, end]: a course calendar item, both dates set
 # A state saved before items had dates holds shorter rows; they are padded with None (no date).
 CONTENT_ROW_LENGTH, COLUMN_ROW_LENGTH = 6, 5
 
@@ -35,12 +36,13 @@ class Membership:
 @dataclass
 class Holdings:
     """What one course holds besides its settings: content, gradebook columns, enrolments,
-    announcements."""
+    announcements, course calendar items."""
 
     contents: list[ContentRow] = field(default_factory=list)
     columns: list[ColumnRow] = field(default_factory=list)
     members: dict[str, Membership] = field(default_factory=dict)  # user primary id -> it
     announcements: list[AnnouncementRow] = field(default_factory=list)
+    calendar: list[CalendarRow] = field(default_factory=list)
 
     def members_at(self, now: float) -> list[Membership]:
         """The memberships there at `now`, in enrolment order."""
@@ -91,6 +93,52 @@ class Holdings:
         """The row of the announcement with this id, if the course has it."""
         return next((row for row in self.announcements if row[0] == announcement_id), None)
 
+    def calendar_items(self, course_primary_id: str, course_name: str) -> list[dict[str, Any]]:
+        """The course's own calendar items (type `Course`) as Learn lists them."""
+        return [
+            {
+                "id": row[0],
+                "type": "Course",
+                "calendarId": course_primary_id,
+                "calendarName": course_name,
+                "title": row[1],
+                "start": row[2],
+                "end": row[3],
+                "disableResizing": False,
+            }
+            for row in self.calendar
+        ]
+
+    def column_calendar_items(
+        self, course_primary_id: str, course_name: str
+    ) -> list[dict[str, Any]]:
+        """One read-only calendar item (type `GradebookColumn`) per column with a due date, its
+        id the column's, starting and ending when the column is due."""
+        return [
+            {
+                "id": row[0],
+                "type": "GradebookColumn",
+                "calendarId": course_primary_id,
+                "calendarName": course_name,
+                "title": row[1],
+                "start": row[3],
+                "end": row[3],
+                "disableResizing": True,
+                "dynamicCalendarItemProps": {
+                    "attemptable": True,
+                    "dateRangeLimited": False,
+                    "eventType": "Assignment",
+                    "gradable": True,
+                },
+            }
+            for row in self.columns
+            if row[3] is not None
+        ]
+
+    def calendar_row(self, item_id: str) -> CalendarRow | None:
+        """The row of the course calendar item with this id, if the course has it."""
+        return next((row for row in self.calendar if row[0] == item_id), None)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""
         return {
@@ -98,6 +146,7 @@ class Holdings:
             "columns": self.columns,
             "members": [m.to_list() for m in self.members.values()],
             "announcements": self.announcements,
+            "calendar": self.calendar,
         }
 
     @classmethod
@@ -109,6 +158,7 @@ class Holdings:
             [_padded(row, COLUMN_ROW_LENGTH) for row in data["columns"]],
             {m.data["userId"]: m for m in members},
             [list(row) for row in data.get("announcements", [])],
+            [list(row) for row in data.get("calendar", [])],
         )
 
 

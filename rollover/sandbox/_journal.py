@@ -60,6 +60,8 @@ ENDPOINTS = frozenset(
         "separate_child",
         "list_announcements",
         "patch_item",
+        "list_calendar_items",
+        "patch_calendar_item",
         "unknown_endpoint",
     }
 )

@@ -63,9 +63,9 @@ class AttachEvent:
 @dataclass(frozen=True)
 class DateChange:
     """One date of one item that a PATCH changed (a date sent unchanged is no change): the
-    item's kind (`content`, `column`, `announcement`), course and item ids, the dotted field,
-    its old value (None: it had none) and new one, when, and which date PATCH (counted from 1
-    on the whole site, in the order Learn applied them) made it."""
+    item's kind (`content`, `column`, `announcement`, `calendar`), course and item ids, the
+    dotted field, its old value (None: it had none) and new one, when, and which date PATCH
+    (counted from 1 on the whole site, in the order Learn applied them) made it."""
 
     kind: str
     course_primary_id: str
@@ -79,8 +79,8 @@ class DateChange:
 
 @dataclass
 class SandboxRecord:
-    """Applied copies, patches, enrolments, attachments and date changes, calls per endpoint
-    template, faults by kind."""
+    """Applied copies, patches, enrolments, attachments and date changes, the query of every
+    calendar items list, calls per endpoint template, faults by kind."""
 
     copies: list[CopyEvent] = field(default_factory=list)
     patches: list[PatchEvent] = field(default_factory=list)
@@ -88,6 +88,8 @@ class SandboxRecord:
     attachments: list[AttachEvent] = field(default_factory=list)
     date_changes: list[DateChange] = field(default_factory=list)
     date_patches: int = 0  # date PATCHes applied (answers lost included), changing or not
+    # The query parameters of every GET /v1/calendars/items Learn served, in order.
+    calendar_lists: list[dict[str, str]] = field(default_factory=list)
     calls: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
 
@@ -121,6 +123,7 @@ class SandboxRecord:
             "attachments": [asdict(event) for event in self.attachments],
             "date_changes": [asdict(event) for event in self.date_changes],
             "date_patches": self.date_patches,
+            "calendar_lists": self.calendar_lists,
             "calls": dict(self.calls),
             "faults": dict(self.faults),
             "copies_per_target": self.copies_per_target(),
@@ -136,6 +139,7 @@ class SandboxRecord:
             attachments=[AttachEvent(**event) for event in data.get("attachments", [])],
             date_changes=[DateChange(**event) for event in data.get("date_changes", [])],
             date_patches=data.get("date_patches", 0),
+            calendar_lists=[dict(query) for query in data.get("calendar_lists", [])],
             calls=Counter(data["calls"]),
             faults=Counter(data["faults"]),
         )

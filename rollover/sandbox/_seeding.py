@@ -38,6 +38,9 @@ class Seeding(SiteCore):
             self._add_seed_course(seed, now)
         for user in self.config.users:
             self._add_seed_user(user, now)
+        # The user the REST integration acts as exists, a plain user unless [[users]] says more.
+        if not self.teaching.has_user(self.config.integration_user):
+            self._add_seed_user(SeedUser(self.config.integration_user), now)
         self._seed_enrolments_and_merges(self.config.courses, now)
 
     def _add_seed_user(self, seed: SeedUser, now: float) -> None:
@@ -65,13 +68,15 @@ class Seeding(SiteCore):
         dated = seeded_dated_counts(seed.course_id)
         if seed.shell and seed.course_id not in self.config.shells_with_content:
             contents = columns = 0
-            dated = (0, 0, 0)
+            dated = (0, 0, 0, 0)
         contents = seed.contents if seed.contents is not None else contents
         columns = seed.columns if seed.columns is not None else columns
-        dated_contents, dated_columns, announcements = (
+        dated_contents, dated_columns, announcements, calendar_items = (
             given if given is not None else drawn
             for given, drawn in zip(
-                (seed.dated_contents, seed.dated_columns, seed.announcements), dated, strict=True
+                (seed.dated_contents, seed.dated_columns, seed.announcements, seed.calendar_items),
+                dated,
+                strict=True,
             )
         )
         first_day = date.fromisoformat(seed.dates_from) if seed.dates_from else FIRST_SEEDED_DAY
@@ -83,8 +88,8 @@ class Seeding(SiteCore):
                 "start": iso_time(start.timestamp()),
                 "end": iso_time((start + TERM_LENGTH).timestamp()),
             }
-        dates = date_plan(first_day, dated_contents, dated_columns, announcements)
-        if contents or columns or announcements:
+        dates = date_plan(first_day, dated_contents, dated_columns, announcements, calendar_items)
+        if contents or columns or announcements or calendar_items:
             self.teaching.seed_course(course.primary_id, seed.course_id, contents, columns, dates)
 
     def seed(

@@ -246,6 +246,7 @@ class SiteCore:
                 contents=task.contents,
                 columns=task.columns,
                 announcements=task.announcements,
+                calendar=task.calendar,
                 target_label=task.target_primary_id,
                 now_iso=end_iso,
             )

@@ -1,8 +1,9 @@
 """What makes a copied course ready to teach: users, enrolments, content trees, gradebook columns,
-announcements, and how seeds and copies fill them.
+announcements, course calendar items, and how seeds and copies fill them.
 
 What a course holds is kept as compact rows (`_holdings`) and shown in Learn's shapes only when
-asked for. Every id sequence (users, content, columns, announcements) is Learn's own, apart from
+asked for. Every id sequence (users, content, columns, announcements, calendar items) is
+Learn's own, apart from
 the courses' and terms'. Seeded counts derive from the courseId alone, so a course looks the same
 on every site that seeds it.
 """
@@ -121,7 +122,12 @@ class Teaching:
     next_content_id: int = 1
     next_column_id: int = 1
     next_announcement_id: int = 1
+    next_calendar_id: int = 1
     _by_field: dict[str, dict[str, dict[str, Any]]] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
+    # Calendar item id -> the primary id of its course: Learn's calendar PATCH names no course.
+    _calendar_course: dict[str, str] = field(
         init=False, repr=False, compare=False, default_factory=dict
     )
 
@@ -129,6 +135,9 @@ class Teaching:
         self._by_field = {"userName": {}, "externalId": {}, "uuid": {}}
         for user in self.users.values():
             self._index(user)
+        for course_primary_id, holdings in self.courses.items():
+            for row in holdings.calendar:
+                self._calendar_course[row[0]] = course_primary_id
 
     def _index(self, user: dict[str, Any]) -> None:
         for name, index in self._by_field.items():
@@ -196,6 +205,10 @@ class Teaching:
         found = self.courses.get(course_primary_id)
         return found if found is not None else Holdings()
 
+    def calendar_course(self, item_id: str) -> str | None:
+        """The primary id of the course whose calendar holds the item `item_id`, if any."""
+        return self._calendar_course.get(item_id)
+
     def seed_course(
         self,
         course_primary_id: str,
@@ -205,7 +218,7 @@ class Teaching:
         dates: DatePlan | None = None,
     ) -> None:
         """Give a seeded course `contents` items (folders included) and `columns` columns, and
-        the dated items `dates` lays out (None: no dates, no announcements)."""
+        the dated items `dates` lays out (None: no dates, no announcements, no calendar items)."""
         dates = dates or DatePlan()
         holdings = self.holdings(course_primary_id)
         ids: list[str] = []
@@ -225,6 +238,8 @@ class Teaching:
             column[4] = item[0]
         for number, (start, end) in enumerate(dates.announcements, start=1):
             holdings.announcements.append([self._announcement_id(), f"Week {number}", start, end])
+        for number, (start, end) in enumerate(dates.calendar, start=1):
+            self._add_calendar_item(course_primary_id, f"Review session {number}", start, end)
 
     def copy_into(
         self,
@@ -238,10 +253,12 @@ class Teaching:
         contents: bool = True,
         columns: bool = True,
         announcements: bool = True,
+        calendar: bool = True,
     ) -> None:
-        """Add the source's content, columns and announcements to the target, as new items (a
-        copy adds and removes nothing) with their dates unchanged, each only if the request
-        copies it (`contents`: the content areas, `columns`: the gradebook, `announcements`);
+        """Add the source's content, columns, announcements and calendar items to the target, as
+        new items (a copy adds and removes nothing) with their dates unchanged, each only if the
+        request copies it (`contents`: the content areas, `columns`: the gradebook,
+        `announcements`, `calendar`);
         `partial` adds only the first half of the content. A copied column keeps its link to a
         content item copied with it. With `members_at` (an exact copy), the source's members
         then who are not yet members of the target join."""
@@ -260,6 +277,8 @@ class Teaching:
             target.columns.append([self._column_id(), name, possible, due, new_link])
         for _, title, start, end in list(source.announcements) if announcements else []:
             target.announcements.append([self._announcement_id(), title, start, end])
+        for _, title, start, end in list(source.calendar) if calendar else []:
+            self._add_calendar_item(target_primary_id, title, start, end)
         if members_at is None:
             return
         for membership in source.members_at(members_at):
@@ -286,6 +305,12 @@ class Teaching:
         self.next_announcement_id += 1
         return announcement_id
 
+    def _add_calendar_item(self, course_primary_id: str, title: str, start: str, end: str) -> None:
+        item_id = f"_{self.next_calendar_id}_1"
+        self.next_calendar_id += 1
+        self.holdings(course_primary_id).calendar.append([item_id, title, start, end])
+        self._calendar_course[item_id] = course_primary_id
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""
         return {
@@ -295,6 +320,7 @@ class Teaching:
             "next_content_id": self.next_content_id,
             "next_column_id": self.next_column_id,
             "next_announcement_id": self.next_announcement_id,
+            "next_calendar_id": self.next_calendar_id,
         }
 
     @classmethod
@@ -307,6 +333,7 @@ class Teaching:
             data["next_content_id"],
             data["next_column_id"],
             data.get("next_announcement_id", 1),
+            data.get("next_calendar_id", 1),
         )
 
 
