@@ -24,7 +24,6 @@ from rollover.plan import (
     DateShift,
     calls_for,
     configured_profile,
-    dated_source_calls,
     estimate,
     row_spec,
     source_calls,
@@ -230,19 +229,10 @@ def test_a_shift_costs_one_list_per_kind_and_one_patch_per_item_not_yet_moved() 
     assert calls_for(spec, verify=False, step=CopyStep.PATCHED, dated=TYPICAL) == 3 + 75
 
 
-def test_each_source_of_a_shifted_row_is_read_once_unless_its_counts_are_known() -> None:
-    """The sources' dated items are counted with one list per kind, once per source of rows that
-    move (BIO-101 twice is read once; HIST-210 does not move), none for counts `known`."""
-    specs = [row_spec(r) for r in shifted()]
-    assert dated_source_calls(specs) == 3 + 3
-    known = {"BIO-101-FA26": TYPICAL}
-    assert dated_source_calls(specs, known=known.get) == 3
-    assert dated_source_calls(specs[3:]) == 0
-
-
 def test_the_estimate_counts_the_shift_and_says_unknown_without_counts() -> None:
-    """The estimate adds each shifted target's lists and PATCHes and its sources' lists; with a
-    source's counts missing, its PATCHes are unknown (None) and only the lists are counted."""
+    """The estimate adds each shifted target's lists and PATCHes (never its sources' lists: the
+    run does not read them); with a source's counts missing, its PATCHes are unknown (None) and
+    only the lists are counted."""
     rows_ = shifted()
     plain = estimate([replace(r, shift=None) for r in rows_])
     counts = {"BIO-101-FA26": TYPICAL, "CHEM-110-FA26": DatedCounts(column=4)}
@@ -250,8 +240,8 @@ def test_the_estimate_counts_the_shift_and_says_unknown_without_counts() -> None
     assert (known.date_lists, known.date_patches) == (3 * 3, 75 + 75 + 4)
     assert known.calls == plain.calls + 9 + 154
     unknown = estimate(rows_, dated={"BIO-101-FA26": TYPICAL})
-    assert (unknown.date_lists, unknown.date_patches) == (3 * 3 + 3, None)
-    assert unknown.calls == plain.calls + 12 + 150
+    assert (unknown.date_lists, unknown.date_patches) == (3 * 3, None)
+    assert unknown.calls == plain.calls + 9 + 150
     assert (plain.date_lists, plain.date_patches) == (0, 0)
 
 
@@ -266,7 +256,7 @@ def test_a_shift_for_every_row_fills_only_the_blank_cells() -> None:
         DateShift(term=True),
         every,
     ]
-    assert estimate(shifted(), shift_dates=every).date_lists == 4 * 3 + 3 * 3
+    assert estimate(shifted(), shift_dates=every).date_lists == 4 * 3
 
 
 def test_a_real_run_of_merged_rows_spends_what_the_rule_says(tmp_path: Path) -> None:

@@ -58,11 +58,11 @@ def test_the_calendar_span_runs_four_weeks_around_the_known_dates() -> None:
 
 def test_a_shift_moves_learns_three_kinds_and_the_calendar_only_when_asked() -> None:
     """Without --shift-calendar a shift lists the three kinds under the course (one call each);
-    with it, the calendar too (its enrolment check and two windows at the floor)."""
+    with it, the calendar too (two 16-week windows at the floor)."""
     assert shift_kinds(DateShift(days=7)) == COURSE_KINDS
     assert DatedKind.CALENDAR not in COURSE_KINDS
     assert shift_kinds(DateShift(term=True, calendar=True))[-1] is DatedKind.CALENDAR
-    assert (shift_lists(DateShift(days=7)), shift_lists(DateShift(days=7, calendar=True))) == (3, 6)
+    assert (shift_lists(DateShift(days=7)), shift_lists(DateShift(days=7, calendar=True))) == (3, 5)
     assert shift_lists(None) == 0
 
 

@@ -125,7 +125,7 @@ def test_offline_plan_lists_each_shift_and_the_calls_it_can_count(tmp_path: Path
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     at = lines.index(
-        "Dates to shift: 2 rows; 12 lists of dated items, PATCHes unknown until the sources "
+        "Dates to shift: 2 rows; 6 lists of dated items, PATCHes unknown until the sources "
         "are read (validate --check-learn counts them)"
     )
     assert lines[at + 1 : at + 3] == [
@@ -273,7 +273,7 @@ def test_rehearsal_with_shift_dates_runs(tmp_path: Path) -> None:
     result = against_the_sandbox(tmp_path, "run", "--preflight", *FAST)
     assert result.exit_code == 0, result.output
     assert "Dates to shift: 2 rows; the run sends " in result.stdout
-    assert "Dates to shift: 2 rows; 12 lists of dated items" in result.stdout
+    assert "Dates to shift: 2 rows; 6 lists of dated items" in result.stdout
 
 
 def against_the_sandbox(tmp_path: Path, command: str, *options: str) -> Result:

@@ -81,6 +81,12 @@ def sandbox_site(
                 terms=[*config.terms, *(t for t in terms if t.external_id not in known_terms)],
                 users=[*config.users, *(u for u in users if u.user_name not in known_users)],
             )
+            kind, _, name = learn_user.user_id.partition(":") if learn_user else ("", "", "")
+            if kind == "userName" and config.integration_user == SandboxConfig().integration_user:
+                # The simulated integration acts as the user --learn-user names, as the real
+                # one does when it is named right (a seed file may name another, to rehearse
+                # a wrong --learn-user).
+                config = replace(config, integration_user=name)
             sandbox = LearnSandbox(config)
     # The app writes a fresh snapshot now, then journals each call before answering it.
     kept = state_path if keep_new or state_path.exists() else None

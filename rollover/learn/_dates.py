@@ -71,8 +71,8 @@ class _Kind:
     link: str | None = None  # the field that links an item to a content item
     # The calendar's items live under the site's calendar, not under their course.
     in_course: bool = True
-    # The calls its list costs at its floor (one page; the calendar's: the check that the
-    # caller is enrolled, then a term's span and its margins in two windows of 16 weeks).
+    # The calls its list costs at its floor (one page; the calendar's: a term's span and its
+    # margins, in two windows of 16 weeks).
     list_calls: int = 1
 
     @property
@@ -147,7 +147,7 @@ KINDS: dict[DatedKind, _Kind] = {
         "course.calendar-entry.MODIFY and course.calendar.VIEW",
         "Learn refuses a calendar item that ends before it starts",
         in_course=False,
-        list_calls=3,
+        list_calls=2,
     ),
 }
 DATE_FIELDS: dict[DatedKind, tuple[str, ...]] = {kind: spec.dates for kind, spec in KINDS.items()}

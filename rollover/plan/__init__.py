@@ -28,7 +28,6 @@ from ._estimate import (
     CallEstimate,
     CopyStep,
     calls_for,
-    dated_source_calls,
     estimate,
     source_calls,
 )
@@ -82,7 +81,6 @@ __all__ = [
     "calls_for",
     "configured_profile",
     "copy_options",
-    "dated_source_calls",
     "estimate",
     "exact_copies",
     "exact_copy_warning",

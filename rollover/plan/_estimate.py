@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
 
-from rollover.learn import COURSE_KINDS
 from rollover.manifest import Enrolment, ManifestRow
 
 from ._bodies import RowSpec, row_spec
@@ -93,8 +92,7 @@ def calls_for(
     once per source; the token is the run's. A child's PUT is its floor: reading the child's
     course when the PUT answers 409 (to tell this parent's child from another's) is not counted.
     A row with a `shift` then reads the target's dated items, one list per kind (its floor:
-    further pages are not counted; the calendar's, when asked, its enrolment check and two
-    windows), and PATCHes each of the `dated` items (its source's counts, which never include
+    further pages are not counted; the calendar's, when asked, two windows), and PATCHes each of the `dated` items (its source's counts, which never include
     calendar items: those are counted when read) not yet `shifted`; with `dated` unknown
     (None), only the lists are counted.
     """
@@ -117,17 +115,6 @@ def calls_for(
     if spec.shift is not None:
         calls += shift_lists(spec.shift) + (0 if dated is None else max(0, dated.total - shifted))
     return calls
-
-
-def dated_source_calls(
-    specs: Iterable[RowSpec],
-    *,
-    known: Callable[[str], DatedCounts | None] = lambda source: None,
-) -> int:
-    """The lists of the rows' sources a shift reads to count their dated items: each source of
-    a row with a shift once, one list per kind, unless its counts are already `known`."""
-    sources = {spec.source_course_id for spec in specs if spec.shift is not None}
-    return sum(len(COURSE_KINDS) for source in sources if known(source) is None)
 
 
 def source_calls(
@@ -163,17 +150,16 @@ def estimate(
     """Calls a run of these rows costs (`calls_for` each, their sources' counts and the
     token): shell look-ups and checks, POSTs, polls, PATCHes, one PUT per instructor and per
     child, and with `verify` the counts each row's copy profile promises, per target and once
-    per source. Rows with a shift (their cell's, else `shift_dates`) add their lists, their
-    sources' lists and one PATCH per item `dated` counts by source; a source it lacks makes
-    `date_patches` unknown (None)."""
+    per source. Rows with a shift (their cell's, else `shift_dates`) add their lists and one
+    PATCH per item `dated` counts by source; a source it lacks makes `date_patches` unknown
+    (None). A run never reads the sources' dated items: only `validate --check-learn` (and
+    `run --preflight`) count them, as calls of their own."""
     specs = [_spec(row, profiles, shift_dates, calendar_reader) for row in rows]
     sources = source_calls(specs, verify=verify)
     targets = sum(spec.verified.reads for spec in specs) if verify else 0
     counts = dated or {}
     shifting = [spec for spec in specs if spec.shift is not None]
-    date_lists = dated_source_calls(specs, known=counts.get) + sum(
-        shift_lists(spec.shift) for spec in shifting
-    )
+    date_lists = sum(shift_lists(spec.shift) for spec in shifting)
     patches = [counts.get(spec.source_course_id) for spec in shifting]
     date_patches = (
         sum(count.total for count in patches if count is not None)
@@ -183,7 +169,6 @@ def estimate(
     calls = (
         (1 if rows else 0)
         + sources
-        + dated_source_calls(specs, known=counts.get)
         + sum(
             calls_for(spec, verify=verify, dated=counts.get(spec.source_course_id))
             for spec in specs

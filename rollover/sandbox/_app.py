@@ -164,6 +164,9 @@ def create_app(sandbox: LearnSandbox, *, state_path: Path | None = None) -> Star
 
         return patch_item
 
+    def calendars(request: Request, raw: bytes) -> EndpointCall:
+        return EndpointCall("list_calendars", (dict(request.query_params), _auth(request)))
+
     def calendar_items(request: Request, raw: bytes) -> EndpointCall:
         return EndpointCall("list_calendar_items", (dict(request.query_params), _auth(request)))
 
@@ -244,6 +247,7 @@ def create_app(sandbox: LearnSandbox, *, state_path: Path | None = None) -> Star
             )
             for version in ("v1", "v2")
         ),
+        Route(f"{API}/v1/calendars", endpoint(calendars), methods=["GET"]),
         Route(f"{API}/v1/calendars/items", endpoint(calendar_items), methods=["GET"]),
         Route(
             f"{API}/v1/calendars/items/{{type}}/{{item}}",

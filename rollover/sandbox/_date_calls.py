@@ -37,6 +37,7 @@ COLUMN_PATH = "/learn/api/public/v2/courses/{courseId}/gradebook/columns/{column
 ANNOUNCEMENT_PATH = "/learn/api/public/v1/courses/{courseId}/announcements/{announcementId}"
 CALENDAR_PATH = "/learn/api/public/v1/calendars/items/{calendarItemType}/{calendarItemId}"
 # The calendar endpoints as the record counts their calls, below /learn/api/public.
+CALENDARS_LISTED = "GET /v1/calendars"
 CALENDAR_LISTED = "GET /v1/calendars/items"
 CALENDAR_PATCHED = "PATCH /v1/calendars/items/{type}/{id}"
 # Learn's calendar item types; the sandbox holds items of the first two only.
@@ -72,6 +73,24 @@ class DateCalls(SiteCore):
             return Reply(200, page_of(shown, path, query, query.get("fields")))
 
         return self._serve("GET /v1/courses/{id}/announcements", authorization, answer)
+
+    def list_calendars(self, query: dict[str, str], authorization: str | None) -> Reply:
+        """GET /v1/calendars: the calendars the integration user may view, paged: its own
+        (PERSONAL), the institution's, and each course's it holds an available membership of."""
+
+        def answer(now: float) -> Reply:
+            shown: list[dict[str, Any]] = [
+                {"id": "PERSONAL", "name": "Personal"},
+                {"id": "INSTITUTION", "name": "Institution"},
+            ]
+            shown += [
+                {"id": course.primary_id, "name": course.data["name"]}
+                for course in self.catalog.courses.values()
+                if self._integration_enrolled(course, now)
+            ]
+            return Reply(200, page_of(shown, f"{API}/v1/calendars", query, query.get("fields")))
+
+        return self._serve(CALENDARS_LISTED, authorization, answer)
 
     def list_calendar_items(self, query: dict[str, str], authorization: str | None) -> Reply:
         """GET /v1/calendars/items: the calendar items (`type` Course: a course's own,

@@ -60,6 +60,7 @@ ENDPOINTS = frozenset(
         "separate_child",
         "list_announcements",
         "patch_item",
+        "list_calendars",
         "list_calendar_items",
         "patch_calendar_item",
         "unknown_endpoint",
