@@ -92,9 +92,10 @@ def calls_for(
     once per source; the token is the run's. A child's PUT is its floor: reading the child's
     course when the PUT answers 409 (to tell this parent's child from another's) is not counted.
     A row with a `shift` then reads the target's dated items, one list per kind (its floor:
-    further pages are not counted; the calendar's, when asked, two windows), and PATCHes each of the `dated` items (its source's counts, which never include
-    calendar items: those are counted when read) not yet `shifted`; with `dated` unknown
-    (None), only the lists are counted.
+    further pages are not counted; the calendar's, when asked, two windows), and PATCHes each
+    of the `dated` items (its source's counts, which never include calendar items: those are
+    counted when read) not yet `shifted`; with `dated` unknown (None), only the lists are
+    counted.
     """
     counted = spec.verified if verify else VerifiedCounts.NONE
     calls: float = (
