@@ -17,8 +17,10 @@ Learn and `rollover run` / `rollover validate` as a user would start them, with 
 7. Merged sections: the first seed with each row a parent of two seeded sections, one
    instructor each: calls per merged row against its floor (the copy's calls plus one per
    child, `rollover.plan.calls_for`). Alone: `python tests/bench.py --merged [--quick]`.
-8. Shifted dates: the first seed with `shift_dates +119d` on every row: calls per dated item
-   against the floor (one PATCH per dated item plus one list per kind and course).
+8. Shifted dates: the first seed with `shift_dates +119d` on every row, with
+   `--shift-calendar` (the integration's user enrolled in each course to read its calendar):
+   calls per dated item against the floor (one PATCH per dated item plus one list per kind and
+   course, one per 16-week window of each calendar, and the run's one look at the calendars).
    Alone: `python tests/bench.py --shift [--quick]`.
 6. Scale: 10,000 near-instant copies on many slots (wall, CPU per 1,000 courses, peak RSS), and
    `validate` of a 100,000-row manifest (time, peak RSS).
@@ -55,7 +57,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from rollover.learn import DatedKind
+from rollover.learn import COURSE_KINDS, calendar_windows
 from rollover.ledger import LEDGER_SUFFIX, Ledger
 from rollover.manifest import load_manifest
 from rollover.plan import PROFILES, DatedCounts, calls_for, copy_options, row_spec
@@ -520,23 +522,34 @@ def merged_bench(workdir: Path, courses: int) -> Workload:
 
 # The endpoints of the dated items: their lists and PATCHes (a run without --verify reads
 # contents and columns only to shift their dates).
-_DATED_ENDPOINTS = ("/contents", "/gradebook/columns", "/announcements")
+_DATED_ENDPOINTS = ("/contents", "/gradebook/columns", "/announcements", "/calendars")
+# The calendar's reader in the bench: the sandbox's integration user.
+_CALENDAR_FLAGS = [
+    "--shift-calendar",
+    "--learn-user",
+    "userName:rollover-integration=TeachingAssistant",
+]
 
 
 def shift_bench(workdir: Path, courses: int) -> Workload:
     """Bench 8: every row's dates shifted by +119d: the calls spent on dated items per dated
     item against their floor, one PATCH per dated item plus one list per kind and course
     (`rollover.plan.calls_for` with the dated items the ledger recorded)."""
-    print(f"8. Shifted dates: bench 1's seed {SEEDS[0]}, {courses} rows, shift_dates +119d")
-    print(f"   rollover run {' '.join(RUN_FLAGS)}")
-    run = run_workload(workdir, "shifted", courses, RUN_FLAGS, seed=SEEDS[0], shift="+119d")
+    print(
+        f"8. Shifted dates: bench 1's seed {SEEDS[0]}, {courses} rows, shift_dates +119d, "
+        "calendars too"
+    )
+    flags = [*RUN_FLAGS, *_CALENDAR_FLAGS]
+    print(f"   rollover run {' '.join(flags)}")
+    run = run_workload(workdir, "shifted", courses, flags, seed=SEEDS[0], shift="+119d")
     print_invariants(run)
     # The dated items each row's course held, as its ledger recorded them when listed.
     with Ledger(workdir / f"shifted{LEDGER_SUFFIX}") as ledger:
         rows = ledger.rows()
     items = sum(row.dates_to_shift for row in rows)
     moved = sum(row.dates_shifted for row in rows)
-    lists = len(DatedKind) * courses
+    windows = sum(len(calendar_windows(*row.calendar_span)) for row in rows if row.calendar_span)
+    lists = len(COURSE_KINDS) * courses + windows + 1  # 1: the run's look at the calendars
     # The rule's count of the shifting's calls: each row's lists and one PATCH per item.
     ruled = sum(
         calls_for(row.spec, verify=False, polls=0, dated=DatedCounts(content=row.dates_to_shift))
@@ -556,7 +569,9 @@ def shift_bench(workdir: Path, courses: int) -> Workload:
     )
     print(
         f"   calls per dated item:  {spent / items:.3f}  against its floor {floor:.3f} (one "
-        f"PATCH each, plus {len(DatedKind)} lists per course) {verdict(spent / items, floor)}"
+        f"PATCH each, plus {len(COURSE_KINDS)} lists per course, {windows / courses:.2f} "
+        f"calendar windows per course and one look at the calendars) "
+        f"{verdict(spent / items, floor)}"
     )
     print(f"   429 answers:           {run.rate_limited}  {verdict(run.rate_limited, 0)}")
     print_calls(run.calls, courses)
