@@ -18,6 +18,7 @@ from rollover.engine import RunOptions, RunOutcome
 from rollover.ledger import DateState, ErrorKind, Ledger, LedgerRow, State
 from rollover.manifest import DateShift, Enrolment, ManifestRow
 from rollover.plan import shift_moment
+from rollover.preflight import check_learn
 
 SOURCE, TARGET = "BIO-101-FA26", "BIO-101-001-SP27"
 CHICAGO = ZoneInfo("America/Chicago")
@@ -191,3 +192,21 @@ def test_a_backward_shift_moves_the_calendar_too(tmp_path: Path) -> None:
     _, final, statuses = run(learn, [shifted(-35)], tmp_path / "l.db")
     assert final.state is State.DONE and 400 not in statuses, final
     assert_events_moved_once(learn, -35)
+
+
+def test_the_preflight_names_a_learn_user_learn_does_not_know(tmp_path: Path) -> None:
+    """validate --check-learn with --shift-calendar looks the --learn-user up once: unknown, it
+    is a problem on the first shifted row naming the option and the fix; known, none."""
+
+    async def check(reader: Enrolment) -> list[tuple[int, str, str, str]]:
+        async with learn.client() as client:
+            report = await check_learn([shifted()], [], client, calendar_reader=reader)
+        return [(p.line, p.column, p.value, p.message) for p in report.problems]
+
+    learn = make_learn()
+    found = asyncio.run(check(Enrolment("userName:nobody", "TeachingAssistant")))
+    assert [(line, column, value) for line, column, value, _ in found] == [
+        (2, "shift_dates", "userName:nobody")
+    ]
+    assert "--learn-user names a user Learn does not know" in found[0][3]
+    assert asyncio.run(check(READER)) == []

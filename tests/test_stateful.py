@@ -28,7 +28,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from rollover.engine import RunOptions
 from rollover.ledger import Ledger, LedgerRow, State
-from rollover.manifest import DateShift, ManifestRow
+from rollover.manifest import DateShift, Enrolment, ManifestRow
 from rollover.sandbox import SeedCourse
 
 SHELLS = ("ENG-150-SP27", "MATH-120-SP27")
@@ -42,7 +42,14 @@ FULL_SHELL = "ART-100-SP27"
 # Copies may outlast --adopt-settle (and queue behind each other on one slot): an adopted copy
 # is proven from what Learn holds, never assumed finished because the settle ran out.
 COPY_MAX_SECONDS = 900.0
-OPTIONS = RunOptions(concurrency=3, poll_min=1.0, poll_max=30.0, adopt_settle=300.0)
+# The shifted rows move their calendars' events too, read by the sandbox's integration user.
+OPTIONS = RunOptions(
+    concurrency=3,
+    poll_min=1.0,
+    poll_max=30.0,
+    adopt_settle=300.0,
+    calendar_reader=Enrolment("userName:rollover-integration", "TeachingAssistant"),
+)
 MANIFEST: list[ManifestRow] = [
     row(
         2,
@@ -316,7 +323,7 @@ class RolloverCrashResume(RuleBasedStateMachine):
         if self.learn is None:
             return
         changes = Counter(
-            (c.course_primary_id, c.item_id, c.field)
+            (c.course_primary_id, c.kind, c.item_id, c.field)
             for c in self.learn.sandbox.record.date_changes
         )
         assert all(count == 1 for count in changes.values()), changes
@@ -343,6 +350,9 @@ class RolloverCrashResume(RuleBasedStateMachine):
                     assert member["courseRoleId"] == enrolment.role, (target, member)
                 assert ledger_row.children_attached == len(ledger_row.spec.children), ledger_row
                 assert ledger_row.dates_shifted == ledger_row.dates_to_shift, ledger_row
+                if ledger_row.spec.shift is not None and ledger_row.spec.shift.calendar:
+                    assert "calendar" in ledger_row.dates_listed, ledger_row
+                    assert ledger_row.calendar_span is not None, ledger_row
                 assert (ledger_row.spec.shift is None) or ledger_row.dates_to_shift > 0, ledger_row
                 for child in ledger_row.spec.children:
                     parent = self.learn.sandbox.parent_of(f"courseId:{child}")

@@ -36,7 +36,7 @@ from rollover.plan import (
 )
 
 from ._asker import PAGE_SIZE, Asker, together
-from ._dates import RowShift, read_sources
+from ._dates import RowShift, read_sources, unknown_reader
 from ._lists import CourseList
 from ._sections import (
     as_synced,
@@ -202,12 +202,8 @@ async def check_learn(
         for enrolment in row.instructors
     }
     # The Learn user --shift-calendar enrols in each shifted course to read its calendar.
-    reading = [
-        row
-        for row, _, stage in staged
-        if stage in WORKING and calendar_reader is not None and specs[row.target_course_id].shift
-    ]
-    if calendar_reader is not None and reading:
+    reading = [r for r, _, stage in staged if stage in WORKING and specs[r.target_course_id].shift]
+    if calendar_reader and reading:
         users[calendar_reader.user_id] = None
     shells = {
         pk: None
@@ -238,22 +234,8 @@ async def check_learn(
         for row, known in attaching
         for child, message in section_warnings(row, asker)
     ]
-    if (
-        calendar_reader is not None
-        and reading
-        and asker.users.get(calendar_reader.user_id) is False
-    ):
-        problems.append(
-            PreflightProblem(
-                reading[0].line,
-                "shift_dates",
-                calendar_reader.user_id,
-                "--learn-user names a user Learn does not know: --shift-calendar enrols it in "
-                "each shifted course to read its calendar. Give the Learn user the REST "
-                "integration acts as (Learn's REST API Integrations page), or run without "
-                "--shift-calendar",
-            )
-        )
+    if calendar_reader and reading and asker.users.get(calendar_reader.user_id) is False:
+        problems.append(PreflightProblem(*unknown_reader(reading[0].line, calendar_reader)))
     if asker.sections_refused is not None:
         value, message = uncounted(attaching[0][0], asker.sections_refused)
         warnings.append(PreflightProblem(attaching[0][0].line, "child_course_ids", value, message))

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from rollover.errors import CountRefused, LearnNotFound
 from rollover.learn import COURSE_KINDS, DatedKind, LearnClient, id_form
-from rollover.manifest import ManifestRow
+from rollover.manifest import Enrolment, ManifestRow
 from rollover.plan import DatedCounts, DateShift, RowSpec, term_offset
 
 
@@ -125,3 +125,16 @@ async def read_sources(
 def _cell(shift: DateShift) -> str:
     """The row's shift as a cell writes it (its own, or --shift-dates' for a blank cell)."""
     return "term" if shift.term else f"{shift.days or 0:+d}d"
+
+
+def unknown_reader(line: int, reader: Enrolment) -> tuple[int, str, str, str]:
+    """(line, column, value, message) of a --learn-user Learn does not know, on the first row
+    whose calendar it would read."""
+    return (
+        line,
+        "shift_dates",
+        reader.user_id,
+        "--learn-user names a user Learn does not know: --shift-calendar enrols it in each "
+        "shifted course to read its calendar. Give the Learn user the REST integration acts as "
+        "(Learn's REST API Integrations page), or run without --shift-calendar",
+    )
