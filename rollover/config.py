@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import click
@@ -46,6 +46,7 @@ _SECRET = re.compile(r"key|secret|token|passw|credential", re.IGNORECASE)
 _PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 _Check = Callable[[Any], str | None]  # what a value must be, or None when it is fine
+_T = TypeVar("_T")
 
 # The ranges of the numeric settings, shared with the `run` options of the same names: one
 # definition, used by click for the command line and here for the file.
@@ -103,65 +104,41 @@ def _window(value: Any) -> str | None:
     return None
 
 
-class _ShiftType(click.ParamType[DateShift, Any]):
-    """A date shift as the manifest's `shift_dates` column writes it (`parse_shift`)."""
+class _Parsed(click.ParamType[_T, Any]):
+    """An option's value read by the rule that reads the same value elsewhere (a manifest
+    cell's), its message made click's."""
 
-    name = "shift"
+    def __init__(self, name: str, kind: type[_T], parse: Callable[[str], _T]) -> None:
+        self.name, self._kind, self._parse = name, kind, parse
 
-    def convert(
-        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-    ) -> DateShift:
-        if isinstance(value, DateShift):
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> _T:
+        if isinstance(value, self._kind):
             return value
         try:
-            return parse_shift(str(value))
+            return self._parse(str(value))
         except ValueError as exc:
             self.fail(f"{value!r}: {exc}", param, ctx)
 
 
 # `--shift-dates` and the file's `shift_dates`: one rule, the manifest column's.
-SHIFT = _ShiftType()
-
-
-class _LearnUserType(click.ParamType[Enrolment, Any]):
-    """The Learn user the REST integration acts as, as an `instructors` entry writes a user
-    (`userName:rest-app=TeachingAssistant`): `parse_learn_user`."""
-
-    name = "learn_user"
-
-    def convert(
-        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-    ) -> Enrolment:
-        if isinstance(value, Enrolment):
-            return value
-        try:
-            return parse_learn_user(str(value))
-        except ValueError as exc:
-            self.fail(f"{value!r}: {exc}", param, ctx)
-
-
+SHIFT = _Parsed("shift", DateShift, parse_shift)
 # `--learn-user` and the file's `learn_user`: one rule, an `instructors` entry's.
-LEARN_USER = _LearnUserType()
+LEARN_USER = _Parsed("learn_user", Enrolment, parse_learn_user)
 
 
-def _learn_user(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return 'must be a Learn user in quotes, e.g. "userName:rest-app=TeachingAssistant"'
-    try:
-        parse_learn_user(value)
-    except ValueError as exc:
-        return str(exc)
-    return None
+def _parsed(parse: Callable[[str], object], example: str) -> _Check:
+    """The check of a file's value read by `parse`: a string it reads, else what it must be."""
 
+    def check(value: Any) -> str | None:
+        if not isinstance(value, str):
+            return f"must be {example}"
+        try:
+            parse(value)
+        except ValueError as exc:
+            return str(exc)
+        return None
 
-def _shift(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return 'must be a date shift in quotes, e.g. "+119d", "-7d", "+17w" or "term"'
-    try:
-        parse_shift(value)
-    except ValueError as exc:
-        return str(exc)
-    return None
+    return check
 
 
 def _timezone(value: Any) -> str | None:
@@ -185,9 +162,14 @@ SETTINGS: Mapping[str, _Check] = MappingProxyType(
         "quota_reserve": _number(CALLS),
         "verify": _flag,
         "allow_nonempty_shell": _flag,
-        "shift_dates": _shift,
+        "shift_dates": _parsed(
+            parse_shift, 'a date shift in quotes, e.g. "+119d", "-7d", "+17w" or "term"'
+        ),
         "shift_calendar": _flag,
-        "learn_user": _learn_user,
+        "learn_user": _parsed(
+            parse_learn_user,
+            'a Learn user in quotes, e.g. "userName:rest-app=TeachingAssistant"',
+        ),
     }
 )
 KNOWN_KEYS = tuple(sorted([*SETTINGS, "profiles", "notify"]))

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from harness import TEACHERS, Learn, make_learn, rollover_on, row
+from harness import TEACHERS, Learn, make_learn, row
+from test_shifting import run as shifting_run
 
 from rollover.engine import RunOptions, RunOutcome
 from rollover.ledger import DateState, ErrorKind, Ledger, LedgerRow, State
@@ -37,20 +38,8 @@ def shifted(days: int = 119, **fields: Any) -> ManifestRow:
 def run(
     learn: Learn, rows: list[ManifestRow], ledger: Path, options: RunOptions = OPTIONS
 ) -> tuple[RunOutcome, LedgerRow, list[int]]:
-    """One run in America/Chicago: how it ended, the row, every status Learn answered."""
-    statuses: list[int] = []
-    learn.transport.after = lambda _, response: statuses.append(response.status_code)
-
-    async def scenario() -> tuple[RunOutcome, LedgerRow]:
-        async with rollover_on(learn, rows, ledger, options, zone=CHICAGO) as (db, engine):
-            outcome = await engine.run()
-            return outcome, db.row(TARGET)
-
-    try:
-        outcome, final = asyncio.run(scenario())
-    finally:
-        learn.transport.after = None
-    return outcome, final, statuses
+    """One run in America/Chicago (test_shifting's), with the calendar's reader by default."""
+    return shifting_run(learn, rows, ledger, options)
 
 
 def events(learn: Learn, course: str) -> dict[str, dict[str, datetime]]:
