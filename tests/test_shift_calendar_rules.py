@@ -178,3 +178,19 @@ def test_the_config_file_takes_shift_calendar_and_learn_user(tmp_path: Path) -> 
     assert "learn_user" in str(refused.value.problems) and "more than one user" in str(
         refused.value.problems
     )
+
+
+def test_a_learn_user_without_shift_calendar_is_noted_not_used(tmp_path: Path) -> None:
+    """--learn-user alone says it is used only with --shift-calendar (the plan enrols nobody);
+    from rollover.toml it is silent, ready for the nights that ask for the calendar."""
+    manifest = write(
+        tmp_path / "m.csv",
+        "source_course_id,target_course_id,shift_dates\nBIO-101-FA26,BIO-101-SP27,+119d\n",
+    )
+    noted = invoke("validate", manifest, "--learn-user", "userName:rest-app")
+    assert noted.exit_code == 0, noted.output
+    assert "Note: --learn-user is used only with --shift-calendar" in noted.output
+    assert "instructors to enrol" not in noted.output  # nobody to enrol
+    write(tmp_path / "rollover.toml", 'learn_user = "userName:rest-app"\n')
+    quiet = invoke("validate", manifest)
+    assert quiet.exit_code == 0 and "Note: --learn-user" not in quiet.output, quiet.output

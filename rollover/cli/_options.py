@@ -269,10 +269,22 @@ def shift_calendar_options(command: F) -> F:
     )(command)
 
 
+def from_config(name: str) -> bool:
+    """Whether option `name` took its value from the config file."""
+    ctx = click.get_current_context()
+    return bool(ctx.meta.get("rollover.from_config", frozenset()) & {name})
+
+
 def calendar_reader(shift_calendar: bool, learn_user: Enrolment | None) -> Enrolment | None:
     """Who reads the calendars `--shift-calendar` moves: `--learn-user` (None: calendars are
-    left alone); UsageError when the calendar is asked for without it."""
+    left alone, said when --learn-user was given on the command line); UsageError when the
+    calendar is asked for without it."""
     if not shift_calendar:
+        if learn_user is not None and not from_config("learn_user"):
+            click.echo(
+                "Note: --learn-user is used only with --shift-calendar; without it the courses' "
+                "calendars are left alone and the user is not enrolled"
+            )
         return None
     if learn_user is None:
         raise UsageError(

@@ -32,6 +32,7 @@ from ._options import (
     config_option,
     configured,
     current_config,
+    from_config,
     group_by_option,
     html_option,
     manifest_argument,
@@ -237,7 +238,7 @@ def run(
     tz = time_zone(timezone)
     if poll_min > poll_max:
         raise UsageError(f"--poll-min {poll_min} is larger than --poll-max {poll_max}")
-    if sandbox and window and _from_config("window"):
+    if sandbox and window and from_config("window"):
         click.echo(
             "Note: a rehearsal ignores the window in the config file; pass --window to "
             "rehearse one."
@@ -384,9 +385,3 @@ def run(
         "run.end", exit_code=int(code), reason=report.stopped or "no work left"
     )
     sys.exit(code)
-
-
-def _from_config(name: str) -> bool:
-    """Whether option `name` took its value from the config file."""
-    ctx = click.get_current_context()
-    return bool(ctx.meta.get("rollover.from_config", frozenset()) & {name})
