@@ -12,7 +12,7 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from cli_runs import invoke, write
+from cli_runs import invoke, sandbox_run, write
 from harness import row
 
 from rollover.config import load_config
@@ -194,3 +194,30 @@ def test_a_learn_user_without_shift_calendar_is_noted_not_used(tmp_path: Path) -
     write(tmp_path / "rollover.toml", 'learn_user = "userName:rest-app"\n')
     quiet = invoke("validate", manifest)
     assert quiet.exit_code == 0 and "Note: --learn-user" not in quiet.output, quiet.output
+
+
+def test_a_rehearsal_of_shift_dates_term_for_every_row_runs(tmp_path: Path) -> None:
+    """`run --sandbox --shift-dates term` (blank cells, each row with a start_date) seeds each
+    source with a start, as a cell's `term` does, so every row moves by whole weeks and ends
+    done, its calendar too with --shift-calendar."""
+    manifest = write(
+        tmp_path / "m.csv",
+        "source_course_id,target_course_id,start_date,end_date\n"
+        "BIO-101-FA26,BIO-101-SP27,2027-01-11,2027-05-07\n",
+    )
+    result = sandbox_run(
+        tmp_path,
+        manifest,
+        "--timezone",
+        "America/Chicago",
+        "--shift-dates",
+        "term",
+        "--shift-calendar",
+        "--learn-user",
+        "userName:rest-app=TeachingAssistant",
+    )
+    assert result.exit_code == 0, result.output
+    with Ledger(tmp_path / "m.sandbox.ledger.sqlite") as ledger:
+        done = ledger.row("BIO-101-SP27")
+    assert done.state is State.DONE and done.shift_days == 364, done
+    assert "calendar" in done.dates_listed and done.dates_shifted == done.dates_to_shift > 0
