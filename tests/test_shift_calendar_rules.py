@@ -18,7 +18,7 @@ from harness import row
 from rollover.config import load_config
 from rollover.errors import ConfigInvalid
 from rollover.learn import CALENDAR_WINDOW, COURSE_KINDS, DatedKind, calendar_windows
-from rollover.ledger import Ledger, State
+from rollover.ledger import DateState, Ledger, State, calls_left
 from rollover.manifest import DateShift, Enrolment, parse_learn_user
 from rollover.plan import calendar_span, row_spec, shift_kinds, shift_lists
 
@@ -221,3 +221,37 @@ def test_a_rehearsal_of_shift_dates_term_for_every_row_runs(tmp_path: Path) -> N
         done = ledger.row("BIO-101-SP27")
     assert done.state is State.DONE and done.shift_days == 364, done
     assert "calendar" in done.dates_listed and done.dates_shifted == done.dates_to_shift > 0
+
+
+def test_what_is_left_counts_moving_back_and_only_the_lists_asked(tmp_path: Path) -> None:
+    """A finished row's shift taken out costs one PATCH per moved date to move it back; a row
+    whose calendar was listed and is no longer asked owes nothing for the calendar's lists."""
+    shifted = row_spec(row(2, "A", "B", shift=DateShift(days=119)), calendar_reader=READER)
+    with Ledger(tmp_path / "l.db") as ledger:
+        ledger.sync_manifest([shifted])
+        ledger.record_intent("B")
+        ledger.record_location("B", "/learn/api/public/v1/courses/_1_1/tasks/_9_1")
+        ledger.record_copied("B", "_7_1")
+        ledger.record_patched("B")
+        ledger.record_shift_offset("B", 119)
+        for kind in COURSE_KINDS:
+            ledger.record_dated_items("B", kind, [])
+        ledger.record_dated_items(
+            "B", DatedKind.CALENDAR, [("_5_1", "start", JAN), ("_5_1", "end", JAN)], span=(JAN, JAN)
+        )
+        # Listed, not yet moved: the reader's enrolment and the one PATCH are left, no list.
+        known = ledger.row("B")
+        assert calls_left(shifted, known, known.state, verify=False) == 1 + 1
+        ledger.record_date(
+            "B", "calendar", "_5_1", DateState.SHIFTED, new={"start": JAN, "end": JAN}
+        )
+        ledger.record_done("B")
+        plain = row_spec(row(2, "A", "B", shift=DateShift(days=119)))
+        ledger.sync_manifest([plain])  # the calendar no longer asked: its lists owe nothing
+        known = ledger.row("B")
+        assert calls_left(plain, known, known.state, verify=False) == 0
+        unshifted = row_spec(row(2, "A", "B"))
+        ledger.sync_manifest([unshifted])  # the shift taken out: the event moves back
+        known = ledger.row("B")
+        assert known.dates_left
+        assert calls_left(unshifted, known, known.state, verify=False) == 1

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from rollover.learn import DatedKind, list_calls
 from rollover.plan import CopyStep, DatedCounts, RowSpec, calls_for, patch_columns, shift_kinds
 
-from ._rows import DATED_KINDS, ErrorKind, LedgerRow, State
+from ._rows import ErrorKind, LedgerRow, State
 
 ADDED = "added"
 MANIFEST_CHANGED = "manifest changed"
@@ -193,7 +193,8 @@ def calls_left(
     none when it has ended; its shell found and looked at unless the ledger says otherwise,
     `polls` polls (one at the floor, `POLLS_PER_COPY` in a plan), its enrolments not yet made
     and its children not yet attached; with a shift, its dated items not yet shifted (once
-    every kind was listed, as the ledger counts them) and the lists not yet read."""
+    every kind was listed, as the ledger counts them) and the lists not yet read; with a shift
+    taken out, the PATCHes that move its moved dates back."""
     step = _STEPS.get(state)
     if step is None:
         return 0
@@ -204,13 +205,21 @@ def calls_left(
         if known is not None and known.dates_listed >= set(shift_kinds(spec.shift))
         else None
     )
+    asked = {str(kind) for kind in shift_kinds(spec.shift)}
     lists_read = (
-        sum(list_calls(DatedKind(kind)) for kind in known.dates_listed & DATED_KINDS)
-        if known is not None and spec.shift is not None
+        sum(list_calls(DatedKind(kind)) for kind in known.dates_listed & asked)
+        if known is not None
+        else 0
+    )
+    # A shift taken out of the manifest moves its row's moved dates back: one PATCH each.
+    moving_back = (
+        known.dates_to_shift - known.dates_shifted
+        if known is not None and spec.shift is None and known.dates_left
         else 0
     )
     return (
-        calls_for(
+        moving_back
+        + calls_for(
             spec,
             verify=verify,
             polls=polls,
