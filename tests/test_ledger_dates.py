@@ -451,6 +451,7 @@ def test_a_schema_6_ledger_gains_the_offset_before_and_titles_on_opening(tmp_pat
         db.execute("ALTER TABLE rows DROP COLUMN shift_before")
         db.execute("ALTER TABLE dated_items DROP COLUMN title")
         db.execute("ALTER TABLE rows DROP COLUMN calendar_span")
+        db.execute("ALTER TABLE dated_items DROP COLUMN held_days")
         db.execute("UPDATE meta SET value = '6' WHERE key = 'schema_version'")
     with Ledger(path, read_only=True) as reading:
         row = reading.row(TARGET)
@@ -458,5 +459,29 @@ def test_a_schema_6_ledger_gains_the_offset_before_and_titles_on_opening(tmp_pat
         assert {item.title for item in reading.dated_items(TARGET)} == {""}
     with Ledger(path) as ledger:
         assert ledger.row(TARGET).dates_to_shift == 3
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("8",)
+
+
+def test_a_schema_7_ledger_gains_the_held_offsets_and_calendar_span(tmp_path: Path) -> None:
+    """Schema 7 -> 8: each item a schema-7 ledger holds as shifted holds its row's offset, the
+    others their originals (0); no calendar was read. A shift changed afterwards keeps them."""
+    path = tmp_path / "l.sqlite"
+    with Ledger(path) as ledger:
+        ledger.sync_manifest([spec()])
+        patched(ledger)
+        shifted_all(ledger)
+        first = ledger.dated_items(TARGET)[0]
+        ledger.record_date(TARGET, first.kind, first.item_id, DateState.PENDING)
+    with sqlite3.connect(path) as db:  # what schema 7 kept
+        db.execute("ALTER TABLE rows DROP COLUMN calendar_span")
+        db.execute("ALTER TABLE dated_items DROP COLUMN held_days")
+        db.execute("UPDATE meta SET value = '7' WHERE key = 'schema_version'")
+    with Ledger(path) as ledger:
+        items = ledger.dated_items(TARGET)
+        assert [i.held_days for i in items] == [0] + [140] * (len(items) - 1)
+        assert ledger.row(TARGET).calendar_span is None
+        ledger.sync_manifest([spec(DateShift(days=7))])
+        assert [i.held_days for i in ledger.dated_items(TARGET)] == [i.held_days for i in items]
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("8",)

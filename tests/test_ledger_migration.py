@@ -105,8 +105,8 @@ def test_opening_migrates_a_schema_1_ledger_in_one_step(old_ledger: Path) -> Non
     # enrolled, settle_until; to 3: copied_into, and source_counts rebuilt with counts optional;
     # to 4: intent_site_at and proof; to 5: children_attached (and the children table); to 6:
     # shift_days, dates_listed, dates_shifted, dates_to_shift (and the dated_items table); to 7:
-    # shift_before and the dated items' title; to 8: calendar_span.
-    assert len(altered) == 21 and len(stamped) == 1
+    # shift_before and the dated items' title; to 8: calendar_span and the items' held_days.
+    assert len(altered) == 22 and len(stamped) == 1
     # The schema change, the data moved and the new version: all inside one transaction.
     begin = max(n for n, sql in enumerate(sent[: altered[0]]) if sql.startswith("BEGIN"))
     commit = next(n for n, sql in enumerate(sent) if n > begin and sql == "COMMIT")

@@ -18,15 +18,32 @@ from rollover.engine import RunOptions, RunOutcome
 from rollover.ledger import DateState, ErrorKind, Ledger, LedgerRow, State
 from rollover.manifest import DateShift, ManifestRow
 from rollover.plan import row_spec, shift_moment
-from rollover.sandbox import DatedItem
+from rollover.sandbox import DatedItem, SeedCourse
 
-SOURCE, TARGET = "BIO-101-FA26", "BIO-101-001-SP27"
+SOURCE, TARGET = "ORD-101-FA26", "BIO-101-001-SP27"
 CHICAGO = ZoneInfo("America/Chicago")
 OPTIONS = RunOptions(poll_min=2.0, poll_max=10.0)
 
 
+def make_site(**config: Any) -> Learn:
+    """The harness's site, with the source these tests copy: every kind of dated item, four
+    of its content items each released until the due date of the column that grades it (the
+    tightest order Learn allows, so a write in the wrong order is a 400)."""
+    ordered = SeedCourse(
+        SOURCE,
+        "Ordered 101 (Fall 2026)",
+        term_id="FA26",
+        contents=12,
+        columns=6,
+        dated_contents=5,
+        dated_columns=4,
+        announcements=3,
+    )
+    return make_learn(courses=[ordered, *config.pop("courses", [])], **config)
+
+
 def shifted_row(shift: DateShift | None, **fields: Any) -> ManifestRow:
-    """The one row these tests roll over: BIO-101-FA26 into a new course, dates shifted."""
+    """The one row these tests roll over: ORD-101-FA26 into a new course, dates shifted."""
     return row(2, SOURCE, TARGET, name="Biology 101 (Spring 2027)", shift=shift, **fields)
 
 
@@ -90,7 +107,7 @@ def _parse(value: str) -> datetime:
 
 def test_shift_across_daylight_saving_keeps_local_times(tmp_path: Path) -> None:
     """+119d in America/Chicago moves every date once and keeps its local time across the DST change."""
-    learn = make_learn()
+    learn = make_site()
     outcome, final, statuses = run(learn, [shifted_row(DateShift(days=119))], tmp_path / "l.db")
     assert outcome.stopped is None and final.state is State.DONE, final
     assert final.shift_days == 119 and final.dates_shifted == final.dates_to_shift > 0
@@ -108,7 +125,7 @@ def test_shift_across_daylight_saving_keeps_local_times(tmp_path: Path) -> None:
 
 def test_backward_shift_keeps_learns_order_rule(tmp_path: Path) -> None:
     """A backward shift writes contents before columns: Learn never answers 400, all dates move."""
-    learn = make_learn()
+    learn = make_site()
     outcome, final, statuses = run(learn, [shifted_row(DateShift(days=-35))], tmp_path / "l.db")
     assert outcome.stopped is None and final.state is State.DONE, final
     assert 400 not in statuses
@@ -117,7 +134,7 @@ def test_backward_shift_keeps_learns_order_rule(tmp_path: Path) -> None:
 
 def test_a_changed_shift_moves_from_the_originals(tmp_path: Path) -> None:
     """A shift changed after a run moves each date to original + new offset, never compounded."""
-    learn = make_learn()
+    learn = make_site()
     ledger = tmp_path / "l.db"
     run(learn, [shifted_row(DateShift(days=7))], ledger)
     _, final, statuses = run(learn, [shifted_row(DateShift(days=21))], ledger)
@@ -136,7 +153,7 @@ def test_a_changed_shift_moves_from_the_originals(tmp_path: Path) -> None:
 
 def test_a_shift_taken_out_moves_dates_back(tmp_path: Path) -> None:
     """A shift removed from the manifest after the dates moved puts them back to the originals."""
-    learn = make_learn()
+    learn = make_site()
     ledger = tmp_path / "l.db"
     run(learn, [shifted_row(DateShift(days=14))], ledger)
     _, final, statuses = run(learn, [shifted_row(None)], ledger)
@@ -152,7 +169,7 @@ def test_a_shift_taken_out_moves_dates_back(tmp_path: Path) -> None:
 
 def test_term_shift_runs_from_the_sources_start(tmp_path: Path) -> None:
     """`term` moves dates from the source's start to the row's start_date, in whole weeks."""
-    learn = make_learn()
+    learn = make_site()
     source = learn.sandbox.course(f"courseId:{SOURCE}")
     assert source is not None
     # A person gave the source its term's dates: Monday 2026-01-12, 08:00 in Chicago.
@@ -172,7 +189,7 @@ def test_term_shift_runs_from_the_sources_start(tmp_path: Path) -> None:
 
 def test_term_shift_without_a_source_start_fails_naming_it(tmp_path: Path) -> None:
     """`term` from a source with no start fails the row naming the source and a constant shift."""
-    learn = make_learn()
+    learn = make_site()
     starts = datetime(2026, 5, 11, 13, tzinfo=UTC)
     shifted = shifted_row(
         DateShift(term=True), start_date=starts, end_date=starts + timedelta(weeks=16)
@@ -185,7 +202,7 @@ def test_term_shift_without_a_source_start_fails_naming_it(tmp_path: Path) -> No
 
 def test_a_closed_course_fails_the_row_naming_it(tmp_path: Path) -> None:
     """Learn's 403 on a closed course fails the row once, in Learn's words, then retries only dates."""
-    learn = make_learn()
+    learn = make_site()
     ledger = tmp_path / "l.db"
 
     def close_once_patched(request: httpx.Request, response: httpx.Response) -> None:
@@ -225,7 +242,7 @@ def test_a_closed_course_fails_the_row_naming_it(tmp_path: Path) -> None:
 
 def test_tight_quota_spreads_the_shift_over_two_runs(tmp_path: Path) -> None:
     """A quota short of every PATCH parks the row in `shifting`, no 429; the next run finishes."""
-    learn = make_learn(quota_limit=32, quota_refill_per_second=0.0)
+    learn = make_site(quota_limit=32, quota_refill_per_second=0.0)
     ledger = tmp_path / "l.db"
     options = RunOptions(poll_min=2.0, poll_max=10.0, quota_reserve=20)
     outcome, final, statuses = run(learn, [shifted_row(DateShift(days=119))], ledger, options)
@@ -244,7 +261,7 @@ def test_tight_quota_spreads_the_shift_over_two_runs(tmp_path: Path) -> None:
 
 def test_lost_date_answers_move_each_date_once(tmp_path: Path) -> None:
     """A PATCH applied whose answer is lost is sent again with the same values: moved once."""
-    learn = make_learn(drop_date_responses=[1, 3, 4])
+    learn = make_site(drop_date_responses=[1, 3, 4])
     _, final, _ = run(learn, [shifted_row(DateShift(days=119))], tmp_path / "l.db")
     assert final.state is State.DONE, final
     assert learn.sandbox.record.faults["dropped_date_response"] == 3
@@ -253,7 +270,7 @@ def test_lost_date_answers_move_each_date_once(tmp_path: Path) -> None:
 
 def test_verify_reads_every_moved_date_back(tmp_path: Path) -> None:
     """--verify reads the dates back and counts every moved item as holding its new dates."""
-    learn = make_learn()
+    learn = make_site()
     options = RunOptions(poll_min=2.0, poll_max=10.0, verify=True)
     _, final, _ = run(learn, [shifted_row(DateShift(days=119))], tmp_path / "l.db", options)
     assert final.state is State.DONE, final
@@ -265,7 +282,7 @@ def test_verify_reads_every_moved_date_back(tmp_path: Path) -> None:
 
 def test_every_recorded_item_is_shifted(tmp_path: Path) -> None:
     """The ledger keeps each item's originals and new values, all `shifted`."""
-    learn = make_learn()
+    learn = make_site()
     ledger = tmp_path / "l.db"
     run(learn, [shifted_row(DateShift(days=119))], ledger)
     with Ledger(ledger, clock=learn.clock.datetime) as db:
@@ -298,3 +315,29 @@ def test_an_adopted_copy_moves_its_dates_only_once_proven(tmp_path: Path) -> Non
         assert changes and all(c.at >= ended[ledger_row.target_course_id] for c in changes)
         assert len({(c.item_id, c.field) for c in changes}) == len(changes)
         assert ledger_row.dates_shifted == ledger_row.dates_to_shift > 0, ledger_row
+
+
+def test_a_shift_changed_mid_way_keeps_learns_order_rule(tmp_path: Path) -> None:
+    """+14d parked mid-way (some due dates moved, the rest untouched), then changed to +7d: the
+    moved dates go back and the untouched ones forward, each pair written in an order Learn's
+    rule allows (never a 400), every date ending at original + 7 days."""
+    learn = make_site(quota_limit=30, quota_refill_per_second=0.0)
+    ledger = tmp_path / "l.db"
+    options = RunOptions(poll_min=2.0, poll_max=10.0, quota_reserve=20)
+    _, parked, statuses = run(learn, [shifted_row(DateShift(days=14))], ledger, options)
+    assert parked.stage == "shifting" and 0 < parked.dates_shifted < parked.dates_to_shift
+    with Ledger(ledger, clock=learn.clock.datetime) as db:
+        moved = {i.kind for i in db.dated_items(TARGET) if i.state is DateState.SHIFTED}
+        untouched = {i.kind for i in db.dated_items(TARGET) if i.state is DateState.PENDING}
+    assert moved == {"column"} and "column" in untouched  # columns go first, forward
+    learn.sandbox.bucket.refill_per_second = 1.0
+    learn.clock.now += 86_400
+    _, final, statuses = run(learn, [shifted_row(DateShift(days=7))], ledger)
+    assert 400 not in statuses
+    assert final.state is State.DONE and final.shift_days == 7, final
+    before = originals(learn)
+    for item in shifted_kinds(learn, TARGET):
+        expected = before[(item.kind, item.title)]
+        assert {f: _parse(v) for f, v in item.dates.items()} == {
+            f: shift_moment(d, 7, CHICAGO) for f, d in expected.items()
+        }, item

@@ -49,9 +49,10 @@ from ._pacing import floor_calls
 
 log = structlog.get_logger("rollover.engine")
 
-# The order of the writes: announcements and the calendar's events have no rule with the others.
-_FORWARD = (DatedKind.COLUMN, DatedKind.CONTENT, DatedKind.ANNOUNCEMENT, DatedKind.CALENDAR)
-_BACKWARD = (DatedKind.CONTENT, DatedKind.COLUMN, DatedKind.ANNOUNCEMENT, DatedKind.CALENDAR)
+# The phase of an item's write (`_phase`): the moves that loosen Learn's rule between a content
+# item's release and its column's due date first, then contents later, then columns earlier;
+# announcements and the calendar's events, bound by no rule with the others, last.
+_LOOSENING, _CONTENT_LATER, _COLUMN_EARLIER, _UNBOUND = 0, 1, 2, 3
 _IN_FLIGHT = (State.INTENT, State.LOCATED, State.COPIED, State.PATCHED)
 _LEFT = (DateState.PENDING, DateState.SENDING)
 _SHOWN_REFUSALS = 3  # the first refusals a failed row names
@@ -116,11 +117,9 @@ class Shifting:
                 ],
                 titles={item.id: item.title for item in items},
             )
-        order = _FORWARD if days > row.shift_before else _BACKWARD
-        by_kind = {kind: i for i, kind in enumerate(order)}
         left = sorted(
             (item for item in self._ledger.dated_items(target) if item.state in _LEFT),
-            key=lambda item: by_kind[DatedKind(item.kind)],
+            key=lambda item: _phase(item, days),
         )
         for item in left:
             if not self._spare(others):
@@ -343,6 +342,22 @@ class Shifting:
                 ErrorKind.DATES_REFUSED,
                 f"copied and patched as {row.course_pk}, but {message}",
             )
+
+
+def _phase(item: DatedRecord, days: int) -> int:
+    """When an item is written among its row's: Learn refuses a content item whose release ends
+    after the due date of the column grading it, so every move that loosens that rule (a
+    content item earlier, a column later) goes first, then the contents moving later (their
+    columns hold a date at least as late as the new one: moved later already, or yet to move
+    earlier), then the columns moving earlier (every content item is in place by then). Each
+    item's direction is its own, from the offset it holds (`held_days`): after a shift changed
+    mid-way, moved and unmoved items of one row may move opposite ways."""
+    kind, later = DatedKind(item.kind), days > item.held_days
+    if kind is DatedKind.CONTENT:
+        return _CONTENT_LATER if later else _LOOSENING
+    if kind is DatedKind.COLUMN:
+        return _LOOSENING if later else _COLUMN_EARLIER
+    return _UNBOUND
 
 
 def _refused(exc: DatesRefused) -> str:

@@ -36,6 +36,7 @@ def dated_items_of(db: sqlite3.Connection, target: str) -> list[DatedRecord]:
                 r["error"],
                 r["updated_at"],
                 r["title"],
+                r["held_days"],
             )
         items[key].original[r["field"]] = parse(r["original"])
         items[key].new[r["field"]] = parse(r["new"])
@@ -125,6 +126,12 @@ def write_date(
     ).rowcount
     if not updated:
         raise LedgerError(f"ledger refused {target}: it has no dated {kind} {item_id}")
+    if state is DateState.SHIFTED:  # Learn now holds the row's offset for it
+        db.execute(
+            f"UPDATE dated_items SET held_days = COALESCE((SELECT shift_days FROM rows"
+            f" WHERE target_course_id = ?), 0) {where}",
+            (target, target, kind, item_id),
+        )
     for field, value in (new or {}).items():
         if not db.execute(
             f"UPDATE dated_items SET new = ? {where} AND field = ?",

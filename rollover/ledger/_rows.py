@@ -304,6 +304,9 @@ class DatedRecord:
     error: str | None
     updated_at: str
     title: str = ""  # the item's title (a column's name) as Learn listed it, for people
+    # The offset, in days, of the dates Learn holds for it as far as the ledger knows: its
+    # row's offset once shifted, kept when the shift changes (0: its originals).
+    held_days: int = 0
 
 
 @dataclass(frozen=True)
