@@ -311,9 +311,9 @@ def test_a_changed_shift_moves_the_dates_again_from_their_originals(ledger: Ledg
     )
     assert (row.dates_shifted, row.dates_to_shift, row.stage) == (0, 2, "shifting")
     # What Learn holds now (the next writes' direction) is the offset written before: kept.
-    assert row.shift_before == done.shift_days is not None
+    assert {i.held_days for i in ledger.dated_items(TARGET)} == {done.shift_days} != {None}
     ledger.sync_manifest([spec(DateShift(days=154))])  # changed again before any item moved
-    assert ledger.row(TARGET).shift_before == done.shift_days
+    assert {i.held_days for i in ledger.dated_items(TARGET)} == {done.shift_days}
     after = ledger.dated_items(TARGET)
     assert [i.original for i in after] == [i.original for i in before]
     assert [(i.state, set(i.new.values())) for i in after] == [
@@ -455,7 +455,8 @@ def test_a_schema_6_ledger_gains_the_offset_before_and_titles_on_opening(tmp_pat
         db.execute("UPDATE meta SET value = '6' WHERE key = 'schema_version'")
     with Ledger(path, read_only=True) as reading:
         row = reading.row(TARGET)
-        assert (row.shift_days, row.shift_before, row.dates_shifted) == (140, 0, 3)
+        assert (row.shift_days, row.dates_shifted) == (140, 3)
+        assert {item.held_days for item in reading.dated_items(TARGET)} == {140}
         assert {item.title for item in reading.dated_items(TARGET)} == {""}
     with Ledger(path) as ledger:
         assert ledger.row(TARGET).dates_to_shift == 3

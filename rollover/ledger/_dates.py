@@ -163,10 +163,8 @@ def count_dates(db: sqlite3.Connection, target: str) -> None:
 def shift_again(db: sqlite3.Connection, target: str, now: str | None) -> None:
     """The row's shift changed: its offset is computed again, and every item still in Learn is
     pending, to be moved from its recorded original (which stays) by the new offset."""
-    db.execute(  # what Learn holds now is the offset written last: the direction of the next
-        "UPDATE rows SET shift_before = COALESCE(shift_days, shift_before), shift_days = NULL"
-        " WHERE target_course_id = ?",
-        (target,),
+    db.execute(  # each item keeps the offset it holds (held_days): its next write's direction
+        "UPDATE rows SET shift_days = NULL WHERE target_course_id = ?", (target,)
     )
     db.execute(
         "UPDATE dated_items SET state = ?, new = NULL, error = NULL, updated_at = ?"

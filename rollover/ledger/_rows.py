@@ -170,9 +170,6 @@ class LedgerRow:
     # The shift of the row's dated items, in days, once the engine computed it (`term` resolved);
     # None: not computed yet (or cleared by a change of the row's shift, to be computed again).
     shift_days: int | None = None
-    # The offset the row's moved items held before its shift last changed (0: their originals),
-    # from which the next writes go forward or backward (Learn's order rule between dates).
-    shift_before: int = 0
     dates_listed: frozenset[str] = frozenset()  # the kinds of dated items listed and recorded
     # The span the course's calendar was read over (`--shift-calendar`); None: not read.
     calendar_span: tuple[datetime, datetime] | None = None

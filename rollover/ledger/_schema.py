@@ -307,7 +307,9 @@ _MIGRATIONS[7] = _migrate_to_7
 # Schema 7 -> 8: the span a row's course calendar was read over (`--shift-calendar`), as
 # "since/until" in UTC: what `status --row` says was looked at, and what was not; and the offset
 # each dated item holds in Learn (0: its original), which decides the order of the writes when
-# a shift changes after only some items moved (an item shifted holds its row's offset).
+# a shift changes after only some items moved (an item shifted holds its row's offset; the
+# row-wide `shift_before` of schema 7, which could not tell moved items from unmoved, is no
+# longer read).
 _TO_8_TABLES = """
 ALTER TABLE rows ADD COLUMN calendar_span TEXT;
 ALTER TABLE dated_items ADD COLUMN held_days INTEGER NOT NULL DEFAULT 0;

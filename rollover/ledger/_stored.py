@@ -87,7 +87,6 @@ def row_from(record: sqlite3.Row) -> LedgerRow:
         proof=Proof(record["proof"]) if record["proof"] else None,
         children_attached=record["children_attached"],
         shift_days=record["shift_days"],
-        shift_before=record["shift_before"],
         dates_listed=frozenset(record["dates_listed"].split(",") if record["dates_listed"] else ()),
         calendar_span=_span(record["calendar_span"]),
         dates_shifted=record["dates_shifted"],
