@@ -221,6 +221,17 @@ def test_a_rehearsal_of_shift_dates_term_for_every_row_runs(tmp_path: Path) -> N
         done = ledger.row("BIO-101-SP27")
     assert done.state is State.DONE and done.shift_days == 364, done
     assert "calendar" in done.dates_listed and done.dates_shifted == done.dates_to_shift > 0
+    # status --row says which span of the calendar was read, in words and in JSON (UTC).
+    shown = invoke("status", manifest, "--sandbox", "--row", "2", "--timezone", "UTC")
+    assert shown.exit_code == 0 and "calendar read from " in shown.output, shown.output
+    assert 'calendar "Review session 1"' in shown.output
+    as_json = invoke("status", manifest, "--sandbox", "--row", "2", "--json")
+    read = json.loads(as_json.output)["dates"]["calendar_read"]
+    assert done.calendar_span is not None
+    assert read == {
+        "since": done.calendar_span[0].isoformat().replace("+00:00", "Z"),
+        "until": done.calendar_span[1].isoformat().replace("+00:00", "Z"),
+    }
 
 
 def test_what_is_left_counts_moving_back_and_only_the_lists_asked(tmp_path: Path) -> None:

@@ -116,26 +116,26 @@ def validate(
     also against Learn. Sends nothing that changes Learn."""
     zone = time_zone(timezone)
     reader = calendar_reader(shift_calendar, learn_user)
+    profiles = current_config().all_profiles()
     loaded = manifest_at(manifest, zone, zone_named=timezone is not None, shift_dates=shift_dates)
     site = real_site(base_url, ca_bundle) if check_learn and not sandbox else None
     warn_of_exact_copies(loaded, allowed=allow_exact)
     plan = runner.validate(
         loaded,
         verify=verify,
-        profiles=current_config().all_profiles(),
+        profiles=profiles,
         shift_dates=shift_dates,
         calendar_reader=reader,
     )
     concurrency = current_config().concurrency or RunOptions().concurrency
     for line in plan_text.validate_lines(manifest, plan, concurrency, zone):
         click.echo(line)
-    specs = [
-        row_spec(
-            row, current_config().all_profiles(), shift_dates=shift_dates, calendar_reader=reader
-        )
+    shifting = [  # only rows that shift have lines of their own
+        row_spec(row, profiles, shift_dates=shift_dates, calendar_reader=reader)
         for row in loaded.rows
+        if row.shift is not None or shift_dates is not None
     ]
-    for line in plan_text.shift_lines(specs, plan):
+    for line in plan_text.shift_lines(shifting, plan):
         click.echo(line)
     if not check_learn:
         return
