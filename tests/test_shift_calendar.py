@@ -126,7 +126,7 @@ def test_a_reader_that_is_not_the_integrations_user_is_never_trusted(tmp_path: P
 def test_a_reader_learn_does_not_know_fails_the_calendar_not_the_rest(tmp_path: Path) -> None:
     """A --learn-user Learn does not know cannot be enrolled: its membership is looked up (404),
     the calendar is not read, and the row fails naming the user and what to do; the rest of
-    its dates moved. Fixing the user and running with --retry-failed moves only the calendar."""
+    its dates moved. Run again with the right --learn-user, only the calendar moves."""
     learn = make_learn()
     ledger = tmp_path / "l.db"
     ghost = replace(OPTIONS, calendar_reader=Enrolment("userName:nobody", "TeachingAssistant"))
@@ -136,6 +136,13 @@ def test_a_reader_learn_does_not_know_fails_the_calendar_not_the_rest(tmp_path: 
     assert learn.sandbox.calendar_log() == []
     other = Counter(c.item_id for c in learn.sandbox.date_changes(f"courseId:{TARGET}"))
     assert other and final.dates_shifted == final.dates_to_shift
+    _, fixed, _ = run(learn, [shifted()], ledger)  # --learn-user corrected: the calendar moves
+    assert fixed.state is State.DONE, fixed
+    assert_events_moved_once(learn, 119)
+    changes = Counter(
+        (c.kind, c.item_id, c.field) for c in learn.sandbox.date_changes(f"courseId:{TARGET}")
+    )
+    assert set(changes.values()) == {1}, changes  # nothing else moved twice
 
 
 def test_asking_for_the_calendar_later_moves_only_the_calendar(tmp_path: Path) -> None:

@@ -149,8 +149,9 @@ class Shifting:
             self._unread_calendars[target] = (
                 f"its calendar items did not move: Learn shows a course's calendar only to its "
                 f"members, and {reader} (--learn-user) is not enrolled in {course} (Learn would "
-                f"answer it an empty list). Add {reader}=TeachingAssistant to line "
-                f"{row.spec.line}'s instructors cell, or enrol it in Learn"
+                "answer it an empty list). Check that --learn-user names the Learn user the "
+                "REST integration acts as and that the integration may enrol it, then run again "
+                "with --retry-failed: only what is left is done"
             )
             return True
         if not self._reader_proven:
