@@ -125,13 +125,7 @@ def test_asking_for_the_calendar_later_moves_only_it(tmp_path: Path) -> None:
     plain = row_spec(row(2, "A", "B", shift=DateShift(days=119)))
     with Ledger(tmp_path / "l.db") as ledger:
         ledger.sync_manifest([plain])
-        ledger.record_intent("B")
-        ledger.record_location("B", "/learn/api/public/v1/courses/_1_1/tasks/_9_1")
-        ledger.record_copied("B", "_7_1")
-        ledger.record_patched("B")
-        ledger.record_shift_offset("B", 119)
-        for kind in COURSE_KINDS:
-            ledger.record_dated_items("B", kind, [])
+        copied_and_listed(ledger, "B")
         ledger.record_done("B")
         calendar = row_spec(row(2, "A", "B", shift=DateShift(days=119)), calendar_reader=READER)
         ledger.sync_manifest([calendar])
@@ -146,6 +140,18 @@ def test_asking_for_the_calendar_later_moves_only_it(tmp_path: Path) -> None:
         dropped = ledger.row("B")
         assert dropped.shift_days == 119 and not dropped.dates_left
         assert dropped.calendar_span == (JAN, JAN + CALENDAR_WINDOW)
+
+
+def copied_and_listed(ledger: Ledger, target: str) -> None:
+    """Take a row through its copy and PATCH, its offset (+119d) recorded and Learn's three
+    kinds listed, with nothing dated in them."""
+    ledger.record_intent(target)
+    ledger.record_location(target, "/learn/api/public/v1/courses/_1_1/tasks/_9_1")
+    ledger.record_copied(target, "_7_1")
+    ledger.record_patched(target)
+    ledger.record_shift_offset(target, 119)
+    for kind in COURSE_KINDS:
+        ledger.record_dated_items(target, kind, [])
 
 
 def test_shift_calendar_without_a_learn_user_is_refused_before_anything(tmp_path: Path) -> None:
@@ -240,13 +246,7 @@ def test_what_is_left_counts_moving_back_and_only_the_lists_asked(tmp_path: Path
     shifted = row_spec(row(2, "A", "B", shift=DateShift(days=119)), calendar_reader=READER)
     with Ledger(tmp_path / "l.db") as ledger:
         ledger.sync_manifest([shifted])
-        ledger.record_intent("B")
-        ledger.record_location("B", "/learn/api/public/v1/courses/_1_1/tasks/_9_1")
-        ledger.record_copied("B", "_7_1")
-        ledger.record_patched("B")
-        ledger.record_shift_offset("B", 119)
-        for kind in COURSE_KINDS:
-            ledger.record_dated_items("B", kind, [])
+        copied_and_listed(ledger, "B")
         ledger.record_dated_items(
             "B", DatedKind.CALENDAR, [("_5_1", "start", JAN), ("_5_1", "end", JAN)], span=(JAN, JAN)
         )

@@ -142,7 +142,7 @@ class Shifting:
             return True
         reader = self._options.calendar_reader.user_id
         enrolled_here = any(
-            e.user_id.casefold() == reader.casefold() and e.state is EnrolmentState.DONE
+            self._options.calendar_reader.names(e.user_id) and e.state is EnrolmentState.DONE
             for e in self._ledger.enrolments(target)
         )
         if not enrolled_here and not await self._client.enrolled(course, reader):
@@ -150,8 +150,9 @@ class Shifting:
                 f"its calendar items did not move: Learn shows a course's calendar only to its "
                 f"members, and {reader} (--learn-user) is not enrolled in {course} (Learn would "
                 "answer it an empty list). Check that --learn-user names the Learn user the "
-                "REST integration acts as and that the integration may enrol it, then run again "
-                "with --retry-failed: only what is left is done"
+                "REST integration acts as, with a course role Learn has, and that the "
+                "integration may enrol it; then run again with --retry-failed: only what is "
+                "left is done"
             )
             return True
         if not self._reader_proven:
@@ -171,8 +172,9 @@ class Shifting:
             for moment in item.original.values()
             if moment is not None
         ]
+        asked = patch_columns(row.spec.patch)
         for column in ("start_date", "end_date"):
-            value = patch_columns(row.spec.patch).get(column)
+            value = asked.get(column)
             moment = learn_datetime(value) if value else None
             if moment is not None:  # where this term's dates came from: last term's
                 known.append(shift_moment(moment, -days, self._zone))

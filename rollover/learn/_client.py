@@ -219,7 +219,7 @@ class LearnClient:
         PATCH. 404 (user, course or role unknown) and 403 (a user the application may not enrol)
         are raised for the engine to fail the row.
         """
-        path = f"{course_path(course_pk, 'v1')}/users/{quote(user_id, safe=':_-.~@')}"
+        path = _membership_path(course_pk, user_id)
         endpoint = "PUT /v1/courses/{id}/users/{id}"
         body = {"courseRoleId": role, "availability": {"available": "Yes"}}
         try:
@@ -251,10 +251,7 @@ class LearnClient:
 
     async def membership_role(self, course_pk: str, user_id: str) -> str | None:
         """The user's course role in the course (GET one membership), None if not a member."""
-        path = f"{course_path(course_pk, 'v1')}/users/{quote(user_id, safe=':_-.~@')}"
-        member = await found(
-            self._wire.get_one(path, "GET /v1/courses/{id}/users/{id}", "courseRoleId")
-        )
+        member = await self._membership(course_pk, user_id, "courseRoleId")
         if member is None:
             return None
         role = member.get("courseRoleId")
@@ -264,12 +261,17 @@ class LearnClient:
         """Whether the user holds an available membership of the course (GET one membership):
         Learn shows a course's calendar items only to its members, and to the others it
         answers an empty list, which must never be read as "no items"."""
-        path = f"{course_path(course_pk, 'v1')}/users/{quote(user_id, safe=':_-.~@')}"
-        member = await found(
-            self._wire.get_one(path, "GET /v1/courses/{id}/users/{id}", "availability.available")
-        )
+        member = await self._membership(course_pk, user_id, "availability.available")
         availability = member.get("availability") if member is not None else None
         return isinstance(availability, dict) and availability.get("available") == "Yes"
+
+    async def _membership(self, course_pk: str, user_id: str, fields: str) -> dict[str, Any] | None:
+        """One membership of the course trimmed to `fields` (GET), None if not a member."""
+        return await found(
+            self._wire.get_one(
+                _membership_path(course_pk, user_id), "GET /v1/courses/{id}/users/{id}", fields
+            )
+        )
 
     async def calendar_shown(self, course_pk: str) -> bool:
         """Whether Learn shows this integration the course's calendar (`GET /v1/calendars`,
@@ -386,3 +388,8 @@ class LearnClient:
     def resolve(self, location: str) -> str:
         """Join a (usually relative) Location to the site; refuse any other host."""
         return self._wire.resolve(location)
+
+
+def _membership_path(course_pk: str, user_id: str) -> str:
+    """The path of one user's membership of a course (any of Learn's user id forms)."""
+    return f"{course_path(course_pk, 'v1')}/users/{quote(user_id, safe=':_-.~@')}"

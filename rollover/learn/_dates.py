@@ -20,7 +20,7 @@ from rollover.errors import DatesRefused, LearnError, LearnProtocolError
 
 from ._calendar import COURSE_TYPE
 from ._counts import LIST_PAGE, listed
-from ._ids import API, course_path, learn_datetime, learn_time, path_id
+from ._ids import API, learn_datetime, learn_time, path_id
 from ._statuses import SUCCESS, Call, Meaning, error_meaning
 from ._transport import Transport
 
@@ -57,8 +57,10 @@ class DatedItem:
 class _Kind:
     """Where a kind of dated item lives in Learn's API and which of its fields are dates."""
 
-    version: str  # of the course path: contents and announcements v1, columns v2
-    collection: str  # the list's path under the course
+    # The list's and an item's paths below /learn/api/public, `{course}` and `{item}` standing
+    # for the ids (contents and announcements v1, columns v2; the calendar's under the site's).
+    list_path: str
+    item_path: str
     title: str  # the field that names an item
     dates: tuple[str, ...]  # the date fields, dotted
     listed: str  # how a refusal names the list
@@ -68,34 +70,27 @@ class _Kind:
     # What else Learn holds between its dates, for a refusal's next step.
     rule: str
     params: tuple[tuple[str, str], ...] = ()
+    patch_params: tuple[tuple[str, str], ...] = ()
     link: str | None = None  # the field that links an item to a content item
-    # The calendar's items live under the site's calendar, not under their course.
-    in_course: bool = True
+    # Listed by windows of time, scoped to the course by the query (the calendar's).
+    windowed: bool = False
     # The calls its list costs at its floor (one page; the calendar's: a term's span and its
     # margins, in two windows of 16 weeks).
     list_calls: int = 1
 
     @property
     def list_endpoint(self) -> str:
-        if not self.in_course:
-            return f"GET /{self.version}/{self.collection}"
-        return f"GET /{self.version}/courses/{{id}}/{self.collection}"
+        return "GET " + self.list_path.format(course="{id}")
 
     @property
     def patch_endpoint(self) -> str:
-        if not self.in_course:
-            return f"PATCH /{self.version}/{self.collection}/{COURSE_TYPE}/{{id}}"
-        return f"PATCH /{self.version}/courses/{{id}}/{self.collection}/{{id}}"
+        return "PATCH " + self.item_path.format(course="{id}", item="{id}")
 
     def list_url(self, course_pk: str) -> str:
-        if not self.in_course:
-            return f"{API}/{self.version}/{self.collection}"
-        return f"{course_path(course_pk, self.version)}/{self.collection}"
+        return API + self.list_path.format(course=path_id(course_pk))
 
     def item_url(self, course_pk: str, item_id: str) -> str:
-        if not self.in_course:
-            return f"{API}/{self.version}/{self.collection}/{COURSE_TYPE}/{path_id(item_id)}"
-        return f"{course_path(course_pk, self.version)}/{self.collection}/{path_id(item_id)}"
+        return API + self.item_path.format(course=path_id(course_pk), item=path_id(item_id))
 
     @property
     def fields(self) -> str:
@@ -110,8 +105,8 @@ class _Kind:
 
 KINDS: dict[DatedKind, _Kind] = {
     DatedKind.CONTENT: _Kind(
-        "v1",
-        "contents",
+        "/v1/courses/{course}/contents",
+        "/v1/courses/{course}/contents/{item}",
         "title",
         ("availability.adaptiveRelease.start", "availability.adaptiveRelease.end"),
         "content items",
@@ -120,8 +115,8 @@ KINDS: dict[DatedKind, _Kind] = {
         params=(("recursive", "true"),),
     ),
     DatedKind.COLUMN: _Kind(
-        "v2",
-        "gradebook/columns",
+        "/v2/courses/{course}/gradebook/columns",
+        "/v2/courses/{course}/gradebook/columns/{item}",
         "name",
         ("grading.due",),
         "gradebook columns",
@@ -130,8 +125,8 @@ KINDS: dict[DatedKind, _Kind] = {
         link="contentId",
     ),
     DatedKind.ANNOUNCEMENT: _Kind(
-        "v1",
-        "announcements",
+        "/v1/courses/{course}/announcements",
+        "/v1/courses/{course}/announcements/{item}",
         "title",
         ("availability.duration.start", "availability.duration.end"),
         "announcements",
@@ -139,14 +134,15 @@ KINDS: dict[DatedKind, _Kind] = {
         "Learn refuses an announcement whose display window ends before it starts",
     ),
     DatedKind.CALENDAR: _Kind(
-        "v1",
-        "calendars/items",
+        "/v1/calendars/items",
+        f"/v1/calendars/items/{COURSE_TYPE}/{{item}}",
         "title",
         ("start", "end"),
         "calendar items",
         "course.calendar-entry.MODIFY and course.calendar.VIEW",
         "Learn refuses a calendar item that ends before it starts",
-        in_course=False,
+        patch_params=(("updateSeries", "false"),),  # this occurrence, not its series
+        windowed=True,
         list_calls=2,
     ),
 }
@@ -169,7 +165,7 @@ async def dated_items(
     the course and to its own events, each item kept once."""
     spec = KINDS[kind]
     params = {**dict(spec.params), "fields": spec.fields, "limit": str(LIST_PAGE)}
-    if spec.in_course:
+    if not spec.windowed:
         scopes = [params]
     elif not windows:
         raise ValueError(f"{spec.listed} are listed by windows of time: none given")
@@ -278,7 +274,7 @@ async def patch_dates(
             path,
             spec.patch_endpoint,
             json=body,
-            params={"fields": "id", **({} if spec.in_course else {"updateSeries": "false"})},
+            params={"fields": "id", **dict(spec.patch_params)},
             expect=SUCCESS,
             reads_json=False,  # the answer's item is welcome, not needed
         )

@@ -199,13 +199,13 @@ def calls_left(
     if step is None:
         return 0
     shell = known.target_pk if known is not None else None
+    asked = {str(kind) for kind in shift_kinds(spec.shift)}
     # calls_for asks only the total of the dated items: the ledger counts them, not by kind.
     dated = (
         DatedCounts(content=known.dates_to_shift)
-        if known is not None and known.dates_listed >= set(shift_kinds(spec.shift))
+        if known is not None and known.dates_listed >= asked
         else None
     )
-    asked = {str(kind) for kind in shift_kinds(spec.shift)}
     lists_read = (
         sum(list_calls(DatedKind(kind)) for kind in known.dates_listed & asked)
         if known is not None

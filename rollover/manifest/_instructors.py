@@ -42,6 +42,10 @@ class Enrolment:
     user_id: str
     role: str
 
+    def names(self, user_id: str) -> bool:
+        """Whether `user_id` is this enrolment's user: user ids are compared ignoring case."""
+        return self.user_id.lower() == user_id.lower()
+
 
 def parse_instructors(value: str) -> tuple[Enrolment, ...]:
     """The enrolments a non-blank `instructors` cell lists, in its order; Invalid with one
@@ -51,7 +55,7 @@ def parse_instructors(value: str) -> tuple[Enrolment, ...]:
         noun="user",
         example="userName:jdoe",
         parse=_parse_entry,
-        key=lambda enrolment: enrolment.user_id.lower(),  # user ids are compared ignoring case
+        key=lambda enrolment: enrolment.user_id.lower(),  # as `Enrolment.names` compares them
         twice=_listed_twice,
     )
 

@@ -148,7 +148,7 @@ def row_spec(
     instructors = row.instructors
     if shift is not None and calendar_reader is not None:
         shift = replace(shift, calendar=True)
-        if calendar_reader.user_id.lower() not in {e.user_id.lower() for e in instructors}:
+        if not any(calendar_reader.names(e.user_id) for e in instructors):
             instructors = (*instructors, calendar_reader)
     profile = row.copy_profile or DEFAULT_PROFILE
     # A profile from rollover.toml is kept with its options, as they are in this run's file:
